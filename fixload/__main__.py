@@ -1,0 +1,5 @@
+import sys
+
+from fixload.cli import main
+
+sys.exit(main())

@@ -1,0 +1,408 @@
+"""The profile: the original harness's JSON file, as a typed model.
+
+A profile written for the k6 harness must load unchanged, and a mistake in one must be caught before
+any traffic is sent, with a message that names the JSON path and what was expected. So the schema is
+strict (unknown keys are errors, with a did-you-mean) and every field keeps k6's camelCase name.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from fixload.durations import DurationError, parse_duration
+
+FLOW_NAMES: tuple[str, ...] = ("booking_flow", "chat_flow", "payments_flow", "analytics_flow", "ads_flow")
+
+
+class ProfileError(Exception):
+    """A profile that cannot run. `problems` holds one "path: what was expected" line per problem."""
+
+    def __init__(self, problems: list[str], source: str | None = None) -> None:
+        self.problems = problems
+        self.source = source
+        where = f" in {source}" if source else ""
+        super().__init__(f"invalid profile{where}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _duration(value: object) -> float:
+    try:
+        return parse_duration(value)
+    except DurationError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+def _not_negative(value: float) -> float:
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+# Durations are kept in seconds; the JSON keeps k6's strings.
+Duration = Annotated[float, BeforeValidator(_duration), AfterValidator(_not_negative)]
+PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive)]
+
+
+def _k6_name(field: str) -> str:
+    """k6's spelling: camelCase with "VUs" capitalised (`preAllocatedVUs`, `maxVUs`, `startVUs`)."""
+    return to_camel(field).replace("Vus", "VUs")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=_k6_name,
+        populate_by_name=False,
+        extra="forbid",
+        frozen=True,
+        strict=False,
+    )
+
+
+class Stage(_Strict):
+    duration: Duration
+    target: Annotated[float, Field(ge=0)]
+
+
+class _ScenarioBase(_Strict):
+    start_time: Duration = 0.0
+    graceful_stop: Duration = 30.0
+    tags: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    exec: str | None = None
+
+
+class _ArrivalRate(_ScenarioBase):
+    time_unit: PositiveDuration = 1.0
+    pre_allocated_vus: Annotated[int, Field(ge=0, strict=True)]
+    max_vus: Annotated[int, Field(ge=0, strict=True)] | None = None
+
+    @model_validator(mode="after")
+    def _max_vus_covers_preallocated(self) -> _ArrivalRate:
+        if self.max_vus is not None and self.max_vus < self.pre_allocated_vus:
+            raise ValueError(
+                f"maxVUs ({self.max_vus}) must be at least preAllocatedVUs ({self.pre_allocated_vus})"
+            )
+        if max(self.pre_allocated_vus, self.max_vus or 0) < 1:
+            raise ValueError("preAllocatedVUs or maxVUs must be at least 1")
+        return self
+
+    @property
+    def vus_max(self) -> int:
+        return self.max_vus if self.max_vus is not None else self.pre_allocated_vus
+
+
+class ConstantArrivalRate(_ArrivalRate):
+    executor: Literal["constant-arrival-rate"]
+    rate: Annotated[float, Field(gt=0)]
+    duration: PositiveDuration
+
+
+class RampingArrivalRate(_ArrivalRate):
+    executor: Literal["ramping-arrival-rate"]
+    start_rate: Annotated[float, Field(ge=0)] = 0.0
+    stages: Annotated[list[Stage], Field(min_length=1)]
+
+
+class ConstantVUs(_ScenarioBase):
+    executor: Literal["constant-vus"]
+    vus: Annotated[int, Field(ge=1, strict=True)] = 1
+    duration: PositiveDuration
+
+
+class RampingVUs(_ScenarioBase):
+    executor: Literal["ramping-vus"]
+    start_vus: Annotated[int, Field(ge=0, strict=True)] = 1
+    stages: Annotated[list[Stage], Field(min_length=1)]
+    graceful_ramp_down: Duration = 30.0
+
+
+class PerVUIterations(_ScenarioBase):
+    executor: Literal["per-vu-iterations"]
+    vus: Annotated[int, Field(ge=1, strict=True)] = 1
+    iterations: Annotated[int, Field(ge=1, strict=True)] = 1
+    max_duration: PositiveDuration = 600.0
+
+
+class SharedIterations(_ScenarioBase):
+    executor: Literal["shared-iterations"]
+    vus: Annotated[int, Field(ge=1, strict=True)] = 1
+    iterations: Annotated[int, Field(ge=1, strict=True)] = 1
+    max_duration: PositiveDuration = 600.0
+
+    @model_validator(mode="after")
+    def _enough_iterations(self) -> SharedIterations:
+        if self.iterations < self.vus:
+            raise ValueError(f"iterations ({self.iterations}) must be at least vus ({self.vus}), as k6 requires")
+        return self
+
+
+Scenario = Annotated[
+    ConstantArrivalRate | RampingArrivalRate | ConstantVUs | RampingVUs | PerVUIterations | SharedIterations,
+    Field(discriminator="executor"),
+]
+ArrivalRateScenario = ConstantArrivalRate | RampingArrivalRate
+EXECUTORS: tuple[str, ...] = (
+    "constant-arrival-rate",
+    "ramping-arrival-rate",
+    "constant-vus",
+    "ramping-vus",
+    "per-vu-iterations",
+    "shared-iterations",
+)
+
+
+class _FlowBlock(_Strict):
+    sleep_seconds: Annotated[float, Field(ge=0)] | None = None
+
+
+class BookingSettings(_FlowBlock):
+    base_amount_min: Annotated[float, Field(ge=0)] = 85
+    base_amount_max: Annotated[float, Field(ge=0)] = 260
+    scheduled_share: Annotated[float, Field(ge=0, le=1)] = 0.4
+    lead_minutes_min: Annotated[float, Field(ge=0)] = 120
+    lead_minutes_max: Annotated[float, Field(ge=0)] = 720
+    window_minutes_min: Annotated[float, Field(ge=0)] = 90
+    window_minutes_max: Annotated[float, Field(ge=0)] = 360
+
+    @model_validator(mode="after")
+    def _ranges(self) -> BookingSettings:
+        for low, high in (("base_amount", "Min/Max"), ("lead_minutes", "Min/Max"), ("window_minutes", "Min/Max")):
+            if getattr(self, f"{low}_min") > getattr(self, f"{low}_max"):
+                raise ValueError(f"{to_camel(low)}Min must not exceed {to_camel(low)}Max ({high})")
+        return self
+
+
+class CommunicationsSettings(_FlowBlock):
+    session_ttl_seconds: Annotated[float, Field(ge=0)] = 1200
+    message_seeds: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: ["Please confirm the on-site arrival window."]
+    )
+
+
+class AnalyticsSettings(_FlowBlock):
+    timezone: str = "Europe/London"
+    window_days: Annotated[float, Field(ge=0)] = 7
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'Europe/London')") from None
+        return value
+
+
+class Settings(_Strict):
+    default_multiplier: Annotated[float, Field(gt=0)] | None = None
+    default_sleep_seconds: Annotated[float, Field(ge=0)] = 0.0
+    base_url: str | None = None
+    discard_response_bodies: bool = False
+    analytics_persona: str | None = None
+    # Additions of ours, so the same flows drive both API generations (/api and today's /api/v1).
+    api_prefix: str = "/api"
+    headers: dict[str, str] = Field(default_factory=dict)
+    booking: BookingSettings = Field(default_factory=BookingSettings)
+    communications: CommunicationsSettings = Field(default_factory=CommunicationsSettings)
+    payments: _FlowBlock = Field(default_factory=_FlowBlock)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    ads: _FlowBlock = Field(default_factory=_FlowBlock)
+
+    @field_validator("api_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if not value.startswith("/") or value.endswith("/"):
+            raise ValueError('must start with "/" and not end with one, e.g. "/api" or "/api/v1"')
+        return value
+
+    def sleep_seconds(self, block: str) -> float:
+        """A flow's think time: its own block's `sleepSeconds`, else `defaultSleepSeconds`."""
+        value = getattr(self, block).sleep_seconds
+        return self.default_sleep_seconds if value is None else value
+
+
+ThresholdObject = dict[str, Any]
+
+
+class Profile(_Strict):
+    profile: str = "unnamed profile"
+    description: str = ""
+    required_env: list[str] = Field(default_factory=list)
+    settings: Settings = Field(default_factory=Settings)
+    scenarios: dict[str, Scenario]
+    thresholds: dict[str, list[str | ThresholdObject]] = Field(default_factory=dict)
+
+    @field_validator("scenarios")
+    @classmethod
+    def _scenarios(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("a profile needs at least one scenario")
+        return value
+
+    def flow_of(self, scenario_name: str) -> str:
+        """The flow a scenario runs: its `exec`, else the flow it is named after."""
+        return self.scenarios[scenario_name].exec or scenario_name
+
+
+def _json_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif path and part in EXECUTORS:
+            continue  # pydantic puts the union's tag in the location; a user never wrote it
+        elif any(ch in str(part) for ch in "{}. :\"'") or not str(part):
+            path += f"[{orjson.dumps(part).decode()}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(profile)"
+
+
+def _known_keys() -> set[str]:
+    keys: set[str] = set()
+    for model in (
+        Profile,
+        Settings,
+        BookingSettings,
+        CommunicationsSettings,
+        AnalyticsSettings,
+        Stage,
+        ConstantArrivalRate,
+        RampingArrivalRate,
+        ConstantVUs,
+        RampingVUs,
+        PerVUIterations,
+        SharedIterations,
+    ):
+        keys.update(field.alias or name for name, field in model.model_fields.items())
+    return keys
+
+
+def _describe(error: Any) -> str:
+    kind = error["type"]
+    loc = tuple(error["loc"])
+    message = error["msg"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        close = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.6)
+        hint = f'; did you mean "{close[0]}"?' if close else ""
+        return f"{_json_path(loc)}: unknown key {key!r}{hint}"
+    if kind == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag", "")
+        close = difflib.get_close_matches(str(tag), EXECUTORS, n=1, cutoff=0.5)
+        hint = f'; did you mean "{close[0]}"?' if close else ""
+        return f"{_json_path(loc)}.executor: unknown executor {tag!r}, expected one of {', '.join(EXECUTORS)}{hint}"
+    if kind == "union_tag_not_found":
+        return f"{_json_path(loc)}.executor: missing; expected one of {', '.join(EXECUTORS)}"
+    if kind == "missing":
+        return f"{_json_path(loc)}: required field is missing"
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    elif message.startswith("Assertion failed, "):
+        message = message[len("Assertion failed, ") :]
+    got = error.get("input")
+    shown = "" if kind.startswith("value_error") or isinstance(got, dict | list) else f" (got {got!r})"
+    return f"{_json_path(loc)}: {message}{shown}"
+
+
+def _check_scenario_names(profile: Profile) -> list[str]:
+    problems = []
+    for name, scenario in profile.scenarios.items():
+        if scenario.exec is not None and scenario.exec not in FLOW_NAMES:
+            close = difflib.get_close_matches(scenario.exec, FLOW_NAMES, n=1)
+            hint = f'; did you mean "{close[0]}"?' if close else ""
+            problems.append(
+                f"scenarios.{name}.exec: flow {scenario.exec!r} does not exist, "
+                f"expected one of {', '.join(FLOW_NAMES)}{hint}"
+            )
+        elif scenario.exec is None and name not in FLOW_NAMES:
+            close = difflib.get_close_matches(name, FLOW_NAMES, n=1)
+            hint = f' Did you mean "{close[0]}"?' if close else ""
+            problems.append(
+                f'scenarios.{name}: Scenario "{name}" is not supported; expected one of '
+                f'{", ".join(FLOW_NAMES)} (or set "exec" to one of them).{hint}'
+            )
+    return problems
+
+
+def _check_top_level_shape(data: object) -> list[str]:
+    """The wrapper's own structural checks, phrased as the original's users know them."""
+    if not isinstance(data, dict):
+        return [f"(profile): expected a JSON object at the top level, got {type(data).__name__}"]
+    problems = []
+    expectations = {"requiredEnv": (list, "an array of variable names"), "settings": (dict, "an object")}
+    expectations |= {"thresholds": (dict, "an object of metric → array of expressions")}
+    expectations |= {"scenarios": (dict, "an object keyed by scenario name")}
+    for key, (kind, expected) in expectations.items():
+        if key in data and not isinstance(data[key], kind):
+            problems.append(f"{key}: expected {expected}, got {_json_type(data[key])}")
+    if "scenarios" not in data:
+        problems.append("scenarios: required field is missing")
+    return problems
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def parse_profile(data: object, source: str | None = None) -> Profile:
+    """Validate decoded JSON; raise ProfileError listing every problem with its path."""
+    problems = _check_top_level_shape(data)
+    if problems:
+        raise ProfileError(problems, source)
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError([_describe(e) for e in exc.errors(include_url=False)], source) from None
+    problems = _check_scenario_names(profile)
+    if problems:
+        raise ProfileError(problems, source)
+    return profile
+
+
+def _line_column(text: str, position: int) -> tuple[int, int]:
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    return line, column
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile file; malformed JSON is reported with its line and column."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError([f"(profile): file not found: {path}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError([f"(profile): cannot read {path}: {exc}"]) from None
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        line, column = _line_column(text, exc.pos)
+        raise ProfileError([f"(profile): malformed JSON at line {line}, column {column}: {exc.msg}"], str(path)) from None
+    return parse_profile(data, str(path))
+
