@@ -49,7 +49,9 @@ def read_env_file(path: Path) -> dict[str, str]:
     return values
 
 
-def load_environment(env_file: str | Path | None = None, process_env: Mapping[str, str] | None = None) -> dict[str, str]:
+def load_environment(
+    env_file: str | Path | None = None, process_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
     """The merged environment: `.env` (or `env_file`) under the process environment.
 
     An explicit `env_file` must exist; the default `.env` is optional, like python-dotenv's `load_dotenv`.

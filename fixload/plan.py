@@ -77,7 +77,8 @@ def scale_scenario(scenario: Any, m: float) -> Any:
     if m == 1:
         return scenario
     if isinstance(scenario, ConstantArrivalRate):
-        update = {"rate": round_rate(scenario.rate * m), **_scaled_pool(scenario.pre_allocated_vus, scenario.max_vus, m)}
+        pool = _scaled_pool(scenario.pre_allocated_vus, scenario.max_vus, m)
+        update = {"rate": round_rate(scenario.rate * m), **pool}
     elif isinstance(scenario, RampingArrivalRate):
         update = {
             "start_rate": round_rate(scenario.start_rate * m),
@@ -226,7 +227,8 @@ def format_plan(plan: Plan) -> str:
     lines = [
         f"profile   {plan.profile.profile}  ({plan.source})",
         f"multiplier {plan.multiplier:g} (from {plan.multiplier_source})",
-        f"duration  {format_duration(plan.nominal_duration)} (at most {format_duration(plan.duration)} with gracefulStop)",
+        f"duration  {format_duration(plan.nominal_duration)}"
+        f" (at most {format_duration(plan.duration)} with gracefulStop)",
         "",
     ]
     header = ("scenario", "flow", "executor", "start", "end", "iterations", "peak/s", "VUs")

@@ -8,7 +8,6 @@ strict (unknown keys are errors, with a did-you-mean) and every field keeps k6's
 from __future__ import annotations
 
 import difflib
-import math
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -403,6 +402,7 @@ def load_profile(path: str | Path) -> Profile:
         data = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         line, column = _line_column(text, exc.pos)
-        raise ProfileError([f"(profile): malformed JSON at line {line}, column {column}: {exc.msg}"], str(path)) from None
+        problem = f"(profile): malformed JSON at line {line}, column {column}: {exc.msg}"
+        raise ProfileError([problem], str(path)) from None
     return parse_profile(data, str(path))
 

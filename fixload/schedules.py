@@ -56,7 +56,8 @@ def ramping_arrival_starts(scenario: RampingArrivalRate, offset: int = 0, stride
         if rate_from != rate_to:
             end_count += duration * ((rate_to - rate_from) / 2 + rate_from)
             while i <= end_count:
-                root = math.sqrt(max(0.0, duration * (rate_from * rate_from * duration + 2 * (i - done_so_far) * (rate_to - rate_from))))
+                area = rate_from * rate_from * duration + 2 * (i - done_so_far) * (rate_to - rate_from)
+                root = math.sqrt(max(0.0, duration * area))
                 x = (rate_from * duration - root) / (rate_from - rate_to)
                 yield (int(x) + stage_start) / _NS
                 i += stride
