@@ -99,9 +99,7 @@ class _ArrivalRate(_ScenarioBase):
     @model_validator(mode="after")
     def _max_vus_covers_preallocated(self) -> _ArrivalRate:
         if self.max_vus is not None and self.max_vus < self.pre_allocated_vus:
-            raise ValueError(
-                f"maxVUs ({self.max_vus}) must be at least preAllocatedVUs ({self.pre_allocated_vus})"
-            )
+            raise ValueError(f"maxVUs ({self.max_vus}) must be at least preAllocatedVUs ({self.pre_allocated_vus})")
         if max(self.pre_allocated_vus, self.max_vus or 0) < 1:
             raise ValueError("preAllocatedVUs or maxVUs must be at least 1")
         return self
@@ -405,4 +403,3 @@ def load_profile(path: str | Path) -> Profile:
         problem = f"(profile): malformed JSON at line {line}, column {column}: {exc.msg}"
         raise ProfileError([problem], str(path)) from None
     return parse_profile(data, str(path))
-
