@@ -1,0 +1,304 @@
+"""fixload.metrics: k6's metric types, tagged series, sub-metric queries, and the worker -> master merge."""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+
+import msgpack
+import pytest
+
+from fixload.metrics import (
+    BIN_LIMIT,
+    BUILTIN_METRICS,
+    EXACT_LIMIT,
+    RELATIVE_ACCURACY,
+    CounterSink,
+    GaugeSink,
+    MetricError,
+    MetricType,
+    RateSink,
+    Registry,
+    TrendSink,
+    ValueType,
+)
+
+
+def exact_percentile(sorted_values: list[float], p: float) -> float:
+    """k6's TrendSink.P: linear interpolation at rank p/100 * (n-1)."""
+    i = p / 100 * (len(sorted_values) - 1)
+    lo, hi = math.floor(i), math.ceil(i)
+    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (i - lo)
+
+
+def roundtrip(snapshot: dict) -> dict:
+    """What Locust's report_to_master does to the payload."""
+    return msgpack.unpackb(msgpack.packb(snapshot), strict_map_key=False)
+
+
+# ----------------------------------------------------------------------------------------- built-ins
+
+
+def test_builtins_are_predefined_with_k6_types():
+    registry = Registry()
+    expected = {
+        "http_reqs": (MetricType.COUNTER, ValueType.DEFAULT),
+        "http_req_duration": (MetricType.TREND, ValueType.TIME),
+        "http_req_failed": (MetricType.RATE, ValueType.DEFAULT),
+        "iterations": (MetricType.COUNTER, ValueType.DEFAULT),
+        "iteration_duration": (MetricType.TREND, ValueType.TIME),
+        "dropped_iterations": (MetricType.COUNTER, ValueType.DEFAULT),
+        "vus": (MetricType.GAUGE, ValueType.DEFAULT),
+        "vus_max": (MetricType.GAUGE, ValueType.DEFAULT),
+        "checks": (MetricType.RATE, ValueType.DEFAULT),
+        "data_received": (MetricType.COUNTER, ValueType.DATA),
+        "data_sent": (MetricType.COUNTER, ValueType.DATA),
+    }
+    assert {m.name for m in BUILTIN_METRICS} == set(expected)
+    for name, (kind, contains) in expected.items():
+        metric = registry.get(name)
+        assert metric is not None and (metric.type, metric.contains) == (kind, contains)
+    assert Registry(builtins=False).metrics() == []
+
+
+def test_define_custom_metrics_and_adding_to_undefined_is_an_error():
+    registry = Registry()
+    registry.define("booking_flow_duration", "trend", contains="time")
+    registry.define("booking_flow_success_rate", MetricType.RATE)
+    registry.define("booking_flow_failures", "counter")
+    assert registry.define("booking_flow_duration", "trend", contains=True).contains is ValueType.TIME  # idempotent
+    with pytest.raises(MetricError, match="already defined as a trend"):
+        registry.define("booking_flow_duration", "rate")
+    with pytest.raises(MetricError):
+        registry.define("x", "histogram")
+    with pytest.raises(MetricError):
+        registry.define("bad{name}", "trend")
+    with pytest.raises(MetricError, match="not defined"):
+        registry.add("chat_flow_duration", 1.0)
+    with pytest.raises(MetricError, match="must be str"):
+        registry.add("http_reqs", 1, {"status": 200})  # type: ignore[dict-item]
+
+
+# ------------------------------------------------------------------------------------- sink semantics
+
+
+def test_counter_count_and_rate_per_second():
+    sink = CounterSink()
+    assert sink.is_empty and sink.compute("count") == 0 and sink.compute("rate", 10) == 0
+    for v in (1, 1, 3):
+        sink.add(v)
+    assert sink.count == 5
+    assert sink.compute("rate", 2.0) == 2.5
+    assert sink.rate(0) == 0.0
+    with pytest.raises(MetricError):
+        sink.compute("avg")
+
+
+def test_rate_is_share_of_non_zero_values():
+    sink = RateSink()
+    assert sink.compute("rate") is None  # k6 leaves it undefined
+    assert sink.rate == 0.0
+    for v in (True, False, 1, 0, 2.5):
+        sink.add(v)
+    assert (sink.passes, sink.fails, sink.total) == (3, 2, 5)
+    assert sink.compute("rate") == pytest.approx(0.6)
+
+
+def test_gauge_keeps_last_min_max():
+    sink = GaugeSink()
+    assert sink.compute("value") == 0.0
+    for v in (7, 3, 9, 4):
+        sink.add(v)
+    assert (sink.value, sink.min, sink.max) == (4, 3, 9)
+    with pytest.raises(MetricError):
+        sink.compute("count")
+
+
+def test_gauge_merge_takes_the_latest_value():
+    old, new = GaugeSink(), GaugeSink()
+    old.add(50)
+    time.sleep(0.002)
+    new.add(5)
+    merged = GaugeSink()
+    merged.merge_snapshot(roundtrip(new.snapshot()))
+    merged.merge_snapshot(roundtrip(old.snapshot()))
+    merged.merge_snapshot(GaugeSink().snapshot())
+    assert (merged.value, merged.min, merged.max, merged.samples) == (5, 5, 50, 2)
+
+
+def test_trend_small_series_is_exact_like_k6():
+    sink = TrendSink()
+    assert sink.percentile(95) == 0.0 and sink.compute("avg") == 0 and sink.compute("max") == 0
+    values = [100.0, 200.0]
+    for v in values:
+        sink.add(v)
+    assert sink.percentile(95) == 195.0  # k6 interpolates; a sketch would say ~200
+    assert sink.med == 150.0
+    assert (sink.min, sink.max, sink.avg, sink.count) == (100.0, 200.0, 150.0, 2)
+    assert sink.compute("p(99.9)") == pytest.approx(199.9)
+    assert sink.percentile(0) == 100.0 and sink.percentile(100) == 200.0
+
+
+def test_trend_handles_zero_and_negative_values_past_the_exact_limit():
+    rng = random.Random(3)
+    values = [rng.uniform(-50, 50) for _ in range(EXACT_LIMIT * 4)] + [0.0] * 100
+    sink = TrendSink()
+    for v in values:
+        sink.add(v)
+    assert sink.exact is None
+    ordered = sorted(values)
+    for p in (1, 10, 50, 90, 99):
+        exact = exact_percentile(ordered, p)
+        assert abs(sink.percentile(p) - exact) <= max(abs(exact) * 0.005, 0.2)
+    restored = TrendSink()
+    restored.merge_snapshot(roundtrip(sink.snapshot()))
+    assert restored.percentile(25) == sink.percentile(25)
+    assert (restored.min, restored.max, restored.count) == (sink.min, sink.max, sink.count)
+
+
+def test_trend_memory_is_bounded_whatever_the_sample_count():
+    """Bins depend on the value range (log scale), never on the count; past BIN_LIMIT the lowest collapse."""
+    rng = random.Random(5)
+    sink = TrendSink()
+    for _ in range(400_000):
+        sink.add(rng.lognormvariate(5, 1.5))
+    bins = len(sink.snapshot()["pos"][1])
+    gamma = (1 + RELATIVE_ACCURACY) / (1 - RELATIVE_ACCURACY)
+    assert bins <= math.log(sink.max / sink.min) / math.log(gamma) + 2
+    assert len(msgpack.packb(sink.snapshot())) < 16_000
+    for v in (1e-9, 1e-6, 1e12):  # a range far beyond the bin limit
+        sink.add(v)
+    assert len(sink.snapshot()["pos"][1]) <= BIN_LIMIT
+    assert sink.max == 1e12 and sink.min == 1e-9  # still exact
+
+
+# -------------------------------------------------------------------------------- series and queries
+
+BOOKING_POST = {"scenario": "booking_flow", "method": "POST", "name": "/bookings", "status": "201"}
+BOOKING_GET = {"scenario": "booking_flow", "method": "GET", "name": "/bookings/{id}", "status": "200"}
+CHAT_POST = {"scenario": "chat_flow", "method": "POST", "name": "/messages", "status": "500"}
+
+
+def filled_registry() -> Registry:
+    registry = Registry()
+    for v in (100, 200, 300):
+        registry.add("http_req_duration", v, BOOKING_POST)
+    for v in (10, 20):
+        registry.add("http_req_duration", v, BOOKING_GET)
+    registry.add("http_req_duration", 5000, CHAT_POST)
+    registry.add("http_req_failed", False, BOOKING_POST)
+    registry.add("http_req_failed", True, CHAT_POST)
+    registry.add("http_reqs", 1, BOOKING_POST)
+    registry.add("http_reqs", 1, CHAT_POST)
+    registry.add("vus", 12)
+    return registry
+
+
+def test_selector_merges_every_series_whose_tags_include_it():
+    registry = filled_registry()
+    whole = registry.aggregate("http_req_duration")
+    assert (whole.count, whole.max) == (6, 5000)
+    booking = registry.aggregate("http_req_duration", {"scenario": "booking_flow"})
+    assert (booking.count, booking.min, booking.max) == (5, 10, 300)
+    post = registry.aggregate("http_req_duration", {"scenario": "booking_flow", "method": "POST"})
+    assert (post.count, post.avg) == (3, 200)
+    none = registry.aggregate("http_req_duration", {"scenario": "nope"})
+    assert none.is_empty and none.percentile(95) == 0.0
+    assert registry.aggregate("http_req_failed", {"scenario": "chat_flow"}).compute("rate") == 1.0
+    assert registry.has_samples("http_reqs", {"scenario": "chat_flow"})
+    assert not registry.has_samples("iterations")
+    with pytest.raises(MetricError):
+        registry.aggregate("nope")
+
+
+def test_listing_series_and_tag_values():
+    registry = filled_registry()
+    series = registry.series("http_req_duration")
+    assert len(series) == 3
+    assert [s.tags["scenario"] for s in series] == ["booking_flow", "booking_flow", "chat_flow"]
+    assert registry.tag_values("http_req_duration", "scenario") == ["booking_flow", "chat_flow"]
+    assert registry.tag_values("http_req_duration", "status") == ["200", "201", "500"]
+    assert registry.tag_keys("http_reqs") == ["method", "name", "scenario", "status"]
+    assert {s.metric.name for s in registry.series()} == {"http_req_duration", "http_req_failed", "http_reqs", "vus"}
+    assert "vus" in registry and "nope" not in registry
+
+
+# ------------------------------------------------------------------------------------------- merging
+
+
+def test_snapshot_is_plain_msgpack_data_and_merge_is_exact():
+    workers = [filled_registry() for _ in range(3)]
+    workers[0].define("booking_flow_failures", "counter")
+    workers[0].add("booking_flow_failures", 2, {"scenario": "booking_flow"})
+    master = Registry()
+    for w in workers:
+        master.merge(roundtrip(w.snapshot(reset=True)))
+        assert w.aggregate("http_req_duration").is_empty  # delta sent, worker reset
+        assert w.get("booking_flow_failures") is not None or w is not workers[0]
+    booking = master.aggregate("http_req_duration", {"scenario": "booking_flow"})
+    assert (booking.count, booking.min, booking.max, booking.sum) == (15, 10, 300, 3 * 630)
+    assert booking.percentile(50) == exact_percentile(sorted([100, 200, 300, 10, 20] * 3), 50)
+    assert master.aggregate("http_reqs").count == 6
+    assert master.aggregate("http_req_failed").compute("rate") == 0.5
+    assert master.get("booking_flow_failures").type is MetricType.COUNTER
+    assert master.aggregate("booking_flow_failures").count == 2
+    # a second delta after the reset adds on top
+    workers[1].add("http_reqs", 1, BOOKING_GET)
+    master.merge(roundtrip(workers[1].snapshot(reset=True)))
+    assert master.aggregate("http_reqs").count == 7
+
+
+def test_merge_rejects_foreign_or_conflicting_snapshots():
+    master = Registry()
+    with pytest.raises(MetricError, match="snapshot"):
+        master.merge({"metrics": []})
+    other = Registry(builtins=False)
+    other.define("http_reqs", "trend")
+    other.add("http_reqs", 1.0)
+    with pytest.raises(MetricError, match="already defined"):
+        master.merge(other.snapshot())
+
+
+def test_snapshot_is_deterministic():
+    def packed() -> bytes:
+        snapshot = filled_registry().snapshot()
+        for entry in snapshot["metrics"]:
+            for series in entry["series"]:
+                series["sink"].pop("t", None)  # a gauge's wall-clock time of its last sample
+        return msgpack.packb(snapshot)
+
+    assert packed() == packed()
+
+
+def test_million_heavy_tailed_samples_across_four_workers_within_half_a_percent():
+    """The issue's accuracy test: 1M log-normal samples (seeded), 4 workers, merged on a master."""
+    rng = random.Random(20251106)
+    n = 1_000_000
+    values = [rng.lognormvariate(math.log(420.0), 0.9) for _ in range(n)]
+    workers = [Registry() for _ in range(4)]
+    tags = {"scenario": "booking_flow", "method": "POST", "name": "/bookings", "status": "201"}
+    for i, v in enumerate(values):
+        workers[i & 3].add("http_req_duration", v, tags)
+    master = Registry()
+    wire_sizes = []
+    for w in workers:
+        payload = msgpack.packb(w.snapshot(reset=True))
+        wire_sizes.append(len(payload))
+        master.merge(msgpack.unpackb(payload))
+    sink = master.aggregate("http_req_duration", {"scenario": "booking_flow"})
+    ordered = sorted(values)
+    assert sink.count == n
+    assert sink.min == ordered[0] and sink.max == ordered[-1]
+    assert sink.avg == pytest.approx(sum(values) / n, rel=1e-12)
+    errors = {}
+    for p in (50, 90, 95, 99, 99.9):
+        exact = exact_percentile(ordered, p)
+        errors[p] = abs(sink.percentile(p) - exact) / exact
+        assert errors[p] < 0.005, (p, sink.percentile(p), exact)
+    series_bytes = len(msgpack.packb(master.series("http_req_duration")[0].sink.snapshot()))
+    print(
+        f"\nmax relative error {max(errors.values()):.4%}; worker delta {max(wire_sizes)} B; "
+        f"merged series snapshot {series_bytes} B"
+    )
+    assert series_bytes < 16_000
