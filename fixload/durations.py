@@ -18,9 +18,9 @@ _UNIT_SECONDS: dict[str, float] = {
     "s": 1.0,
     "m": 60.0,
     "h": 3600.0,
-    "d": 86400.0,
 }
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h|d)")
+_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
+_DAYS = re.compile(r"[+-]?\d+")
 _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
@@ -44,8 +44,20 @@ def parse_duration(value: object) -> float:
         raise DurationError(f"expected {EXPECTED}, got an empty string")
     if _NUMBER.fullmatch(text):
         return float(text) / 1000.0
+    # k6's extension of Go's syntax: a whole number of days first ("1d", "1d12h"), then a Go duration.
+    if "d" in text:
+        days, _, rest = text.partition("d")
+        hours = _go_duration(rest, value) if rest else 0.0
+        if not _DAYS.fullmatch(days) or hours < 0:
+            raise DurationError(f"expected {EXPECTED}, got {value!r}")
+        return int(days) * 86400.0 + (-hours if days.startswith("-") else hours)
+    return _go_duration(text, value)
+
+
+def _go_duration(text: str, value: object) -> float:
+    """Go's time.ParseDuration: an optional sign, then number+unit parts."""
     sign = 1.0
-    if text[0] in "+-":
+    if text[:1] in ("+", "-"):
         sign = -1.0 if text[0] == "-" else 1.0
         text = text[1:]
     position = 0

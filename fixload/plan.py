@@ -33,8 +33,12 @@ class MultiplierError(ValueError):
 
 
 def js_round(value: float) -> int:
-    """JavaScript's Math.round: halves go up."""
-    return math.floor(value + 0.5)
+    """JavaScript's Math.round: halves go up.
+
+    Not `floor(value + 0.5)`: that addition itself rounds, so 0.49999999999999994 would become 1.
+    """
+    whole = math.floor(value)
+    return whole + 1 if value - whole >= 0.5 else whole
 
 
 def round_rate(value: float) -> float:

@@ -58,9 +58,25 @@ def _not_negative(value: float) -> float:
     return value
 
 
+def _at_least_one_second(value: float) -> float:
+    if value < 1:
+        raise ValueError("must be at least 1s, as k6 requires")
+    return value
+
+
+def _whole_number(value: object) -> object:
+    """JSON has one number type: k6 (through JavaScript) reads `10.0` as 10, and rejects 10.5 and booleans."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
 # Durations are kept in seconds; the JSON keeps k6's strings.
 Duration = Annotated[float, BeforeValidator(_duration), AfterValidator(_not_negative)]
 PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive)]
+# k6 refuses a `duration` or `maxDuration` under one second ("the duration must be at least 1s").
+LongDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_at_least_one_second)]
+Count = Annotated[int, BeforeValidator(_whole_number)]
 
 
 def _k6_name(field: str) -> str:
@@ -74,7 +90,8 @@ class _Strict(BaseModel):
         populate_by_name=False,
         extra="forbid",
         frozen=True,
-        strict=False,
+        # Strict: a boolean or a numeric string is not a number (k6 rejects `"vus": true` too).
+        strict=True,
     )
 
 
@@ -93,8 +110,8 @@ class _ScenarioBase(_Strict):
 
 class _ArrivalRate(_ScenarioBase):
     time_unit: PositiveDuration = 1.0
-    pre_allocated_vus: Annotated[int, Field(ge=0, strict=True)]
-    max_vus: Annotated[int, Field(ge=0, strict=True)] | None = None
+    pre_allocated_vus: Annotated[Count, Field(ge=0)]
+    max_vus: Annotated[Count, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
     def _max_vus_covers_preallocated(self) -> _ArrivalRate:
@@ -112,7 +129,7 @@ class _ArrivalRate(_ScenarioBase):
 class ConstantArrivalRate(_ArrivalRate):
     executor: Literal["constant-arrival-rate"]
     rate: Annotated[float, Field(gt=0)]
-    duration: PositiveDuration
+    duration: LongDuration
 
 
 class RampingArrivalRate(_ArrivalRate):
@@ -123,29 +140,35 @@ class RampingArrivalRate(_ArrivalRate):
 
 class ConstantVUs(_ScenarioBase):
     executor: Literal["constant-vus"]
-    vus: Annotated[int, Field(ge=1, strict=True)] = 1
-    duration: PositiveDuration
+    vus: Annotated[Count, Field(ge=1)] = 1
+    duration: LongDuration
 
 
 class RampingVUs(_ScenarioBase):
     executor: Literal["ramping-vus"]
-    start_vus: Annotated[int, Field(ge=0, strict=True)] = 1
+    start_vus: Annotated[Count, Field(ge=0)] = 1
     stages: Annotated[list[Stage], Field(min_length=1)]
     graceful_ramp_down: Duration = 30.0
+
+    @model_validator(mode="after")
+    def _some_vus(self) -> RampingVUs:
+        if self.start_vus == 0 and all(stage.target == 0 for stage in self.stages):
+            raise ValueError("either startVUs or a stage's target must be greater than 0, as k6 requires")
+        return self
 
 
 class PerVUIterations(_ScenarioBase):
     executor: Literal["per-vu-iterations"]
-    vus: Annotated[int, Field(ge=1, strict=True)] = 1
-    iterations: Annotated[int, Field(ge=1, strict=True)] = 1
-    max_duration: PositiveDuration = 600.0
+    vus: Annotated[Count, Field(ge=1)] = 1
+    iterations: Annotated[Count, Field(ge=1)] = 1
+    max_duration: LongDuration = 600.0
 
 
 class SharedIterations(_ScenarioBase):
     executor: Literal["shared-iterations"]
-    vus: Annotated[int, Field(ge=1, strict=True)] = 1
-    iterations: Annotated[int, Field(ge=1, strict=True)] = 1
-    max_duration: PositiveDuration = 600.0
+    vus: Annotated[Count, Field(ge=1)] = 1
+    iterations: Annotated[Count, Field(ge=1)] = 1
+    max_duration: LongDuration = 600.0
 
     @model_validator(mode="after")
     def _enough_iterations(self) -> SharedIterations:
@@ -244,13 +267,27 @@ class Settings(_Strict):
 ThresholdObject = dict[str, Any]
 
 
+def _threshold_entry(value: object) -> object:
+    """A k6 threshold: an expression string, or an object with a `threshold` expression (and abortOnFail...)."""
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, dict) and isinstance(value.get("threshold"), str) and value["threshold"].strip():
+        return value
+    raise ValueError(
+        'expected a threshold expression such as "p(95)<500" or an object {"threshold": "...", "abortOnFail": true}'
+    )
+
+
+ThresholdEntry = Annotated[Any, AfterValidator(_threshold_entry)]
+
+
 class Profile(_Strict):
     profile: str = "unnamed profile"
     description: str = ""
     required_env: list[str] = Field(default_factory=list)
     settings: Settings = Field(default_factory=Settings)
     scenarios: dict[str, Scenario]
-    thresholds: dict[str, list[str | ThresholdObject]] = Field(default_factory=dict)
+    thresholds: dict[str, list[ThresholdEntry]] = Field(default_factory=dict)
 
     @field_validator("scenarios")
     @classmethod
@@ -266,10 +303,10 @@ class Profile(_Strict):
 
 def _json_path(loc: tuple[int | str, ...]) -> str:
     path = ""
-    for part in loc:
+    for index, part in enumerate(loc):
         if isinstance(part, int):
             path += f"[{part}]"
-        elif path and part in EXECUTORS:
+        elif index == 2 and loc[0] == "scenarios" and part in EXECUTORS:
             continue  # pydantic puts the union's tag in the location; a user never wrote it
         elif any(ch in str(part) for ch in "{}. :\"'") or not str(part):
             path += f"[{orjson.dumps(part).decode()}]"
@@ -321,7 +358,7 @@ def _describe(error: Any) -> str:
     elif message.startswith("Assertion failed, "):
         message = message[len("Assertion failed, ") :]
     got = error.get("input")
-    shown = "" if kind.startswith("value_error") or isinstance(got, dict | list) else f" (got {got!r})"
+    shown = "" if isinstance(got, dict | list) or ", got " in message else f" (got {got!r})"
     return f"{_json_path(loc)}: {message}{shown}"
 
 
