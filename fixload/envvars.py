@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from fixload.secrets import MASK, is_secret_name, register_secrets
 DEFAULT_BASE_URL = "http://localhost:4000"
 IDENTITY_VARS = ("K6_COMPANY_ID", "K6_PROVIDER_ID", "K6_CUSTOMER_ID")
 TOKEN_VARS = ("K6_USER_TOKEN", "K6_PROVIDER_TOKEN", "K6_ADMIN_TOKEN")
+_LEADING_NAME = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)")
 
 
 class EnvError(Exception):
@@ -37,10 +39,12 @@ def read_env_file(path: Path) -> dict[str, str]:
     problems = []
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
-            line = binding.original.string.strip().splitlines()[0] if binding.original.string.strip() else ""
-            shown = line if not is_secret_name(line.split("=", 1)[0]) else line.split("=", 1)[0] + "=" + MASK
+            # Only the variable's name is shown: the rest of a broken line may be a token (`K6_USER_TOKEN abc`).
+            name = _LEADING_NAME.match(binding.original.string)
+            shown = f"the line starting {name.group(1)!r}" if name else "the line"
             problems.append(
-                f"env file {path} line {binding.original.line}: cannot parse {shown!r}; expected NAME=value"
+                f"env file {path} line {binding.original.line}: cannot parse {shown}; expected NAME=value"
+                " (the rest of the line is not shown, it may hold a secret)"
             )
         elif binding.key is not None and binding.value is not None:
             values[binding.key] = binding.value
