@@ -1,0 +1,7 @@
+"""`python -m fixload.simulator` = `fixload serve`."""
+
+import sys
+
+from .serve import main
+
+sys.exit(main())

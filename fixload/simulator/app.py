@@ -1,0 +1,237 @@
+"""The ASGI app: routing, auth, fault injection and server-side stats around the store.
+
+A bare ASGI callable rather than a framework: per request it does one dict lookup to route, one HMAC to
+check a token, and one `orjson.dumps`, which keeps the ping route far ahead of what a Locust process can send.
+Admin routes live under `/__fixload/` and are neither counted in stats nor subject to faults or auth.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+import struct
+import time
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl
+
+import orjson
+
+from . import auth
+from .errors import ApiError, Forbidden, Unauthorized
+from .faults import FaultError, FaultInjector
+from .routes import Ctx, Router
+from .stats import ServerStats
+from .store import Store
+
+_JSON_HEADERS = [(b"content-type", b"application/json")]
+Send = Any
+Receive = Any
+
+
+@dataclass(slots=True)
+class Settings:
+    """What `fixload serve` decides at start: auth mode and the token secret."""
+
+    auth_mode: str = "legacy"  # "legacy": the original harness's token usage; "strict": every route wants one
+    secret: bytes = b""
+    seed: int | None = None
+    ring_size: int = 20_000
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+class SimulatorApp:
+    """The Fixnado simulator as an ASGI application (HTTP only; lifespan events are acknowledged)."""
+
+    def __init__(self, settings: Settings, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or Store(seed=settings.seed)
+        self.router = Router()
+        self.faults = FaultInjector(seed=settings.seed)
+        self.stats = ServerStats(ring_size=settings.ring_size)
+        self.strict = settings.auth_mode == "strict"
+
+    async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self.http(scope, receive, send)
+        elif kind == "lifespan":
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    async def http(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        body = b""
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if path.startswith("/__fixload/"):
+            status, payload = self.admin(method, path, scope["query_string"], body)
+            await _respond(send, status, payload)
+            return
+
+        headers = _headers(scope["headers"])
+        route, params, template, known = self.router.match(method, path)
+        token = auth.bearer_token(headers.get("authorization"))
+        claims = auth.verify(token, self.settings.secret) if token else None
+        record = self.stats.arrived(
+            {
+                "method": method,
+                "path": path,
+                "route": template,
+                "query": scope["query_string"].decode("latin-1"),
+                "body": body,
+                "auth_present": "authorization" in headers,
+                "auth_role": claims.get("role") if claims else None,
+                "auth_valid": claims is not None,
+                "origin": headers.get("origin"),
+                "persona": headers.get("x-fixnado-persona"),
+                "role_header": headers.get("x-fixnado-role"),
+            }
+        )
+        decision = self.faults.decide(method, template, path)
+        if decision is not None:
+            record.fault = decision.label
+            if decision.delay_s > 0:
+                await asyncio.sleep(decision.delay_s)
+            if decision.reset:
+                await _reset_connection(send)
+                self.stats.finished(record, 0, time.perf_counter() - started)
+                return
+            if decision.hang:
+                await _until_disconnect(receive)
+                return
+            if decision.status is not None:
+                error = {"error": "injected_fault", "message": f"fault injected by rule(s) {decision.rule_ids}"}
+                await self._finish(send, record, decision.status, error, started)
+                return
+
+        if route is None:
+            if known:
+                status, payload = 405, {"error": "method_not_allowed", "message": f"{method} {template} is not served"}
+            else:
+                status, payload = 404, {"error": "not_found", "message": f"no route for {path}"}
+            await self._finish(send, record, status, payload, started)
+            return
+        try:
+            if route.template != "/ping":
+                self.authorize(route, token, claims)
+            query = dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope["query_string"] else {}
+            status, payload = route.handler(Ctx(self.store, params, query, body, claims))
+        except ApiError as exc:
+            status, payload = exc.status, exc.body()
+        await self._finish(send, record, status, payload, started)
+
+    def authorize(self, route: Any, token: str | None, claims: dict[str, Any] | None) -> None:
+        """401 when a token is needed (strict mode, or the original harness sends one here) and missing or bad,
+        or when a token is sent at all and is bad; 403 when the token's role may not do this."""
+        if token is None:
+            if self.strict or route.legacy_token:
+                raise Unauthorized("a bearer token is required")
+            return
+        if claims is None:
+            raise Unauthorized("the bearer token is invalid or expired")
+        role = claims.get("role")
+        if role not in route.roles:
+            raise Forbidden(f"role {role!r} may not {route.action}")
+
+    async def _finish(self, send: Send, record: Any, status: int, payload: Any, started: float) -> None:
+        await _respond(send, status, payload)
+        self.stats.finished(record, status, time.perf_counter() - started)
+
+    # ------------------------------------------------------------------ admin routes
+    def admin(self, method: str, path: str, query_string: bytes, body: bytes) -> tuple[int, Any]:
+        query = dict(parse_qsl(query_string.decode("latin-1")))
+        key = (method, path.rstrip("/"))
+        if key == ("GET", "/__fixload/stats"):
+            return 200, self.stats.snapshot()
+        if key == ("POST", "/__fixload/stats/reset"):
+            self.stats.reset(clear_requests=query.get("requests", "true") != "false")
+            return 200, {"reset": True, "since": self.stats.since}
+        if key == ("GET", "/__fixload/requests"):
+            try:
+                limit = int(query.get("limit", "100"))
+            except ValueError:
+                return 422, {"error": "validation_failed", "field": "limit", "message": "limit: expected an integer"}
+            return 200, self.stats.recent(limit)
+        if key == ("GET", "/__fixload/faults"):
+            return 200, self.faults.as_json()
+        if key == ("DELETE", "/__fixload/faults"):
+            return 200, {"cleared": self.faults.clear()}
+        if key == ("POST", "/__fixload/faults"):
+            try:
+                spec = orjson.loads(body) if body else None
+                added = self.faults.add(spec)
+            except orjson.JSONDecodeError:
+                return 400, {"error": "invalid_json", "message": "the request body is not valid JSON"}
+            except FaultError as exc:
+                return 422, {"error": "invalid_fault", "message": str(exc), "field": str(exc).split(":")[0]}
+            return 201, [rule.as_json() for rule in added]
+        if key == ("GET", "/__fixload/health"):
+            return 200, {
+                "status": "ok",
+                "auth": self.settings.auth_mode,
+                "uptimeSeconds": self.stats.snapshot()["uptimeSeconds"],
+            }
+        if key == ("GET", "/__fixload/store"):
+            s = self.store
+            counts = {
+                "zones": len(s.zones),
+                "services": len(s.services),
+                "campaigns": len(s.campaigns),
+                "bookings": len(s.bookings),
+                "conversations": len(s.conversations),
+                "orders": len(s.orders),
+                "fraudSignals": len(s.signals),
+            }
+            return 200, {"counts": counts, "evicted": s.evicted}
+        return 404, {"error": "not_found", "message": f"no admin route {method} {path}"}
+
+
+def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    return {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
+
+
+async def _respond(send: Send, status: int, payload: Any) -> None:
+    data = orjson.dumps(payload)
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [*_JSON_HEADERS, (b"content-length", str(len(data)).encode("ascii"))],
+        }
+    )
+    await send({"type": "http.response.body", "body": data})
+
+
+async def _until_disconnect(receive: Receive) -> None:
+    """Hang: answer nothing, but return (freeing the task) once the client goes away."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+
+
+async def _reset_connection(send: Send) -> None:
+    """Abort the connection with a TCP RST (SO_LINGER 0). uvicorn's `send` is a bound method of its request
+    cycle, which holds the transport; ASGI itself has no way to say "reset", hence this reach-through."""
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise RuntimeError("connection reset needs uvicorn's transport")
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    transport.abort()
+    for _ in range(3):  # let uvicorn see the connection lost, so it does not try to answer 500 on it
+        await asyncio.sleep(0)

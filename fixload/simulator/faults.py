@@ -1,0 +1,305 @@
+"""Fault injection: rules that add latency, fail, hang or reset requests matching a route pattern.
+
+A rule is JSON so the same shape works from `--fault '{...}'`, `POST /__fixload/faults` and tests:
+
+    {"route": "/api/bookings*",          # glob on the path template or the path; "re:<regex>" for a regex
+     "method": "POST",                   # or "*" (default)
+     "error_rate": 0.2, "status": 503,   # answer this fraction with `status` instead of running the handler
+     "latency": {"fixed_ms": 50} | {"uniform_ms": [10, 90]} | {"p50_ms": 120, "p95_ms": 400},
+     "hang": true,                       # never answer (until the client gives up)
+     "reset": true,                      # drop the connection with a TCP reset
+     "probability": 1.0,                 # fraction of matching requests that get the latency/hang/reset
+     "window": {"start_s": 10, "duration_s": 30}}   # active only then, relative to when the rule was added
+
+Every matching active rule applies: latencies add up; the first error, hang or reset drawn wins.
+`preset("staging")` builds the rules that reproduce the staging drill's per-flow p95.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import math
+import random
+import re
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+_Z95 = 1.6448536269514722
+
+
+class FaultError(ValueError):
+    """A rule that cannot be understood; the message names the field."""
+
+
+@dataclass(slots=True)
+class Decision:
+    """What the app does to one request: wait `delay_s`, then answer normally, or with `status`, or hang/reset."""
+
+    delay_s: float = 0.0
+    status: int | None = None
+    hang: bool = False
+    reset: bool = False
+    rule_ids: list[int] = field(default_factory=list)
+
+    @property
+    def label(self) -> str | None:
+        if self.reset:
+            return "reset"
+        if self.hang:
+            return "hang"
+        if self.status is not None:
+            return f"error:{self.status}"
+        if self.delay_s:
+            return "latency"
+        return None
+
+
+@dataclass(slots=True)
+class Rule:
+    id: int
+    spec: dict[str, Any]
+    route: str
+    matcher: re.Pattern[str]
+    method: str
+    error_rate: float
+    status: int
+    latency: tuple[str, float, float] | None
+    hang: bool
+    reset: bool
+    probability: float
+    added_at: float
+    window: tuple[float, float] | None
+
+    def active(self, now: float) -> bool:
+        if self.window is None:
+            return True
+        start, duration = self.window
+        elapsed = now - self.added_at
+        return start <= elapsed < start + duration
+
+    def matches(self, method: str, template: str, path: str) -> bool:
+        if self.method != "*" and self.method != method:
+            return False
+        return bool(self.matcher.fullmatch(template) or self.matcher.fullmatch(path))
+
+    def draw_latency(self, rng: random.Random) -> float:
+        if self.latency is None:
+            return 0.0
+        kind, a, b = self.latency
+        if kind == "fixed":
+            return a
+        if kind == "uniform":
+            return rng.uniform(a, b)
+        return rng.lognormvariate(a, b)  # a = mu, b = sigma of ln(seconds)
+
+    def as_json(self) -> dict[str, Any]:
+        return {"id": self.id, **self.spec, "addedAt": self.added_at, "activeNow": self.active(time.time())}
+
+
+def _number(
+    spec: dict[str, Any], name: str, default: float | None = None, lo: float = 0.0, hi: float = math.inf
+) -> float:
+    value = spec.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo <= value <= hi:
+        raise FaultError(f"{name}: expected a number in [{lo:g}, {hi:g}]")
+    return float(value)
+
+
+def _latency(spec: Any) -> tuple[str, float, float] | None:
+    if spec is None:
+        return None
+    if not isinstance(spec, dict):
+        raise FaultError("latency: expected an object")
+    if "fixed_ms" in spec:
+        return "fixed", _number(spec, "fixed_ms") / 1000.0, 0.0
+    if "uniform_ms" in spec:
+        bounds = spec["uniform_ms"]
+        if not (isinstance(bounds, list) and len(bounds) == 2 and all(isinstance(x, int | float) for x in bounds)):
+            raise FaultError("latency.uniform_ms: expected [low, high]")
+        low, high = sorted(float(x) for x in bounds)
+        if low < 0:
+            raise FaultError("latency.uniform_ms: bounds must be >= 0")
+        return "uniform", low / 1000.0, high / 1000.0
+    if "p50_ms" in spec and "p95_ms" in spec:
+        p50 = _number(spec, "p50_ms", lo=0.001)
+        p95 = _number(spec, "p95_ms", lo=p50)
+        return "lognormal", math.log(p50 / 1000.0), math.log(p95 / p50) / _Z95
+    raise FaultError("latency: expected fixed_ms, uniform_ms or p50_ms+p95_ms")
+
+
+def _matcher(pattern: str) -> re.Pattern[str]:
+    try:
+        if pattern.startswith("re:"):
+            return re.compile(pattern[3:])
+        return re.compile(fnmatch.translate(pattern))
+    except re.error as exc:
+        raise FaultError(f"route: invalid regex ({exc})") from None
+
+
+def parse_rule(spec: Any, rule_id: int, now: float | None = None) -> Rule:
+    """Validate one rule's JSON; raises FaultError naming the field at fault."""
+    if not isinstance(spec, dict):
+        raise FaultError("rule: expected a JSON object")
+    known = {"route", "regex", "method", "error_rate", "status", "latency", "hang", "reset", "probability", "window"}
+    unknown = sorted(set(spec) - known - {"name", "flow"})
+    if unknown:
+        raise FaultError(f"{unknown[0]}: unknown field (known: {', '.join(sorted(known))})")
+    if "regex" in spec:
+        if not isinstance(spec["regex"], str):
+            raise FaultError("regex: expected a string")
+        route = "re:" + spec["regex"]
+    else:
+        route = spec.get("route", "*")
+        if not isinstance(route, str) or not route:
+            raise FaultError("route: expected a glob such as /api/bookings* or re:<regex>")
+    method = spec.get("method", "*")
+    if not isinstance(method, str):
+        raise FaultError("method: expected a string")
+    window = spec.get("window")
+    if window is not None:
+        if not isinstance(window, dict):
+            raise FaultError("window: expected {start_s, duration_s}")
+        window_t = (_number(window, "start_s", 0.0), _number(window, "duration_s", math.inf))
+    else:
+        window_t = None
+    status = spec.get("status", 503)
+    if isinstance(status, bool) or not isinstance(status, int) or not 100 <= status <= 599:
+        raise FaultError("status: expected an HTTP status code")
+    for flag in ("hang", "reset"):
+        if not isinstance(spec.get(flag, False), bool):
+            raise FaultError(f"{flag}: expected true or false")
+    rule = Rule(
+        id=rule_id,
+        spec=dict(spec),
+        route=route,
+        matcher=_matcher(route),
+        method=method.upper(),
+        error_rate=_number(spec, "error_rate", 0.0, 0.0, 1.0),
+        status=status,
+        latency=_latency(spec.get("latency")),
+        hang=bool(spec.get("hang", False)),
+        reset=bool(spec.get("reset", False)),
+        probability=_number(spec, "probability", 1.0, 0.0, 1.0),
+        added_at=time.time() if now is None else now,
+        window=window_t,
+    )
+    if not (rule.error_rate or rule.latency or rule.hang or rule.reset):
+        raise FaultError("rule: give at least one of error_rate, latency, hang, reset")
+    return rule
+
+
+class FaultInjector:
+    """The active rules; `decide` is on the hot path, so with no rules it is one length check."""
+
+    def __init__(self, seed: int | None = None) -> None:
+        self.rules: list[Rule] = []
+        self._next_id = 1
+        self.rng = random.Random(seed)
+
+    def add(self, spec: Any) -> list[Rule]:
+        """Add a rule, a list of rules, or `{"preset": NAME}`; all or nothing."""
+        if isinstance(spec, dict) and "preset" in spec:
+            specs: list[Any] = preset(spec["preset"])
+        elif isinstance(spec, list):
+            specs = spec
+        else:
+            specs = [spec]
+        now = time.time()
+        added = [parse_rule(s, self._next_id + i, now) for i, s in enumerate(specs)]
+        self._next_id += len(added)
+        self.rules.extend(added)
+        return added
+
+    def clear(self) -> int:
+        count = len(self.rules)
+        self.rules = []
+        return count
+
+    def decide(self, method: str, template: str, path: str) -> Decision | None:
+        if not self.rules:
+            return None
+        now = time.time()
+        decision: Decision | None = None
+        rng = self.rng
+        for rule in self.rules:
+            if not rule.active(now) or not rule.matches(method, template, path):
+                continue
+            decision = decision or Decision()
+            decision.rule_ids.append(rule.id)
+            if rule.probability >= 1.0 or rng.random() < rule.probability:
+                decision.delay_s += rule.draw_latency(rng)
+                decision.hang = decision.hang or rule.hang
+                decision.reset = decision.reset or rule.reset
+            if rule.error_rate and decision.status is None and rng.random() < rule.error_rate:
+                decision.status = rule.status
+        return decision
+
+    def as_json(self) -> list[dict[str, Any]]:
+        return [rule.as_json() for rule in self.rules]
+
+
+# ---------------------------------------------------------------------- the staging preset
+# The drill's per-flow p95 (baseline-report-2025-11-06.json) and the requests one iteration of each flow sends
+# (FLOWS.md), as route templates relative to the prefix; a flow's duration is the sum of its requests' latencies.
+STAGING_P95_MS: dict[str, float] = {
+    "booking_flow": 820,
+    "chat_flow": 540,
+    "payments_flow": 910,
+    "analytics_flow": 680,
+    "ads_flow": 760,
+}
+FLOW_REQUESTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "booking_flow": (
+        ("POST", "/bookings"),
+        ("POST", "/bookings/{bookingId}/assignments"),
+        ("POST", "/bookings/{bookingId}/assignments/response"),
+        ("PATCH", "/bookings/{bookingId}/status"),
+        ("GET", "/bookings"),
+    ),
+    "chat_flow": (
+        ("POST", "/communications"),
+        ("POST", "/communications/{conversationId}/messages"),
+        ("POST", "/communications/{conversationId}/messages"),
+        ("POST", "/communications/{conversationId}/video-session"),
+        ("GET", "/communications/{conversationId}"),
+    ),
+    "payments_flow": (("POST", "/services/{serviceId}/purchase"),),
+    "analytics_flow": (("GET", "/analytics/dashboards/{persona}"), ("GET", "/analytics/pipeline/status")),
+    "ads_flow": (
+        ("POST", "/campaigns/{campaignId}/metrics"),
+        ("GET", "/campaigns/{campaignId}/summary"),
+        ("GET", "/campaigns/{campaignId}/fraud-signals"),
+    ),
+}
+STAGING_SIGMA = 0.45  # spread of each request's log-latency; the p50 is solved so that the flow's sum hits the p95
+
+
+def _sum_p95(requests: int, sigma: float, samples: int = 20_000) -> float:
+    """p95 of the sum of `requests` independent lognormal(0, sigma) draws (deterministic Monte Carlo)."""
+    rng = random.Random(20251106)
+    sums = sorted(sum(rng.lognormvariate(0.0, sigma) for _ in range(requests)) for _ in range(samples))
+    return sums[int(0.95 * samples)]
+
+
+def preset(name: Any) -> list[dict[str, Any]]:
+    """Rules for a named preset. `staging`: every flow request gets a log-normal latency such that the flow's
+    summed duration has the drill's p95 (a flow of one request gets exactly that p95)."""
+    if name != "staging":
+        raise FaultError(f"preset: unknown preset {name!r} (known: staging)")
+    rules = []
+    for flow, target_ms in STAGING_P95_MS.items():
+        requests = FLOW_REQUESTS[flow]
+        p50 = target_ms / _sum_p95(len(requests), STAGING_SIGMA)
+        p95 = p50 * math.exp(_Z95 * STAGING_SIGMA)
+        for method, template in dict.fromkeys(requests):
+            rules.append(
+                {
+                    "name": f"staging:{flow}",
+                    "flow": flow,
+                    "regex": r"/api(/v1)?" + re.escape(template),
+                    "method": method,
+                    "latency": {"p50_ms": round(p50, 3), "p95_ms": round(p95, 3)},
+                }
+            )
+    return rules

@@ -1,0 +1,34 @@
+"""Shared pytest fixtures. Add yours below, one block per concern, with a docstring saying what it gives."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from fixload.simulator.process import SimulatorProcess
+
+
+# ---------------------------------------------------------------------- the embedded Fixnado (issue 4)
+@pytest.fixture(scope="session")
+def simulator() -> Iterator[SimulatorProcess]:
+    """One `fixload serve` process (legacy auth) shared by the session. Its store accumulates across tests:
+    call `simulator.reset_stats()` before counting, and use `make_simulator` when a test needs empty state."""
+    with SimulatorProcess() as sim:
+        yield sim
+
+
+@pytest.fixture
+def make_simulator() -> Iterator[Callable[..., SimulatorProcess]]:
+    """Fresh simulators on demand (`make_simulator(auth="strict", faults=[...], seed=1)`), stopped after the test."""
+    started: list[SimulatorProcess] = []
+
+    def factory(**kwargs: Any) -> SimulatorProcess:
+        sim = SimulatorProcess(**kwargs).start()
+        started.append(sim)
+        return sim
+
+    yield factory
+    for sim in started:
+        sim.stop()
