@@ -280,6 +280,15 @@ def _parse_item(selector: Selector, key: str, index: int, item: Any) -> Threshol
     return Threshold(selector, expression, abort, delay, where)
 
 
+def _same(a: Threshold, b: Threshold) -> bool:
+    return (a.key, a.expression.source, a.abort_on_fail, a.delay_abort_eval_s) == (
+        b.key,
+        b.expression.source,
+        b.abort_on_fail,
+        b.delay_abort_eval_s,
+    )
+
+
 class ThresholdSet:
     """The thresholds of a run: parsed, validated against the metric registry, evaluated on demand."""
 
@@ -314,7 +323,10 @@ class ThresholdSet:
                 raise ThresholdError(
                     location_of(key), f"thresholds must be an array, got {items!r}", '["p(95)<1200", ...]'
                 )
-            parsed.extend(_parse_item(selector, key, i, item) for i, item in enumerate(items))
+            for i, item in enumerate(items):
+                threshold = _parse_item(selector, key, i, item)
+                if not any(_same(threshold, other) for other in parsed):  # one spelling's copy of another's
+                    parsed.append(threshold)
         out = cls(parsed, declared)
         if registry is not None:
             out.validate(registry)
