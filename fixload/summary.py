@@ -324,11 +324,14 @@ def build_summary(
     run: RunInfo,
     scenarios: Sequence[ScenarioCounts] = (),
     results: Sequence[ThresholdResult] | None = None,
+    extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The summary of a run as plain data: ``metrics`` + ``root_group`` (k6) and ``fixload``.
 
     ``results`` defaults to evaluating ``thresholds`` now (final evaluation); pass the results the run
-    already computed so the file and the exit code agree.
+    already computed so the file and the exit code agree. ``extra`` adds keys to the ``fixload`` block
+    (e.g. fixtures, worker events) and is redacted like everything else -- add things here rather than
+    to the returned dict, which is already redacted.
     """
     thresholds = thresholds or ThresholdSet([])
     elapsed_s = max((run.ended_at - run.started_at).total_seconds(), 0.0)
@@ -336,7 +339,7 @@ def build_summary(
         results = thresholds.evaluate(registry, elapsed_s, final=True)
     status = Status(run.status)
     failed = [r for r in results if not r.ok]
-    data = {
+    data: dict[str, Any] = {
         "metrics": _metrics_part(registry, thresholds, results, elapsed_s),
         "root_group": _root_group(registry),
         "fixload": {
@@ -358,6 +361,8 @@ def build_summary(
             },
         },
     }
+    for key, value in (extra or {}).items():
+        data["fixload"].setdefault(key, value)
     return _clean(data)
 
 

@@ -409,6 +409,9 @@ def test_no_secrets_in_the_summary(monkeypatch):
     )
     text = dumps(summary).decode()
     assert token not in text and jwt not in text
+    extra = build_summary(registry, None, run_info(), extra={"fixtures": {"note": f"made with {token}"}})
+    assert extra["fixload"]["fixtures"] == {"note": "made with ***"}
+    assert build_summary(registry, None, run_info(), extra={"status": "x"})["fixload"]["status"] != "x"
     assert "***" in text
     assert "/bookings?token=***" in json.dumps(list(summary["metrics"]))
 
