@@ -356,9 +356,10 @@ class TrendSink:
         return min(max(v_lo, self.min), self.max)
 
     def _sketch_at_rank(self, rank: int) -> float:
-        # rank / (n-1) lands exactly on the rank inside BaseDDSketch.get_quantile_value.
+        # BaseDDSketch.get_quantile_value(q) looks up rank q*(n-1); aiming half a rank past the wanted one
+        # keeps float rounding (948.9999 for 949) from landing on the neighbouring sample.
         n = self.sketch.count
-        value = self.sketch.get_quantile_value(rank / (n - 1) if n > 1 else 0.0)
+        value = self.sketch.get_quantile_value(min((rank + 0.5) / (n - 1), 1.0) if n > 1 else 0.0)
         return float(value) if value is not None else 0.0
 
     def compute(self, aggregation: str, elapsed_s: float = 0.0) -> float | None:

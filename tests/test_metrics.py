@@ -157,6 +157,21 @@ def test_trend_handles_zero_and_negative_values_past_the_exact_limit():
     assert (restored.min, restored.max, restored.count) == (sink.min, sink.max, sink.count)
 
 
+def test_trend_sketch_percentiles_at_the_edges():
+    same = TrendSink()
+    for _ in range(EXACT_LIMIT + 100):
+        same.add(250.0)
+    assert same.percentile(0) == same.percentile(99.9) == same.percentile(100) == 250.0
+    negative = TrendSink()
+    values = [-float(i) for i in range(1, EXACT_LIMIT * 3)]
+    for v in values:
+        negative.add(v)
+    ordered = sorted(values)
+    for p in (0, 5, 50, 95, 100):
+        exact = exact_percentile(ordered, p)
+        assert abs(negative.percentile(p) - exact) <= abs(exact) * 0.005, p
+
+
 def test_trend_memory_is_bounded_whatever_the_sample_count():
     """Bins depend on the value range (log scale), never on the count; past BIN_LIMIT the lowest collapse."""
     rng = random.Random(5)
