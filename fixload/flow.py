@@ -1,0 +1,303 @@
+"""What every flow shares, so that each locustfile reads like the k6 function it replaces.
+
+A k6 flow is: send a request, `check()` its status, `throw` on a bad one, and in a `finally` record the
+flow's duration, success and failures, log one line, then `sleep()`. Here that is:
+
+    with self.iteration():                                   # try { ... } finally { metrics; sleep }
+        booking = self.request("POST", "/bookings", ..., expect=201, check="booking created").data
+        self.request("PATCH", "/bookings/{id}/status", id=booking["id"], ..., expect=200)
+
+`FlowUser.request` sends one request with the right token and headers, names it by its *template*
+(`/api/bookings/{id}/status`, never a raw id, so Locust's statistics and k6 thresholds stay grouped),
+records a k6 `checks` sample and raises `StepFailed` on an unexpected status; `FlowUser.iteration` turns
+that into one failure and one log line. Nothing here touches Locust's event hooks (that is `fixload.plugin`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import math
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar
+from urllib.parse import quote, urlencode
+
+import gevent
+import orjson
+from locust.contrib.fasthttp import FastHttpUser
+
+from fixload.config import RunConfig
+from fixload.metrics import MetricType, ValueType
+from fixload.profile import Settings
+from fixload.run import run_for
+from fixload.secrets import redact
+from fixload.users import ScenarioUser
+
+logger = logging.getLogger("fixload.flows")
+
+FLOW_BLOCKS: dict[str, str] = {
+    "booking_flow": "booking",
+    "chat_flow": "communications",
+    "payments_flow": "payments",
+    "analytics_flow": "analytics",
+    "ads_flow": "ads",
+}
+"""Which `settings` block holds each flow's knobs (and its `sleepSeconds`)."""
+
+BODY_LOG_LIMIT = 300
+DEFAULT_TIMEOUT_S = 60.0
+"""k6's default request timeout; `FIXLOAD_HTTP_TIMEOUT` (seconds) changes it."""
+TIMEOUT_ENV = "FIXLOAD_HTTP_TIMEOUT"
+AUTH_ENV = "FIXLOAD_AUTH"
+"""`legacy` (default): tokens exactly where the original harness sends them (FLOWS.md's table);
+`strict`: every request carries one, as today's Fixnado (and `fixload serve --auth strict`) demand."""
+
+JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json", "Accept": "application/json"}
+
+
+class StepFailed(Exception):
+    """A step of a flow went wrong: ends the iteration, counts as one failure, logs one line."""
+
+    def __init__(self, step: str, status: int | None, body: str = "") -> None:
+        self.step = step
+        self.status = status
+        self.body = body
+        super().__init__(log_line("?", step, status, body))
+
+
+@dataclass(slots=True)
+class Reply:
+    """A response as a flow sees it: the status, the raw text (empty when discarded) and, if asked, the JSON."""
+
+    status: int
+    text: str
+    data: Any = None
+
+
+def log_line(flow: str, step: str, status: int | None, body: str) -> str:
+    """`[<flow>] <step> — status <code>: <body>`, one line, secrets masked *before* truncation (so a token
+    cut in half can never escape the mask)."""
+    shown = redact(" ".join(body.split()))
+    if len(shown) > BODY_LOG_LIMIT:
+        shown = shown[:BODY_LOG_LIMIT] + "…"
+    return redact(f"[{flow}] {step} — status {status if status is not None else 'n/a'}: {shown}")
+
+
+def iso(moment: datetime) -> str:
+    """JavaScript's `Date.prototype.toISOString()`: UTC, milliseconds, `Z` (what the original sends)."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def minutes_from_now(minutes: float) -> datetime:
+    return datetime.now(UTC) + timedelta(minutes=minutes)
+
+
+def clamp(value: float, low: float, high: float) -> float:
+    return min(max(value, low), high)
+
+
+def js_round(value: float) -> int:
+    """JavaScript's `Math.round` (halves up), as the original rounds clicks and conversions."""
+    return math.floor(value + 0.5)
+
+
+def js_number(value: float) -> int | float:
+    """A whole float as an integer, so JSON carries `1200` as JavaScript would, not `1200.0`."""
+    return int(value) if float(value).is_integer() else value
+
+
+def money(value: float) -> float:
+    """`Number(x.toFixed(2))`."""
+    return round(value, 2)
+
+
+class FlowUser(ScenarioUser, FastHttpUser):
+    """A flow's Locust user: one task run is one k6 iteration of the flow named by `scenario`.
+
+    Subclasses set `scenario` (k6's scenario name, which is also the flow's name) and write one `@task`
+    whose body is `with self.iteration(): ...`. A scenario that reuses a flow under another name gets a
+    subclass with only `scenario` changed; `flow` stays, so the flow's metrics keep their names.
+    """
+
+    abstract = True
+    flow: ClassVar[str] = ""
+    """The flow whose `<flow>_duration/_success_rate/_failures` this user records (default: `scenario`)."""
+
+    _iterations: ClassVar[dict[str, Iterator[int]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if not cls.flow and cls.scenario:
+            cls.flow = cls.scenario
+
+    def __init__(self, environment: Any) -> None:
+        run = run_for(environment)
+        if run.config is None:
+            raise RuntimeError(
+                "fixload: no run configuration for this Locust environment; import fixload.plugin in the "
+                "locustfile (it loads the profile at init) or set fixload.run.run_for(env).config"
+            )
+        self.config: RunConfig = run.config
+        self.target = run.config.target
+        self.settings: Settings = run.config.plan.profile.settings
+        self.registry = run.registry
+        self._run = run
+        if not self.host:
+            self.host = self.target.base_url
+        timeout = float(run.config.env.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
+        self.network_timeout = self.connection_timeout = timeout
+        super().__init__(environment)
+        self.strict_auth = (run.config.env.get(AUTH_ENV) or "legacy").strip().lower() == "strict"
+        self.discard_bodies = self.settings.discard_response_bodies
+        self.prefix = self.target.api_prefix
+        self._headers = {**JSON_HEADERS, **dict(self.target.headers)}
+        self._tags = {"scenario": self.scenario}
+        self._context = {"scenario": self.scenario}
+        self._first_start: float | None = None
+        self._last_end: float | None = None
+        for name, kind, contains in (
+            (f"{self.flow}_duration", MetricType.TREND, ValueType.TIME),
+            (f"{self.flow}_success_rate", MetricType.RATE, ValueType.DEFAULT),
+            (f"{self.flow}_failures", MetricType.COUNTER, ValueType.DEFAULT),
+        ):
+            self.registry.define(name, kind, contains)  # idempotent; the plugin defines them too
+
+    # ------------------------------------------------------------------ what a flow reads
+    def context(self) -> dict[str, str]:
+        """Locust merges this into every request event; the plugin turns it into k6 tags."""
+        return self._context
+
+    @property
+    def block(self) -> Any:
+        """This flow's `settings` block (`settings.booking` for booking_flow, ...)."""
+        return getattr(self.settings, FLOW_BLOCKS[self.flow])
+
+    def fixture(self, key: str) -> str:
+        """A fixture provisioned once per run (`zoneId`, `serviceId`, `campaignId`)."""
+        value = self._run.fixtures.get(key)
+        if not value:
+            raise StepFailed(f"Fixture {key} is not provisioned (fixload.plugin provisions it at test start)", None)
+        return value
+
+    def token(self, *roles: str) -> str:
+        """The first configured token among `roles` ("user", "provider", "admin"): the original's fallbacks."""
+        for role in roles:
+            value = getattr(self.target, f"{role}_token", "")
+            if value:
+                return value
+        return ""
+
+    def strict_token(self, *roles: str) -> str:
+        """Where the original harness sends no token: none, unless FIXLOAD_AUTH=strict asks for one everywhere."""
+        return self.token(*roles) if self.strict_auth else ""
+
+    def iteration_in_test(self) -> int:
+        """k6's `exec.scenario.iterationInTest`, counted per scenario in this process."""
+        counter = FlowUser._iterations.setdefault(self.scenario, itertools.count())
+        return next(counter)
+
+    # ------------------------------------------------------------------ one request
+    def request(
+        self,
+        method: str,
+        template: str,
+        *,
+        step: str,
+        token: str = "",
+        json: Any = None,
+        query: Mapping[str, Any] | None = None,
+        expect: int | tuple[int, ...] | None = None,
+        check: str | None = None,
+        parse: bool = False,
+        **path: str,
+    ) -> Reply:
+        """Send `method prefix+template` (placeholders filled from `path`), named by the template.
+
+        `expect` (with its k6 `check` name) makes the status a step's condition: an unexpected one records
+        a failed check and raises StepFailed(step + " failed"). Without `expect` the request is sent and
+        not checked, as the original's last GETs are. `parse` decodes the JSON body (a step that needs it);
+        other bodies are not decoded, and not kept when `discardResponseBodies` is set.
+        """
+        name = self.prefix + template
+        url = self.prefix + template.format(**{k: quote(str(v), safe="") for k, v in path.items()})
+        if query:
+            url += "?" + urlencode(query, quote_via=quote)
+        headers = self._headers if not token else {**self._headers, "Authorization": f"Bearer {token}"}
+        body = orjson.dumps(json) if json is not None else None
+        expected = (expect,) if isinstance(expect, int) else expect
+        started = time.perf_counter()
+        if self._first_start is None:
+            self._first_start = started
+        with self.client.request(method, url, name=name, data=body, headers=headers, catch_response=True) as resp:
+            status = int(resp.status_code or 0)
+            good = status in expected if expected else 200 <= status < 400
+            if good:
+                resp.success()
+            elif status == 0:
+                error = getattr(resp, "error", None)
+                resp.failure(redact(f"{type(error).__name__}: {error}" if error else "connection failed"))
+            else:
+                wanted = "/".join(map(str, expected)) if expected else "2xx/3xx"
+                resp.failure(f"status {status} (expected {wanted})")
+        self._last_end = time.perf_counter()
+        if expected:
+            self.registry.add("checks", 1.0 if good else 0.0, {**self._tags, "check": check or step})
+            if not good:
+                raise StepFailed(f"{step} failed", status, _text(resp))
+        if not parse:
+            return Reply(status, "" if self.discard_bodies else _text(resp))
+        text = _text(resp)
+        try:
+            data = orjson.loads(text) if text else None
+        except orjson.JSONDecodeError as exc:
+            raise StepFailed(f"{step} — failed to parse JSON response ({exc})", status, text) from None
+        return Reply(status, text, data)
+
+    # ------------------------------------------------------------------ one iteration
+    @contextmanager
+    def iteration(self) -> Iterator[int]:
+        """One k6 iteration, yielding its number (k6's `exec.scenario.iterationInTest`): measure from the
+        first request's start to the last response's end, record success (1/0) and failures, log one line on
+        failure, then sleep the flow's `sleepSeconds` (part of the iteration, as in k6).
+
+        Only `Exception`s are the flow's failures; BaseExceptions (gevent's GreenletExit, fixload's
+        InterruptIteration when gracefulStop runs out, Locust's StopUser) pass straight through, as an
+        interrupted k6 iteration records nothing.
+        """
+        entered = time.perf_counter()
+        self._first_start = self._last_end = None
+        ok = True
+        try:
+            yield self.iteration_in_test()
+        except StepFailed as failure:
+            ok = False
+            logger.error(log_line(self.flow, failure.step, failure.status, failure.body))
+        except Exception as exc:
+            ok = False
+            logger.error(log_line(self.flow, f"{type(exc).__name__}: {exc}", None, ""))
+        first = self._first_start if self._first_start is not None else entered
+        last = self._last_end if self._last_end is not None else time.perf_counter()
+        tags = self._tags
+        self.registry.add(f"{self.flow}_duration", max(last - first, 0.0) * 1000.0, tags)
+        self.registry.add(f"{self.flow}_success_rate", 1.0 if ok else 0.0, tags)
+        if not ok:
+            self.registry.add(f"{self.flow}_failures", 1.0, tags)
+        gevent.sleep(self.settings.sleep_seconds(FLOW_BLOCKS[self.flow]))
+
+
+def _text(resp: Any) -> str:
+    """The response body as text; for a connection error (status 0), the error itself."""
+    if not resp.status_code:
+        error = getattr(resp, "error", None)
+        return f"{type(error).__name__}: {error}" if error else ""
+    try:
+        content = resp.content
+    except Exception as exc:
+        return f"<body unreadable: {exc}>"
+    if not content:
+        return ""
+    return content.decode("utf-8", "replace") if isinstance(content, bytes) else str(content)
