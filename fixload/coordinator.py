@@ -1,0 +1,298 @@
+"""One test's lifecycle across Locust runners: plan, fixtures, the common clock, shares, the end.
+
+The master (or the local runner) decides everything once: it loads the plan, provisions the fixtures,
+picks the instant `t0` at which every scenario's clock starts, and tells each worker its share. Workers
+only execute. When the set of workers changes mid-run the master hands out new shares that take over
+one second later, so no iteration is started twice and the rest of the schedule is still covered.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
+
+from fixload.config import ConfigError, load_run_config
+from fixload.executors import Engine, Share, users_needed
+from fixload.plan import Plan, build_plan
+from fixload.profile import parse_profile
+from fixload.run import Run, run_for
+
+logger = logging.getLogger("fixload")
+
+LEAD_SECONDS = 1.0
+"""Time between the decision to start and t0: long enough for every runner to hear about it."""
+SPAWN_RATE_PER_RUNNER = 100.0
+"""Users started per second per runner (Locust warns above 100 per worker)."""
+RESHARE_DELAY = 1.0
+"""A new share takes over this long after the master notices a worker joined or was lost."""
+
+MSG_START = "fixload_start"
+MSG_SHARE = "fixload_share"
+
+
+@dataclass
+class TestState:
+    """What the master/local runner knows about the running test."""
+
+    plan: Plan
+    classes: dict[str, type]
+    users: int
+    spawn_rate: float
+    t0: float = 0.0
+    started: bool = False
+    finished: bool = False
+    workers: list[str] = field(default_factory=list)
+    worker_events: list[dict[str, Any]] = field(default_factory=list)
+    worker_counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    worker_finished: dict[str, bool] = field(default_factory=dict)
+    greenlets: list[gevent.Greenlet] = field(default_factory=list)
+
+
+def state_of(environment: Any) -> TestState | None:
+    return run_for(environment).extra.get("test")
+
+
+def _options(environment: Any) -> Any:
+    return environment.parsed_options
+
+
+def profile_plan(environment: Any) -> Plan:
+    """The plan for the profile the options name now (the web UI may have changed it since start-up)."""
+    run = run_for(environment)
+    options = _options(environment)
+    wanted = (getattr(options, "profile", None), getattr(options, "multiplier", None))
+    if run.config is None or run.extra.get("config_key") != wanted:
+        run.config = load_run_config(wanted[0] or None, wanted[1], getattr(options, "env_file", None))
+        run.extra["config_key"] = wanted
+    return run.config.plan
+
+
+def flow_classes(environment: Any) -> dict[str, type]:
+    """The loaded flow user classes by the scenario they were written for."""
+    return {
+        cls.scenario: cls
+        for cls in environment.user_classes
+        if getattr(cls, "scenario", "") and not getattr(cls, "_fixload_derived", False)
+    }
+
+
+def scenario_user_classes(environment: Any, plan: Plan) -> dict[str, type]:
+    """A user class per scenario: the flow's own, or a subclass named after a scenario that reuses a flow."""
+    flows = flow_classes(environment)
+    by_name = {cls.__name__: cls for cls in environment.user_classes}
+    out: dict[str, type] = {}
+    for name, scenario in plan.scenarios.items():
+        base = flows.get(scenario.flow)
+        if base is None:
+            raise ConfigError(
+                f"scenarios.{name}: no user class runs flow {scenario.flow!r}; "
+                "load its locustfile (e.g. locust -f locustfiles/)"
+            )
+        if name == scenario.flow:
+            out[name] = base
+            continue
+        derived = by_name.get(name)
+        if derived is None:
+            derived = type(name, (base,), {"scenario": name, "abstract": False, "_fixload_derived": True})
+            environment.user_classes.append(derived)
+        out[name] = derived
+    return out
+
+
+def tick(shape: Any) -> tuple[int, float, list[type]] | None:
+    """The composite shape's tick: every scenario's users, until the scenarios are over."""
+    environment = shape.runner.environment
+    run = run_for(environment)
+    state = state_of(environment)
+    if state is None:
+        try:
+            plan = shape.plan(environment)
+            classes = shape.user_classes(environment, plan)
+        except ConfigError as exc:
+            logger.error("fixload: %s", exc)
+            run.extra["invalid"] = str(exc)
+            return None
+        runners = max(1, _worker_count(shape.runner))
+        users = 0
+        for name, cls in classes.items():
+            cls.fixed_count = users_needed(plan.scenarios[name])
+            users += cls.fixed_count
+        state = TestState(plan, classes, users, spawn_rate=SPAWN_RATE_PER_RUNNER * runners)
+        run.extra["test"] = state
+        run.halted = False
+        return users, state.spawn_rate, list(classes.values())
+    if state.finished or run.halted:
+        return None
+    if state.started and _scenarios_over(shape.runner, run, state):
+        state.finished = True
+        return None
+    return state.users, state.spawn_rate, list(state.classes.values())
+
+
+def _scenarios_over(runner: Any, run: Run, state: TestState) -> bool:
+    if time.time() >= state.t0 + state.plan.duration + 2.0:
+        return True
+    if isinstance(runner, MasterRunner):
+        return bool(state.worker_finished) and all(state.worker_finished.get(w, False) for w in state.workers)
+    return run.engine is not None and run.engine.finished.is_set()
+
+
+def _worker_count(runner: Any) -> int:
+    return len(active_workers(runner)) if isinstance(runner, MasterRunner) else 1
+
+
+def active_workers(runner: MasterRunner) -> list[str]:
+    return sorted(cid for cid, node in runner.clients.items() if node.state != STATE_MISSING)
+
+
+def begin(environment: Any) -> None:
+    """test_start on the master or local runner: fixtures, t0, shares, engine."""
+    run = run_for(environment)
+    state = state_of(environment)
+    runner = environment.runner
+    if state is None or state.started:
+        return
+    lead = LEAD_SECONDS + state.users / state.spawn_rate
+    state.t0 = time.time() + lead
+    state.started = True
+    if isinstance(runner, MasterRunner):
+        state.workers = active_workers(runner)
+        for index, client_id in enumerate(state.workers):
+            _send_start(runner, run, state, client_id, Share(index, len(state.workers), state.t0, 0.0))
+        state.greenlets.append(gevent.spawn(_watch_workers, environment))
+    elif isinstance(runner, LocalRunner):
+        run.engine = Engine(state.plan, Share(0, 1, state.t0, 0.0), _emitter(run))
+        run.engine.start()
+
+
+def _emitter(run: Run):
+    registry = run.registry
+
+    def emit(name: str, value: float, tags: dict[str, str]) -> None:
+        registry.add(name, value, tags)
+
+    return emit
+
+
+def _plan_message(state: TestState, share: Share, fixtures: dict[str, str]) -> dict[str, Any]:
+    plan = state.plan
+    return {
+        "profile": plan.profile.model_dump(by_alias=True, mode="json", exclude_unset=True),
+        "source": plan.source,
+        "multiplier": plan.multiplier,
+        "multiplierSource": plan.multiplier_source,
+        "share": share.__dict__,
+        "fixtures": fixtures,
+    }
+
+
+def _send_start(runner: MasterRunner, run: Run, state: TestState, client_id: str, share: Share) -> None:
+    runner.send_message(MSG_START, _plan_message(state, share, run.fixtures), client_id=client_id)
+
+
+def _watch_workers(environment: Any) -> None:
+    """Re-share the rest of the schedule whenever the set of live workers changes."""
+    runner: MasterRunner = environment.runner
+    run = run_for(environment)
+    while True:
+        gevent.sleep(0.5)
+        state = state_of(environment)
+        if state is None or state.finished:
+            return
+        now = active_workers(runner)
+        if now == state.workers or not now:
+            continue
+        since = time.time() - state.t0 + RESHARE_DELAY
+        lost = sorted(set(state.workers) - set(now))
+        joined = sorted(set(now) - set(state.workers))
+        for client_id in lost:
+            state.worker_events.append({"event": "lost", "worker": client_id, "at": round(since - RESHARE_DELAY, 3)})
+            logger.warning("fixload: worker %s lost; re-sharing the schedule from t=%.1fs", client_id, since)
+        for client_id in joined:
+            state.worker_events.append({"event": "joined", "worker": client_id, "at": round(since - RESHARE_DELAY, 3)})
+            logger.info("fixload: worker %s joined; re-sharing the schedule from t=%.1fs", client_id, since)
+        state.workers = now
+        for index, client_id in enumerate(now):
+            share = Share(index, len(now), state.t0, max(0.0, since))
+            if client_id in joined:
+                _send_start(runner, run, state, client_id, share)
+            else:
+                runner.send_message(MSG_SHARE, share.__dict__, client_id=client_id)
+
+
+def on_worker_start(environment: Any, msg: Any, **_: Any) -> None:
+    """A worker hears its share: build the plan the master runs and start the engine on the common clock."""
+    run = run_for(environment)
+    data = msg.data
+    profile = parse_profile(data["profile"], data.get("source"))
+    plan = build_plan(profile, data["multiplier"], data["multiplierSource"], data.get("source", ""))
+    scenario_user_classes(environment, plan)
+    run.fixtures = dict(data.get("fixtures") or {})
+    if run.config is not None and run.config.plan.profile != profile:
+        run.config = type(run.config)(plan=plan, target=run.config.target, env=run.config.env)
+    if run.engine is not None:
+        run.engine.stop()
+    share = Share(**data["share"])
+    run.engine = Engine(plan, share, _emitter(run))
+    run.engine.start()
+    run.halted = False
+
+
+def on_worker_share(environment: Any, msg: Any, **_: Any) -> None:
+    run = run_for(environment)
+    if run.engine is not None:
+        run.engine.reshare(Share(**msg.data))
+
+
+def register_messages(runner: Any) -> None:
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(MSG_START, on_worker_start)
+        runner.register_message(MSG_SHARE, on_worker_share)
+
+
+def counts(environment: Any) -> dict[str, dict[str, int]]:
+    """Per-scenario engine counts over every runner (a lost worker keeps its last report)."""
+    run = run_for(environment)
+    state = state_of(environment)
+    if run.engine is not None:
+        return run.engine.counts()
+    total: dict[str, dict[str, int]] = {}
+    if state is None:
+        return total
+    for per_worker in state.worker_counts.values():
+        for scenario, values in per_worker.items():
+            into = total.setdefault(scenario, {})
+            for key, value in values.items():
+                into[key] = into.get(key, 0) + value
+    return total
+
+
+def elapsed(environment: Any) -> float:
+    state = state_of(environment)
+    if state is None or not state.t0:
+        return 0.0
+    return max(0.0, time.time() - state.t0)
+
+
+def end(environment: Any) -> None:
+    """Stop this runner's engine and background work."""
+    run = run_for(environment)
+    if run.engine is not None:
+        run.engine.stop()
+    state = state_of(environment)
+    if state is not None:
+        state.finished = True
+        for greenlet in state.greenlets:
+            greenlet.kill(block=False)
+
+
+def reset(environment: Any) -> None:
+    """Forget the finished test (the web UI may start another)."""
+    run = run_for(environment)
+    run.extra.pop("test", None)
+    run.engine = None

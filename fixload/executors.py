@@ -1,0 +1,471 @@
+"""k6's executors on Locust users: who starts an iteration, when, and what happens when nobody can.
+
+Every scenario owns a pool of Locust users (its VUs). Between iterations a user blocks in
+`VU.next_iteration()`; the scenario's executor decides when to let it go:
+
+- arrival-rate executors run a scheduler greenlet that hands each due iteration to an idle VU. Response
+  times never slow the schedule (open model). A due iteration that finds no idle VU allocates one more,
+  up to `maxVUs`; past that it is **dropped** and counted, so `started + dropped == scheduled`, always;
+- VU executors (`constant-vus`, `ramping-vus`, `per-vu-iterations`, `shared-iterations`) let their
+  active VUs loop back to back, as k6 does.
+
+At a scenario's end its running iterations get `gracefulStop` (ramping-vus: `gracefulRampDown` when
+ramping down) to finish, then are interrupted and counted as interrupted.
+
+Distribution: runner *k* of *n* takes the global iterations with index ≡ k (mod n) from a common clock
+`t0`, so the union over runners is exactly the schedule and nothing starts twice. A new share (a worker
+joined or was lost) takes over from a given plan time; the old share stops there.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import gevent
+from gevent.event import AsyncResult, Event
+
+from fixload.plan import Plan, ScenarioPlan
+from fixload.profile import PerVUIterations, RampingVUs, SharedIterations
+from fixload.schedules import arrival_rate_at, arrival_starts, ramping_vus_at
+
+Emit = Callable[[str, float, dict[str, str]], None]
+
+
+class InterruptIteration(BaseException):
+    """Raised inside a VU's greenlet when gracefulStop runs out; BaseException so no flow code swallows it."""
+
+
+@dataclass(frozen=True)
+class Share:
+    """This runner's part of every scenario: index/count of runners, the common clock, and from when."""
+
+    index: int = 0
+    count: int = 1
+    t0: float = 0.0  # wall-clock (time.time()) instant of plan time 0, the same on every runner
+    since: float = 0.0  # plan seconds from which this share applies (0 for the first one)
+
+    def split(self, total: int) -> int:
+        """This runner's part of `total` VUs, k6-style: spread evenly, the first runners take the remainder."""
+        return total // self.count + (1 if self.index < total % self.count else 0)
+
+
+@dataclass
+class Counts:
+    """What one runner's executor did; the master sums these over runners."""
+
+    scheduled: int = 0
+    started: int = 0
+    dropped: int = 0
+    completed: int = 0
+    interrupted: int = 0
+    active: int = 0
+    allocated: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class VU:
+    """One Locust user acting as a k6 VU of one scenario."""
+
+    executor: ScenarioExecutor
+    number: int  # local index within the scenario on this runner
+    greenlet: Any = None
+    busy_since: float | None = None
+    iterations: int = 0
+    allocated: bool = False
+    _waiting: AsyncResult | None = field(default=None, repr=False)
+
+    def next_iteration(self) -> bool:
+        """Finish the previous iteration (if any) and block until the next may start; False means stop."""
+        if self.busy_since is not None:
+            self.executor.iteration_finished(self, interrupted=False)
+        self.greenlet = gevent.getcurrent()
+        return self.executor.acquire(self)
+
+    def interrupted(self) -> None:
+        if self.busy_since is not None:
+            self.executor.iteration_finished(self, interrupted=True)
+
+
+class ScenarioExecutor:
+    """Common machinery: VU bookkeeping, iteration metrics, gracefulStop."""
+
+    def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit) -> None:
+        self.plan = plan
+        self.name = plan.name
+        self.share = share
+        self.emit = emit
+        self.counts = Counts()
+        self.vus: list[VU] = []
+        self.done = Event()
+        self.tags = {"scenario": plan.name, **plan.scenario.tags}
+        self.start_lags: deque[float] = deque(maxlen=100_000)
+        self._greenlets: list[gevent.Greenlet] = []
+
+    # clock -----------------------------------------------------------------------------------------------
+    def now(self) -> float:
+        """Plan time in seconds (0 = the moment all scenarios' clocks start)."""
+        return time.time() - self.share.t0
+
+    def sleep_until(self, plan_time: float) -> None:
+        delay = plan_time - self.now()
+        if delay > 0:
+            gevent.sleep(delay)
+
+    @property
+    def local_vus(self) -> int:
+        return len(self.vus)
+
+    # VUs -------------------------------------------------------------------------------------------------
+    def join(self) -> VU:
+        vu = VU(self, len(self.vus))
+        self.vus.append(vu)
+        return vu
+
+    def begin(self, vu: VU, due: float | None = None) -> None:
+        now = self.now()
+        vu.busy_since = now
+        self.counts.started += 1
+        self.counts.active += 1
+        if due is not None:
+            self.start_lags.append(now - due)
+
+    def iteration_finished(self, vu: VU, interrupted: bool) -> None:
+        started = vu.busy_since
+        vu.busy_since = None
+        vu.iterations += 1
+        self.counts.active -= 1
+        if interrupted:
+            self.counts.interrupted += 1
+            return
+        self.counts.completed += 1
+        self.emit("iterations", 1.0, self.tags)
+        if started is not None:
+            self.emit("iteration_duration", (self.now() - started) * 1000.0, self.tags)
+
+    def interrupt_busy(self, older_than: float | None = None) -> None:
+        """Interrupt running iterations (gracefulStop ran out); each is counted once, as interrupted."""
+        for vu in list(self.vus):
+            if vu.busy_since is not None and vu.greenlet is not None and not vu.greenlet.dead:
+                if older_than is None or vu.busy_since <= older_than:
+                    vu.greenlet.kill(InterruptIteration, block=False)
+
+    def busy(self) -> int:
+        return sum(1 for vu in self.vus if vu.busy_since is not None)
+
+    def wait_for_idle(self, deadline: float) -> None:
+        """Let running iterations finish until `deadline` (plan time), then interrupt what still runs."""
+        while self.busy() and self.now() < deadline:
+            gevent.sleep(min(0.05, max(0.0, deadline - self.now())))
+        if self.busy():
+            self.interrupt_busy()
+
+    # lifecycle -------------------------------------------------------------------------------------------
+    def start(self) -> None:
+        self._greenlets.append(gevent.spawn(self._run))
+
+    def stop(self) -> None:
+        """End now: release every waiting VU, interrupt running ones."""
+        for g in self._greenlets:
+            g.kill(block=False)
+        self.interrupt_busy()
+        self.release_all()
+        self.done.set()
+
+    def release_all(self) -> None:
+        for vu in self.vus:
+            if vu._waiting is not None and not vu._waiting.ready():
+                vu._waiting.set(False)
+
+    def _run(self) -> None:
+        try:
+            self.run()
+            self.wait_for_idle(self.plan.end + self.plan.scenario.graceful_stop)
+        finally:
+            self.release_all()
+            self.done.set()
+
+    def run(self) -> None:
+        raise NotImplementedError
+
+    def acquire(self, vu: VU) -> bool:
+        raise NotImplementedError
+
+    def reshare(self, share: Share) -> None:
+        self.share = share
+
+    def target_rate(self) -> float | None:
+        return None
+
+
+class ArrivalRateExecutor(ScenarioExecutor):
+    """constant-arrival-rate and ramping-arrival-rate: the open model."""
+
+    def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit) -> None:
+        super().__init__(plan, share, emit)
+        self.idle: deque[VU] = deque()
+        self.parked: deque[VU] = deque()
+        self._window = _Window(share.since)
+
+    @property
+    def pre_allocated(self) -> int:
+        return min(self.max_allocated, max(1, self.share.split(self.plan.scenario.pre_allocated_vus)))
+
+    @property
+    def max_allocated(self) -> int:
+        return max(1, self.share.split(self.plan.scenario.vus_max))
+
+    def target_rate(self) -> float:
+        return arrival_rate_at(self.plan.scenario, self.now() - self.plan.start)
+
+    def acquire(self, vu: VU) -> bool:
+        if self.done.is_set():
+            return False
+        vu._waiting = AsyncResult()
+        if not vu.allocated and self.counts.allocated < self.pre_allocated:
+            vu.allocated = True
+            self.counts.allocated += 1
+        (self.idle if vu.allocated else self.parked).append(vu)
+        due = vu._waiting.get()
+        vu._waiting = None
+        if due is False or due is None:
+            return False
+        self.begin(vu, float(due))
+        return True
+
+    def run(self) -> None:
+        self._schedule(self.share, _Window(self.share.since))
+
+    def _schedule(self, share: Share, window: _Window) -> None:
+        """Start this share's iterations that fall in [window.since, window.until)."""
+        for offset in arrival_starts(self.plan.scenario, share.index, share.count):
+            due = self.plan.start + offset
+            if due < window.since:
+                continue
+            if due >= window.until:
+                return
+            self.sleep_until(due)
+            if due >= window.until:  # a reshare moved the boundary while we slept
+                return
+            self.dispatch(due)
+
+    def dispatch(self, due: float) -> None:
+        self.counts.scheduled += 1
+        while self.idle:
+            vu = self.idle.popleft()
+            if vu._waiting is not None and not vu._waiting.ready():
+                vu._waiting.set(due)
+                return
+        while self.parked and self.counts.allocated < self.max_allocated:
+            vu = self.parked.popleft()
+            if vu._waiting is not None and not vu._waiting.ready():
+                vu.allocated = True
+                self.counts.allocated += 1
+                vu._waiting.set(due)
+                return
+        self.counts.dropped += 1
+        self.emit("dropped_iterations", 1.0, self.tags)
+
+    def reshare(self, share: Share) -> None:
+        """From `share.since` on, follow the new share; iterations before it stay with the old one."""
+        old = self._window
+        old.until = share.since
+        self.share = share
+        self._window = _Window(share.since)
+        if self._greenlets and not self.done.is_set():
+            self._greenlets.append(gevent.spawn(self._schedule, share, self._window))
+
+    def _run(self) -> None:
+        try:
+            self._schedule(self.share, self._window)
+            # a reshare may have started another schedule loop: wait for the newest to finish
+            while self._greenlets[-1] is not gevent.getcurrent() and not self._greenlets[-1].dead:
+                self._greenlets[-1].join()
+            self.wait_for_idle(self.plan.end + self.plan.scenario.graceful_stop)
+        finally:
+            self.release_all()
+            self.done.set()
+
+
+@dataclass
+class _Window:
+    since: float
+    until: float = math.inf
+
+
+class VUExecutor(ScenarioExecutor):
+    """The closed-model executors: active VUs run iterations back to back."""
+
+    def acquire(self, vu: VU) -> bool:
+        while not self.done.is_set():
+            verdict = self.may_start(vu)
+            if verdict is None:
+                gevent.sleep(0.05)  # not active yet (startTime, ramp-up): check again shortly
+                continue
+            if not verdict:
+                break
+            self.begin(vu)
+            return True
+        vu._waiting = AsyncResult()
+        vu._waiting.get()  # stay parked until the engine releases everyone at the end
+        vu._waiting = None
+        return False
+
+    def may_start(self, vu: VU) -> bool | None:
+        """True: start now; None: not yet; False: this VU is finished."""
+        raise NotImplementedError
+
+    def global_number(self, vu: VU) -> int:
+        return vu.number * self.share.count + self.share.index
+
+    def run(self) -> None:
+        self.sleep_until(self.plan.end)
+
+
+class ConstantVUsExecutor(VUExecutor):
+    def may_start(self, vu: VU) -> bool | None:
+        now = self.now()
+        if now < self.plan.start:
+            return None
+        return now < self.plan.end
+
+
+class RampingVUsExecutor(VUExecutor):
+    def target_vus(self) -> int:
+        scenario: RampingVUs = self.plan.scenario
+        return ramping_vus_at(scenario.start_vus, scenario.stages, self.now() - self.plan.start)
+
+    def may_start(self, vu: VU) -> bool | None:
+        now = self.now()
+        if now < self.plan.start:
+            return None
+        if now >= self.plan.end:
+            return False
+        return True if self.global_number(vu) < self.target_vus() else None
+
+    def run(self) -> None:
+        """Watch the ramp: a VU ramped away mid-iteration gets gracefulRampDown, then is interrupted."""
+        grace = self.plan.scenario.graceful_ramp_down
+        surplus_since: dict[int, float] = {}
+        while self.now() < self.plan.end:
+            target = self.target_vus()
+            now = self.now()
+            for vu in self.vus:
+                if vu.busy_since is not None and self.global_number(vu) >= target:
+                    first = surplus_since.setdefault(vu.number, now)
+                    if now - first > grace and vu.greenlet is not None:
+                        vu.greenlet.kill(InterruptIteration, block=False)
+                        surplus_since.pop(vu.number, None)
+                else:
+                    surplus_since.pop(vu.number, None)
+            gevent.sleep(0.05)
+
+
+class PerVUIterationsExecutor(VUExecutor):
+    def may_start(self, vu: VU) -> bool | None:
+        scenario: PerVUIterations = self.plan.scenario
+        now = self.now()
+        if now < self.plan.start:
+            return None
+        return now < self.plan.end and vu.iterations < scenario.iterations
+
+    def run(self) -> None:
+        scenario: PerVUIterations = self.plan.scenario
+        while self.now() < self.plan.end:
+            if self.vus and all(vu.iterations >= scenario.iterations for vu in self.vus):
+                return
+            gevent.sleep(0.05)
+
+
+class SharedIterationsExecutor(VUExecutor):
+    def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit) -> None:
+        super().__init__(plan, share, emit)
+        scenario: SharedIterations = plan.scenario
+        self.remaining = share.split(scenario.iterations)
+
+    def may_start(self, vu: VU) -> bool | None:
+        now = self.now()
+        if now < self.plan.start:
+            return None
+        if now >= self.plan.end or self.remaining <= 0:
+            return False
+        self.remaining -= 1
+        return True
+
+    def run(self) -> None:
+        while self.now() < self.plan.end and (self.remaining > 0 or self.busy()):
+            gevent.sleep(0.05)
+
+
+_EXECUTORS: dict[str, type[ScenarioExecutor]] = {
+    "constant-arrival-rate": ArrivalRateExecutor,
+    "ramping-arrival-rate": ArrivalRateExecutor,
+    "constant-vus": ConstantVUsExecutor,
+    "ramping-vus": RampingVUsExecutor,
+    "per-vu-iterations": PerVUIterationsExecutor,
+    "shared-iterations": SharedIterationsExecutor,
+}
+
+
+def users_needed(plan: ScenarioPlan) -> int:
+    """How many Locust users a scenario needs over all runners: its most VUs."""
+    return plan.vus[1]
+
+
+class Engine:
+    """All scenarios of a plan on one runner, on one clock."""
+
+    def __init__(self, plan: Plan, share: Share, emit: Emit) -> None:
+        self.plan = plan
+        self.share = share
+        self.executors: dict[str, ScenarioExecutor] = {
+            name: _EXECUTORS[s.executor](s, share, emit) for name, s in plan.scenarios.items()
+        }
+        self.finished = Event()
+        self._watcher: gevent.Greenlet | None = None
+
+    def start(self) -> None:
+        for executor in self.executors.values():
+            executor.start()
+        self._watcher = gevent.spawn(self._watch)
+
+    def _watch(self) -> None:
+        for executor in self.executors.values():
+            executor.done.wait()
+        self.finished.set()
+
+    def stop(self) -> None:
+        for executor in self.executors.values():
+            executor.stop()
+        self.finished.set()
+
+    def join(self, scenario: str) -> VU:
+        return self.executors[scenario].join()
+
+    def reshare(self, share: Share) -> None:
+        self.share = share
+        for executor in self.executors.values():
+            executor.reshare(share)
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        return {name: e.counts.as_dict() for name, e in self.executors.items()}
+
+    def elapsed(self) -> float:
+        return time.time() - self.share.t0
+
+    def start_lag_percentiles(self) -> dict[str, float]:
+        lags = sorted(lag for e in self.executors.values() for lag in e.start_lags)
+        if not lags:
+            return {}
+
+        def pick(q: float) -> float:
+            return lags[min(len(lags) - 1, math.ceil(q * len(lags)) - 1)] * 1000.0
+
+        return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": lags[-1] * 1000.0}

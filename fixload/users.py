@@ -1,0 +1,52 @@
+"""`ScenarioUser`: a Locust user that lets a fixload executor decide when each iteration starts.
+
+A Locust user runs its tasks back to back, pausing `wait_time()` between them. A k6 VU instead waits
+for its executor. So the user blocks inside `wait_time()` (and once before its first task) until its
+scenario's executor hands it an iteration: one task run is one k6 iteration. Without a fixload shape
+running (plain `locust -f locustfiles/payments.py -u 5`) nothing blocks and the user is an ordinary
+closed-model Locust user.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from locust import User
+from locust.exception import StopUser
+
+from fixload.executors import VU, InterruptIteration
+from fixload.run import run_for
+
+
+class ScenarioUser(User):
+    abstract = True
+    scenario: ClassVar[str] = ""
+    """The scenario whose VUs this class provides (a k6 scenario name)."""
+
+    closed_wait_time: ClassVar[float] = 0.0
+    """Pause between tasks when no executor drives the user (plain Locust)."""
+
+    _vu: VU | None = None
+
+    def run(self) -> None:
+        run = run_for(self.environment)
+        if run.halted:
+            return
+        engine = run.engine
+        if engine is None or self.scenario not in engine.executors:
+            super().run()
+            return
+        self._vu = engine.join(self.scenario)
+        while self._vu.next_iteration():
+            try:
+                super().run()
+                return
+            except InterruptIteration:
+                self._vu.interrupted()  # gracefulStop ran out mid-iteration; wait for the next one
+
+    def wait_time(self) -> float:
+        if self._vu is None:
+            return self.closed_wait_time
+        if not self._vu.next_iteration():
+            raise StopUser()
+        return 0.0
