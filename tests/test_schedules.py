@@ -164,6 +164,11 @@ def test_ramping_vus_target_is_linear_and_rounded_down():
 
 # --- cross-check with the real k6 binary ---------------------------------------------------------
 
+
+def _stages(*stages: tuple[str, int]) -> list[dict]:
+    return [{"duration": d, "target": t} for d, t in stages]
+
+
 # name -> (scenario options as k6 reads them, how k6 may differ from our count)
 K6_SCENARIOS: dict[str, tuple[dict, set[int]]] = {
     # non-integer area 55.5: 55, no boundary effect
@@ -174,7 +179,7 @@ K6_SCENARIOS: dict[str, tuple[dict, set[int]]] = {
             "timeUnit": "1s",
             "preAllocatedVUs": 5,
             "maxVUs": 10,
-            "stages": [{"duration": "2s", "target": 17}, {"duration": "3s", "target": 5}, {"duration": "1s", "target": 0}],
+            "stages": _stages(("2s", 17), ("3s", 5), ("1s", 0)),
         },
         {0},
     ),
@@ -186,7 +191,7 @@ K6_SCENARIOS: dict[str, tuple[dict, set[int]]] = {
             "timeUnit": "1s",
             "preAllocatedVUs": 5,
             "maxVUs": 10,
-            "stages": [{"duration": "1s", "target": 2}, {"duration": "2s", "target": 17}, {"duration": "1s", "target": 0}],
+            "stages": _stages(("1s", 2), ("2s", 17), ("1s", 0)),
         },
         {0},
     ),
@@ -211,7 +216,7 @@ K6_SCENARIOS: dict[str, tuple[dict, set[int]]] = {
             "timeUnit": "1s",
             "preAllocatedVUs": 5,
             "maxVUs": 10,
-            "stages": [{"duration": "1s", "target": 10}, {"duration": "1s", "target": 0}],
+            "stages": _stages(("1s", 10), ("1s", 0)),
         },
         {0, -1},
     ),
