@@ -127,11 +127,12 @@ class ScenarioPlan:
 
     @property
     def hard_end(self) -> float:
-        """When the last running iteration is interrupted: the end plus gracefulStop (and ramp-down)."""
-        extra = self.scenario.graceful_stop
-        if isinstance(self.scenario, RampingVUs):
-            extra = max(extra, self.scenario.graceful_ramp_down)
-        return self.end + extra
+        """When the last running iteration is interrupted: the end plus gracefulStop.
+
+        Also for ramping-vus: k6 cuts gracefulRampDown off at the end plus gracefulStop (`k6 inspect
+        --execution-requirements` gives 25s for 20s of stages, gracefulStop 5s and gracefulRampDown 60s).
+        """
+        return self.end + self.scenario.graceful_stop
 
     @property
     def is_arrival_rate(self) -> bool:
