@@ -299,8 +299,9 @@ def test_ads_fraud_signals_created_and_resolved(sim: SimulatorProcess, fixtures:
     resolution = {"resolutionNote": "reviewed by load test", "reviewer": "fixload"}
     status, resolved = sim.request("POST", f"/api/campaigns/fraud-signals/{sid}/resolve", resolution, token="admin")
     assert status == 200 and resolved["resolvedAt"] and resolved["reviewer"] == "fixload"
-    status, err = sim.request("POST", f"/api/campaigns/fraud-signals/{sid}/resolve", resolution, token="admin")
-    assert status == 409 and err["currentState"] == "resolved"
+    again = {"resolutionNote": "second reviewer", "reviewer": "other"}
+    status, second = sim.request("POST", f"/api/campaigns/fraud-signals/{sid}/resolve", again, token="admin")
+    assert status == 200 and second["alreadyResolved"] and second["reviewer"] == "fixload"  # first resolution stands
     assert sim.request("POST", "/api/campaigns/fraud-signals/nope/resolve", resolution, token="admin")[0] == 404
     assert sim.request("GET", f"/api/campaigns/{cid}/fraud-signals", token="admin")[1][0]["resolvedAt"]
     status, summary = sim.request("GET", f"/api/campaigns/{cid}/summary", token="admin")

@@ -304,8 +304,7 @@ def post_message(ctx: Ctx) -> tuple[int, Any]:
     sender = v.string(body, "senderParticipantId") or ""
     fields = {
         "body": v.string(body, "body"),
-        "messageType": v.string(body, "messageType", required=False)
-        or "text",
+        "messageType": v.string(body, "messageType", required=False) or "text",
         "metadata": v.mapping(body, "metadata") or {},
     }
     return 201, ctx.store.post_message(ctx.params["conversationId"], sender, fields, ctx.claims)

@@ -524,7 +524,9 @@ class Store:
         if signal is None:
             raise NotFound("fraud signal", signal_id)
         if signal["resolvedAt"] is not None:
-            raise Conflict(f"fraud signal {signal_id!r} is already resolved", "resolved")
+            # idempotent: many VUs share one campaign and race to resolve the same open signal; the first
+            # resolution stands and the others succeed without changing it (a 409 here would be a harness artefact)
+            return {**signal, "alreadyResolved": True}
         signal.update(resolvedAt=iso(time.time()), resolutionNote=note, reviewer=reviewer)
         self.count("fraud_signals_resolved")
         return signal
