@@ -40,10 +40,13 @@ def read_env_file(path: Path) -> dict[str, str]:
     for binding in parse_stream(io.StringIO(text)):
         if binding.error:
             # Only the variable's name is shown: the rest of a broken line may be a token (`K6_USER_TOKEN abc`).
-            name = _LEADING_NAME.match(binding.original.string)
+            text = binding.original.string
+            name = _LEADING_NAME.match(text)
             shown = f"the line starting {name.group(1)!r}" if name else "the line"
+            # python-dotenv's binding starts at the blank lines before it; count to the line itself
+            line = binding.original.line + text[: len(text) - len(text.lstrip())].count("\n")
             problems.append(
-                f"env file {path} line {binding.original.line}: cannot parse {shown}; expected NAME=value"
+                f"env file {path} line {line}: cannot parse {shown}; expected NAME=value"
                 " (the rest of the line is not shown, it may hold a secret)"
             )
         elif binding.key is not None and binding.value is not None:
