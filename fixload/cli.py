@@ -1,4 +1,4 @@
-"""`fixload validate`, `fixload serve` and `fixload run`: the wrapper the original team used, on Locust."""
+"""`fixload validate`, `fixload run` and `fixload serve`: the command line of the harness."""
 
 from __future__ import annotations
 
@@ -41,14 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help="print the plan as JSON")
     validate.set_defaults(handler=_validate)
 
-    try:
-        from fixload.simulator import serve
-    except ImportError:  # TEMP until the simulator lands
-        serve = None
-    if serve is not None:
-        serve_parser = commands.add_parser("serve", help="run the embedded Fixnado simulator on loopback")
-        serve.add_arguments(serve_parser)
-        serve_parser.set_defaults(handler=serve.run)
+    from fixload import runner
+    from fixload.simulator import serve
+
+    run_parser = commands.add_parser("run", help="validate, then run the profile on Locust (headless by default)")
+    runner.add_arguments(run_parser)
+    run_parser.set_defaults(handler=runner.run)
+
+    serve_parser = commands.add_parser("serve", help="run the embedded Fixnado simulator on loopback")
+    serve.add_arguments(serve_parser)
+    serve_parser.set_defaults(handler=serve.run)
     return parser
 
 

@@ -1,0 +1,109 @@
+"""`fixload run`: the original team's `run-load-tests` wrapper, on Locust.
+
+It validates first (profile, environment, thresholds: exit 104 and nothing sent), then runs Locust
+headless (or with its web UI), locally or as a master with N local workers (Locust's own
+`--processes`), and exits with Locust's exit code, which fixload's plugin sets to k6's numbers.
+Without `K6_BASE_URL` it starts the embedded simulator on a free loopback port, takes its identities
+and tokens, and stops it afterwards, so a fresh machine needs nothing else.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from fixload.config import ConfigError, default_profile_path, load_run_config
+from fixload.envvars import EnvError, load_environment
+from fixload.exitcodes import ExitCode
+from fixload.plan import format_plan
+from fixload.summary import default_summary_path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--profile", help="profile JSON (default: K6_PROFILE_PATH, else profiles/baseline.json)")
+    parser.add_argument("--summary", help="summary JSON path (default: reports/summary-<UTC timestamp>.json)")
+    parser.add_argument("--multiplier", type=float, help="load multiplier (beats K6_LOAD_MULTIPLIER and the profile)")
+    parser.add_argument("--env-file", help="a .env file to read instead of ./.env (the process environment wins)")
+    parser.add_argument("--validate-only", action="store_true", help="print the plan and exit; send nothing")
+    parser.add_argument("--ui", action="store_true", help="open Locust's web UI instead of running headless")
+    parser.add_argument("--workers", type=int, default=0, help="run a master and N local worker processes")
+    parser.add_argument("--locustfiles", help="locustfile(s) to load (default: the repository's locustfiles/)")
+    parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: arguments passed to Locust as-is")
+
+
+def locustfiles_path() -> str:
+    """`./locustfiles` when run from a checkout, else the copy installed with the package."""
+    local = Path("locustfiles")
+    if local.is_dir():
+        return str(local)
+    import locustfiles
+
+    return str(Path(locustfiles.__file__).parent)
+
+
+def _uses_simulator(env: dict[str, str]) -> bool:
+    return not env.get("K6_BASE_URL", "").strip()
+
+
+def locust_command(args: argparse.Namespace, profile: str, summary: str, base_url: str) -> list[str]:
+    command = [sys.executable, "-m", "locust", "-f", args.locustfiles or locustfiles_path()]
+    command += ["--profile", profile, "--summary", summary, "--host", base_url]
+    if args.multiplier is not None:
+        command += ["--multiplier", str(args.multiplier)]
+    if args.env_file:
+        command += ["--env-file", args.env_file]
+    if args.ui:
+        command += ["--web-host", "127.0.0.1"]
+    else:
+        command += ["--headless", "--only-summary"]
+    if args.workers > 0:
+        command += ["--processes", str(args.workers)]
+    extra = list(args.locust_args)
+    if extra and extra[0] == "--":
+        extra = extra[1:]
+    return command + extra
+
+
+def _run_locust(command: list[str], env: dict[str, str]) -> int:
+    """Run Locust in the foreground; pass SIGTERM on so it writes its summary; return its exit code."""
+    child = subprocess.Popen(command, env=env)
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: child.send_signal(signal.SIGTERM))
+    try:
+        while True:
+            try:
+                return child.wait()
+            except KeyboardInterrupt:  # the terminal sent SIGINT to both of us; Locust handles its own
+                continue
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        env = load_environment(args.env_file)
+        profile = args.profile or default_profile_path(env)
+        simulated = _uses_simulator(env)
+        # Validate everything that does not depend on the target before anything starts.
+        config = load_run_config(profile, args.multiplier, args.env_file, check_env=not simulated)
+    except (ConfigError, EnvError) as exc:
+        print(f"fixload: {exc}", file=sys.stderr)
+        return ExitCode.INVALID_CONFIG
+    if args.validate_only:
+        print(format_plan(config.plan))
+        return ExitCode.OK
+    summary = args.summary or str(default_summary_path())
+    if not simulated:
+        return _run_locust(locust_command(args, profile, summary, config.target.base_url), env)
+
+    from fixload.simulator.process import SimulatorProcess
+
+    with SimulatorProcess() as simulator:
+        print(f"fixload: no K6_BASE_URL set: running against the embedded simulator at {simulator.base_url}")
+        child_env = {**os.environ, **simulator.env}
+        code = _run_locust(locust_command(args, profile, summary, simulator.base_url), child_env)
+    print(f"fixload: summary: {summary}")
+    return code
