@@ -107,11 +107,14 @@ class SimulatorApp:
             if decision.delay_s > 0:
                 await asyncio.sleep(decision.delay_s)
             if decision.reset:
-                await _reset_connection(send)
+                await _drop_connection(send, reset=True)
                 self.stats.finished(record, 0, time.perf_counter() - started)
                 return
             if decision.hang:
-                await _until_disconnect(receive)
+                try:
+                    await _until_disconnect(receive)
+                except asyncio.CancelledError:  # the server is stopping: drop the hung connection quietly
+                    _transport(send).abort()
                 return
             if decision.status is not None:
                 error = {"error": "injected_fault", "message": f"fault injected by rule(s) {decision.rule_ids}"}
@@ -222,16 +225,21 @@ async def _until_disconnect(receive: Receive) -> None:
         pass
 
 
-async def _reset_connection(send: Send) -> None:
-    """Abort the connection with a TCP RST (SO_LINGER 0). uvicorn's `send` is a bound method of its request
-    cycle, which holds the transport; ASGI itself has no way to say "reset", hence this reach-through."""
-    transport = getattr(getattr(send, "__self__", None), "transport", None)
-    if transport is None:
-        raise RuntimeError("connection reset needs uvicorn's transport")
-    sock = transport.get_extra_info("socket")
+async def _drop_connection(send: Send, reset: bool) -> None:
+    """Abort the connection, with a TCP RST (SO_LINGER 0) when `reset`. uvicorn's `send` is a bound method of its
+    request cycle, which holds the transport; ASGI itself has no way to say "reset", hence this reach-through."""
+    transport = _transport(send)
+    sock = transport.get_extra_info("socket") if reset else None
     if sock is not None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     transport.abort()
     for _ in range(3):  # let uvicorn see the connection lost, so it does not try to answer 500 on it
         await asyncio.sleep(0)
+
+
+def _transport(send: Send) -> Any:
+    transport = getattr(getattr(send, "__self__", None), "transport", None)
+    if transport is None:
+        raise RuntimeError("dropping a connection needs uvicorn's transport")
+    return transport

@@ -191,6 +191,7 @@ def run(args: argparse.Namespace) -> int:
         access_log=False,
         log_level="warning",
         server_header=False,
+        proxy_headers=False,
         date_header=False,
         timeout_graceful_shutdown=1,
         backlog=4096,
