@@ -15,11 +15,12 @@ from typing import Any
 
 import gevent
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
+from pydantic import BaseModel
 
 from fixload.config import ConfigError, load_run_config
 from fixload.executors import Engine, Share, users_needed
 from fixload.plan import Plan, build_plan
-from fixload.profile import parse_profile
+from fixload.profile import _duration, parse_profile
 from fixload.run import Run, run_for
 
 logger = logging.getLogger("fixload")
@@ -179,10 +180,29 @@ def _emitter(run: Run):
     return emit
 
 
+def _wire(value: Any) -> Any:
+    """A profile as JSON a worker parses back to the same profile: durations (kept in seconds) go as "N.NNNs"
+    strings, since k6 reads a bare number as milliseconds."""
+    if isinstance(value, BaseModel):
+        out: dict[str, Any] = {}
+        fields = type(value).model_fields
+        for name in sorted(value.model_fields_set):
+            info = fields[name]
+            item = getattr(value, name)
+            is_duration = any(getattr(m, "func", None) is _duration for m in info.metadata)
+            out[info.alias or name] = f"{item:.9f}s" if is_duration else _wire(item)
+        return out
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_wire(v) for v in value]
+    return value
+
+
 def _plan_message(state: TestState, share: Share, fixtures: dict[str, str]) -> dict[str, Any]:
     plan = state.plan
     return {
-        "profile": plan.profile.model_dump(by_alias=True, mode="json", exclude_unset=True),
+        "profile": _wire(plan.profile),
         "source": plan.source,
         "multiplier": plan.multiplier,
         "multiplierSource": plan.multiplier_source,
