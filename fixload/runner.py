@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -45,6 +46,12 @@ def locustfiles_path() -> str:
     return str(Path(locustfiles.__file__).parent)
 
 
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
 def _uses_simulator(env: dict[str, str]) -> bool:
     return not env.get("K6_BASE_URL", "").strip()
 
@@ -61,7 +68,10 @@ def locust_command(args: argparse.Namespace, profile: str, summary: str, base_ur
     else:
         command += ["--headless", "--only-summary"]
     if args.workers > 0:
-        command += ["--processes", str(args.workers)]
+        # Locust forks the workers; they reach the master on loopback at a port no other run is using.
+        port = str(free_port())
+        command += ["--processes", str(args.workers), "--master-bind-host", "127.0.0.1"]
+        command += ["--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
     extra = list(args.locust_args)
     if extra and extra[0] == "--":
         extra = extra[1:]
