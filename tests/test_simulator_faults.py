@@ -65,10 +65,14 @@ def test_error_rate_lands_within_three_points(sim: SimulatorProcess) -> None:
     ],
 )
 def test_latency_p95_within_ten_percent(sim: SimulatorProcess, latency: dict[str, Any], expected_p95_ms: float) -> None:
+    burst(sim, "/api/zones", 500, workers=50)
+    own_p95 = sim.stats()["routes"]["GET /api/zones"]["latencyMs"]["p95"]  # the server's own time, no fault
+    sim.reset_stats()
     sim.add_fault({"route": "/api/zones", "method": "GET", "latency": latency})
     burst(sim, "/api/zones", 1500, workers=50)
     p95 = sim.stats()["routes"]["GET /api/zones"]["latencyMs"]["p95"]
-    assert abs(p95 - expected_p95_ms) <= 0.1 * expected_p95_ms, p95
+    # injected latency adds to the server's own time (well under a millisecond unless the machine is saturated)
+    assert abs(p95 - expected_p95_ms) <= 0.1 * expected_p95_ms + own_p95, (p95, own_p95)
 
 
 def test_hang_does_not_block_other_routes(sim: SimulatorProcess) -> None:
