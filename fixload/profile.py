@@ -17,6 +17,7 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    PlainSerializer,
     Field,
     ValidationError,
     field_validator,
@@ -71,11 +72,17 @@ def _whole_number(value: object) -> object:
     return value
 
 
-# Durations are kept in seconds; the JSON keeps k6's strings.
-Duration = Annotated[float, BeforeValidator(_duration), AfterValidator(_not_negative)]
-PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive)]
+def _k6_string(seconds: float) -> str:
+    """Seconds back to a k6 duration string: a bare number would be read back as milliseconds."""
+    return f"{seconds:.9f}".rstrip("0").rstrip(".") + "s"
+
+
+# Durations are kept in seconds; in JSON they are k6 strings again, so a dumped profile loads back unchanged.
+_AS_K6 = PlainSerializer(_k6_string, return_type=str, when_used="json")
+Duration = Annotated[float, BeforeValidator(_duration), AfterValidator(_not_negative), _AS_K6]
+PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive), _AS_K6]
 # k6 refuses a `duration` or `maxDuration` under one second ("the duration must be at least 1s").
-LongDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_at_least_one_second)]
+LongDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_at_least_one_second), _AS_K6]
 Count = Annotated[int, BeforeValidator(_whole_number)]
 
 
