@@ -118,11 +118,20 @@ def peak_rate(scenario: ConstantArrivalRate | RampingArrivalRate) -> float:
 
 
 def ramping_vus_at(start_vus: int, stages: list, elapsed: float) -> int:
-    """k6's ramping-vus target VU count at `elapsed`: linear between stage targets, rounded down."""
-    current = float(start_vus)
+    """k6's ramping-vus VU count at `elapsed` (`getRawExecutionSteps`).
+
+    Ramping up from `a` to `b` over `d`, VU number u (a < u <= b) joins at d*(u-a)/(b-a): the count is
+    a + floor(x*(b-a)/d). Ramping down, k6 stops a VU "on the next unscaled VU's time": VU u leaves at
+    d*(a-u+1)/(a-b), so the count is a - floor(x*(a-b)/d), one more than rounding down the line would
+    give; the last VU of a ramp to 0 leaves at the end of the stage, not half a step before it.
+    """
+    current = int(start_vus)
     for stage in stages:
+        target = int(stage.target)
         if elapsed < stage.duration:
-            return int(current + (stage.target - current) * (elapsed / stage.duration))
+            if target >= current:
+                return current + math.floor(elapsed * (target - current) / stage.duration)
+            return current - math.floor(elapsed * (current - target) / stage.duration)
         elapsed -= stage.duration
-        current = float(stage.target)
-    return int(current)
+        current = target
+    return current
