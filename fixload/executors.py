@@ -135,7 +135,9 @@ class ScenarioExecutor:
         self.counts.started += 1
         self.counts.active += 1
         if due is not None:
-            self.start_lags.append(now - due)
+            lag = now - due
+            self.start_lags.append(lag)
+            self.emit("iteration_start_lag", lag * 1000.0, self.tags)
 
     def iteration_finished(self, vu: VU, interrupted: bool) -> None:
         started = vu.busy_since
@@ -153,9 +155,9 @@ class ScenarioExecutor:
     def interrupt_busy(self, older_than: float | None = None) -> None:
         """Interrupt running iterations (gracefulStop ran out); each is counted once, as interrupted."""
         for vu in list(self.vus):
-            if vu.busy_since is not None and vu.greenlet is not None and not vu.greenlet.dead:
-                if older_than is None or vu.busy_since <= older_than:
-                    vu.greenlet.kill(InterruptIteration, block=False)
+            running = vu.busy_since is not None and vu.greenlet is not None and not vu.greenlet.dead
+            if running and (older_than is None or vu.busy_since <= older_than):
+                vu.greenlet.kill(InterruptIteration, block=False)
 
     def busy(self) -> int:
         return sum(1 for vu in self.vus if vu.busy_since is not None)
@@ -351,21 +353,32 @@ class RampingVUsExecutor(VUExecutor):
         return True if self.global_number(vu) < self.target_vus() else None
 
     def run(self) -> None:
-        """Watch the ramp: a VU ramped away mid-iteration gets gracefulRampDown, then is interrupted."""
+        """Watch the ramp: a VU ramped away mid-iteration gets gracefulRampDown, then is interrupted.
+
+        As k6 (`reserveVUsForGracefulRampDowns`): a VU ramped away at time r is interrupted at
+        min(r + gracefulRampDown, end + gracefulStop), also when r is the very end of the stages (a last
+        stage ramping to 0); a VU still wanted when the stages end gets gracefulStop instead.
+        """
         grace = self.plan.scenario.graceful_ramp_down
+        hard_end = self.plan.end + self.plan.scenario.graceful_stop
         surplus_since: dict[int, float] = {}
-        while self.now() < self.plan.end:
-            target = self.target_vus()
+        while True:
             now = self.now()
+            if now >= hard_end:
+                return
+            target = self.target_vus()
             for vu in self.vus:
                 if vu.busy_since is not None and self.global_number(vu) >= target:
                     first = surplus_since.setdefault(vu.number, now)
-                    if now - first > grace and vu.greenlet is not None:
+                    if now - first >= grace and vu.greenlet is not None:
                         vu.greenlet.kill(InterruptIteration, block=False)
                         surplus_since.pop(vu.number, None)
                 else:
                     surplus_since.pop(vu.number, None)
-            gevent.sleep(0.05)
+            if now >= self.plan.end and not surplus_since:
+                return  # what still runs is wanted at the end: wait_for_idle gives it gracefulStop
+            wake = [first + grace for first in surplus_since.values()]
+            gevent.sleep(max(0.001, min([0.05, *(w - now for w in wake)])))
 
 
 class PerVUIterationsExecutor(VUExecutor):
