@@ -1,0 +1,263 @@
+"""Fixtures once per run: env override → list → create (FLOWS.md "Setup"), SetupError, exit 107, two workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from flowkit import BASELINE, REPO, make_config, routes
+
+from fixload.exitcodes import ExitCode
+from fixload.fixtures import SetupError, provision
+from fixload.simulator.process import SimulatorProcess
+
+SETUP_ROUTES = (
+    "GET /api/zones",
+    "POST /api/zones",
+    "GET /api/services",
+    "POST /api/services",
+    "GET /api/campaigns",
+    "POST /api/campaigns",
+)
+
+
+def role(record: dict[str, Any]) -> str | None:
+    return record["auth"]["role"] if record["auth"]["present"] else None
+
+
+def tokens_of(sim: SimulatorProcess) -> list[str]:
+    return [value for key, value in sim.env.items() if key.endswith("_TOKEN")]
+
+
+def campaign(sim: SimulatorProcess, status: str) -> dict[str, Any]:
+    now = datetime.now().astimezone()
+    body = {
+        "companyId": sim.env["K6_COMPANY_ID"],
+        "name": f"{status} campaign",
+        "objective": "awareness",
+        "campaignType": "search",
+        "status": status,
+        "currency": "GBP",
+        "totalBudget": 1000,
+        "startAt": now.isoformat(),
+        "endAt": (now + timedelta(days=1)).isoformat(),
+    }
+    code, created = sim.request("POST", "/api/campaigns", body, token="admin")
+    assert code == 201, created
+    return created
+
+
+def test_env_overrides_skip_discovery(make_simulator: Any) -> None:
+    sim = make_simulator()
+    ids = {"K6_ZONE_ID": "zone-from-env", "K6_SERVICE_ID": "service-from-env", "K6_CAMPAIGN_ID": "campaign-from-env"}
+    assert provision(make_config(sim, env=ids)) == {
+        "zoneId": "zone-from-env",
+        "serviceId": "service-from-env",
+        "campaignId": "campaign-from-env",
+    }
+    assert sim.requests() == []
+
+
+def test_existing_fixtures_are_listed_not_created(make_simulator: Any) -> None:
+    sim = make_simulator()
+    env = sim.env
+    zone = sim.request(
+        "POST",
+        "/api/zones",
+        {
+            "companyId": env["K6_COMPANY_ID"],
+            "name": "existing",
+            "demandLevel": "low",
+            "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [0, 1], [1, 1], [0, 0]]]},
+        },
+    )[1]
+    own = sim.request(
+        "POST", "/api/services", {"title": "own", "category": "c", "price": 10, "currency": "GBP"}, token="provider"
+    )[1]
+    other = {
+        "title": "someone else's",
+        "category": "c",
+        "price": 10,
+        "currency": "GBP",
+        "providerId": "another-provider",
+    }
+    assert sim.request("POST", "/api/services", other, token="admin")[1]["providerId"] == "another-provider"
+    live = campaign(sim, "active")
+    campaign(sim, "archived")  # listed first (newest first); the original skips archived ones
+    sim.reset_stats()
+    assert provision(make_config(sim)) == {"zoneId": zone["id"], "serviceId": own["id"], "campaignId": live["id"]}
+    records = sim.requests()
+    assert routes(records) == [("GET", "/api/zones"), ("GET", "/api/services"), ("GET", "/api/campaigns")]
+    assert [role(r) for r in records] == [None, None, "admin"]
+    assert records[0]["query"] == f"companyId={env['K6_COMPANY_ID']}"
+    assert records[2]["query"] == f"companyId={env['K6_COMPANY_ID']}"
+
+
+def test_missing_fixtures_are_created_with_the_originals_payloads(make_simulator: Any) -> None:
+    sim = make_simulator()
+    env = sim.env
+    fixtures = provision(make_config(sim))
+    records = sim.requests()
+    assert [f"{m} {r}" for m, r in routes(records)] == list(SETUP_ROUTES)
+    assert [r["status"] for r in records] == [200, 201, 200, 201, 200, 201]
+    assert [role(r) for r in records] == [None, None, None, "provider", "admin", "admin"]
+    zone, service, created = records[1]["body"], records[3]["body"], records[5]["body"]
+    assert zone["companyId"] == env["K6_COMPANY_ID"] and zone["demandLevel"] == "medium"
+    ring = zone["geometry"]["coordinates"][0]
+    assert zone["geometry"]["type"] == "Polygon" and len(ring) == 5 and ring[0] == ring[-1]
+    assert all(51.4 < lat < 51.6 and -0.2 < lon < 0.0 for lon, lat in ring)  # a small square near London
+    assert service["category"] == "load-test" and service["currency"] == "GBP" and 75 <= service["price"] <= 240
+    assert {k: created[k] for k in ("objective", "campaignType", "status", "pacingStrategy", "bidStrategy")} == {
+        "objective": "awareness",
+        "campaignType": "search",
+        "status": "active",
+        "pacingStrategy": "even",
+        "bidStrategy": "cpc",
+    }
+    assert created["companyId"] == env["K6_COMPANY_ID"] and created["currency"] == "GBP"
+    assert 3000 <= created["totalBudget"] <= 8000 and 250 <= created["dailySpendCap"] <= 650
+    start, end = (datetime.fromisoformat(created[k].replace("Z", "+00:00")) for k in ("startAt", "endAt"))
+    assert end - start == timedelta(days=7)
+    created_ids = [r for r in records if r["method"] == "POST"]
+    assert len(created_ids) == 3 and all(fixtures.values())
+
+
+def test_setup_failure_names_step_status_and_body_without_tokens(make_simulator: Any) -> None:
+    sim = make_simulator(faults=[{"route": "/api/zones", "method": "POST", "error_rate": 1.0, "status": 503}])
+    with pytest.raises(SetupError) as caught:
+        provision(make_config(sim))
+    error = caught.value
+    assert (error.step, error.status) == ("create zone", 503)
+    assert str(error).startswith("[setup] create zone — status 503: ") and "injected_fault" in str(error)
+    assert routes(sim.requests()) == [("GET", "/api/zones"), ("POST", "/api/zones")]  # stopped at the failed step
+
+
+def test_setup_failure_on_a_rejected_token(make_simulator: Any) -> None:
+    sim = make_simulator()
+    config = make_config(sim, env={"K6_ADMIN_TOKEN": "not-a-valid-admin-token"})
+    with pytest.raises(SetupError) as caught:
+        provision(config)
+    assert (caught.value.step, caught.value.status) == ("create campaign", 401)
+    assert "not-a-valid-admin-token" not in str(caught.value)
+
+
+def test_setup_failure_when_the_target_is_down(simulator: SimulatorProcess) -> None:
+    config = make_config(simulator, env={"K6_BASE_URL": "http://127.0.0.1:9"})
+    with pytest.raises(SetupError) as caught:
+        provision(config)
+    assert (caught.value.step, caught.value.status) == ("list zones", 0)
+
+
+# ---------------------------------------------------------------------- through Locust and fixload.plugin
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def locust(
+    sim: SimulatorProcess, tmp_path: Path, *args: str, profile: Path = BASELINE, timeout: float = 60
+) -> tuple[int, str, dict[str, Any]]:
+    """`locust --headless` from the repository root with the simulator's .env: (exit code, output, summary).
+
+    Its own session (so a timeout kills its forked workers too) and, with --processes, its own master port
+    (so it never meets another test run's workers on Locust's default 5557).
+    """
+    summary = tmp_path / "summary.json"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("K6_", "FIXLOAD_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "locust", "--headless", "--env-file", str(sim.env_path)]
+    command += ["--summary", str(summary), "--profile", str(profile), *args]
+    if "--processes" in args:
+        port = str(free_port())
+        command += ["--master-bind-port", port, "--master-port", port]
+    proc = subprocess.Popen(
+        command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True
+    )
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        output, _ = proc.communicate()
+        pytest.fail(f"locust did not finish within {timeout}s:\n{output[-3000:]}")
+    return proc.returncode, output, orjson.loads(summary.read_bytes()) if summary.exists() else {}
+
+
+def test_locust_exits_107_when_setup_fails(make_simulator: Any, tmp_path: Path) -> None:
+    sim = make_simulator(faults=[{"route": "/api/zones", "method": "POST", "error_rate": 1.0, "status": 503}])
+    code, output, _summary = locust(sim, tmp_path, "-f", "locustfiles/payments.py", "-u", "2", "-t", "5s")
+    assert code == ExitCode.SETUP_FAILED, output[-2000:]
+    assert "create zone" in output and "503" in output
+    assert not any(token in output for token in tokens_of(sim))
+    stats = sim.stats()["routes"]
+    assert "POST /api/services/{serviceId}/purchase" not in stats  # no load after a failed setup
+
+
+def test_one_flow_alone_closed_model(make_simulator: Any, tmp_path: Path) -> None:
+    sim = make_simulator()
+    code, output, summary = locust(sim, tmp_path, "-f", "locustfiles/payments.py", "-u", "5", "-r", "5", "-t", "3s")
+    assert code == 0, output[-2000:]
+    rate = summary["metrics"]["payments_flow_success_rate"]
+    assert rate["value"] == 1.0 and rate["passes"] > 10, rate
+    purchases = sim.stats()["routes"]["POST /api/services/{serviceId}/purchase"]
+    assert purchases["statuses"] == {"201": purchases["count"]}
+    assert not any(token in output for token in tokens_of(sim))
+
+
+PAYMENTS_ONLY = {
+    "profile": "payments for three seconds",
+    "requiredEnv": ["K6_COMPANY_ID", "K6_PROVIDER_ID", "K6_CUSTOMER_ID", "K6_USER_TOKEN"],
+    "settings": {"payments": {"sleepSeconds": 0}},
+    "scenarios": {
+        "payments_flow": {
+            "executor": "constant-arrival-rate",
+            "rate": 10,
+            "timeUnit": "1s",
+            "duration": "3s",
+            "preAllocatedVUs": 4,
+            "maxVUs": 8,
+        }
+    },
+    "thresholds": {"payments_flow_success_rate": ["rate>0.99"]},
+}
+
+
+def assert_setup_once_and_purchases_ok(sim: SimulatorProcess, summary: dict[str, Any], least: int) -> None:
+    stats = sim.stats()["routes"]
+    assert {route: stats[route]["count"] for route in SETUP_ROUTES} == dict.fromkeys(SETUP_ROUTES, 1)
+    purchases = stats["POST /api/services/{serviceId}/purchase"]
+    assert purchases["count"] >= least and purchases["statuses"] == {"201": purchases["count"]}
+    bought = {r["path"].split("/")[3] for r in sim.requests() if r["route"] == "/api/services/{serviceId}/purchase"}
+    assert bought == {summary["fixload"]["fixtures"]["serviceId"]}
+    assert summary["metrics"]["payments_flow_success_rate"]["value"] == 1.0
+
+
+def test_fixtures_are_provisioned_once_with_two_workers(make_simulator: Any, tmp_path: Path) -> None:
+    sim = make_simulator()
+    profile = tmp_path / "payments.json"
+    profile.write_bytes(orjson.dumps(PAYMENTS_ONLY))
+    code, output, summary = locust(sim, tmp_path, "-f", "locustfiles/", "--processes", "2", profile=profile)
+    assert code == 0, output[-3000:]
+    assert_setup_once_and_purchases_ok(sim, summary, least=25)  # 10/s for 3 s, split over two workers
+
+
+@pytest.mark.xfail(
+    reason="fixload.plugin sends the fixtures to workers only with the profile's shape (coordinator.begin); "
+    "a closed-model run with --processes leaves the workers without them",
+    strict=False,
+)
+def test_fixtures_reach_workers_in_a_closed_model_run(make_simulator: Any, tmp_path: Path) -> None:
+    sim = make_simulator()
+    code, output, summary = locust(
+        sim, tmp_path, "-f", "locustfiles/payments.py", "--processes", "2", "-u", "4", "-r", "4", "-t", "3s"
+    )
+    assert code == 0, output[-3000:]
+    assert_setup_once_and_purchases_ok(sim, summary, least=10)
