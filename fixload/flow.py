@@ -77,6 +77,13 @@ class Reply:
     text: str
     data: Any = None
 
+    def require(self, key: str, what: str) -> Any:
+        """`data[key]` of a JSON object, else StepFailed("<what> did not include <key>"), naming status and body."""
+        value = self.data.get(key) if isinstance(self.data, dict) else None
+        if value is None or value == "":
+            raise StepFailed(f"{what} did not include {key!r}", self.status, self.text)
+        return value
+
 
 def log_line(flow: str, step: str, status: int | None, body: str) -> str:
     """`[<flow>] <step> — status <code>: <body>`, one line, secrets masked *before* truncation (so a token

@@ -56,7 +56,7 @@ class BookingUser(FlowUser):
         target = self.target
         with self.iteration() as run_id:
             payload = booking_payload(self.block, target, self.fixture("zoneId"), run_id)
-            booking = self.request(
+            created = self.request(
                 "POST",
                 "/bookings",
                 json=payload,
@@ -65,8 +65,8 @@ class BookingUser(FlowUser):
                 check="booking created",
                 expect=201,
                 parse=True,
-            ).data
-            booking_id = booking["id"]
+            )
+            booking_id = created.require("id", "Booking creation response")
 
             self.request(
                 "POST",

@@ -90,7 +90,7 @@ class ChatUser(FlowUser):
                 expect=201,
                 parse=True,
             )
-            conversation_id = created.data["id"]
+            conversation_id = created.require("id", "Conversation creation response")
             customer = participant(created, target.customer_id)
             provider = participant(created, target.provider_id)
 

@@ -499,3 +499,16 @@ def test_locust_runner_keeps_request_names_templated(sim: SimulatorProcess, fixt
         "/api/campaigns/fraud-signals/{id}/resolve",
     }
     assert environment.stats.total.num_failures == 0
+
+
+def test_a_created_booking_without_an_id_fails_its_step(
+    sim: SimulatorProcess, fixtures: dict[str, str], caplog: pytest.LogCaptureFixture
+) -> None:
+    sim.add_fault({"route": "/api/bookings", "method": "POST", "error_rate": 1.0, "status": 201})
+    user = make_user(BookingUser, make_config(sim), fixtures)
+    caplog.set_level(logging.ERROR, logger=FLOW_LOGGER)
+    iterate(user, "booking_flow")
+    assert routes(sim.requests()) == [("POST", "/api/bookings")]
+    [line] = [r.getMessage() for r in caplog.records if r.name == FLOW_LOGGER]
+    assert line.startswith("[booking_flow] Booking creation response did not include 'id' — status 201: {")
+    assert metric(user, "booking_flow_failures", "count") == 1
