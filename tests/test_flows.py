@@ -512,3 +512,19 @@ def test_a_created_booking_without_an_id_fails_its_step(
     [line] = [r.getMessage() for r in caplog.records if r.name == FLOW_LOGGER]
     assert line.startswith("[booking_flow] Booking creation response did not include 'id' — status 201: {")
     assert metric(user, "booking_flow_failures", "count") == 1
+
+
+def test_discard_response_bodies_keeps_only_what_the_flow_needs(
+    sim: SimulatorProcess, fixtures: dict[str, str]
+) -> None:
+    kept = make_user(AnalyticsUser, make_config(sim), fixtures)
+    discarding = make_user(AnalyticsUser, make_config(sim, {"discardResponseBodies": True}), fixtures)
+    admin = kept.token("admin")
+    assert kept.request("GET", "/analytics/pipeline/status", token=admin, step="status").text.startswith("{")
+    assert discarding.request("GET", "/analytics/pipeline/status", token=admin, step="status").text == ""
+    needed = discarding.request("GET", "/analytics/pipeline/status", token=admin, step="status", parse=True)
+    assert needed.data["status"] == "healthy"
+    for flow, user_class in (("booking_flow", BookingUser), ("analytics_flow", AnalyticsUser), ("ads_flow", AdsUser)):
+        user = make_user(user_class, make_config(sim, {"discardResponseBodies": True}), fixtures)
+        iterate(user, flow)
+        assert metric(user, f"{flow}_success_rate", "rate") == 1.0
