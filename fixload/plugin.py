@@ -10,22 +10,38 @@ Importing it (every locustfile in `locustfiles/` does) registers:
 - workers send their metric deltas and engine counts with Locust's own reports; the master merges;
 - during the run: thresholds with `abortOnFail` are checked every few seconds;
 - at the end (normal end, abort, Ctrl-C, SIGTERM, setup failure, target down): the summary JSON is
-  written atomically, the console summary printed, and the exit code set (k6's numbers).
+  written atomically, the console summary printed, and the exit code set (k6's numbers, docs/exit-codes.md).
+
+How a run ends, and who does what (headless, local runner or master with workers):
+- every end goes through Locust's own path in the main greenlet: the shape's `tick` returns None (the
+  scenarios are over, `abortOnFail` fired, setup failed: `run.halted`), or, for SIGINT/SIGTERM, the main
+  greenlet gets a KeyboardInterrupt exactly as on Ctrl-C. Locust then calls `runner.quit()`, which fires
+  `test_stop`, where `finalize()` runs. Locust installs its own SIGTERM handler only after a headless shape
+  run is over, so without ours SIGTERM killed the process with no summary (exit -15);
+- on a master, `finalize()` first asks every worker to stop its engine and send its last metric delta
+  (`fixload_flush` → `fixload_final`), waits for them (bounded), then evaluates the thresholds, so the
+  summary counts every sample and iteration the workers recorded;
+- `quitting` finalizes only when nothing else did (a signal outside a shape run).
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import gevent
+import greenlet
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from fixload import coordinator
 from fixload.config import ConfigError, load_run_config
+from fixload.executors import users_needed
 from fixload.exitcodes import ExitCode
 from fixload.metrics import MetricType, ValueType
 from fixload.profile import FLOW_NAMES
@@ -48,6 +64,17 @@ from fixload.thresholds import ThresholdError, ThresholdSet, abort_triggers
 logger = logging.getLogger("fixload")
 
 ABORT_CHECK_INTERVAL = 2.0
+"""Seconds between two abortOnFail evaluations (k6 evaluates thresholds every 2 s)."""
+VUS_SAMPLE_INTERVAL = 1.0
+"""Seconds between two samples of the `vus`/`vus_max` gauges (k6 samples them every second)."""
+FLUSH_TIMEOUT = 5.0
+"""How long a master waits at the end for every worker's last metric delta."""
+IDLE_TIMEOUT = 2.0
+"""How long a runner waits at the end for interrupted iterations to record their samples."""
+MSG_FLUSH = "fixload_flush"
+MSG_FINAL = "fixload_final"
+MSG_HALT = "fixload_halt"
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
 FIXLOAD_METRICS: tuple[tuple[str, MetricType, ValueType], ...] = (
     ("iteration_start_lag", MetricType.TREND, ValueType.TIME),
 )
@@ -110,8 +137,11 @@ def on_init(environment: Any, runner: Any = None, **_: Any) -> None:
         return
     if runner is not None:
         coordinator.register_messages(runner)
+        _register_messages(runner)
     if environment.host is None and run.config is not None:
         environment.host = run.config.target.base_url
+    if runner is not None and not isinstance(runner, WorkerRunner) and _automatic(environment):
+        _install_signal_handlers(environment)
 
 
 @events.request.add_listener
@@ -140,8 +170,6 @@ def on_request(
     registry.add("http_req_failed", 0.0 if expected else 1.0, tags)
     if response_length:
         registry.add("data_received", float(response_length), tags)
-    if status == 0:
-        run.extra["connection_errors"] = run.extra.get("connection_errors", 0) + 1
 
 
 _current_run: Run | None = None
@@ -153,17 +181,179 @@ def _remember_run(environment: Any, **_: Any) -> None:
     _current_run = run_for(environment)
 
 
+def _automatic(environment: Any) -> bool:
+    """A run Locust starts by itself (headless or --autostart): the only case where fixload owns the signals."""
+    options = environment.parsed_options
+    return bool(options is not None and (getattr(options, "headless", False) or getattr(options, "autostart", False)))
+
+
+def _is_profile_run(environment: Any) -> bool:
+    return isinstance(environment.shape_class, ScenarioShape)
+
+
+# --------------------------------------------------------------------------------------------- signals
+
+
+def _install_signal_handlers(environment: Any) -> None:
+    """SIGINT and SIGTERM end the run the way Ctrl-C does in Locust, with a summary and exit 105.
+
+    Locust installs its own SIGTERM handler only once a headless shape run is over, so SIGTERM used to kill
+    the process outright; and its Ctrl-C path could not tell an interrupted run from a finished one.
+    """
+    main = greenlet.getcurrent()  # `init` fires in the main greenlet
+    for signum in SIGNALS:
+        gevent.signal_handler(signum, _on_signal, environment, main, signum)
+
+
+def _on_signal(environment: Any, main: Any, signum: int) -> None:
+    run = run_for(environment)
+    name = signal.Signals(signum).name
+    if run.extra.get("finalizing") or run.extra.get("finalized"):
+        logger.info("fixload: %s received while the run was already ending; its result stands", name)
+        return
+    if run.extra.get("signal"):
+        sys.stderr.write(f"fixload: second signal ({name}): exiting at once, without a summary\n")
+        sys.stderr.flush()
+        os._exit(int(ExitCode.INTERRUPTED))
+    run.extra["signal"] = name
+    logger.warning("fixload: %s received: stopping the run, writing the summary (exit %d)", name, ExitCode.INTERRUPTED)
+    if "started_at" not in run.extra:
+        # Nothing started yet (a master waiting for its workers): no test, so no summary.
+        environment.process_exit_code = int(ExitCode.INTERRUPTED)
+        if environment.runner is not None:
+            environment.runner.quit()
+        gevent.kill(main, SystemExit(int(ExitCode.INTERRUPTED)))
+        return
+    # Locust's own Ctrl-C path: the main greenlet stops the shape, quits the runner (test_stop → finalize).
+    gevent.kill(main, KeyboardInterrupt)
+
+
+# ---------------------------------------------------------------------------- master ↔ worker messages
+
+
+def _register_messages(runner: Any) -> None:
+    if isinstance(runner, WorkerRunner):
+        runner.register_message(MSG_FLUSH, _on_flush, concurrent=True)
+        runner.register_message(MSG_HALT, _on_halt)
+    elif isinstance(runner, MasterRunner):
+        runner.register_message(MSG_FINAL, _on_final)
+
+
+def _report_payload(run: Run, final: bool = False) -> dict[str, Any]:
+    engine = run.engine
+    return {
+        "metrics": run.registry.snapshot(reset=True),
+        "counts": engine.counts() if engine is not None else {},
+        "finished": final or bool(engine is not None and engine.finished.is_set()),
+        "final": final,
+    }
+
+
+def _merge_report(run: Run, client_id: str, payload: dict[str, Any]) -> None:
+    run.registry.merge(payload["metrics"])
+    state = run.extra.get("test")
+    if state is not None:
+        if payload["counts"]:
+            state.worker_counts[client_id] = payload["counts"]
+        state.worker_finished[client_id] = payload["finished"]
+    if payload.get("final"):
+        run.extra.setdefault("flushed", set()).add(client_id)
+
+
+def _busy(run: Run) -> int:
+    """Iterations still running on this runner (a VU whose greenlet Locust already killed is not running)."""
+    engine = run.engine
+    if engine is None:
+        return 0
+    return sum(
+        1
+        for executor in engine.executors.values()
+        for vu in executor.vus
+        if vu.busy_since is not None and vu.greenlet is not None and not vu.greenlet.dead
+    )
+
+
+def _wait_idle(run: Run) -> None:
+    """Let interrupted iterations unwind and record their samples (bounded)."""
+    deadline = time.monotonic() + IDLE_TIMEOUT
+    gevent.sleep(0)
+    while _busy(run) and time.monotonic() < deadline:
+        gevent.sleep(0.02)
+
+
+def _on_flush(environment: Any, msg: Any, **_: Any) -> None:
+    """Worker: the master is ending the test; stop the engine, send every sample not yet reported."""
+    run = run_for(environment)
+    run.halted = True
+    coordinator.end(environment)
+    _wait_idle(run)
+    environment.runner.send_message(MSG_FINAL, _report_payload(run, final=True))
+
+
+def _on_halt(environment: Any, msg: Any, **_: Any) -> None:
+    """Worker: setup failed on the master; no user may send anything."""
+    run = run_for(environment)
+    run.halted = True
+    coordinator.end(environment)
+
+
+def _on_final(environment: Any, msg: Any, **_: Any) -> None:
+    _merge_report(run_for(environment), msg.node_id, msg.data)
+
+
+def _flush_workers(environment: Any) -> None:
+    """Master: ask every live worker for its last delta and wait (bounded) until each has answered."""
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner):
+        return
+    run = run_for(environment)
+    targets = set(coordinator.active_workers(runner))
+    if not targets:
+        return
+    run.extra["flushed"] = set()
+    for client_id in sorted(targets):
+        runner.send_message(MSG_FLUSH, None, client_id=client_id)
+    deadline = time.monotonic() + FLUSH_TIMEOUT
+    while time.monotonic() < deadline:
+        pending = (targets & set(coordinator.active_workers(runner))) - run.extra["flushed"]
+        if not pending:
+            return
+        gevent.sleep(0.02)
+    logger.warning(
+        "fixload: no final report from %s within %.0fs; their earlier reports are counted", pending, FLUSH_TIMEOUT
+    )
+
+
+@events.report_to_master.add_listener
+def on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
+    run = _current_run
+    if run is None:
+        return
+    data["fixload"] = _report_payload(run)
+
+
+@events.worker_report.add_listener
+def on_worker_report(client_id: str, data: dict[str, Any]) -> None:
+    run = _current_run
+    payload = data.get("fixload")
+    if run is None or not payload:
+        return
+    _merge_report(run, client_id, payload)
+
+
+# ------------------------------------------------------------------------------------------ the test
+
+
 @events.test_start.add_listener
 def on_test_start(environment: Any, **_: Any) -> None:
     runner = environment.runner
     if isinstance(runner, WorkerRunner):
         return
     run = run_for(environment)
+    for key in ("finalized", "finalizing", "aborted", "setup_error", "signal", "flushed", "summary"):
+        run.extra.pop(key, None)
+    run.registry.reset()  # a second test from the web UI starts from zero
     run.extra["started_at"] = datetime.now(UTC)
-    run.extra.pop("finalized", None)
-    run.extra.pop("aborted", None)
-    run.extra.pop("setup_error", None)
-    run.extra["connection_errors"] = 0
     if run.config is None:
         return
     if coordinator.flow_classes(environment):
@@ -172,15 +362,28 @@ def on_test_start(environment: Any, **_: Any) -> None:
         try:
             run.fixtures = provision(run.config)
         except Exception as exc:
-            run.extra["setup_error"] = redact(str(exc))
-            run.halted = True
-            logger.error("fixload: setup failed: %s", run.extra["setup_error"])
-            gevent.spawn_later(0, _quit, environment)
+            _setup_failed(environment, run, exc)
             return
     coordinator.begin(environment)
     state = coordinator.state_of(environment)
     if state is not None:
         state.greenlets.append(gevent.spawn(_abort_watch, environment))
+        state.greenlets.append(gevent.spawn(_vus_sampler, environment))
+
+
+def _setup_failed(environment: Any, run: Run, exc: Exception) -> None:
+    """No flow may send anything: halt users here and on every worker (before Locust sends them spawn
+    messages: this runs inside test_start), then end the run."""
+    run.extra["setup_error"] = redact(str(exc))
+    run.halted = True
+    logger.error("fixload: setup failed: %s", run.extra["setup_error"])
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        for client_id in coordinator.active_workers(runner):
+            runner.send_message(MSG_HALT, None, client_id=client_id)
+    if not _is_profile_run(environment):
+        gevent.spawn_later(0, _quit, environment)
+    # a profile run ends at the shape's next tick (run.halted), through Locust's normal path
 
 
 def _quit(environment: Any) -> None:
@@ -192,7 +395,7 @@ def _quit(environment: Any) -> None:
 
 
 def _abort_watch(environment: Any) -> None:
-    """k6's abortOnFail: evaluate every few seconds; stop the whole run (master and workers) on a failure."""
+    """k6's abortOnFail: evaluate every few seconds; end the whole run (master and workers) on a failure."""
     run = run_for(environment)
     thresholds: ThresholdSet = run.extra["thresholds"]
     if not any(t.abort_on_fail for t in thresholds.thresholds):
@@ -207,43 +410,51 @@ def _abort_watch(environment: Any) -> None:
             first = triggers[0]
             run.extra["aborted"] = f"threshold {first.key}: {first.expression} crossed (observed {first.observed})"
             logger.error("fixload: aborting: %s", run.extra["aborted"])
-            _quit(environment)
+            # The shape's next tick ends the run through Locust's own path (this greenlet is killed on the way).
+            run.halted = True
             return
 
 
-@events.report_to_master.add_listener
-def on_report_to_master(client_id: str, data: dict[str, Any]) -> None:
-    run = _current_run
-    if run is None:
-        return
-    engine = run.engine
-    data["fixload"] = {
-        "metrics": run.registry.snapshot(reset=True),
-        "counts": engine.counts() if engine is not None else {},
-        "finished": bool(engine is not None and engine.finished.is_set()),
-    }
+def _vus_sampler(environment: Any) -> None:
+    """k6's `vus` / `vus_max`, set by the runner that knows the totals (master: the workers' summed counts).
+
+    `vus`: an arrival-rate scenario's allocated VUs (k6 keeps them active for the whole scenario) plus a VU
+    executor's VUs running an iteration; `vus_max`: the allocated VUs plus every VU executor's VUs (k6
+    initialises those up front).
+    """
+    while True:
+        _sample_vus(environment)
+        gevent.sleep(VUS_SAMPLE_INTERVAL)
 
 
-@events.worker_report.add_listener
-def on_worker_report(client_id: str, data: dict[str, Any]) -> None:
-    run = _current_run
-    payload = data.get("fixload")
-    if run is None or not payload:
+def _sample_vus(environment: Any) -> None:
+    run = run_for(environment)
+    state = coordinator.state_of(environment)
+    if state is None or not state.started or coordinator.elapsed(environment) <= 0:
         return
-    run.registry.merge(payload["metrics"])
-    state = run.extra.get("test")
-    if state is not None:
-        if payload["counts"]:
-            state.worker_counts[client_id] = payload["counts"]
-        state.worker_finished[client_id] = payload["finished"]
+    counts = coordinator.counts(environment)
+    vus = vus_max = 0
+    for name, scenario in state.plan.scenarios.items():
+        c = counts.get(name, {})
+        if scenario.is_arrival_rate:
+            vus += c.get("allocated", 0)
+            vus_max += c.get("allocated", 0)
+        else:
+            vus += c.get("active", 0)
+            vus_max += users_needed(scenario)
+    run.registry.add("vus", float(vus))
+    run.registry.add("vus_max", float(vus_max))
 
 
 @events.test_stop.add_listener
 def on_test_stop(environment: Any, **_: Any) -> None:
-    coordinator.end(environment)
-    if not isinstance(environment.runner, WorkerRunner):
-        finalize(environment, stopping=True)
-        coordinator.reset(environment)
+    if isinstance(environment.runner, WorkerRunner):
+        coordinator.end(environment)
+        return
+    state = coordinator.state_of(environment)
+    early = state is not None and state.started and not state.finished
+    finalize(environment, early=early)
+    coordinator.reset(environment)
 
 
 @events.quitting.add_listener
@@ -251,35 +462,62 @@ def on_quitting(environment: Any, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
         coordinator.end(environment)
         return
-    finalize(environment, stopping=False)
-
-
-def _status(environment: Any, run: Run, stopping: bool) -> tuple[Status, str]:
+    run = run_for(environment)
     runner = environment.runner
-    results_failed = run.extra.get("failed_thresholds", 0)
+    running = runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING)
+    finalize(environment, early=running)
+    if run.extra.get("invalid") and environment.process_exit_code is None:
+        environment.process_exit_code = int(ExitCode.INVALID_CONFIG)
+
+
+# ------------------------------------------------------------------------------------------- the end
+
+
+def _count(run: Run, metric: str, selector: dict[str, str] | None = None) -> int:
+    if metric not in run.registry or not run.registry.has_samples(metric, selector):
+        return 0
+    return int(run.registry.aggregate(metric, selector).compute("count") or 0)
+
+
+def _status(environment: Any, run: Run, early: bool, results: list[Any]) -> tuple[Status, str]:
     if run.extra.get("setup_error"):
         return Status.SETUP_FAILED, f"setup failed: {run.extra['setup_error']}"
     if run.extra.get("aborted"):
         return Status.ABORTED, f"abortOnFail: {run.extra['aborted']}"
-    if not stopping and runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING):
-        return Status.INTERRUPTED, "stopped by a signal (SIGINT/SIGTERM) before the scenarios ended"
-    total = int(run.registry.aggregate("http_reqs").compute("count") or 0) if "http_reqs" in run.registry else 0
-    errors = run.extra.get("connection_errors", 0)
-    if total and errors >= total:
-        return Status.TARGET_UNREACHABLE, f"target unreachable: all {total} requests failed to connect"
-    if results_failed:
-        return Status.THRESHOLDS_FAILED, f"{results_failed} threshold(s) crossed"
+    if early:
+        if run.extra.get("signal"):
+            return Status.INTERRUPTED, f"stopped by {run.extra['signal']} before the scenarios ended"
+        runner = environment.runner
+        if isinstance(runner, MasterRunner) and not coordinator.active_workers(runner):
+            return Status.ERROR, "every worker quit or was lost before the scenarios ended"
+        return Status.INTERRUPTED, "stopped before the scenarios ended (stop requested)"
+    total = _count(run, "http_reqs")
+    no_response = _count(run, "http_reqs", {"status": "0"})
+    if total and no_response >= total:
+        return (
+            Status.TARGET_UNREACHABLE,
+            f"target unreachable: none of the {total} requests got a response (connection refused, reset or timed out)",
+        )
+    failed = [r for r in results if not r.ok]
+    if failed:
+        shown = ", ".join(f"{r.key}: {r.expression}" for r in failed[:3]) + (", ..." if len(failed) > 3 else "")
+        reason = f"{len(failed)} threshold(s) crossed ({shown})"
+        if no_response:
+            reason += f"; {no_response} of {total} requests got no response (connection failures)"
+        return Status.THRESHOLDS_FAILED, reason
     return Status.PASSED, ""
 
 
-def _scenario_counts(environment: Any, run: Run) -> list[ScenarioCounts]:
+def _scenario_counts(environment: Any) -> list[ScenarioCounts]:
     state = coordinator.state_of(environment)
     if state is None:
         return []
     counts = coordinator.counts(environment)
+    elapsed = coordinator.elapsed(environment)
     out = []
     for name, scenario in state.plan.scenarios.items():
         c = counts.get(name, {})
+        started, completed = c.get("started", 0), c.get("completed", 0)
         scheduled = c.get("scheduled") if scenario.is_arrival_rate else scenario.expected_iterations
         out.append(
             ScenarioCounts(
@@ -287,31 +525,45 @@ def _scenario_counts(environment: Any, run: Run) -> list[ScenarioCounts]:
                 executor=scenario.executor,
                 flow=scenario.flow,
                 scheduled=scheduled,
-                started=c.get("started", 0),
+                started=started,
                 dropped=c.get("dropped", 0),
-                completed=c.get("completed", 0),
-                interrupted=c.get("interrupted", 0),
-                duration_s=min(coordinator.elapsed(environment), scenario.duration),
+                completed=completed,
+                # at the end, an iteration that started and did not complete was interrupted
+                interrupted=max(c.get("interrupted", 0), started - completed),
+                duration_s=min(elapsed, scenario.duration),
             )
         )
     return out
 
 
-def finalize(environment: Any, stopping: bool) -> dict[str, Any] | None:
-    """Write the summary (once per test), print the console summary, set the exit code."""
+def finalize(environment: Any, early: bool = False) -> dict[str, Any] | None:
+    """Once per test: stop the engines, collect the workers' last samples, evaluate the thresholds, write
+    the summary, print the console summary, set the exit code. `early`: the scenarios had not ended."""
     run = run_for(environment)
     if run.extra.get("finalized") or run.config is None or "started_at" not in run.extra:
         return run.extra.get("summary")
     run.extra["finalized"] = True
+    run.extra["finalizing"] = True
+    try:
+        coordinator.end(environment)
+        _wait_idle(run)
+        _flush_workers(environment)
+        summary = _summarize(environment, run, early)
+    finally:
+        run.extra["finalizing"] = False
+    return summary
+
+
+def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
+    assert run.config is not None
     state = coordinator.state_of(environment)
     thresholds: ThresholdSet = run.extra["thresholds"]
     started_at = run.extra["started_at"]
     ended_at = datetime.now(UTC)
     elapsed = max((ended_at - started_at).total_seconds(), 0.0)
     results = thresholds.evaluate(run.registry, elapsed, final=True)
-    run.extra["failed_thresholds"] = sum(1 for r in results if not r.ok)
-    status, reason = _status(environment, run, stopping)
-    workers = len(state.workers) if state is not None else 0
+    status, reason = _status(environment, run, early, results)
+    is_master = isinstance(environment.runner, MasterRunner)
     lost = sum(1 for e in state.worker_events if e["event"] == "lost") if state is not None else 0
     if lost and status == Status.PASSED:
         reason = f"{lost} worker(s) lost during the run; their last reports are counted"
@@ -322,14 +574,14 @@ def finalize(environment: Any, stopping: bool) -> dict[str, Any] | None:
         ended_at=ended_at,
         status=status,
         reason=reason,
-        workers=workers if isinstance(environment.runner, MasterRunner) else 0,
+        workers=len(state.workers) if (state is not None and is_master) else 0,
         workers_lost=lost,
         target=run.config.target.base_url,
     )
-    summary = build_summary(run.registry, thresholds, info, _scenario_counts(environment, run), results)
+    extra: dict[str, Any] = {"fixtures": dict(run.fixtures)}
     if state is not None and state.worker_events:
-        summary["fixload"]["workers"]["events"] = state.worker_events
-    summary["fixload"]["fixtures"] = dict(run.fixtures)
+        extra["workerEvents"] = list(state.worker_events)
+    summary = build_summary(run.registry, thresholds, info, _scenario_counts(environment), results, extra=extra)
     run.extra["summary"] = summary
     options = environment.parsed_options
     path = (getattr(options, "summary", "") if options is not None else "") or str(default_summary_path())
