@@ -1,0 +1,210 @@
+"""How many requests/s one core sends to the simulator's GET /ping, three ways, in one run:
+
+(a) a bare Locust `FastHttpUser` loop: closed model, `--users` users, no wait time;
+(b) fixload's arrival-rate engine asked for more than it can do: constant-arrival-rate at `--rate`/s
+    (default far above capacity) with a large maxVUs; started iterations = the server-side count;
+(c) k6 `constant-vus` with `--users` VUs, one GET per iteration.
+
+The generator is pinned to CPU 0 and the simulator to CPU 1. Each rate is the server-side count over a
+steady window (`--window` s after `--warmup` s), so ramp-up and shutdown are not counted. Prints b/a (goal
+>= 0.9) and b/c.
+
+Then 1 vs 2 worker processes (`--processes N`, master + N workers) with the engine as in (b). This
+machine has 2 cores, so with 2 workers the simulator, the master and both workers share both cores: the
+ratio is what this machine allows, not what 2 dedicated generator cores would give.
+
+    python bench/throughput.py [--window 10] [--users 50] [--rate 20000] [--skip-workers] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    GENERATOR_CPU,
+    REPO,
+    SIMULATOR_CPU,
+    child_env,
+    k6_binary,
+    locust_command,
+    pin,
+    processes_args,
+    route_count,
+)
+
+from fixload.simulator.process import SimulatorProcess
+
+BARE_LOCUSTFILE = textwrap.dedent(
+    """
+    from locust import FastHttpUser, constant, task
+
+    class Bare(FastHttpUser):
+        wait_time = constant(0)
+
+        @task
+        def ping(self):
+            self.client.get("/ping")
+    """
+)
+
+K6_SCRIPT = textwrap.dedent(
+    """
+    import http from 'k6/http';
+    export const options = {
+      discardResponseBodies: true,
+      scenarios: { ping: { executor: 'constant-vus', vus: __ENV.VUS * 1, duration: __ENV.DURATION } },
+    };
+    export default function () { http.get(`${__ENV.BASE_URL}/ping`); }
+    """
+)
+
+
+def engine_profile(rate: int, seconds: int, max_vus: int) -> dict[str, Any]:
+    return {
+        "profile": "bench: throughput (arrival rate above capacity)",
+        "scenarios": {
+            "ping_flat_out": {
+                "executor": "constant-arrival-rate",
+                "exec": "booking_flow",
+                "rate": rate,
+                "timeUnit": "1s",
+                "duration": f"{seconds}s",
+                "preAllocatedVUs": max_vus,
+                "maxVUs": max_vus,
+                "gracefulStop": "2s",
+            }
+        },
+    }
+
+
+def measure(
+    sim: SimulatorProcess,
+    command: list[str],
+    env: dict[str, str],
+    cpu: int | None,
+    warmup: float,
+    window: float,
+    log: Path,
+) -> dict[str, Any]:
+    """Start the generator, wait for traffic, count GET /ping over the window after warm-up; stop it."""
+    sim.reset_stats()
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, preexec_fn=pin(cpu))
+        try:
+            deadline = time.monotonic() + 60
+            while route_count(sim.stats()) == 0:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"generator produced no traffic (exit {proc.poll()}); see {log}")
+                time.sleep(0.2)
+            time.sleep(warmup)
+            c1, t1 = route_count(sim.stats()), time.monotonic()
+            time.sleep(window)
+            c2, t2 = route_count(sim.stats()), time.monotonic()
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    return {"rps": round((c2 - c1) / (t2 - t1), 1), "requests": c2 - c1, "seconds": round(t2 - t1, 2)}
+
+
+def bench(users: int, rate: int, warmup: float, window: float, workers: bool) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="fixload-throughput-"))
+    bare = tmp / "bare.py"
+    bare.write_text(BARE_LOCUSTFILE)
+    script = tmp / "k6.js"
+    script.write_text(K6_SCRIPT)
+    seconds = int(warmup + window + 15)
+    profile = tmp / "profile.json"
+    profile.write_text(json.dumps(engine_profile(rate, seconds, max(users, 200))))
+    result: dict[str, Any] = {"users": users, "rate": rate, "window_s": window, "tmp": str(tmp)}
+    run_time = ["--run-time", f"{seconds}s"]
+    with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
+        env = child_env(sim.env)
+        result["a_bare_locust"] = measure(
+            sim,
+            locust_command(bare, sim.base_url, "-u", str(users), "-r", str(users), *run_time),
+            env,
+            GENERATOR_CPU,
+            warmup,
+            window,
+            tmp / "a.log",
+        )
+        engine_cmd = locust_command(REPO / "bench" / "ping_users.py", sim.base_url, "--profile", str(profile))
+        result["b_fixload_engine"] = measure(
+            sim, [*engine_cmd, "--summary", str(tmp / "b.json")], env, GENERATOR_CPU, warmup, window, tmp / "b.log"
+        )
+        k6_env = child_env({"BASE_URL": sim.base_url, "VUS": str(users), "DURATION": f"{seconds}s"})
+        result["c_k6"] = measure(
+            sim,
+            [k6_binary(), "run", "--quiet", "--no-usage-report", str(script)],
+            k6_env,
+            GENERATOR_CPU,
+            warmup,
+            window,
+            tmp / "c.log",
+        )
+    a, b, c = (result[k]["rps"] for k in ("a_bare_locust", "b_fixload_engine", "c_k6"))
+    result["b_over_a"] = round(b / a, 3) if a else None
+    result["b_over_c"] = round(b / c, 3) if c else None
+    if workers:
+        # no pinning: 2 cores for the simulator, the master and the workers
+        with SimulatorProcess() as sim:
+            env = child_env(sim.env)
+            for n in (1, 2):
+                cmd = [*engine_cmd, "--summary", str(tmp / f"w{n}.json"), *processes_args(n)]
+                cmd[cmd.index("-H") + 1] = sim.base_url
+                result[f"workers_{n}"] = measure(sim, cmd, env, None, warmup + 2, window, tmp / f"w{n}.log")
+        w1, w2 = result["workers_1"]["rps"], result["workers_2"]["rps"]
+        result["workers_2_over_1"] = round(w2 / w1, 3) if w1 else None
+    return result
+
+
+def report(r: dict[str, Any]) -> str:
+    lines = [
+        f"one generator core (CPU {GENERATOR_CPU}), simulator on CPU {SIMULATOR_CPU}, {r['window_s']:g} s window",
+        f"  (a) bare Locust FastHttpUser, {r['users']} users, no wait : {r['a_bare_locust']['rps']:>8.0f} req/s",
+        f"  (b) fixload constant-arrival-rate {r['rate']}/s       : {r['b_fixload_engine']['rps']:>8.0f} req/s",
+        f"  (c) k6 constant-vus, {r['users']} VUs                     : {r['c_k6']['rps']:>8.0f} req/s",
+        f"  b/a = {r['b_over_a']}  (goal >= 0.9)   b/c = {r['b_over_c']}",
+    ]
+    if "workers_1" in r:
+        lines += [
+            "fixload engine, master + N workers, unpinned (2 cores shared with the simulator)",
+            f"  1 worker : {r['workers_1']['rps']:>8.0f} req/s",
+            f"  2 workers: {r['workers_2']['rps']:>8.0f} req/s   2/1 = {r['workers_2_over_1']}  (goal >= 1.8)",
+        ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--users", type=int, default=50, help="users/VUs for (a) and (c)")
+    parser.add_argument("--rate", type=int, default=20000, help="arrival rate asked of (b), per second")
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--window", type=float, default=10)
+    parser.add_argument("--skip-workers", action="store_true", help="skip the 1 vs 2 worker processes part")
+    parser.add_argument("--json", help="write the result here")
+    args = parser.parse_args(argv)
+    result = bench(args.users, args.rate, args.warmup, args.window, not args.skip_workers)
+    print(report(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
