@@ -1,0 +1,189 @@
+"""Helpers for the operator-surface tests (issue 8): short profiles, real Locust processes, headless Chromium.
+
+Every wait is bounded and waits for something observable (a port answering, a JSON field, a process
+exit); the polling interval is not synchronisation.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from fixload.durations import format_duration, parse_duration
+
+REPO = Path(__file__).resolve().parents[1]
+SHORT_PROFILE = REPO / "profiles" / "baseline-short.json"
+SCREENSHOTS = REPO / "reports" / "screenshots"
+LOCUST = [sys.executable, "-m", "locust"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)  # polling interval, not synchronisation
+
+
+def scaled_profile(
+    directory: Path, factor: float, name: str = "short.json", extra_thresholds: Mapping[str, list[str]] | None = None
+) -> Path:
+    """profiles/baseline-short.json with every duration divided by `factor` (rates, VUs, thresholds kept)."""
+    profile = orjson.loads(SHORT_PROFILE.read_bytes())
+
+    def scale(value: Any) -> str:
+        return format_duration(parse_duration(value) / factor)
+
+    for scenario in profile["scenarios"].values():
+        for key in ("duration", "startTime", "maxDuration"):
+            if key in scenario:
+                scenario[key] = scale(scenario[key])
+        for stage in scenario.get("stages", []):
+            stage["duration"] = scale(stage["duration"])
+    profile["profile"] = f"{profile['profile']} / {factor:g}"
+    for key, expressions in (extra_thresholds or {}).items():
+        profile["thresholds"].setdefault(key, []).extend(expressions)
+    path = directory / name
+    path.write_bytes(orjson.dumps(profile, option=orjson.OPT_INDENT_2))
+    return path
+
+
+def http_get(url: str, timeout: float = 5.0) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+        return 0, b""
+
+
+def http_post_form(url: str, fields: Mapping[str, str], timeout: float = 10.0) -> tuple[int, bytes]:
+    data = "&".join(f"{k}={urllib.request.quote(str(v), safe='')}" for k, v in fields.items()).encode()
+    request = urllib.request.Request(
+        url, data=data, headers={"Content-Type": "application/x-www-form-urlencoded"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=timeout) as response:
+        return response.status, response.read()
+
+
+def get_json(url: str) -> Any:
+    status, body = http_get(url)
+    return orjson.loads(body) if status == 200 and body else None
+
+
+class Process:
+    """A child process with its output in files (so a full pipe never blocks it)."""
+
+    def __init__(self, argv: Sequence[str], env: Mapping[str, str], directory: Path, name: str) -> None:
+        self.argv = list(argv)
+        self.out = directory / f"{name}.out"
+        self.err = directory / f"{name}.err"
+        with self.out.open("wb") as out, self.err.open("wb") as err:
+            self.popen = subprocess.Popen(self.argv, env=dict(env), cwd=REPO, stdout=out, stderr=err)
+
+    def output(self) -> str:
+        return "".join(p.read_text(errors="replace") for p in (self.out, self.err) if p.exists())
+
+    def wait(self, timeout: float) -> int:
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.stop()
+            raise AssertionError(f"{self.argv[:4]} did not exit in {timeout}s:\n{self.output()[-4000:]}") from None
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 15.0) -> int | None:
+        if self.popen.poll() is None:
+            self.popen.send_signal(sig)
+            try:
+                self.popen.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.popen.kill()
+                self.popen.wait(timeout=5)
+        return self.popen.returncode
+
+
+def child_env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("K6_", "LOCUST_"))}
+    env.update(extra)
+    env["PYTHONUNBUFFERED"] = "1"
+    return env
+
+
+def assert_no_secrets(text: str, env: Mapping[str, str], where: str) -> None:
+    for name in ("K6_USER_TOKEN", "K6_PROVIDER_TOKEN", "K6_ADMIN_TOKEN"):
+        value = env.get(name, "")
+        assert value, f"the simulator gave no {name}"
+        assert value not in text, f"{name} appears in {where}"
+    assert "Bearer ey" not in text and "bearer ey" not in text.lower(), f"a bearer token appears in {where}"
+
+
+# ------------------------------------------------------------------------------------------ browser
+def chromium_binary() -> str | None:
+    for name in ("chromium", "chromium-browser", "google-chrome", "chrome"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+NO_BROWSER = (
+    "no headless browser: Debian's `chromium` is not installed (run scripts/install-browser, which CI's script does)"
+)
+
+
+class Browser:
+    """Headless Chromium, one fresh profile per call (flags that work in this container)."""
+
+    FLAGS = (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--hide-scrollbars",
+    )
+
+    def __init__(self, binary: str) -> None:
+        self.binary = binary
+
+    def _run(self, args: Iterable[str], timeout: float = 60.0) -> subprocess.CompletedProcess[bytes]:
+        with tempfile.TemporaryDirectory(prefix="fixload-chromium-") as profile:
+            argv = [self.binary, *self.FLAGS, f"--user-data-dir={profile}", *args]
+            return subprocess.run(argv, capture_output=True, timeout=timeout, check=False)
+
+    def screenshot(self, url: str, path: Path, size: str = "1400,900", budget_ms: int = 4000) -> Path:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.unlink(missing_ok=True)
+        done = self._run([f"--screenshot={path}", f"--window-size={size}", f"--virtual-time-budget={budget_ms}", url])
+        assert path.exists() and path.stat().st_size > 5000, f"no screenshot of {url}: {done.stderr[-2000:]!r}"
+        return path
+
+    def dump_dom(self, url: str, budget_ms: int = 4000) -> str:
+        done = self._run(["--window-size=1400,900", f"--virtual-time-budget={budget_ms}", "--dump-dom", url])
+        return done.stdout.decode(errors="replace")

@@ -1,0 +1,213 @@
+"""`--junit` and `--html-report` (issue 8): written at the end of a real headless run, atomically, from the
+summary and the master's time series; the HTML report is self-contained and opened in headless Chromium."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import statistics
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+import pytest
+
+from fixload.reports import html_report, junit_xml, line_chart, nice_ticks
+from fixload.secrets import register_secrets
+from tests.surfacekit import (
+    LOCUST,
+    NO_BROWSER,
+    SCREENSHOTS,
+    Browser,
+    Process,
+    assert_no_secrets,
+    child_env,
+    chromium_binary,
+    scaled_profile,
+)
+
+FACTOR = 5.0  # the short baseline's 60 s become 12 s: all five scenarios, rates and thresholds
+
+
+@pytest.fixture(scope="module")
+def reported_run(simulator, tmp_path_factory):
+    """One headless run with both reports; a threshold that must fail (`iterations: count<1`) is added."""
+    directory = tmp_path_factory.mktemp("reports")
+    profile = scaled_profile(directory, FACTOR, extra_thresholds={"iterations": ["count<1"]})
+    out = directory / "out"
+    argv = [
+        *LOCUST,
+        "-f",
+        "locustfiles/",
+        "--headless",
+        "--profile",
+        str(profile),
+        "-H",
+        simulator.base_url,
+        "--summary",
+        str(out / "summary.json"),
+        "--junit",
+        str(out / "junit" / "fixload.xml"),
+        "--html-report",
+        str(out / "report.html"),
+        "--progress-interval",
+        "2",
+    ]
+    proc = Process(argv, child_env(simulator.env), directory, "locust")
+    code = proc.wait(timeout=90)
+    return {"code": code, "out": out, "proc": proc, "env": simulator.env}
+
+
+def test_exit_code_and_files(reported_run):
+    assert reported_run["code"] == 99, reported_run["proc"].output()[-3000:]  # the deliberate failure
+    out: Path = reported_run["out"]
+    assert (out / "summary.json").exists()
+    assert (out / "junit" / "fixload.xml").exists()
+    assert (out / "report.html").exists()
+    leftovers = [p.name for p in out.rglob(".*.tmp")]
+    assert not leftovers, f"temporary files left behind: {leftovers}"
+
+
+def test_junit_has_a_case_per_threshold_with_observed_values(reported_run):
+    out: Path = reported_run["out"]
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    thresholds = summary["fixload"]["thresholds"]
+    root = ET.parse(out / "junit" / "fixload.xml").getroot()
+    assert root.tag == "testsuites"
+    cases = root.findall("./testsuite/testcase")
+    threshold_cases = [c for c in cases if c.get("classname") == "fixload.thresholds"]
+    assert len(threshold_cases) == len(thresholds) == 18
+    assert [c.get("name") for c in cases if c.get("classname") == "fixload"] == ["run"]
+    failed = {c.get("name"): c.find("failure") for c in threshold_cases if c.find("failure") is not None}
+    expected_failed = {f"{t['metric']}: {t['expression']}" for t in thresholds if not t["ok"]}
+    assert set(failed) == expected_failed and "iterations: count<1" in failed
+    failure = failed["iterations: count<1"]
+    observed = next(t["observed"] for t in thresholds if t["expression"] == "count<1")
+    assert observed > 100
+    assert "count<1" in failure.get("message") and f"{observed:g}" in failure.get("message")
+    assert f"observed:    {observed:g}" in failure.text and "expression:  count<1" in failure.text
+    suite = root.find("testsuite")
+    assert suite.get("failures") == str(len(expected_failed)) == root.get("failures")
+    assert suite.get("tests") == "19"
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert props["status"] == "thresholds_failed" and props["exitCode"] == "99"
+
+
+def test_html_report_is_self_contained_with_time_series(reported_run):
+    out: Path = reported_run["out"]
+    text = (out / "report.html").read_text()
+    summary = orjson.loads((out / "summary.json").read_bytes())
+    # self-contained: nothing fetched, no executable script
+    assert not re.search(r"<(link|img|iframe)\b", text)
+    assert not re.search(r"\bsrc=", text) and "cdn" not in text.lower() and "@import" not in text
+    assert all(m == "application/json" for m in re.findall(r'<script type="([^"]+)"', text))
+    assert text.count("<script") == 1
+    # per scenario: a rate chart and a latency chart; plus the two overview charts
+    scenarios = summary["fixload"]["scenarios"]
+    assert text.count("<svg") == 2 * len(scenarios) + 2
+    for name in scenarios:
+        assert f"{name} — iterations/s" in text and f"{name} — p95 latency (ms)" in text
+    assert "scheduled it/s" in text and "achieved it/s" in text and "threshold p(95)&lt;" in text
+    assert text.count("<tr class=") == len(summary["fixload"]["thresholds"])
+    assert ">FAIL<" in text and "count&lt;1" in text
+    # the time series the plots were drawn from
+    data = orjson.loads(re.search(r'id="fixload-timeseries">(.*?)</script>', text, re.S).group(1))
+    points = data["points"]
+    assert len(points) >= 5
+    gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(points)]
+    assert all(1.0 <= g <= 3.5 for g in gaps), gaps
+    # payments_flow is a constant 6/s: mid-run, achieved follows scheduled
+    middle = [p["scenarios"]["payments_flow"] for p in points if 3.0 <= p["t"] <= 11.0]
+    assert all(m["target"] == pytest.approx(6.0, abs=0.01) for m in middle)
+    assert statistics.median(m["achieved"] for m in middle) == pytest.approx(6.0, rel=0.25)
+    # booking_flow ramps 5 -> 18 -> 36 -> 0/s: scheduled rises then falls
+    booking = [p["scenarios"]["booking_flow"]["target"] for p in points]
+    assert max(booking) > 25 and booking[0] < 15
+    assert any(p["scenarios"]["booking_flow"]["p95"] is not None for p in points)
+    assert all(p["scenarios"]["analytics_flow"]["target"] is None for p in points)  # constant-vus
+
+
+def test_reports_carry_no_secrets(reported_run):
+    out: Path = reported_run["out"]
+    for name in ("report.html", "junit/fixload.xml"):
+        assert_no_secrets((out / name).read_text(), reported_run["env"], name)
+
+
+def test_progress_line_replaces_locust_table(reported_run):
+    output = reported_run["proc"].output()
+    lines = [line for line in output.splitlines() if line.startswith("fixload  ")]
+    assert len(lines) >= 3, output[-3000:]
+    assert re.search(r"^fixload  0:\d\d/0:12  booking_flow [\d.]+/[\d.]+ it/s", lines[-1])
+    assert "analytics_flow" in lines[-1] and "VUs)" in lines[-1] and "thresholds: " in lines[-1]
+    assert any("failing: iterations count<1" in line for line in lines)
+    # Locust's own table is printed once, at the end (its periodic copies are off: --only-summary)
+    assert output.count("Aggregated") <= 2
+
+
+def test_html_report_renders_in_chromium(reported_run):
+    binary = chromium_binary()
+    if binary is None:
+        pytest.skip(NO_BROWSER)
+    browser = Browser(binary)
+    url = (reported_run["out"] / "report.html").as_uri()
+    dom = browser.dump_dom(url)
+    assert "Scenario totals" in dom and "<svg" in dom and "booking_flow — p95 latency (ms)" in dom
+    shot = browser.screenshot(url, SCREENSHOTS / "html-report.png", size="1400,2400")
+    assert shot.stat().st_size > 50_000
+
+
+# ---------------------------------------------------------------------------- unit checks, no processes
+def _summary(status: str = "passed", reason: str = "", ok: bool = True) -> dict:
+    now = datetime(2026, 1, 1, tzinfo=UTC).isoformat()
+    return {
+        "metrics": {"http_reqs": {"count": 10, "rate": 1.0}},
+        "fixload": {
+            "profile": "p",
+            "status": status,
+            "reason": reason,
+            "exitCode": 0 if status == "passed" else 107,
+            "durationSeconds": 3.0,
+            "startedAt": now,
+            "endedAt": now,
+            "thresholds": [
+                {
+                    "metric": "http_req_failed",
+                    "expression": "rate<0.01",
+                    "aggregation": "rate",
+                    "observed": 0.5,
+                    "ok": ok,
+                }
+            ],
+            "thresholdsFailed": 0 if ok else 1,
+            "scenarios": {},
+        },
+    }
+
+
+def test_junit_run_case_fails_when_the_run_did_not_complete():
+    root = ET.fromstring(junit_xml(_summary("aborted", "abortOnFail: threshold http_req_failed crossed")))
+    run = root.find("./testsuite/testcase[@name='run']")
+    assert run.find("failure") is not None and "abortOnFail" in run.find("failure").get("message")
+    assert root.get("failures") == "1"
+
+
+def test_reports_redact_known_secrets():
+    register_secrets(["s3cr3t-token-value"])
+    summary = _summary("setup_failed", "setup failed: 401 for s3cr3t-token-value", ok=False)
+    for text in (junit_xml(summary), html_report(summary, [])):
+        assert "s3cr3t-token-value" not in text and "***" in text
+
+
+def test_chart_helpers():
+    assert nice_ticks(0, 37) == [0, 10, 20, 30, 40]
+    svg = line_chart("t", [{"label": "a", "color": "#000", "points": [(0, 1.0), (2, None), (4, 3.0)]}], 4, "u")
+    assert svg.startswith("<svg") and svg.count("<circle") == 2  # a gap splits the line into two points
+    far = line_chart(
+        "t",
+        [{"label": "a", "color": "#000", "points": [(0, 1.0), (2, 2.0)]}],
+        2,
+        "ms",
+        hlines=[(1000.0, "threshold p(95)<1000", "#f00")],
+    )
+    assert "off scale" in far
