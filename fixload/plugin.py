@@ -593,3 +593,10 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
     print(format_console_summary(summary), file=sys.stderr, flush=True)
     environment.process_exit_code = int(EXIT_CODES[status])
     return summary
+
+
+# Operator surfaces, each a module registering its own listeners at import (issue 8).
+import fixload.progress as _progress  # noqa: E402, F401  headless progress line (--progress-interval)
+import fixload.prometheus as _prometheus  # noqa: E402, F401  /metrics on the web UI, --prometheus-port
+import fixload.reports as _reports  # noqa: E402, F401  --junit, --html-report
+import fixload.webui as _webui  # noqa: E402, F401  Scenarios/Thresholds tabs, /fixload/summary.json
