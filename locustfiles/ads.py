@@ -45,9 +45,9 @@ class AdsUser(FlowUser):
 
     @task
     def ads_flow(self) -> None:
-        campaign_id = self.fixture("campaignId")
         admin = self.token("admin")
         with self.iteration():
+            campaign_id = self.fixture("campaignId")
             self.request(
                 "POST",
                 "/campaigns/{id}/metrics",
