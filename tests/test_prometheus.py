@@ -1,0 +1,163 @@
+"""Prometheus exposition (issue 8): a live headless run scraped on `--prometheus-port` and parsed with
+prometheus_client's own parser; histogram buckets from the registry's sketches checked against exact counts."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from fixload.metrics import EXACT_LIMIT, TrendSink
+from fixload.prometheus import bucket_counts
+from tests.surfacekit import (
+    LOCUST,
+    Process,
+    assert_no_secrets,
+    child_env,
+    free_port,
+    http_get,
+    scaled_profile,
+    wait_for,
+)
+
+SCENARIOS = {"booking_flow", "chat_flow", "payments_flow", "analytics_flow", "ads_flow"}
+
+
+def _families(text: str) -> dict:
+    return {f.name: f for f in text_string_to_metric_families(text)}
+
+
+def _value(families: dict, name: str, **labels: str) -> float:
+    family = families[name.removesuffix("_total")]  # the parser names a counter family without _total
+    for sample in family.samples:
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+            return sample.value
+    raise KeyError(f"{name}{labels}")
+
+
+@pytest.fixture(scope="module")
+def scraped(simulator, tmp_path_factory):
+    """Scrape a live run twice (once it has samples, then once it is past its middle), then let it finish."""
+    directory = tmp_path_factory.mktemp("prometheus")
+    profile = scaled_profile(directory, 5.0)
+    port = free_port()
+    argv = [*LOCUST, "-f", "locustfiles/", "--headless", "--profile", str(profile), "-H", simulator.base_url]
+    argv += ["--summary", str(directory / "summary.json"), "--prometheus-port", str(port)]
+    proc = Process(argv, child_env(simulator.env), directory, "locust")
+    url = f"http://127.0.0.1:{port}/metrics"
+
+    def scrape_when(predicate):
+        def attempt():
+            status, body = http_get(url)
+            if status != 200:
+                return None
+            families = _families(body.decode())
+            return (body.decode(), families) if predicate(families) else None
+
+        return attempt
+
+    def has_requests(f):
+        return sum(s.value for s in f["fixload_http_reqs"].samples) > 0 and "fixload_threshold_ok" in f
+
+    first = wait_for(scrape_when(has_requests), 30, "a scrape with requests")
+    later = wait_for(
+        scrape_when(lambda f: _value(f, "fixload_test_elapsed_seconds") > 7), 30, "a scrape past the middle"
+    )
+    code = proc.wait(timeout=60)
+    return {"first": first, "later": later, "code": code, "proc": proc, "env": simulator.env}
+
+
+def test_run_finished(scraped):
+    assert scraped["code"] in (0, 99), scraped["proc"].output()[-3000:]
+    assert "Prometheus metrics on http://127.0.0.1:" in scraped["proc"].output()
+
+
+def test_request_histograms_and_counts(scraped):
+    _, families = scraped["later"]
+    histogram = families["fixload_http_req_duration_seconds"]
+    assert histogram.type == "histogram"
+    by_series: dict[tuple, dict] = {}
+    for sample in histogram.samples:
+        key = tuple(sorted((k, v) for k, v in sample.labels.items() if k != "le"))
+        entry = by_series.setdefault(key, {"buckets": []})
+        if sample.name.endswith("_bucket"):
+            entry["buckets"].append((float(sample.labels["le"]), sample.value))
+        elif sample.name.endswith("_count"):
+            entry["count"] = sample.value
+        elif sample.name.endswith("_sum"):
+            entry["sum"] = sample.value
+    assert {dict(k)["scenario"] for k in by_series} == SCENARIOS
+    assert all(set(dict(k)) == {"scenario", "name", "method", "status"} for k in by_series)
+    assert ("name", "/api/bookings/{id}/status") in {kv for k in by_series for kv in k}
+    for key, entry in by_series.items():
+        buckets = sorted(entry["buckets"])
+        counts = [c for _, c in buckets]
+        assert counts == sorted(counts), key  # cumulative
+        assert buckets[-1][0] == float("inf") and counts[-1] == entry["count"] > 0
+        assert 0 <= entry["sum"] < 30 * entry["count"]
+    # the request counter agrees with the histogram series by series
+    reqs = families["fixload_http_reqs"]
+    assert reqs.type == "counter"
+    for sample in reqs.samples:
+        key = tuple(sorted(sample.labels.items()))
+        assert sample.value == by_series[key]["count"]
+
+
+def test_iterations_vus_rates_workers(scraped):
+    _, first = scraped["first"]
+    _, later = scraped["later"]
+    for scenario in SCENARIOS:
+        assert _value(later, "fixload_iterations_started_total", scenario=scenario) >= _value(
+            first, "fixload_iterations_started_total", scenario=scenario
+        )
+        assert _value(later, "fixload_vus_max", scenario=scenario) > 0
+        assert _value(later, "fixload_vus", scenario=scenario) >= 0
+    assert _value(later, "fixload_iterations_total", scenario="payments_flow") > 0
+    assert "fixload_dropped_iterations" in later and later["fixload_dropped_iterations"].type == "counter"
+    assert _value(later, "fixload_target_rate", scenario="payments_flow") == pytest.approx(6.0)
+    assert _value(later, "fixload_achieved_rate", scenario="payments_flow") == pytest.approx(6.0, rel=0.35)
+    with pytest.raises(KeyError):  # a VU executor has no target rate
+        _value(later, "fixload_target_rate", scenario="analytics_flow")
+    assert _value(later, "fixload_vus_max", scenario="analytics_flow") == 10
+    assert _value(later, "fixload_workers") == 0  # a local runner
+    assert _value(later, "fixload_test_running") == 1
+
+
+def test_threshold_status(scraped):
+    _, families = scraped["later"]
+    ok = families["fixload_threshold_ok"]
+    assert len(ok.samples) == 17
+    assert {s.value for s in ok.samples} <= {0.0, 1.0}
+    labels = {(s.labels["metric"], s.labels["expression"]) for s in ok.samples}
+    assert ("http_req_duration{scenario:payments_flow}", "p(95)<950") in labels
+    assert ("http_req_failed", "rate<0.02") in labels
+    failing = sum(1 for s in ok.samples if s.value == 0)
+    assert _value(families, "fixload_thresholds_failing") == failing
+    observed = {
+        (s.labels["metric"], s.labels["expression"]): s.value for s in families["fixload_threshold_observed"].samples
+    }
+    assert observed[("http_req_failed", "rate<0.02")] <= 1.0
+
+
+def test_exposition_has_no_secrets(scraped):
+    assert_no_secrets(scraped["first"][0] + scraped["later"][0], scraped["env"], "/metrics")
+
+
+def test_buckets_from_sketch_match_exact_counts():
+    rng = random.Random(7)
+    values = [rng.lognormvariate(4.0, 1.2) for _ in range(20 * EXACT_LIMIT)]
+    sink = TrendSink()
+    for v in values:
+        sink.add(v)
+    assert sink.exact is None  # past the exact limit: the sketch answers
+    bounds = (5.0, 25.0, 50.0, 100.0, 250.0, 1000.0, 5000.0)
+    got = bucket_counts(sink, bounds)
+    for bound, count in zip(bounds, got, strict=True):
+        exact = sum(1 for v in values if v <= bound)
+        near = sum(1 for v in values if abs(v - bound) <= bound * 0.006)  # within the sketch's accuracy
+        assert abs(count - exact) <= near, (bound, count, exact)
+    small = TrendSink()
+    for v in (1.0, 2.0, 3.0):
+        small.add(v)
+    assert bucket_counts(small, (0.5, 2.0, 10.0)) == [0, 2, 3]
