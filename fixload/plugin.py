@@ -170,6 +170,21 @@ def on_request(
     registry.add("http_req_failed", 0.0 if expected else 1.0, tags)
     if response_length:
         registry.add("data_received", float(response_length), tags)
+    sent = _bytes_sent(response)
+    if sent:
+        registry.add("data_sent", float(sent), tags)
+
+
+def _bytes_sent(response: Any) -> int:
+    """k6's data_sent, approximately: the request head geventhttpclient wrote plus the body (0 if unknown)."""
+    head = getattr(response, "_sent_request", None)
+    body = getattr(getattr(response, "request", None), "payload", None)
+    size = len(head) if isinstance(head, str | bytes) else 0
+    if isinstance(body, bytes | bytearray):
+        size += len(body)
+    elif isinstance(body, str):
+        size += len(body.encode())
+    return size
 
 
 _current_run: Run | None = None
