@@ -107,6 +107,23 @@ def test_passing_run_exits_0_with_a_k6_readable_summary(tmp_path: Path, make_sim
     check_k6_consumer(data)
 
 
+def test_normal_end_on_a_master_with_workers_exits_0_with_every_sample(tmp_path: Path, make_simulator: Any) -> None:
+    """The shape ends the test on the master: the exit code holds and the workers' last deltas are counted."""
+    sim = make_simulator()
+    run = start_locust(tmp_path, PASS, sim.base_url, sim.env, workers=2)
+    assert run.wait(60) == 0, run.output()[-3000:]
+    data = assert_complete_summary(run)
+    fx = data["fixload"]
+    assert fx["status"] == "passed" and fx["workers"] == {"count": 2, "lost": 0}
+    for s in fx["scenarios"].values():
+        if s["scheduled"] is not None:
+            assert s["completed"] == s["scheduled"]
+    assert data["metrics"]["http_reqs"]["count"] == flow_requests(sim)
+    assert data["metrics"]["iterations"]["count"] == sum(s["completed"] for s in fx["scenarios"].values())
+    assert data["metrics"]["vus_max"]["max"] > 0
+    assert_no_secrets(run, sim)
+
+
 def check_k6_consumer(ours: dict[str, Any]) -> None:
     """What a reader of k6's --summary-export relies on, checked against a file real k6 v1.1.0 wrote."""
     k6 = orjson.loads(K6_EXPORT.read_bytes())
