@@ -163,13 +163,12 @@ class Live:
             return None
         now = self.elapsed()
         counts = self.counts()
-        self.history.append((now, counts))
         self.windows.append(self.window)
         self.window = {}
         point: dict[str, Any] = {"t": round(now, 3), "scenarios": {}}
         for name, scenario in self.plan.scenarios.items():
             c = counts.get(name, {})
-            achieved, since = self._achieved(name, now)
+            achieved, since = self._achieved(name, now, counts)
             point["scenarios"][name] = {
                 "target": _round(self._target(scenario, since, now)),
                 "achieved": _round(achieved),
@@ -178,25 +177,26 @@ class Live:
                 "started": int(c.get("started", 0)),
                 "vus": int(self._vus(scenario, c, now)[0]),
             }
+        self.history.append((now, counts))
         self.points.append(point)
         return point
 
-    def _achieved(self, scenario: str, now: float) -> tuple[float | None, float]:
-        """Iterations started per second over the trailing window, and where the window begins."""
-        if len(self.history) < 2:
+    def _achieved(self, scenario: str, now: float, counts: dict[str, dict[str, int]]) -> tuple[float | None, float]:
+        """Iterations started per second from the earliest sample inside the trailing window up to `now`
+        (`counts`: the counts now), and where that window begins."""
+        candidates = list(self.history)
+        if not candidates:
             return None, now
-        latest_t, latest = self.history[-1]
-        base_t, base = self.history[-2]
         window = self._rate_window()
-        for t, counts in self.history:  # oldest first: the earliest sample still inside the window
-            if latest_t - t <= window + 1e-6:
-                if t < latest_t:
-                    base_t, base = t, counts
+        base_t, base = candidates[-1]
+        for t, sample in candidates:  # oldest first: the earliest sample still inside the window
+            if now - t <= window + 1e-6:
+                base_t, base = t, sample
                 break
-        span = latest_t - base_t
-        if span <= 0:
+        span = now - base_t
+        if span <= 0.5:
             return None, now
-        started = latest.get(scenario, {}).get("started", 0) - base.get(scenario, {}).get("started", 0)
+        started = counts.get(scenario, {}).get("started", 0) - base.get(scenario, {}).get("started", 0)
         return max(0.0, started / span), base_t
 
     def _target(self, scenario: Any, since: float, now: float) -> float | None:
@@ -247,7 +247,7 @@ class Live:
         if plan is not None:
             for name, scenario in plan.scenarios.items():
                 c = counts.get(name, {})
-                achieved, since = self._achieved(name, now) if self.running else (None, now)
+                achieved, since = self._achieved(name, now, counts) if self.running else (None, now)
                 busy, allocated, most = self._vus(scenario, c, now)
                 target_now = None
                 if scenario.is_arrival_rate:

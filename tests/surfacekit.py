@@ -6,6 +6,7 @@ exit); the polling interval is not synchronisation.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -187,3 +188,87 @@ class Browser:
     def dump_dom(self, url: str, budget_ms: int = 4000) -> str:
         done = self._run(["--window-size=1400,900", f"--virtual-time-budget={budget_ms}", "--dump-dom", url])
         return done.stdout.decode(errors="replace")
+
+
+class DevToolsPage:
+    """One headless Chromium page driven over the DevTools protocol (to click and wait, then screenshot).
+
+    The websocket client is `simple_websocket` (a dependency of Locust's python-socketio). Use as a context
+    manager; every wait is a bounded poll on the page's own state.
+    """
+
+    def __init__(self, binary: str, width: int = 1400, height: int = 900) -> None:
+        from simple_websocket import Client
+
+        self._profile = tempfile.mkdtemp(prefix="fixload-cdp-")
+        argv = [binary, *Browser.FLAGS, f"--user-data-dir={self._profile}", "--remote-debugging-port=0"]
+        argv += ["--remote-debugging-address=127.0.0.1", f"--window-size={width},{height}", "about:blank"]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        port_file = Path(self._profile) / "DevToolsActivePort"
+        wait_for(lambda: port_file.exists() and port_file.read_text().strip(), 30, "Chromium's DevTools port")
+        port = int(port_file.read_text().split()[0])
+        targets = wait_for(
+            lambda: [t for t in (get_json(f"http://127.0.0.1:{port}/json/list") or []) if t.get("type") == "page"],
+            15,
+            "a page target",
+        )
+        self.ws = Client.connect(targets[0]["webSocketDebuggerUrl"])
+        self._id = 0
+        self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
+
+    def call(self, method: str, **params: Any) -> dict[str, Any]:
+        self._id += 1
+        wanted = self._id
+        self.ws.send(orjson.dumps({"id": wanted, "method": method, "params": params}).decode())
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            message = self.ws.receive(timeout=max(0.1, deadline - time.monotonic()))
+            if message is None:
+                continue
+            data = orjson.loads(message)
+            if data.get("id") == wanted:
+                if "error" in data:
+                    raise RuntimeError(f"{method}: {data['error']}")
+                return data.get("result", {})
+        raise TimeoutError(f"no answer to {method}")
+
+    def evaluate(self, expression: str) -> Any:
+        result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)
+        return result.get("result", {}).get("value")
+
+    def goto(self, url: str, ready: str, timeout: float = 20.0) -> None:
+        """Navigate, then wait until the JS expression `ready` is truthy."""
+        self.call("Page.navigate", url=url)
+        wait_for(lambda: self.evaluate(ready), timeout, f"{url}: {ready}")
+
+    def wait(self, expression: str, timeout: float = 20.0) -> Any:
+        return wait_for(lambda: self.evaluate(expression), timeout, expression)
+
+    def text(self) -> str:
+        return str(self.evaluate("document.body.innerText") or "")
+
+    def screenshot(self, path: Path) -> Path:
+        import base64
+
+        data = self.call("Page.captureScreenshot", format="png")["data"]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(data))
+        return path
+
+    def close(self) -> None:
+        with contextlib.suppress(Exception):
+            self.ws.close()
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        shutil.rmtree(self._profile, ignore_errors=True)
+
+    def __enter__(self) -> DevToolsPage:
+        return self
+
+    def __exit__(self, *_: Any) -> None:
+        self.close()
