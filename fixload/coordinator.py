@@ -29,11 +29,19 @@ LEAD_SECONDS = 1.0
 """Time between the decision to start and t0: long enough for every runner to hear about it."""
 SPAWN_RATE_PER_RUNNER = 100.0
 """Users started per second per runner (Locust warns above 100 per worker)."""
-RESHARE_DELAY = 1.0
-"""A new share takes over this long after the master notices a worker joined or was lost."""
+RESHARE_DELAY = 0.5
+"""A new share takes over this long after the master notices a worker joined or was lost (the message
+must reach every worker before then)."""
+ALIVE_INTERVAL = 0.25
+"""Workers tell the master they are alive this often."""
+LOST_AFTER = 2.0
+"""A worker silent this long is lost. Locust's own heartbeat takes 4-5 s to call a worker missing, too
+late to take its share over within 5 s; fixload's own signal makes the takeover ~3 s after a SIGKILL."""
+WATCH_INTERVAL = 0.2
 
 MSG_START = "fixload_start"
 MSG_SHARE = "fixload_share"
+MSG_ALIVE = "fixload_alive"
 
 
 @dataclass
@@ -162,7 +170,7 @@ def begin(environment: Any) -> None:
     state.t0 = time.time() + lead
     state.started = True
     if isinstance(runner, MasterRunner):
-        state.workers = active_workers(runner)
+        state.workers = live_workers(environment)
         for index, client_id in enumerate(state.workers):
             _send_start(runner, run, state, client_id, Share(index, len(state.workers), state.t0, 0.0))
         state.greenlets.append(gevent.spawn(_watch_workers, environment))
@@ -215,16 +223,23 @@ def _send_start(runner: MasterRunner, run: Run, state: TestState, client_id: str
     runner.send_message(MSG_START, _plan_message(state, share, run.fixtures), client_id=client_id)
 
 
+def live_workers(environment: Any) -> list[str]:
+    """The workers Locust still counts that have not gone silent (fixload's own liveness, faster than Locust's)."""
+    seen: dict[str, float] = run_for(environment).extra.get("alive", {})
+    now = time.monotonic()
+    return [cid for cid in active_workers(environment.runner) if now - seen.get(cid, now) <= LOST_AFTER]
+
+
 def _watch_workers(environment: Any) -> None:
     """Re-share the rest of the schedule whenever the set of live workers changes."""
     runner: MasterRunner = environment.runner
     run = run_for(environment)
     while True:
-        gevent.sleep(0.5)
+        gevent.sleep(WATCH_INTERVAL)
         state = state_of(environment)
         if state is None or state.finished:
             return
-        now = active_workers(runner)
+        now = live_workers(environment)
         if now == state.workers or not now:
             continue
         since = time.time() - state.t0 + RESHARE_DELAY
@@ -237,6 +252,10 @@ def _watch_workers(environment: Any) -> None:
             state.worker_events.append({"event": "joined", "worker": client_id, "at": round(since - RESHARE_DELAY, 3)})
             logger.info("fixload: worker %s joined; re-sharing the schedule from t=%.1fs", client_id, since)
         state.workers = now
+        for client_id in lost:
+            # silent is not always dead: should it still be running, it must stop starting iterations
+            if client_id in runner.clients:
+                runner.send_message(MSG_SHARE, {"retire": max(0.0, since)}, client_id=client_id)
         for index, client_id in enumerate(now):
             share = Share(index, len(now), state.t0, max(0.0, since))
             if client_id in joined:
@@ -265,14 +284,35 @@ def on_worker_start(environment: Any, msg: Any, **_: Any) -> None:
 
 def on_worker_share(environment: Any, msg: Any, **_: Any) -> None:
     run = run_for(environment)
-    if run.engine is not None:
+    if run.engine is None:
+        return
+    if "retire" in msg.data:
+        run.engine.retire(float(msg.data["retire"]))
+    else:
         run.engine.reshare(Share(**msg.data))
+
+
+def on_alive(environment: Any, msg: Any, **_: Any) -> None:
+    """Master: a worker said it is alive."""
+    run_for(environment).extra.setdefault("alive", {})[msg.node_id] = time.monotonic()
+
+
+def _send_alive(runner: WorkerRunner) -> None:
+    while True:
+        try:
+            runner.send_message(MSG_ALIVE)
+        except Exception as exc:  # a closed connection at shutdown: nothing left to tell
+            logger.debug("fixload: alive message not sent: %s", exc)
+        gevent.sleep(ALIVE_INTERVAL)
 
 
 def register_messages(runner: Any) -> None:
     if isinstance(runner, WorkerRunner):
         runner.register_message(MSG_START, on_worker_start)
         runner.register_message(MSG_SHARE, on_worker_share)
+        gevent.spawn(_send_alive, runner)
+    elif isinstance(runner, MasterRunner):
+        runner.register_message(MSG_ALIVE, on_alive)
 
 
 def counts(environment: Any) -> dict[str, dict[str, int]]:

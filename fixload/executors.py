@@ -203,6 +203,9 @@ class ScenarioExecutor:
     def reshare(self, share: Share) -> None:
         self.share = share
 
+    def retire(self, since: float) -> None:
+        """VU executors keep their VUs: which of them run is Locust's user dispatch, not a share."""
+
     def target_rate(self) -> float | None:
         return None
 
@@ -283,6 +286,9 @@ class ArrivalRateExecutor(ScenarioExecutor):
         self._window = _Window(share.since)
         if self._greenlets and not self.done.is_set():
             self._greenlets.append(gevent.spawn(self._schedule, share, self._window))
+
+    def retire(self, since: float) -> None:
+        self._window.until = min(self._window.until, since)
 
     def _run(self) -> None:
         try:
@@ -466,6 +472,11 @@ class Engine:
         self.share = share
         for executor in self.executors.values():
             executor.reshare(share)
+
+    def retire(self, since: float) -> None:
+        """This runner was declared lost: start no arrival-rate iteration from plan time `since` on."""
+        for executor in self.executors.values():
+            executor.retire(since)
 
     def counts(self) -> dict[str, dict[str, int]]:
         return {name: e.counts.as_dict() for name, e in self.executors.items()}
