@@ -5,8 +5,9 @@ whose users send one request per iteration to a route of their own (see `ROUTE_K
 simulator's per-route counts are each scenario's iterations as the target saw them.
 
 k6's counts are computed here from the profile's numbers with exact fractions, independently of
-`fixload.schedules`: constant-arrival-rate starts ceil(duration × rate / timeUnit) iterations,
-ramping-arrival-rate floor(area under the rate curve).
+`fixload.schedules`: constant-arrival-rate starts one iteration every timeUnit / rate truncated to whole
+nanoseconds (k6's ticker period), so ceil(duration / period) in all (3000/s for 5 s is 15001, not
+15000); ramping-arrival-rate starts floor(area under the rate curve).
 """
 
 from __future__ import annotations
@@ -56,7 +57,8 @@ def k6_count(scenario: Mapping[str, Any]) -> int:
     """How many iterations k6 starts for an arrival-rate scenario (exact rational arithmetic)."""
     unit = _seconds(scenario.get("timeUnit", "1s"))
     if scenario["executor"] == "constant-arrival-rate":
-        return math.ceil(_seconds(scenario["duration"]) * Fraction(scenario["rate"]) / unit)
+        period_ns = math.floor(unit * 1_000_000_000 / Fraction(scenario["rate"]))
+        return math.ceil(_seconds(scenario["duration"]) * 1_000_000_000 / period_ns)
     area = Fraction(0)
     rate = Fraction(scenario.get("startRate", 0))
     for stage in scenario["stages"]:
@@ -67,10 +69,10 @@ def k6_count(scenario: Mapping[str, Any]) -> int:
 
 
 def k6_starts(scenario: Mapping[str, Any]) -> list[float]:
-    """The start offsets (s) of a constant-arrival-rate scenario: i × timeUnit / rate."""
+    """The start offsets (s) of a constant-arrival-rate scenario: i × the ticker period."""
     assert scenario["executor"] == "constant-arrival-rate"
-    period = _seconds(scenario.get("timeUnit", "1s")) / Fraction(scenario["rate"])
-    return [float(i * period) for i in range(k6_count(scenario))]
+    period_ns = math.floor(_seconds(scenario.get("timeUnit", "1s")) * 1_000_000_000 / Fraction(scenario["rate"]))
+    return [i * period_ns / 1e9 for i in range(k6_count(scenario))]
 
 
 def within(actual: int, expected: int, fraction: float = 0.01) -> bool:
