@@ -1,0 +1,283 @@
+"""Distributed runs in containers (issue 8): the compose file's structure, and the exact commands its services
+run, as processes on loopback (no Docker daemon here): the simulator, a master (web UI, /metrics) and three
+workers -- one started before the master, one joining mid-run -- on the full baseline at 12 s."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import orjson
+import pytest
+
+from fixload.plan import build_plan
+from fixload.profile import parse_profile
+from tests.surfacekit import (
+    REPO,
+    Process,
+    assert_no_secrets,
+    child_env,
+    free_port,
+    get_json,
+    http_get,
+    http_post_form,
+    scaled_profile,
+    wait_for,
+)
+
+yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read docker-compose.yml (pip install pyyaml)")
+
+COMPOSE = REPO / "docker-compose.yml"
+SCENARIOS = {"booking_flow", "chat_flow", "payments_flow", "analytics_flow", "ads_flow"}
+
+
+def _compose() -> dict:
+    return yaml.safe_load(COMPOSE.read_text())
+
+
+def _interpolate(text: str, variables: dict[str, str]) -> str:
+    """Compose's `${VAR:-default}` / `${VAR}` interpolation (the forms the file uses)."""
+
+    def value(match: re.Match[str]) -> str:
+        name, default = match.group(1), match.group(3)
+        return variables.get(name) or (default if default is not None else "")
+
+    return re.sub(r"\$\{(\w+)(:-([^}]*))?\}", value, text)
+
+
+def _argv(service: dict, variables: dict[str, str]) -> list[str]:
+    command = service["command"]
+    if isinstance(command, str):
+        return shlex.split(_interpolate(command, variables))
+    return [_interpolate(part, variables) for part in command]
+
+
+# ------------------------------------------------------------------------------------------ structure
+def test_compose_file_structure():
+    compose = _compose()
+    services = compose["services"]
+    assert set(services) == {"simulator", "master", "worker"}
+    for name, service in services.items():
+        assert service["build"] == "." and service["image"] == "fixload:local", name
+        mounts = [v.split(":")[:2] for v in service["volumes"]]
+        assert ["./profiles", "/work/profiles"] in mounts  # profiles mounted, not baked in
+        assert ["shared", "/shared"] in mounts  # the simulator's .env reaches the others
+    simulator, master, worker = services["simulator"], services["master"], services["worker"]
+    assert simulator["command"][:2] == ["fixload", "serve"]
+    assert {"--host", "0.0.0.0", "--allow-remote", "--env-out", "/shared/.env"} <= set(simulator["command"])
+    assert "healthcheck" in simulator
+    master_argv = _argv(master, {})
+    assert master_argv[:3] == ["locust", "-f", "locustfiles/"] and "--master" in master_argv
+    assert master_argv[master_argv.index("--web-port") + 1] == "8089"
+    assert master["ports"] == ["${FIXLOAD_WEB_PORT:-8089}:8089"]
+    assert master["depends_on"]["simulator"]["condition"] == "service_healthy"
+    worker_argv = _argv(worker, {})
+    assert "--worker" in worker_argv and worker_argv[worker_argv.index("--master-host") + 1] == "master"
+    # scalable: a worker has no fixed name and publishes no port
+    assert "container_name" not in worker and "ports" not in worker
+    for argv in (master_argv, worker_argv):
+        assert argv[argv.index("--profile") + 1] == "/work/profiles/baseline.json"
+        assert argv[argv.index("--env-file") + 1] == "/shared/.env"
+    assert "shared" in compose["volumes"]
+
+
+def test_dockerfile_and_dockerignore():
+    dockerfile = (REPO / "Dockerfile").read_text()
+    assert re.search(r"^FROM python:3\.11-slim$", dockerfile, re.M)
+    assert "pip install ." in dockerfile
+    copied = re.findall(r"^COPY (.+)$", dockerfile, re.M)
+    assert not any("profiles" in c or ".env" in c for c in copied), copied
+    assert re.search(r"^USER ", dockerfile, re.M)
+    ignore = [
+        line.strip() for line in (REPO / ".dockerignore").read_text().splitlines() if line.strip()[:1] not in ("", "#")
+    ]
+    assert ignore[0] == "**" and "!profiles/" not in ignore and "!.env" not in ignore
+
+
+def test_compose_config_validates():
+    """`docker compose config` needs no daemon; Debian's docker-compose (v1) validates against the schema."""
+    for candidate in (["docker", "compose"], ["docker-compose"]):
+        if shutil.which(candidate[0]) is None:
+            continue
+        probe = subprocess.run([*candidate, "version"], capture_output=True, text=True, check=False)
+        if probe.returncode != 0:
+            continue
+        done = subprocess.run(
+            [*candidate, "-f", str(COMPOSE), "config"], capture_output=True, text=True, cwd=REPO, check=False
+        )
+        assert done.returncode == 0, done.stderr
+        resolved = yaml.safe_load(done.stdout)
+        assert set(resolved["services"]) == {"simulator", "master", "worker"}
+        return
+    pytest.skip("neither `docker compose` nor `docker-compose` is installed (apt-get install docker-compose)")
+
+
+# ------------------------------------------------------------------------------------------ as processes
+def _localize(argv: list[str], paths: dict[str, str], ports: dict[str, str], hosts: dict[str, str]) -> list[str]:
+    out = []
+    for i, arg in enumerate(argv):
+        for prefix, local in paths.items():
+            if arg.startswith(prefix):
+                arg = local + arg[len(prefix) :]
+        if i and argv[i - 1] in ("--port", "--web-port", "--master-port", "--master-bind-port"):
+            arg = ports[arg]
+        if i and argv[i - 1] in ("--host", "--web-host", "--master-host", "--master-bind-host"):
+            arg = hosts.get(arg, arg)
+        out.append(arg)
+    if out[0] == "locust":
+        return [sys.executable, "-m", "locust", *out[1:]]
+    if out[0] == "fixload":
+        return [sys.executable, "-m", "fixload", *out[1:]]
+    return out
+
+
+@pytest.fixture(scope="module")
+def distributed(tmp_path_factory):
+    base = tmp_path_factory.mktemp("compose")
+    for sub in ("profiles", "shared", "reports", "env"):
+        (base / sub).mkdir()
+    profile = scaled_profile(base / "profiles", 5.0, name="baseline-12s.json")
+    paths = {f"/{k}/": f"{base}/{v}/" for k, v in (("work/profiles", "profiles"), ("shared", "shared"))}
+    paths |= {"/work/reports/": f"{base}/reports/", "/env/": f"{base}/env/"}
+    sim_port, web_port, master_port = free_port(), free_port(), free_port()
+    ports = {"4000": str(sim_port), "8089": str(web_port), "5557": str(master_port)}
+    hosts = {"0.0.0.0": "127.0.0.1", "master": "127.0.0.1"}
+    variables = {"FIXLOAD_PROFILE": profile.name}
+    services = _compose()["services"]
+    env = child_env({})
+    service_env = {
+        k: _interpolate(str(v), variables).replace("simulator:4000", f"127.0.0.1:{sim_port}")
+        for k, v in services["master"]["environment"].items()
+    }
+    assert service_env == {"K6_BASE_URL": f"http://127.0.0.1:{sim_port}"}
+    env |= service_env
+
+    def argv(name: str) -> list[str]:
+        return _localize(_argv(services[name], variables), paths, ports, hosts)
+
+    procs: list[Process] = []
+    try:
+        simulator = Process(argv("simulator"), env, base, "simulator")
+        procs.append(simulator)
+        health = f"http://127.0.0.1:{sim_port}/__fixload/health"
+        wait_for(lambda: http_get(health)[0] == 200 or simulator.popen.poll() is not None, 20, "the simulator")
+        assert simulator.popen.poll() is None, simulator.output()
+        early = Process(argv("worker"), env, base, "worker-early")  # before the master exists
+        procs.append(early)
+        master = Process(argv("master"), env, base, "master")
+        procs.append(master)
+        web = f"http://127.0.0.1:{web_port}"
+
+        def workers() -> int:
+            return (get_json(web + "/fixload/status.json") or {}).get("workers", 0)
+
+        wait_for(lambda: workers() == 1 or master.popen.poll() is not None, 60, "the early worker to connect")
+        second = Process(argv("worker"), env, base, "worker-2")
+        procs.append(second)
+        wait_for(lambda: workers() == 2, 60, "the second worker")
+        code, body = http_post_form(web + "/swarm", {"host": env["K6_BASE_URL"], "profile": str(profile)})
+        assert code == 200 and orjson.loads(body)["success"], body
+        wait_for(lambda: (get_json(web + "/fixload/status.json") or {}).get("elapsed", 0) > 3, 30, "t=3s")
+        late = Process(argv("worker"), env, base, "worker-late")  # joins mid-run
+        procs.append(late)
+
+        def scrape_three() -> str | None:
+            status, body = http_get(web + "/metrics")
+            text = body.decode()
+            return text if status == 200 and re.search(r"^fixload_workers 3\.0$", text, re.M) else None
+
+        metrics = wait_for(scrape_three, 30, "/metrics to count 3 workers")
+        final = wait_for(
+            lambda: (s := get_json(web + "/fixload/status.json")) and s["state"] == "stopped" and s, 60, "the end"
+        )
+        code, body = http_get(web + "/fixload/summary.json")
+        assert code == 200
+        master.stop()
+        exits = {p.out.stem: p.wait(timeout=30) for p in (early, second, late)}
+        yield {
+            "summary": orjson.loads(body),
+            "final": final,
+            "metrics": metrics,
+            "profile": profile,
+            "reports": base / "reports",
+            "exits": exits,
+            "env": simulator_env(base),
+            "procs": procs,
+        }
+    finally:
+        for proc in reversed(procs):
+            proc.stop()
+
+
+def simulator_env(base: Path) -> dict[str, str]:
+    from fixload.simulator.process import read_env_file
+
+    return read_env_file(base / "shared" / ".env")
+
+
+def test_distributed_run_completes_with_every_worker(distributed):
+    summary = distributed["summary"]["fixload"]
+    assert summary["status"] in ("passed", "thresholds_failed"), summary["reason"]
+    assert summary["workers"]["count"] == 3 and summary["workers"]["lost"] == 0
+    events = summary.get("workerEvents", [])
+    assert [e["event"] for e in events] == ["joined"], events
+    assert 3.0 <= events[0]["at"] <= 12.0
+    assert set(summary["scenarios"]) == SCENARIOS
+    assert distributed["exits"] == {"worker-early": 0, "worker-2": 0, "worker-late": 0}
+
+
+def _fixture_trouble(output: str) -> list[str]:
+    return [
+        line
+        for line in output.splitlines()
+        if "Unknown message type received: fixload_start" in line or "is not provisioned" in line
+    ][:3]
+
+
+def test_workers_started_before_the_test_get_fixtures_and_shares(distributed):
+    """The worker started before the master and the one started after it both ran their shares with fixtures."""
+    procs = {p.out.stem: p for p in distributed["procs"]}
+    for name in ("worker-early", "worker-2"):
+        assert not _fixture_trouble(procs[name].output()), (name, _fixture_trouble(procs[name].output()))
+    summary = distributed["summary"]["fixload"]
+    for name in ("analytics_flow", "chat_flow"):
+        assert summary["scenarios"][name]["completed"] > 0
+
+
+@pytest.mark.xfail(
+    reason="two bugs outside the surfaces, reported to the lead: (1) coordinator race: the master sends "
+    "fixload_start to a joiner as soon as Locust lists it, before the joiner's `init` registered the handler "
+    "('Unknown message type received: fixload_start'), because live_workers() counts a never-seen worker as "
+    "alive; (2) even with that fixed, the joiner's users (spawned by Locust's rebalance before fixload_start "
+    "arrives) run iterations without fixtures and never serve the new engine, so its share is dropped",
+    strict=False,
+)
+def test_a_worker_joining_mid_run_gets_fixtures_and_its_share(distributed):
+    """The joiner got the fixtures and a share: nothing scheduled twice or lost, no failed iteration."""
+    procs = {p.out.stem: p for p in distributed["procs"]}
+    assert not _fixture_trouble(procs["worker-late"].output()), _fixture_trouble(procs["worker-late"].output())
+    summary = distributed["summary"]["fixload"]
+    profile = parse_profile(orjson.loads(distributed["profile"].read_bytes()), str(distributed["profile"]))
+    plan = build_plan(profile)
+    for name, scenario in plan.scenarios.items():
+        rollup = summary["scenarios"][name]
+        if scenario.is_arrival_rate:
+            assert rollup["scheduled"] == scenario.expected_iterations, name
+            assert rollup["started"] + rollup["dropped"] == rollup["scheduled"], name
+        assert rollup["completed"] > 0, name
+        assert rollup["successRate"] == 1.0, (name, rollup)
+
+
+def test_reports_and_metrics_from_the_master(distributed):
+    reports = distributed["reports"]
+    for name in ("summary.json", "report.html", "junit.xml"):
+        assert (reports / name).stat().st_size > 0, name
+    metrics = distributed["metrics"]
+    assert 'fixload_http_req_duration_seconds_bucket{le="0.005"' in metrics
+    text = metrics + (reports / "report.html").read_text() + (reports / "junit.xml").read_text()
+    text += orjson.dumps(distributed["summary"]).decode()
+    assert_no_secrets(text, distributed["env"], "the master's surfaces")
