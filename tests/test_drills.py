@@ -235,8 +235,9 @@ def test_target_dying_mid_run(tmp_path: Path) -> None:
     [pytest.param(5, "12s", id="5s-window"), pytest.param(20, "30s", id="20s-window", marks=pytest.mark.slow)],
 )
 def test_5xx_storm(tmp_path: Path, make_simulator: Callable[..., SimulatorProcess], window_s: int, duration: str):
-    """50% of requests answer 503 for a window: the client's failure count equals the server's 503 count,
-    all of them fall inside the window, exit 99 with the failed threshold named."""
+    """50% of /ping requests answer 503 for a window: the client's failure count equals the server's 503
+    count, which is about half of what the window saw; the other scenario's route is untouched; exit 99
+    with the failed threshold named."""
     sim = make_simulator()
     profile, data = write_profile(
         tmp_path,
