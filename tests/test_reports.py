@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+import signal
 import statistics
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
@@ -25,6 +26,7 @@ from tests.surfacekit import (
     child_env,
     chromium_binary,
     scaled_profile,
+    wait_for,
 )
 
 FACTOR = 5.0  # the short baseline's 60 s become 12 s: all five scenarios, rates and thresholds
@@ -211,3 +213,19 @@ def test_chart_helpers():
         hlines=[(1000.0, "threshold p(95)<1000", "#f00")],
     )
     assert "off scale" in far
+
+
+def test_an_interrupted_run_still_writes_both_reports(simulator, tmp_path):
+    """SIGINT mid-run: the summary is written on the way out (exit 105) and the reports follow it."""
+    profile = scaled_profile(tmp_path, 2.0)
+    argv = [*LOCUST, "-f", "locustfiles/", "--headless", "--profile", str(profile), "-H", simulator.base_url]
+    argv += ["--summary", str(tmp_path / "s.json"), "--junit", str(tmp_path / "j.xml")]
+    argv += ["--html-report", str(tmp_path / "r.html"), "--progress-interval", "1"]
+    proc = Process(argv, child_env(simulator.env), tmp_path, "locust")
+    wait_for(lambda: "fixload  0:0" in proc.output() or proc.popen.poll() is not None, 30, "the first progress line")
+    proc.popen.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=30) == 105, proc.output()[-3000:]
+    root = ET.parse(tmp_path / "j.xml").getroot()
+    failure = root.find("./testsuite/testcase[@name='run']/failure")
+    assert failure is not None and failure.get("type") == "interrupted"
+    assert "interrupted" in (tmp_path / "r.html").read_text()
