@@ -315,7 +315,9 @@ class VUExecutor(ScenarioExecutor):
         while not self.done.is_set():
             verdict = self.may_start(vu)
             if verdict is None:
-                gevent.sleep(0.05)  # not active yet (startTime, ramp-up): check again shortly
+                # not active yet (startTime, ramp-up): check again shortly, or right at the start time
+                until_start = self.plan.start - self.now()
+                gevent.sleep(until_start if 0 < until_start < 0.05 else 0.05)
                 continue
             if not verdict:
                 break
