@@ -6,8 +6,8 @@
 (c) k6 `constant-vus` with `--users` VUs, one GET per iteration.
 
 The generator is pinned to CPU 0 and the simulator to CPU 1. Each rate is the server-side count over a
-steady window (`--window` s after `--warmup` s), so ramp-up and shutdown are not counted. Prints b/a (goal
->= 0.9) and b/c.
+steady window (`--window` s after `--warmup` s), so ramp-up and shutdown are not counted; a, b and c run in
+`--rounds` interleaved rounds and the medians are compared. Prints b/a (goal >= 0.9) and b/c.
 
 Then 1 vs 2 worker processes (`--processes N`, master + N workers) with the engine as in (b). This
 machine has 2 cores, so with 2 workers the simulator, the master and both workers share both cores: the
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -27,6 +28,8 @@ import textwrap
 import time
 from pathlib import Path
 from typing import Any
+
+import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -107,9 +110,10 @@ def measure(
                     raise RuntimeError(f"generator produced no traffic (exit {proc.poll()}); see {log}")
                 time.sleep(0.2)
             time.sleep(warmup)
-            c1, t1 = route_count(sim.stats()), time.monotonic()
+            server = psutil.Process(sim.pid)
+            c1, t1, cpu1 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])
             time.sleep(window)
-            c2, t2 = route_count(sim.stats()), time.monotonic()
+            c2, t2, cpu2 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])
         finally:
             if proc.poll() is None:
                 proc.terminate()
@@ -118,10 +122,15 @@ def measure(
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
-    return {"rps": round((c2 - c1) / (t2 - t1), 1), "requests": c2 - c1, "seconds": round(t2 - t1, 2)}
+    return {
+        "rps": round((c2 - c1) / (t2 - t1), 1),
+        "requests": c2 - c1,
+        "seconds": round(t2 - t1, 2),
+        "simulator_cpu": round((cpu2 - cpu1) / (t2 - t1), 2),  # cores' worth of CPU the simulator used
+    }
 
 
-def bench(users: int, rate: int, warmup: float, window: float, workers: bool) -> dict[str, Any]:
+def bench(users: int, rate: int, warmup: float, window: float, workers: bool, rounds: int = 3) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="fixload-throughput-"))
     bare = tmp / "bare.py"
     bare.write_text(BARE_LOCUSTFILE)
@@ -130,33 +139,25 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool) ->
     seconds = int(warmup + window + 15)
     profile = tmp / "profile.json"
     profile.write_text(json.dumps(engine_profile(rate, seconds, max(users, 200))))
-    result: dict[str, Any] = {"users": users, "rate": rate, "window_s": window, "tmp": str(tmp)}
+    result: dict[str, Any] = {"users": users, "rate": rate, "window_s": window, "rounds": rounds, "tmp": str(tmp)}
     run_time = ["--run-time", f"{seconds}s"]
+    engine_cmd = locust_command(REPO / "bench" / "ping_users.py", "HOST", "--profile", str(profile))
+    runs: dict[str, list[dict[str, Any]]] = {"a_bare_locust": [], "b_fixload_engine": [], "c_k6": []}
     with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
         env = child_env(sim.env)
-        result["a_bare_locust"] = measure(
-            sim,
-            locust_command(bare, sim.base_url, "-u", str(users), "-r", str(users), *run_time),
-            env,
-            GENERATOR_CPU,
-            warmup,
-            window,
-            tmp / "a.log",
-        )
-        engine_cmd = locust_command(REPO / "bench" / "ping_users.py", sim.base_url, "--profile", str(profile))
-        result["b_fixload_engine"] = measure(
-            sim, [*engine_cmd, "--summary", str(tmp / "b.json")], env, GENERATOR_CPU, warmup, window, tmp / "b.log"
-        )
+        engine_cmd[engine_cmd.index("HOST")] = sim.base_url
         k6_env = child_env({"BASE_URL": sim.base_url, "VUS": str(users), "DURATION": f"{seconds}s"})
-        result["c_k6"] = measure(
-            sim,
-            [k6_binary(), "run", "--quiet", "--no-usage-report", str(script)],
-            k6_env,
-            GENERATOR_CPU,
-            warmup,
-            window,
-            tmp / "c.log",
-        )
+        bare_cmd = locust_command(bare, sim.base_url, "-u", str(users), "-r", str(users), *run_time)
+        k6_cmd = [k6_binary(), "run", "--quiet", "--no-usage-report", str(script)]
+        # interleaved rounds: the machine is shared, so each generator sees the same spread of neighbours
+        for i in range(rounds):
+            runs["a_bare_locust"].append(measure(sim, bare_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"a{i}.log"))
+            b_cmd = [*engine_cmd, "--summary", str(tmp / f"b{i}.json")]
+            runs["b_fixload_engine"].append(measure(sim, b_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"b{i}.log"))
+            runs["c_k6"].append(measure(sim, k6_cmd, k6_env, GENERATOR_CPU, warmup, window, tmp / f"c{i}.log"))
+    for key, values in runs.items():
+        rates = sorted(v["rps"] for v in values)
+        result[key] = {"rps": statistics.median(rates), "runs": rates}
     a, b, c = (result[k]["rps"] for k in ("a_bare_locust", "b_fixload_engine", "c_k6"))
     result["b_over_a"] = round(b / a, 3) if a else None
     result["b_over_c"] = round(b / c, 3) if c else None
@@ -164,10 +165,15 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool) ->
         # no pinning: 2 cores for the simulator, the master and the workers
         with SimulatorProcess() as sim:
             env = child_env(sim.env)
-            for n in (1, 2):
-                cmd = [*engine_cmd, "--summary", str(tmp / f"w{n}.json"), *processes_args(n)]
-                cmd[cmd.index("-H") + 1] = sim.base_url
-                result[f"workers_{n}"] = measure(sim, cmd, env, None, warmup + 2, window, tmp / f"w{n}.log")
+            per_n: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
+            for i in range(max(1, rounds - 1)):
+                for n in (1, 2):
+                    cmd = [*engine_cmd, "--summary", str(tmp / f"w{n}-{i}.json"), *processes_args(n)]
+                    cmd[cmd.index("-H") + 1] = sim.base_url
+                    per_n[n].append(measure(sim, cmd, env, None, warmup + 2, window, tmp / f"w{n}-{i}.log"))
+        for n, values in per_n.items():
+            best = sorted(values, key=lambda v: v["rps"])[len(values) // 2]
+            result[f"workers_{n}"] = {**best, "runs": sorted(v["rps"] for v in values)}
         w1, w2 = result["workers_1"]["rps"], result["workers_2"]["rps"]
         result["workers_2_over_1"] = round(w2 / w1, 3) if w1 else None
     return result
@@ -175,17 +181,20 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool) ->
 
 def report(r: dict[str, Any]) -> str:
     lines = [
-        f"one generator core (CPU {GENERATOR_CPU}), simulator on CPU {SIMULATOR_CPU}, {r['window_s']:g} s window",
+        f"one generator core (CPU {GENERATOR_CPU}), simulator on CPU {SIMULATOR_CPU}, {r['window_s']:g} s window, "
+        f"median of {r['rounds']} interleaved rounds",
         f"  (a) bare Locust FastHttpUser, {r['users']} users, no wait : {r['a_bare_locust']['rps']:>8.0f} req/s",
         f"  (b) fixload constant-arrival-rate {r['rate']}/s       : {r['b_fixload_engine']['rps']:>8.0f} req/s",
         f"  (c) k6 constant-vus, {r['users']} VUs                     : {r['c_k6']['rps']:>8.0f} req/s",
         f"  b/a = {r['b_over_a']}  (goal >= 0.9)   b/c = {r['b_over_c']}",
+        "  runs: " + "; ".join(f"{k[0]} {r[k]['runs']}" for k in ("a_bare_locust", "b_fixload_engine", "c_k6")),
     ]
     if "workers_1" in r:
         lines += [
             "fixload engine, master + N workers, unpinned (2 cores shared with the simulator)",
-            f"  1 worker : {r['workers_1']['rps']:>8.0f} req/s",
-            f"  2 workers: {r['workers_2']['rps']:>8.0f} req/s   2/1 = {r['workers_2_over_1']}  (goal >= 1.8)",
+            f"  1 worker : {r['workers_1']['rps']:>8.0f} req/s (simulator used {r['workers_1']['simulator_cpu']} core)",
+            f"  2 workers: {r['workers_2']['rps']:>8.0f} req/s (simulator used {r['workers_2']['simulator_cpu']} core)"
+            f"   2/1 = {r['workers_2_over_1']}  (goal >= 1.8)",
         ]
     return "\n".join(lines)
 
@@ -196,10 +205,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rate", type=int, default=20000, help="arrival rate asked of (b), per second")
     parser.add_argument("--warmup", type=float, default=3)
     parser.add_argument("--window", type=float, default=10)
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of a, b, c; medians reported")
     parser.add_argument("--skip-workers", action="store_true", help="skip the 1 vs 2 worker processes part")
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args(argv)
-    result = bench(args.users, args.rate, args.warmup, args.window, not args.skip_workers)
+    result = bench(args.users, args.rate, args.warmup, args.window, not args.skip_workers, args.rounds)
     print(report(result))
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
