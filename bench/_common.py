@@ -223,7 +223,8 @@ def results_markdown(out: Path, commands: Mapping[str, str]) -> str:
     if soak.exists():
         r = read_json(soak)
         lines += [
-            f"`{commands['soak']}` — baseline.json time-scaled to {r['minutes']:g} min (same rates), "
+            f"`python bench/soak.py --minutes {r['minutes']:g}` — baseline.json time-scaled to {r['minutes']:g} min "
+            "(same rates), "
             f"{r['workers']} workers, exit {r['exit_code']}, {r['iterations']} iterations, {r['dropped']} dropped, "
             f"{r['server_requests']} requests served; RSS sampled every ~10 s, growth measured after the first 20%.",
             "",
