@@ -15,12 +15,11 @@ from typing import Any
 
 import gevent
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
-from pydantic import BaseModel
 
 from fixload.config import ConfigError, load_run_config
 from fixload.executors import Engine, Share, users_needed
 from fixload.plan import Plan, build_plan
-from fixload.profile import _duration, parse_profile
+from fixload.profile import parse_profile
 from fixload.run import Run, run_for
 
 logger = logging.getLogger("fixload")
@@ -42,6 +41,7 @@ WATCH_INTERVAL = 0.2
 MSG_START = "fixload_start"
 MSG_SHARE = "fixload_share"
 MSG_ALIVE = "fixload_alive"
+MSG_FIXTURES = "fixload_fixtures"
 
 
 @dataclass
@@ -177,6 +177,7 @@ def begin(environment: Any) -> None:
     elif isinstance(runner, LocalRunner):
         run.engine = Engine(state.plan, Share(0, 1, state.t0, 0.0), _emitter(run))
         run.engine.start()
+        run.ready.set()
 
 
 def _emitter(run: Run):
@@ -188,29 +189,10 @@ def _emitter(run: Run):
     return emit
 
 
-def _wire(value: Any) -> Any:
-    """A profile as JSON a worker parses back to the same profile: durations (kept in seconds) go as "N.NNNs"
-    strings, since k6 reads a bare number as milliseconds."""
-    if isinstance(value, BaseModel):
-        out: dict[str, Any] = {}
-        fields = type(value).model_fields
-        for name in sorted(value.model_fields_set):
-            info = fields[name]
-            item = getattr(value, name)
-            is_duration = any(getattr(m, "func", None) is _duration for m in info.metadata)
-            out[info.alias or name] = f"{item:.9f}s" if is_duration else _wire(item)
-        return out
-    if isinstance(value, dict):
-        return {k: _wire(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_wire(v) for v in value]
-    return value
-
-
 def _plan_message(state: TestState, share: Share, fixtures: dict[str, str]) -> dict[str, Any]:
     plan = state.plan
     return {
-        "profile": _wire(plan.profile),
+        "profile": plan.profile.model_dump(by_alias=True, mode="json", exclude_unset=True),
         "source": plan.source,
         "multiplier": plan.multiplier,
         "multiplierSource": plan.multiplier_source,
@@ -227,7 +209,9 @@ def live_workers(environment: Any) -> list[str]:
     """The workers Locust still counts that have not gone silent (fixload's own liveness, faster than Locust's)."""
     seen: dict[str, float] = run_for(environment).extra.get("alive", {})
     now = time.monotonic()
-    return [cid for cid in active_workers(environment.runner) if now - seen.get(cid, now) <= LOST_AFTER]
+    # a worker counts once it has said it is alive: then its handlers are registered and a share sent to
+    # it is not dropped as an unknown message
+    return [cid for cid in active_workers(environment.runner) if cid in seen and now - seen[cid] <= LOST_AFTER]
 
 
 def _watch_workers(environment: Any) -> None:
@@ -280,6 +264,7 @@ def on_worker_start(environment: Any, msg: Any, **_: Any) -> None:
     run.engine = Engine(plan, share, _emitter(run))
     run.engine.start()
     run.halted = False
+    run.ready.set()
 
 
 def on_worker_share(environment: Any, msg: Any, **_: Any) -> None:
@@ -293,8 +278,27 @@ def on_worker_share(environment: Any, msg: Any, **_: Any) -> None:
 
 
 def on_alive(environment: Any, msg: Any, **_: Any) -> None:
-    """Master: a worker said it is alive."""
-    run_for(environment).extra.setdefault("alive", {})[msg.node_id] = time.monotonic()
+    """Master: a worker said it is alive. One that joins a running closed-model test gets the fixtures now."""
+    run = run_for(environment)
+    seen = run.extra.setdefault("alive", {})
+    first = msg.node_id not in seen
+    seen[msg.node_id] = time.monotonic()
+    if first and run.extra.get("closed_running"):
+        environment.runner.send_message(MSG_FIXTURES, run.fixtures, client_id=msg.node_id)
+
+
+def share_fixtures(environment: Any) -> None:
+    """Master, closed model (no scenario shape): every worker gets the fixtures before its users start."""
+    run = run_for(environment)
+    run.extra["closed_running"] = True
+    for client_id in live_workers(environment):
+        environment.runner.send_message(MSG_FIXTURES, run.fixtures, client_id=client_id)
+
+
+def on_worker_fixtures(environment: Any, msg: Any, **_: Any) -> None:
+    run = run_for(environment)
+    run.fixtures = dict(msg.data or {})
+    run.ready.set()
 
 
 def _send_alive(runner: WorkerRunner) -> None:
@@ -310,6 +314,7 @@ def register_messages(runner: Any) -> None:
     if isinstance(runner, WorkerRunner):
         runner.register_message(MSG_START, on_worker_start)
         runner.register_message(MSG_SHARE, on_worker_share)
+        runner.register_message(MSG_FIXTURES, on_worker_fixtures)
         gevent.spawn(_send_alive, runner)
     elif isinstance(runner, MasterRunner):
         runner.register_message(MSG_ALIVE, on_alive)
@@ -355,4 +360,6 @@ def reset(environment: Any) -> None:
     """Forget the finished test (the web UI may start another)."""
     run = run_for(environment)
     run.extra.pop("test", None)
+    run.extra.pop("closed_running", None)
     run.engine = None
+    run.ready.clear()

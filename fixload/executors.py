@@ -19,6 +19,7 @@ joined or was lost) takes over from a given plan time; the old share stops there
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections import deque
@@ -238,12 +239,35 @@ class ArrivalRateExecutor(ScenarioExecutor):
             vu.allocated = True
             self.counts.allocated += 1
         (self.idle if vu.allocated else self.parked).append(vu)
-        due = vu._waiting.get()
+        try:
+            due = vu._waiting.get()
+        except BaseException:
+            self._leave(vu)
+            raise
         vu._waiting = None
         if due is False or due is None:
             return False
         self.begin(vu, float(due))
         return True
+
+    def _leave(self, vu: VU) -> None:
+        """A waiting VU was stopped (Locust moved its user to a joining worker, or the test ends). An
+        iteration already handed to it goes to another VU, or is dropped: the counts stay exact."""
+        waiting, vu._waiting = vu._waiting, None
+        for pool in (self.idle, self.parked):
+            with contextlib.suppress(ValueError):
+                pool.remove(vu)
+        if vu.allocated:
+            vu.allocated = False
+            self.counts.allocated -= 1
+        if (
+            waiting is not None
+            and waiting.ready()
+            and waiting.value not in (False, None)
+            and not self._hand(waiting.value)
+        ):
+            self.counts.dropped += 1
+            self.emit("dropped_iterations", 1.0, self.tags)
 
     def run(self) -> None:
         self._schedule(self.share, _Window(self.share.since))
@@ -263,20 +287,25 @@ class ArrivalRateExecutor(ScenarioExecutor):
 
     def dispatch(self, due: float) -> None:
         self.counts.scheduled += 1
+        if not self._hand(due):
+            self.counts.dropped += 1
+            self.emit("dropped_iterations", 1.0, self.tags)
+
+    def _hand(self, due: float) -> bool:
+        """Give the iteration due at `due` to an idle VU, else to a newly allocated one (up to maxVUs)."""
         while self.idle:
             vu = self.idle.popleft()
             if vu._waiting is not None and not vu._waiting.ready():
                 vu._waiting.set(due)
-                return
+                return True
         while self.parked and self.counts.allocated < self.max_allocated:
             vu = self.parked.popleft()
             if vu._waiting is not None and not vu._waiting.ready():
                 vu.allocated = True
                 self.counts.allocated += 1
                 vu._waiting.set(due)
-                return
-        self.counts.dropped += 1
-        self.emit("dropped_iterations", 1.0, self.tags)
+                return True
+        return False
 
     def reshare(self, share: Share) -> None:
         """From `share.since` on, follow the new share; iterations before it stay with the old one."""

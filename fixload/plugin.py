@@ -300,6 +300,7 @@ def _on_flush(environment: Any, msg: Any, **_: Any) -> None:
     """Worker: the master is ending the test; stop the engine, send every sample not yet reported."""
     run = run_for(environment)
     run.halted = True
+    run.ready.set()
     coordinator.end(environment)
     _wait_idle(run)
     environment.runner.send_message(MSG_FINAL, _report_payload(run, final=True))
@@ -362,7 +363,9 @@ def on_worker_report(client_id: str, data: dict[str, Any]) -> None:
 @events.test_start.add_listener
 def on_test_start(environment: Any, **_: Any) -> None:
     runner = environment.runner
-    if isinstance(runner, WorkerRunner):
+    # A worker joining a running test can get Locust's spawn message while it is still connecting, before
+    # `environment.runner` is even set: a runner-less test_start is a worker's too.
+    if runner is None or isinstance(runner, WorkerRunner):
         return
     run = run_for(environment)
     for key in ("finalized", "finalizing", "aborted", "setup_error", "signal", "flushed", "summary"):
@@ -370,6 +373,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     run.registry.reset()  # a second test from the web UI starts from zero
     run.extra["started_at"] = datetime.now(UTC)
     if run.config is None:
+        run.ready.set()
         return
     if coordinator.flow_classes(environment):
         from fixload.fixtures import provision
@@ -381,7 +385,11 @@ def on_test_start(environment: Any, **_: Any) -> None:
             return
     coordinator.begin(environment)
     state = coordinator.state_of(environment)
-    if state is not None:
+    if state is None:  # closed model: users run as Locust schedules them, once they have the fixtures
+        if isinstance(runner, MasterRunner):
+            coordinator.share_fixtures(environment)
+        run.ready.set()
+    else:
         state.greenlets.append(gevent.spawn(_abort_watch, environment))
         state.greenlets.append(gevent.spawn(_vus_sampler, environment))
 
@@ -391,6 +399,7 @@ def _setup_failed(environment: Any, run: Run, exc: Exception) -> None:
     messages: this runs inside test_start), then end the run."""
     run.extra["setup_error"] = redact(str(exc))
     run.halted = True
+    run.ready.set()  # users wake, see the halt, and end without a request
     logger.error("fixload: setup failed: %s", run.extra["setup_error"])
     runner = environment.runner
     if isinstance(runner, MasterRunner):
@@ -465,6 +474,7 @@ def _sample_vus(environment: Any) -> None:
 def on_test_stop(environment: Any, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
         coordinator.end(environment)
+        coordinator.reset(environment)
         return
     state = coordinator.state_of(environment)
     early = state is not None and state.started and not state.finished

@@ -11,6 +11,8 @@ import weakref
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from gevent.event import Event
+
 from fixload.metrics import Registry
 
 if TYPE_CHECKING:
@@ -28,6 +30,9 @@ class Run:
     engine: Engine | None = None
     halted: bool = False
     """True once the run must send nothing more (setup failed, invalid config): users stop at once."""
+    ready: Event = field(default_factory=Event)
+    """Set once this runner knows what its users do (fixtures, and the engine for a scenario run). Users
+    wait for it, so a worker never sends a request it was not told to (before its share arrives, say)."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     def tags_for(self, scenario: str) -> dict[str, str]:

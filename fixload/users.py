@@ -14,6 +14,7 @@ from typing import ClassVar
 from locust import User
 from locust.exception import StopUser
 
+import fixload.plugin  # noqa: F401  (the plugin makes the runner ready; without it users would wait forever)
 from fixload.executors import VU, InterruptIteration
 from fixload.run import run_for
 
@@ -30,11 +31,14 @@ class ScenarioUser(User):
 
     def run(self) -> None:
         run = run_for(self.environment)
+        run.ready.wait()
         if run.halted:
             return
         engine = run.engine
-        if engine is None or self.scenario not in engine.executors:
+        if engine is None:  # plain Locust: no shape of ours runs this test
             super().run()
+            return
+        if self.scenario not in engine.executors:  # not a scenario of this run: send nothing
             return
         self._vu = engine.join(self.scenario)
         while self._vu.next_iteration():

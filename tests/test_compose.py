@@ -248,14 +248,6 @@ def test_workers_started_before_the_test_get_fixtures_and_shares(distributed):
         assert summary["scenarios"][name]["completed"] > 0
 
 
-@pytest.mark.xfail(
-    reason="two bugs outside the surfaces, reported to the lead: (1) coordinator race: the master sends "
-    "fixload_start to a joiner as soon as Locust lists it, before the joiner's `init` registered the handler "
-    "('Unknown message type received: fixload_start'), because live_workers() counts a never-seen worker as "
-    "alive; (2) even with that fixed, the joiner's users (spawned by Locust's rebalance before fixload_start "
-    "arrives) run iterations without fixtures and never serve the new engine, so its share is dropped",
-    strict=False,
-)
 def test_a_worker_joining_mid_run_gets_fixtures_and_its_share(distributed):
     """The joiner got the fixtures and a share: nothing scheduled twice or lost, no failed iteration."""
     procs = {p.out.stem: p for p in distributed["procs"]}

@@ -249,11 +249,6 @@ def test_fixtures_are_provisioned_once_with_two_workers(make_simulator: Any, tmp
     assert_setup_once_and_purchases_ok(sim, summary, least=25)  # 10/s for 3 s, split over two workers
 
 
-@pytest.mark.xfail(
-    reason="fixload.plugin sends the fixtures to workers only with the profile's shape (coordinator.begin); "
-    "a closed-model run with --processes leaves the workers without them",
-    strict=False,
-)
 def test_fixtures_reach_workers_in_a_closed_model_run(make_simulator: Any, tmp_path: Path) -> None:
     sim = make_simulator()
     code, output, summary = locust(
