@@ -292,7 +292,7 @@ def _notes(out: Path) -> list[str]:
                     f" Asked only 1.25x what the bare loop did, the engine reaches b'/a = {r['b_near_over_a']}: "
                     "the difference to b/a is the price of the drops."
                     if (r["b_near_over_a"] or 0) - b_a > 0.05
-                    else f" Asked only 1.25x what the bare loop did (few drops), it reaches b'/a = "
+                    else f" Asked only 1.25x what the bare loop did (about half as many drops), it reaches b'/a = "
                     f"{r['b_near_over_a']}, no better: the drops are not what costs, the per-iteration machinery is "
                     "(the executor's wake-up per start, the hand-off to a waiting VU greenlet, three iteration "
                     "metrics per request-sized iteration)."
