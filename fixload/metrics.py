@@ -48,7 +48,7 @@ from __future__ import annotations
 import math
 import time
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, NamedTuple
@@ -457,6 +457,8 @@ class Registry:
     def __init__(self, builtins: bool = True) -> None:
         self._metrics: dict[str, Metric] = {}
         self._series: dict[str, dict[TagKey, Sink]] = {}
+        self.generation = 0
+        """Bumped by `reset`: a sink obtained from `sink()` belongs to one generation (see `sink`)."""
         if builtins:
             for metric in BUILTIN_METRICS:
                 self.define(metric.name, metric.type, metric.contains)
@@ -497,6 +499,12 @@ class Registry:
 
     def add(self, name: str, value: float, tags: Mapping[str, str] | None = None) -> None:
         """Record one sample. Tag values must be strings (k6 tags are strings; selectors compare strings)."""
+        self.sink(name, tags).add(value)
+
+    def sink(self, name: str, tags: Mapping[str, str] | None = None) -> Sink:
+        """The series sink `add(name, ..., tags)` would feed, created if need be, for callers on the hot path
+        that record the same series again and again: they keep it and call its own `add`. It stays valid
+        until `reset()` bumps `generation`; then ask again."""
         try:
             series = self._series[name]
         except KeyError:
@@ -508,7 +516,7 @@ class Registry:
                 if not isinstance(k, str) or not isinstance(v, str):
                     raise MetricError(f"tag {k!r}={v!r} on {name!r}: tag keys and values must be str")
             sink = series[key] = new_sink(self._metrics[name].type)
-        sink.add(value)
+        return sink
 
     # -- queries
 
@@ -560,6 +568,7 @@ class Registry:
         """Drop every sample, keep the definitions (a worker does this after sending its delta)."""
         for series in self._series.values():
             series.clear()
+        self.generation += 1
 
     def snapshot(self, reset: bool = False) -> dict[str, Any]:
         """Every definition and series as plain msgpack-able data; with reset=True, a delta since the last."""
@@ -590,6 +599,30 @@ class Registry:
                 if sink is None:
                     sink = series[key] = new_sink(metric.type)
                 sink.merge_snapshot(item["sink"])
+
+
+class SinkCache:
+    """The hot path's shortcut to a registry: the sinks of a few metrics for one tag set, found by the
+    caller's own cheap key (a tuple it already has) instead of a frozenset of tags per sample. Emptied when
+    the registry is reset (a worker resets after every report), so a sink is never fed after it was sent."""
+
+    __slots__ = ("_generation", "_sinks", "registry")
+
+    def __init__(self, registry: Registry) -> None:
+        self.registry = registry
+        self._generation = registry.generation
+        self._sinks: dict[Any, tuple[Sink, ...]] = {}
+
+    def get(self, key: Any, names: tuple[str, ...], tags: Callable[[], Mapping[str, str]]) -> tuple[Sink, ...]:
+        """The sinks of `names` for the tags `tags()` builds (called only on a miss)."""
+        if self._generation != self.registry.generation:
+            self._sinks.clear()
+            self._generation = self.registry.generation
+        sinks = self._sinks.get(key)
+        if sinks is None:
+            built = tags()
+            sinks = self._sinks[key] = tuple(self.registry.sink(name, built) for name in names)
+        return sinks
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str | None:

@@ -161,18 +161,25 @@ def on_request(
         return
     status = int(getattr(response, "status_code", 0) or 0) if response is not None else 0
     expected = 200 <= status < 400
-    tags = {"name": name, "method": request_type, "status": str(status), "expected_response": str(expected).lower()}
-    if context:
-        tags.update((str(k), str(v)) for k, v in context.items() if v is not None)
-    registry = run.registry
-    registry.add("http_reqs", 1.0, tags)
-    registry.add("http_req_duration", float(response_time or 0.0), tags)
-    registry.add("http_req_failed", 0.0 if expected else 1.0, tags)
+    extra = tuple(context.items()) if context else ()
+
+    def tags() -> dict[str, str]:
+        out = {"name": name, "method": request_type, "status": str(status), "expected_response": str(expected).lower()}
+        out.update((str(k), str(v)) for k, v in extra if v is not None)
+        return out
+
+    reqs, duration, failed, received, sent = run.sinks.get((name, request_type, status, extra), REQUEST_METRICS, tags)
+    reqs.add(1.0)
+    duration.add(float(response_time or 0.0))
+    failed.add(0.0 if expected else 1.0)
     if response_length:
-        registry.add("data_received", float(response_length), tags)
-    sent = _bytes_sent(response)
-    if sent:
-        registry.add("data_sent", float(sent), tags)
+        received.add(float(response_length))
+    size = _bytes_sent(response)
+    if size:
+        sent.add(float(size))
+
+
+REQUEST_METRICS = ("http_reqs", "http_req_duration", "http_req_failed", "data_received", "data_sent")
 
 
 def _bytes_sent(response: Any) -> int:

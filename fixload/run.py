@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gevent.event import Event
 
-from fixload.metrics import Registry
+from fixload.metrics import Registry, SinkCache
 
 if TYPE_CHECKING:
     from locust.env import Environment
@@ -34,6 +34,11 @@ class Run:
     """Set once this runner knows what its users do (fixtures, and the engine for a scenario run). Users
     wait for it, so a worker never sends a request it was not told to (before its share arrives, say)."""
     extra: dict[str, Any] = field(default_factory=dict)
+    sinks: SinkCache = field(init=False)
+    """The registry's sinks by the hot path's own keys (every request and iteration records through it)."""
+
+    def __post_init__(self) -> None:
+        self.sinks = SinkCache(self.registry)
 
     def tags_for(self, scenario: str) -> dict[str, str]:
         return {"scenario": scenario}

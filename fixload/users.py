@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
+import locust
 from locust import User
 from locust.exception import StopUser
 
@@ -31,7 +32,10 @@ class ScenarioUser(User):
 
     def run(self) -> None:
         run = run_for(self.environment)
-        run.ready.wait()
+        if self.environment.events is locust.events:
+            # fixload's plugin drives this environment (its hooks are on these events): wait until the
+            # runner knows what to do. An environment built with its own Events (the library API) is not.
+            run.ready.wait()
         if run.halted:
             return
         engine = run.engine
