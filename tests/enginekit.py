@@ -15,11 +15,10 @@ from __future__ import annotations
 import math
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -28,6 +27,7 @@ from typing import Any
 import orjson
 
 from fixload.simulator.process import SimulatorProcess
+from tests.support import free_port
 
 REPO = Path(__file__).resolve().parents[1]
 LOCUSTFILE = REPO / "tests" / "locustfiles" / "engine_users.py"
@@ -132,12 +132,6 @@ def locust_env(sim: SimulatorProcess, sleep: Mapping[str, float] | None = None, 
     env["FIXLOAD_TEST_SLEEP"] = orjson.dumps(dict(sleep or {})).decode()
     env.update(extra)
     return env
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _read_summary(path: Path, stderr: str) -> dict[str, Any]:
@@ -256,18 +250,6 @@ def arrivals(sim: SimulatorProcess, scenario: str) -> list[float]:
     """Wall-clock arrival times (server side) of a scenario's requests, oldest first."""
     method, path = ROUTE_KEYS[scenario].split(" ", 1)
     return sorted(r["at"] for r in sim.requests() if r["method"] == method and r["path"] == path)
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, interval: float = 0.1, what: str = "condition") -> Any:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)
 
 
 def events(path: Path) -> list[tuple[str, str, float]]:

@@ -8,42 +8,26 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from tests.support import free_port
+
 REPO = Path(__file__).resolve().parents[1]
 PROFILES = REPO / "tests" / "profiles"
 LOCUST = [sys.executable, "-m", "locust"]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def dead_url() -> str:
     """A loopback URL with nothing listening (the port was free a moment ago)."""
     return f"http://127.0.0.1:{free_port()}"
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)  # polling interval, not synchronisation
 
 
 @dataclass

@@ -10,42 +10,25 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from fixload.durations import format_duration, parse_duration
+from tests.support import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 SHORT_PROFILE = REPO / "profiles" / "baseline-short.json"
 SCREENSHOTS = REPO / "reports" / "screenshots"
 LOCUST = [sys.executable, "-m", "locust"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(condition: Callable[[], Any], timeout: float, what: str, interval: float = 0.1) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
-        time.sleep(interval)  # polling interval, not synchronisation
 
 
 def scaled_profile(

@@ -16,17 +16,16 @@ import pytest
 
 from fixload.plan import build_plan
 from fixload.profile import parse_profile
+from tests.support import free_port, wait_for
 from tests.surfacekit import (
     REPO,
     Process,
     assert_no_secrets,
     child_env,
-    free_port,
     get_json,
     http_get,
     http_post_form,
     scaled_profile,
-    wait_for,
 )
 
 yaml = pytest.importorskip("yaml", reason="PyYAML is needed to read docker-compose.yml (pip install pyyaml)")

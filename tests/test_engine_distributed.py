@@ -23,12 +23,12 @@ from enginekit import (
     load_profile_json,
     scaled,
     server_counts,
-    wait_for,
     write_profile,
 )
 from test_engine import check_open_model
 
 from fixload.simulator.process import SimulatorProcess
+from tests.support import wait_for
 
 TAKEOVER_S = 5.0
 

@@ -17,7 +17,8 @@ import orjson
 import pytest
 
 from fixload.simulator.process import SimulatorProcess
-from tests.locust_harness import REPO, LocustRun, dead_url, start_locust, wait_for
+from tests.locust_harness import REPO, LocustRun, dead_url, start_locust
+from tests.support import wait_for
 
 PASS = "exitcodes-pass.json"  # 12 s, thresholds loose enough for a loaded CI box
 ABORT = "exitcodes-abort.json"  # 30 s, payments_flow_success_rate with abortOnFail (object form)
@@ -107,6 +108,7 @@ def test_passing_run_exits_0_with_a_k6_readable_summary(tmp_path: Path, make_sim
     check_k6_consumer(data)
 
 
+@pytest.mark.slow  # a master with workers ending normally is also run by test_engine_distributed and test_compose
 def test_normal_end_on_a_master_with_workers_exits_0_with_every_sample(tmp_path: Path, make_simulator: Any) -> None:
     """The shape ends the test on the master: the exit code holds and the workers' last deltas are counted."""
     sim = make_simulator()

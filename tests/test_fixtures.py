@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 from datetime import datetime, timedelta
@@ -18,6 +17,7 @@ from flowkit import BASELINE, REPO, make_config, routes
 from fixload.exitcodes import ExitCode
 from fixload.fixtures import SetupError, provision
 from fixload.simulator.process import SimulatorProcess
+from tests.support import free_port
 
 SETUP_ROUTES = (
     "GET /api/zones",
@@ -157,12 +157,6 @@ def test_setup_failure_when_the_target_is_down(simulator: SimulatorProcess) -> N
 
 
 # ---------------------------------------------------------------------- through Locust and fixload.plugin
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def locust(
     sim: SimulatorProcess, tmp_path: Path, *args: str, profile: Path = BASELINE, timeout: float = 60
 ) -> tuple[int, str, dict[str, Any]]:

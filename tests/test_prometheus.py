@@ -10,15 +10,14 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from fixload.metrics import EXACT_LIMIT, TrendSink
 from fixload.prometheus import bucket_counts
+from tests.support import free_port, wait_for
 from tests.surfacekit import (
     LOCUST,
     Process,
     assert_no_secrets,
     child_env,
-    free_port,
     http_get,
     scaled_profile,
-    wait_for,
 )
 
 SCENARIOS = {"booking_flow", "chat_flow", "payments_flow", "analytics_flow", "ads_flow"}

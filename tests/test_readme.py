@@ -9,8 +9,10 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from fixload.config import load_run_config
+from tests.surfacekit import scaled_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -30,11 +32,21 @@ def test_readme_opens_with_the_run_and_test_commands_and_ci_runs_the_second() ->
     assert test_command in ci.splitlines()
 
 
+@pytest.mark.slow  # a minute of load; the same path at 12 s runs in the default suite (below)
 def test_the_readme_run_passes_against_the_embedded_simulator(tmp_path: Path) -> None:
-    """`fixload run` with no K6_* environment: the simulator, the five flows, a clean pass, a summary."""
+    """The README's first command as written: the simulator, the five flows, a clean pass, a summary."""
+    check_fixload_run(ROOT / "profiles/baseline-short.json", tmp_path)
+
+
+def test_fixload_run_without_a_target_runs_the_embedded_simulator(tmp_path: Path) -> None:
+    """`fixload run` with no K6_* environment at all, on the short baseline scaled to 12 s."""
+    check_fixload_run(scaled_profile(tmp_path, 5.0), tmp_path)
+
+
+def check_fixload_run(profile: Path, tmp_path: Path) -> None:
     summary = tmp_path / "summary.json"
     env = {k: v for k, v in os.environ.items() if not k.startswith("K6_")}
-    command = [sys.executable, "-m", "fixload", "run", "--profile", "profiles/baseline-short.json"]
+    command = [sys.executable, "-m", "fixload", "run", "--profile", str(profile)]
     done = subprocess.run(
         [*command, "--summary", str(summary)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240
     )
@@ -48,7 +60,7 @@ def test_the_readme_run_passes_against_the_embedded_simulator(tmp_path: Path) ->
     block = data["fixload"]
     assert block["status"] == "passed"
     assert data["metrics"]["http_req_failed"]["value"] == 0
-    plan = load_run_config(ROOT / "profiles/baseline-short.json", check_env=False).plan
+    plan = load_run_config(profile, check_env=False).plan
     for name, scenario in plan.scenarios.items():
         rollup = block["scenarios"][name]
         assert rollup["successRate"] >= 0.99, (name, rollup)

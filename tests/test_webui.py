@@ -10,6 +10,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support import free_port, wait_for
 from tests.surfacekit import (
     LOCUST,
     NO_BROWSER,
@@ -19,15 +20,13 @@ from tests.surfacekit import (
     assert_no_secrets,
     child_env,
     chromium_binary,
-    free_port,
     get_json,
     http_get,
     http_post_form,
     scaled_profile,
-    wait_for,
 )
 
-FACTOR = 3.0  # 60 s -> 20 s
+FACTOR = 5.0  # 60 s -> 12 s
 
 
 @pytest.fixture(scope="module")
