@@ -617,14 +617,29 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
     run.extra["summary"] = summary
     options = environment.parsed_options
     path = (getattr(options, "summary", "") if options is not None else "") or str(default_summary_path())
+    console = format_console_summary(summary)
     try:
         written = write_summary(path, summary)
         logger.info("fixload: summary written to %s", written)
+        console += f"\n  summary: {written}\n"
     except SummaryWriteError as exc:
         logger.error("fixload: %s", exc)
-    print(format_console_summary(summary), file=sys.stderr, flush=True)
+        console += f"\n  summary: NOT written where asked; {exc}\n"
+    if options is not None and options.headless:
+        run.extra["console"] = console  # printed last, after Locust's own tables (on_quit)
+    else:
+        print(console, file=sys.stderr, flush=True)
     environment.process_exit_code = int(EXIT_CODES[status])
     return summary
+
+
+@events.quit.add_listener
+def on_quit(exit_code: int, **_: Any) -> None:
+    """Locust has printed its tables: end with k6's kind of summary, the part a CI log reader wants."""
+    run = _current_run
+    console = run.extra.pop("console", None) if run is not None else None
+    if console:
+        print(console, file=sys.stderr, flush=True)
 
 
 # Operator surfaces, each a module registering its own listeners at import (issue 8).

@@ -114,6 +114,4 @@ def run(args: argparse.Namespace) -> int:
     with SimulatorProcess() as simulator:
         print(f"fixload: no K6_BASE_URL set: running against the embedded simulator at {simulator.base_url}")
         child_env = {**os.environ, **simulator.env}
-        code = _run_locust(locust_command(args, profile, summary, simulator.base_url), child_env)
-    print(f"fixload: summary: {summary}")
-    return code
+        return _run_locust(locust_command(args, profile, summary, simulator.base_url), child_env)
