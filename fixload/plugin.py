@@ -1,4 +1,7 @@
-"""fixload as a Locust plugin: the only module that touches Locust's events and command line.
+"""fixload as a Locust plugin: the core wiring into Locust's events and command line.
+
+The operator surfaces (`progress`, `prometheus`, `reports`, `webui`) are plugins of their own in the
+locust-plugins manner, each registering its listeners at import; this module imports them at its end.
 
 Importing it (every locustfile in `locustfiles/` does) registers:
 - `--multiplier`, `--env-file`, `--summary` (also in the web UI's start form), and reads Locust's own
@@ -317,6 +320,7 @@ def _on_halt(environment: Any, msg: Any, **_: Any) -> None:
     """Worker: setup failed on the master; no user may send anything."""
     run = run_for(environment)
     run.halted = True
+    run.ready.set()  # waiting users wake, see the halt and end without a request
     coordinator.end(environment)
 
 
