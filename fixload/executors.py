@@ -107,7 +107,6 @@ class ScenarioExecutor:
         self.vus: list[VU] = []
         self.done = Event()
         self.tags = {"scenario": plan.name, **plan.scenario.tags}
-        self.start_lags: deque[float] = deque(maxlen=100_000)
         self._greenlets: list[gevent.Greenlet] = []
 
     # clock -----------------------------------------------------------------------------------------------
@@ -122,10 +121,6 @@ class ScenarioExecutor:
         if delay > 0:
             gevent.sleep(delay)
 
-    @property
-    def local_vus(self) -> int:
-        return len(self.vus)
-
     # VUs -------------------------------------------------------------------------------------------------
     def join(self) -> VU:
         vu = VU(self, len(self.vus))
@@ -139,7 +134,6 @@ class ScenarioExecutor:
         self.counts.active += 1
         if due is not None:
             lag = now - due
-            self.start_lags.append(lag)
             self.emit("iteration_start_lag", lag * 1000.0, self.tags)
 
     def iteration_finished(self, vu: VU, interrupted: bool) -> None:
@@ -516,13 +510,3 @@ class Engine:
 
     def elapsed(self) -> float:
         return time.time() - self.share.t0
-
-    def start_lag_percentiles(self) -> dict[str, float]:
-        lags = sorted(lag for e in self.executors.values() for lag in e.start_lags)
-        if not lags:
-            return {}
-
-        def pick(q: float) -> float:
-            return lags[min(len(lags) - 1, math.ceil(q * len(lags)) - 1)] * 1000.0
-
-        return {"p50": pick(0.5), "p90": pick(0.9), "p99": pick(0.99), "max": lags[-1] * 1000.0}

@@ -40,9 +40,6 @@ class Run:
     def __post_init__(self) -> None:
         self.sinks = SinkCache(self.registry)
 
-    def tags_for(self, scenario: str) -> dict[str, str]:
-        return {"scenario": scenario}
-
 
 _runs: weakref.WeakKeyDictionary[Environment, Run] = weakref.WeakKeyDictionary()
 
