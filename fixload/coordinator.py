@@ -363,5 +363,6 @@ def reset(environment: Any) -> None:
     run = run_for(environment)
     run.extra.pop("test", None)
     run.extra.pop("closed_running", None)
+    run.extra.pop("final_sent", None)
     run.engine = None
     run.ready.clear()

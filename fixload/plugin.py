@@ -308,12 +308,23 @@ def _wait_idle(run: Run) -> None:
 
 def _on_flush(environment: Any, msg: Any, **_: Any) -> None:
     """Worker: the master is ending the test; stop the engine, send every sample not yet reported."""
+    _send_final(environment)
+
+
+def _send_final(environment: Any) -> None:
+    """Worker: stop the engine and send the master every sample and count not yet reported (once)."""
     run = run_for(environment)
+    if run.extra.get("final_sent"):
+        return
+    run.extra["final_sent"] = True
     run.halted = True
     run.ready.set()
     coordinator.end(environment)
     _wait_idle(run)
-    environment.runner.send_message(MSG_FINAL, _report_payload(run, final=True))
+    try:
+        environment.runner.send_message(MSG_FINAL, _report_payload(run, final=True))
+    except Exception as exc:  # the master is gone: nobody left to tell
+        logger.debug("fixload: final report not sent: %s", exc)
 
 
 def _on_halt(environment: Any, msg: Any, **_: Any) -> None:
@@ -490,13 +501,20 @@ def on_test_stop(environment: Any, **_: Any) -> None:
     state = coordinator.state_of(environment)
     early = state is not None and state.started and not state.finished
     finalize(environment, early=early)
-    coordinator.reset(environment)
+    if run_for(environment).extra.get("finalizing"):
+        # A finalize in progress (a signal's, waiting for the workers' last reports) still needs this test's
+        # state: the last worker quitting meanwhile makes Locust stop the test. Forget it when that is done.
+        run_for(environment).extra["reset_pending"] = True
+    else:
+        coordinator.reset(environment)
 
 
 @events.quitting.add_listener
 def on_quitting(environment: Any, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
-        coordinator.end(environment)
+        # Ctrl-C in a terminal reaches every worker too, and a worker may quit before the master asks for
+        # its last samples: send them now, the master's finalize is waiting for them.
+        _send_final(environment)
         return
     run = run_for(environment)
     runner = environment.runner
@@ -587,6 +605,8 @@ def finalize(environment: Any, early: bool = False) -> dict[str, Any] | None:
         summary = _summarize(environment, run, early)
     finally:
         run.extra["finalizing"] = False
+        if run.extra.pop("reset_pending", False):
+            coordinator.reset(environment)
     return summary
 
 

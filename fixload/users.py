@@ -9,9 +9,10 @@ closed-model Locust user.
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import ClassVar, NoReturn
 
 import locust
+from gevent.event import Event
 from locust import User
 from locust.exception import StopUser
 
@@ -37,13 +38,13 @@ class ScenarioUser(User):
             # runner knows what to do. An environment built with its own Events (the library API) is not.
             run.ready.wait()
         if run.halted:
-            return
+            self._idle_until_stopped()
         engine = run.engine
         if engine is None:  # plain Locust: no shape of ours runs this test
             super().run()
             return
         if self.scenario not in engine.executors:  # not a scenario of this run: send nothing
-            return
+            self._idle_until_stopped()
         self._vu = engine.join(self.scenario)
         while self._vu.next_iteration():
             try:
@@ -51,10 +52,21 @@ class ScenarioUser(User):
                 return
             except InterruptIteration:
                 self._vu.interrupted()  # gracefulStop ran out mid-iteration; wait for the next one
+        self._idle_until_stopped()
 
     def wait_time(self) -> float:
         if self._vu is None:
             return self.closed_wait_time
         if not self._vu.next_iteration():
-            raise StopUser()
+            self._idle_until_stopped()
         return 0.0
+
+    def _idle_until_stopped(self) -> NoReturn:
+        """Nothing more to run: wait for Locust to stop this user. Ending the greenlet ourselves would leave
+        Locust a dead greenlet in its user group, which it reports as an error when it stops the users."""
+        _NEVER.wait()
+        raise StopUser()
+
+
+_NEVER = Event()
+"""Never set: what a user with nothing left to do waits on."""
