@@ -18,6 +18,8 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from fixload.runner import free_port  # noqa: E402  (after the path setup above)
+
 GENERATOR_CPU = 0
 SIMULATOR_CPU = 1
 
@@ -119,14 +121,6 @@ def total_count(stats: Mapping[str, Any]) -> int:
 
 def ratio(a: float, b: float) -> str:
     return f"{a / b:.3f}" if b else "n/a"
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def processes_args(n: int) -> list[str]:

@@ -27,20 +27,13 @@ from typing import Any
 
 import orjson
 
+from fixload.envvars import read_env_file
+
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class SimulatorError(RuntimeError):
     """The simulator did not start (its stderr is in the message) or stopped badly."""
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    env: dict[str, str] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        key, sep, value = line.partition("=")
-        if sep and key and not key.startswith("#"):
-            env[key.strip()] = value.strip()
-    return env
 
 
 class SimulatorProcess:
