@@ -20,10 +20,14 @@ import orjson
 import requests
 
 from fixload.config import RunConfig
+from fixload.contract import CAMPAIGN_ENDED
 from fixload.envvars import Target
 from fixload.flow import AUTH_ENV, JSON_HEADERS, clamp, iso, log_line, money
 from fixload.secrets import redact
 
+SKIPPED_CAMPAIGNS = CAMPAIGN_ENDED | {"archived"}
+"""Campaigns setup does not reuse: the original skips `archived`, no status of the product's (a later Fixnado
+may have it), so the product's ended ones (`completed`, `cancelled`) are skipped too."""
 CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
 
@@ -41,8 +45,9 @@ class SetupError(Exception):
 class _Api:
     """The setup's HTTP calls: the prefix, the extra headers, a token only where the original sends one."""
 
-    def __init__(self, target: Target, strict: bool, session: requests.Session) -> None:
+    def __init__(self, target: Target, strict: bool, session: requests.Session, campaign_type: str) -> None:
         self.target = target
+        self.campaign_type = campaign_type
         self.strict = strict
         self.session = session
         self.headers = {**JSON_HEADERS, **dict(target.headers)}
@@ -164,7 +169,7 @@ def ensure_campaign(api: _Api, rng: random.Random) -> str:
         "list campaigns", "GET", "/campaigns", target.admin_token, params={"companyId": target.company_id}
     )
     campaigns = [c for c in api.listed("list campaigns", status, text) if isinstance(c, dict)]
-    existing = next((c for c in campaigns if c.get("status") != "archived"), None)
+    existing = next((c for c in campaigns if c.get("status") not in SKIPPED_CAMPAIGNS), None)
     if existing and existing.get("id"):
         return str(existing["id"])
     if not target.admin_token:
@@ -174,7 +179,7 @@ def ensure_campaign(api: _Api, rng: random.Random) -> str:
         "companyId": target.company_id,
         "name": f"Load Test Campaign {_short_id(6)}",
         "objective": "awareness",
-        "campaignType": "search",
+        "campaignType": api.campaign_type,  # settings.ads.campaignType; the original's "search" is refused
         "status": "active",
         "pacingStrategy": "even",
         "bidStrategy": "cpc",
@@ -201,5 +206,5 @@ def provision(config: RunConfig, rng: random.Random | None = None) -> dict[str, 
     strict = (config.env.get(AUTH_ENV) or "legacy").strip().lower() == "strict"
     rng = rng or random.Random()
     with requests.Session() as session:
-        api = _Api(config.target, strict, session)
+        api = _Api(config.target, strict, session, config.plan.profile.settings.ads.campaign_type)
         return {key: ensure(api, rng) for key, ensure in STEPS}

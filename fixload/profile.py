@@ -25,6 +25,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from fixload.contract import DEFAULT_CAMPAIGN_TYPE, CampaignType
 from fixload.durations import DurationError, parse_duration
 
 FLOW_NAMES: tuple[str, ...] = ("booking_flow", "chat_flow", "payments_flow", "analytics_flow", "ads_flow")
@@ -243,6 +244,12 @@ class AnalyticsSettings(_FlowBlock):
         return value
 
 
+class AdsSettings(_FlowBlock):
+    campaign_type: CampaignType = DEFAULT_CAMPAIGN_TYPE
+    """The `campaignType` setup's campaign is created with: one of the product's (fixload.contract), not the
+    original's `search`, which the product refuses."""
+
+
 class Settings(_Strict):
     default_multiplier: Annotated[float, Field(gt=0)] | None = None
     default_sleep_seconds: Annotated[float, Field(ge=0)] = 0.0
@@ -256,7 +263,7 @@ class Settings(_Strict):
     communications: CommunicationsSettings = Field(default_factory=CommunicationsSettings)
     payments: _FlowBlock = Field(default_factory=_FlowBlock)
     analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
-    ads: _FlowBlock = Field(default_factory=_FlowBlock)
+    ads: AdsSettings = Field(default_factory=AdsSettings)
 
     @field_validator("api_prefix")
     @classmethod
@@ -330,6 +337,7 @@ def _known_keys() -> set[str]:
         BookingSettings,
         CommunicationsSettings,
         AnalyticsSettings,
+        AdsSettings,
         Stage,
         ConstantArrivalRate,
         RampingArrivalRate,

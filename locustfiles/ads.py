@@ -37,7 +37,10 @@ def metrics_payload(rng: Any = random) -> dict[str, Any]:
     }
 
 
-RESOLUTION = {"resolutionNote": "Automated load-test resolution", "reviewer": "k6-harness"}
+RESOLUTION_NOTE = "Automated load-test resolution"
+RESOLUTION = {"note": RESOLUTION_NOTE, "resolutionNote": RESOLUTION_NOTE, "reviewer": "k6-harness"}
+"""The product reads only `note` (services/campaignService.js:697); the original's `resolutionNote` and
+`reviewer` stay for a Fixnado that reads them."""
 
 
 class AdsUser(FlowUser):

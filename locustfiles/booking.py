@@ -3,10 +3,14 @@
     POST  /api/bookings                          → 201  (scheduled with probability scheduledShare)
     POST  /api/bookings/{id}/assignments         → 201 or 200
     POST  /api/bookings/{id}/assignments/response → 200
-    PATCH /api/bookings/{id}/status              → 200
+    PATCH /api/bookings/{id}/status              → 200  {status: "in_progress"}  scheduled bookings only
+    PATCH /api/bookings/{id}/status              → 200  {status: "completed"}
     GET   /api/bookings?companyId=…&limit=5        (not checked)
 
-No token on any of them, as in the original harness (FIXLOAD_AUTH=strict adds one).
+The product's state machine (fixload.contract): acceptance moves an on-demand booking to `in_progress` and
+leaves a scheduled one `scheduled`, and `scheduled → completed` is refused, so a scheduled booking is
+started before it is completed. The original sends `completed` straight away for both, and fails on every
+scheduled booking. No token on any request, as in the original harness (FIXLOAD_AUTH=strict adds one).
 """
 
 import random
@@ -16,11 +20,17 @@ from typing import Any
 from locust import task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
+from fixload.contract import completion_path
 from fixload.envvars import Target
 from fixload.flow import FlowUser, clamp, iso, minutes_from_now, money
 from fixload.profile import BookingSettings
 
 DEMAND_LEVELS = ("low", "medium", "high")
+STATUS_STEPS: dict[str, tuple[str, str, str]] = {
+    "in_progress": ("Booking start", "booking started", "load_test_start"),
+    "completed": ("Booking status update", "status update ok", "load_test_complete"),
+}
+"""Each `PATCH …/status` the flow may send: its step name, its k6 check name and the `reason` it gives."""
 
 
 def booking_payload(
@@ -93,16 +103,18 @@ class BookingUser(FlowUser):
                 expect=200,
             )
 
-            self.request(
-                "PATCH",
-                "/bookings/{id}/status",
-                id=booking_id,
-                token=self.strict_token("admin"),
-                json={"status": "completed", "actorId": target.dispatcher_id, "reason": "load_test_complete"},
-                step="Booking status update",
-                check="status update ok",
-                expect=200,
-            )
+            for status in completion_path(payload["type"]):
+                step, check, reason = STATUS_STEPS[status]
+                self.request(
+                    "PATCH",
+                    "/bookings/{id}/status",
+                    id=booking_id,
+                    token=self.strict_token("admin"),
+                    json={"status": status, "actorId": target.dispatcher_id, "reason": reason},
+                    step=step,
+                    check=check,
+                    expect=200,
+                )
 
             self.request(
                 "GET",

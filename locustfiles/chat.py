@@ -5,6 +5,10 @@ POST /api/communications/{id}/messages      → 201  customer's message (user to
 POST /api/communications/{id}/messages      → 201  provider's reply (provider token)
 POST /api/communications/{id}/video-session → 201  expirySeconds = sessionTtlSeconds clamped to [300, 3600]
 GET  /api/communications/{id}?limit=5         (not checked)
+
+The product's values (fixload.contract): the provider is a `serviceman` as conversation creator and
+participant (its role stays `provider`), and both messages are `user` messages; the original sends
+`"provider"` for all three, which the product's enums refuse.
 """
 
 import random
@@ -14,6 +18,7 @@ from typing import Any
 from locust import task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
+from fixload.contract import HUMAN_MESSAGE_TYPE, PROVIDER_PARTICIPANT_TYPE
 from fixload.envvars import Target
 from fixload.flow import FlowUser, Reply, StepFailed, clamp, js_number
 
@@ -23,7 +28,7 @@ PROVIDER_REPLY = "Provider acknowledgement: schedule confirmed."
 def conversation_payload(target: Target, run_id: int) -> dict[str, Any]:
     return {
         "subject": f"Load test conversation {uuid.uuid4().hex[:8]}",
-        "createdBy": {"id": target.provider_id, "type": "provider"},
+        "createdBy": {"id": target.provider_id, "type": PROVIDER_PARTICIPANT_TYPE},
         "participants": [
             {
                 "participantType": "user",
@@ -32,7 +37,7 @@ def conversation_payload(target: Target, run_id: int) -> dict[str, Any]:
                 "role": "customer",
             },
             {
-                "participantType": "provider",
+                "participantType": PROVIDER_PARTICIPANT_TYPE,
                 "participantReferenceId": target.provider_id,
                 "displayName": "Load Test Provider",
                 "role": "provider",
@@ -99,7 +104,7 @@ class ChatUser(FlowUser):
                 "POST",
                 "/communications/{id}/messages",
                 id=conversation_id,
-                json=message_payload(customer["id"], f"{seed} (run {run_id})", "user"),
+                json=message_payload(customer["id"], f"{seed} (run {run_id})", HUMAN_MESSAGE_TYPE),
                 token=self.token("user", "admin"),
                 step="Customer message",
                 check="customer message sent",
@@ -110,7 +115,7 @@ class ChatUser(FlowUser):
                 "POST",
                 "/communications/{id}/messages",
                 id=conversation_id,
-                json=message_payload(provider["id"], PROVIDER_REPLY, "provider"),
+                json=message_payload(provider["id"], PROVIDER_REPLY, HUMAN_MESSAGE_TYPE),
                 token=self.token("provider", "admin"),
                 step="Provider reply",
                 check="provider reply sent",

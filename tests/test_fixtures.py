@@ -43,7 +43,7 @@ def campaign(sim: SimulatorProcess, status: str) -> dict[str, Any]:
         "companyId": sim.env["K6_COMPANY_ID"],
         "name": f"{status} campaign",
         "objective": "awareness",
-        "campaignType": "search",
+        "campaignType": "ppc",
         "status": status,
         "currency": "GBP",
         "totalBudget": 1000,
@@ -91,7 +91,7 @@ def test_existing_fixtures_are_listed_not_created(make_simulator: Any) -> None:
     }
     assert sim.request("POST", "/api/services", other, token="admin")[1]["providerId"] == "another-provider"
     live = campaign(sim, "active")
-    campaign(sim, "archived")  # listed first (newest first); the original skips archived ones
+    campaign(sim, "completed")  # listed first (newest first); ended campaigns are skipped
     sim.reset_stats()
     assert provision(make_config(sim)) == {"zoneId": zone["id"], "serviceId": own["id"], "campaignId": live["id"]}
     records = sim.requests()
@@ -117,7 +117,7 @@ def test_missing_fixtures_are_created_with_the_originals_payloads(make_simulator
     assert service["category"] == "load-test" and service["currency"] == "GBP" and 75 <= service["price"] <= 240
     assert {k: created[k] for k in ("objective", "campaignType", "status", "pacingStrategy", "bidStrategy")} == {
         "objective": "awareness",
-        "campaignType": "search",
+        "campaignType": "ppc",  # the product's default (settings.ads.campaignType); the original sends "search"
         "status": "active",
         "pacingStrategy": "even",
         "bidStrategy": "cpc",
@@ -128,6 +128,35 @@ def test_missing_fixtures_are_created_with_the_originals_payloads(make_simulator
     assert end - start == timedelta(days=7)
     created_ids = [r for r in records if r["method"] == "POST"]
     assert len(created_ids) == 3 and all(fixtures.values())
+
+
+def test_campaign_type_is_the_profiles_choice(make_simulator: Any) -> None:
+    sim = make_simulator()
+    provision(make_config(sim, {"ads": {"campaignType": "ppc_conversion"}}))
+    [created] = [r["body"] for r in sim.requests() if (r["method"], r["route"]) == ("POST", "/api/campaigns")]
+    assert created["campaignType"] == "ppc_conversion"
+
+
+def test_a_campaign_type_the_product_lacks_exits_104_naming_the_field_and_values(tmp_path: Path) -> None:
+    data = orjson.loads(BASELINE.read_bytes())
+    data["settings"]["ads"]["campaignType"] = "search"  # the original's value
+    profile = tmp_path / "search.json"
+    profile.write_bytes(orjson.dumps(data))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("K6_", "FIXLOAD_"))}
+    env |= {"PYTHONPATH": str(REPO), "K6_COMPANY_ID": "c", "K6_PROVIDER_ID": "p", "K6_CUSTOMER_ID": "u"}
+    env |= {"K6_USER_TOKEN": "t1", "K6_PROVIDER_TOKEN": "t2", "K6_ADMIN_TOKEN": "t3"}
+    done = subprocess.run(
+        [sys.executable, "-m", "fixload", "validate", "--profile", str(profile)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == ExitCode.INVALID_CONFIG, done.stderr
+    [line] = [line for line in done.stderr.splitlines() if "campaignType" in line]
+    assert "settings.ads.campaignType" in line and "'search'" in line
+    assert all(f"'{value}'" in line for value in ("ppc", "ppc_conversion", "ppi", "awareness")), line
 
 
 def test_setup_failure_names_step_status_and_body_without_tokens(make_simulator: Any) -> None:

@@ -75,30 +75,39 @@ def tokens_of(sim: SimulatorProcess) -> list[str]:
 
 
 # ---------------------------------------------------------------------- one iteration, request for request
-def test_booking_iteration_sends_the_five_requests(sim: SimulatorProcess, fixtures: dict[str, str]) -> None:
-    user = make_user(BookingUser, make_config(sim), fixtures)
+@pytest.mark.parametrize(
+    ("share", "kind", "statuses"),
+    [(0.0, "on_demand", ["completed"]), (1.0, "scheduled", ["in_progress", "completed"])],
+)
+def test_booking_iteration_follows_the_products_state_machine(
+    sim: SimulatorProcess, fixtures: dict[str, str], share: float, kind: str, statuses: list[str]
+) -> None:
+    """On demand: acceptance made it in_progress, so one PATCH completes it; scheduled: acceptance leaves it
+    scheduled, and the product refuses scheduled → completed, so it is started first (FIXNADO-API.md §3)."""
+    user = make_user(BookingUser, make_config(sim, {"booking": {"scheduledShare": share}}), fixtures)
     before = datetime.now(UTC)
     iterate(user, "booking_flow")
     records = sim.requests()
+    patches = [("PATCH", "/api/bookings/{bookingId}/status")] * len(statuses)
     assert routes(records) == [
         ("POST", "/api/bookings"),
         ("POST", "/api/bookings/{bookingId}/assignments"),
         ("POST", "/api/bookings/{bookingId}/assignments/response"),
-        ("PATCH", "/api/bookings/{bookingId}/status"),
+        *patches,
         ("GET", "/api/bookings"),
     ]
-    assert [r["status"] for r in records] == [201, 201, 200, 200, 200]
-    assert [auth_of(r) for r in records] == [None] * 5  # the original sends no token on booking requests
+    assert [r["status"] for r in records] == [201, 201, 200, *[200] * len(statuses), 200]
+    assert [auth_of(r) for r in records] == [None] * len(records)  # the original sends no token on bookings
     env = sim.env
-    create, assign, respond, status, _ = (r["body"] for r in records)
+    create, assign, respond = (r["body"] for r in records[:3])
     assert create["customerId"] == env["K6_CUSTOMER_ID"] and create["companyId"] == env["K6_COMPANY_ID"]
-    assert create["zoneId"] == fixtures["zoneId"]
-    assert create["type"] in ("scheduled", "on_demand") and create["demandLevel"] in ("low", "medium", "high")
+    assert create["zoneId"] == fixtures["zoneId"] and create["type"] == kind
+    assert create["demandLevel"] in ("low", "medium", "high")
     assert 85 <= create["baseAmount"] <= 260 and round(create["baseAmount"], 2) == create["baseAmount"]
     assert create["currency"] == create["targetCurrency"] == "GBP"
     assert create["metadata"]["scenario"] == "load-test"
     assert create["actor"] == {"id": env["K6_PROVIDER_ID"], "type": "user"}  # dispatcher defaults to provider
-    if create["type"] == "scheduled":
+    if kind == "scheduled":
         assert 120 - 1 <= minutes_from(before, create["scheduledStart"]) <= 720 + 1
         window = minutes_from(parse_time(create["scheduledStart"]), create["scheduledEnd"])
         assert 90 - 0.01 <= window <= 360 + 0.01
@@ -110,12 +119,17 @@ def test_booking_iteration_sends_the_five_requests(sim: SimulatorProcess, fixtur
         "actorId": env["K6_PROVIDER_ID"],
     }
     assert respond == {"bookingId": booking_id, "providerId": env["K6_PROVIDER_ID"], "status": "accepted"}
-    assert status == {"status": "completed", "actorId": env["K6_PROVIDER_ID"], "reason": "load_test_complete"}
-    assert parse_qs(records[4]["query"]) == {"companyId": [env["K6_COMPANY_ID"]], "limit": ["5"]}
+    sent = [r["body"] for r in records[3:-1]]
+    reasons = {"in_progress": "load_test_start", "completed": "load_test_complete"}
+    assert sent == [{"status": s, "actorId": env["K6_PROVIDER_ID"], "reason": reasons[s]} for s in statuses]
+    assert parse_qs(records[-1]["query"]) == {"companyId": [env["K6_COMPANY_ID"]], "limit": ["5"]}
+    status, booking = sim.request("GET", f"/api/bookings/{booking_id}")
+    assert status == 200 and booking["status"] == "completed", booking
     assert metric(user, "booking_flow_success_rate", "rate") == 1.0
     assert metric(user, "booking_flow_failures", "count") is None or metric(user, "booking_flow_failures", "count") == 0
     checks = registry_of(user).tag_values("checks", "check")
-    assert checks == sorted(["booking created", "assignment accepted", "assignment response ok", "status update ok"])
+    expected = ["booking created", "assignment accepted", "assignment response ok", "status update ok"]
+    assert checks == sorted(expected + (["booking started"] if kind == "scheduled" else []))
 
 
 def test_chat_iteration_looks_up_participants_and_uses_their_tokens(
@@ -127,10 +141,11 @@ def test_chat_iteration_looks_up_participants_and_uses_their_tokens(
     env = sim.env
     create = records[0]["body"]
     assert routes(records[:1]) == [("POST", "/api/communications")] and auth_of(records[0]) == "admin"
-    assert create["createdBy"] == {"id": env["K6_PROVIDER_ID"], "type": "provider"}
-    assert [(p["participantType"], p["participantReferenceId"]) for p in create["participants"]] == [
-        ("user", env["K6_CUSTOMER_ID"]),
-        ("provider", env["K6_PROVIDER_ID"]),
+    # the product's enums: the provider is a `serviceman` (the original sends "provider"); its role stays
+    assert create["createdBy"] == {"id": env["K6_PROVIDER_ID"], "type": "serviceman"}
+    assert [(p["participantType"], p["participantReferenceId"], p["role"]) for p in create["participants"]] == [
+        ("user", env["K6_CUSTOMER_ID"], "customer"),
+        ("serviceman", env["K6_PROVIDER_ID"], "provider"),
     ]
     assert create["aiAssist"] == {"defaultEnabled": False}
     message = records[1]["body"]
@@ -147,6 +162,7 @@ def test_chat_iteration_looks_up_participants_and_uses_their_tokens(
     assert [auth_of(r) for r in records] == ["admin", "user", "provider", "provider", "admin"]
     reply, video = records[2]["body"], records[3]["body"]
     assert reply["senderParticipantId"] != message["senderParticipantId"]
+    assert message["messageType"] == reply["messageType"] == "user"  # the original's reply says "provider"
     assert video["participantId"] == reply["senderParticipantId"] and video["expirySeconds"] == 1200
     assert video["channelName"].startswith("load-test-")
     assert parse_qs(records[4]["query"]) == {"limit": ["5"]}
@@ -195,7 +211,7 @@ def new_campaign(sim: SimulatorProcess) -> str:
             "companyId": sim.env["K6_COMPANY_ID"],
             "name": "flow test campaign",
             "objective": "awareness",
-            "campaignType": "search",
+            "campaignType": "ppc",
             "status": "active",
             "currency": "GBP",
             "totalBudget": 5000,
@@ -256,7 +272,8 @@ def test_ads_iteration_resolves_an_open_fraud_signal(sim: SimulatorProcess, fixt
     listed = sim.request("GET", f"/api/campaigns/{campaign_id}/fraud-signals", token="admin")[1]
     resolved = records[3]
     assert resolved["status"] == 200 and auth_of(resolved) == "admin"
-    assert resolved["body"] == {"resolutionNote": "Automated load-test resolution", "reviewer": "k6-harness"}
+    note = "Automated load-test resolution"  # `note` is what the product reads; the original's keys stay
+    assert resolved["body"] == {"note": note, "resolutionNote": note, "reviewer": "k6-harness"}
     signal_id = resolved["path"].split("/")[4]
     assert any(s["id"] == signal_id and s["resolvedAt"] for s in listed)
     assert metric(user, "ads_flow_success_rate", "rate") == 1.0
@@ -357,7 +374,7 @@ def test_prefix_and_extra_headers_reach_every_request(sim: SimulatorProcess, fix
         "FIXLOAD_API_PREFIX": "/api/v1",
         "FIXLOAD_HEADERS": "Origin: https://app.fixnado.com,x-fixnado-persona: admin",
     }
-    user = make_user(BookingUser, make_config(sim, env=env), fixtures)
+    user = make_user(BookingUser, make_config(sim, {"booking": {"scheduledShare": 0}}, env=env), fixtures)
     names: list[str] = []
     user.environment.events.request.add_listener(lambda name, **_: names.append(name))
     iterate(user, "booking_flow")
@@ -408,7 +425,8 @@ def test_faults_move_the_right_flows_and_logs_name_step_and_status(
 ) -> None:
     for rule in FAULTS:
         sim.add_fault(rule)
-    config = make_config(sim, env={"FIXLOAD_HTTP_TIMEOUT": "0.5"})
+    # on demand only: a scheduled booking's first PATCH is "Booking start", which the 409 would fail instead
+    config = make_config(sim, {"booking": {"scheduledShare": 0}}, env={"FIXLOAD_HTTP_TIMEOUT": "0.5"})
     users = {
         "booking_flow": make_user(BookingUser, config, fixtures),
         "payments_flow": make_user(PaymentsUser, config, fixtures),
