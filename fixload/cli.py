@@ -41,12 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help="print the plan as JSON")
     validate.set_defaults(handler=_validate)
 
-    from fixload import runner
+    from fixload import check, runner
     from fixload.simulator import serve
 
     run_parser = commands.add_parser("run", help="validate, then run the profile on Locust (headless by default)")
     runner.add_arguments(run_parser)
     run_parser.set_defaults(handler=runner.run)
+
+    check_parser = commands.add_parser(
+        "check", help="run setup, then one iteration of every scenario's flow; print each step; no load"
+    )
+    _add_profile_options(check_parser)
+    check_parser.set_defaults(handler=check.run)
 
     serve_parser = commands.add_parser("serve", help="run the embedded Fixnado simulator on loopback")
     serve.add_arguments(serve_parser)

@@ -7,6 +7,7 @@ means exactly the same thing whichever door a user takes, and a bad one fails th
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,10 +40,14 @@ def load_run_config(
     multiplier: float | None = None,
     env_file: str | Path | None = None,
     check_env: bool = True,
+    process_env: Mapping[str, str] | None = None,
 ) -> RunConfig:
-    """Profile → environment (requiredEnv first) → multiplier → plan, or ConfigError saying all that is wrong."""
+    """Profile → environment (requiredEnv first) → multiplier → plan, or ConfigError saying all that is wrong.
+
+    `process_env` stands for the process environment (default `os.environ`): `fixload check` adds the
+    embedded simulator's identities to it, as `fixload run` gives them to Locust's process."""
     try:
-        env = load_environment(env_file)
+        env = load_environment(env_file, process_env)
         path = str(profile_path or default_profile_path(env))
         profile = load_profile(path)
         if check_env:

@@ -11,6 +11,7 @@ monkey-patched gevent world, so it blocks only its own greenlet.
 from __future__ import annotations
 
 import random
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -22,7 +23,19 @@ import requests
 from fixload.config import RunConfig
 from fixload.contract import CAMPAIGN_ENDED
 from fixload.envvars import Target
-from fixload.flow import AUTH_ENV, JSON_HEADERS, clamp, iso, log_line, money
+from fixload.flow import (
+    AUTH_ENV,
+    BODY_LOG_LIMIT,
+    JSON_HEADERS,
+    StepResult,
+    clamp,
+    iso,
+    log_line,
+    money,
+    token_name,
+    traced_body,
+)
+from fixload.metrics import Registry
 from fixload.secrets import redact
 
 SKIPPED_CAMPAIGNS = CAMPAIGN_ENDED | {"archived"}
@@ -32,25 +45,68 @@ CONNECT_TIMEOUT_S = 10.0
 READ_TIMEOUT_S = 30.0
 
 
-class SetupError(Exception):
-    """A fixture could not be resolved: names the step, the status and the (redacted, truncated) body."""
+SETUP_GROUP = "::setup"
+"""k6's `group` tag on the samples of `setup()`; they carry no `scenario` tag, so per-scenario thresholds
+exclude them while the global ones (`http_req_failed`) count them, as in k6."""
+SETUP_CHECKS = {
+    "create zone": "zone created",
+    "create service": "service created",
+    "create campaign": "campaign created",
+}
+"""The k6 check each creating step records (a list is sent, not checked, as in the original)."""
 
-    def __init__(self, step: str, status: int | None, body: str = "") -> None:
+
+class SetupError(Exception):
+    """A fixture could not be resolved: names the step, the request (method and route), the status and the
+    body (redacted; the message cuts it to `BODY_LOG_LIMIT`)."""
+
+    def __init__(self, step: str, status: int | None, body: str = "", method: str = "", route: str = "") -> None:
         self.step = step
         self.status = status
         self.body = redact(body)
-        super().__init__(log_line("setup", step, status, body))
+        self.method = method
+        self.route = route
+        where = f" ({method} {route})" if method else ""
+        super().__init__(log_line("setup", step + where, status, body))
+
+    def as_dict(self) -> dict[str, Any]:
+        """The failing request, as the summary records it (the body cut as the log line cuts it)."""
+        body = " ".join(self.body.split())
+        return {
+            "step": self.step,
+            "method": self.method,
+            "route": self.route,
+            "status": self.status,
+            "body": body[:BODY_LOG_LIMIT] + ("…" if len(body) > BODY_LOG_LIMIT else ""),
+        }
 
 
 class _Api:
-    """The setup's HTTP calls: the prefix, the extra headers, a token only where the original sends one."""
+    """The setup's HTTP calls: the prefix, the extra headers, a token only where the original sends one.
 
-    def __init__(self, target: Target, strict: bool, session: requests.Session, campaign_type: str) -> None:
+    Every call is accounted as k6 accounts `setup()`'s requests: `http_reqs`, `http_req_duration`,
+    `http_req_failed` and (for a creating step) `checks`, tagged `group=::setup` and no scenario, in
+    `registry` when one is given; and, for `fixload check`, a row of `trace` when one is given.
+    """
+
+    def __init__(
+        self,
+        target: Target,
+        strict: bool,
+        session: requests.Session,
+        campaign_type: str,
+        registry: Registry | None = None,
+        trace: list[StepResult] | None = None,
+    ) -> None:
         self.target = target
         self.campaign_type = campaign_type
         self.strict = strict
         self.session = session
         self.headers = {**JSON_HEADERS, **dict(target.headers)}
+        self.registry = registry
+        self.trace = trace
+        self.last: tuple[str, str, str] = ("", "", "")
+        """(method, route, token variable) of the last request, for a failure found in its answer."""
 
     def call(
         self,
@@ -62,25 +118,62 @@ class _Api:
         params: dict[str, str] | None = None,
     ) -> tuple[int, str]:
         headers = self.headers if not token else {**self.headers, "Authorization": f"Bearer {token}"}
-        url = self.target.base_url + self.target.api_prefix + path
+        route = self.target.api_prefix + path
+        self.last = (method, route, token_name(self.target, token))
+        body = orjson.dumps(json) if json is not None else None
+        started = time.perf_counter()
         try:
             response = self.session.request(
                 method,
-                url,
+                self.target.base_url + route,
                 params=params,
-                data=orjson.dumps(json) if json is not None else None,
+                data=body,
                 headers=headers,
                 timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
             )
         except requests.RequestException as exc:
-            raise SetupError(step, 0, f"{type(exc).__name__}: {exc}") from None
+            error = f"{type(exc).__name__}: {exc}"
+            self._account(step, 0, (time.perf_counter() - started) * 1000.0, len(body or b""), 0, error)
+            raise SetupError(step, 0, error, method, route) from None
+        elapsed_ms = (time.perf_counter() - started) * 1000.0
+        self._account(step, response.status_code, elapsed_ms, len(body or b""), len(response.content), response.text)
         return response.status_code, response.text
+
+    def _account(self, step: str, status: int, elapsed_ms: float, sent: int, received: int, text: str) -> None:
+        method, route, token = self.last
+        check = SETUP_CHECKS.get(step)
+        good = status == 201 if check else 200 <= status < 400
+        if self.registry is not None:
+            expected = 200 <= status < 400
+            tags = {"name": route, "method": method, "status": str(status), "group": SETUP_GROUP}
+            tags["expected_response"] = str(expected).lower()
+            self.registry.add("http_reqs", 1.0, tags)
+            self.registry.add("http_req_duration", elapsed_ms, tags)
+            self.registry.add("http_req_failed", 0.0 if expected else 1.0, tags)
+            if sent:
+                self.registry.add("data_sent", float(sent), tags)
+            if received:
+                self.registry.add("data_received", float(received), tags)
+            if check:
+                self.registry.add("checks", 1.0 if good else 0.0, {"check": check, "group": SETUP_GROUP})
+        if self.trace is not None:
+            shown = "" if good else traced_body(text)
+            row = StepResult(step, method, route, status, elapsed_ms, check, good or not check, shown, token)
+            self.trace.append(row)
+
+    def fail(self, step: str, status: int | None, text: str) -> SetupError:
+        """The error for a failure found in the last request's answer (a trace row of its own, unless the
+        request's own check already failed)."""
+        method, route, token = self.last
+        if self.trace is not None and not (self.trace and not self.trace[-1].ok):
+            self.trace.append(StepResult(step, method, route, status, None, step, False, traced_body(text), token))
+        return SetupError(step, status, text, method, route)
 
     def json(self, step: str, status: int, text: str) -> Any:
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError as exc:
-            raise SetupError(f"{step} — failed to parse JSON response ({exc})", status, text) from None
+            raise self.fail(f"{step} — failed to parse JSON response ({exc})", status, text) from None
 
     def listed(self, step: str, status: int, text: str) -> list[Any]:
         """The original's `listToArray`: a 200 whose body is a JSON array, else nothing to reuse."""
@@ -91,11 +184,11 @@ class _Api:
 
     def created_id(self, step: str, status: int, text: str) -> str:
         if status != 201:
-            raise SetupError(step, status, text)
+            raise self.fail(step, status, text)
         created = self.json(step, status, text)
         ident = created.get("id") if isinstance(created, dict) else None
         if not ident:
-            raise SetupError(f"{step} — response did not include an id", status, text)
+            raise self.fail(f"{step} — response did not include an id", status, text)
         return str(ident)
 
     def strict_token(self, token: str) -> str:
@@ -201,10 +294,18 @@ STEPS: tuple[tuple[str, Callable[[_Api, random.Random], str]], ...] = (
 )
 
 
-def provision(config: RunConfig, rng: random.Random | None = None) -> dict[str, str]:
-    """`{"zoneId", "serviceId", "campaignId"}` for this run, in the original's order; SetupError on failure."""
+def provision(
+    config: RunConfig,
+    rng: random.Random | None = None,
+    registry: Registry | None = None,
+    trace: list[StepResult] | None = None,
+) -> dict[str, str]:
+    """`{"zoneId", "serviceId", "campaignId"}` for this run, in the original's order; SetupError on failure.
+
+    `registry`: account the requests as k6 accounts setup's (group `::setup`); `trace`: a row per step."""
     strict = (config.env.get(AUTH_ENV) or "legacy").strip().lower() == "strict"
     rng = rng or random.Random()
+    campaign_type = config.plan.profile.settings.ads.campaign_type
     with requests.Session() as session:
-        api = _Api(config.target, strict, session, config.plan.profile.settings.ads.campaign_type)
+        api = _Api(config.target, strict, session, campaign_type, registry, trace)
         return {key: ensure(api, rng) for key, ensure in STEPS}

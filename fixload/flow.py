@@ -49,6 +49,8 @@ FLOW_BLOCKS: dict[str, str] = {
 """Which `settings` block holds each flow's knobs (and its `sleepSeconds`)."""
 
 BODY_LOG_LIMIT = 300
+BODY_TRACE_LIMIT = 2000
+"""How much of a failed step's body a trace keeps (the table shows `BODY_LOG_LIMIT`; hints read more)."""
 DEFAULT_TIMEOUT_S = 60.0
 """k6's default request timeout; `FIXLOAD_HTTP_TIMEOUT` (seconds) changes it."""
 TIMEOUT_ENV = "FIXLOAD_HTTP_TIMEOUT"
@@ -62,11 +64,41 @@ JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json", "Accept": "a
 class StepFailed(Exception):
     """A step of a flow went wrong: ends the iteration, counts as one failure, logs one line."""
 
-    def __init__(self, step: str, status: int | None, body: str = "") -> None:
+    def __init__(self, step: str, status: int | None, body: str = "", traced: bool = False) -> None:
         self.step = step
         self.status = status
         self.body = body
+        self.traced = traced
+        """The failed request is already a row of the trace (a failed check), so the failure adds none."""
         super().__init__(log_line("?", step, status, body))
+
+
+@dataclass(frozen=True, slots=True)
+class StepResult:
+    """One step as `fixload check` shows it: a request of the setup or of a flow, or a flow's own failure
+    after a request (a response without the id it needs, say). Never holds a secret: `body` is redacted,
+    `token` is the variable's name, never its value."""
+
+    step: str
+    method: str
+    route: str
+    """The route template (`/api/bookings/{id}/status`), as Locust and the metrics name the request."""
+    status: int | None
+    latency_ms: float | None
+    check: str | None = None
+    """The k6 check this step records (None: the step is sent, not checked, as the original's last GETs)."""
+    ok: bool = True
+    """The step passed its check (always, for a step that is not checked)."""
+    body: str = ""
+    """For a failed check or a status outside 200-399: the response body, redacted, at most
+    `BODY_TRACE_LIMIT` characters."""
+    token: str = ""
+    """The variable whose token the request carried (`K6_USER_TOKEN`), or "" for none."""
+
+    @property
+    def answered_badly(self) -> bool:
+        """Failed, or answered outside 200-399 (an unchecked step can, and it is worth seeing)."""
+        return not self.ok or self.status is None or not 200 <= self.status < 400
 
 
 @dataclass(slots=True)
@@ -92,6 +124,22 @@ def log_line(flow: str, step: str, status: int | None, body: str) -> str:
     if len(shown) > BODY_LOG_LIMIT:
         shown = shown[:BODY_LOG_LIMIT] + "…"
     return redact(f"[{flow}] {step} — status {status if status is not None else 'n/a'}: {shown}")
+
+
+def traced_body(text: str) -> str:
+    """A failed step's body as a trace keeps it: redacted before it is cut, so no half-token survives."""
+    shown = redact(text)
+    return shown[:BODY_TRACE_LIMIT]
+
+
+def token_name(target: Any, token: str) -> str:
+    """Which variable `token` came from (for a trace row); "" for no token, never the value itself."""
+    if not token:
+        return ""
+    for name in ("user_token", "provider_token", "admin_token"):
+        if getattr(target, name, "") == token:
+            return f"K6_{name.upper()}"
+    return "a token"
 
 
 def iso(moment: datetime) -> str:
@@ -166,6 +214,9 @@ class FlowUser(ScenarioUser, FastHttpUser):
         self._context = {"scenario": self.scenario}
         self._first_start: float | None = None
         self._last_end: float | None = None
+        self.trace: list[StepResult] | None = None
+        """`fixload check` sets a list: every step of the iteration is appended, and there is no think time."""
+        self._last_request: tuple[str, str, str] = ("", "", "")
         for name, kind, contains in (
             (f"{self.flow}_duration", MetricType.TREND, ValueType.TIME),
             (f"{self.flow}_success_rate", MetricType.RATE, ValueType.DEFAULT),
@@ -251,10 +302,25 @@ class FlowUser(ScenarioUser, FastHttpUser):
                 wanted = "/".join(map(str, expected)) if expected else "2xx/3xx"
                 resp.failure(f"status {status} (expected {wanted})")
         self._last_end = time.perf_counter()
+        if self.trace is not None:
+            self._last_request = (method, name, token_name(self.target, token))
+            self.trace.append(
+                StepResult(
+                    step,
+                    method,
+                    name,
+                    status,
+                    (self._last_end - started) * 1000.0,
+                    (check or step) if expected else None,
+                    good or not expected,
+                    "" if good else traced_body(_text(resp)),
+                    self._last_request[2],
+                )
+            )
         if expected:
             self.registry.add("checks", 1.0 if good else 0.0, {**self._tags, "check": check or step})
             if not good:
-                raise StepFailed(f"{step} failed", status, _text(resp))
+                raise StepFailed(f"{step} failed", status, _text(resp), traced=True)
         if not parse:
             return Reply(status, "" if self.discard_bodies else _text(resp))
         text = _text(resp)
@@ -277,15 +343,20 @@ class FlowUser(ScenarioUser, FastHttpUser):
         """
         entered = time.perf_counter()
         self._first_start = self._last_end = None
+        self._last_request = ("", "", "")
         ok = True
         try:
             yield self.iteration_in_test()
         except StepFailed as failure:
             ok = False
             logger.error(log_line(self.flow, failure.step, failure.status, failure.body))
+            if self.trace is not None and not failure.traced:
+                self._trace_failure(failure.step, failure.status, failure.body)
         except Exception as exc:
             ok = False
             logger.error(log_line(self.flow, f"{type(exc).__name__}: {exc}", None, ""))
+            if self.trace is not None:
+                self._trace_failure(f"{type(exc).__name__}: {exc}", None, "")
         first = self._first_start if self._first_start is not None else entered
         last = self._last_end if self._last_end is not None else time.perf_counter()
         tags = self._tags
@@ -293,7 +364,15 @@ class FlowUser(ScenarioUser, FastHttpUser):
         self.registry.add(f"{self.flow}_success_rate", 1.0 if ok else 0.0, tags)
         if not ok:
             self.registry.add(f"{self.flow}_failures", 1.0, tags)
-        gevent.sleep(self.settings.sleep_seconds(FLOW_BLOCKS[self.flow]))
+        if self.trace is None:
+            gevent.sleep(self.settings.sleep_seconds(FLOW_BLOCKS[self.flow]))
+
+    def _trace_failure(self, step: str, status: int | None, body: str) -> None:
+        """A failure the flow found after a request answered (no id, no participant): its own trace row,
+        on the route of the request it read."""
+        method, route, token = self._last_request
+        if self.trace is not None:
+            self.trace.append(StepResult(step, method, route, status, None, step, False, traced_body(body), token))
 
 
 def _text(resp: Any) -> str:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fixload.config import ConfigError, default_profile_path, load_run_config
+from fixload.config import ConfigError, RunConfig, default_profile_path, load_run_config
 from fixload.envvars import EnvError, load_environment
 from fixload.exitcodes import ExitCode
 from fixload.plan import format_plan
@@ -30,6 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--multiplier", type=float, help="load multiplier (beats K6_LOAD_MULTIPLIER and the profile)")
     parser.add_argument("--env-file", help="a .env file to read instead of ./.env (the process environment wins)")
     parser.add_argument("--validate-only", action="store_true", help="print the plan and exit; send nothing")
+    parser.add_argument(
+        "--check-first",
+        action="store_true",
+        help="run `fixload check` (setup + one iteration per flow) first; start no load if a step fails",
+    )
     parser.add_argument("--ui", action="store_true", help="open Locust's web UI instead of running headless")
     parser.add_argument("--workers", type=int, default=0, help="run a master and N local worker processes")
     parser.add_argument("--locustfiles", help="locustfile(s) to load (default: the repository's locustfiles/)")
@@ -107,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
         return ExitCode.OK
     summary = args.summary or str(default_summary_path())
     if not simulated:
+        refused = _check_first(args, config)
+        if refused is not None:
+            return refused
         return _run_locust(locust_command(args, profile, summary, config.target.base_url), env)
 
     from fixload.simulator.process import SimulatorProcess
@@ -114,4 +122,27 @@ def run(args: argparse.Namespace) -> int:
     with SimulatorProcess() as simulator:
         print(f"fixload: no K6_BASE_URL set: running against the embedded simulator at {simulator.base_url}")
         child_env = {**os.environ, **simulator.env}
+        if args.check_first:
+            try:
+                config = load_run_config(profile, args.multiplier, args.env_file, process_env=child_env)
+            except ConfigError as exc:
+                print(f"fixload: {exc}", file=sys.stderr)
+                return ExitCode.INVALID_CONFIG
+        refused = _check_first(args, config)
+        if refused is not None:
+            return refused
         return _run_locust(locust_command(args, profile, summary, simulator.base_url), child_env)
+
+
+def _check_first(args: argparse.Namespace, config: RunConfig) -> int | None:
+    """`--check-first`: the check's exit code when it did not pass (no load is started), else None."""
+    if not args.check_first:
+        return None
+    from fixload.check import check_config
+
+    report = check_config(config)
+    if report.code == ExitCode.OK:
+        print("fixload: check passed; starting the load")
+        return None
+    print(f"fixload: check did not pass ({report.verdict}); the load was not started", file=sys.stderr)
+    return int(report.code)
