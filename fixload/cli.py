@@ -8,28 +8,35 @@ from collections.abc import Sequence
 
 import orjson
 
-from fixload.config import ConfigError, load_run_config
 from fixload.exitcodes import ExitCode
-from fixload.plan import format_plan
+from fixload.validation import format_verdict, validate_run, verdict_as_dict
 
 
 def _add_profile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="profile JSON (default: K6_PROFILE_PATH, else profiles/baseline.json)")
-    parser.add_argument("--multiplier", type=float, help="load multiplier (beats K6_LOAD_MULTIPLIER and the profile)")
+    parser.add_argument("--multiplier", help="load multiplier (beats K6_LOAD_MULTIPLIER and the profile)")
     parser.add_argument("--env-file", help="a .env file to read instead of ./.env (the process environment wins)")
 
 
 def _validate(args: argparse.Namespace) -> int:
-    try:
-        config = load_run_config(args.profile, args.multiplier, args.env_file)
-    except ConfigError as exc:
-        print(f"fixload: {exc}", file=sys.stderr)
+    """The verdict `fixload run` would reach (fixload.validation), for the target it would use."""
+    verdict = validate_run(args.profile, args.multiplier, args.env_file, processes=max(1, args.workers))
+    if not verdict.ok:
+        print(f"fixload: {verdict.message()}", file=sys.stderr)
         return ExitCode.INVALID_CONFIG
     if args.json:
-        sys.stdout.write(orjson.dumps(config.plan.as_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+        sys.stdout.write(orjson.dumps(verdict_as_dict(verdict), option=orjson.OPT_INDENT_2).decode() + "\n")
     else:
-        print(format_plan(config.plan))
+        print(format_verdict(verdict))
     return ExitCode.OK
+
+
+def _count(text: str) -> int:
+    """A whole number ≥ 0 for --workers (argparse reports anything else as a usage error)."""
+    value = int(text)
+    if value < 0:
+        raise ValueError(text)
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -39,6 +46,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = commands.add_parser("validate", help="check a profile and its environment; print the plan; send nothing")
     _add_profile_options(validate)
     validate.add_argument("--json", action="store_true", help="print the plan as JSON")
+    validate.add_argument("--workers", type=_count, default=0, help="check the plan for N worker processes")
     validate.set_defaults(handler=_validate)
 
     from fixload import check, runner

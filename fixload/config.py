@@ -1,19 +1,18 @@
-"""Everything a run needs, resolved and validated once, before any traffic.
+"""Everything a run needs, resolved once, before any traffic: `RunConfig`.
 
-The CLI (`fixload validate`, `fixload run`) and the Locust plugin both come through here, so a profile
-means exactly the same thing whichever door a user takes, and a bad one fails the same way (exit 104).
+fixload.validation.validate_run builds it (every entry point validates there, so a profile means the same
+thing whichever door a user takes); `load_run_config` is its shortcut for callers wanting an exception.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from fixload.envvars import EnvError, Target, check_required, load_environment, resolve_target
-from fixload.plan import MultiplierError, Plan, build_plan, resolve_multiplier
-from fixload.profile import ProfileError, load_profile
+from fixload.envvars import Target
+from fixload.plan import Plan
 
 DEFAULT_PROFILE = "profiles/baseline.json"
 PROFILE_ENV = "K6_PROFILE_PATH"
@@ -27,7 +26,8 @@ class ConfigError(Exception):
 class RunConfig:
     plan: Plan
     target: Target
-    env: dict[str, str]
+    env: dict[str, str] = field(repr=False)
+    """The merged environment: it holds the tokens, so it is never part of a repr."""
 
 
 def default_profile_path(env: dict[str, str] | None = None) -> str:
@@ -37,23 +37,21 @@ def default_profile_path(env: dict[str, str] | None = None) -> str:
 
 def load_run_config(
     profile_path: str | Path | None = None,
-    multiplier: float | None = None,
+    multiplier: str | float | None = None,
     env_file: str | Path | None = None,
     check_env: bool = True,
     process_env: Mapping[str, str] | None = None,
 ) -> RunConfig:
-    """Profile → environment (requiredEnv first) → multiplier → plan, or ConfigError saying all that is wrong.
+    """The config of a valid run, or ConfigError listing every problem (fixload.validation.validate_run).
 
-    `process_env` stands for the process environment (default `os.environ`): `fixload check` adds the
-    embedded simulator's identities to it, as `fixload run` gives them to Locust's process."""
-    try:
-        env = load_environment(env_file, process_env)
-        path = str(profile_path or default_profile_path(env))
-        profile = load_profile(path)
-        if check_env:
-            check_required(profile, env)
-        value, source = resolve_multiplier(multiplier, env, profile)
-        plan = build_plan(profile, value, source, path)
-    except (ProfileError, EnvError, MultiplierError) as exc:
-        raise ConfigError(str(exc)) from None
-    return RunConfig(plan=plan, target=resolve_target(profile, env), env=env)
+    check_env=False: the identities come from the embedded simulator (the wrapper's rule). `process_env`
+    stands for the process environment (default `os.environ`): `fixload check` adds the embedded
+    simulator's identities to it, as `fixload run` gives them to Locust's process."""
+    from fixload.validation import validate_run
+
+    verdict = validate_run(
+        profile_path, multiplier, env_file, simulator=not check_env, processes=None, process_env=process_env
+    )
+    verdict.raise_for_problems()
+    assert verdict.config is not None
+    return verdict.config

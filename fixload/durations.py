@@ -1,74 +1,126 @@
-"""k6 duration strings, parsed the way k6 parses them.
+"""k6 duration strings, parsed the way k6 parses them: the one duration parser of fixload.
 
-k6 reads `"1m30s"`, `"500ms"`, `"2h"`, `"1d12h"` with Go's unit syntax, and reads a value with no unit
-(a JSON number, or a numeric string) as **milliseconds** (`types.ParseExtendedDuration`). We keep that
-rule rather than invent a friendlier one: a profile must mean the same thing to both harnesses.
+k6 reads every duration option through `types.ParseExtendedDuration` (lib/types/types.go), and so do we,
+rule for rule, because a profile must mean the same thing to both harnesses:
+
+1. a value Go's `strconv.ParseFloat` reads (a JSON number, or a string such as `"500"`, `"1.5"`, `"+5"`,
+   `"1e3"`) is **milliseconds**, truncated to whole nanoseconds;
+2. otherwise, without a `d`: Go's `time.ParseDuration` (`"1m30s"`, `"-1s"`, `".5s"`, `"1µs"`, `"1μs"`);
+3. with a `d`: a whole number of days before the first `d` (`strconv.ParseInt`), then an optional Go
+   duration that must not be negative; a negative day count negates it (`"-1d2h"` is -26 h).
+
+So `"1h2d"` is an error (k6: `strconv.ParseInt: parsing "1h2"`), whitespace is never trimmed, and a
+negative duration parses: whether a field allows it is the field's bound (fixload.bounds), not the
+parser's. Where k6 silently wraps an int64 (`1e308`, `"106752d"`), we raise instead.
 """
 
 from __future__ import annotations
 
+import math
 import re
 
-_UNIT_SECONDS: dict[str, float] = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
+NS_PER_SECOND = 1_000_000_000
+MAX_NS = (1 << 63) - 1
+"""Go's time.Duration is an int64 of nanoseconds: about 292 years."""
+
+_UNIT_NS: dict[str, int] = {
+    "ns": 1,
+    "us": 1_000,
+    "µs": 1_000,  # U+00B5 micro sign
+    "μs": 1_000,  # U+03BC Greek mu
+    "ms": 1_000_000,
+    "s": NS_PER_SECOND,
+    "m": 60 * NS_PER_SECOND,
+    "h": 3600 * NS_PER_SECOND,
 }
-_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)")
-_DAYS = re.compile(r"[+-]?\d+")
-_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+# Go's ParseFloat: decimal with an optional exponent, hex with a binary exponent, inf/infinity/nan.
+_FLOAT = re.compile(
+    r"[+-]?(?:(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|0[xX](?:[0-9a-fA-F]+\.?[0-9a-fA-F]*|\.[0-9a-fA-F]+)[pP][+-]?\d+"
+    r"|(?i:inf|infinity|nan))"
+)
+_INT = re.compile(r"[+-]?\d+")
+_GO_PART = re.compile(r"(\d*)(?:\.(\d*))?([^\d.]*)")
+
+EXPECTED = 'a k6 duration such as "30s", "1m30s", "500ms", "2h" or "1d" (a bare number means milliseconds)'
 
 
 class DurationError(ValueError):
     """A value that is not a k6 duration; the message says what k6 accepts."""
 
 
-EXPECTED = 'a k6 duration such as "30s", "1m30s", "500ms", "2h" or "1d" (a bare number means milliseconds)'
+def _bad(value: object, why: str = "") -> DurationError:
+    shown = f"got {value!r}" if isinstance(value, str | int | float) else f"got {type(value).__name__}"
+    return DurationError(f"expected {EXPECTED}, {shown}{f' ({why})' if why else ''}")
+
+
+def parse_duration_ns(value: object) -> int:
+    """Nanoseconds for a k6 duration (a JSON number or a string), by k6's rules; raise DurationError."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise _bad(value)
+    if isinstance(value, int | float):
+        return _milliseconds(float(value), value)
+    if _FLOAT.fullmatch(value):
+        text = value
+        number = float.fromhex(text) if "x" in text.lower() and "n" not in text.lower() else float(text)
+        return _milliseconds(number, value)
+    day = value.find("d")
+    if day < 0:
+        return _go_duration(value, value)
+    hours = _go_duration(value[day + 1 :], value) if day + 1 < len(value) else 0
+    if hours < 0:
+        raise _bad(value, f"k6: invalid time format {value[day + 1 :]!r}")
+    if not _INT.fullmatch(value[:day]):
+        raise _bad(value, f"k6: strconv.ParseInt: parsing {value[:day]!r}: invalid syntax")
+    days = int(value[:day])
+    total = days * 86400 * NS_PER_SECOND + (-hours if days < 0 else hours)
+    if abs(total) > MAX_NS:
+        raise _bad(value, "longer than Go's time.Duration can hold")
+    return total
 
 
 def parse_duration(value: object) -> float:
     """Seconds for a k6 duration; raises DurationError naming what was expected."""
-    if isinstance(value, bool):
-        raise DurationError(f"expected {EXPECTED}, got {value!r}")
-    if isinstance(value, int | float):
-        return float(value) / 1000.0
-    if not isinstance(value, str):
-        raise DurationError(f"expected {EXPECTED}, got {type(value).__name__}")
-    text = value.strip()
-    if not text:
-        raise DurationError(f"expected {EXPECTED}, got an empty string")
-    if _NUMBER.fullmatch(text):
-        return float(text) / 1000.0
-    # k6's extension of Go's syntax: a whole number of days first ("1d", "1d12h"), then a Go duration.
-    if "d" in text:
-        days, _, rest = text.partition("d")
-        hours = _go_duration(rest, value) if rest else 0.0
-        if not _DAYS.fullmatch(days) or hours < 0:
-            raise DurationError(f"expected {EXPECTED}, got {value!r}")
-        return int(days) * 86400.0 + (-hours if days.startswith("-") else hours)
-    return _go_duration(text, value)
+    return parse_duration_ns(value) / NS_PER_SECOND
 
 
-def _go_duration(text: str, value: object) -> float:
-    """Go's time.ParseDuration: an optional sign, then number+unit parts."""
-    sign = 1.0
+def _milliseconds(number: float, value: object) -> int:
+    if not math.isfinite(number):
+        raise _bad(value, "not a finite number")
+    ns = number * 1e6
+    if abs(ns) > MAX_NS:
+        raise _bad(value, "longer than Go's time.Duration can hold")
+    return int(ns)  # Go's time.Duration(float) truncates toward zero
+
+
+def _go_duration(text: str, value: object) -> int:
+    """Go's time.ParseDuration, exactly: integer nanoseconds, a unit on every number except a lone 0."""
+    sign = 1
     if text[:1] in ("+", "-"):
-        sign = -1.0 if text[0] == "-" else 1.0
+        sign = -1 if text[0] == "-" else 1
         text = text[1:]
+    if text == "0":
+        return 0
+    if not text:
+        raise _bad(value)
+    total = 0
     position = 0
-    total = 0.0
-    for match in _PART.finditer(text):
-        if match.start() != position:
-            break
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    while position < len(text):
+        match = _GO_PART.match(text, position)
+        assert match is not None  # the pattern matches the empty string
+        whole, fraction, unit = match.group(1), match.group(2), match.group(3)
+        if not whole and not fraction:
+            raise _bad(value)
+        if not unit:
+            raise _bad(value, "a number without a unit")
+        if unit not in _UNIT_NS:
+            raise _bad(value, f"unknown unit {unit!r}")
+        scale = _UNIT_NS[unit]
+        total += int(whole or "0") * scale
+        if fraction:
+            total += int(float(int(fraction)) * (scale / 10 ** len(fraction)))
+        if total > MAX_NS:
+            raise _bad(value, "longer than Go's time.Duration can hold")
         position = match.end()
-    if position != len(text) or position == 0:
-        raise DurationError(f"expected {EXPECTED}, got {value!r}")
     return sign * total
 
 

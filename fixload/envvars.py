@@ -17,7 +17,7 @@ from pathlib import Path
 from dotenv.parser import parse_stream
 
 from fixload.profile import Profile
-from fixload.secrets import MASK, is_secret_name, register_secrets
+from fixload.secrets import MASK, is_secret_name, mask_url, register_secrets, register_url_userinfo
 
 DEFAULT_BASE_URL = "http://localhost:4000"
 IDENTITY_VARS = ("K6_COMPANY_ID", "K6_PROVIDER_ID", "K6_CUSTOMER_ID")
@@ -72,8 +72,28 @@ def load_environment(
         path = Path(".env")
     from_file = read_env_file(path) if path.is_file() else {}
     merged = {**from_file, **process}
-    register_secrets(value for name, value in merged.items() if is_secret_name(name))
+    register_configured_secrets(merged)
     return merged
+
+
+def header_pairs(text: str) -> dict[str, str]:
+    """FIXLOAD_HEADERS (`Name: value,Other: value`) as a mapping."""
+    out = {}
+    for pair in text.split(","):
+        if ":" in pair:
+            name, value = pair.split(":", 1)
+            out[name.strip()] = value.strip()
+    return out
+
+
+def register_configured_secrets(env: Mapping[str, str], settings_headers: Mapping[str, str] | None = None) -> None:
+    """Every configured secret, so `redact` masks it in raw, URL-encoded and base64 forms: each secret-named
+    variable (the three tokens, *_TOKEN/_SECRET/_PASSWORD), every FIXLOAD_HEADERS and profile header value
+    (an `X-Api-Key` is as secret as a token), and the password in a base URL's userinfo."""
+    register_secrets(value for name, value in env.items() if is_secret_name(name))
+    register_secrets(header_pairs(env.get("FIXLOAD_HEADERS", "")).values())
+    register_secrets((settings_headers or {}).values())
+    register_url_userinfo(env.get("K6_BASE_URL", ""))
 
 
 def missing_required(profile: Profile, env: Mapping[str, str]) -> list[str]:
@@ -110,21 +130,19 @@ class Target:
     headers: tuple[tuple[str, str], ...] = ()
 
     def __repr__(self) -> str:  # tokens must never reach a log line through a repr
-        return f"Target(base_url={self.base_url!r}, api_prefix={self.api_prefix!r}, tokens={MASK})"
+        return f"Target(base_url={mask_url(self.base_url)!r}, api_prefix={self.api_prefix!r}, tokens={MASK})"
 
 
 def resolve_target(profile: Profile, env: Mapping[str, str]) -> Target:
     """Base URL, identities, tokens and fixture overrides, by the original's precedence rules."""
     settings = profile.settings
     provider = env.get("K6_PROVIDER_ID", "")
-    extra_headers = dict(settings.headers)
-    if env.get("FIXLOAD_HEADERS"):
-        for pair in env["FIXLOAD_HEADERS"].split(","):
-            if ":" in pair:
-                name, value = pair.split(":", 1)
-                extra_headers[name.strip()] = value.strip()
+    extra_headers = {**settings.headers, **header_pairs(env.get("FIXLOAD_HEADERS", ""))}
+    base_url = (env.get("K6_BASE_URL") or settings.base_url or DEFAULT_BASE_URL).rstrip("/")
+    register_configured_secrets(env, settings.headers)
+    register_url_userinfo(base_url)
     return Target(
-        base_url=(env.get("K6_BASE_URL") or settings.base_url or DEFAULT_BASE_URL).rstrip("/"),
+        base_url=base_url,
         api_prefix=env.get("FIXLOAD_API_PREFIX") or settings.api_prefix,
         company_id=env.get("K6_COMPANY_ID", ""),
         provider_id=provider,

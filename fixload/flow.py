@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import math
 import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -31,7 +30,7 @@ import orjson
 from locust.contrib.fasthttp import FastHttpUser
 
 from fixload.config import RunConfig
-from fixload.metrics import MetricType, ValueType
+from fixload.metrics import define_run_metrics
 from fixload.profile import Settings
 from fixload.run import run_for
 from fixload.secrets import redact
@@ -155,11 +154,6 @@ def clamp(value: float, low: float, high: float) -> float:
     return min(max(value, low), high)
 
 
-def js_round(value: float) -> int:
-    """JavaScript's `Math.round` (halves up), as the original rounds clicks and conversions."""
-    return math.floor(value + 0.5)
-
-
 def js_number(value: float) -> int | float:
     """A whole float as an integer, so JSON carries `1200` as JavaScript would, not `1200.0`."""
     return int(value) if float(value).is_integer() else value
@@ -217,12 +211,7 @@ class FlowUser(ScenarioUser, FastHttpUser):
         self.trace: list[StepResult] | None = None
         """`fixload check` sets a list: every step of the iteration is appended, and there is no think time."""
         self._last_request: tuple[str, str, str] = ("", "", "")
-        for name, kind, contains in (
-            (f"{self.flow}_duration", MetricType.TREND, ValueType.TIME),
-            (f"{self.flow}_success_rate", MetricType.RATE, ValueType.DEFAULT),
-            (f"{self.flow}_failures", MetricType.COUNTER, ValueType.DEFAULT),
-        ):
-            self.registry.define(name, kind, contains)  # idempotent; the plugin defines them too
+        define_run_metrics(self.registry, (self.flow,))  # idempotent; the plugin defines them too
 
     # ------------------------------------------------------------------ what a flow reads
     def context(self) -> dict[str, str]:

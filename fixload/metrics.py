@@ -111,6 +111,25 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
     Metric("data_received", MetricType.COUNTER, ValueType.DATA),
     Metric("data_sent", MetricType.COUNTER, ValueType.DATA),
 )
+FIXLOAD_METRICS: tuple[Metric, ...] = (Metric("iteration_start_lag", MetricType.TREND, ValueType.TIME),)
+"""fixload's own metrics, defined on every run beside k6's."""
+
+
+def flow_metrics(flow: str) -> tuple[Metric, ...]:
+    """The three custom metrics every flow records, as the original harness declares them."""
+    return (
+        Metric(f"{flow}_duration", MetricType.TREND, ValueType.TIME),
+        Metric(f"{flow}_success_rate", MetricType.RATE),
+        Metric(f"{flow}_failures", MetricType.COUNTER),
+    )
+
+
+def define_run_metrics(registry: Registry, flows: Iterable[str]) -> Registry:
+    """Every metric a run of these flows defines: what thresholds are checked against (k6: `no metric name
+    "X" found`) before any traffic, by every entry point alike."""
+    for metric in (*FIXLOAD_METRICS, *(m for flow in flows for m in flow_metrics(flow))):
+        registry.define(metric.name, metric.type, metric.contains)
+    return registry
 
 
 # --------------------------------------------------------------------------------------------- sinks

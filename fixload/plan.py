@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fixload.bounds import multiplier_bound_error
 from fixload.durations import format_duration
 from fixload.profile import (
     ConstantArrivalRate,
@@ -33,10 +34,14 @@ class MultiplierError(ValueError):
 
 
 def js_round(value: float) -> int:
-    """JavaScript's Math.round: halves go up.
+    """JavaScript's Math.round: halves go up (2.5 → 3, -2.5 → -2, -0.5 → 0), the one js_round of fixload
+    (the multiplier's rounding here, the flows' clicks and conversions in fixload.flow).
 
-    Not `floor(value + 0.5)`: that addition itself rounds, so 0.49999999999999994 would become 1.
+    Not `floor(value + 0.5)`: that addition itself rounds, so 0.49999999999999994 would become 1. Beyond
+    2**52 every double is whole and comes back unchanged. NaN and ±Infinity have no integer: ValueError.
     """
+    if not math.isfinite(value):
+        raise ValueError(f"Math.round of {value!r} is not an integer")
     whole = math.floor(value)
     return whole + 1 if value - whole >= 0.5 else whole
 
@@ -46,24 +51,34 @@ def round_rate(value: float) -> float:
     return js_round(value * 100) / 100
 
 
-def resolve_multiplier(option: float | None, env: Mapping[str, str], profile: Profile) -> tuple[float, str]:
-    """`--multiplier` beats K6_LOAD_MULTIPLIER beats settings.defaultMultiplier beats 1."""
-    if option is not None:
-        value, source = option, "--multiplier"
-    elif env.get(MULTIPLIER_ENV, "").strip():
-        raw = env[MULTIPLIER_ENV].strip()
+def parse_multiplier(raw: str | float, source: str) -> float:
+    """A multiplier as given on the command line, in K6_LOAD_MULTIPLIER or in the web UI's form (text or
+    number): a positive number of at most fixload.bounds.MAX_MULTIPLIER, else MultiplierError (exit 104)."""
+    if isinstance(raw, bool):
+        raise MultiplierError(f"{source}: expected a positive number, got {raw!r}")
+    if isinstance(raw, str):
+        text = raw.strip()
         try:
-            value = float(raw)
+            value = float(text)
         except ValueError:
-            raise MultiplierError(f"{MULTIPLIER_ENV}: expected a positive number, got {raw!r}") from None
-        source = MULTIPLIER_ENV
-    elif profile.settings.default_multiplier is not None:
-        value, source = profile.settings.default_multiplier, "settings.defaultMultiplier"
+            raise MultiplierError(f"{source}: expected a positive number, got {raw!r}") from None
     else:
-        value, source = 1.0, "default"
-    if not math.isfinite(value) or value <= 0:
-        raise MultiplierError(f"{source}: expected a positive number, got {value!r}")
-    return value, source
+        value = float(raw)
+    problem = multiplier_bound_error(value)
+    if problem:
+        raise MultiplierError(f"{source}: {problem}")
+    return value
+
+
+def resolve_multiplier(option: str | float | None, env: Mapping[str, str], profile: Profile) -> tuple[float, str]:
+    """`--multiplier` beats K6_LOAD_MULTIPLIER beats settings.defaultMultiplier beats 1."""
+    if option is not None and str(option).strip() != "":
+        return parse_multiplier(option, "--multiplier"), "--multiplier"
+    if env.get(MULTIPLIER_ENV, "").strip():
+        return parse_multiplier(env[MULTIPLIER_ENV], MULTIPLIER_ENV), MULTIPLIER_ENV
+    if profile.settings.default_multiplier is not None:
+        return profile.settings.default_multiplier, "settings.defaultMultiplier"
+    return 1.0, "default"
 
 
 def _scaled_stages(stages: list[Stage], m: float) -> list[Stage]:

@@ -43,10 +43,10 @@ from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from fixload import coordinator
-from fixload.config import ConfigError, load_run_config
+from fixload.config import ConfigError
 from fixload.executors import users_needed
 from fixload.exitcodes import ExitCode
-from fixload.metrics import MetricType, ValueType
+from fixload.metrics import define_run_metrics
 from fixload.profile import FLOW_NAMES
 from fixload.run import Run, run_for
 from fixload.secrets import redact
@@ -62,7 +62,8 @@ from fixload.summary import (
     format_console_summary,
     write_summary,
 )
-from fixload.thresholds import ThresholdError, ThresholdSet, abort_triggers
+from fixload.thresholds import ThresholdSet, abort_triggers
+from fixload.validation import validate_run
 
 logger = logging.getLogger("fixload")
 
@@ -78,18 +79,13 @@ MSG_FLUSH = "fixload_flush"
 MSG_FINAL = "fixload_final"
 MSG_HALT = "fixload_halt"
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
-FIXLOAD_METRICS: tuple[tuple[str, MetricType, ValueType], ...] = (
-    ("iteration_start_lag", MetricType.TREND, ValueType.TIME),
-)
 
 
 @events.init_command_line_parser.add_listener
 def add_arguments(parser: Any) -> None:
     # `--profile` is Locust's own option (a label grouping test runs, already in the web UI's start form);
     # fixload reads it as the profile file, so there is one `--profile` and it means what k6 users expect.
-    parser.add_argument(
-        "--multiplier", type=float, default=None, include_in_web_ui=True, help="load multiplier (scales load only)"
-    )
+    parser.add_argument("--multiplier", default=None, include_in_web_ui=True, help="load multiplier (scales load only)")
     parser.add_argument("--env-file", default=None, help="a .env file to read instead of ./.env")
     parser.add_argument(
         "--summary",
@@ -101,12 +97,19 @@ def add_arguments(parser: Any) -> None:
 
 def define_flow_metrics(run: Run) -> None:
     """The custom metrics of the five flows, as the original harness declares them."""
-    for flow in FLOW_NAMES:
-        run.registry.define(f"{flow}_duration", MetricType.TREND, ValueType.TIME)
-        run.registry.define(f"{flow}_success_rate", MetricType.RATE)
-        run.registry.define(f"{flow}_failures", MetricType.COUNTER)
-    for name, kind, contains in FIXLOAD_METRICS:
-        run.registry.define(name, kind, contains)
+    define_run_metrics(run.registry, FLOW_NAMES)
+
+
+def _processes(options: Any, runner: Any) -> int | None:
+    """How many processes share the load: a worker knows only its own share (None: its master checks)."""
+    if isinstance(runner, WorkerRunner):
+        return None
+    if isinstance(runner, MasterRunner):
+        forked = getattr(options, "processes", None) or 0
+        if forked < 0:
+            forked = os.cpu_count() or 1
+        return max(1, forked, getattr(options, "expect_workers", 1) or 1)
+    return 1
 
 
 def _fail_invalid(environment: Any, message: str) -> None:
@@ -122,20 +125,28 @@ def on_init(environment: Any, runner: Any = None, **_: Any) -> None:
     run = run_for(environment)
     define_flow_metrics(run)
     options = environment.parsed_options
+    profile, multiplier = getattr(options, "profile", "") or None, getattr(options, "multiplier", None)
+    verdict = validate_run(
+        profile,
+        multiplier,
+        getattr(options, "env_file", None),
+        simulator=False,  # Locust itself never starts one: the target is the host it was given
+        processes=_processes(options, runner),
+        registry=run.registry,
+    )
+    if not verdict.ok:
+        _fail_invalid(environment, verdict.message())
+        return
+    for warning in verdict.warnings:
+        logger.warning("fixload: %s", warning)
+    run.config = verdict.config
+    run.extra["config_key"] = (profile, multiplier)
+    run.extra["thresholds"] = verdict.thresholds
     try:
-        run.config = load_run_config(
-            getattr(options, "profile", "") or None,
-            getattr(options, "multiplier", None),
-            getattr(options, "env_file", None),
-        )
-        run.extra["config_key"] = (getattr(options, "profile", "") or None, getattr(options, "multiplier", None))
-        run.extra["thresholds"] = ThresholdSet.parse(
-            run.config.plan.profile.model_dump(by_alias=True, mode="json")["thresholds"], run.registry
-        )
         if isinstance(environment.shape_class, ScenarioShape) and not isinstance(runner, WorkerRunner):
             plan = environment.shape_class.plan(environment)
             environment.shape_class.user_classes(environment, plan)
-    except (ConfigError, ThresholdError) as exc:
+    except ConfigError as exc:
         _fail_invalid(environment, str(exc))
         return
     if runner is not None:

@@ -25,6 +25,15 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
+from fixload.bounds import (
+    MAX_ITERATIONS,
+    MAX_MULTIPLIER,
+    MAX_NUMBER,
+    MAX_SETTING_MINUTES,
+    MAX_SETTING_SECONDS,
+    MAX_VUS,
+    duration_bound_error,
+)
 from fixload.contract import DEFAULT_CAMPAIGN_TYPE, CampaignType
 from fixload.durations import DurationError, parse_duration
 
@@ -46,6 +55,13 @@ def _duration(value: object) -> float:
         return parse_duration(value)
     except DurationError as exc:
         raise ValueError(str(exc)) from None
+
+
+def _bounded(value: float) -> float:
+    problem = duration_bound_error(value)
+    if problem:
+        raise ValueError(problem)
+    return value
 
 
 def _positive(value: float) -> float:
@@ -80,11 +96,18 @@ def _k6_string(seconds: float) -> str:
 
 # Durations are kept in seconds; in JSON they are k6 strings again, so a dumped profile loads back unchanged.
 _AS_K6 = PlainSerializer(_k6_string, return_type=str, when_used="json")
-Duration = Annotated[float, BeforeValidator(_duration), AfterValidator(_not_negative), _AS_K6]
-PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive), _AS_K6]
+# Every duration is bounded (fixload.bounds: at most 30d).
+_MAX = AfterValidator(_bounded)
+Duration = Annotated[float, BeforeValidator(_duration), AfterValidator(_not_negative), _MAX, _AS_K6]
+PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive), _MAX, _AS_K6]
 # k6 refuses a `duration` or `maxDuration` under one second ("the duration must be at least 1s").
-LongDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_at_least_one_second), _AS_K6]
+LongDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_at_least_one_second), _MAX, _AS_K6]
 Count = Annotated[int, BeforeValidator(_whole_number)]
+VUCount = Annotated[Count, Field(le=MAX_VUS)]
+IterationCount = Annotated[Count, Field(ge=1, le=MAX_ITERATIONS)]
+Number = Annotated[float, Field(ge=0, le=MAX_NUMBER)]
+Seconds = Annotated[float, Field(ge=0, le=MAX_SETTING_SECONDS)]
+Minutes = Annotated[float, Field(ge=0, le=MAX_SETTING_MINUTES)]
 
 
 def _k6_name(field: str) -> str:
@@ -105,7 +128,7 @@ class _Strict(BaseModel):
 
 class Stage(_Strict):
     duration: Duration
-    target: Annotated[float, Field(ge=0)]
+    target: Number
 
 
 class _ScenarioBase(_Strict):
@@ -118,8 +141,8 @@ class _ScenarioBase(_Strict):
 
 class _ArrivalRate(_ScenarioBase):
     time_unit: PositiveDuration = 1.0
-    pre_allocated_vus: Annotated[Count, Field(ge=0)]
-    max_vus: Annotated[Count, Field(ge=0)] | None = None
+    pre_allocated_vus: Annotated[VUCount, Field(ge=0)]
+    max_vus: Annotated[VUCount, Field(ge=0)] | None = None
 
     @model_validator(mode="after")
     def _max_vus_covers_preallocated(self) -> _ArrivalRate:
@@ -136,25 +159,25 @@ class _ArrivalRate(_ScenarioBase):
 
 class ConstantArrivalRate(_ArrivalRate):
     executor: Literal["constant-arrival-rate"]
-    rate: Annotated[float, Field(gt=0)]
+    rate: Annotated[float, Field(gt=0, le=MAX_NUMBER)]
     duration: LongDuration
 
 
 class RampingArrivalRate(_ArrivalRate):
     executor: Literal["ramping-arrival-rate"]
-    start_rate: Annotated[float, Field(ge=0)] = 0.0
+    start_rate: Number = 0.0
     stages: Annotated[list[Stage], Field(min_length=1)]
 
 
 class ConstantVUs(_ScenarioBase):
     executor: Literal["constant-vus"]
-    vus: Annotated[Count, Field(ge=1)] = 1
+    vus: Annotated[VUCount, Field(ge=1)] = 1
     duration: LongDuration
 
 
 class RampingVUs(_ScenarioBase):
     executor: Literal["ramping-vus"]
-    start_vus: Annotated[Count, Field(ge=0)] = 1
+    start_vus: Annotated[VUCount, Field(ge=0)] = 1
     stages: Annotated[list[Stage], Field(min_length=1)]
     graceful_ramp_down: Duration = 30.0
 
@@ -167,15 +190,15 @@ class RampingVUs(_ScenarioBase):
 
 class PerVUIterations(_ScenarioBase):
     executor: Literal["per-vu-iterations"]
-    vus: Annotated[Count, Field(ge=1)] = 1
-    iterations: Annotated[Count, Field(ge=1)] = 1
+    vus: Annotated[VUCount, Field(ge=1)] = 1
+    iterations: IterationCount = 1
     max_duration: LongDuration = 600.0
 
 
 class SharedIterations(_ScenarioBase):
     executor: Literal["shared-iterations"]
-    vus: Annotated[Count, Field(ge=1)] = 1
-    iterations: Annotated[Count, Field(ge=1)] = 1
+    vus: Annotated[VUCount, Field(ge=1)] = 1
+    iterations: IterationCount = 1
     max_duration: LongDuration = 600.0
 
     @model_validator(mode="after")
@@ -201,17 +224,17 @@ EXECUTORS: tuple[str, ...] = (
 
 
 class _FlowBlock(_Strict):
-    sleep_seconds: Annotated[float, Field(ge=0)] | None = None
+    sleep_seconds: Seconds | None = None
 
 
 class BookingSettings(_FlowBlock):
-    base_amount_min: Annotated[float, Field(ge=0)] = 85
-    base_amount_max: Annotated[float, Field(ge=0)] = 260
+    base_amount_min: Number = 85
+    base_amount_max: Number = 260
     scheduled_share: Annotated[float, Field(ge=0, le=1)] = 0.4
-    lead_minutes_min: Annotated[float, Field(ge=0)] = 120
-    lead_minutes_max: Annotated[float, Field(ge=0)] = 720
-    window_minutes_min: Annotated[float, Field(ge=0)] = 90
-    window_minutes_max: Annotated[float, Field(ge=0)] = 360
+    lead_minutes_min: Minutes = 120
+    lead_minutes_max: Minutes = 720
+    window_minutes_min: Minutes = 90
+    window_minutes_max: Minutes = 360
 
     @model_validator(mode="after")
     def _ranges(self) -> BookingSettings:
@@ -222,7 +245,7 @@ class BookingSettings(_FlowBlock):
 
 
 class CommunicationsSettings(_FlowBlock):
-    session_ttl_seconds: Annotated[float, Field(ge=0)] = 1200
+    session_ttl_seconds: Seconds = 1200
     message_seeds: Annotated[list[str], Field(min_length=1)] = Field(
         default_factory=lambda: ["Please confirm the on-site arrival window."]
     )
@@ -230,7 +253,7 @@ class CommunicationsSettings(_FlowBlock):
 
 class AnalyticsSettings(_FlowBlock):
     timezone: str = "Europe/London"
-    window_days: Annotated[float, Field(ge=0)] = 7
+    window_days: Annotated[float, Field(ge=0, le=3660)] = 7
 
     @field_validator("timezone")
     @classmethod
@@ -251,14 +274,14 @@ class AdsSettings(_FlowBlock):
 
 
 class Settings(_Strict):
-    default_multiplier: Annotated[float, Field(gt=0)] | None = None
-    default_sleep_seconds: Annotated[float, Field(ge=0)] = 0.0
+    default_multiplier: Annotated[float, Field(gt=0, le=MAX_MULTIPLIER)] | None = None
+    default_sleep_seconds: Seconds = 0.0
     base_url: str | None = None
     discard_response_bodies: bool = False
     analytics_persona: str | None = None
     # Additions of ours, so the same flows drive both API generations (/api and today's /api/v1).
     api_prefix: str = "/api"
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)  # values may be API keys
     booking: BookingSettings = Field(default_factory=BookingSettings)
     communications: CommunicationsSettings = Field(default_factory=CommunicationsSettings)
     payments: _FlowBlock = Field(default_factory=_FlowBlock)
@@ -439,8 +462,8 @@ def _line_column(text: str, position: int) -> tuple[int, int]:
     return line, column
 
 
-def load_profile(path: str | Path) -> Profile:
-    """Read and validate a profile file; malformed JSON is reported with its line and column."""
+def read_profile_data(path: str | Path) -> object:
+    """A profile file's decoded JSON; unreadable or malformed JSON is a ProfileError with line and column."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -449,9 +472,18 @@ def load_profile(path: str | Path) -> Profile:
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError([f"(profile): cannot read {path}: {exc}"]) from None
     try:
-        data = orjson.loads(text)
+        return orjson.loads(text)
     except orjson.JSONDecodeError as exc:
         line, column = _line_column(text, exc.pos)
         problem = f"(profile): malformed JSON at line {line}, column {column}: {exc.msg}"
         raise ProfileError([problem], str(path)) from None
-    return parse_profile(data, str(path))
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile file; malformed JSON is reported with its line and column."""
+    return parse_profile(read_profile_data(path), str(path))
+
+
+def threshold_key_path(key: str) -> str:
+    """The JSON path of one key of the thresholds block, as profile problems name it."""
+    return _json_path(("thresholds", key))

@@ -17,17 +17,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-from fixload.config import ConfigError, RunConfig, default_profile_path, load_run_config
-from fixload.envvars import EnvError, load_environment
+from fixload.config import ConfigError, RunConfig, load_run_config
 from fixload.exitcodes import ExitCode
-from fixload.plan import format_plan
 from fixload.summary import default_summary_path
+from fixload.validation import format_verdict, validate_run
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="profile JSON (default: K6_PROFILE_PATH, else profiles/baseline.json)")
     parser.add_argument("--summary", help="summary JSON path (default: reports/summary-<UTC timestamp>.json)")
-    parser.add_argument("--multiplier", type=float, help="load multiplier (beats K6_LOAD_MULTIPLIER and the profile)")
+    parser.add_argument("--multiplier", help="load multiplier (beats K6_LOAD_MULTIPLIER and the profile)")
     parser.add_argument("--env-file", help="a .env file to read instead of ./.env (the process environment wins)")
     parser.add_argument("--validate-only", action="store_true", help="print the plan and exit; send nothing")
     parser.add_argument(
@@ -55,10 +54,6 @@ def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def _uses_simulator(env: dict[str, str]) -> bool:
-    return not env.get("K6_BASE_URL", "").strip()
 
 
 def locust_command(args: argparse.Namespace, profile: str, summary: str, base_url: str) -> list[str]:
@@ -98,30 +93,32 @@ def _run_locust(command: list[str], env: dict[str, str]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        env = load_environment(args.env_file)
-        profile = args.profile or default_profile_path(env)
-        simulated = _uses_simulator(env)
-        # Validate everything that does not depend on the target before anything starts.
-        config = load_run_config(profile, args.multiplier, args.env_file, check_env=not simulated)
-    except (ConfigError, EnvError) as exc:
-        print(f"fixload: {exc}", file=sys.stderr)
+    # The one validation (fixload.validation), for the target this run will use, before anything starts.
+    verdict = validate_run(args.profile, args.multiplier, args.env_file, processes=max(1, args.workers))
+    if not verdict.ok:
+        print(f"fixload: {verdict.message()}", file=sys.stderr)
         return ExitCode.INVALID_CONFIG
     if args.validate_only:
-        print(format_plan(config.plan))
+        print(format_verdict(verdict))
         return ExitCode.OK
+    for warning in verdict.warnings:
+        print(f"fixload: warning: {warning}", file=sys.stderr)
+    assert verdict.config is not None
+    env = verdict.config.env
+    profile = verdict.profile_path
     summary = args.summary or str(default_summary_path())
-    if not simulated:
-        refused = _check_first(args, config)
+    if not verdict.simulated:
+        refused = _check_first(args, verdict.config)
         if refused is not None:
             return refused
-        return _run_locust(locust_command(args, profile, summary, config.target.base_url), env)
+        return _run_locust(locust_command(args, profile, summary, verdict.config.target.base_url), env)
 
     from fixload.simulator.process import SimulatorProcess
 
     with SimulatorProcess() as simulator:
         print(f"fixload: no K6_BASE_URL set: running against the embedded simulator at {simulator.base_url}")
         child_env = {**os.environ, **simulator.env}
+        config = verdict.config
         if args.check_first:
             try:
                 config = load_run_config(profile, args.multiplier, args.env_file, process_env=child_env)

@@ -29,12 +29,13 @@ Series with no samples -- what k6 v1.1.0 does, checked by running it (tests/data
 from __future__ import annotations
 
 import difflib
-import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from fixload.bounds import duration_bound_error
+from fixload.durations import DurationError, parse_duration
 from fixload.metrics import AGGREGATIONS, MetricType, Registry, Sink
 
 OPERATORS: tuple[str, ...] = ("<=", "<", ">=", ">", "===", "==", "!=")  # k6's scan order: longest first
@@ -42,8 +43,6 @@ AGGREGATION_NAMES: tuple[str, ...] = ("value", "count", "rate", "avg", "min", "m
 _NUMBER = r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?"
 _NUMBER_RE = re.compile(rf"^{_NUMBER}$")
 _PERCENTILE_RE = re.compile(r"^p\((?P<n>[^()]*)\)$")
-_DURATION_RE = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h|d)")
-_DURATION_UNITS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
 _OBJECT_KEYS = ("threshold", "abortOnFail", "delayAbortEval")
 
 
@@ -60,6 +59,19 @@ class ThresholdError(ValueError):
         super().__init__(text)
 
 
+class ThresholdErrors(ThresholdError):
+    """Several invalid thresholds, one line each (the first one's location is this error's location)."""
+
+    def __init__(self, errors: Sequence[ThresholdError]) -> None:
+        self.errors = list(errors)
+        first = self.errors[0]
+        super().__init__(first.location, first.message, first.expected)
+        self.args = ("\n".join(str(e) for e in self.errors),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def location_of(key: str, index: int | None = None, field_name: str | None = None) -> str:
     out = f'thresholds["{key}"]'
     if index is not None:
@@ -69,23 +81,18 @@ def location_of(key: str, index: int | None = None, field_name: str | None = Non
     return out
 
 
-def parse_duration(value: Any, where: str = "duration") -> float:
-    """A k6 duration ("10s", "1m30s", "500ms", "1h", "2d"; a JSON number is milliseconds) in seconds."""
-    if isinstance(value, bool):
-        raise ThresholdError(where, f"invalid duration {value!r}", 'a k6 duration such as "10s" or "1m30s"')
-    if isinstance(value, int | float):
-        if value < 0 or not math.isfinite(value):
-            raise ThresholdError(where, f"invalid duration {value!r}", "a non-negative duration")
-        return float(value) / 1000.0
-    if not isinstance(value, str):
-        raise ThresholdError(where, f"invalid duration {value!r}", 'a k6 duration such as "10s" or "1m30s"')
-    text = value.strip()
-    if text == "0":
-        return 0.0
-    parts = _DURATION_RE.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
-        raise ThresholdError(where, f"invalid duration {value!r}", 'a k6 duration such as "10s" or "1m30s"')
-    return sum(float(n) * _DURATION_UNITS[u] for n, u in parts)
+def parse_delay(value: Any, where: str) -> float:
+    """``delayAbortEval``: a k6 duration (the one parser, fixload.durations) that must not be negative."""
+    try:
+        seconds = parse_duration(value)
+    except DurationError as exc:
+        raise ThresholdError(where, f"invalid duration {value!r}", str(exc).removeprefix("expected ")) from None
+    problem = duration_bound_error(seconds)
+    if problem:
+        raise ThresholdError(where, f"invalid duration {value!r}: {problem}")
+    if seconds < 0:
+        raise ThresholdError(where, f"invalid duration {value!r}", "a non-negative duration")
+    return seconds
 
 
 # ------------------------------------------------------------------------------------------ selectors
@@ -276,7 +283,7 @@ def _parse_item(selector: Selector, key: str, index: int, item: Any) -> Threshol
     if not isinstance(abort, bool):
         raise ThresholdError(location_of(key, index, "abortOnFail"), f"invalid value {abort!r}", "true or false")
     delay_raw = item.get("delayAbortEval")
-    delay = None if delay_raw is None else parse_duration(delay_raw, location_of(key, index, "delayAbortEval"))
+    delay = None if delay_raw is None else parse_delay(delay_raw, location_of(key, index, "delayAbortEval"))
     return Threshold(selector, expression, abort, delay, where)
 
 
@@ -300,13 +307,33 @@ class ThresholdSet:
 
     @classmethod
     def parse(cls, config: Mapping[str, Any] | None, registry: Registry | None = None) -> ThresholdSet:
-        """Parse k6's thresholds block; with a registry, also check metrics exist and allow the aggregation."""
+        """Parse k6's thresholds block; with a registry, also check metrics exist and allow the aggregation.
+        Raises ThresholdError: the only problem, or a ThresholdErrors listing every one."""
+        parsed, problems = cls.check(config, registry)
+        if problems:
+            raise problems[0] if len(problems) == 1 else ThresholdErrors(problems)
+        return parsed
+
+    @classmethod
+    def check(
+        cls, config: Mapping[str, Any] | None, registry: Registry | None = None, skip: Iterable[str] = ()
+    ) -> tuple[ThresholdSet, list[ThresholdError]]:
+        """Every problem of the block at once (each naming its location), and the valid part of it.
+        `skip`: keys another check already reported (the profile schema), so nothing is said twice."""
         if config is None:
-            return cls([])
+            return cls([]), []
         if not isinstance(config, Mapping):
-            raise ThresholdError("thresholds", f"invalid thresholds block {config!r}", "an object of metric: [...]")
-        keys = sorted(config)
-        selectors = {key: parse_selector(key) for key in keys}
+            return cls([]), [
+                ThresholdError("thresholds", f"invalid thresholds block {config!r}", "an object of metric: [...]")
+            ]
+        problems: list[ThresholdError] = []
+        skipped = set(skip)
+        selectors: dict[str, Selector] = {}
+        for key in sorted(config):
+            try:
+                selectors[key] = parse_selector(key)
+            except ThresholdError as exc:
+                problems.append(exc)
         # Two spellings of one sub-metric ("{a:b}" and "{ a : 'b' }") are one sub-metric in k6; it keeps
         # whichever came first, we keep the shortest spelling so the summary key does not depend on order.
         canonical: dict[tuple[str, frozenset[tuple[str, str]]], str] = {}
@@ -314,48 +341,69 @@ class ThresholdSet:
             canonical.setdefault(selector.identity, selector.key)
         parsed: list[Threshold] = []
         declared: dict[str, Selector] = {}
-        for key in keys:
-            selector = selectors[key]
+        for key, selector in selectors.items():
             selector = Selector(selector.metric, selector.tags, canonical[selector.identity])
             declared[selector.key] = selector
+            if key in skipped:
+                continue
             items = config[key]
             if not isinstance(items, list | tuple):
-                raise ThresholdError(
-                    location_of(key), f"thresholds must be an array, got {items!r}", '["p(95)<1200", ...]'
+                problems.append(
+                    ThresholdError(
+                        location_of(key), f"thresholds must be an array, got {items!r}", '["p(95)<1200", ...]'
+                    )
                 )
+                continue
             for i, item in enumerate(items):
-                threshold = _parse_item(selector, key, i, item)
+                try:
+                    threshold = _parse_item(selector, key, i, item)
+                except ThresholdError as exc:
+                    problems.append(exc)
+                    continue
                 if not any(_same(threshold, other) for other in parsed):  # one spelling's copy of another's
                     parsed.append(threshold)
         out = cls(parsed, declared)
         if registry is not None:
-            out.validate(registry)
-        return out
+            problems += out.problems(registry)
+        return out, problems
 
     def validate(self, registry: Registry) -> None:
         """Every metric must exist and support the aggregation (k6's table); raise ThresholdError if not."""
+        problems = self.problems(registry)
+        if problems:
+            raise problems[0] if len(problems) == 1 else ThresholdErrors(problems)
+
+    def problems(self, registry: Registry) -> list[ThresholdError]:
+        """Metrics that do not exist (k6: `no metric name "X" found`) and aggregations a metric type lacks."""
+        out: list[ThresholdError] = []
+        names = [m.name for m in registry.metrics()]
         for key, selector in self.declared.items():
             if registry.get(selector.metric) is None:
-                names = [m.name for m in registry.metrics()]
                 hint = difflib.get_close_matches(selector.metric.strip(), names, n=1, cutoff=0.6)
                 extra = f"; did you mean {hint[0]!r}?" if hint else ""
-                raise ThresholdError(
-                    location_of(key),
-                    f"metric {selector.metric!r} is not defined{extra}",
-                    "a built-in or flow-defined metric",
+                out.append(
+                    ThresholdError(
+                        location_of(key),
+                        f'no metric name "{selector.metric}" found{extra}',
+                        "a built-in metric or one the loaded flows define",
+                    )
                 )
         for t in self.thresholds:
             metric = registry.get(t.selector.metric)
-            assert metric is not None
+            if metric is None:
+                continue
             allowed = AGGREGATIONS[metric.type]
             if t.expression.method not in allowed:
                 shown = ", ".join("p(N)" if a == "p" else a for a in allowed)
-                raise ThresholdError(
-                    t.location,
-                    f"aggregation {t.expression.aggregation!r} is not supported by "
-                    f"{metric.type} metric {metric.name!r}",
-                    f"one of {shown}",
+                out.append(
+                    ThresholdError(
+                        t.location,
+                        f"aggregation {t.expression.aggregation!r} in {t.expression.source!r} is not supported by "
+                        f"{metric.type} metric {metric.name!r}",
+                        f"one of {shown}",
+                    )
                 )
+        return out
 
     # -- what the summary needs
 
@@ -389,7 +437,7 @@ class ThresholdSet:
             if t.key not in sinks:
                 metric = registry.get(t.selector.metric)
                 if metric is None:
-                    raise ThresholdError(t.location, f"metric {t.selector.metric!r} is not defined")
+                    raise ThresholdError(t.location, f'no metric name "{t.selector.metric}" found')
                 sinks[t.key] = (registry.aggregate(t.selector.metric, t.selector.selector), metric.type)
             sink, _ = sinks[t.key]
             empty = sink.is_empty
@@ -434,10 +482,11 @@ __all__ = [
     "Selector",
     "Threshold",
     "ThresholdError",
+    "ThresholdErrors",
     "ThresholdResult",
     "ThresholdSet",
     "abort_triggers",
-    "parse_duration",
+    "parse_delay",
     "parse_expression",
     "parse_selector",
     "should_abort",

@@ -56,6 +56,35 @@ def test_js_round_rounds_halves_up(value, rounded):
     assert js_round(value) == rounded
 
 
+JS_ROUND_CASES = [0.5, -0.5, 2.5, -2.5, 1.5, 0.49999999999999994, -0.49999999999999994, 2.4999999999999996,
+                  40.5, -40.5, 4503599627370495.5, 4503599627370497.0, 9007199254740993.0, 1e300, -1e300,
+                  123456.7, -7.5]  # fmt: skip
+
+
+def test_js_round_is_javascripts_math_round():
+    """The same numbers through JavaScript itself (node): equal results for every case, halves and large values."""
+    node = shutil.which("node")
+    if node is None:
+        pytest.skip("node is not installed")
+    script = f"console.log(JSON.stringify({json.dumps(JS_ROUND_CASES)}.map(x => Math.round(x))))"
+    js = json.loads(subprocess.run([node, "-e", script], capture_output=True, text=True, timeout=30).stdout)
+    assert [js_round(x) for x in JS_ROUND_CASES] == js
+
+
+@pytest.mark.parametrize("value", [math.inf, -math.inf, math.nan])
+def test_js_round_refuses_non_finite(value):
+    with pytest.raises(ValueError, match=r"Math\.round"):
+        js_round(value)
+
+
+def test_one_js_round():
+    """The flows (ads: clicks, conversions) round with this js_round; no second copy in fixload.flow."""
+    from fixload import flow
+
+    assert not hasattr(flow, "js_round")
+    assert "from fixload.plan import js_round" in (ROOT / "locustfiles" / "ads.py").read_text(encoding="utf-8")
+
+
 @pytest.mark.parametrize(("value", "rounded"), [(11.25, 11.25), (13.5, 13.5), (2.331, 2.33), (1.005, 1.0), (0.004, 0)])
 def test_round_rate_keeps_two_decimals(value, rounded):
     # 1.005 * 100 = 100.49999999999999 in binary, so JavaScript gives 1 too

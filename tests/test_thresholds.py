@@ -12,7 +12,7 @@ from fixload.thresholds import (
     ThresholdError,
     ThresholdSet,
     abort_triggers,
-    parse_duration,
+    parse_delay,
     parse_expression,
     parse_selector,
     should_abort,
@@ -146,17 +146,17 @@ def test_malformed_selectors(key, message):
     assert info.value.location == f'thresholds["{key}"]'
 
 
-def test_durations():
-    assert parse_duration("10s") == 10
-    assert parse_duration("1m30s") == 90
-    assert parse_duration("500ms") == 0.5
-    assert parse_duration("1h") == 3600
-    assert parse_duration("1.5m") == 90
-    assert parse_duration("0") == 0
-    assert parse_duration(2500) == 2.5  # a JSON number is milliseconds, as k6
-    for bad in ("10", "ten seconds", "10 s", "-1s", True, None, [], -5):
+def test_delay_abort_eval_is_a_k6_duration():
+    """fixload.durations is the one parser (k6's rules: "10" is 10 ms); a delay must not be negative."""
+    assert parse_delay("10s", "d") == 10
+    assert parse_delay("1m30s", "d") == 90
+    assert parse_delay("1.5m", "d") == 90
+    assert parse_delay("0", "d") == 0
+    assert parse_delay("10", "d") == 0.01
+    assert parse_delay(2500, "d") == 2.5  # a JSON number is milliseconds, as k6
+    for bad in ("ten seconds", "10 s", "-1s", "1h2d", "31d", True, None, [], -5):
         with pytest.raises(ThresholdError):
-            parse_duration(bad)
+            parse_delay(bad, "d")
 
 
 # ----------------------------------------------------------------------------- the thresholds block
@@ -231,7 +231,7 @@ def test_two_spellings_of_one_sub_metric_are_one_key():
         ({"http_req_failed": ["count<1"]}, 'thresholds["http_req_failed"][0]', "not supported by rate"),
         ({"vus": ["max<1"]}, 'thresholds["vus"][0]', "not supported by gauge"),
         ({"booking_flow_duraton": ["p(95)<1"]}, 'thresholds["booking_flow_duraton"]', "did you mean"),
-        ({"nonexistent": []}, 'thresholds["nonexistent"]', "not defined"),
+        ({"nonexistent": []}, 'thresholds["nonexistent"]', 'no metric name "nonexistent" found'),
         ({"http_req_duration{scenario:x": ["p(95)<1"]}, 'thresholds["http_req_duration{scenario:x"]', "unmatched"),
         (
             {"http_req_failed": [{"threshold": "rate<0.02", "abortOnfail": True}]},
@@ -271,7 +271,7 @@ def test_not_an_object():
 
 def test_parse_without_registry_defers_metric_checks():
     ts = ThresholdSet.parse({"later_defined": ["avg<1"]})
-    with pytest.raises(ThresholdError, match="not defined"):
+    with pytest.raises(ThresholdError, match="no metric name"):
         ts.validate(Registry())
 
 
