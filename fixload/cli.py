@@ -1,10 +1,11 @@
-"""`fixload validate`, `fixload run` and `fixload serve`: the command line of the harness."""
+"""`fixload validate`, `run`, `serve`, `compare` and `report`: the command line of the harness."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 import orjson
 
@@ -39,6 +40,51 @@ def _count(text: str) -> int:
     return value
 
 
+def _report(args: argparse.Namespace) -> int:
+    """`fixload report`: rebuild the HTML/JUnit reports from a summary, or a history page from a directory."""
+    from fixload import render
+    from fixload.compare import CompareInputError, load
+    from fixload.timeseries import TimeSeriesError
+
+    if args.history:
+        if args.summary or args.junit:
+            print("fixload report: --history DIR takes no SUMMARY and no --junit", file=sys.stderr)
+            return ExitCode.INVALID_CONFIG
+        try:
+            runs, skipped = render.load_history(Path(args.history))
+        except CompareInputError as exc:
+            print(f"fixload report: {exc}", file=sys.stderr)
+            return ExitCode.INVALID_CONFIG
+        for problem in skipped:
+            print(f"fixload report: skipped {problem}", file=sys.stderr)
+        target = args.html or str(Path(args.history) / "history.html")
+        written = render.write_atomic(target, render.history_html(runs))
+        print(f"fixload: history of {len(runs)} runs written to {written}")
+        return ExitCode.OK
+    if not args.summary or not (args.html or args.junit):
+        print("fixload report: give a SUMMARY and --html PATH and/or --junit PATH (or --history DIR)", file=sys.stderr)
+        return ExitCode.INVALID_CONFIG
+    try:
+        load(args.summary)  # the same checks `compare` makes: names the file and what is wrong
+        summary = orjson.loads(Path(args.summary).read_bytes())
+        if not isinstance(summary.get("fixload"), dict):
+            raise CompareInputError(
+                f'{args.summary}: not a fixload summary (no "fixload" block); a k6 export has no time series'
+            )
+        outputs = []
+        if args.html:
+            outputs.append((args.html, render.html_report(summary)))
+        if args.junit:
+            outputs.append((args.junit, render.junit_xml(summary)))
+    except (CompareInputError, TimeSeriesError, KeyError, TypeError) as exc:
+        detail = str(exc) if isinstance(exc, CompareInputError) else f"{args.summary}: {exc}"
+        print(f"fixload report: {detail}", file=sys.stderr)
+        return ExitCode.INVALID_CONFIG
+    for path, text in outputs:
+        print(f"fixload: report written to {render.write_atomic(path, text)}")
+    return ExitCode.OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fixload", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -65,6 +111,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser = commands.add_parser("serve", help="run the embedded Fixnado simulator on loopback")
     serve.add_arguments(serve_parser)
     serve_parser.set_defaults(handler=serve.run)
+
+    from fixload import compare
+
+    compare_parser = commands.add_parser(
+        "compare", help="compare two runs (fixload summaries or k6 exports) against a budget; exit 99 on regression"
+    )
+    compare.add_arguments(compare_parser)
+    compare_parser.set_defaults(handler=compare.run)
+
+    report = commands.add_parser("report", help="rebuild the HTML/JUnit reports from a summary; --history DIR")
+    report.add_argument("summary", nargs="?", help="a fixload summary JSON")
+    report.add_argument("--html", help="write the HTML report here")
+    report.add_argument("--junit", help="write the JUnit XML report here")
+    report.add_argument("--history", metavar="DIR", help="one HTML page of p95 and success rate across DIR's summaries")
+    report.set_defaults(handler=_report)
     return parser
 
 

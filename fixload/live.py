@@ -30,6 +30,7 @@ from fixload import coordinator
 from fixload.metrics import TrendSink
 from fixload.run import run_for
 from fixload.schedules import arrival_rate_at, ramping_vus_at
+from fixload.timeseries import encode as encode_series
 
 SAMPLE_INTERVAL = 2.0
 RATE_WINDOW_LOCAL = 4.0
@@ -55,6 +56,8 @@ class Live:
         self.tasks: list[gevent.Greenlet] = []
         """Other surfaces' per-test greenlets (the progress printer): killed when the test ends."""
         self.last_status: dict[str, Any] | None = None
+        self.final_sampled = False
+        """The summary took the last sample (`series`): `end` does not take another."""
 
     # -- lifecycle
     def begin(self) -> None:
@@ -72,12 +75,14 @@ class Live:
         self.window = {}
         self.windows.clear()
         self.last_status = None
+        self.final_sampled = False
         self.greenlet = gevent.spawn(self._loop)
 
     def end(self) -> None:
         if not self.running:
             return
-        self.sample()
+        if not self.final_sampled:
+            self.sample()
         final = self.status()
         self.running = False
         self.kill()
@@ -101,10 +106,18 @@ class Live:
         while self.running:
             due = self.t0 + k * SAMPLE_INTERVAL
             gevent.sleep(max(0.0, due - time.time()))
-            if not self.running:
+            if not self.running or self.final_sampled:
                 return
             self.sample()
             k = max(k + 1, int((time.time() - self.t0) // SAMPLE_INTERVAL) + 1)
+
+    def series(self) -> dict[str, Any]:
+        """The time series for the summary (`fixload.timeseries`), ending with a sample taken now if the
+        test is still being sampled: the summary is written before `end` at test_stop."""
+        if self.running and not self.final_sampled:
+            self.sample()
+            self.final_sampled = True
+        return encode_series(self.points, SAMPLE_INTERVAL)
 
     # -- inputs
     def add_latency(self, scenario: str, value_ms: float) -> None:

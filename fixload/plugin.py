@@ -645,7 +645,9 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
         workers_lost=lost,
         target=run.config.target.base_url,
     )
-    extra: dict[str, Any] = {"fixtures": dict(run.fixtures)}
+    from fixload.live import live_for  # here, not at the top: live's listeners must register after ours
+
+    extra: dict[str, Any] = {"fixtures": dict(run.fixtures), "timeSeries": live_for(environment).series()}
     if state is not None and state.worker_events:
         extra["workerEvents"] = list(state.worker_events)
     summary = build_summary(run.registry, thresholds, info, _scenario_counts(environment), results, extra=extra)

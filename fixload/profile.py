@@ -318,6 +318,23 @@ def _threshold_entry(value: object) -> object:
 ThresholdEntry = Annotated[Any, AfterValidator(_threshold_entry)]
 
 
+class CompareSettings(_Strict):
+    """`fixload compare`'s budget for runs of this profile (fixload.budget: `{"p95": "+5%", "success": "-0.2pp"}`)."""
+
+    budget: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("budget")
+    @classmethod
+    def _budget(cls, value: dict[str, str]) -> dict[str, str]:
+        from fixload.budget import BudgetError, parse_mapping
+
+        try:
+            parse_mapping(value, "")
+        except BudgetError as exc:
+            raise ValueError(str(exc).replace("\n", "; ")) from None
+        return value
+
+
 class Profile(_Strict):
     profile: str = "unnamed profile"
     description: str = ""
@@ -325,6 +342,7 @@ class Profile(_Strict):
     settings: Settings = Field(default_factory=Settings)
     scenarios: dict[str, Scenario]
     thresholds: dict[str, list[ThresholdEntry]] = Field(default_factory=dict)
+    compare: CompareSettings | None = None
 
     @field_validator("scenarios")
     @classmethod
@@ -356,6 +374,7 @@ def _known_keys() -> set[str]:
     keys: set[str] = set()
     for model in (
         Profile,
+        CompareSettings,
         Settings,
         BookingSettings,
         CommunicationsSettings,

@@ -5,8 +5,9 @@ Why k6's format: CI jobs and dashboards written for the original harness read k6
 in that format ``true`` means the threshold FAILED (k6 stores "tainted"). The shape is checked against a
 file written by k6 v1.1.0 (tests/data/k6_summary_export.json). Per metric type, as k6 writes them:
 
-* trend: ``avg min med max p(90) p(95)`` (plus any ``p(N)`` a threshold uses -- k6 only adds those when
-  told to with ``--summary-trend-stats``; an extra key breaks no reader);
+* trend: ``avg min med max p(90) p(95)`` (plus any ``p(N)`` a threshold uses, and ``p(99)`` on
+  ``http_req_duration`` for ``fixload compare`` -- k6 only adds those when told to with
+  ``--summary-trend-stats``; an extra key breaks no reader);
 * counter: ``count rate`` (rate per second over the run); rate: ``passes fails value``; gauge: ``value min max``;
 * sub-metrics named by thresholds appear as their own keys (``http_req_duration{scenario:booking_flow}``),
   and ``http_req_duration{expected_response:true}`` when samples carry that tag, as k6 does;
@@ -199,7 +200,10 @@ def _metrics_part(
     out: dict[str, Any] = {}
     for key, (metric_name, selector) in sorted(entries.items()):
         sink = registry.aggregate(metric_name, selector.selector if selector else None)
-        values = sink_values(sink, elapsed_s, thresholds.percentiles(key))
+        percentiles = thresholds.percentiles(key)
+        if metric_name == "http_req_duration":
+            percentiles = [*percentiles, 99.0]  # for `fixload compare`; k6 adds it with --summary-trend-stats
+        values = sink_values(sink, elapsed_s, percentiles)
         if key in failed:
             values["thresholds"] = failed[key]
         out[key] = values
@@ -259,17 +263,20 @@ def _success_threshold(
 def _scenario_rollup(registry: Registry, thresholds: ThresholdSet, counts: ScenarioCounts) -> dict[str, Any]:
     by_scenario = {"scenario": counts.name}
     flow = counts.flow or counts.name
-    p95: float | None = None
+    latency: dict[str, float | None] = dict.fromkeys(("avg", "p50", "p95", "p99"))
     if registry.get("http_req_duration") is not None and registry.has_samples("http_req_duration", by_scenario):
-        p95 = registry.aggregate("http_req_duration", by_scenario).percentile(95)
+        trend = registry.aggregate("http_req_duration", by_scenario)
+        latency = {"avg": trend.compute("avg"), **{f"p{p}": trend.percentile(p) for p in (50, 95, 99)}}
 
     success: float | None = None
     allowed_failure: float | None = None
     source: str | None = None
     flow_rate = f"{flow}_success_rate"
+    failed_iterations: int | None = None
     if registry.get(flow_rate) is not None and registry.has_samples(flow_rate, by_scenario):
         sink = registry.aggregate(flow_rate, by_scenario)
         success, source = sink.compute("rate"), flow_rate
+        failed_iterations = int(sink.fails) if isinstance(sink, RateSink) else None
         found = _success_threshold(thresholds, [f"{flow_rate}{{scenario:{counts.name}}}", flow_rate], (">", ">="))
         if found:
             allowed_failure = 1.0 - found[1]
@@ -300,7 +307,11 @@ def _scenario_rollup(registry: Registry, thresholds: ThresholdSet, counts: Scena
         "interrupted": counts.interrupted,
         "durationSeconds": _round(counts.duration_s, 3),
         "achievedRate": _round(counts.completed / counts.duration_s, 4) if counts.duration_s > 0 else None,
-        "p95LatencyMs": _round(p95, 3),
+        "p95LatencyMs": _round(latency["p95"], 3),
+        "p50LatencyMs": _round(latency["p50"], 3),
+        "p99LatencyMs": _round(latency["p99"], 3),
+        "avgLatencyMs": _round(latency["avg"], 3),
+        "failedIterations": failed_iterations,
         "successRate": _round(success, 6),
         "successRateSource": source,
         "errorBudgetConsumed": _round(budget, 4),

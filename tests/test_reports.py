@@ -7,6 +7,8 @@ import itertools
 import re
 import signal
 import statistics
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,8 +16,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fixload.reports import html_report, junit_xml, line_chart, nice_ticks
+from fixload.render import html_report, junit_xml, line_chart, nice_ticks
 from fixload.secrets import register_secrets
+from fixload.timeseries import decode
 from tests.surfacekit import (
     LOCUST,
     NO_BROWSER,
@@ -113,21 +116,59 @@ def test_html_report_is_self_contained_with_time_series(reported_run):
     assert "scheduled it/s" in text and "achieved it/s" in text and "threshold p(95)&lt;" in text
     assert text.count("<tr class=") == len(summary["fixload"]["thresholds"])
     assert ">FAIL<" in text and "count&lt;1" in text
-    # the time series the plots were drawn from
+    # the time series the plots were drawn from: the summary's, embedded as is
     data = orjson.loads(re.search(r'id="fixload-timeseries">(.*?)</script>', text, re.S).group(1))
-    points = data["points"]
-    assert len(points) >= 5
-    gaps = [b["t"] - a["t"] for a, b in itertools.pairwise(points)]
+    assert data == summary["fixload"]["timeSeries"]
+    series = decode(data)
+    assert set(series) == set(scenarios)
+    payments = series["payments_flow"]
+    assert len(payments) >= 5
+    gaps = [b.t - a.t for a, b in itertools.pairwise(payments)]
     assert all(1.0 <= g <= 3.5 for g in gaps), gaps
     # payments_flow is a constant 6/s: mid-run, achieved follows scheduled
-    middle = [p["scenarios"]["payments_flow"] for p in points if 3.0 <= p["t"] <= 11.0]
-    assert all(m["target"] == pytest.approx(6.0, abs=0.01) for m in middle)
-    assert statistics.median(m["achieved"] for m in middle) == pytest.approx(6.0, rel=0.25)
+    middle = [r for r in payments if 3.0 <= r.t <= 11.0]
+    assert all(r.scheduled == pytest.approx(6.0, abs=0.01) for r in middle)
+    assert statistics.median(r.achieved for r in middle) == pytest.approx(6.0, rel=0.25)
     # booking_flow ramps 5 -> 18 -> 36 -> 0/s: scheduled rises then falls
-    booking = [p["scenarios"]["booking_flow"]["target"] for p in points]
+    booking = [r.scheduled for r in series["booking_flow"]]
     assert max(booking) > 25 and booking[0] < 15
-    assert any(p["scenarios"]["booking_flow"]["p95"] is not None for p in points)
-    assert all(p["scenarios"]["analytics_flow"]["target"] is None for p in points)  # constant-vus
+    assert any(r.p95 is not None for r in series["booking_flow"])
+    assert all(r.scheduled is None for r in series["analytics_flow"])  # constant-vus
+    # the dropped column is per interval: it adds up to the scenario's total
+    for name, rows in series.items():
+        assert sum(r.dropped for r in rows) == scenarios[name]["dropped"], name
+
+
+def _tables(text: str) -> list[str]:
+    return re.findall(r"<table>.*?</table>", text, re.S)
+
+
+def test_fixload_report_rebuilds_equal_reports_from_the_summary(reported_run, tmp_path):
+    """`fixload report SUMMARY` (what CI runs on an artefact) gives back the end-of-run HTML and JUnit."""
+    out: Path = reported_run["out"]
+    html_path, junit_path = tmp_path / "again" / "report.html", tmp_path / "again" / "junit.xml"
+    argv = [sys.executable, "-m", "fixload", "report", str(out / "summary.json")]
+    argv += ["--html", str(html_path), "--junit", str(junit_path)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    original, rebuilt = (out / "report.html").read_text(), html_path.read_text()
+    # the same tables, the same series, the same charts -- and so the same bytes
+    assert len(_tables(original)) == 2 and _tables(rebuilt) == _tables(original)
+    series = r'id="fixload-timeseries">(.*?)</script>'
+    assert re.search(series, rebuilt, re.S).group(1) == re.search(series, original, re.S).group(1)
+    assert re.findall(r"<svg.*?</svg>", rebuilt, re.S) == re.findall(r"<svg.*?</svg>", original, re.S)
+    assert rebuilt == original
+    assert junit_path.read_text() == (out / "junit" / "fixload.xml").read_text()
+
+
+def test_fixload_report_names_a_bad_summary(tmp_path):
+    bad = tmp_path / "summary.json"
+    bad.write_text('{"metrics": {}, "fixload": {"scenarios": {}, "timeSeries": {"scenarios": {"a": ["1,x"]}}}}')
+    argv = [sys.executable, "-m", "fixload", "report", str(bad), "--html", str(tmp_path / "r.html")]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 104
+    assert str(bad) in done.stderr and "fixload.timeSeries.scenarios.a[0]" in done.stderr
+    assert not (tmp_path / "r.html").exists()
 
 
 def test_reports_carry_no_secrets(reported_run):
@@ -197,7 +238,7 @@ def test_junit_run_case_fails_when_the_run_did_not_complete():
 def test_reports_redact_known_secrets():
     register_secrets(["s3cr3t-token-value"])
     summary = _summary("setup_failed", "setup failed: 401 for s3cr3t-token-value", ok=False)
-    for text in (junit_xml(summary), html_report(summary, [])):
+    for text in (junit_xml(summary), html_report(summary)):
         assert "s3cr3t-token-value" not in text and "***" in text
 
 

@@ -1,0 +1,102 @@
+"""fixload.timeseries: the summary's per-scenario rows (issue 17) -- round trip, merging, bounded size."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from fixload.summary import dumps
+from fixload.timeseries import MAX_ROWS, TimeSeriesError, decode, encode
+
+SCENARIOS = ("ads_flow", "analytics_flow", "booking_flow", "chat_flow", "payments_flow")
+
+
+def live_points(count: int, seed: int = 7) -> list[dict]:
+    """What fixload.live samples every 2 s for the baseline's five scenarios, with realistic magnitudes."""
+    rng = random.Random(seed)
+    dropped = dict.fromkeys(SCENARIOS, 0)
+    points = []
+    for k in range(1, count + 1):
+        scenarios = {}
+        for name in SCENARIOS:
+            dropped[name] += rng.choice((0, 0, 0, 0, 1, 3))
+            vus = name == "analytics_flow"
+            scenarios[name] = {
+                "target": None if vus else round(rng.uniform(3, 36), 3),
+                "achieved": round(rng.uniform(3, 36), 3),
+                "p95": round(rng.uniform(80, 1400), 3),
+                "dropped": dropped[name],
+                "started": 10 * k,
+                "vus": 20,
+            }
+        points.append({"t": round(2.0 * k + rng.uniform(0, 0.004), 3), "scenarios": scenarios})
+    return points
+
+
+def test_round_trip_keeps_what_the_report_draws():
+    points = live_points(30)
+    block = encode(points, 2.0)
+    assert block["intervalSeconds"] == 2.0 and block["columns"] == ["t", "scheduled", "achieved", "dropped", "p95"]
+    rows = decode(block)
+    assert sorted(rows) == sorted(SCENARIOS)
+    for name in SCENARIOS:
+        assert len(rows[name]) == 30
+        previous = 0
+        for point, row in zip(points, rows[name], strict=True):
+            s = point["scenarios"][name]
+            assert row.t == point["t"]
+            assert row.scheduled == (None if s["target"] is None else pytest.approx(s["target"], abs=0.0051))
+            assert row.achieved == pytest.approx(s["achieved"], abs=0.0051)
+            assert row.p95 == pytest.approx(s["p95"], abs=0.0051)
+            assert row.dropped == s["dropped"] - previous  # per interval
+            previous = s["dropped"]
+    assert block["scenarios"]["analytics_flow"][0].split(",")[1] == ""  # no schedule: empty, read back as None
+
+
+@pytest.fixture(scope="module")
+def twelve_hours() -> tuple[list[dict], dict]:
+    """12 hours of points and their encoding (shared: encoding 108,000 rows takes a second or two)."""
+    points = live_points(2 * MAX_ROWS)
+    return points, encode(points, 2.0)
+
+
+def test_a_six_hour_soak_fits_and_longer_runs_merge_rows(twelve_hours):
+    """The size a 6-hour soak of the baseline's five scenarios adds to the summary, measured."""
+    points, twelve = twelve_hours
+    six_hours = points[:MAX_ROWS]
+    size = len(dumps({"fixload": {"timeSeries": encode(six_hours, 2.0)}}))  # as nested in the summary
+    print(f"\n6 h soak, 5 scenarios, {MAX_ROWS} rows each: timeSeries adds {size} bytes ({size / 2**20:.2f} MiB)")
+    assert 1_000_000 < size < 2_500_000
+    # 12 hours: rows merge in pairs, so the block stays the same size and says its interval
+    assert twelve["intervalSeconds"] == 4.0
+    assert all(len(rows) == MAX_ROWS for rows in twelve["scenarios"].values())
+    assert len(dumps({"fixload": {"timeSeries": twelve}})) < 1.05 * size
+
+
+def test_merged_rows_average_rates_sum_drops_keep_the_worst_p95(twelve_hours):
+    points, twelve = twelve_hours
+    rows = decode(twelve)["booking_flow"]
+    assert len(rows) == MAX_ROWS
+    first = [p["scenarios"]["booking_flow"] for p in points[:2]]
+    assert rows[0].t == points[1]["t"]
+    assert rows[0].achieved == pytest.approx((first[0]["achieved"] + first[1]["achieved"]) / 2, abs=0.0051)
+    assert rows[0].p95 == pytest.approx(max(f["p95"] for f in first), abs=0.0051)
+    assert sum(r.dropped for r in rows) == points[-1]["scenarios"]["booking_flow"]["dropped"]
+
+
+@pytest.mark.parametrize(
+    ("block", "message"),
+    [
+        ([], "fixload.timeSeries: expected an object"),
+        ({"columns": ["t"]}, "fixload.timeSeries.columns: expected"),
+        ({"scenarios": {"a": "x"}}, "fixload.timeSeries.scenarios.a: expected an array of rows"),
+        ({"scenarios": {"a": ["1,2,3"]}}, 'fixload.timeSeries.scenarios.a[0]: expected a row "t,scheduled'),
+        ({"scenarios": {"a": ["1,2,x,0,1"]}}, "fixload.timeSeries.scenarios.a[0]: achieved 'x' is not a number"),
+        ({"scenarios": {"a": [",2,3,0,1"]}}, "fixload.timeSeries.scenarios.a[0]: t is empty"),
+    ],
+)
+def test_a_bad_block_names_the_row(block, message):
+    with pytest.raises(TimeSeriesError, match=message.replace("[", r"\[").replace("(", r"\(")):
+        decode(block)
+    assert decode(None) == {}
