@@ -162,10 +162,12 @@ def line_chart(
     hlines: Sequence[tuple[float, str, str]] = (),
     bars: dict[str, Any] | None = None,
     x_axis: tuple[str, Sequence[tuple[float, str]]] | None = None,
+    zoom: bool = False,
 ) -> str:
     """An inline SVG line chart. `series`: {label, color, points [(x, y|None)], dashed}; gaps where y is None.
     `hlines`: (y, label, color) reference lines (thresholds). `bars`: {label, color, points} drawn as columns.
-    `x_axis`: (title, [(x, label)]) instead of "time since start" in seconds (the history page's runs)."""
+    `x_axis`: (title, [(x, label)]) instead of "time since start" in seconds (the history page's runs).
+    `zoom`: the y axis spans the data rather than starting at 0 (success rates near 100 %)."""
     left, right, bottom = 52, 12, 40
     legend = [*series, *([bars] if bars else [])]
     rows: list[list[tuple[float, dict[str, Any]]]] = [[]]
@@ -188,8 +190,13 @@ def line_chart(
     shown = [h for h in hlines if data_max <= 0 or h[0] <= 4 * data_max]
     off_scale = [h for h in hlines if h not in shown]
     y_max = max([data_max, *(h[0] for h in shown)]) if (data or shown) else 1.0
-    y_ticks = nice_ticks(0.0, y_max * 1.05 if y_max > 0 else 1.0)
-    y_top = y_ticks[-1] if y_ticks[-1] > 0 else 1.0
+    y_lo = 0.0
+    if zoom and data:
+        spread = max(y_max - min(data), abs(y_max) * 0.01, 1e-9)
+        y_lo = max(0.0, min(data) - 0.1 * spread)
+    y_ticks = nice_ticks(y_lo, y_max + 0.05 * (y_max - y_lo) if y_max > y_lo else y_lo + 1.0)
+    y_bottom = y_ticks[0] if zoom else 0.0
+    y_top = y_ticks[-1] if y_ticks[-1] > y_bottom else y_bottom + 1.0
     x_max = x_max if x_max > 0 else 1.0
     if x_axis is None:
         x_title = "time since start"
@@ -201,7 +208,7 @@ def line_chart(
         return left + plot_w * (x / x_max)
 
     def sy(y: float) -> float:
-        return top + plot_h * (1 - y / y_top)
+        return top + plot_h * (1 - (y - y_bottom) / (y_top - y_bottom))
 
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '
@@ -500,6 +507,7 @@ def html_report(summary: dict[str, Any]) -> str:
 # ------------------------------------------------------------------------------------------ history
 def load_history(directory: Path) -> tuple[list[Side], list[str]]:
     """Every summary under `directory` (fixload or k6), oldest first, and a line per JSON file skipped.
+    Each run's `path` is made relative to `directory`, as the page shows it.
 
     A fixload summary is placed by its `startedAt`; a k6 export, which records no time, by its file's mtime."""
     if not directory.is_dir():
@@ -512,9 +520,11 @@ def load_history(directory: Path) -> tuple[list[Side], list[str]]:
         except CompareInputError as exc:
             skipped.append(str(exc))
             continue
+        side.path = str(path.relative_to(directory))
         if side.started_at is None:
-            side.started_at = datetime.fromtimestamp(path.stat().st_mtime, UTC).isoformat(timespec="seconds")
-        dated.append((side.started_at.replace("+00:00", "Z"), str(path), side))
+            moment = datetime.fromtimestamp(path.stat().st_mtime, UTC)
+            side.started_at = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        dated.append((side.started_at, str(path), side))
     if not dated:
         raise CompareInputError(f"{directory}: no fixload summary or k6 export found in it")
     return [side for *_, side in sorted(dated, key=lambda item: item[:2])], skipped
@@ -528,7 +538,7 @@ def history_html(runs: Sequence[Side]) -> str:
     colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)} | {"overall": "#111827"}
     step = max(1, math.ceil(len(runs) / 8))
     ticks = [(float(i), _short_time(run.started_at)) for i, run in enumerate(runs) if i % step == 0]
-    x_max = float(max(len(runs) - 1, 1))
+    x_max = max(len(runs) - 0.5, 1.0)  # room on the right for the last run's label
 
     def stats(run: Side, group: str) -> Any:
         return run.overall if group == "overall" else run.scenarios.get(group)
@@ -561,6 +571,7 @@ def history_html(runs: Sequence[Side]) -> str:
         width=1120,
         height=300,
         x_axis=axis,
+        zoom=True,
     )
     parts = [
         "<!doctype html>",

@@ -4,13 +4,14 @@ summary and the master's time series; the HTML report is self-contained and open
 from __future__ import annotations
 
 import itertools
+import os
 import re
 import signal
 import statistics
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import orjson
@@ -270,3 +271,54 @@ def test_an_interrupted_run_still_writes_both_reports(simulator, tmp_path):
     failure = root.find("./testsuite/testcase[@name='run']/failure")
     assert failure is not None and failure.get("type") == "interrupted"
     assert "interrupted" in (tmp_path / "r.html").read_text()
+
+
+def test_fixload_compare_reads_the_run_summary(reported_run, capsys):
+    """The real end-of-run summary has every value `fixload compare` shows, for every scenario."""
+    from fixload.cli import main
+
+    summary = str(reported_run["out"] / "summary.json")
+    assert main(["compare", summary, summary, "--format", "json"]) == 0
+    rows = orjson.loads(capsys.readouterr().out)["rows"]
+    groups = {r["group"] for r in rows}
+    assert groups == {"overall", "booking_flow", "chat_flow", "payments_flow", "analytics_flow", "ads_flow"}
+    missing = [(r["group"], r["metric"]) for r in rows if r["base"] is None]
+    assert not missing, missing
+
+
+def test_fixload_report_history_orders_runs_by_start_time(tmp_path):
+    """`fixload report --history DIR`: one page, runs in time order whatever the file names, junk skipped."""
+    from tests.test_compare import K6_EXPORT, STARTED, make_summary
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for name, hours, top in (("c.json", 0, 100.0), ("a.json", 2, 300.0), ("b.json", 1, 200.0)):
+        make_summary(runs, name, booking_ms=top, booking_fails=int(hours), started=STARTED + timedelta(hours=hours))
+    (runs / "notes.json").write_text('{"hello": 1}')
+    (runs / "nested").mkdir()
+    (runs / "nested" / "k6.json").write_bytes(K6_EXPORT.read_bytes())
+    later = (STARTED + timedelta(hours=3)).timestamp()
+    os.utime(runs / "nested" / "k6.json", (later, later))
+    out = tmp_path / "history.html"
+    argv = [sys.executable, "-m", "fixload", "report", "--history", str(runs), "--html", str(out)]
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"skipped {runs / 'notes.json'}: " in done.stderr and "history of 4 runs" in done.stdout
+    text = out.read_text()
+    order = [m for m in re.findall(r"<td>([^<]*\.json)</td>", text)]
+    assert order[:3] == ["c.json", "b.json", "a.json"]  # by startedAt, not by name
+    assert order[3] == "nested/k6.json"  # a k6 export is placed by its file's mtime
+    assert text.count("<svg") == 2 and "p95 latency by scenario across runs (ms)" in text
+    assert "success rate by scenario across runs (%)" in text and "12-01 09:00" in text
+    p95_cells = re.findall(r'<tr><td class="num">\d</td>.*?</tr>', text)
+    assert len(p95_cells) == 4
+    assert not re.search(r"<(link|img|iframe)\b|<script", text)  # self-contained
+    binary = chromium_binary()
+    if binary is not None:
+        shot = Browser(binary).screenshot(out.as_uri(), SCREENSHOTS / "history.png", size="1200,1400")
+        assert shot.stat().st_size > 20_000
+    # nothing to read: 104, naming the directory
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    done = subprocess.run([*argv[:4], "--history", str(empty)], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 104 and f"{empty}: no fixload summary or k6 export found" in done.stderr
