@@ -85,6 +85,13 @@ def _report(args: argparse.Namespace) -> int:
     return ExitCode.OK
 
 
+def _check(args: argparse.Namespace) -> int:
+    # imported here: fixload.check loads the flows (and Locust), a second `validate` does not need
+    from fixload import check
+
+    return int(check.run(args))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fixload", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -95,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--workers", type=_count, default=0, help="check the plan for N worker processes")
     validate.set_defaults(handler=_validate)
 
-    from fixload import check, runner
+    from fixload import runner
     from fixload.simulator import serve
 
     run_parser = commands.add_parser("run", help="validate, then run the profile on Locust (headless by default)")
@@ -106,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         "check", help="run setup, then one iteration of every scenario's flow; print each step; no load"
     )
     _add_profile_options(check_parser)
-    check_parser.set_defaults(handler=check.run)
+    check_parser.set_defaults(handler=_check)
 
     serve_parser = commands.add_parser("serve", help="run the embedded Fixnado simulator on loopback")
     serve.add_arguments(serve_parser)

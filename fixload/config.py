@@ -41,16 +41,18 @@ def load_run_config(
     env_file: str | Path | None = None,
     check_env: bool = True,
     process_env: Mapping[str, str] | None = None,
+    processes: int | None = 1,
 ) -> RunConfig:
     """The config of a valid run, or ConfigError listing every problem (fixload.validation.validate_run).
 
     check_env=False: the identities come from the embedded simulator (the wrapper's rule). `process_env`
     stands for the process environment (default `os.environ`): `fixload check` adds the embedded
-    simulator's identities to it, as `fixload run` gives them to Locust's process."""
+    simulator's identities to it, as `fixload run` gives them to Locust's process. `processes`: how many
+    Locust processes share the load (the per-process ceilings of fixload.bounds)."""
     from fixload.validation import validate_run
 
     verdict = validate_run(
-        profile_path, multiplier, env_file, simulator=not check_env, processes=None, process_env=process_env
+        profile_path, multiplier, env_file, simulator=not check_env, processes=processes, process_env=process_env
     )
     verdict.raise_for_problems()
     assert verdict.config is not None

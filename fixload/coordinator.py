@@ -77,7 +77,12 @@ def profile_plan(environment: Any) -> Plan:
     options = _options(environment)
     wanted = (getattr(options, "profile", None), getattr(options, "multiplier", None))
     if run.config is None or run.extra.get("config_key") != wanted:
-        run.config = load_run_config(wanted[0] or None, wanted[1], getattr(options, "env_file", None))
+        run.config = load_run_config(
+            wanted[0] or None,
+            wanted[1],
+            getattr(options, "env_file", None),
+            processes=max(1, _worker_count(environment.runner)),
+        )
         run.extra["config_key"] = wanted
     return run.config.plan
 

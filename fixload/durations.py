@@ -68,9 +68,9 @@ def parse_duration_ns(value: object) -> int:
         return _go_duration(value, value)
     hours = _go_duration(value[day + 1 :], value) if day + 1 < len(value) else 0
     if hours < 0:
-        raise _bad(value, f"k6: invalid time format {value[day + 1 :]!r}")
+        raise _bad(value, f"k6: invalid time format '{value[day + 1 :]}'")
     if not _INT.fullmatch(value[:day]):
-        raise _bad(value, f"k6: strconv.ParseInt: parsing {value[:day]!r}: invalid syntax")
+        raise _bad(value, f'k6: strconv.ParseInt: parsing "{value[:day]}": invalid syntax')
     days = int(value[:day])
     total = days * 86400 * NS_PER_SECOND + (-hours if days < 0 else hours)
     if abs(total) > MAX_NS:
@@ -128,6 +128,12 @@ def format_duration(seconds: float) -> str:
     """The shortest k6 string for a number of seconds, for plans and summaries people read."""
     if seconds == 0:
         return "0s"
+    if seconds < 0:
+        return "-" + format_duration(-seconds)
+    if seconds < 1e-6:
+        return f"{round(seconds * 1e9, 3):g}ns"
+    if seconds < 1e-3:
+        return f"{round(seconds * 1e6, 3):g}µs"
     if seconds < 1:
         return f"{round(seconds * 1000, 3):g}ms"
     whole = int(seconds)
