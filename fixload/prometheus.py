@@ -1,19 +1,30 @@
 """Prometheus exposition of a fixload run, written with `prometheus_client` (no hand-formatted text).
 
-A custom Collector reads the master's (or local runner's) metrics registry and live view at scrape time:
+A custom Collector reads the master's (or local runner's) metrics registry and live view at scrape time.
+Names follow Prometheus' conventions: base units in the name (`_seconds`, `_per_second`, `_ratio`), `_total`
+on counters, `_info` for labels-only facts. Every per-scenario series exists from the first scrape, at 0,
+so a `rate()` panel has data before the first drop or failure:
 
-    fixload_http_req_duration_seconds   histogram  scenario, name, method, status
-    fixload_http_reqs_total             counter    scenario, name, method, status
-    fixload_iterations_total            counter    scenario            (completed iterations, k6 `iterations`)
-    fixload_dropped_iterations_total    counter    scenario            (k6 `dropped_iterations`)
-    fixload_iterations_started_total    counter    scenario            (from the executors' counts)
-    fixload_vus / _vus_allocated / _vus_max  gauge scenario
-    fixload_target_rate / fixload_achieved_rate  gauge scenario  (iterations/s; target only for arrival-rate)
-    fixload_threshold_ok                gauge      metric, expression  (1 pass or no samples yet, 0 fail)
-    fixload_threshold_observed          gauge      metric, expression  (only once the threshold has samples)
-    fixload_thresholds_failing          gauge
-    fixload_workers                     gauge      (active workers; 0 on a local runner)
-    fixload_test_running / fixload_test_elapsed_seconds  gauge
+    fixload_run_info                                  gauge      profile, multiplier, target (no userinfo)
+    fixload_http_req_duration_seconds                 histogram  scenario, name, method, status (from 1 ms)
+    fixload_http_reqs_total                           counter    scenario, name, method, status
+    fixload_iterations_total                          counter    scenario  (completed, k6 `iterations`)
+    fixload_iterations_started_total                  counter    scenario  (executor counts)
+    fixload_iterations_scheduled_total                counter    scenario  (arrival-rate executors' schedule)
+    fixload_dropped_iterations_total                  counter    scenario  (k6 `dropped_iterations`)
+    fixload_iterations_failed_total                   counter    scenario  (the flow's `<flow>_failures`)
+    fixload_checks_total / fixload_checks_failed_total  counter  scenario, check (a flow's steps; from a
+                                                                 check's first sample)
+    fixload_vus / _vus_allocated / _vus_max           gauge      scenario
+    fixload_target_iterations_per_second              gauge      scenario  (arrival-rate executors only)
+    fixload_achieved_iterations_per_second            gauge      scenario  (started over the last seconds)
+    fixload_threshold_ok                              gauge      metric, expression (1 pass/no samples, 0 fail)
+    fixload_threshold_observed{_seconds,_ratio,_per_second,_bytes,}  gauge   metric, expression: the value
+    fixload_threshold_limit{_seconds,_ratio,_per_second,_bytes,}     gauge   so far (once it has samples) and
+                                                                 the bound, in the metric's unit (a Trend of
+                                                                 time in seconds, a Rate as a ratio, a Counter's
+                                                                 `rate` per second, data in bytes, else bare)
+    fixload_thresholds_failing / fixload_workers / fixload_test_running / fixload_test_elapsed_seconds  gauge
 
 Histogram buckets come from the registry's Trend sinks: exact below 512 samples, else from the DDSketch bins
 (each bin's representative value, within the sketch's 0.25 % relative accuracy of the bound).
@@ -29,6 +40,7 @@ import logging
 import math
 from collections.abc import Iterator
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from ddsketch.mapping import LogarithmicMapping
 from locust import events
@@ -44,13 +56,16 @@ from prometheus_client.registry import Collector
 
 from fixload import coordinator
 from fixload.live import live_for, live_thresholds, summary_thresholds
-from fixload.metrics import RELATIVE_ACCURACY, TrendSink
+from fixload.metrics import RELATIVE_ACCURACY, MetricType, Registry, TrendSink, ValueType
 from fixload.run import run_for
 from fixload.secrets import redact
+from fixload.thresholds import parse_expression, parse_selector
 
 logger = logging.getLogger("fixload")
 
 BUCKETS_SECONDS: tuple[float, ...] = (
+    0.001,
+    0.0025,
     0.005,
     0.01,
     0.025,
@@ -71,6 +86,15 @@ BUCKETS_SECONDS: tuple[float, ...] = (
     30.0,
 )
 REQUEST_LABELS = ("scenario", "name", "method", "status")
+THRESHOLD_LABELS = ("metric", "expression")
+# a threshold value's unit suffix -> (help text, what divides the k6 value: k6 times are milliseconds)
+UNITS: dict[str, tuple[str, float]] = {
+    "_seconds": ("a Trend of time, in seconds", 1000.0),
+    "_ratio": ("a Rate, as a ratio (0..1)", 1.0),
+    "_per_second": ("a Counter's rate, per second", 1.0),
+    "_bytes": ("data, in bytes", 1.0),
+    "": ("a count, a Gauge's value or a Trend without a unit", 1.0),
+}
 _MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 
 
@@ -104,8 +128,41 @@ def bucket_counts(sink: TrendSink, bounds_ms: tuple[float, ...]) -> list[int]:
     return out
 
 
+def threshold_unit(registry: Registry, metric_key: str, expression: str) -> str:
+    """The unit suffix of a threshold's observed value: what its metric holds and how it is aggregated."""
+    metric = registry.get(parse_selector(metric_key).metric)
+    if metric is None:
+        return ""
+    aggregation = parse_expression(expression).aggregation
+    if metric.type is MetricType.RATE:
+        return "_ratio"
+    if metric.type is MetricType.COUNTER and aggregation == "rate":
+        return "_per_second"
+    if metric.contains is ValueType.DATA:
+        return "_bytes"
+    if metric.type is MetricType.TREND and metric.contains is ValueType.TIME:
+        return "_seconds"
+    return ""
+
+
+def public_target(url: str) -> str:
+    """The target URL as a label: scheme, host, port and path; never userinfo, a query or a fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return redact(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+
+
 def _labels(tags: dict[str, str]) -> list[str]:
     return [redact(tags.get(k, "")) for k in REQUEST_LABELS]
+
+
+def _count(registry: Registry, metric: str, selector: dict[str, str]) -> float:
+    if metric not in registry:
+        return 0.0
+    return float(registry.aggregate(metric, selector).compute("count") or 0.0)
 
 
 class FixloadCollector(Collector):
@@ -121,7 +178,42 @@ class FixloadCollector(Collector):
         environment = self.environment
         run = run_for(environment)
         registry = run.registry
+        live = live_for(environment)
+        status = live.status()
+        yield self._run_info(status)
+        yield from self._requests(registry)
+        yield from self._scenarios(registry, status)
+        yield from self._checks(registry)
+        yield from self._thresholds(registry, live)
+        runner = environment.runner
+        workers = len(coordinator.active_workers(runner)) if isinstance(runner, MasterRunner) else 0
+        yield GaugeMetricFamily("fixload_workers", "active Locust workers (0 on a local runner)", value=float(workers))
+        yield GaugeMetricFamily("fixload_test_running", "1 while a test runs", value=1.0 if live.running else 0.0)
+        yield GaugeMetricFamily(
+            "fixload_test_elapsed_seconds", "seconds since the scenarios' clock started", value=status["elapsed"]
+        )
 
+    def _run_info(self, status: dict[str, Any]) -> GaugeMetricFamily:
+        info = GaugeMetricFamily(
+            "fixload_run_info",
+            "the run's profile, multiplier and target (always 1)",
+            labels=("profile", "multiplier", "target"),
+        )
+        config = run_for(self.environment).config
+        target = config.target.base_url if config is not None else (self.environment.host or "")
+        multiplier = status.get("multiplier")
+        info.add_metric(
+            [
+                redact(str(status.get("profile") or "")),
+                "" if multiplier is None else f"{multiplier:g}",
+                public_target(target),
+            ],
+            1.0,
+        )
+        return info
+
+    @staticmethod
+    def _requests(registry: Registry) -> Iterator[Any]:
         duration = HistogramMetricFamily(
             "fixload_http_req_duration_seconds",
             "HTTP request duration (k6 http_req_duration) by scenario, request name, method and status",
@@ -157,75 +249,96 @@ class FixloadCollector(Collector):
             reqs.add_metric(list(key), value)
         yield reqs
 
-        yield self._per_scenario_counter(registry, "iterations", "fixload_iterations", "completed iterations")
-        yield self._per_scenario_counter(
-            registry, "dropped_iterations", "fixload_dropped_iterations", "iterations an arrival-rate executor dropped"
-        )
+    @staticmethod
+    def _scenarios(registry: Registry, status: dict[str, Any]) -> Iterator[Any]:
+        def counter(name: str, help_text: str) -> CounterMetricFamily:
+            return CounterMetricFamily(name, help_text, labels=("scenario",))
 
-        live = live_for(environment)
-        status = live.status()
-        started = CounterMetricFamily(
-            "fixload_iterations_started", "iterations started (executor counts)", labels=("scenario",)
-        )
-        vus = GaugeMetricFamily("fixload_vus", "VUs running an iteration now", labels=("scenario",))
-        allocated = GaugeMetricFamily(
-            "fixload_vus_allocated", "VUs allocated (arrival-rate) or targeted (VU executors)", labels=("scenario",)
-        )
-        vus_max = GaugeMetricFamily("fixload_vus_max", "the most VUs the scenario may use", labels=("scenario",))
-        target = GaugeMetricFamily(
-            "fixload_target_rate", "scheduled iterations/s now (arrival-rate executors)", labels=("scenario",)
-        )
-        achieved = GaugeMetricFamily(
-            "fixload_achieved_rate", "iterations started per second over the last seconds", labels=("scenario",)
-        )
+        def gauge(name: str, help_text: str) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, help_text, labels=("scenario",))
+
+        completed = counter("fixload_iterations", "completed iterations (k6 iterations)")
+        started = counter("fixload_iterations_started", "iterations started (executor counts)")
+        scheduled = counter("fixload_iterations_scheduled", "iterations due so far (arrival-rate executors)")
+        dropped = counter("fixload_dropped_iterations", "iterations an arrival-rate executor dropped (no free VU)")
+        failed = counter("fixload_iterations_failed", "iterations a step of the flow failed")
+        vus = gauge("fixload_vus", "VUs running an iteration now")
+        allocated = gauge("fixload_vus_allocated", "VUs allocated (arrival-rate) or targeted (VU executors)")
+        vus_max = gauge("fixload_vus_max", "the most VUs the scenario may use")
+        target = gauge("fixload_target_iterations_per_second", "scheduled iterations/s now (arrival-rate executors)")
+        achieved = gauge("fixload_achieved_iterations_per_second", "iterations started per second, last seconds")
         for s in status["scenarios"]:
-            label = [s["name"]]
+            name = s["name"]
+            label = [redact(name)]
+            selector = {"scenario": name}
+            completed.add_metric(label, _count(registry, "iterations", selector))
             started.add_metric(label, float(s["started"]))
+            dropped.add_metric(label, _count(registry, "dropped_iterations", selector))
+            failed.add_metric(label, _count(registry, f"{s['flow']}_failures", selector))
             vus.add_metric(label, float(s["vusBusy"]))
             allocated.add_metric(label, float(s["vusAllocated"]))
             vus_max.add_metric(label, float(s["vusMax"]))
-            if s["targetRate"] is not None:
-                target.add_metric(label, float(s["targetRate"]))
-            if s["achievedRate"] is not None:
-                achieved.add_metric(label, float(s["achievedRate"]))
-        yield from (started, vus, allocated, vus_max, target, achieved)
+            achieved.add_metric(label, float(s["achievedRate"] or 0.0))
+            if s["executor"].endswith("arrival-rate"):
+                scheduled.add_metric(label, float(s["scheduled"] or 0))
+                target.add_metric(label, float(s["targetRate"] or 0.0))
+        yield from (completed, started, scheduled, dropped, failed, vus, allocated, vus_max, target, achieved)
 
+    @staticmethod
+    def _checks(registry: Registry) -> Iterator[Any]:
+        total = CounterMetricFamily("fixload_checks", "checks (a flow's steps) evaluated", labels=("scenario", "check"))
+        failed = CounterMetricFamily(
+            "fixload_checks_failed", "checks (a flow's steps) that failed", labels=("scenario", "check")
+        )
+        counts: dict[tuple[str, str], list[float]] = {}
+        if "checks" in registry:
+            for series in registry.series("checks"):
+                key = (redact(series.tags.get("scenario", "")), redact(series.tags.get("check", "")))
+                entry = counts.setdefault(key, [0.0, 0.0])
+                entry[0] += series.sink.total  # type: ignore[union-attr]
+                entry[1] += series.sink.fails  # type: ignore[union-attr]
+        for key, (evaluated, fails) in sorted(counts.items()):
+            total.add_metric(list(key), evaluated)
+            failed.add_metric(list(key), fails)
+        yield total
+        yield failed
+
+    def _thresholds(self, registry: Registry, live: Any) -> Iterator[Any]:
+        environment = self.environment
         ok = GaugeMetricFamily(
             "fixload_threshold_ok",
             "1 if the threshold passes (or has no samples yet), 0 if it fails",
-            labels=("metric", "expression"),
+            labels=THRESHOLD_LABELS,
         )
-        observed = GaugeMetricFamily(
-            "fixload_threshold_observed", "the threshold's aggregation observed so far", labels=("metric", "expression")
-        )
+        observed = {
+            unit: GaugeMetricFamily(
+                f"fixload_threshold_observed{unit}",
+                f"a threshold's aggregation so far: {text}",
+                labels=THRESHOLD_LABELS,
+            )
+            for unit, (text, _) in UNITS.items()
+        }
+        limit = {
+            unit: GaugeMetricFamily(
+                f"fixload_threshold_limit{unit}", f"a threshold's bound: {text}", labels=THRESHOLD_LABELS
+            )
+            for unit, (text, _) in UNITS.items()
+        }
         thresholds = live_thresholds(environment, live.elapsed()) if live.running else summary_thresholds(environment)
         failing = 0
         for t in thresholds:
             label = [redact(t["metric"]), redact(t["expression"])]
             ok.add_metric(label, 0.0 if t["ok"] is False else 1.0)
             failing += t["ok"] is False
+            unit = threshold_unit(registry, t["metric"], t["expression"])
+            divisor = UNITS[unit][1]
+            limit[unit].add_metric(label, parse_expression(t["expression"]).value / divisor)
             if t["observed"] is not None and math.isfinite(float(t["observed"])):
-                observed.add_metric(label, float(t["observed"]))
+                observed[unit].add_metric(label, float(t["observed"]) / divisor)
         yield ok
-        yield observed
+        yield from observed.values()
+        yield from limit.values()
         yield GaugeMetricFamily("fixload_thresholds_failing", "thresholds failing now", value=float(failing))
-
-        runner = environment.runner
-        workers = len(coordinator.active_workers(runner)) if isinstance(runner, MasterRunner) else 0
-        yield GaugeMetricFamily("fixload_workers", "active Locust workers (0 on a local runner)", value=float(workers))
-        yield GaugeMetricFamily("fixload_test_running", "1 while a test runs", value=1.0 if live.running else 0.0)
-        yield GaugeMetricFamily(
-            "fixload_test_elapsed_seconds", "seconds since the scenarios' clock started", value=status["elapsed"]
-        )
-
-    @staticmethod
-    def _per_scenario_counter(registry: Any, metric: str, name: str, help_text: str) -> CounterMetricFamily:
-        family = CounterMetricFamily(name, help_text, labels=("scenario",))
-        if metric in registry:
-            for scenario in registry.tag_values(metric, "scenario"):
-                value = registry.aggregate(metric, {"scenario": scenario}).compute("count") or 0.0
-                family.add_metric([redact(scenario)], float(value))
-        return family
 
 
 def _le(bound: float) -> str:

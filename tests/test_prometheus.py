@@ -1,5 +1,7 @@
-"""Prometheus exposition (issue 8): a live headless run scraped on `--prometheus-port` and parsed with
-prometheus_client's own parser; histogram buckets from the registry's sketches checked against exact counts."""
+"""Prometheus exposition (issues 8, 16): a live headless run scraped on `--prometheus-port` as soon as it answers
+and past the run's middle, parsed with prometheus_client's own parser: every per-scenario series from the first
+scrape, units in the names, the run's info, and every metric the shipped Grafana dashboard queries. Histogram
+buckets from the registry's sketches checked against exact counts."""
 
 from __future__ import annotations
 
@@ -8,8 +10,9 @@ import random
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fixload.metrics import EXACT_LIMIT, TrendSink
-from fixload.prometheus import bucket_counts
+from fixload.metrics import EXACT_LIMIT, Registry, TrendSink
+from fixload.prometheus import BUCKETS_SECONDS, bucket_counts, public_target, threshold_unit
+from tests.promkit import dashboard_metrics, missing_from
 from tests.support import free_port, wait_for
 from tests.surfacekit import (
     LOCUST,
@@ -59,12 +62,21 @@ def scraped(simulator, tmp_path_factory):
     def has_requests(f):
         return sum(s.value for s in f["fixload_http_reqs"].samples) > 0 and "fixload_threshold_ok" in f
 
+    start = wait_for(scrape_when(lambda f: True), 30, "the first scrape")
     first = wait_for(scrape_when(has_requests), 30, "a scrape with requests")
     later = wait_for(
         scrape_when(lambda f: _value(f, "fixload_test_elapsed_seconds") > 7), 30, "a scrape past the middle"
     )
     code = proc.wait(timeout=60)
-    return {"first": first, "later": later, "code": code, "proc": proc, "env": simulator.env}
+    return {
+        "start": start,
+        "first": first,
+        "later": later,
+        "code": code,
+        "proc": proc,
+        "env": simulator.env,
+        "target": simulator.base_url,
+    }
 
 
 def test_run_finished(scraped):
@@ -113,11 +125,19 @@ def test_iterations_vus_rates_workers(scraped):
         assert _value(later, "fixload_vus_max", scenario=scenario) > 0
         assert _value(later, "fixload_vus", scenario=scenario) >= 0
     assert _value(later, "fixload_iterations_total", scenario="payments_flow") > 0
-    assert "fixload_dropped_iterations" in later and later["fixload_dropped_iterations"].type == "counter"
-    assert _value(later, "fixload_target_rate", scenario="payments_flow") == pytest.approx(6.0)
-    assert _value(later, "fixload_achieved_rate", scenario="payments_flow") == pytest.approx(6.0, rel=0.35)
-    with pytest.raises(KeyError):  # a VU executor has no target rate
-        _value(later, "fixload_target_rate", scenario="analytics_flow")
+    assert later["fixload_dropped_iterations"].type == "counter"
+    assert _value(later, "fixload_target_iterations_per_second", scenario="payments_flow") == pytest.approx(6.0)
+    assert _value(later, "fixload_achieved_iterations_per_second", scenario="payments_flow") == pytest.approx(
+        6.0, rel=0.35
+    )
+    scheduled = _value(later, "fixload_iterations_scheduled_total", scenario="payments_flow")
+    started = _value(later, "fixload_iterations_started_total", scenario="payments_flow")
+    dropped = _value(later, "fixload_dropped_iterations_total", scenario="payments_flow")
+    assert scheduled > 0 and started + dropped <= scheduled + 1  # a scrape reads the counts one after another
+    with pytest.raises(KeyError):  # a VU executor has no target rate nor schedule
+        _value(later, "fixload_target_iterations_per_second", scenario="analytics_flow")
+    with pytest.raises(KeyError):
+        _value(later, "fixload_iterations_scheduled_total", scenario="analytics_flow")
     assert _value(later, "fixload_vus_max", scenario="analytics_flow") == 10
     assert _value(later, "fixload_workers") == 0  # a local runner
     assert _value(later, "fixload_test_running") == 1
@@ -133,10 +153,97 @@ def test_threshold_status(scraped):
     assert ("http_req_failed", "rate<0.02") in labels
     failing = sum(1 for s in ok.samples if s.value == 0)
     assert _value(families, "fixload_thresholds_failing") == failing
-    observed = {
-        (s.labels["metric"], s.labels["expression"]): s.value for s in families["fixload_threshold_observed"].samples
+
+    def by_threshold(name: str) -> dict[tuple[str, str], float]:
+        return {(s.labels["metric"], s.labels["expression"]): s.value for s in families[name].samples}
+
+    # observed values and bounds split by unit: times in seconds, Rates as ratios; nothing left unit-less here
+    ratios, seconds = (
+        by_threshold("fixload_threshold_observed_ratio"),
+        by_threshold("fixload_threshold_observed_seconds"),
+    )
+    assert 0.0 <= ratios[("http_req_failed", "rate<0.02")] <= 1.0
+    assert 0.0 <= ratios[("payments_flow_success_rate", "rate>0.98")] <= 1.0
+    assert 0.0 < seconds[("http_req_duration{scenario:payments_flow}", "p(95)<950")] < 30.0
+    assert by_threshold("fixload_threshold_observed") == {}
+    limits = by_threshold("fixload_threshold_limit_seconds") | by_threshold("fixload_threshold_limit_ratio")
+    assert limits[("http_req_duration{scenario:payments_flow}", "p(95)<950")] == 0.95
+    assert limits[("booking_flow_duration", "p(95)<1400")] == 1.4
+    assert limits[("http_req_failed", "rate<0.02")] == 0.02
+    assert set(limits) == labels  # every threshold has its bound, in exactly one unit
+    assert set(ratios) | set(seconds) <= labels
+
+
+def test_every_scenario_series_exists_from_the_first_scrape(scraped):
+    """At the first scrape every per-scenario counter and gauge is there (0 before anything happened), so a
+    rate() over dropped iterations or failures has data from the start."""
+    _, families = scraped["start"]
+    for scenario in SCENARIOS:
+        for name in (
+            "fixload_iterations_total",
+            "fixload_iterations_started_total",
+            "fixload_dropped_iterations_total",
+            "fixload_iterations_failed_total",
+            "fixload_vus",
+            "fixload_vus_allocated",
+            "fixload_vus_max",
+            "fixload_achieved_iterations_per_second",
+        ):
+            assert _value(families, name, scenario=scenario) >= 0, (name, scenario)
+    for scenario in SCENARIOS - {"analytics_flow"}:  # the arrival-rate ones
+        _value(families, "fixload_iterations_scheduled_total", scenario=scenario)
+        _value(families, "fixload_target_iterations_per_second", scenario=scenario)
+    assert len(families["fixload_threshold_ok"].samples) == 17
+    assert len(families["fixload_threshold_limit_seconds"].samples) == 11
+
+
+def test_run_info(scraped):
+    _, families = scraped["start"]
+    (sample,) = families["fixload_run_info"].samples
+    assert sample.value == 1.0
+    assert sample.labels == {
+        "profile": "Baseline Performance Envelope v1 (short) / 5",
+        "multiplier": "1",
+        "target": scraped["target"],
     }
-    assert observed[("http_req_failed", "rate<0.02")] <= 1.0
+
+
+def test_public_target_drops_userinfo_query_and_fragment():
+    assert public_target("https://user:s3cret@staging.example:8443/api?token=x#f") == "https://staging.example:8443/api"
+    assert public_target("http://[::1]:4000") == "http://[::1]:4000"
+    assert public_target("") == ""
+
+
+def test_threshold_units_follow_the_metric():
+    registry = Registry()
+    registry.define("booking_flow_duration", "trend", True)
+    registry.define("booking_flow_success_rate", "rate")
+    registry.define("payload_size", "trend")
+    assert threshold_unit(registry, "http_req_duration{scenario:booking_flow}", "p(95)<900") == "_seconds"
+    assert threshold_unit(registry, "booking_flow_duration", "avg<700") == "_seconds"
+    assert threshold_unit(registry, "booking_flow_success_rate", "rate>0.98") == "_ratio"
+    assert threshold_unit(registry, "http_reqs", "rate>10") == "_per_second"
+    assert threshold_unit(registry, "http_reqs", "count>100") == ""
+    assert threshold_unit(registry, "data_received", "count<1000") == "_bytes"
+    assert threshold_unit(registry, "payload_size", "p(95)<10") == ""
+    assert threshold_unit(registry, "vus", "value<10") == ""
+
+
+def test_histogram_buckets_start_at_one_millisecond(scraped):
+    _, families = scraped["later"]
+    bounds = sorted(
+        {float(s.labels["le"]) for s in families["fixload_http_req_duration_seconds"].samples if "le" in s.labels}
+    )
+    assert bounds[0] == 0.001 and bounds[:-1] == list(BUCKETS_SECONDS) and bounds[-1] == float("inf")
+
+
+def test_every_metric_the_dashboard_queries_is_exposed(scraped):
+    """Parse the shipped Grafana dashboard's PromQL for metric names: each one is declared from the first scrape
+    and has samples once requests and checks have run."""
+    names = dashboard_metrics()
+    assert len(names) >= 15, names
+    assert missing_from(scraped["start"][0], names, samples=False) == []
+    assert missing_from(scraped["later"][0], names, samples=True) == []
 
 
 def test_exposition_has_no_secrets(scraped):
