@@ -49,7 +49,7 @@ from fixload.exitcodes import ExitCode
 from fixload.metrics import define_run_metrics
 from fixload.profile import FLOW_NAMES
 from fixload.run import Run, run_for
-from fixload.secrets import redact
+from fixload.secrets import mask_url, redact
 from fixload.shapes import ScenarioShape
 from fixload.summary import (
     EXIT_CODES,
@@ -643,7 +643,7 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
         reason=reason,
         workers=len(state.workers) if (state is not None and is_master) else 0,
         workers_lost=lost,
-        target=run.config.target.base_url,
+        target=mask_url(run.config.target.base_url),
     )
     from fixload.live import live_for  # here, not at the top: live's listeners must register after ours
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 from fixload.config import ConfigError, RunConfig, load_run_config
 from fixload.exitcodes import ExitCode
+from fixload.secrets import mask_url
 from fixload.summary import default_summary_path
 from fixload.validation import format_verdict, validate_run
 
@@ -58,7 +59,10 @@ def free_port() -> int:
 
 def locust_command(args: argparse.Namespace, profile: str, summary: str, base_url: str) -> list[str]:
     command = [sys.executable, "-m", "locust", "-f", args.locustfiles or locustfiles_path()]
-    command += ["--profile", profile, "--summary", summary, "--host", base_url]
+    command += ["--profile", profile, "--summary", summary]
+    if mask_url(base_url) == base_url:
+        command += ["--host", base_url]
+    # else: a password in the URL would show in the process list; the plugin takes the host from K6_BASE_URL
     if args.multiplier is not None:
         command += ["--multiplier", str(args.multiplier)]
     if args.env_file:
