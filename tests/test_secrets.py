@@ -26,7 +26,11 @@ ADMIN = "admin-tok/+=9f8e7d6c5b4a"  # URL-encoding and base64 both change it
 API_KEY = "key-3c1b0a9f8e7d6c5b"
 PASSWORD = "pw:s3cr3t/é"
 IDS = {"K6_COMPANY_ID": "company-1", "K6_PROVIDER_ID": "provider-1", "K6_CUSTOMER_ID": "customer-1"}
-TOKENS = {"K6_ADMIN_TOKEN": ADMIN, "K6_USER_TOKEN": "user-tok-a1b2c3d4e5f6", "K6_PROVIDER_TOKEN": "prov-tok-f6e5d4c3b2a1"}
+TOKENS = {
+    "K6_ADMIN_TOKEN": ADMIN,
+    "K6_USER_TOKEN": "user-tok-a1b2c3d4e5f6",
+    "K6_PROVIDER_TOKEN": "prov-tok-f6e5d4c3b2a1",
+}
 
 
 def _forms(value: str) -> set[str]:
@@ -61,7 +65,12 @@ def test_no_repr_carries_a_secret():
             "scenarios": {"analytics_flow": {"executor": "constant-vus", "duration": "1s"}},
         }
     )
-    env = {**IDS, **TOKENS, "FIXLOAD_HEADERS": f"X-Other: {API_KEY}", "K6_BASE_URL": f"http://lt:{quote(PASSWORD, safe='')}@h"}
+    env = {
+        **IDS,
+        **TOKENS,
+        "FIXLOAD_HEADERS": f"X-Other: {API_KEY}",
+        "K6_BASE_URL": f"http://lt:{quote(PASSWORD, safe='')}@h",
+    }
     config = RunConfig(plan=build_plan(profile), target=resolve_target(profile, env), env=env)
     for shown in (repr(config), repr(config.target), repr(profile), str(config.plan), repr(profile.settings)):
         assert _leaked(shown) == [], shown
