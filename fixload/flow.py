@@ -197,15 +197,22 @@ class FlowUser(ScenarioUser, FastHttpUser):
         self._run = run
         if not self.host:
             self.host = self.target.base_url
-        timeout = float(run.config.env.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
+        planned = run.config.plan.scenarios.get(self.scenario)
+        options = planned.scenario if planned is not None else None
+        self.env: Mapping[str, str] = {**run.config.env, **(options.env if options is not None else {})}
+        """k6's `__ENV` for this scenario: the run's environment with the scenario's `env` option over it. The
+        one way a flow reads a variable."""
+        timeout = float(self.env.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
         self.network_timeout = self.connection_timeout = timeout
         super().__init__(environment)
-        self.strict_auth = (run.config.env.get(AUTH_ENV) or "legacy").strip().lower() == "strict"
+        self.strict_auth = (self.env.get(AUTH_ENV) or "legacy").strip().lower() == "strict"
         self.discard_bodies = self.settings.discard_response_bodies
         self.prefix = self.target.api_prefix
         self._headers = {**JSON_HEADERS, **dict(self.target.headers)}
-        self._tags = {"scenario": self.scenario}
-        self._context = {"scenario": self.scenario}
+        # k6 adds a scenario's `tags` to every sample of it: HTTP (through the request context), checks, the
+        # flow's own metrics (here) and the iteration metrics (fixload.executors)
+        self._tags = {"scenario": self.scenario, **(options.tags if options is not None else {})}
+        self._context = dict(self._tags)
         self._first_start: float | None = None
         self._last_end: float | None = None
         self.trace: list[StepResult] | None = None

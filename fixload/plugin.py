@@ -596,6 +596,8 @@ def _scenario_counts(environment: Any) -> list[ScenarioCounts]:
                 # at the end, an iteration that started and did not complete was interrupted
                 interrupted=max(c.get("interrupted", 0), started - completed),
                 duration_s=min(elapsed, scenario.duration),
+                max_vus=scenario.vus[1] if scenario.is_arrival_rate else None,
+                peak_rate=scenario.peak_rate,
             )
         )
     return out

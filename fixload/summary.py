@@ -91,6 +91,10 @@ class ScenarioCounts:
     completed: int = 0
     interrupted: int = 0
     duration_s: float = 0.0
+    max_vus: int | None = None
+    """An arrival-rate scenario's maxVUs (after the multiplier): what the insufficient-VUs warning compares to."""
+    peak_rate: float | None = None
+    """An arrival-rate scenario's peak start rate, iterations/s."""
 
 
 @dataclass(frozen=True)
@@ -300,6 +304,7 @@ def _scenario_rollup(registry: Registry, thresholds: ThresholdSet, counts: Scena
     return {
         "executor": counts.executor,
         "flow": flow,
+        "insufficientVUs": _insufficient_vus(registry, counts),
         "scheduled": counts.scheduled,
         "started": counts.started,
         "dropped": counts.dropped,
@@ -316,6 +321,31 @@ def _scenario_rollup(registry: Registry, thresholds: ThresholdSet, counts: Scena
         "successRateSource": source,
         "errorBudgetConsumed": _round(budget, 4),
     }
+
+
+def _insufficient_vus(registry: Registry, counts: ScenarioCounts) -> dict[str, Any] | None:
+    """k6's "Insufficient VUs" for an arrival-rate scenario that dropped iterations: how many, and the maxVUs
+    that would have started them (Little's law: the peak start rate × the p95 iteration duration)."""
+    if not counts.dropped or counts.max_vus is None or counts.peak_rate is None:
+        return None
+    needed = None
+    by_scenario = {"scenario": counts.name}
+    if registry.get("iteration_duration") is not None and registry.has_samples("iteration_duration", by_scenario):
+        p95_ms = registry.aggregate("iteration_duration", by_scenario).percentile(95)
+        needed = max(counts.max_vus + 1, math.ceil(counts.peak_rate * p95_ms / 1000.0))
+    return {"dropped": counts.dropped, "maxVUs": counts.max_vus, "neededMaxVUs": needed}
+
+
+def insufficient_vus_warning(name: str, rollup: Mapping[str, Any]) -> str | None:
+    """The warning printed once per scenario, in k6's words."""
+    info = rollup.get("insufficientVUs")
+    if not info:
+        return None
+    need = f"; maxVUs {info['neededMaxVUs']} would have started them" if info.get("neededMaxVUs") else ""
+    return (
+        f"WARN Insufficient VUs, reached {info['maxVUs']} active VUs and cannot initialize more"
+        f"  scenario={name}: {info['dropped']} iterations dropped{need}"
+    )
 
 
 def _threshold_entries(registry: Registry, results: Sequence[ThresholdResult]) -> list[dict[str, Any]]:
@@ -367,6 +397,8 @@ def build_summary(
             "workers": {"count": run.workers, "lost": run.workers_lost},
             "thresholds": _threshold_entries(registry, results),
             "thresholdsFailed": len(failed),
+            # k6 passes a threshold whose selector matched no series; that pass says nothing, so say which
+            "thresholdsWithoutSamples": sorted({r.key for r in results if r.no_samples}),
             "scenarios": {
                 c.name: _scenario_rollup(registry, thresholds, c) for c in sorted(scenarios, key=lambda c: c.name)
             },
@@ -479,10 +511,18 @@ def format_console_summary(summary: Mapping[str, Any]) -> str:
                 lines += ["", f"    {current}"]
             mark = "✓" if r["ok"] else "✗"
             shown = _format_value(r["observed"], r["aggregation"], r.get("metricType"), r.get("contains"))
-            if r.get("noSamples") and r["observed"] is not None:
-                shown += " (no samples)"
+            if r.get("noSamples"):
+                mark = "⚠" if r["ok"] else mark
+                shown = f"{shown if r['observed'] is not None else 'n/a'}  NO SAMPLES: no series matched {current}"
             lines.append(f"    {mark} '{r['expression']}' {r['aggregation']}={shown}")
         lines.append("")
+        empty = block.get("thresholdsWithoutSamples") or sorted({r["metric"] for r in results if r.get("noSamples")})
+        if empty:
+            lines.append(
+                f"  WARNING: {len(empty)} threshold selector(s) matched no samples: {', '.join(empty)}. k6's rule"
+                " evaluates them on empty data (an empty Rate passes whatever it says); check the metric and tag names."
+            )
+            lines.append("")
     scenarios = block.get("scenarios", {})
     if scenarios:
         lines.append("  SCENARIOS")
@@ -499,6 +539,9 @@ def format_console_summary(summary: Mapping[str, Any]) -> str:
                 f"  interrupted={s['interrupted']}  p95={p95}  success={success}{budget}"
             )
         lines.append("")
+    warnings = [w for name, s in sorted(scenarios.items()) if (w := insufficient_vus_warning(name, s))]
+    if warnings:
+        lines += [f"  {w}" for w in warnings] + [""]
     failed = block.get("thresholdsFailed", 0)
     status = block.get("status", "?")
     reason = f": {block['reason']}" if block.get("reason") else ""

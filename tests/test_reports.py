@@ -94,7 +94,10 @@ def test_junit_has_a_case_per_threshold_with_observed_values(reported_run):
     assert "count<1" in failure.get("message") and f"{observed:g}" in failure.get("message")
     assert f"observed:    {observed:g}" in failure.text and "expression:  count<1" in failure.text
     suite = root.find("testsuite")
-    assert suite.get("failures") == str(len(expected_failed)) == root.get("failures")
+    # the run case fails too: the status is not passed
+    run_case = next(c for c in cases if c.get("classname") == "fixload")
+    assert run_case.find("failure") is not None and run_case.find("failure").get("type") == "thresholds_failed"
+    assert suite.get("failures") == str(len(expected_failed) + 1) == root.get("failures")
     assert suite.get("tests") == "19"
     props = {p.get("name"): p.get("value") for p in suite.iter("property")}
     assert props["status"] == "thresholds_failed" and props["exitCode"] == "99"

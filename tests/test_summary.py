@@ -424,8 +424,10 @@ def test_console_summary_like_k6():
     assert "THRESHOLDS" in text and "SCENARIOS" in text
     assert "✗ 'p(95)<1' p(95)=" in text
     assert "✓ 'rate<0.02' rate=0.00%" in text
-    assert "✓ 'rate>0.98' rate=n/a (no samples)" in text
-    assert "✓ 'p(95)<1200' p(95)=0.00ms (no samples)" in text
+    # a selector that matched nothing passes (k6's rule) but says so, loudly
+    assert "⚠ 'rate>0.98' rate=n/a  NO SAMPLES: no series matched empty_rate" in text
+    assert "⚠ 'p(95)<1200' p(95)=0.00ms  NO SAMPLES: no series matched empty_trend" in text
+    assert "WARNING: 6 threshold selector(s) matched no samples: booking_flow_failures, empty_counter," in text
     assert "✓ 'count>1' count=61" in text
     assert "✓ 'value<100' value=3" in text
     assert "booking_flow  iterations=61" in text and "dropped=0" in text and "success=100.00%" in text
