@@ -336,6 +336,7 @@ def summary_thresholds(environment: Any) -> list[dict[str, Any]]:
                 "observed": t.get("observed"),
                 "ok": t.get("ok"),
                 "abortOnFail": t.get("abortOnFail", False),
+                "noSamples": bool(t.get("noSamples")),
             }
             for t in summary["fixload"].get("thresholds", [])
         ]

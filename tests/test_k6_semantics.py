@@ -123,3 +123,22 @@ def test_junit_run_case_fails_when_the_status_is_not_passed(tagged_run):
     assert summary["fixload"]["status"] == "thresholds_failed"
     run_case = next(c for c in junit.iter("testcase") if c.get("classname") == "fixload")
     assert run_case.find("failure") is not None
+
+
+def test_web_ui_thresholds_tab_says_no_samples_after_the_run(tagged_run):
+    """The web UI's Thresholds tab shows the final summary's thresholds: a selector that matched nothing says so."""
+    from fixload.live import summary_thresholds
+    from fixload.webui import threshold_rows
+
+    _, summary, _ = tagged_run
+
+    class _Env:  # what summary_thresholds reads: the run state of an environment whose test has ended
+        pass
+
+    from fixload.run import run_for
+
+    environment = _Env()
+    run_for(environment).extra["summary"] = summary  # type: ignore[arg-type]
+    rows = {r["metric"]: r["result"] for r in threshold_rows({"thresholds": summary_thresholds(environment)})}
+    assert rows["http_req_duration{team:typo}"] == "⚠ NO SAMPLES (passes by k6's rule)"
+    assert rows["http_req_duration{team:x}"] == "✓ pass"
