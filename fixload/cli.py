@@ -1,16 +1,27 @@
-"""`fixload validate`, `run`, `serve`, `compare` and `report`: the command line of the harness."""
+"""`fixload validate`, `run`, `check`, `serve`, `compare` and `report`: the command line of the harness.
+
+`locust --help` cannot show fixload's options: Locust prints its help before it loads the locustfiles,
+and it is loading them that registers a plugin's options. `fixload run --help` lists every one of them
+(they are accepted by `fixload run` directly and by plain `locust -f locustfiles/ ...`); so does the
+README ("Options").
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-import orjson
-
+from fixload.children import SignalRelay
 from fixload.exitcodes import ExitCode
-from fixload.validation import format_verdict, validate_run, verdict_as_dict
+
+EPILOG = (
+    "`locust --help` cannot show fixload's options (--multiplier, --summary, --html-report, --junit, "
+    "--prometheus-port, --progress-interval, ...): Locust prints its help before loading the locustfiles "
+    "that register them. `fixload run --help` lists them all; plain `locust -f locustfiles/` accepts them too."
+)
 
 
 def _add_profile_options(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +32,10 @@ def _add_profile_options(parser: argparse.ArgumentParser) -> None:
 
 def _validate(args: argparse.Namespace) -> int:
     """The verdict `fixload run` would reach (fixload.validation), for the target it would use."""
+    import orjson
+
+    from fixload.validation import format_verdict, validate_run, verdict_as_dict
+
     verdict = validate_run(args.profile, args.multiplier, args.env_file, processes=max(1, args.workers))
     if not verdict.ok:
         print(f"fixload: {verdict.message()}", file=sys.stderr)
@@ -42,6 +57,8 @@ def _count(text: str) -> int:
 
 def _report(args: argparse.Namespace) -> int:
     """`fixload report`: rebuild the HTML/JUnit reports from a summary, or a history page from a directory."""
+    import orjson
+
     from fixload import render
     from fixload.compare import CompareInputError, load
     from fixload.timeseries import TimeSeriesError
@@ -92,8 +109,10 @@ def _check(args: argparse.Namespace) -> int:
     return int(check.run(args))
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fixload", description=__doc__)
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The whole command line; `command` says which subcommand will run, so only `run` pays for reading
+    the plugin's options from Locust's parser."""
+    parser = argparse.ArgumentParser(prog="fixload", description=__doc__.split("\n\n")[0], epilog=EPILOG)
     commands = parser.add_subparsers(dest="command", required=True)
 
     validate = commands.add_parser("validate", help="check a profile and its environment; print the plan; send nothing")
@@ -105,8 +124,12 @@ def build_parser() -> argparse.ArgumentParser:
     from fixload import runner
     from fixload.simulator import serve
 
-    run_parser = commands.add_parser("run", help="validate, then run the profile on Locust (headless by default)")
-    runner.add_arguments(run_parser)
+    run_parser = commands.add_parser(
+        "run",
+        help="validate, then run the profile on Locust (headless by default)",
+        epilog=EPILOG,
+    )
+    runner.add_arguments(run_parser, plugin_options=command in (None, "run"))
     run_parser.set_defaults(handler=runner.run)
 
     check_parser = commands.add_parser(
@@ -137,8 +160,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    return int(args.handler(args))
+    argv = list(sys.argv[1:] if argv is None else argv)
+    command = argv[0] if argv and not argv[0].startswith("-") else None
+    # `fixload run` is the process the user signals: from its first instant a SIGINT/SIGTERM is kept and
+    # honoured (fixload.children), never the default death with no summary.
+    relay = SignalRelay().install() if command == "run" else None
+    try:
+        args = build_parser(command).parse_args(argv)
+        args.signals = relay
+        code = int(args.handler(args))
+        sys.stdout.flush()  # inside the try: a reader that left shows here, not as a traceback at exit
+        return code
+    except BrokenPipeError:
+        # the reader went away (`fixload validate ... | head`): end quietly, like the tools it is piped to
+        _silence_stdout()
+        return ExitCode.OK
+    finally:
+        if relay is not None:
+            relay.restore()
+
+
+def _silence_stdout() -> None:
+    """Python flushes stdout once more at exit; point it at /dev/null so that flush cannot fail too."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 if __name__ == "__main__":

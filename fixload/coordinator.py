@@ -38,6 +38,9 @@ LOST_AFTER = 2.0
 """A worker silent this long is lost. Locust's own heartbeat takes 4-5 s to call a worker missing, too
 late to take its share over within 5 s; fixload's own signal makes the takeover ~3 s after a SIGKILL."""
 WATCH_INTERVAL = 0.2
+MASTER_LOST_AFTER = 3.0
+"""A worker that has heard no heartbeat from its master this long stops its load and exits. The master
+answers each worker heartbeat (one a second) at once; Locust itself waits 60 s, sending all the while."""
 
 MSG_START = "fixload_start"
 MSG_SHARE = "fixload_share"
@@ -317,12 +320,38 @@ def _send_alive(runner: WorkerRunner) -> None:
         gevent.sleep(ALIVE_INTERVAL)
 
 
+def _watch_master(environment: Any) -> None:
+    """Worker: once the master has been heard, its silence for MASTER_LOST_AFTER means it is gone (killed,
+    its host lost): stop sending, say why, and exit, rather than run the schedule against the target alone."""
+    heard: list[float] = []
+    environment.events.heartbeat_received.add_listener(lambda client_id, timestamp: heard.append(time.monotonic()))
+    while True:
+        gevent.sleep(WATCH_INTERVAL)
+        if not heard:
+            continue  # not connected yet: a worker may start before its master
+        silent = time.monotonic() - heard[-1]
+        del heard[:-1]
+        if silent > MASTER_LOST_AFTER:
+            break
+    logger.error(
+        "fixload: no heartbeat from the master for %.1fs (it answers every second): it is gone; "
+        "this worker stops its load and exits",
+        silent,
+    )
+    run = run_for(environment)
+    run.halted = True
+    end(environment)
+    environment.process_exit_code = 1
+    environment.runner.quit()
+
+
 def register_messages(runner: Any) -> None:
     if isinstance(runner, WorkerRunner):
         runner.register_message(MSG_START, on_worker_start)
         runner.register_message(MSG_SHARE, on_worker_share)
         runner.register_message(MSG_FIXTURES, on_worker_fixtures)
         gevent.spawn(_send_alive, runner)
+        gevent.spawn(_watch_master, runner.environment)
     elif isinstance(runner, MasterRunner):
         runner.register_message(MSG_ALIVE, on_alive)
 

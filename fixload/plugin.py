@@ -42,7 +42,7 @@ import greenlet
 from locust import events
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from fixload import coordinator
+from fixload import children, coordinator
 from fixload.config import ConfigError
 from fixload.executors import users_needed
 from fixload.exitcodes import ExitCode
@@ -156,6 +156,7 @@ def on_init(environment: Any, runner: Any = None, **_: Any) -> None:
         environment.host = run.config.target.base_url
     if runner is not None and not isinstance(runner, WorkerRunner) and _automatic(environment):
         _install_signal_handlers(environment)
+    children.accept_signals()  # a signal `fixload run` forwarded before now was held for this moment
 
 
 @events.request.add_listener
@@ -401,7 +402,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     if runner is None or isinstance(runner, WorkerRunner):
         return
     run = run_for(environment)
-    for key in ("finalized", "finalizing", "aborted", "setup_error", "signal", "flushed", "summary"):
+    for key in ("finalized", "finalizing", "aborted", "setup_error", "signal", "flushed", "summary", "stopped"):
         run.extra.pop(key, None)
     run.registry.reset()  # a second test from the web UI starts from zero
     run.extra["started_at"] = datetime.now(UTC)
@@ -425,6 +426,40 @@ def on_test_start(environment: Any, **_: Any) -> None:
     else:
         state.greenlets.append(gevent.spawn(_abort_watch, environment))
         state.greenlets.append(gevent.spawn(_vus_sampler, environment))
+        run_time = getattr(environment.parsed_options, "run_time", None)
+        if run_time:
+            gevent.spawn_later(run_time, _run_time_reached, environment, state)
+
+
+class _RunTimeHonoured(logging.Filter):
+    """Locust warns that a shape ignores --run-time; fixload's profile shapes honour it, so that part of
+    the warning goes (the one for --users/--spawn-rate stays: the profile decides those)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("--run-time, --users or --spawn-rate have no impact on LoadShapes"):
+            return False
+        prefix = "The following option(s) will be ignored: "
+        if message.startswith(prefix):
+            rest = [o for o in message[len(prefix) :].split(", ") if o != "--run-time"]
+            if not rest:
+                return False
+            record.msg, record.args = prefix + ", ".join(rest), ()
+        return True
+
+
+logging.getLogger("locust.main").addFilter(_RunTimeHonoured())
+
+
+def _run_time_reached(environment: Any, state: Any) -> None:
+    """Locust's -t/--run-time, for a profile run too: the test ends then, as Locust ends any other run.
+    The verdict is by thresholds as for a normal end; the summary says `stopped: run-time`."""
+    if coordinator.state_of(environment) is not state or state.finished:
+        return  # that test already ended (or another one started from the web UI)
+    run_for(environment).extra["stopped"] = "run-time"
+    state.finished = True
+    logger.info("fixload: --run-time reached: stopping the test (verdict by thresholds)")
+    gevent.spawn(_quit, environment)  # not from here: ending the test kills the test's own greenlets
 
 
 def _setup_failed(environment: Any, run: Run, exc: Exception) -> None:
@@ -510,7 +545,9 @@ def on_test_stop(environment: Any, **_: Any) -> None:
         coordinator.reset(environment)
         return
     state = coordinator.state_of(environment)
-    early = state is not None and state.started and not state.finished
+    # not started counts as early too: a stop (a signal, say) during the setup's fixtures kills test_start
+    # before the engine starts
+    early = state is not None and not state.finished
     finalize(environment, early=early)
     if run_for(environment).extra.get("finalizing"):
         # A finalize in progress (a signal's, waiting for the workers' last reports) still needs this test's
@@ -636,6 +673,9 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
     lost = sum(1 for e in state.worker_events if e["event"] == "lost") if state is not None else 0
     if lost and status == Status.PASSED:
         reason = f"{lost} worker(s) lost during the run; their last reports are counted"
+    stopped = run.extra.get("stopped")
+    if stopped:
+        reason = "; ".join(filter(None, [f"stopped: {stopped}", reason]))
     info = RunInfo(
         profile=run.config.plan.profile.profile,
         multiplier=run.config.plan.multiplier,
@@ -650,6 +690,8 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
     from fixload.live import live_for  # here, not at the top: live's listeners must register after ours
 
     extra: dict[str, Any] = {"fixtures": dict(run.fixtures), "timeSeries": live_for(environment).series()}
+    if stopped:
+        extra["stopped"] = stopped
     if state is not None and state.worker_events:
         extra["workerEvents"] = list(state.worker_events)
     summary = build_summary(run.registry, thresholds, info, _scenario_counts(environment), results, extra=extra)

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from fixload import children
 from fixload.envvars import read_env_file
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -50,6 +51,7 @@ class SimulatorProcess:
         env_out: Path | str | None = None,
         startup_timeout: float = 10.0,
         cpu: int | None = None,
+        keep_env_file: bool = True,
     ) -> None:
         self.auth = auth
         self.seed = seed
@@ -63,7 +65,11 @@ class SimulatorProcess:
         self.proc: subprocess.Popen[bytes] | None = None
         self.env: dict[str, str] = {}
         self.base_url = ""
-        self._stderr_path: Path | None = None
+        self._stderr: Any = None
+        """An unlinked temporary file (nothing to clean up, whatever happens to this process)."""
+        self.keep_env_file = keep_env_file
+        """False: the tokens live in `env` only; the 0600 file is removed as soon as it is read, so none
+        outlives a starter killed by SIGKILL (`fixload run`)."""
 
     # ------------------------------------------------------------------ lifecycle
     def command(self) -> list[str]:
@@ -83,17 +89,19 @@ class SimulatorProcess:
         if self.env_path is None:
             self.env_path = Path(self._tmpdir) / "simulator.env"
         self.env_path.unlink(missing_ok=True)
-        self._stderr_path = Path(self._tmpdir) / "stderr.log"
+        self._stderr = tempfile.TemporaryFile(prefix="fixload-sim-stderr-")  # noqa: SIM115  closed in stop()
         child_env = dict(os.environ)
         child_env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(_REPO_ROOT), child_env.get("PYTHONPATH")]))
-        with open(self._stderr_path, "wb") as stderr:
-            self.proc = subprocess.Popen(
-                self.command(),
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                env=child_env,
-                preexec_fn=(lambda: os.sched_setaffinity(0, {self.cpu})) if self.cpu is not None else None,
-            )
+        # Its own process group (a terminal's Ctrl-C is for the run, not its target) and SIGTERM when its
+        # starter dies, even by SIGKILL: a simulator never outlives whoever started it.
+        self.proc = children.start(
+            self.command(),
+            hold_signals=False,
+            then=(lambda: os.sched_setaffinity(0, {self.cpu})) if self.cpu is not None else None,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            env=child_env,
+        )
         deadline = time.monotonic() + self.startup_timeout
         while not self.env_path.exists():
             if self.proc.poll() is not None:
@@ -104,6 +112,9 @@ class SimulatorProcess:
             time.sleep(0.01)  # polling interval for a file to appear, not a synchronisation sleep
         self.env = read_env_file(self.env_path)
         self.base_url = self.env["K6_BASE_URL"]
+        if not self.keep_env_file:
+            self.env_path.unlink(missing_ok=True)
+            self._remove_tmpdir()
         return self
 
     def stop(self, timeout: float = 5.0) -> int:
@@ -118,10 +129,16 @@ class SimulatorProcess:
                 code = self.proc.wait()
         elif self.proc is not None:
             code = self.proc.returncode
+        self._remove_tmpdir()
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+        return code
+
+    def _remove_tmpdir(self) -> None:
         if self._tmpdir:
             shutil.rmtree(self._tmpdir, ignore_errors=True)
             self._tmpdir = None
-        return code
 
     def __enter__(self) -> SimulatorProcess:
         return self.start()
@@ -130,9 +147,12 @@ class SimulatorProcess:
         self.stop()
 
     def stderr(self) -> str:
-        if self._stderr_path and self._stderr_path.exists():
-            return self._stderr_path.read_text(errors="replace")[-4000:]
-        return ""
+        if self._stderr is None:
+            return ""
+        fd = self._stderr.fileno()
+        size = os.fstat(fd).st_size
+        # pread: the child writes through the same file offset, which a seek here would move
+        return os.pread(fd, 4000, max(0, size - 4000)).decode(errors="replace")
 
     @property
     def pid(self) -> int:
