@@ -48,6 +48,9 @@ MAX_MULTIPLIER = 1000.0
 MAX_NUMBER = 1e9
 MAX_SETTING_SECONDS = MAX_DURATION_S
 MAX_SETTING_MINUTES = 525_600.0
+SPAWN_RATE_PER_PROCESS = 100.0
+"""Users Locust starts per second per process (Locust warns above 100 per worker): 5000 VUs take 50 s."""
+SPAWN_WARNING_S = 10.0
 MEASURED_STARTS_PER_PROCESS = 7_500.0
 """Iterations/s one fixload process started on this project's bench (bench/RESULTS.md, throughput (b))."""
 
@@ -132,6 +135,12 @@ def check_plan(plan: Plan, processes: int | None = 1) -> PlanCheck:
         errors.append(
             f"scenarios: {_scaled(f'{total_vus} VUs in all', multiplier)} over {max(1, processes)} process(es) is more"
             f" than the ceiling of {MAX_VUS_PER_PROCESS} VUs per process; run with --workers {needed} (or more)"
+        )
+    spawn_s = total_vus / (SPAWN_RATE_PER_PROCESS * max(1, processes))
+    if spawn_s > SPAWN_WARNING_S and not errors:
+        warnings.append(
+            f"Locust takes about {spawn_s:.0f}s to start {total_vus} VUs ({SPAWN_RATE_PER_PROCESS:g} VUs/s per process)"
+            "; more --workers start them sooner"
         )
     capacity = MEASURED_STARTS_PER_PROCESS * max(1, processes)
     if peak > capacity and not errors:

@@ -17,6 +17,7 @@ from typing import Any
 import gevent
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
+from fixload.bounds import SPAWN_RATE_PER_PROCESS
 from fixload.config import ConfigError, load_run_config
 from fixload.executors import Engine, Share, users_needed
 from fixload.plan import Plan, build_plan
@@ -27,8 +28,7 @@ logger = logging.getLogger("fixload")
 
 LEAD_SECONDS = 1.0
 """Time between the decision to start and t0: long enough for every runner to hear about it."""
-SPAWN_RATE_PER_RUNNER = 100.0
-"""Users started per second per runner (Locust warns above 100 per worker)."""
+SPAWN_RATE_PER_RUNNER = SPAWN_RATE_PER_PROCESS
 RESHARE_DELAY = 0.5
 """A new share takes over this long after the master notices a worker joined or was lost (the message
 must reach every worker before then)."""

@@ -261,3 +261,9 @@ def test_real_processes_give_the_same_verdict(tmp_path):
 @pytest.mark.parametrize("case_id", PROCESS_CASES[1:])
 def test_real_processes_give_the_same_verdict_more(case_id, tmp_path):
     _run_all(case_id, tmp_path)
+
+
+def test_a_long_spawn_is_a_warning(target_env, tmp_path, capsys):
+    profile = _profile(tmp_path, _option("payments_flow", maxVUs=2000))
+    assert cli.main(["validate", "--profile", str(profile)]) == 0
+    assert "warning: Locust takes about 21s to start 2147 VUs" in capsys.readouterr().out
