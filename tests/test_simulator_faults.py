@@ -159,3 +159,19 @@ def test_staging_preset_reproduces_each_flows_p95() -> None:
         sums = sorted(sum(r.draw_latency(rng) for r in by_request) * 1000 for _ in range(20_000))
         p95 = sums[int(0.95 * len(sums))]
         assert math.isclose(p95, target, rel_tol=0.05), (flow, p95, target)
+
+
+def test_fixnado_d191423_preset_fails_metrics_ingestion_with_the_products_body(make_simulator: Any) -> None:
+    """FIXNADO-API.md B2/B3: every POST /api/campaigns/{id}/metrics is a 500 {"message":"Internal server error"}
+    on d191423 (even for an unknown campaign); every other route is untouched."""
+    sim = make_simulator(preset="fixnado-d191423")
+    day = {"metricDate": "2026-01-01T00:00:00Z", "impressions": 1000, "clicks": 50, "spend": 200, "revenue": 300}
+    for campaign in ("0b6f9c1e-8d1a-4a55-9b3e-2f7d6c1a0e11", "not-a-campaign"):
+        assert sim.request("POST", f"/api/campaigns/{campaign}/metrics", day) == (
+            500,
+            {"message": "Internal server error"},
+        )
+    assert sim.request("GET", "/api/zones")[0] == 200
+    assert sim.request("GET", "/api/campaigns/x/metrics")[0] != 500  # POST only
+    [rule] = sim.request("GET", "/__fixload/faults")[1]
+    assert rule["name"].startswith("fixnado-d191423") and rule["status"] == 500

@@ -117,7 +117,10 @@ class SimulatorApp:
                     _transport(send).abort()
                 return
             if decision.status is not None:
-                error = {"error": "injected_fault", "message": f"fault injected by rule(s) {decision.rule_ids}"}
+                error = decision.body or {
+                    "error": "injected_fault",
+                    "message": f"fault injected by rule(s) {decision.rule_ids}",
+                }
                 await self._finish(send, record, decision.status, error, started)
                 return
 

@@ -5,6 +5,7 @@ A rule is JSON so the same shape works from `--fault '{...}'`, `POST /__fixload/
     {"route": "/api/bookings*",          # glob on the path template or the path; "re:<regex>" for a regex
      "method": "POST",                   # or "*" (default)
      "error_rate": 0.2, "status": 503,   # answer this fraction with `status` instead of running the handler
+     "body": {"message": "…"},           # the error's JSON body (default: {"error": "injected_fault", …})
      "latency": {"fixed_ms": 50} | {"uniform_ms": [10, 90]} | {"p50_ms": 120, "p95_ms": 400},
      "hang": true,                       # never answer (until the client gives up)
      "reset": true,                      # drop the connection with a TCP reset
@@ -12,7 +13,8 @@ A rule is JSON so the same shape works from `--fault '{...}'`, `POST /__fixload/
      "window": {"start_s": 10, "duration_s": 30}}   # active only then, relative to when the rule was added
 
 Every matching active rule applies: latencies add up; the first error, hang or reset drawn wins.
-`preset("staging")` builds the rules that reproduce the staging drill's per-flow p95.
+Presets (`--preset NAME`, `{"preset": NAME}`): `staging` reproduces the staging drill's per-flow p95;
+`fixnado-d191423` reproduces that backend's campaign-metrics ingestion bugs (FIXNADO-API.md §10 B2/B3).
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ class Decision:
     status: int | None = None
     hang: bool = False
     reset: bool = False
+    body: Any = None
     rule_ids: list[int] = field(default_factory=list)
 
     @property
@@ -64,6 +67,7 @@ class Rule:
     method: str
     error_rate: float
     status: int
+    body: Any
     latency: tuple[str, float, float] | None
     hang: bool
     reset: bool
@@ -141,7 +145,8 @@ def parse_rule(spec: Any, rule_id: int, now: float | None = None) -> Rule:
     """Validate one rule's JSON; raises FaultError naming the field at fault."""
     if not isinstance(spec, dict):
         raise FaultError("rule: expected a JSON object")
-    known = {"route", "regex", "method", "error_rate", "status", "latency", "hang", "reset", "probability", "window"}
+    known = {"route", "regex", "method", "error_rate", "status", "body", "latency", "hang", "reset", "probability"}
+    known.add("window")
     unknown = sorted(set(spec) - known - {"name", "flow"})
     if unknown:
         raise FaultError(f"{unknown[0]}: unknown field (known: {', '.join(sorted(known))})")
@@ -177,6 +182,7 @@ def parse_rule(spec: Any, rule_id: int, now: float | None = None) -> Rule:
         method=method.upper(),
         error_rate=_number(spec, "error_rate", 0.0, 0.0, 1.0),
         status=status,
+        body=spec.get("body"),
         latency=_latency(spec.get("latency")),
         hang=bool(spec.get("hang", False)),
         reset=bool(spec.get("reset", False)),
@@ -184,6 +190,8 @@ def parse_rule(spec: Any, rule_id: int, now: float | None = None) -> Rule:
         added_at=time.time() if now is None else now,
         window=window_t,
     )
+    if "body" in spec and not isinstance(spec["body"], dict | list | str):
+        raise FaultError("body: expected a JSON object, array or string")
     if not (rule.error_rate or rule.latency or rule.hang or rule.reset):
         raise FaultError("rule: give at least one of error_rate, latency, hang, reset")
     return rule
@@ -233,6 +241,7 @@ class FaultInjector:
                 decision.reset = decision.reset or rule.reset
             if rule.error_rate and decision.status is None and rng.random() < rule.error_rate:
                 decision.status = rule.status
+                decision.body = rule.body
         return decision
 
     def as_json(self) -> list[dict[str, Any]]:
@@ -282,11 +291,32 @@ def _sum_p95(requests: int, sigma: float, samples: int = 20_000) -> float:
     return sums[int(0.95 * samples)]
 
 
+PRESETS: tuple[str, ...] = ("staging", "fixnado-d191423")
+
+# Fixnado at d191423 on PostgreSQL: every POST /api/campaigns/{id}/metrics is a 500 (B2: `FOR UPDATE` over the
+# outer join on flights, campaignService.js:562-566, refused before the 404 check; B3: without a flightId the
+# metrics_recorded event misses required metadata, analyticsEventService.js:72,120-129). Both reach
+# errorHandler (middleware/errorHandler.js:5-27) as plain errors: 500 with its generic body.
+FIXNADO_D191423: tuple[dict[str, Any], ...] = (
+    {
+        "name": "fixnado-d191423:B2+B3 campaign metrics ingestion",
+        "regex": r".*/campaigns/[^/]+/metrics",
+        "method": "POST",
+        "error_rate": 1.0,
+        "status": 500,
+        "body": {"message": "Internal server error"},
+    },
+)
+
+
 def preset(name: Any) -> list[dict[str, Any]]:
     """Rules for a named preset. `staging`: every flow request gets a log-normal latency such that the flow's
-    summed duration has the drill's p95 (a flow of one request gets exactly that p95)."""
+    summed duration has the drill's p95 (a flow of one request gets exactly that p95). `fixnado-d191423`:
+    the product's metrics-ingestion 500s (FIXNADO_D191423)."""
+    if name == "fixnado-d191423":
+        return [dict(rule) for rule in FIXNADO_D191423]
     if name != "staging":
-        raise FaultError(f"preset: unknown preset {name!r} (known: staging)")
+        raise FaultError(f"preset: unknown preset {name!r} (known: {', '.join(PRESETS)})")
     rules = []
     for flow, target_ms in STAGING_P95_MS.items():
         requests = FLOW_REQUESTS[flow]

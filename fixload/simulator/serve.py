@@ -25,7 +25,7 @@ import orjson
 
 from .app import Settings, SimulatorApp
 from .auth import mint
-from .faults import FaultError
+from .faults import PRESETS, FaultError
 from .store import Identity, Store
 
 TOKEN_LIFETIME_S = 7 * 24 * 3600
@@ -50,7 +50,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="JSON",
         help='a fault rule, e.g. \'{"route": "/api/bookings*", "error_rate": 0.2, "status": 503}\' (repeatable)',
     )
-    parser.add_argument("--preset", choices=("staging",), help="latency preset: staging = the drill's per-flow p95")
+    parser.add_argument(
+        "--preset",
+        choices=PRESETS,
+        help="staging: the drill's per-flow p95 latencies; fixnado-d191423: that backend's campaign-metrics 500s",
+    )
     parser.add_argument("--seed", type=int, help="deterministic ids, token secret and fault draws")
 
 
