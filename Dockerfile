@@ -16,10 +16,17 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 
 WORKDIR /opt/fixload
 COPY pyproject.toml README.md ./
+# The dependencies in a layer of their own, rebuilt only when pyproject.toml changes: a stub of the package
+# pulls them in; the real code then installs on top, without its dependencies.
+RUN python3 -m venv /opt/venv \
+    && mkdir -p fixload/simulator locustfiles \
+    && touch fixload/__init__.py fixload/simulator/__init__.py locustfiles/__init__.py \
+    && pip install . \
+    && rm -rf fixload locustfiles build fixload.egg-info
 COPY fixload ./fixload
 COPY locustfiles ./locustfiles
-RUN python3 -m venv /opt/venv \
-    && pip install . \
+RUN pip install --no-deps --force-reinstall . \
+    && rm -rf build fixload.egg-info \
     && useradd --uid 1000 --create-home --shell /usr/sbin/nologin fixload \
     && mkdir -p /shared /work/profiles /work/reports \
     && chmod 1777 /shared /work/reports
