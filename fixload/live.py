@@ -319,9 +319,20 @@ def live_thresholds(environment: Any, elapsed: float) -> list[dict[str, Any]]:
                 "observed": None if r is None else _round(r.observed, 6),
                 "ok": None if r is None else bool(r.ok),
                 "abortOnFail": bool(t.abort_on_fail),
+                **_value_kind(run, t),
             }
         )
     return out
+
+
+def _value_kind(run: Any, threshold: Any) -> dict[str, Any]:
+    """What an observed value is (aggregation, metric type, what it contains), so surfaces can give its unit."""
+    metric = run.registry.get(threshold.selector.metric)
+    return {
+        "aggregation": threshold.expression.aggregation,
+        "metricType": str(metric.type) if metric else None,
+        "contains": str(metric.contains) if metric else None,
+    }
 
 
 def summary_thresholds(environment: Any) -> list[dict[str, Any]]:
@@ -337,6 +348,9 @@ def summary_thresholds(environment: Any) -> list[dict[str, Any]]:
                 "ok": t.get("ok"),
                 "abortOnFail": t.get("abortOnFail", False),
                 "noSamples": bool(t.get("noSamples")),
+                "aggregation": t.get("aggregation"),
+                "metricType": t.get("metricType"),
+                "contains": t.get("contains"),
             }
             for t in summary["fixload"].get("thresholds", [])
         ]
@@ -350,6 +364,7 @@ def summary_thresholds(environment: Any) -> list[dict[str, Any]]:
             "observed": None,
             "ok": None,
             "abortOnFail": t.abort_on_fail,
+            **_value_kind(run, t),
         }
         for t in thresholds.thresholds
     ]

@@ -120,35 +120,48 @@ def _fail_invalid(environment: Any, message: str) -> None:
     sys.exit(ExitCode.INVALID_CONFIG)
 
 
-@events.init.add_listener
-def on_init(environment: Any, runner: Any = None, **_: Any) -> None:
+def configure(environment: Any, runner: Any = None) -> tuple[str, ...]:
+    """Check everything a test needs from the options as they are now (`validate_run`: profile, environment,
+    multiplier, bounds, thresholds) and a user class per scenario, and load it into the run; return the
+    verdict's warnings. A bad value raises ConfigError (every problem in its message) and leaves the run as
+    it was. The command line (at `init`) and the web UI's START both come here: one set of rules."""
     run = run_for(environment)
-    define_flow_metrics(run)
     options = environment.parsed_options
     profile, multiplier = getattr(options, "profile", "") or None, getattr(options, "multiplier", None)
     verdict = validate_run(
         profile,
         multiplier,
-        getattr(options, "env_file", None),
+        getattr(options, "env_file", None) or None,
         simulator=False,  # Locust itself never starts one: the target is the host it was given
         processes=_processes(options, runner),
         registry=run.registry,
+    ).raise_for_problems()
+    previous = run.config, run.extra.get("config_key"), run.extra.get("thresholds")
+    run.config, run.extra["config_key"], run.extra["thresholds"] = (
+        verdict.config,
+        (profile, multiplier),
+        verdict.thresholds,
     )
-    if not verdict.ok:
-        _fail_invalid(environment, verdict.message())
-        return
-    for warning in verdict.warnings:
-        logger.warning("fixload: %s", warning)
-    run.config = verdict.config
-    run.extra["config_key"] = (profile, multiplier)
-    run.extra["thresholds"] = verdict.thresholds
     try:
         if isinstance(environment.shape_class, ScenarioShape) and not isinstance(runner, WorkerRunner):
-            plan = environment.shape_class.plan(environment)
-            environment.shape_class.user_classes(environment, plan)
+            environment.shape_class.user_classes(environment, environment.shape_class.plan(environment))
+    except ConfigError:
+        run.config, run.extra["config_key"], run.extra["thresholds"] = previous
+        raise
+    return verdict.warnings
+
+
+@events.init.add_listener
+def on_init(environment: Any, runner: Any = None, **_: Any) -> None:
+    run = run_for(environment)
+    define_flow_metrics(run)
+    try:
+        warnings = configure(environment, runner)
     except ConfigError as exc:
         _fail_invalid(environment, str(exc))
         return
+    for warning in warnings:
+        logger.warning("fixload: %s", warning)
     if runner is not None:
         coordinator.register_messages(runner)
         _register_messages(runner)

@@ -33,7 +33,7 @@ import orjson
 
 from fixload.compare import CompareInputError, Side, load
 from fixload.secrets import redact
-from fixload.timeseries import decode
+from fixload.timeseries import Row, decode
 
 PALETTE = ("#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#4b5563")
 RUN_FAILURES = {"aborted", "setup_failed", "target_unreachable", "interrupted"}
@@ -323,10 +323,10 @@ footer{margin:30px 0;color:#9ca3af;font-size:12px}
 """
 
 
-def _scenario_p95_threshold(summary: dict[str, Any], scenario: str, flow: str) -> float | None:
+def _scenario_p95_threshold(thresholds: Sequence[dict[str, Any]], scenario: str, flow: str) -> float | None:
     """The tightest `p(95)<N` on this scenario's request or flow duration, to draw on its latency chart."""
     bounds = []
-    for t in summary["fixload"].get("thresholds", []):
+    for t in thresholds:
         expression = t["expression"].replace(" ", "")
         if t["metric"] in (f"http_req_duration{{scenario:{scenario}}}", f"{flow}_duration") and expression.startswith(
             "p(95)<"
@@ -336,6 +336,67 @@ def _scenario_p95_threshold(summary: dict[str, Any], scenario: str, flow: str) -
             except ValueError:
                 continue
     return min(bounds) if bounds else None
+
+
+def scenario_charts(
+    scenarios: dict[str, dict[str, Any]],
+    thresholds: Sequence[dict[str, Any]],
+    rows: dict[str, list[Row]],
+    interval: float,
+    x_max: float,
+) -> str:
+    """Per scenario: scheduled vs achieved iterations/s with the iterations dropped, and p95 against its
+    threshold. The HTML report and the web UI's chart panel both draw with this, from the same time series
+    (`fixload.timeseries` rows); `scenarios`: name -> {executor, flow}; `thresholds`: [{metric, expression}]."""
+    names = sorted(scenarios) or sorted(rows)
+    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
+    e = html.escape
+
+    def series_of(name: str, field: str) -> list[tuple[float, float | None]]:
+        return [(r.t, getattr(r, field)) for r in rows.get(name, [])]
+
+    def dropped_per_interval(name: str) -> list[tuple[float, float | None]]:
+        return [(r.t, float(r.dropped)) for r in rows.get(name, [])]
+
+    parts: list[str] = []
+    parts.append('<div class="grid2">')
+    for name in names:
+        info = scenarios.get(name, {})
+        color = colors[name]
+        rate_series = [
+            {"label": "achieved it/s", "color": color, "points": series_of(name, "achieved")},
+        ]
+        if any(y is not None for _, y in series_of(name, "scheduled")):
+            rate_series.insert(
+                0,
+                {
+                    "label": "scheduled it/s",
+                    "color": "#374151",
+                    "points": series_of(name, "scheduled"),
+                    "dashed": True,
+                },
+            )
+        drops = dropped_per_interval(name)
+        drop_bars = {"label": f"dropped / {interval:g} s", "color": "#dc2626", "points": drops}
+        rate_chart = line_chart(
+            f"{name} — iterations/s ({info.get('executor', '')})",
+            rate_series,
+            x_max,
+            "iterations/s",
+            bars=drop_bars if any(y for _, y in drops) else None,
+        )
+        bound = _scenario_p95_threshold(thresholds, name, str(info.get("flow") or name))
+        latency_chart = line_chart(
+            f"{name} — p95 latency (ms)",
+            [{"label": "p95 ms", "color": color, "points": series_of(name, "p95")}],
+            x_max,
+            "ms",
+            hlines=[(bound, f"threshold p(95)<{bound:g}", "#dc2626")] if bound is not None else (),
+        )
+        parts.append(f'<div class="panel"><h3>{e(name)}</h3>{rate_chart}{latency_chart}</div>')
+    parts.append("</div>")
+
+    return "\n".join(parts)
 
 
 def html_report(summary: dict[str, Any]) -> str:
@@ -355,9 +416,6 @@ def html_report(summary: dict[str, Any]) -> str:
 
     def series_of(name: str, field: str) -> list[tuple[float, float | None]]:
         return [(r.t, getattr(r, field)) for r in rows.get(name, [])]
-
-    def dropped_per_interval(name: str) -> list[tuple[float, float | None]]:
-        return [(r.t, float(r.dropped)) for r in rows.get(name, [])]
 
     def dropped_cumulative(name: str) -> list[tuple[float, float | None]]:
         return list(
@@ -406,42 +464,7 @@ def html_report(summary: dict[str, Any]) -> str:
     if not has_points:
         parts.append("<p>No time series was recorded (the run ended before the first sample).</p>")
     else:
-        parts.append('<div class="grid2">')
-        for name in names:
-            info = scenarios.get(name, {})
-            color = colors[name]
-            rate_series = [
-                {"label": "achieved it/s", "color": color, "points": series_of(name, "achieved")},
-            ]
-            if any(y is not None for _, y in series_of(name, "scheduled")):
-                rate_series.insert(
-                    0,
-                    {
-                        "label": "scheduled it/s",
-                        "color": "#374151",
-                        "points": series_of(name, "scheduled"),
-                        "dashed": True,
-                    },
-                )
-            drops = dropped_per_interval(name)
-            drop_bars = {"label": f"dropped / {interval:g} s", "color": "#dc2626", "points": drops}
-            rate_chart = line_chart(
-                f"{name} — iterations/s ({info.get('executor', '')})",
-                rate_series,
-                x_max,
-                "iterations/s",
-                bars=drop_bars if any(y for _, y in drops) else None,
-            )
-            bound = _scenario_p95_threshold(summary, name, str(info.get("flow") or name))
-            latency_chart = line_chart(
-                f"{name} — p95 latency (ms)",
-                [{"label": "p95 ms", "color": color, "points": series_of(name, "p95")}],
-                x_max,
-                "ms",
-                hlines=[(bound, f"threshold p(95)<{bound:g}", "#dc2626")] if bound is not None else (),
-            )
-            parts.append(f'<div class="panel"><h3>{e(name)}</h3>{rate_chart}{latency_chart}</div>')
-        parts.append("</div>")
+        parts.append(scenario_charts(scenarios, fx.get("thresholds", []), rows, interval, x_max))
 
         parts.append("<h2>All scenarios</h2>")
         parts.append('<div class="grid2"><div class="panel">')

@@ -483,7 +483,7 @@ def write_summary(
 # ------------------------------------------------------------------------------------------ console
 
 
-def _format_value(value: float | None, aggregation: str, metric_type: str | None, contains: str | None) -> str:
+def format_value(value: float | None, aggregation: str, metric_type: str | None, contains: str | None) -> str:
     if value is None:
         return "n/a (no samples)"
     if metric_type == MetricType.RATE:
@@ -510,7 +510,7 @@ def format_console_summary(summary: Mapping[str, Any]) -> str:
                 current = r["metric"]
                 lines += ["", f"    {current}"]
             mark = "✓" if r["ok"] else "✗"
-            shown = _format_value(r["observed"], r["aggregation"], r.get("metricType"), r.get("contains"))
+            shown = format_value(r["observed"], r["aggregation"], r.get("metricType"), r.get("contains"))
             if r.get("noSamples"):
                 mark = "⚠" if r["ok"] else mark
                 shown = f"{shown if r['observed'] is not None else 'n/a'}  NO SAMPLES: no series matched {current}"
@@ -560,6 +560,7 @@ __all__ = [
     "default_summary_path",
     "dumps",
     "format_console_summary",
+    "format_value",
     "sink_values",
     "write_summary",
 ]

@@ -138,6 +138,19 @@ NO_BROWSER = (
 )
 
 
+def require_browser() -> str:
+    """The headless browser's binary. Without one a developer's run skips the browser checks, saying why;
+    CI (CI=true) fails them instead: a browser check that silently skips in CI checks nothing."""
+    import pytest
+
+    binary = chromium_binary()
+    if binary is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{NO_BROWSER}; CI=true, so this fails instead of skipping")
+        pytest.skip(NO_BROWSER)
+    return binary
+
+
 class Browser:
     """Headless Chromium, one fresh profile per call (flags that work in this container)."""
 
@@ -220,15 +233,48 @@ class DevToolsPage:
         return result.get("result", {}).get("value")
 
     def goto(self, url: str, ready: str, timeout: float = 20.0) -> None:
-        """Navigate, then wait until the JS expression `ready` is truthy."""
+        """Navigate, then wait until the JS expression `ready` is truthy on the new page (not the old one)."""
+        self.evaluate("window.__leaving = true")
         self.call("Page.navigate", url=url)
-        wait_for(lambda: self.evaluate(ready), timeout, f"{url}: {ready}")
+        wait_for(lambda: self.evaluate(f"!window.__leaving && !!({ready})"), timeout, f"{url}: {ready}")
 
     def wait(self, expression: str, timeout: float = 20.0) -> Any:
         return wait_for(lambda: self.evaluate(expression), timeout, expression)
 
     def text(self) -> str:
         return str(self.evaluate("document.body.innerText") or "")
+
+    def click(self, selector: str, text: str | None = None, timeout: float = 20.0) -> None:
+        """A real mouse click (pressed + released at the element's centre), as a user's, on the first element
+        matching the CSS `selector` (and whose text is `text`, case-insensitive), once it is visible."""
+        wanted = orjson.dumps(text.lower() if text is not None else None).decode()
+        find = f"""(() => {{ const e = [...document.querySelectorAll({selector!r})].find(e =>
+              ({wanted} === null || e.textContent.trim().toLowerCase() === {wanted}) && e.getClientRects().length);
+              if (!e) return null; e.scrollIntoView({{block: 'center'}}); const r = e.getBoundingClientRect();
+              return [r.x + r.width / 2, r.y + r.height / 2]; }})()"""
+        last: list[Any] = [None]
+
+        def stable() -> Any:  # the same place twice in a row: not moving (an accordion opening above it, say)
+            here, before = self.evaluate(find), last[0]
+            last[0] = here
+            return here if here is not None and here == before else None
+
+        x, y = wait_for(stable, timeout, f"{selector} {text or ''} in place", interval=0.1)
+        for kind in ("mousePressed", "mouseReleased"):
+            self.call("Input.dispatchMouseEvent", type=kind, x=x, y=y, button="left", clickCount=1)
+
+    def type_into(self, name: str, value: str) -> None:
+        """Replace what the input named `name` holds by typing `value` (empty: clear it), as a user would."""
+        self.wait(f"!!document.querySelector('input[name={name}]')")
+        self.evaluate(f"(() => {{ const i = document.querySelector('input[name={name}]'); i.focus(); i.select(); }})()")
+        if value:
+            self.call("Input.insertText", text=value)
+        else:
+            for kind in ("keyDown", "keyUp"):
+                self.call(
+                    "Input.dispatchKeyEvent", type=kind, key="Backspace", code="Backspace", windowsVirtualKeyCode=8
+                )
+        self.wait(f"document.querySelector('input[name={name}]').value === {value!r}", 5)
 
     def screenshot(self, path: Path) -> Path:
         import base64

@@ -22,13 +22,12 @@ from fixload.secrets import register_secrets
 from fixload.timeseries import decode
 from tests.surfacekit import (
     LOCUST,
-    NO_BROWSER,
     SCREENSHOTS,
     Browser,
     Process,
     assert_no_secrets,
     child_env,
-    chromium_binary,
+    require_browser,
     scaled_profile,
     wait_for,
 )
@@ -197,10 +196,7 @@ def test_progress_line_replaces_locust_table(reported_run):
 
 
 def test_html_report_renders_in_chromium(reported_run):
-    binary = chromium_binary()
-    if binary is None:
-        pytest.skip(NO_BROWSER)
-    browser = Browser(binary)
+    browser = Browser(require_browser())
     url = (reported_run["out"] / "report.html").as_uri()
     dom = browser.dump_dom(url)
     assert "Scenario totals" in dom and "<svg" in dom and "booking_flow — p95 latency (ms)" in dom

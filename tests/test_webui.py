@@ -1,10 +1,20 @@
-"""fixload in Locust's web UI (issue 8), in a real headless Chromium: the start form shows the profile fields,
-a test started through the UI's own `/swarm` shows the Scenarios and Thresholds tabs with live numbers, the
-summary JSON is downloadable once it stops, `/metrics` is served, and no token shows anywhere."""
+"""fixload in Locust's web UI, driven as a person drives it: a real headless Chromium types into the start form
+and clicks START / STOP (DevTools protocol mouse and keyboard events), against one real `locust` process and the
+embedded simulator on loopback. What is checked is what the person sees (the page's text, the banner, the
+Scenarios tab, the chart panel) and what the target received (the simulator's own request count).
+
+One UI process serves the module, in this order: the routes before any test; bad form values refused, shown
+in the page, logged, nothing sent; a Host that is not the target refused, no token reaching a second
+listener; START with the form as it is (load arrives; tabs, chart panel, banner follow it; the verdict after
+the normal end); then (slow) STOP and START again, twice: with Multiplier 2 the achieved rate doubles, and
+blank again it is back to the profile's."""
 
 from __future__ import annotations
 
 import re
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
 import orjson
 import pytest
@@ -13,20 +23,21 @@ from prometheus_client.parser import text_string_to_metric_families
 from tests.support import free_port, wait_for
 from tests.surfacekit import (
     LOCUST,
-    NO_BROWSER,
     SCREENSHOTS,
     DevToolsPage,
     Process,
     assert_no_secrets,
     child_env,
-    chromium_binary,
     get_json,
     http_get,
-    http_post_form,
+    require_browser,
     scaled_profile,
 )
 
 FACTOR = 5.0  # 60 s -> 12 s
+SCENARIOS = {"booking_flow", "chat_flow", "payments_flow", "analytics_flow", "ads_flow"}
+ALERT = "[...document.querySelectorAll('.MuiAlert-message')].map(a => a.innerText).join('\\n')"
+BANNER = "(document.getElementById('fixload-banner') || {}).innerText || ''"
 
 
 @pytest.fixture(scope="module")
@@ -48,10 +59,14 @@ def ui(simulator, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    binary = chromium_binary()
-    if binary is None:
-        pytest.skip(NO_BROWSER)
-    return binary
+    return require_browser()
+
+
+@pytest.fixture(scope="module")
+def page(ui, browser):
+    """One page for the module (Chromium starts once); each test navigates it."""
+    with DevToolsPage(browser, height=1250) as devtools:
+        yield devtools
 
 
 def _status(ui) -> dict:
@@ -60,12 +75,27 @@ def _status(ui) -> dict:
     return status
 
 
-def _click_text(page: DevToolsPage, selector: str, pattern: str) -> int:
-    return page.evaluate(
-        f"""(() => {{ const hits = [...document.querySelectorAll({selector!r})]
-              .filter(e => new RegExp({pattern!r}, 'i').test(e.textContent.trim()));
-              hits.forEach(e => e.click()); return hits.length; }})()"""
-    )
+def _sent(ui) -> int:
+    return int(ui["sim"].stats()["total"]["count"])
+
+
+def _open_form(page: DevToolsPage, ui) -> None:
+    """The start form, as a fresh visit shows it, with both accordions open."""
+    page.goto(ui["base"] + "/", "document.body.innerText.includes('Custom parameters')")
+    for opened, title in enumerate(("Advanced options", "Custom parameters"), 1):
+        page.click("[aria-expanded=false]", title)
+        page.wait(f"document.querySelectorAll('.MuiCollapse-entered').length >= {opened}")
+    page.wait("document.querySelector('input[name=userCount]').value.startsWith('set by the profile')", 10)
+
+
+def _start(page: DevToolsPage, fields: dict[str, str]) -> None:
+    for name, value in fields.items():
+        page.type_into(name, value)
+    page.click("button[type=submit]")
+
+
+def _logs(ui) -> str:
+    return "\n".join(get_json(ui["base"] + "/logs")["master"])
 
 
 def test_routes_before_a_test(ui):
@@ -77,74 +107,156 @@ def test_routes_before_a_test(ui):
     page = http_get(ui["base"] + "/")[1].decode()
     args = orjson.loads(re.search(r"window.templateArgs = (\{.*\})", page).group(1))
     assert [t["key"] for t in args["extended_tabs"]] == ["fixload_scenarios", "fixload_thresholds"]
-    assert {"multiplier", "summary"} <= set(args["extra_options"])
+    assert {"multiplier", "summary", "env_file"} <= set(args["extra_options"])
     assert args["profile"] == str(ui["profile"])
+    assert '<script src="./fixload/ui.js" defer></script>' in page
+    assert get_json(ui["base"] + "/fixload/panel.json")["run"] == {"phase": "ready"}
     ui["seen"].append(page)
 
 
-def test_start_form_shows_the_profile_fields(ui, browser):
-    with DevToolsPage(browser, height=1250) as page:
-        page.goto(ui["base"] + "/", "document.body.innerText.includes('Custom parameters')")
-        assert _click_text(page, "div[role=button], button", "^(Custom parameters|Advanced options)$") == 2
-        page.wait(
-            "!!document.querySelector('input[name=multiplier]') && !!document.querySelector('input[name=profile]')"
-        )
-        page.wait("document.querySelectorAll('.MuiCollapse-entered').length >= 2")  # both accordions fully open
-        fields = page.evaluate(
-            "Object.fromEntries([...document.querySelectorAll('input[name]')].map(i => [i.name, i.value]))"
-        )
-        assert fields["profile"] == str(ui["profile"])
-        # (Locust camel-cases option names in the form: `env_file` is posted as `envFile`)
-        assert "multiplier" in fields and "summary" in fields and "envFile" in fields
-        shot = page.screenshot(SCREENSHOTS / "webui-start-form.png")
-        ui["seen"].append(page.text())
+def test_start_form_shows_the_profile_fields(ui, page):
+    _open_form(page, ui)
+    fields = page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('input[name]')].map(i => [i.name, [i.value, i.disabled]]))"
+    )
+    assert fields["profile"] == [str(ui["profile"]), False]
+    assert fields["multiplier"] == ["", False] and fields["envFile"] == ["", False]
+    # users and ramp-up are the profile's: shown as such, not as editable numbers that do nothing
+    assert fields["userCount"] == ["set by the profile: up to 177 VUs across 5 scenarios", True]
+    assert fields["spawnRate"][0].startswith("set by the profile") and fields["spawnRate"][1]
+    assert "fixload: ready" in page.evaluate(BANNER)
+    shot = page.screenshot(SCREENSHOTS / "webui-start-form.png")
+    ui["seen"].append(page.text())
     assert shot.stat().st_size > 20_000
 
 
-def test_a_started_test_shows_live_scenarios(ui, browser):
-    code, body = http_post_form(ui["base"] + "/swarm", {"host": ui["sim"].base_url, "profile": str(ui["profile"])})
-    assert code == 200 and orjson.loads(body)["success"], body
-    first = wait_for(lambda: (s := _status(ui))["state"] == "running" and s["elapsed"] > 3 and s, 30, "a running test")
-    with DevToolsPage(browser) as page:
-        page.goto(ui["base"] + "/", "document.body.innerText.toUpperCase().includes('SCENARIOS')")
-        assert _click_text(page, "button[role=tab]", "^scenarios$") == 1
-        page.wait("document.body.innerText.includes('ramping-arrival-rate')")
-        page.wait(  # the rows refresh with Locust's 2 s poll: wait for a non-zero achieved rate on booking_flow
-            "[...document.querySelectorAll('tr')].some(r => r.innerText.startsWith('booking_flow') && "
-            "/\\t[1-9][0-9]*\\.[0-9]{2}\\t/.test(r.innerText))"
+def _bad_profiles(directory):
+    bad_threshold = scaled_profile(directory, FACTOR, "bad-threshold.json", {"http_req_failed": ["rate<<0.5"]})
+    needs_env = orjson.loads(bad_threshold.read_bytes())
+    needs_env["thresholds"]["http_req_failed"].pop()
+    needs_env["requiredEnv"] = ["FIXLOAD_TEST_NOT_SET"]
+    (directory / "needs-env.json").write_bytes(orjson.dumps(needs_env))
+    return bad_threshold, directory / "needs-env.json"
+
+
+def test_bad_values_are_shown_in_the_page_and_nothing_starts(ui, page, tmp_path):
+    bad_threshold, needs_env = _bad_profiles(tmp_path)
+    cases = [
+        ({"profile": str(tmp_path / "missing.json")}, "missing.json"),
+        ({"multiplier": "two"}, "--multiplier: expected a positive number, got 'two'"),
+        ({"multiplier": "-1"}, "--multiplier: expected a positive number, got -1.0"),
+        ({"envFile": str(tmp_path / "absent.env")}, "absent.env"),
+        ({"profile": str(bad_threshold)}, "rate<<0.5"),
+        ({"profile": str(needs_env)}, "FIXLOAD_TEST_NOT_SET"),
+    ]
+    ui["sim"].reset_stats()
+    _open_form(page, ui)
+    defaults = {"profile": str(ui["profile"]), "multiplier": "", "envFile": ""}
+    for fields, expected in cases:
+        _start(page, fields)
+        shown = page.wait(f"(() => {{ const t = {ALERT}; return t.includes({expected!r}) && t; }})()", 10)
+        page.wait(
+            f"(() => {{ const t = {BANNER}; return t.includes('START refused') && t.includes({expected!r}); }})()", 5
         )
-        rows = page.evaluate("[...document.querySelectorAll('tbody tr')].map(r => r.innerText.split('\\t'))")
-        page.screenshot(SCREENSHOTS / "webui-scenarios-tab.png")
+        assert expected in _logs(ui), f"{expected!r} is not in the Logs tab's log"
+        assert _status(ui)["state"] == "ready", shown
+        if fields.get("profile", "").endswith("missing.json"):
+            page.screenshot(SCREENSHOTS / "webui-bad-profile.png")
         ui["seen"].append(page.text())
+        for name in fields:  # back to the form as it was, for the next case
+            page.type_into(name, defaults[name])
+    assert get_json(ui["base"] + "/stats/requests")["state"] == "ready"
+    assert _sent(ui) == 0, "a refused START sent requests to the target"
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    """A second listener on loopback: records every request (and whether it carried a token)."""
+
+    seen: ClassVar[list[tuple[str, str, str]]] = []
+
+    def _record(self) -> None:
+        self.seen.append((self.command, self.path, self.headers.get("Authorization", "")))
+        self.send_response(200)
+        self.send_header("Content-Length", "2")
+        self.end_headers()
+        self.wfile.write(b"{}")
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _record
+
+    def log_message(self, *_args) -> None:
+        pass
+
+
+def test_a_host_that_is_not_the_target_is_refused(ui, page):
+    server = ThreadingHTTPServer(("127.0.0.1", free_port()), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    other = f"http://127.0.0.1:{server.server_address[1]}"
+    ui["sim"].reset_stats()
+    try:
+        _open_form(page, ui)
+        _start(page, {"host": other})
+        page.wait(f"{ALERT}.includes('is not the configured target')", 10)
+        assert other in page.evaluate(ALERT) and "--allow-host-override" in page.evaluate(ALERT)
+        assert "is not the configured target" in _logs(ui)
+        wait_for(lambda: _status(ui)["state"] == "ready", 5, "the UI to stay ready")
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert _Recorder.seen == [], "the other host received requests"
+    assert _sent(ui) == 0
+
+
+def test_start_with_the_form_as_it_is(ui, page):
+    ui["sim"].reset_stats()
+    _open_form(page, ui)
+    page.click("button[type=submit]")
+    phase = page.wait(f"(() => {{ const t = {BANNER}; return /waiting|running/.test(t) && t; }})()", 15)
+    ui["phases"] = [phase]
+    first = wait_for(lambda: (s := _status(ui))["state"] == "running" and s["elapsed"] > 3 and s, 30, "a running test")
+    assert _sent(ui) > 0
+    page.click("button[role=tab]", "Scenarios")
+    page.wait(  # the rows refresh with Locust's 2 s poll: wait for a non-zero achieved rate on booking_flow
+        "[...document.querySelectorAll('tr')].some(r => r.innerText.startsWith('booking_flow') && "
+        "/\\t[1-9][0-9]*\\.[0-9]{2}\\t/.test(r.innerText))"
+    )
+    rows = page.evaluate("[...document.querySelectorAll('tbody tr')].map(r => r.innerText.split('\\t'))")
+    page.screenshot(SCREENSHOTS / "webui-scenarios-tab.png")
     by_name = {r[0]: r for r in rows}
-    assert set(by_name) == {"booking_flow", "chat_flow", "payments_flow", "analytics_flow", "ads_flow"}
+    assert set(by_name) == SCENARIOS
     assert by_name["payments_flow"][1] == "constant-arrival-rate" and by_name["payments_flow"][2] == "6.00"
     assert by_name["analytics_flow"][2].startswith("— (VU executor)")
     assert by_name["analytics_flow"][5] == "10 / 10 / 10"
+    # the chart panel, beside Locust's charts: per scenario rate and p95 charts, from the live series
+    page.click("button[role=tab]", "Charts")
+    page.wait("document.querySelectorAll('#fixload-charts svg.chart').length === 10")
+    titles = page.evaluate("[...document.querySelectorAll('#fixload-charts svg .title')].map(t => t.textContent)")
+    assert "payments_flow — iterations/s (constant-arrival-rate)" in titles
+    assert "booking_flow — p95 latency (ms)" in titles
+    assert page.evaluate("document.querySelector('#fixload-charts').innerText").count("threshold p(95)<") == 5
+    assert "running" in page.evaluate(BANNER)
+    page.evaluate("document.getElementById('fixload-charts').scrollIntoView()")
+    page.screenshot(SCREENSHOTS / "webui-chart-panel.png")
+    page.evaluate("window.scrollTo(0, 0)")
     later = _status(ui)
     assert later["elapsed"] > first["elapsed"]
-    started = {s["name"]: s["started"] for s in later["scenarios"]}
-    assert all(started[s["name"]] >= s["started"] for s in first["scenarios"]) and sum(started.values()) > 0
     payments = next(s for s in later["scenarios"] if s["name"] == "payments_flow")
     assert payments["achievedRate"] == pytest.approx(6.0, rel=0.35)
     assert payments["vusMax"] == 30 and payments["dropped"] == 0
+    ui["seen"].append(page.text())
 
 
-def test_the_thresholds_tab(ui, browser):
-    with DevToolsPage(browser) as page:
-        page.goto(ui["base"] + "/", "document.body.innerText.toUpperCase().includes('THRESHOLDS')")
-        assert _click_text(page, "button[role=tab]", "^thresholds$") == 1
-        page.wait("document.body.innerText.includes('http_req_duration{scenario:booking_flow}')")
-        page.wait("document.body.innerText.includes('✓ pass')")
-        rows = page.evaluate("[...document.querySelectorAll('tbody tr')].map(r => r.innerText.split('\\t'))")
-        page.screenshot(SCREENSHOTS / "webui-thresholds-tab.png")
-        ui["seen"].append(page.text())
+def test_the_thresholds_tab_gives_units(ui, page):
+    page.goto(ui["base"] + "/?tab=fixload_thresholds", "document.body.innerText.includes('http_req_failed')")
+    page.wait("document.body.innerText.includes('✓ pass')")
+    rows = page.evaluate("[...document.querySelectorAll('tbody tr')].map(r => r.innerText.split('\\t'))")
+    page.screenshot(SCREENSHOTS / "webui-thresholds-tab.png")
+    ui["seen"].append(page.text())
     assert len(rows) == 17
-    failed = [r for r in rows if r[3].endswith("FAIL")]
     assert all(r[3] in ("✓ pass", "✗ FAIL", "pending (no samples)") for r in rows)
     observed = {r[0] + " " + r[1]: r[2] for r in rows}
-    assert re.fullmatch(r"[\d.,e+-]+", observed["http_req_failed rate<0.02"])
-    assert len(failed) == _status(ui)["failing"] or _status(ui)["state"] == "stopped"
+    assert re.fullmatch(r"\d+\.\d\d%", observed["http_req_failed rate<0.02"])
+    assert re.fullmatch(r"\d+\.\d\dms", observed["http_req_duration{scenario:booking_flow} p(95)<1200"])
 
 
 def test_metrics_on_the_web_ui(ui):
@@ -156,36 +268,79 @@ def test_metrics_on_the_web_ui(ui):
     ui["seen"].append(body.decode())
 
 
-def test_summary_downloadable_when_the_test_stops(ui, browser):
-    wait_for(lambda: _status(ui)["state"] == "stopped", 60, "the test to stop")
+def test_the_verdict_when_the_test_ends(ui, page):
+    page.goto(ui["base"] + "/", "document.body.innerText.toUpperCase().includes('DOWNLOAD DATA')")
+    banner = page.wait(f"(() => {{ const t = {BANNER}; return /PASSED|THRESHOLDS FAILED/.test(t) && t; }})()", 60)
     code, body = http_get(ui["base"] + "/fixload/summary.json")
     assert code == 200
-    summary = orjson.loads(body)
-    assert summary["fixload"]["status"] in ("passed", "thresholds_failed")
-    assert set(summary["fixload"]["scenarios"]) == {
-        "booking_flow",
-        "chat_flow",
-        "payments_flow",
-        "analytics_flow",
-        "ads_flow",
-    }
+    summary = orjson.loads(body)["fixload"]
+    assert summary["status"] in ("passed", "thresholds_failed") and set(summary["scenarios"]) == SCENARIOS
+    assert f"exit code {summary['exitCode']}" in banner and "summary JSON" in banner
+    assert page.evaluate("document.querySelector('#fixload-banner a').getAttribute('href')").endswith(
+        "/fixload/summary.json"
+    )
+    page.screenshot(SCREENSHOTS / "webui-verdict-banner.png")
     status = _status(ui)
     assert [(t["metric"], t["expression"], t["ok"]) for t in status["thresholds"]] == [
-        (t["metric"], t["expression"], t["ok"]) for t in summary["fixload"]["thresholds"]
+        (t["metric"], t["expression"], t["ok"]) for t in summary["thresholds"]
     ]
-    with DevToolsPage(browser) as page:
-        page.goto(ui["base"] + "/", "document.body.innerText.toUpperCase().includes('DOWNLOAD DATA')")
-        assert _click_text(page, "button[role=tab]", "^download data$") == 1
-        href = page.wait(
-            "(() => { const a = [...document.querySelectorAll('a')]"
-            ".find(a => a.textContent.includes('fixload summary')); return a && a.getAttribute('href'); })()"
-        )
-        page.screenshot(SCREENSHOTS / "webui-download-tab.png")
+    # the "now" columns are cleared once the test has stopped; the totals stay
+    page.click("button[role=tab]", "Scenarios")
+    page.wait("document.body.innerText.includes('ramping-arrival-rate')")
+    rows = page.evaluate("[...document.querySelectorAll('tbody tr')].map(r => r.innerText.split('\\t'))")
+    payments = next(r for r in rows if r[0] == "payments_flow")
+    assert payments[2:5] == ["—", "—", "—"] and payments[10] == "—" and payments[5] == "— / — / 30"
+    assert int(payments[7]) == summary["scenarios"]["payments_flow"]["started"]
+    page.click("button[role=tab]", "Download data")
+    href = page.wait(
+        "(() => { const a = [...document.querySelectorAll('a')]"
+        ".find(a => a.textContent.includes('fixload summary')); return a && a.getAttribute('href'); })()"
+    )
     assert href == "/fixload/summary.json"
+    ui["phases"].append(banner)
     ui["seen"].append(body.decode())
 
 
+def _new_test(page: DevToolsPage, ui, fields: dict[str, str]) -> None:
+    """After a test: NEW opens the start form over the tabs; fill it and START."""
+    page.goto(ui["base"] + "/", "document.body.innerText.toUpperCase().includes('NEW')")
+    page.click("button", "New")
+    page.click("[aria-expanded=false]", "Custom parameters")
+    page.wait("document.querySelectorAll('.MuiCollapse-entered').length >= 1")
+    _start(page, fields)
+
+
+def _run_and_stop(page: DevToolsPage, ui, multiplier: str, seconds: float) -> float:
+    """NEW, START with this Multiplier, let it run `seconds`, STOP: the payments flow's achieved rate then."""
+    ui["sim"].reset_stats()
+    _new_test(page, ui, {"multiplier": multiplier})
+    running = wait_for(
+        lambda: (s := _status(ui))["state"] == "running" and s["elapsed"] > seconds and s, 30, "a running test"
+    )
+    assert running["multiplier"] == (float(multiplier) if multiplier else 1.0)
+    assert _sent(ui) > 0
+    page.goto(ui["base"] + "/", "document.body.innerText.toUpperCase().includes('STOP')")
+    page.click("button", "Stop")
+    banner = page.wait(f"(() => {{ const t = {BANNER}; return t.includes('INTERRUPTED') && t; }})()", 30)
+    assert "exit code 105" in banner
+    return next(s for s in running["scenarios"] if s["name"] == "payments_flow")["achievedRate"]
+
+
+def test_start_again_after_a_test_then_stop(ui, page):
+    _run_and_stop(page, ui, "", 0.5)
+    page.screenshot(SCREENSHOTS / "webui-stopped-banner.png")
+
+
+@pytest.mark.slow
+def test_stop_then_start_again_with_the_new_values(ui, page):
+    # Multiplier 2 doubles the payments flow's constant arrival rate (6/s -> 12/s); blank brings it back
+    rates = [_run_and_stop(page, ui, multiplier, 5.5) for multiplier in ("2", "")]
+    assert rates[0] == pytest.approx(12.0, rel=0.25) and rates[1] == pytest.approx(6.0, rel=0.25)
+    assert rates[0] / rates[1] == pytest.approx(2.0, rel=0.25)
+
+
 def test_no_token_in_any_surface(ui):
-    for path in ("/", "/fixload/status.json", "/stats/requests", "/metrics", "/fixload/summary.json"):
+    for path in ("/", "/fixload/status.json", "/fixload/panel.json", "/stats/requests", "/metrics", "/logs"):
         ui["seen"].append(http_get(ui["base"] + path)[1].decode(errors="replace"))
+    ui["seen"].append(http_get(ui["base"] + "/fixload/summary.json")[1].decode(errors="replace"))
     assert_no_secrets("\n".join(ui["seen"]), ui["env"], "the web UI")
