@@ -628,6 +628,11 @@ def format_markdown(result: Comparison) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.title() for part in rest)
+
+
 def as_dict(result: Comparison) -> dict[str, Any]:
     def side(s: Side) -> dict[str, Any]:
         return {"path": s.path, "format": s.format, "profile": s.profile, "startedAt": s.started_at, "status": s.status}
@@ -639,7 +644,7 @@ def as_dict(result: Comparison) -> dict[str, Any]:
         "base": side(result.base),
         "new": side(result.new),
         "budget": {key: str(rule) for key, rule in result.budget.items()},
-        "rows": [asdict(row) for row in result.rows],
+        "rows": [{_camel(k): v for k, v in asdict(row).items()} for row in result.rows],
         "thresholds": [{**asdict(t), "newlyFailed": t.newly_failed} for t in result.thresholds],
     }
 

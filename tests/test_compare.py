@@ -96,7 +96,7 @@ def test_two_equal_runs_are_within_budget(tmp_path, capsys):
             row = rows[(group, metric)]
             assert row["base"] is not None and row["new"] is not None, (group, metric)
     assert rows[("booking_flow", "iterations")]["base"] == 10.0  # 200 in 20 s
-    assert rows[("overall", "thresholds")]["new_total"] == 4
+    assert rows[("overall", "thresholds")]["newTotal"] == 4
 
 
 def test_a_p95_regression_exits_99_and_marks_the_row(tmp_path, capsys):
