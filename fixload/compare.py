@@ -273,7 +273,7 @@ def _fixload_side(path: Path, data: Mapping[str, Any], metrics: _Metrics) -> Sid
         if not isinstance(t, Mapping) or not isinstance(t.get("metric"), str) or "expression" not in t:
             raise CompareInputError(f"{path}: fixload.thresholds[{index}]: expected {{metric, expression, ok}}")
         ident = (canonical_key(t["metric"]), _expression(t["expression"]))
-        failed[ident] = failed.get(ident, False) or not t.get("ok")
+        failed[ident] = failed.get(ident, False) or t.get("ok") is False  # ok: null = not evaluated
     scenarios = {}
     for name, r in scenarios_raw.items():
         if not isinstance(r, Mapping):
