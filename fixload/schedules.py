@@ -16,6 +16,7 @@ iterations k, k+n, k+2n, ... (0-based), so the union over all runners is exactly
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Iterator
 
@@ -32,29 +33,69 @@ def constant_period_ns(scenario: ConstantArrivalRate) -> int:
     return int(_ns(scenario.time_unit) / scenario.rate)
 
 
-def constant_arrival_starts(scenario: ConstantArrivalRate, offset: int = 0, stride: int = 1) -> Iterator[float]:
-    """Start offsets (s, from the scenario's start) of this runner's share of a constant-arrival-rate."""
+def constant_arrival_starts(
+    scenario: ConstantArrivalRate, offset: int = 0, stride: int = 1, since: float = 0.0
+) -> Iterator[float]:
+    """Start offsets (s, from the scenario's start) of this runner's share of a constant-arrival-rate, from
+    the first start at or after `since` (found directly, not by walking the earlier ones)."""
     period = constant_period_ns(scenario)
     duration = _ns(scenario.duration)
-    index = offset
+    index = _aligned(first_index_at_or_after(scenario, since), offset, stride)
     while period * index < duration:
         yield period * index / _NS
         index += stride
 
 
-def ramping_arrival_starts(scenario: RampingArrivalRate, offset: int = 0, stride: int = 1) -> Iterator[float]:
-    """Start offsets (s, from the scenario's start) of this runner's share of a ramping-arrival-rate."""
+def _ramping_stages(scenario: RampingArrivalRate) -> list[tuple[float, float, float, float, int]]:
+    """Per stage, k6's running values: (rate_from, rate_to, duration ns, done_so_far, stage_start ns), and the
+    cumulative count at its end is the next stage's done_so_far (the same float operations as k6's `cal`)."""
     time_unit = float(_ns(scenario.time_unit))
     rate_from = scenario.start_rate / time_unit
-    done_so_far = 0.0
     end_count = 0.0
     stage_start = 0
-    i = float(offset + 1)
+    out = []
     for stage in scenario.stages:
         rate_to = stage.target / time_unit
         duration = float(_ns(stage.duration))
+        done_so_far = end_count
         if rate_from != rate_to:
             end_count += duration * ((rate_to - rate_from) / 2 + rate_from)
+        else:
+            end_count += duration * rate_to
+        out.append((rate_from, rate_to, duration, done_so_far, stage_start))
+        rate_from = rate_to
+        stage_start += int(duration)
+    out.append((0.0, 0.0, 0.0, end_count, stage_start))  # a sentinel: the total count
+    return out
+
+
+def _ramping_start(stages: list[tuple[float, float, float, float, int]], i: float) -> float:
+    """k6's start (s) of the 1-based iteration `i` of a ramping-arrival-rate; `i` must be <= the total."""
+    ends = [stage[3] for stage in stages[1:]]
+    k = bisect.bisect_left(ends, i)  # the stage with done_so_far < i <= its end count
+    rate_from, rate_to, duration, done_so_far, stage_start = stages[k]
+    if rate_from != rate_to:
+        area = rate_from * rate_from * duration + 2 * (i - done_so_far) * (rate_to - rate_from)
+        root = math.sqrt(max(0.0, duration * area))
+        x = (rate_from * duration - root) / (rate_from - rate_to)
+        return (int(x) + stage_start) / _NS
+    return (int((i - done_so_far) / rate_to) + stage_start) / _NS
+
+
+def ramping_arrival_starts(
+    scenario: RampingArrivalRate, offset: int = 0, stride: int = 1, since: float = 0.0
+) -> Iterator[float]:
+    """Start offsets (s, from the scenario's start) of this runner's share of a ramping-arrival-rate, from
+    the first start at or after `since`."""
+    stages = _ramping_stages(scenario)
+    total = stages[-1][3]
+    i = float(_aligned(first_index_at_or_after(scenario, since), offset, stride) + 1)
+    ends = [stage[3] for stage in stages[1:]]
+    k = bisect.bisect_left(ends, i)
+    while k < len(stages) - 1 and i <= total:
+        rate_from, rate_to, duration, done_so_far, stage_start = stages[k]
+        end_count = stages[k + 1][3]
+        if rate_from != rate_to:
             while i <= end_count:
                 area = rate_from * rate_from * duration + 2 * (i - done_so_far) * (rate_to - rate_from)
                 root = math.sqrt(max(0.0, duration * area))
@@ -62,21 +103,63 @@ def ramping_arrival_starts(scenario: RampingArrivalRate, offset: int = 0, stride
                 yield (int(x) + stage_start) / _NS
                 i += stride
         else:
-            end_count += duration * rate_to
             while i <= end_count:
                 yield (int((i - done_so_far) / rate_to) + stage_start) / _NS
                 i += stride
-        done_so_far = end_count
-        rate_from = rate_to
-        stage_start += int(duration)
+        k += 1
+
+
+def _aligned(index: int, offset: int, stride: int) -> int:
+    """The first index >= `index` that belongs to runner `offset` of `stride` (index ≡ offset mod stride)."""
+    return index + (offset - index) % stride
+
+
+def first_index_at_or_after(scenario: ConstantArrivalRate | RampingArrivalRate, since: float) -> int:
+    """The 0-based global index of the first iteration starting at or after `since` (s from the scenario's
+    start), or the total count when none does. The schedule is monotonic, so this is a closed form for
+    constant-arrival-rate and a bisection for ramping-arrival-rate: O(log n), whatever `since` is (a reshare
+    late in a long run used to walk every earlier start)."""
+    if since <= 0:
+        return 0
+    if isinstance(scenario, ConstantArrivalRate):
+        period = constant_period_ns(scenario)
+        count = math.ceil(_ns(scenario.duration) / period)
+        # the k6 start of index j is period * j ns; compare in the same float seconds the iterator yields
+        j = max(0, math.ceil(_ns(since) / period) - 1)
+        while j < count and period * j / _NS < since:
+            j += 1
+        return min(j, count)
+    stages = _ramping_stages(scenario)
+    total = math.floor(stages[-1][3])
+    low, high = 0, total  # answer in [low, high]: the first 0-based j whose start (1-based j + 1) >= since
+    while low < high:
+        middle = (low + high) // 2
+        if _ramping_start(stages, float(middle + 1)) < since:
+            low = middle + 1
+        else:
+            high = middle
+    return low
+
+
+def count_between(
+    scenario: ConstantArrivalRate | RampingArrivalRate, start: float, end: float, offset: int = 0, stride: int = 1
+) -> int:
+    """How many iterations of runner `offset` of `stride` start in [start, end) (s from the scenario's
+    start): what a share was due over a window, in O(log n)."""
+    first = first_index_at_or_after(scenario, start)
+    last = first_index_at_or_after(scenario, end) if end != math.inf else arrival_count(scenario)
+    if last <= first:
+        return 0
+    a, b = _aligned(first, offset, stride), last
+    return 0 if a >= b else (b - a - 1) // stride + 1
 
 
 def arrival_starts(
-    scenario: ConstantArrivalRate | RampingArrivalRate, offset: int = 0, stride: int = 1
+    scenario: ConstantArrivalRate | RampingArrivalRate, offset: int = 0, stride: int = 1, since: float = 0.0
 ) -> Iterator[float]:
     if isinstance(scenario, ConstantArrivalRate):
-        return constant_arrival_starts(scenario, offset, stride)
-    return ramping_arrival_starts(scenario, offset, stride)
+        return constant_arrival_starts(scenario, offset, stride, since)
+    return ramping_arrival_starts(scenario, offset, stride, since)
 
 
 def arrival_count(scenario: ConstantArrivalRate | RampingArrivalRate) -> int:

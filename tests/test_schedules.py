@@ -19,6 +19,8 @@ from fixload.schedules import (
     arrival_starts,
     constant_arrival_starts,
     constant_period_ns,
+    count_between,
+    first_index_at_or_after,
     peak_rate,
     ramping_arrival_starts,
     ramping_vus_at,
@@ -280,3 +282,54 @@ def test_counts_match_the_real_k6(tmp_path: Path):
         theirs = int(metrics[f"iterations{{scenario:{name}}}"]["count"])
         ours = arrival_count(_model(options))
         assert theirs - ours in tolerated, f"{name}: k6 started {theirs}, we count {ours}"
+
+
+# --- a share from any instant: the first start after `since` found directly -----------------------------
+
+SINCE_CASES = [
+    constant(7, "3s"),
+    constant(90, "2s", time_unit="1m"),
+    constant(333.3, "5s"),
+    ramping(0, [("2s", 10), ("1s", 10), ("2s", 0)]),
+    ramping(5, [("3s", 1), ("2s", 0), ("2s", 7)]),
+    ramping(2.5, [("1.5s", 12.25)], time_unit="500ms"),
+]
+
+
+def _brute(scenario, offset: int, stride: int, since: float) -> list[float]:
+    """What the executor did before: walk every start from 0 and skip the early ones."""
+    whole = list(arrival_starts(scenario))
+    return [t for j, t in enumerate(whole) if j % stride == offset and t >= since]
+
+
+@pytest.mark.parametrize("scenario", SINCE_CASES, ids=range(len(SINCE_CASES)))
+def test_starts_from_since_equal_the_walk(scenario):
+    whole = list(arrival_starts(scenario))
+    step = max(1, len(whole) // 12)
+    moments = sorted({0.0, *whole[::step], *(t + 1e-9 for t in whole[1::step]), whole[-1], 99.0})
+    for since in moments:
+        assert first_index_at_or_after(scenario, since) == sum(1 for t in whole if t < since)
+        for stride in (1, 2, 3):
+            for offset in range(stride):
+                assert list(arrival_starts(scenario, offset, stride, since)) == _brute(scenario, offset, stride, since)
+                for end in (since + 0.7, math.inf):
+                    expected = sum(1 for t in _brute(scenario, offset, stride, since) if t < end)
+                    assert count_between(scenario, since, end, offset, stride) == expected
+
+
+def test_reshare_cost_at_625k_starts():
+    """A reshare late in a 625,000-start scenario: the walk visited every earlier start; the bisection does not."""
+    import time
+
+    scenario = ramping(0, [("625s", 2000)])  # area = 625 * 2000 / 2 = 625,000 iterations
+    assert arrival_count(scenario) == 625_000
+    since = 600.0
+    started = time.perf_counter()
+    walked = next(t for t in arrival_starts(scenario, 1, 2) if t >= since)
+    walk_s = time.perf_counter() - started
+    started = time.perf_counter()
+    direct = next(iter(arrival_starts(scenario, 1, 2, since)))
+    direct_s = time.perf_counter() - started
+    assert direct == walked
+    print(f"\nreshare at 600 s of 625,000 starts: walk {walk_s * 1000:.1f} ms, bisection {direct_s * 1000:.3f} ms")
+    assert direct_s < 0.005 and direct_s * 20 < walk_s
