@@ -358,3 +358,20 @@ def test_the_fixload_script_itself(tmp_path):
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 99, done.stderr
     assert "payments_flow p95 ms +" in done.stdout.splitlines()[0] and "(+100.0%)" in done.stdout.splitlines()[0]
+
+
+def test_a_bad_profile_for_the_budget_exits_104_naming_it(tmp_path, capsys):
+    base = make_summary(tmp_path, "base.json")
+    profile = orjson.loads((Path(__file__).parents[1] / "profiles" / "baseline-short.json").read_bytes())
+    profile["compare"] = {"budget": {"p95": "+5 percent"}}
+    path = tmp_path / "profile.json"
+    path.write_bytes(orjson.dumps(profile))
+    code, out, err = run_cli(str(base), str(base), "--profile", str(path), capsys=capsys)
+    assert code == 104 and out == ""
+    assert str(path) in err and "compare.budget: p95='+5 percent' is not a budget" in err
+
+
+def test_fixload_report_needs_a_fixload_summary(tmp_path, capsys):
+    assert main(["report", str(K6_EXPORT), "--html", str(tmp_path / "r.html")]) == 104
+    err = capsys.readouterr().err
+    assert f"{K6_EXPORT}: not a fixload summary" in err and not (tmp_path / "r.html").exists()
