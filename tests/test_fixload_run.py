@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import orjson
+import pytest
 
 from fixload.simulator.process import SimulatorProcess
 from tests.support import wait_for
@@ -17,6 +18,7 @@ from tests.surfacekit import scaled_profile
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow  # the same run as test_wrapper_signals' SIGINT test (default set), by process group
 def test_ctrl_c_on_a_run_with_workers_writes_a_complete_summary(tmp_path: Path, simulator: SimulatorProcess) -> None:
     """The terminal's SIGINT reaches fixload run, the master and every worker at once. The workers quit
     first; the master must still write a summary with every scenario's counts, and exit 105."""

@@ -170,19 +170,25 @@ def wrapper_factory(tmp_path: Path) -> Any:
 
 
 def test_sigint_to_the_wrapper_mid_run_exits_105_with_every_scenarios_counts(wrapper_factory: Any) -> None:
-    wrapper = wrapper_factory()
+    """`kill -INT <pid of fixload run>` with a master and two workers: the wrapper forwards it (it is the
+    only process a terminal's Ctrl-C reaches now), the master stops the run and collects every worker's
+    last samples; 105, every scenario's counts, nothing left."""
+    wrapper = wrapper_factory("--workers", "2")
     url = wrapper.simulator_url()
-    wait_for(lambda: wrapper.requests(url) > 60, 60, "load on the embedded simulator")
+    wait_for(lambda: wrapper.requests(url) > 150, 60, "load on the embedded simulator")
     wrapper.note_tree()
     wrapper.proc.send_signal(signal.SIGINT)
     code = wrapper.wait(30)
     assert code == 105, wrapper.output()[-3000:]
     fx = wrapper.block()
     assert fx["status"] == "interrupted" and "SIGINT" in fx["reason"], fx["reason"]
+    assert fx["workers"]["count"] == 2
     assert set(fx["scenarios"]) == FLOWS
     for name, rollup in fx["scenarios"].items():
         assert rollup["started"] > 0, (name, rollup)
         assert rollup["completed"] + rollup["interrupted"] == rollup["started"], (name, rollup)
+        if rollup.get("scheduled") is not None and name != "analytics_flow":
+            assert rollup["started"] + rollup["dropped"] == rollup["scheduled"], (name, rollup)
     assert "STATUS interrupted" in wrapper.output()
     _nothing_left(wrapper, 3)
 
