@@ -22,7 +22,6 @@ import html
 import itertools
 import math
 import os
-import tempfile
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from datetime import UTC, datetime
@@ -33,6 +32,7 @@ import orjson
 
 from fixload.compare import CompareInputError, Side, load
 from fixload.secrets import redact
+from fixload.summary import atomic_write
 from fixload.timeseries import Row, decode
 
 PALETTE = ("#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#4b5563")
@@ -41,19 +41,9 @@ RUN_FAILURES = {"aborted", "setup_failed", "target_unreachable", "interrupted"}
 
 # ------------------------------------------------------------------------------------------ writing
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
+    """A report written the way the summary is (`fixload.summary.atomic_write`), readable by all (0644)."""
     target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write(target, text.encode("utf-8"), 0o644)
     return target
 
 

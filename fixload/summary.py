@@ -436,7 +436,10 @@ class SummaryWriteError(OSError):
         super().__init__(f"could not write the summary to {path} ({cause.strerror or cause}); {where}")
 
 
-def _atomic_write(path: Path, payload: bytes) -> None:
+def atomic_write(path: Path, payload: bytes, mode: int | None = None) -> None:
+    """Write `payload` to `path` so readers never see half a file: a temp file beside it, fsync, rename, and
+    the directory fsynced. Parent directories are created. `mode` (e.g. 0o644 for reports) replaces the temp
+    file's 0600, which the summary keeps."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -444,6 +447,8 @@ def _atomic_write(path: Path, payload: bytes) -> None:
             handle.write(payload)
             handle.flush()
             os.fsync(handle.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -469,12 +474,12 @@ def write_summary(
     target = Path(path)
     payload = dumps(data)
     try:
-        _atomic_write(target, payload)
+        atomic_write(target, payload)
         return target
     except OSError as exc:
         fallback = Path(fallback_dir or tempfile.gettempdir()) / f"fixload-{target.name}"
         try:
-            _atomic_write(fallback, payload)
+            atomic_write(fallback, payload)
         except OSError:
             raise SummaryWriteError(target, None, exc, payload) from exc
         raise SummaryWriteError(target, fallback, exc, payload) from exc
@@ -556,6 +561,7 @@ __all__ = [
     "ScenarioCounts",
     "Status",
     "SummaryWriteError",
+    "atomic_write",
     "build_summary",
     "default_summary_path",
     "dumps",
