@@ -415,7 +415,17 @@ def on_test_start(environment: Any, **_: Any) -> None:
     if runner is None or isinstance(runner, WorkerRunner):
         return
     run = run_for(environment)
-    for key in ("finalized", "finalizing", "aborted", "setup_error", "signal", "flushed", "summary", "stopped"):
+    for key in (
+        "finalized",
+        "finalizing",
+        "aborted",
+        "setup_error",
+        "setup_failure",
+        "signal",
+        "flushed",
+        "summary",
+        "stopped",
+    ):
         run.extra.pop(key, None)
     run.registry.reset()  # a second test from the web UI starts from zero
     run.extra["started_at"] = datetime.now(UTC)
@@ -426,7 +436,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
         from fixload.fixtures import provision
 
         try:
-            run.fixtures = provision(run.config)
+            run.fixtures = provision(run.config, registry=run.registry)  # k6's setup accounting: group ::setup
         except Exception as exc:
             _setup_failed(environment, run, exc)
             return
@@ -475,10 +485,27 @@ def _run_time_reached(environment: Any, state: Any) -> None:
     gevent.spawn(_quit, environment)  # not from here: ending the test kills the test's own greenlets
 
 
+class _QuietAfterFailedSetup(logging.Filter):
+    """Locust logs "Ramping to N users" and "All users spawned" right after `test_start`, even when the
+    setup that ran inside it failed and no user will send anything: after a failed setup, drop them."""
+
+    SPAWN_LINES = ("Ramping to", "All users spawned", "Sending spawn jobs")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        run = _current_run
+        if run is None or not run.extra.get("setup_error"):
+            return True
+        return not record.getMessage().startswith(self.SPAWN_LINES)
+
+
+logging.getLogger("locust.runners").addFilter(_QuietAfterFailedSetup())
+
+
 def _setup_failed(environment: Any, run: Run, exc: Exception) -> None:
     """No flow may send anything: halt users here and on every worker (before Locust sends them spawn
     messages: this runs inside test_start), then end the run."""
     run.extra["setup_error"] = redact(str(exc))
+    run.extra["setup_failure"] = exc.as_dict() if hasattr(exc, "as_dict") else {"step": redact(str(exc))}
     run.halted = True
     run.ready.set()  # users wake, see the halt, and end without a request
     logger.error("fixload: setup failed: %s", run.extra["setup_error"])
@@ -705,6 +732,8 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
     extra: dict[str, Any] = {"fixtures": dict(run.fixtures), "timeSeries": live_for(environment).series()}
     if stopped:
         extra["stopped"] = stopped
+    if run.extra.get("setup_failure"):
+        extra["setup"] = {"status": "failed", "failure": run.extra["setup_failure"]}
     if state is not None and state.worker_events:
         extra["workerEvents"] = list(state.worker_events)
     summary = build_summary(run.registry, thresholds, info, _scenario_counts(environment), results, extra=extra)

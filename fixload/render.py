@@ -443,7 +443,12 @@ def html_report(summary: dict[str, Any]) -> str:
         ("HTTP failures", f"{100 * float(failed.get('value') or 0):.2f} %"),
         ("p95 latency", f"{_fmt(duration.get('p(95)'), 4)} ms"),
         ("dropped iterations", str(dropped_total)),
-        ("thresholds failed", f"{fx.get('thresholdsFailed', 0)} of {len(fx.get('thresholds', []))}"),
+        (
+            "thresholds failed",
+            f"{fx.get('thresholdsFailed', 0)} of {len(fx.get('thresholds', []))}"
+            if fx.get("thresholdsEvaluated", True)
+            else "not evaluated (setup failed)",
+        ),
     ]
     parts.append('<div class="cards">')
     for key, value in cards:

@@ -366,19 +366,27 @@ def build_summary(
     scenarios: Sequence[ScenarioCounts] = (),
     results: Sequence[ThresholdResult] | None = None,
     extra: Mapping[str, Any] | None = None,
+    failures: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The summary of a run as plain data: ``metrics`` + ``root_group`` (k6) and ``fixload``.
 
     ``results`` defaults to evaluating ``thresholds`` now (final evaluation); pass the results the run
     already computed so the file and the exit code agree. ``extra`` adds keys to the ``fixload`` block
     (e.g. fixtures, worker events) and is redacted like everything else -- add things here rather than
-    to the returned dict, which is already redacted.
+    to the returned dict, which is already redacted. ``failures``: each scenario's distinct failures
+    (``fixload.failures``), its rollup's ``failures[]``.
+
+    A run whose setup failed ran no scenario: its thresholds are **not evaluated** (k6 evaluates none
+    either), so the block says so (``thresholdsEvaluated: false``) rather than "0 of 17 failed".
     """
     thresholds = thresholds or ThresholdSet([])
     elapsed_s = max((run.ended_at - run.started_at).total_seconds(), 0.0)
-    if results is None:
-        results = thresholds.evaluate(registry, elapsed_s, final=True)
     status = Status(run.status)
+    evaluated = status is not Status.SETUP_FAILED
+    if not evaluated:
+        results = []
+    elif results is None:
+        results = thresholds.evaluate(registry, elapsed_s, final=True)
     failed = [r for r in results if not r.ok]
     data: dict[str, Any] = {
         "metrics": _metrics_part(registry, thresholds, results, elapsed_s),
@@ -396,11 +404,16 @@ def build_summary(
             "exitCode": int(EXIT_CODES[status]),
             "workers": {"count": run.workers, "lost": run.workers_lost},
             "thresholds": _threshold_entries(registry, results),
-            "thresholdsFailed": len(failed),
+            "thresholdsEvaluated": evaluated,
+            "thresholdsFailed": len(failed) if evaluated else None,
             # k6 passes a threshold whose selector matched no series; that pass says nothing, so say which
             "thresholdsWithoutSamples": sorted({r.key for r in results if r.no_samples}),
             "scenarios": {
-                c.name: _scenario_rollup(registry, thresholds, c) for c in sorted(scenarios, key=lambda c: c.name)
+                c.name: {
+                    **_scenario_rollup(registry, thresholds, c),
+                    "failures": list((failures or {}).get(c.name, [])),
+                }
+                for c in sorted(scenarios, key=lambda c: c.name)
             },
         },
     }
@@ -505,8 +518,11 @@ def format_value(value: float | None, aggregation: str, metric_type: str | None,
 def format_console_summary(summary: Mapping[str, Any]) -> str:
     """k6's end-of-test summary, condensed: thresholds (✓/✗ with the observed value), then scenarios."""
     block = summary.get("fixload", {})
-    lines: list[str] = []
+    lines: list[str] = _setup_lines(block)
     results = block.get("thresholds", [])
+    evaluated = block.get("thresholdsEvaluated", True)
+    if not evaluated:
+        lines += ["  THRESHOLDS not evaluated (setup failed)", ""]
     if results:
         lines.append("  THRESHOLDS")
         current = None
@@ -551,8 +567,23 @@ def format_console_summary(summary: Mapping[str, Any]) -> str:
     status = block.get("status", "?")
     reason = f": {block['reason']}" if block.get("reason") else ""
     tally = f" ({failed} of {len(results)} thresholds failed)" if results else ""
+    if not evaluated:
+        tally = " (thresholds not evaluated: setup failed)"
     lines.append(f"  STATUS {status}{reason}{tally}")
     return "\n".join(lines) + "\n"
+
+
+def _setup_lines(block: Mapping[str, Any]) -> list[str]:
+    """The request that failed setup, if one did: method, route, status and the start of its body."""
+    failure = (block.get("setup") or {}).get("failure")
+    if not failure:
+        return []
+    request = f"{failure.get('method')} {failure.get('route')} → " if failure.get("method") else ""
+    status = failure.get("status")
+    lines = [f"  SETUP FAILED  {failure.get('step')}: {request}status {status if status is not None else 'n/a'}"]
+    if failure.get("body"):
+        lines.append(f"    body: {failure['body']}")
+    return [*lines, ""]
 
 
 __all__ = [

@@ -54,6 +54,11 @@ def flow_requests(sim: SimulatorProcess) -> int:
     return sum(r["count"] for r in routes.values() if r["route"] not in SETUP_ROUTES)
 
 
+def all_requests(sim: SimulatorProcess) -> int:
+    """Every request the simulator answered: the flows' and the setup's (k6 counts setup's in http_reqs)."""
+    return int(sim.stats()["total"]["count"])
+
+
 def block(run: LocustRun) -> dict[str, Any]:
     return run.summary()["fixload"]
 
@@ -97,8 +102,8 @@ def test_passing_run_exits_0_with_a_k6_readable_summary(tmp_path: Path, make_sim
         assert s["interrupted"] == 0 and s["dropped"] == 0
         if s["scheduled"] is not None:
             assert s["completed"] == s["scheduled"]
-    # every request the simulator saw from a flow is in http_reqs, and the iterations add up
-    assert data["metrics"]["http_reqs"]["count"] == flow_requests(sim)
+    # every request the simulator saw, setup's included, is in http_reqs, and the iterations add up
+    assert data["metrics"]["http_reqs"]["count"] == all_requests(sim)
     assert data["metrics"]["iterations"]["count"] == sum(s["completed"] for s in fx["scenarios"].values())
     assert data["metrics"]["vus_max"]["max"] >= data["metrics"]["vus"]["max"] > 0
     # the console summary: thresholds with ✓, scenarios, the status line
@@ -120,7 +125,7 @@ def test_normal_end_on_a_master_with_workers_exits_0_with_every_sample(tmp_path:
     for s in fx["scenarios"].values():
         if s["scheduled"] is not None:
             assert s["completed"] == s["scheduled"]
-    assert data["metrics"]["http_reqs"]["count"] == flow_requests(sim)
+    assert data["metrics"]["http_reqs"]["count"] == all_requests(sim)
     assert data["metrics"]["iterations"]["count"] == sum(s["completed"] for s in fx["scenarios"].values())
     assert data["metrics"]["vus_max"]["max"] > 0
     assert_no_secrets(run, sim)
@@ -240,7 +245,7 @@ def test_signal_mid_run_exits_105_with_a_complete_summary(
     assert fx["durationSeconds"] < 11, "stopped mid-run, not at the end"
     # complete: the flows' requests on the simulator are in the summary (a request cut by the stop may be
     # seen by the server and never answered)
-    sent = flow_requests(sim)
+    sent = all_requests(sim)
     recorded = data["metrics"]["http_reqs"]["count"]
     assert sent - 25 <= recorded <= sent, (recorded, sent)
     assert data["metrics"]["iterations"]["count"] == sum(s["completed"] for s in fx["scenarios"].values())

@@ -203,6 +203,39 @@ def test_locust_exits_107_when_setup_fails(make_simulator: Any, tmp_path: Path) 
     assert "POST /api/services/{serviceId}/purchase" not in stats  # no load after a failed setup
 
 
+def test_a_failed_setup_is_accounted_as_k6_does_and_named(make_simulator: Any, tmp_path: Path) -> None:
+    """Campaign creation answers 500: the console and the summary name the request, the thresholds are not
+    evaluated, exit 107; setup's six requests count in http_reqs under group ::setup, in no scenario."""
+    sim = make_simulator(faults=[{"route": "/api/campaigns", "method": "POST", "error_rate": 1.0, "status": 500}])
+    data = orjson.loads(BASELINE.read_bytes())
+    data["thresholds"]["http_reqs{group:::setup}"] = ["count>0"]
+    profile = tmp_path / "baseline-setup.json"
+    profile.write_bytes(orjson.dumps(data))
+    code, output, summary = locust(sim, tmp_path, "-f", "locustfiles/", profile=profile)
+    assert code == ExitCode.SETUP_FAILED, output[-3000:]
+    assert "[setup] create campaign (POST /api/campaigns) — status 500: {" in output
+    assert "SETUP FAILED  create campaign: POST /api/campaigns → status 500" in output
+    assert "THRESHOLDS not evaluated (setup failed)" in output and "thresholds failed)" not in output
+    assert "Ramping to" not in output and "All users spawned" not in output
+    block = summary["fixload"]
+    failure = block["setup"]["failure"]
+    assert (failure["method"], failure["route"], failure["status"]) == ("POST", "/api/campaigns", 500)
+    assert "injected_fault" in failure["body"] and len(failure["body"]) <= 301
+    assert block["thresholdsEvaluated"] is False and block["thresholdsFailed"] is None
+    assert block["status"] == "setup_failed" and block["exitCode"] == ExitCode.SETUP_FAILED
+    metrics = summary["metrics"]
+    assert metrics["http_reqs"]["count"] == len(SETUP_ROUTES) == sim.stats()["total"]["count"]
+    assert metrics["http_reqs{group:::setup}"]["count"] == len(SETUP_ROUTES)  # every one in group ::setup
+    assert metrics["http_req_failed"]["passes"] == 1  # k6's Rate: the one 500 is the one "failed" sample
+    assert metrics["http_req_duration"]["max"] > 0
+    assert "count" not in metrics.get("http_req_duration{scenario:booking_flow}", {})  # no scenario tag
+    setup_group = summary["root_group"]["groups"]["setup"]
+    assert setup_group["path"] == "::setup"
+    checks = {name: (c["passes"], c["fails"]) for name, c in setup_group["checks"].items()}
+    assert checks == {"create zone 201": (1, 0), "create service 201": (1, 0), "create campaign 201": (0, 1)}
+    assert not any(token in output for token in tokens_of(sim))
+
+
 def test_one_flow_alone_closed_model(make_simulator: Any, tmp_path: Path) -> None:
     sim = make_simulator()
     code, output, summary = locust(sim, tmp_path, "-f", "locustfiles/payments.py", "-u", "5", "-r", "5", "-t", "3s")
