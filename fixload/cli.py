@@ -129,7 +129,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
         help="validate, then run the profile on Locust (headless by default)",
         epilog=EPILOG,
     )
-    runner.add_arguments(run_parser, plugin_options=command in (None, "run"))
+    runner.add_arguments(run_parser, plugin_options=command == "run")
     run_parser.set_defaults(handler=runner.run)
 
     check_parser = commands.add_parser(
