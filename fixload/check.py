@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import pkgutil
 import sys
@@ -199,7 +200,19 @@ class CheckReport:
 
 
 def check_config(config: RunConfig, out: TextIO = sys.stdout) -> CheckReport:
-    """Setup, then one iteration of each scenario's flow, one after another; print a table per section."""
+    """Setup, then one iteration of each scenario's flow, one after another; print a table per section.
+
+    The flows' own failure lines are held back meanwhile: the table shows each failure with its body."""
+    flows_log = logging.getLogger("fixload.flows")
+    level = flows_log.level
+    flows_log.setLevel(logging.CRITICAL)
+    try:
+        return _check(config, out)
+    finally:
+        flows_log.setLevel(level)
+
+
+def _check(config: RunConfig, out: TextIO) -> CheckReport:
     setup, fixtures = check_setup(config)
     sections = [setup]
     print_section(setup, config, out)

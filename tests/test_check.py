@@ -80,30 +80,24 @@ def test_one_iteration_of_every_flow_passes_against_the_simulator(make_simulator
         assert token not in done.stdout + done.stderr
 
 
-def test_failing_steps_fail_their_flows_with_the_body_hints_and_exit_99(make_simulator: Any) -> None:
-    fault = {"route": "/api/campaigns/*/metrics", "method": "POST", "error_rate": 1.0, "status": 500}
-    sim = make_simulator(faults=[fault])
-    done = fixload(sim, "check", "--profile", str(BASELINE), env={"K6_USER_TOKEN": "not-this-servers-token"})
+def test_the_products_ads_bug_preset_fails_exactly_the_metric_ingestion(make_simulator: Any) -> None:
+    """`fixload serve --preset fixnado-d191423`: what a check against the real backend at d191423 shows."""
+    sim = make_simulator(preset="fixnado-d191423")
+    done = fixload(sim, "check", "--profile", str(BASELINE))
     assert done.returncode == ExitCode.THRESHOLDS_FAILED, done.stdout + done.stderr
     report = sections(done.stdout)
-    failed = {name for name, lines in report.items() if lines[0] == "✗"}
-    # chat_flow sends the user token too: whether a token is checked there is the simulator's business
-    assert {"ads_flow", "payments_flow"} <= failed <= {"ads_flow", "payments_flow", "chat_flow"}
+    assert list(report) == ["setup", *FLOWS]
+    assert {name for name, lines in report.items() if lines[0] == "✗"} == {"ads_flow"}
+    for name, lines in report.items():
+        if name != "ads_flow":
+            assert all(row[-1].startswith("✓ ") or row[-1] == "sent (not checked)" for row in rows(lines)), lines
     ads = report["ads_flow"]
     [row] = rows(ads)  # the failed step ended the iteration
     assert row[:4] == ["Campaign metric ingestion", "POST", "/api/campaigns/{id}/metrics", "500"]
     assert row[-1] == "✗ campaign metric ingested"
-    [body] = [line for line in ads if line.startswith("body:")]
-    assert "injected_fault" in body
-    # an identity the server does not know, named from its answer (401), the token itself never shown
-    payments = report["payments_flow"]
-    assert rows(payments)[0][3] == "401"
-    assert any(line.startswith("hint: K6_USER_TOKEN is not a token of this server") for line in payments), payments
-    assert "not-this-servers-token" not in done.stdout + done.stderr
-    [verdict] = [line for line in done.stdout.splitlines() if line.startswith("check: ")]
-    assert verdict.startswith(f"check: {len(failed)} of 5 flow(s) failed: ")
-    assert "payments_flow (Service purchase: 401)" in verdict
-    assert verdict.endswith("ads_flow (Campaign metric ingestion: 500)")
+    assert 'body: {"message":"Internal server error"}' in ads  # the product's own body
+    assert f"hint: {NO_CAUSE}" in ads
+    assert done.stdout.rstrip().endswith("check: 1 of 5 flow(s) failed: ads_flow (Campaign metric ingestion: 500)")
 
 
 def test_setup_failure_exits_107_and_runs_no_flow(make_simulator: Any) -> None:
@@ -132,14 +126,19 @@ def test_bad_input_exits_104_and_sends_nothing(make_simulator: Any, tmp_path: Pa
 
 
 def test_run_check_first_starts_no_load_when_a_flow_fails(make_simulator: Any, tmp_path: Path) -> None:
-    sim = make_simulator(
-        faults=[{"route": "/api/services/*/purchase", "method": "POST", "error_rate": 1.0, "status": 500}]
-    )
-    done = fixload(sim, "run", "--check-first", "--profile", str(BASELINE), "--summary", str(tmp_path / "s.json"))
+    """A user token of another server: the purchase gets 401, the hint names K6_USER_TOKEN (never its
+    value), and `--check-first` says which flow failed and starts no load."""
+    sim = make_simulator()
+    summary = tmp_path / "s.json"
+    args = ("run", "--check-first", "--profile", str(BASELINE), "--summary", str(summary))
+    done = fixload(sim, *args, env={"K6_USER_TOKEN": "not-this-servers-token"})
     assert done.returncode == ExitCode.THRESHOLDS_FAILED, done.stdout + done.stderr
-    assert "check did not pass (1 of 5 flow(s) failed: payments_flow (Service purchase: 500))" in done.stderr
-    assert "the load was not started" in done.stderr
-    assert "Ramping to" not in done.stdout + done.stderr and not (tmp_path / "s.json").exists()
+    payments = sections(done.stdout)["payments_flow"]
+    assert payments[0] == "✗" and rows(payments)[0][3] == "401"
+    assert any(line.startswith("hint: K6_USER_TOKEN is not a token of this server") for line in payments), payments
+    assert "payments_flow (Service purchase: 401)" in done.stderr and "the load was not started" in done.stderr
+    assert "not-this-servers-token" not in done.stdout + done.stderr
+    assert "Ramping to" not in done.stdout + done.stderr and not summary.exists()
     assert sim.stats()["routes"]["POST /api/services/{serviceId}/purchase"]["count"] == 1  # the check's one
 
 
