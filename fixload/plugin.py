@@ -769,4 +769,5 @@ def on_quit(exit_code: int, **_: Any) -> None:
 import fixload.progress as _progress  # noqa: E402, F401  headless progress line (--progress-interval)
 import fixload.prometheus as _prometheus  # noqa: E402, F401  /metrics on the web UI, --prometheus-port
 import fixload.reports as _reports  # noqa: E402, F401  --junit, --html-report
+import fixload.webauth as _webauth  # noqa: E402, F401  --web-login: one account from the environment
 import fixload.webui as _webui  # noqa: E402, F401  Scenarios/Thresholds tabs, /fixload/summary.json
