@@ -214,7 +214,7 @@ class Outcome:
             ended_at=datetime.now(UTC),
             status=status,
             reason=reason,
-            target=self.target,
+            target=mask_url(self.target),
         )
         scenarios = [
             ScenarioCounts(

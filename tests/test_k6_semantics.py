@@ -37,6 +37,9 @@ def test_scenario_env_is_the_flows_environment(simulator):
     assert user.strict_auth  # the flow reads its own variables through the same mapping
 
 
+pytestmark_run = pytest.mark.slow  # the tagged run: ~10 s of real Locust (scripts/test --slow)
+
+
 @pytest.fixture(scope="module")
 def tagged_run(tmp_path_factory, simulator: SimulatorProcess):
     """One headless run: analytics (1 VU) and payments (an arrival rate one VU cannot keep up with), both tagged
@@ -79,6 +82,7 @@ def _result(summary: dict, key: str) -> dict:
     return next(t for t in summary["fixload"]["thresholds"] if t["metric"] == key)
 
 
+@pytestmark_run
 def test_scenario_tags_reach_every_sample(tagged_run):
     done, summary, _ = tagged_run
     assert done.returncode == 99, done.stderr[-3000:]  # http_reqs{team:x} count<1 fails, on purpose
@@ -94,6 +98,7 @@ def test_scenario_tags_reach_every_sample(tagged_run):
     assert _result(summary, "http_reqs{team:x}")["observed"] > 10
 
 
+@pytestmark_run
 def test_a_misspelt_selector_is_flagged_no_samples_everywhere(tagged_run):
     done, summary, junit = tagged_run
     typo = _result(summary, "http_req_duration{team:typo}")
@@ -106,6 +111,7 @@ def test_a_misspelt_selector_is_flagged_no_samples_everywhere(tagged_run):
     assert "NO SAMPLES" in case.find("system-out").text
 
 
+@pytestmark_run
 def test_dropped_iterations_get_k6s_insufficient_vus_warning_once(tagged_run):
     done, summary, _ = tagged_run
     payments = summary["fixload"]["scenarios"]["payments_flow"]
@@ -118,6 +124,7 @@ def test_dropped_iterations_get_k6s_insufficient_vus_warning_once(tagged_run):
     assert summary["fixload"]["scenarios"]["analytics_flow"].get("insufficientVUs") is None
 
 
+@pytestmark_run
 def test_junit_run_case_fails_when_the_status_is_not_passed(tagged_run):
     _, summary, junit = tagged_run
     assert summary["fixload"]["status"] == "thresholds_failed"
@@ -125,6 +132,7 @@ def test_junit_run_case_fails_when_the_status_is_not_passed(tagged_run):
     assert run_case.find("failure") is not None
 
 
+@pytestmark_run
 def test_web_ui_thresholds_tab_says_no_samples_after_the_run(tagged_run):
     """The web UI's Thresholds tab shows the final summary's thresholds: a selector that matched nothing says so."""
     from fixload.live import summary_thresholds

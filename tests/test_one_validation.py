@@ -158,7 +158,7 @@ def target_env(monkeypatch, tmp_path, warm):
     def no_traffic(*_: object, **__: object) -> int:
         raise AssertionError("a refused configuration must not start Locust")
 
-    monkeypatch.setattr(runner, "_run_locust", no_traffic)
+    monkeypatch.setattr(runner, "supervise", no_traffic)
     return monkeypatch
 
 
@@ -253,6 +253,7 @@ def _run_all(case_id: str, tmp_path: Path) -> None:
     assert all(seen[entry] == lines for entry in seen), seen
 
 
+@pytest.mark.slow
 def test_real_processes_give_the_same_verdict(tmp_path):
     _run_all("threshold-misspelt-metric", tmp_path)
 

@@ -115,6 +115,7 @@ def echo():
     server.server_close()
 
 
+@pytest.mark.slow
 def test_a_target_echoing_every_secret_leaks_none(echo, tmp_path):
     """A real headless Locust run against a loopback server that echoes the headers and the token URL-encoded
     and base64: nothing it logs or writes (console, summary, HTML, JUnit) holds a secret, and the summary's
