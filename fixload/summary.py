@@ -18,7 +18,9 @@ Numbers are written as Go's encoder writes them: an integral float as an integer
 
 The ``fixload`` block holds what k6's export lacks: profile, multiplier, start/end, the run's status and
 reason, workers, every threshold with ok/observed/expression, and the per-scenario rollup in the team's
-report shape (``p95LatencyMs``, ``successRate``, ``errorBudgetConsumed``) plus the engine's counts.
+report shape (``p95LatencyMs``, ``successRate``, ``errorBudgetConsumed``; ``p50/p99/avgLatencyMs`` and
+``failedIterations`` for ``fixload compare``) plus the engine's counts. The plugin adds ``timeSeries``, the
+per-scenario rows the HTML report draws (``fixload.timeseries``), so reports can be rebuilt from the file.
 
 Deterministic: orjson with sorted keys and 2-space indent, no clock reads; equal inputs give equal bytes.
 Every string (keys too) goes through ``fixload.secrets.redact``.
