@@ -45,7 +45,7 @@
     const [fg, bg] = COLORS[kind];
     node.dataset.phase = run.phase;
     node.dataset.status = run.status || "";
-    node.style.cssText = `margin:8px 24px 0;border-radius:6px;padding:8px 16px;font:600 14px system-ui,sans-serif;color:${fg};background:${bg};border:1px solid ${fg}33`;
+    node.style.cssText = `position:sticky;top:0;z-index:1200;margin:8px 24px 0;border-radius:6px;padding:8px 16px;font:600 14px system-ui,sans-serif;color:${fg};background:${bg};border:1px solid ${fg}33`;
     node.textContent = text;
     if (run.phase === "stopped") {
       const link = document.createElement("a");

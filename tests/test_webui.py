@@ -12,6 +12,8 @@ blank again it is back to the profile's."""
 from __future__ import annotations
 
 import re
+import signal
+import sys
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import ClassVar
@@ -279,6 +281,7 @@ def test_the_verdict_when_the_test_ends(ui, page):
     assert page.evaluate("document.querySelector('#fixload-banner a').getAttribute('href')").endswith(
         "/fixload/summary.json"
     )
+    page.wait("/STATUS\\s*STOPPED/i.test(document.querySelector('header').innerText)")  # Locust's header too
     page.screenshot(SCREENSHOTS / "webui-verdict-banner.png")
     status = _status(ui)
     assert [(t["metric"], t["expression"], t["ok"]) for t in status["thresholds"]] == [
@@ -328,6 +331,7 @@ def _run_and_stop(page: DevToolsPage, ui, multiplier: str, seconds: float) -> fl
 
 def test_start_again_after_a_test_then_stop(ui, page):
     _run_and_stop(page, ui, "", 0.5)
+    page.wait("/STATUS\\s*STOPPED/i.test(document.querySelector('header').innerText)")
     page.screenshot(SCREENSHOTS / "webui-stopped-banner.png")
 
 
@@ -344,3 +348,33 @@ def test_no_token_in_any_surface(ui):
         ui["seen"].append(http_get(ui["base"] + path)[1].decode(errors="replace"))
     ui["seen"].append(http_get(ui["base"] + "/fixload/summary.json")[1].decode(errors="replace"))
     assert_no_secrets("\n".join(ui["seen"]), ui["env"], "the web UI")
+
+
+@pytest.mark.slow
+def test_fixload_run_ui_with_two_workers(tmp_path, browser):
+    """`fixload run --ui --workers 2` (the wrapper's own simulator): START with the form as it is, the banner
+    waits for the common start instant, then runs; the target gets load; the verdict comes with its exit code."""
+    profile = scaled_profile(tmp_path, FACTOR)
+    port = free_port()
+    argv = [sys.executable, "-m", "fixload", "run", "--ui", "--workers", "2", "--profile", str(profile)]
+    argv += ["--summary", str(tmp_path / "summary.json"), "--", "--web-port", str(port)]
+    proc = Process(argv, child_env({}), tmp_path, "fixload-run")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: "2 workers connected" in proc.output() or proc.popen.poll() is not None, 60, "2 workers")
+        target = re.search(r"embedded simulator at (http://127\.0\.0\.1:\d+)", proc.output()).group(1)
+        with DevToolsPage(browser, height=1250) as page:
+            page.goto(base + "/", "document.body.innerText.includes('Custom parameters')")
+            page.wait("document.querySelector('input[name=userCount]').value.startsWith('set by the profile')", 10)
+            page.click("button[type=submit]")
+            page.wait(f"{BANNER}.includes('waiting for the common start instant')", 10)
+            page.wait(f"{BANNER}.includes('running')", 15)
+            wait_for(lambda: get_json(target + "/__fixload/stats")["total"]["count"] > 0, 15, "load on the target")
+            banner = page.wait(
+                f"(() => {{ const t = {BANNER}; return /PASSED|THRESHOLDS FAILED/.test(t) && t; }})()", 60
+            )
+            page.screenshot(SCREENSHOTS / "webui-master-verdict.png")
+        summary = orjson.loads((tmp_path / "summary.json").read_bytes())["fixload"]
+        assert f"exit code {summary['exitCode']}" in banner and summary["workers"]["count"] == 2
+    finally:
+        proc.stop(signal.SIGINT)
