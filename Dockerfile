@@ -15,14 +15,15 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PATH=/opt/venv/bin:$PATH
 
 WORKDIR /opt/fixload
-COPY pyproject.toml README.md ./
+COPY pyproject.toml ./
 # The dependencies in a layer of their own, rebuilt only when pyproject.toml changes: a stub of the package
 # pulls them in; the real code then installs on top, without its dependencies.
 RUN python3 -m venv /opt/venv \
     && mkdir -p fixload/simulator locustfiles \
-    && touch fixload/__init__.py fixload/simulator/__init__.py locustfiles/__init__.py \
+    && touch README.md fixload/__init__.py fixload/simulator/__init__.py locustfiles/__init__.py \
     && pip install . \
-    && rm -rf fixload locustfiles build fixload.egg-info
+    && rm -rf README.md fixload locustfiles build fixload.egg-info
+COPY README.md ./
 COPY fixload ./fixload
 COPY locustfiles ./locustfiles
 RUN pip install --no-deps --force-reinstall . \

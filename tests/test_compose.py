@@ -401,4 +401,4 @@ def test_compose_test_script_runs_the_ci_mode_in_docker():
     if done.returncode == 77:
         pytest.skip(output.strip().splitlines()[-1])
     assert done.returncode == 0, output[-6000:]
-    assert "PASS: compose CI mode with 4 workers" in output
+    assert "PASS: compose CI mode with 4 workers, UI mode up with 4" in output
