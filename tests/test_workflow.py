@@ -155,7 +155,7 @@ def test_the_shell_steps_run_locally(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr  # the step records the code instead of failing
     code = outputs(tmp_path / "output")["exit-code"]
     assert code in ("0", "99") and f"fixload run exited {code}" in done.stdout
-    assert "embedded simulator" in done.stdout
+    assert "running against the embedded simulator" in done.stdout + done.stderr
     for name in ("summary.json", "report.html", "junit.xml"):
         assert (reports / name).stat().st_size > 500, name
 
