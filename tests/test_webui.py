@@ -6,8 +6,9 @@ Scenarios tab, the chart panel) and what the target received (the simulator's ow
 One UI process serves the module, in this order: the routes before any test; bad form values refused, shown
 in the page, logged, nothing sent; a Host that is not the target refused, no token reaching a second
 listener; START with the form as it is (load arrives; tabs, chart panel, banner follow it; the verdict after
-the normal end); then (slow) STOP and START again, twice: with Multiplier 2 the achieved rate doubles, and
-blank again it is back to the profile's."""
+the normal end); NEW → START again, then STOP (interrupted, 105); a setup failure's verdict (107); then (slow)
+STOP and START again, twice: with Multiplier 2 the achieved rate doubles, and blank again it is back to the
+profile's."""
 
 from __future__ import annotations
 
@@ -333,6 +334,19 @@ def test_start_again_after_a_test_then_stop(ui, page):
     _run_and_stop(page, ui, "", 0.5)
     page.wait("/STATUS\\s*STOPPED/i.test(document.querySelector('header').innerText)")
     page.screenshot(SCREENSHOTS / "webui-stopped-banner.png")
+
+
+def test_a_setup_failure_is_the_verdict(ui, page):
+    # setup lists zones first (and reuses one): fail both
+    ui["sim"].add_fault({"route": "/api/zones", "method": "*", "error_rate": 1.0, "status": 500})
+    try:
+        _new_test(page, ui, {})
+        banner = page.wait(f"(() => {{ const t = {BANNER}; return t.includes('SETUP FAILED') && t; }})()", 30)
+        page.screenshot(SCREENSHOTS / "webui-setup-failed.png")
+    finally:
+        ui["sim"].clear_faults()
+    assert "exit code 107" in banner and "summary JSON" in banner
+    assert orjson.loads(http_get(ui["base"] + "/fixload/summary.json")[1])["fixload"]["status"] == "setup_failed"
 
 
 @pytest.mark.slow
