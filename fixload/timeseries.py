@@ -16,7 +16,7 @@ requests). Size is bounded: a run longer than `MAX_ROWS` intervals (6 hours at 2
 merged (rates averaged, drops summed, the highest p95 kept) so no scenario ever has more than `MAX_ROWS` rows;
 `intervalSeconds` then says the merged interval. Measured (tests/test_timeseries.py): a 6-hour soak of
 the baseline's five scenarios adds 2.14 MiB to the summary (10,800 rows a scenario, ~41 bytes a row as
-indented), and a 12-hour one the same, at 4 s a row.
+indented); a longer run no more (12 hours: 4 s a row).
 """
 
 from __future__ import annotations

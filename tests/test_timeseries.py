@@ -6,6 +6,7 @@ import random
 
 import pytest
 
+from fixload import timeseries
 from fixload.summary import dumps
 from fixload.timeseries import MAX_ROWS, TimeSeriesError, decode, encode
 
@@ -54,30 +55,25 @@ def test_round_trip_keeps_what_the_report_draws():
     assert block["scenarios"]["analytics_flow"][0].split(",")[1] == ""  # no schedule: empty, read back as None
 
 
-@pytest.fixture(scope="module")
-def twelve_hours() -> tuple[list[dict], dict]:
-    """12 hours of points and their encoding (shared: encoding 108,000 rows takes a second or two)."""
-    points = live_points(2 * MAX_ROWS)
-    return points, encode(points, 2.0)
-
-
-def test_a_six_hour_soak_fits_and_longer_runs_merge_rows(twelve_hours):
+def test_a_six_hour_soak_fits():
     """The size a 6-hour soak of the baseline's five scenarios adds to the summary, measured."""
-    points, twelve = twelve_hours
-    six_hours = points[:MAX_ROWS]
-    size = len(dumps({"fixload": {"timeSeries": encode(six_hours, 2.0)}}))  # as nested in the summary
+    block = encode(live_points(MAX_ROWS), 2.0)
+    size = len(dumps({"fixload": {"timeSeries": block}}))  # as nested in the summary
     print(f"\n6 h soak, 5 scenarios, {MAX_ROWS} rows each: timeSeries adds {size} bytes ({size / 2**20:.2f} MiB)")
+    assert all(len(rows) == MAX_ROWS for rows in block["scenarios"].values())
     assert 1_000_000 < size < 2_500_000
-    # 12 hours: rows merge in pairs, so the block stays the same size and says its interval
-    assert twelve["intervalSeconds"] == 4.0
-    assert all(len(rows) == MAX_ROWS for rows in twelve["scenarios"].values())
-    assert len(dumps({"fixload": {"timeSeries": twelve}})) < 1.05 * size
 
 
-def test_merged_rows_average_rates_sum_drops_keep_the_worst_p95(twelve_hours):
-    points, twelve = twelve_hours
-    rows = decode(twelve)["booking_flow"]
-    assert len(rows) == MAX_ROWS
+def test_longer_runs_merge_rows_average_rates_sum_drops_keep_the_worst_p95(monkeypatch):
+    """Past MAX_ROWS samples, rows merge (here MAX_ROWS is 50: 100 samples give 50 rows of 4 s)."""
+    monkeypatch.setattr(timeseries, "MAX_ROWS", 50)
+    points = live_points(100)
+    block = encode(points, 2.0)
+    assert block["intervalSeconds"] == 4.0
+    assert all(len(rows) == 50 for rows in block["scenarios"].values())
+    assert encode(points[:50], 2.0)["intervalSeconds"] == 2.0  # up to MAX_ROWS: one row per sample
+    assert len(encode(points[:51], 2.0)["scenarios"]["booking_flow"]) == 26  # one more: pairs
+    rows = decode(block)["booking_flow"]
     first = [p["scenarios"]["booking_flow"] for p in points[:2]]
     assert rows[0].t == points[1]["t"]
     assert rows[0].achieved == pytest.approx((first[0]["achieved"] + first[1]["achieved"]) / 2, abs=0.0051)
