@@ -73,9 +73,9 @@ LOCUSTFILE = textwrap.dedent(
         @task(int(WEIGHTS["chat"] * 10))
         def chat(self):
             c = self.client
-            body = {"subject": "bench", "createdBy": {"id": E["K6_PROVIDER_ID"], "type": "provider"},
-                    "participants": [{"participantType": "user", "participantReferenceId": E["K6_CUSTOMER_ID"]},
-                                     {"participantType": "provider", "participantReferenceId": E["K6_PROVIDER_ID"]}],
+            body = {"subject": "bench", "createdBy": {"id": E["K6_PROVIDER_ID"], "type": "serviceman"},
+                    "participants": [{"participantType": "user", "participantReferenceId": E["K6_CUSTOMER_ID"], "displayName": "c"},
+                                     {"participantType": "serviceman", "participantReferenceId": E["K6_PROVIDER_ID"], "displayName": "p"}],
                     "metadata": {}, "aiAssist": {"defaultEnabled": False}}
             conv = c.post("/api/communications", json=body, headers=ADMIN).json()
             ids = {p["participantReferenceId"]: p["id"] for p in conv["participants"]}
@@ -104,7 +104,7 @@ LOCUSTFILE = textwrap.dedent(
             signals = c.get(f"/api/campaigns/{CAMPAIGN}/fraud-signals", headers=ADMIN).json()
             open_ = [s for s in signals if not s["resolvedAt"]]
             if open_:
-                c.post(f"/api/campaigns/fraud-signals/{open_[0]['id']}/resolve", json={"resolutionNote": "bench", "reviewer": "bench"}, headers=ADMIN)
+                c.post(f"/api/campaigns/fraud-signals/{open_[0]['id']}/resolve", json={"note": "bench"}, headers=ADMIN)
 
     class Ping(FastHttpUser):
         wait_time = constant(0)
@@ -186,7 +186,7 @@ def provision(sim: SimulatorProcess) -> dict[str, str]:
     campaign = sim.request(
         "POST",
         "/api/campaigns",
-        {"companyId": sim.env["K6_COMPANY_ID"], "name": "bench", "objective": "awareness", "campaignType": "search",
+        {"companyId": sim.env["K6_COMPANY_ID"], "name": "bench", "objective": "awareness", "campaignType": "ppc",
          "status": "active", "currency": "GBP", "totalBudget": 1e9, "dailySpendCap": 1e6,
          "startAt": "2025-01-01T00:00:00Z", "endAt": "2030-01-01T00:00:00Z"},
         token="admin",

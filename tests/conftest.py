@@ -13,7 +13,7 @@ from fixload.simulator.process import SimulatorProcess
 # ---------------------------------------------------------------------- the embedded Fixnado (issue 4)
 @pytest.fixture(scope="session")
 def simulator() -> Iterator[SimulatorProcess]:
-    """One `fixload serve` process (legacy auth) shared by the session. Its store accumulates across tests:
+    """One `fixload serve` process (the product's auth) shared by the session. Its store accumulates across tests:
     call `simulator.reset_stats()` before counting, and use `make_simulator` when a test needs empty state."""
     with SimulatorProcess() as sim:
         yield sim

@@ -82,14 +82,9 @@ def test_existing_fixtures_are_listed_not_created(make_simulator: Any) -> None:
     own = sim.request(
         "POST", "/api/services", {"title": "own", "category": "c", "price": 10, "currency": "GBP"}, token="provider"
     )[1]
-    other = {
-        "title": "someone else's",
-        "category": "c",
-        "price": 10,
-        "currency": "GBP",
-        "providerId": "another-provider",
-    }
-    assert sim.request("POST", "/api/services", other, token="admin")[1]["providerId"] == "another-provider"
+    other = {"title": "someone else's", "category": "c", "price": 10, "currency": "GBP"}
+    # the product sets providerId to the token's user (serviceController.js:20): another company user's service
+    assert sim.request("POST", "/api/services", other, token="company")[1]["providerId"] != env["K6_PROVIDER_ID"]
     live = campaign(sim, "active")
     campaign(sim, "completed")  # listed first (newest first); ended campaigns are skipped
     sim.reset_stats()
@@ -150,11 +145,12 @@ def test_setup_failure_names_step_status_and_body_without_tokens(make_simulator:
 
 def test_setup_failure_on_a_rejected_token(make_simulator: Any) -> None:
     sim = make_simulator()
-    config = make_config(sim, env={"K6_ADMIN_TOKEN": "not-a-valid-admin-token"})
+    # the only setup route that checks a token is POST /api/services (serviceRoutes.js:10-16)
+    config = make_config(sim, env={"K6_PROVIDER_TOKEN": "not-a-valid-provider-token"})
     with pytest.raises(SetupError) as caught:
         provision(config)
-    assert (caught.value.step, caught.value.status) == ("create campaign", 401)
-    assert "not-a-valid-admin-token" not in str(caught.value)
+    assert (caught.value.step, caught.value.status) == ("create service", 401)
+    assert "not-a-valid-provider-token" not in str(caught.value) and "Invalid token" in str(caught.value)
 
 
 def test_setup_failure_when_the_target_is_down(simulator: SimulatorProcess) -> None:

@@ -1,7 +1,9 @@
-"""The ASGI app: routing, auth, fault injection and server-side stats around the store.
+"""The ASGI app: routing, body parsing and auth as the product's Express app does them, faults, server-side stats.
 
 A bare ASGI callable rather than a framework: per request it does one dict lookup to route, one HMAC to
 check a token, and one `orjson.dumps`, which keeps the ping route far ahead of what a Locust process can send.
+As the product (FIXNADO-API.md §1): one API prefix (`/api`; anything else is 404 "Route not found"), a
+malformed JSON body is 400 on every route, and only the routes that `authenticate` look at the token.
 Admin routes live under `/__fixload/` and are neither counted in stats nor subject to faults or auth.
 """
 
@@ -18,10 +20,10 @@ from urllib.parse import parse_qsl
 
 import orjson
 
-from . import auth
-from .errors import ApiError, Forbidden, Unauthorized
+from . import auth, backend
+from .errors import ApiError, forbidden, unauthorized
 from .faults import FaultError, FaultInjector
-from .routes import Ctx, Router
+from .routes import ROOT, Ctx, Route, Router
 from .stats import ServerStats
 from .store import Store
 
@@ -34,8 +36,10 @@ Receive = Any
 class Settings:
     """What `fixload serve` decides at start: auth mode and the token secret."""
 
-    auth_mode: str = "legacy"  # "legacy": the original harness's token usage; "strict": every route wants one
+    auth_mode: str = "product"  # "product": tokens checked where d191423 checks them; "strict": every route
     secret: bytes = b""
+    api_prefix: str = "/api"
+    agora: bool = True  # AGORA_APP_ID/AGORA_APP_CERTIFICATE set: video sessions get 201, not 503
     seed: int | None = None
     ring_size: int = 20_000
     tokens: dict[str, str] = field(default_factory=dict)
@@ -47,7 +51,7 @@ class SimulatorApp:
     def __init__(self, settings: Settings, store: Store | None = None) -> None:
         self.settings = settings
         self.store = store or Store(seed=settings.seed)
-        self.router = Router()
+        self.router = Router(settings.api_prefix)
         self.faults = FaultInjector(seed=settings.seed)
         self.stats = ServerStats(ring_size=settings.ring_size)
         self.strict = settings.auth_mode == "strict"
@@ -83,9 +87,10 @@ class SimulatorApp:
             return
 
         headers = _headers(scope["headers"])
-        route, params, template, known = self.router.match(method, path)
+        route, params, template = self.router.match(method, path)
         token = auth.bearer_token(headers.get("authorization"))
         claims = auth.verify(token, self.settings.secret) if token else None
+        user = self.store.user(claims.get("sub")) if claims else None
         record = self.stats.arrived(
             {
                 "method": method,
@@ -94,8 +99,8 @@ class SimulatorApp:
                 "query": scope["query_string"].decode("latin-1"),
                 "body": body,
                 "auth_present": "authorization" in headers,
-                "auth_role": claims.get("role") if claims else None,
-                "auth_valid": claims is not None,
+                "auth_role": self.store.harness_name(user["id"]) if user else None,
+                "auth_valid": user is not None,
                 "origin": headers.get("origin"),
                 "persona": headers.get("x-fixnado-persona"),
                 "role_header": headers.get("x-fixnado-role"),
@@ -124,34 +129,39 @@ class SimulatorApp:
                 await self._finish(send, record, decision.status, error, started)
                 return
 
-        if route is None:
-            if known:
-                status, payload = 405, {"error": "method_not_allowed", "message": f"{method} {template} is not served"}
-            else:
-                status, payload = 404, {"error": "not_found", "message": f"no route for {path}"}
-            await self._finish(send, record, status, payload, started)
-            return
         try:
-            if route.template != "/ping":
-                self.authorize(route, token, claims)
-            query = dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope["query_string"] else {}
-            status, payload = route.handler(Ctx(self.store, params, query, body, claims))
+            parsed = _json_body(body, headers.get("content-type", ""))
+            if route is None:
+                status, payload = (
+                    (200, ROOT) if path == "/" and method == "GET" else (404, {"message": "Route not found"})
+                )
+            else:
+                if route.template != "/ping":
+                    self.authorize(route, headers, user)
+                query = dict(parse_qsl(scope["query_string"].decode("latin-1"))) if scope["query_string"] else {}
+                ctx = Ctx(self.store, params, query, parsed, user, self.settings.agora, self.token_for)
+                status, payload = route.handler(ctx)
         except ApiError as exc:
             status, payload = exc.status, exc.body()
         await self._finish(send, record, status, payload, started)
 
-    def authorize(self, route: Any, token: str | None, claims: dict[str, Any] | None) -> None:
-        """401 when a token is needed (strict mode, or the original harness sends one here) and missing or bad,
-        or when a token is sent at all and is bad; 403 when the token's role may not do this."""
-        if token is None:
-            if self.strict or route.legacy_token:
-                raise Unauthorized("a bearer token is required")
+    def token_for(self, user: dict[str, Any]) -> str:
+        """A token as the product's login mints it: HS256 `{sub, type, iat, exp}`, 12 h (config/index.js:61-62)."""
+        issued = int(time.time())
+        claims = {"sub": user["id"], "type": user["type"], "iat": issued, "exp": issued + backend.TOKEN_LIFETIME_S}
+        return auth.mint(claims, self.settings.secret)
+
+    def authorize(self, route: Route, headers: dict[str, str], user: dict[str, Any] | None) -> None:
+        """middleware/auth.js: `authenticate` (401 without a header, 401 "Invalid token" for a bad signature or an
+        unknown user) then `authorize(types)` (403) on the routes that use them; strict mode: every route."""
+        if not (route.checks_token or self.strict):
             return
-        if claims is None:
-            raise Unauthorized("the bearer token is invalid or expired")
-        role = claims.get("role")
-        if role not in route.roles:
-            raise Forbidden(f"role {role!r} may not {route.action}")
+        if "authorization" not in headers:
+            raise unauthorized("Missing authorization header")
+        if user is None:
+            raise unauthorized("Invalid token")
+        if route.user_types is not None and user["type"] not in route.user_types:
+            raise forbidden(user["type"], route.user_types)
 
     async def _finish(self, send: Send, record: Any, status: int, payload: Any, started: float) -> None:
         await _respond(send, status, payload)
@@ -189,21 +199,36 @@ class SimulatorApp:
             return 200, {
                 "status": "ok",
                 "auth": self.settings.auth_mode,
+                "apiPrefix": self.settings.api_prefix,
                 "uptimeSeconds": self.stats.snapshot()["uptimeSeconds"],
             }
         if key == ("GET", "/__fixload/store"):
             s = self.store
             counts = {
+                "users": len(s.users) + len(s.fixed_users),
                 "zones": len(s.zones),
                 "services": len(s.services),
                 "campaigns": len(s.campaigns),
                 "bookings": len(s.bookings),
                 "conversations": len(s.conversations),
                 "orders": len(s.orders),
-                "fraudSignals": len(s.signals),
+                "metrics": sum(len(st.metrics) for st in s.campaign_state.values()),
+                "fraudSignals": len(s.signal_index),
+                "analyticsEventsPending": s.events_pending,
             }
             return 200, {"counts": counts, "evicted": s.evicted}
         return 404, {"error": "not_found", "message": f"no admin route {method} {path}"}
+
+
+def _json_body(body: bytes, content_type: str) -> Any:
+    """express.json(): a JSON content type with a body is parsed (malformed: 400 with the parser's message);
+    anything else leaves `req.body` undefined (None)."""
+    if not body or "json" not in content_type.lower():
+        return None
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise ApiError(400, f"{exc.msg} in JSON at position {exc.pos}", field="body") from None
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 
 _HEADER = base64.urlsafe_b64encode(b'{"alg":"HS256","typ":"JWT"}').rstrip(b"=")
-ROLES: tuple[str, ...] = ("company", "provider", "user", "admin")
 
 
 def _b64(data: bytes) -> bytes:
@@ -27,7 +26,7 @@ def _unb64(data: str) -> bytes:
 
 
 def mint(claims: dict[str, Any], secret: bytes) -> str:
-    """A signed compact JWT carrying `claims` (callers set `sub`, `role`, `exp`)."""
+    """A signed compact JWT carrying `claims` (the product's: `sub`, `type`, `iat`, `exp`)."""
     signing_input = _HEADER + b"." + _b64(orjson.dumps(claims))
     signature = hmac.new(secret, signing_input, hashlib.sha256).digest()
     return (signing_input + b"." + _b64(signature)).decode("ascii")
@@ -52,10 +51,8 @@ def verify(token: str, secret: bytes, now: float | None = None) -> dict[str, Any
 
 
 def bearer_token(authorization: str | None) -> str | None:
-    """The token of an `Authorization: Bearer <token>` header value, else None."""
-    if not authorization:
+    """The token of an `Authorization` header as the product reads it (`middleware/auth.js:11`): the first
+    literal `"Bearer "` removed, so a bare token works too; None when the header is absent."""
+    if authorization is None:
         return None
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
+    return authorization.replace("Bearer ", "", 1)

@@ -1,48 +1,124 @@
-"""The API's error replies as exceptions, so the store's rules read as plain Python and the app maps them once."""
+"""The product's error replies as exceptions, so handlers read as the backend's checks and the app maps them once.
+
+Bodies keep the product's shape (`{"message": …}`, express-validator's `{"errors": [...]}`) and add what the
+product leaves out: `field` (the request field at fault) and `allowed` (its accepted values), and, where the
+product only answers 500 "Internal server error", `cause` (what the backend's own log would say). So a
+harness rehearsing against the simulator sees the product's status and learns why.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
+
+INTERNAL = "Internal server error"  # middleware/errorHandler.js:17-21
 
 
 class ApiError(Exception):
-    """An error reply: HTTP status, a stable machine-readable code, a human message and extra JSON fields."""
+    """An error reply: HTTP status, the product's message, and the field/allowed values at fault."""
 
-    def __init__(self, status: int, error: str, message: str, **extra: Any) -> None:
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        field: str | None = None,
+        allowed: Iterable[str] | None = None,
+        **extra: Any,
+    ) -> None:
         super().__init__(message)
         self.status = status
-        self.error = error
         self.message = message
+        self.field = field
+        self.allowed = list(allowed) if allowed is not None else None
         self.extra = extra
 
     def body(self) -> dict[str, Any]:
-        return {"error": self.error, "message": self.message, **self.extra}
+        out: dict[str, Any] = {"message": self.message}
+        if self.field is not None:
+            out["field"] = self.field
+        if self.allowed is not None:
+            out["allowed"] = self.allowed
+        out.update(self.extra)
+        return out
 
 
-class Invalid(ApiError):
-    """422 naming the offending field, the way the real API's validators answer."""
-
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(422, "validation_failed", f"{field}: {message}", field=field, details=[{"field": field}])
+def bad_request(message: str, field: str | None = None, allowed: Iterable[str] | None = None) -> ApiError:
+    """A service's own 400 (`error.statusCode = 400`, answered `{"message"}` by the controller)."""
+    return ApiError(400, message, field=field, allowed=allowed)
 
 
-class NotFound(ApiError):
-    def __init__(self, what: str, ident: str) -> None:
-        super().__init__(404, "not_found", f"{what} {ident!r} not found", resource=what)
+def not_found(message: str, field: str | None = None) -> ApiError:
+    return ApiError(404, message, field=field)
 
 
-class Conflict(ApiError):
-    """409 for an out-of-order step; names the record's current state so a failing flow's log explains itself."""
-
-    def __init__(self, message: str, current_state: str) -> None:
-        super().__init__(409, "invalid_state", message, currentState=current_state)
+def server_error(cause: str, field: str | None = None, allowed: Iterable[str] | None = None, **extra: Any) -> ApiError:
+    """The product's 500 `{"message":"Internal server error"}`, plus the cause its log would show."""
+    return ApiError(500, INTERNAL, field=field, allowed=allowed, cause=cause, **extra)
 
 
-class Forbidden(ApiError):
-    def __init__(self, message: str) -> None:
-        super().__init__(403, "forbidden", message)
+def enum_error(field: str, value: Any, allowed: Iterable[str], pg_type: str) -> ApiError:
+    """PostgreSQL refusing a value of an ENUM column: the product never checks enums in code (B4)."""
+    allowed = list(allowed)
+    return server_error(
+        f'invalid input value for enum "{pg_type}": "{value}" ({field} must be one of {", ".join(allowed)})',
+        field=field,
+        allowed=allowed,
+    )
 
 
-class Unauthorized(ApiError):
-    def __init__(self, message: str) -> None:
-        super().__init__(401, "unauthorized", message)
+def uuid_error(field: str, value: Any) -> ApiError:
+    """A non-UUID in a UUID column or path parameter: PostgreSQL's 500, not a 404 (B8)."""
+    return server_error(f'invalid input syntax for type uuid: "{value}" ({field} must be a UUID)', field=field)
+
+
+def fk_error(field: str, value: Any, table: str, target: str) -> ApiError:
+    return server_error(
+        f'insert or update on table "{table}" violates foreign key constraint: {field} "{value}" is not a {target}.id',
+        field=field,
+    )
+
+
+def not_null(model: str, field: str) -> ApiError:
+    """Sequelize's notNull Violation: the product copies its `errors` array into the 500 body (not `instance`)."""
+    error = {
+        "message": f"{model}.{field} cannot be null",
+        "type": "notNull Violation",
+        "path": field,
+        "value": None,
+        "origin": "CORE",
+    }
+    return server_error(f"notNull Violation: {model}.{field} cannot be null", field=field, errors=[error])
+
+
+def no_body(route: str) -> ApiError:
+    """Express 5 leaves `req.body` undefined without a JSON body; these handlers then dereference it."""
+    return server_error(f"TypeError: req.body is undefined ({route} needs a JSON body)", field="body")
+
+
+class ValidationFailed(ApiError):
+    """express-validator's 422 `{"errors": [{type, value, msg, path, location}]}`, one item per failing field."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        super().__init__(422, "Invalid value")
+        self.items = items
+
+    def body(self) -> dict[str, Any]:
+        return {"errors": self.items}
+
+
+def invalid_value(path: str, value: Any, location: str = "body", expected: str = "") -> dict[str, Any]:
+    item: dict[str, Any] = {"type": "field", "msg": "Invalid value", "path": path, "location": location}
+    if value is not None:
+        item["value"] = value
+    if expected:
+        item["expected"] = expected
+    return item
+
+
+def unauthorized(message: str) -> ApiError:
+    return ApiError(401, message, field="Authorization")
+
+
+def forbidden(user_type: str | None, allowed: Iterable[str]) -> ApiError:
+    return ApiError(403, "Forbidden", field="user.type", allowed=allowed, userType=user_type)

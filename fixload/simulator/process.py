@@ -43,7 +43,7 @@ class SimulatorProcess:
     def __init__(
         self,
         *,
-        auth: str = "legacy",
+        auth: str = "product",
         seed: int | None = None,
         faults: Iterable[Mapping[str, Any]] = (),
         preset: str | None = None,
@@ -180,8 +180,9 @@ class SimulatorProcess:
         headers: Mapping[str, str] | None = None,
         timeout: float = 10.0,
     ) -> tuple[int, Any]:
-        """(status, parsed JSON body or None). `token` is a role name or a raw token string."""
-        data = orjson.dumps(body) if body is not None else None
+        """(status, parsed JSON body or None). `token` is a role name or a raw token string; `body` bytes are
+        sent as they are (a malformed body), anything else as JSON."""
+        data = body if isinstance(body, bytes) else orjson.dumps(body) if body is not None else None
         hdrs = {"Content-Type": "application/json", **(headers or {})}
         if token:
             hdrs["Authorization"] = "Bearer " + (self.token(token) if "." not in token else token)

@@ -1,65 +1,83 @@
-"""The Fixnado routes the five flows and the setup fixtures call: payload validation, then a store call.
+"""The Fixnado routes the five flows, the setup and the token helpers call, checked as the product checks them.
 
-Each route states whether the original harness sends a token to it (`legacy_token`, from FLOWS.md's
-table: `--auth legacy` demands one only there) and which token roles may call it (403 for the others).
-Templates are written without their prefix; the router serves each under both `/api` and `/api/v1`.
+Each handler runs the backend's checks in the backend's order (FIXNADO-API.md §2-§8, the file:line in each
+docstring), so the first problem a request has is the one the product reports, with the product's status:
+a service's own 400/403/404 where it answers cleanly, 422 from express-validator, and 500 where PostgreSQL
+refuses the value (an enum, a UUID, a foreign key, a NOT NULL). Every error body names the field and,
+for an enum, its allowed values (`errors.py`).
+
+Auth is per route as the product's: only `GET /auth/me`, `POST /services` and `POST /services/{id}/purchase`
+check a token (`Route.user_types`); every other route ignores it (`--auth strict` is a simulator extension
+that demands a valid token everywhere).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-import orjson
+from fixload import contract as product
 
-from . import validation as v
-from .errors import ApiError, Forbidden, Invalid, NotFound
-from .store import PERSONA_SECTIONS, Store
+from . import backend as c
+from .errors import (
+    ApiError,
+    ValidationFailed,
+    bad_request,
+    enum_error,
+    fk_error,
+    invalid_value,
+    no_body,
+    not_found,
+    not_null,
+    server_error,
+)
+from .geometry import polygon_area_m2, ring_is_valid, summarise
+from .store import Conversation, Store
+from .validation import (
+    is_iso8601,
+    is_numeric,
+    is_uuid,
+    is_uuid_v4,
+    iso,
+    js_date,
+    js_number,
+    parse_float,
+    parse_int,
+    quiet_hour,
+    require_uuid,
+    truthy,
+)
 
-PREFIXES: tuple[str, ...] = ("/api/v1", "/api")
-ALL_ROLES = frozenset({"admin", "company", "provider", "user"})
-STAFF = frozenset({"admin", "company", "provider"})
-PERSONA_ROLES: dict[str, frozenset[str]] = {
-    "admin": frozenset({"admin"}),
-    "provider": STAFF,
-    "serviceman": STAFF,
-    "enterprise": frozenset({"admin", "company"}),
-    "user": frozenset({"admin", "user"}),
-}
-_NO_BODY = object()
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(slots=True)
 class Ctx:
-    """One request as handlers see it: path params, first query values, the raw body and the caller's claims."""
+    """One request as handlers see it: path params, first query values, the parsed body (None: no JSON body,
+    as Express 5 leaves `req.body`), the authenticated user row and the serve-time options."""
 
     store: Store
     params: dict[str, str]
     query: dict[str, str]
-    raw_body: bytes
-    claims: dict[str, Any] | None
-    _body: Any = field(default=_NO_BODY)
+    body: Any
+    user: dict[str, Any] | None
+    agora: bool = True
+    token_for: Callable[[dict[str, Any]], str] | None = None
 
-    def body(self) -> dict[str, Any]:
-        if self._body is _NO_BODY:
-            if not self.raw_body:
-                raise Invalid("body", "a JSON object is required")
-            try:
-                self._body = orjson.loads(self.raw_body)
-            except orjson.JSONDecodeError:
-                raise ApiError(400, "invalid_json", "the request body is not valid JSON") from None
-        return v.body_object(self._body)
+    def fields(self) -> dict[str, Any]:
+        """`req.body || {}` (the communications and resolve controllers)."""
+        return self.body if isinstance(self.body, dict) else {}
 
-    @property
-    def role(self) -> str | None:
-        return self.claims.get("role") if self.claims else None
-
-    @property
-    def subject(self) -> str | None:
-        return self.claims.get("sub") if self.claims else None
+    def required_body(self, route: str) -> dict[str, Any]:
+        """`req.body.x` / destructuring `req.body`: no body is a TypeError, so 500."""
+        if self.body is None:
+            raise no_body(route)
+        return self.body if isinstance(self.body, dict) else {}
 
 
 Handler = Callable[[Ctx], tuple[int, Any]]
@@ -70,348 +88,688 @@ class Route:
     method: str
     template: str
     handler: Handler
-    legacy_token: bool
-    roles: frozenset[str]
-    action: str
-    segments: tuple[str, ...] = ()
+    user_types: tuple[str, ...] | None = None  # authenticate + authorize(types); None: no auth middleware
+    authenticated: bool = False  # authenticate only (GET /auth/me)
+    segments: tuple[str, ...] = field(default=())
+
+    @property
+    def checks_token(self) -> bool:
+        return self.authenticated or self.user_types is not None
+
+
+def _enum(value: Any, name: str, allowed: tuple[str, ...], pg_key: str | None = None) -> Any:
+    """A value bound for a PostgreSQL ENUM column: refused there (500) unless it is one of `allowed`."""
+    if value not in allowed:
+        raise enum_error(name, value, allowed, c.PG_ENUM[pg_key or name])
+    return value
+
+
+def _date_or_400(value: Any, message: str, name: str) -> datetime:
+    moment = js_date(value)
+    if moment is None:
+        raise bad_request(message, field=name)
+    return moment
+
+
+# ---------------------------------------------------------------------- auth (authRoutes.js)
+def register(ctx: Ctx) -> tuple[int, Any]:
+    """authRoutes.js:8-18 → authController.js:9-56."""
+    body = ctx.fields()
+    problems = []
+    for name in ("firstName", "lastName"):
+        if not truthy(body.get(name)) or not str(body.get(name)).strip():
+            problems.append(invalid_value(name, body.get(name), expected="a non-empty string"))
+    if not isinstance(body.get("email"), str) or not _EMAIL.match(body["email"]):
+        problems.append(invalid_value("email", body.get("email"), expected="an email address"))
+    if len(str(body.get("password") or "")) < 8:
+        problems.append(invalid_value("password", None, expected="at least 8 characters"))
+    if body.get("type") not in product.USER_TYPES:
+        problems.append(invalid_value("type", body.get("type"), expected="one of " + ", ".join(product.USER_TYPES)))
+        problems[-1]["allowed"] = list(product.USER_TYPES)
+    if problems:
+        raise ValidationFailed(problems)
+    return 201, ctx.store.register(body)
+
+
+def login(ctx: Ctx) -> tuple[int, Any]:
+    """authRoutes.js:20 → authController.js:58-81."""
+    body = ctx.fields()
+    problems = []
+    if not isinstance(body.get("email"), str) or not _EMAIL.match(body["email"]):
+        problems.append(invalid_value("email", body.get("email"), expected="an email address"))
+    if not truthy(body.get("password")):
+        problems.append(invalid_value("password", None, expected="a non-empty string"))
+    if problems:
+        raise ValidationFailed(problems)
+    user = ctx.store.login(body["email"], str(body["password"]))
+    if user is None or ctx.token_for is None:
+        raise ApiError(401, "Invalid credentials")
+    return 200, {"token": ctx.token_for(user), "user": {k: user[k] for k in ("id", "email", "type")}}
+
+
+def me(ctx: Ctx) -> tuple[int, Any]:
+    """authRoutes.js:21 → authController.js:83-95: the whole User row (passwordHash included, B9) + Company."""
+    assert ctx.user is not None
+    return 200, ctx.store.me(ctx.user["id"])
 
 
 # ---------------------------------------------------------------------- setup fixtures
 def list_zones(ctx: Ctx) -> tuple[int, Any]:
-    return 200, ctx.store.list_zones(ctx.query.get("companyId"), v.limit(ctx.query, default=50))
+    """zoneController.js:50-59 → zoneService.js:227-258: a bare array, newest first, no limit."""
+    company_id = ctx.query.get("companyId")
+    if company_id:
+        require_uuid("companyId", company_id)
+    return 200, ctx.store.list_zones(company_id, ctx.query.get("includeAnalytics") == "true")
 
 
 def create_zone(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
+    """zoneController.js:19-26 → zoneService.js:104-136: geometry 400s, then the INSERT's 500s."""
+    body = ctx.required_body("POST /api/zones")
+    geometry = body.get("geometry")
+    if not truthy(geometry):
+        raise bad_request("Zone geometry is required", field="geometry")
+    source = geometry if isinstance(geometry, dict) and geometry.get("type") else None
+    if source is None and isinstance(geometry, dict):
+        source = geometry.get("geometry")
+    if not isinstance(source, dict) or source.get("type") not in ("Polygon", "MultiPolygon"):
+        raise bad_request(
+            "Zone geometry must be a Polygon or MultiPolygon",
+            field="geometry.type",
+            allowed=("Polygon", "MultiPolygon"),
+        )
+    polygons = [source.get("coordinates")] if source["type"] == "Polygon" else source.get("coordinates")
+    if not isinstance(polygons, list) or not polygons or not all(_polygon_ok(p) for p in polygons):
+        raise bad_request("Zone polygon is invalid or self-intersects", field="geometry.coordinates")
+    if sum(polygon_area_m2(p) for p in polygons) < 10:
+        raise bad_request("Zone polygon area is too small to be actionable", field="geometry.coordinates")
+    for name in ("companyId", "name"):
+        if body.get(name) is None:
+            raise not_null("ServiceZone", name)
+    company_id = require_uuid("companyId", body["companyId"])
+    demand = _enum(body.get("demandLevel", "medium"), "demandLevel", c.DEMAND_LEVELS)
+    if ctx.store.company(company_id) is None:
+        raise fk_error("companyId", company_id, "ServiceZone", "Company")
+    boundary = {
+        "type": "MultiPolygon",
+        "coordinates": polygons,
+        "crs": {"type": "name", "properties": {"name": "EPSG:4326"}},
+    }
+    centroid, bbox = summarise(polygons)
     fields = {
-        "companyId": v.string(body, "companyId"),
-        "name": v.string(body, "name"),
-        "demandLevel": v.string(body, "demandLevel", choices=("low", "medium", "high")),
-        "geometry": _polygon(v.mapping(body, "geometry", required=True) or {}),
-        "metadata": v.mapping(body, "metadata") or {},
+        "companyId": company_id,
+        "name": body["name"],
+        "boundary": boundary,
+        "centroid": centroid,
+        "boundingBox": bbox,
+        "metadata": body.get("metadata") if body.get("metadata") is not None else {},
+        "demandLevel": demand,
     }
     return 201, ctx.store.create_zone(fields)
 
 
-def _polygon(geometry: dict[str, Any]) -> dict[str, Any]:
-    """A GeoJSON Polygon: closed linear rings of [lon, lat] with at least four positions."""
-    if geometry.get("type") != "Polygon":
-        raise Invalid("geometry.type", "expected 'Polygon'")
-    rings = geometry.get("coordinates")
-    if not isinstance(rings, list) or not rings:
-        raise Invalid("geometry.coordinates", "expected an array of linear rings")
-    for ring in rings:
-        if not isinstance(ring, list) or len(ring) < 4 or ring[0] != ring[-1]:
-            raise Invalid("geometry.coordinates", "each ring needs 4+ positions and must be closed")
-        for point in ring:
-            if (
-                not isinstance(point, list)
-                or len(point) < 2
-                or not all(isinstance(c, int | float) and not isinstance(c, bool) for c in point[:2])
-                or not (-180 <= point[0] <= 180 and -90 <= point[1] <= 90)
-            ):
-                raise Invalid("geometry.coordinates", "positions are [longitude, latitude] numbers")
-    return geometry
+def _polygon_ok(rings: Any) -> bool:
+    return isinstance(rings, list) and bool(rings) and all(ring_is_valid(ring) for ring in rings)
 
 
 def list_services(ctx: Ctx) -> tuple[int, Any]:
-    q = ctx.query
-    return 200, ctx.store.list_services(q.get("providerId"), q.get("companyId"), v.limit(q, default=50))
+    """serviceController.js:4-11: at most 50, newest first; query parameters ignored."""
+    return 200, ctx.store.list_services()
 
 
 def create_service(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
-    identity = ctx.store.identity
+    """serviceRoutes.js:10-16 → serviceController.js:13-33: title notEmpty, price isNumeric (422)."""
+    body = ctx.fields()
+    problems = []
+    title = body.get("title")
+    if title is None or title == "" or title == []:
+        problems.append(invalid_value("title", title, expected="a non-empty value"))
+    if not is_numeric(body.get("price")):
+        problems.append(invalid_value("price", body.get("price"), expected="a number"))
+    if problems:
+        raise ValidationFailed(problems)
+    assert ctx.user is not None
+    price = parse_float(body["price"]) or 0.0
     fields = {
-        "title": v.string(body, "title"),
-        "description": v.string(body, "description", required=False) or "",
-        "category": v.string(body, "category"),
-        "price": v.number(body, "price", minimum=0.01),
-        "currency": _currency(body, "currency"),
-        "companyId": v.string(body, "companyId", required=False) or identity.company_id,
-        "providerId": (ctx.subject if ctx.role == "provider" else None)
-        or v.string(body, "providerId", required=False)
-        or identity.provider_id,
+        "providerId": ctx.user["id"],
+        "title": title,
+        "description": body.get("description"),
+        "category": body.get("category"),
+        "price": f"{price:.2f}",
+        "currency": body.get("currency") or "USD",
     }
     return 201, ctx.store.create_service(fields)
 
 
-def _currency(body: dict[str, Any], name: str) -> str:
-    value = v.string(body, name) or ""
-    if len(value) != 3 or not value.isalpha() or not value.isupper():
-        raise Invalid(name, "expected an ISO-4217 code such as GBP")
-    return value
+def purchase_service(ctx: Ctx) -> tuple[int, Any]:
+    """serviceRoutes.js:18-24 → serviceController.js:35-79: an order and a funded escrow, no idempotency."""
+    body = ctx.fields()
+    amount = body.get("totalAmount")
+    if amount is not None and not is_numeric(amount):
+        raise ValidationFailed([invalid_value("totalAmount", amount, expected="a number")])
+    if ctx.body is None:
+        raise no_body("POST /api/services/{serviceId}/purchase")
+    service_id = require_uuid("serviceId", ctx.params["serviceId"])
+    service = ctx.store.services.get(service_id)
+    if service is None:
+        raise not_found("Service not found", "serviceId")
+    when = body.get("scheduledFor")
+    if when is not None and js_date(when) is None:
+        raise server_error(f'invalid input syntax for type timestamp with time zone: "{when}"', field="scheduledFor")
+    total = parse_float(amount if truthy(amount) else service["price"]) or 0.0  # `totalAmount || service.price`
+    assert ctx.user is not None
+    result = ctx.store.purchase(
+        service,
+        ctx.user["id"],
+        f"{total:.2f}",
+        body.get("currency") or service["currency"],
+        iso(js_date(when)) if when is not None else None,  # type: ignore[arg-type]
+    )
+    return 201, result
 
 
 def list_campaigns(ctx: Ctx) -> tuple[int, Any]:
+    """campaignController.js:30-43 → campaignService.js:325-341."""
     q = ctx.query
-    return 200, ctx.store.list_campaigns(q.get("companyId"), q.get("status"), v.limit(q, default=50))
-
-
-CAMPAIGN_STATUSES = ("draft", "scheduled", "active", "paused", "completed", "archived")
+    if q.get("companyId"):
+        require_uuid("companyId", q["companyId"])
+    if q.get("status"):
+        _enum(q["status"], "status", product.CAMPAIGN_STATUSES, "status@campaign")
+    limit = parse_int(q["limit"]) if q.get("limit") else 50
+    offset = parse_int(q["offset"]) if q.get("offset") else 0
+    return 200, ctx.store.list_campaigns(q.get("companyId"), q.get("status"), limit or 0, offset or 0)
 
 
 def create_campaign(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
-    start = v.instant(body, "startAt")
-    end = v.instant(body, "endAt")
-    if start and end and end <= start:
-        raise Invalid("endAt", "must be after startAt")
-    budget = v.number(body, "totalBudget", minimum=0.01)
-    cap = v.number(body, "dailySpendCap", required=False, minimum=0.01)
-    if cap is not None and budget is not None and cap > budget:
-        raise Invalid("dailySpendCap", "must not exceed totalBudget")
+    """campaignController.js:21-28 → campaignService.js:277-323."""
+    body = ctx.required_body("POST /api/campaigns")
+    required = ("companyId", "name", "objective", "totalBudget", "startAt", "endAt")
+    missing = [name for name in required if not truthy(body.get(name))]
+    if missing:
+        raise bad_request(
+            "companyId, name, objective, budget, startAt, and endAt are required fields", field=missing[0]
+        )
+    company_id = require_uuid("companyId", body["companyId"])
+    if ctx.store.company(company_id) is None:
+        raise not_found("Company not found", "companyId")
+    start = _date_or_400(body["startAt"], "startAt must be a valid date", "startAt")
+    end = _date_or_400(body["endAt"], "endAt must be a valid date", "endAt")
     fields = {
-        "companyId": v.string(body, "companyId"),
-        "name": v.string(body, "name"),
-        "objective": v.string(body, "objective"),
-        "campaignType": v.string(body, "campaignType"),
-        "status": v.string(body, "status", required=False, choices=CAMPAIGN_STATUSES) or "draft",
-        "pacingStrategy": v.string(body, "pacingStrategy", required=False) or "even",
-        "bidStrategy": v.string(body, "bidStrategy", required=False) or "cpc",
-        "currency": _currency(body, "currency"),
-        "totalBudget": budget,
-        "dailySpendCap": cap,
-        "startAt": body["startAt"],
-        "endAt": body["endAt"],
-        "metadata": v.mapping(body, "metadata") or {},
+        "companyId": company_id,
+        "name": body["name"],
+        "objective": _max_length(body["objective"], "objective", c.OBJECTIVE_MAX),
+        "campaignType": _enum(body.get("campaignType", "ppc"), "campaignType", product.CAMPAIGN_TYPES),
+        "status": _enum(body.get("status", "draft"), "status", product.CAMPAIGN_STATUSES, "status@campaign"),
+        "pacingStrategy": _enum(body.get("pacingStrategy", "even"), "pacingStrategy", product.PACING_STRATEGIES),
+        "bidStrategy": _enum(body.get("bidStrategy", "cpc"), "bidStrategy", product.BID_STRATEGIES),
+        "currency": str(body["currency"]).upper() if truthy(body.get("currency")) else c.DEFAULT_CURRENCY,
+        "totalBudget": _money(body["totalBudget"], "totalBudget"),
+        "dailySpendCap": _money(body["dailySpendCap"], "dailySpendCap")
+        if body.get("dailySpendCap") is not None
+        else None,
+        "startAt": iso(start),
+        "endAt": iso(end),
+        "timezone": "Europe/London",
+        "metadata": body.get("metadata") if body.get("metadata") is not None else {},
     }
     return 201, ctx.store.create_campaign(fields)
 
 
+def _max_length(value: Any, name: str, limit: int) -> Any:
+    if isinstance(value, str) and len(value) > limit:
+        raise server_error(f"value too long for type character varying({limit})", field=name)
+    return value
+
+
+def _money(value: Any, name: str) -> str:
+    number = js_number(value)
+    if number is None:
+        raise server_error(f'invalid input syntax for type numeric: "{value}"', field=name)
+    return f"{number:.2f}"
+
+
 # ---------------------------------------------------------------------- booking_flow
 def create_booking(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
-    kind = v.string(body, "type", choices=("scheduled", "on_demand"))
-    fields: dict[str, Any] = {
-        "customerId": v.string(body, "customerId"),
-        "companyId": v.string(body, "companyId"),
-        "zoneId": v.string(body, "zoneId"),
+    """bookingController.js:22-29 → bookingService.js:45-142: 400s, the finance 500 (B7), the INSERT's 500s."""
+    body = ctx.required_body("POST /api/bookings")
+    if not all(truthy(body.get(k)) for k in ("customerId", "companyId", "zoneId")):
+        missing = next(k for k in ("customerId", "companyId", "zoneId") if not truthy(body.get(k)))
+        raise bad_request("customerId, companyId, and zoneId are required", field=missing)
+    kind = "scheduled" if body.get("type") == "scheduled" else "on_demand"
+    totals = booking_totals(body.get("baseAmount"), body.get("currency"), body.get("targetCurrency"))
+    start = _optional_date(body.get("scheduledStart"), "scheduledStart")
+    end = _optional_date(body.get("scheduledEnd"), "scheduledEnd")
+    if kind == "scheduled" and (start is None or end is None or end <= start):
+        raise bad_request(
+            "Scheduled bookings require a valid start and end window",
+            field="scheduledEnd" if start else "scheduledStart",
+        )
+    if kind == "on_demand" and (start or end):
+        raise bad_request(
+            "On-demand bookings cannot provide schedule windows", field="scheduledStart" if start else "scheduledEnd"
+        )
+    for name in ("customerId", "companyId", "zoneId"):
+        require_uuid(name, body[name])
+    store = ctx.store
+    if store.company(body["companyId"]) is None:
+        raise fk_error("companyId", body["companyId"], "Booking", "Company")
+    if store.user(body["customerId"]) is None:
+        raise fk_error("customerId", body["customerId"], "Booking", "User")
+    if body["zoneId"] not in store.zones:
+        raise fk_error("zoneId", body["zoneId"], "Booking", "ServiceZone")
+    fields = {
+        "customerId": body["customerId"],
+        "companyId": body["companyId"],
+        "zoneId": body["zoneId"],
         "type": kind,
-        "demandLevel": v.string(body, "demandLevel", required=False, choices=("low", "medium", "high")) or "medium",
-        "baseAmount": v.number(body, "baseAmount", minimum=0.01),
-        "currency": _currency(body, "currency"),
-        "targetCurrency": _currency(body, "targetCurrency") if body.get("targetCurrency") is not None else None,
-        "metadata": v.mapping(body, "metadata") or {},
-        "actor": v.mapping(body, "actor"),
-        "scheduledStart": None,
-        "scheduledEnd": None,
+        "scheduledStart": iso(start) if start else None,
+        "scheduledEnd": iso(end) if end else None,
+        "baseAmount": body.get("baseAmount"),
+        "currency": body.get("currency"),
+        "demandLevel": body.get("demandLevel") or "medium",
+        "metadata": body.get("metadata") if isinstance(body.get("metadata"), dict) else {},
     }
-    if kind == "scheduled":
-        start = v.instant(body, "scheduledStart")
-        end = v.instant(body, "scheduledEnd")
-        if start and end and end <= start:
-            raise Invalid("scheduledEnd", "must be after scheduledStart")
-        fields["scheduledStart"], fields["scheduledEnd"] = body["scheduledStart"], body["scheduledEnd"]
-    return 201, ctx.store.create_booking(fields)
+    return 201, store.create_booking(fields, totals)
+
+
+def _optional_date(value: Any, name: str) -> datetime | None:
+    """bookingService.js:24-37 `ensureDate`: absent (falsy) is None, unparsable is a 400."""
+    if not truthy(value):
+        return None
+    return _date_or_400(value, f"Invalid date provided for {name}", name)
+
+
+def booking_totals(base: Any, currency: Any, target: Any) -> dict[str, Any]:
+    """financeService.js:56-107: base converted to the target currency, 12% commission, 20% tax."""
+    if (
+        isinstance(base, bool)
+        or not isinstance(base, int | float | str)
+        or (isinstance(base, str) and parse_float(base) is None)
+    ):
+        raise server_error(
+            "Error: Invalid numeric value supplied to finance service (financeService.js:20)", field="baseAmount"
+        )
+    amount = float(base) if not isinstance(base, str) else parse_float(base) or 0.0
+    native = str(currency or c.DEFAULT_CURRENCY).upper()
+    output = str(target or native).upper()
+    gross = (
+        amount if native == output else amount / c.EXCHANGE_RATES.get(native, 1.0) * c.EXCHANGE_RATES.get(output, 1.0)
+    )
+    gross = _round2(gross)
+    commission = _round2(gross * c.COMMISSION_RATE)
+    tax = _round2((gross + commission) * c.TAX_RATE)
+    return {
+        "currency": output,
+        "baseAmount": gross,
+        "commissionAmount": commission,
+        "taxAmount": tax,
+        "totalAmount": _round2(gross + commission + tax),
+    }
+
+
+def _round2(value: float) -> float:
+    return float(f"{value:.2f}") if math.isfinite(value) else value
 
 
 def list_bookings(ctx: Ctx) -> tuple[int, Any]:
-    q = ctx.query
-    return 200, ctx.store.list_bookings(q.get("companyId"), q.get("status"), v.limit(q))
+    """bookingController.js:31-38 → bookingService.js:589-602: filters zoneId/status/companyId; `limit` ignored
+    (B6), so every match comes back; the simulator serves at most its newest `Limits.booking_list`."""
+    filters = {}
+    for name in ("zoneId", "companyId"):
+        if ctx.query.get(name):
+            filters[name] = require_uuid(name, ctx.query[name])
+    if ctx.query.get("status"):
+        filters["status"] = _enum(ctx.query["status"], "status", c.BOOKING_STATUSES, "status@booking")
+    return 200, ctx.store.list_bookings(filters)
 
 
 def get_booking(ctx: Ctx) -> tuple[int, Any]:
-    return 200, ctx.store.booking(ctx.params["bookingId"])
+    booking_id = require_uuid("bookingId", ctx.params["bookingId"])
+    return 200, ctx.store.booking_row(booking_id).public
 
 
 def assign_booking(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
-    items = v.array(body, "assignments")
-    assignments = []
+    """bookingController.js:65-72 → bookingService.js:195-275: always 201, a bare array."""
+    body = ctx.required_body("POST /api/bookings/{bookingId}/assignments")
+    items = body.get("assignments")
+    if not isinstance(items, list) or not items:
+        raise bad_request("At least one assignment is required", field="assignments")
+    booking_id = require_uuid("bookingId", ctx.params["bookingId"])
+    row = ctx.store.booking_row(booking_id)
+    checked = []
     for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            raise Invalid(f"assignments[{index}]", "expected an object")
-        assignments.append(
-            {
-                "providerId": v.string(item, "providerId") if "providerId" in item else _missing(index, "providerId"),
-                "role": v.string(item, "role", required=False, choices=("lead", "support")) or "lead",
-            }
-        )
-    return 201, ctx.store.assign(ctx.params["bookingId"], assignments, v.string(body, "actorId", required=False))
-
-
-def _missing(index: int, name: str) -> str:
-    raise Invalid(f"assignments[{index}].{name}", "is required")
+        item = item if isinstance(item, dict) else {}
+        if not truthy(item.get("providerId")):
+            raise bad_request("Assignment providerId is required", field=f"assignments[{index}].providerId")
+        provider_id = require_uuid(f"assignments[{index}].providerId", item["providerId"])
+        if provider_id not in row.assignments:
+            role = item.get("role") or "support"
+            _enum(role, f"assignments[{index}].role", product.ASSIGNMENT_ROLES, "role@assignment")
+        checked.append({"providerId": provider_id, "role": item.get("role") or "support"})
+    return 201, ctx.store.assign(booking_id, checked, body.get("actorId"))
 
 
 def respond_assignment(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
-    booking_id = ctx.params["bookingId"]
-    claimed = v.string(body, "bookingId", required=False)
-    if claimed is not None and claimed != booking_id:
-        raise Invalid("bookingId", "does not match the booking in the path")
-    provider_id = v.string(body, "providerId")
-    status = v.string(body, "status", choices=("accepted", "declined"))
-    if ctx.role == "provider" and ctx.subject != provider_id:
-        raise Forbidden("a provider may only answer its own assignment")
-    return 200, ctx.store.respond(booking_id, provider_id or "", status or "")
+    """bookingController.js:74-85 → bookingService.js:322-362: the path's booking (a body `bookingId` is ignored)."""
+    body = ctx.required_body("POST /api/bookings/{bookingId}/assignments/response")
+    status = body.get("status")
+    if status not in product.ASSIGNMENT_RESPONSES:
+        raise bad_request("Unsupported assignment status", field="status", allowed=product.ASSIGNMENT_RESPONSES)
+    booking_id = require_uuid("bookingId", ctx.params["bookingId"])
+    provider_id = body.get("providerId")
+    if provider_id is None:
+        raise server_error('WHERE parameter "providerId" has invalid "undefined" value', field="providerId")
+    require_uuid("providerId", provider_id)
+    return 200, ctx.store.respond(booking_id, provider_id, status)
 
 
 def update_booking_status(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
-    status = v.string(body, "status", choices=("in_progress", "completed", "cancelled"))
-    v.string(body, "actorId", required=False)
-    reason = v.string(body, "reason", required=False)
-    return 200, ctx.store.set_status(ctx.params["bookingId"], status or "", reason)
+    """bookingController.js:53-63 → bookingService.js:144-193: ALLOWED_STATUS_TRANSITIONS, same status a no-op."""
+    body = ctx.required_body("PATCH /api/bookings/{bookingId}/status")
+    booking_id = require_uuid("bookingId", ctx.params["bookingId"])
+    booking = ctx.store.set_status(booking_id, body.get("status"), body.get("actorId"), body.get("reason"))
+    return 200, booking
 
 
 # ---------------------------------------------------------------------- chat_flow
 def create_conversation(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
-    created_by = v.mapping(body, "createdBy", required=True) or {}
-    if not isinstance(created_by.get("id"), str) or not created_by["id"]:
-        raise Invalid("createdBy.id", "is required")
-    participants = []
-    for index, item in enumerate(v.array(body, "participants", min_items=2)):
-        name = f"participants[{index}]"
-        if not isinstance(item, dict):
-            raise Invalid(name, "expected an object")
-        for key in ("participantType", "participantReferenceId"):
-            if not isinstance(item.get(key), str) or not item[key]:
-                raise Invalid(f"{name}.{key}", "expected a non-empty string")
-        participants.append(
-            {
-                "participantType": item["participantType"],
-                "participantReferenceId": item["participantReferenceId"],
-                "displayName": item.get("displayName"),
-                "role": item.get("role") or item["participantType"],
-                "timezone": item.get("timezone"),
-                "aiAssistEnabled": bool(item.get("aiAssistEnabled", False)),
-            }
-        )
+    """communicationsController.js:18-42 → communicationsService.js:536-657."""
+    body = ctx.fields()
+    subject = body.get("subject")
+    if not isinstance(subject, str) or len(subject.strip()) < 3:
+        raise bad_request("Conversation subject must be at least three characters long", field="subject")
+    created_by = body.get("createdBy")
+    created_by = created_by if isinstance(created_by, dict) else {}
+    if not truthy(created_by.get("id")) or not truthy(created_by.get("type")):
+        name = "createdBy.id" if not truthy(created_by.get("id")) else "createdBy.type"
+        raise bad_request("createdBy.id and createdBy.type are required", field=name)
+    participants = body.get("participants")
+    if not isinstance(participants, list) or len(participants) < 2:
+        raise bad_request("At least two participants are required to start a conversation", field="participants")
+    quiet = body.get("quietHours") if isinstance(body.get("quietHours"), dict) else {}
+    default_start, default_end, default_tz = c.QUIET_HOURS
+    start = _quiet_hour(quiet.get("start") or default_start, "quietHours.start")
+    end = _quiet_hour(quiet.get("end") or default_end, "quietHours.end")
+    timezone = quiet.get("timezone") or default_tz
+    if len(subject.strip()) > c.SUBJECT_MAX:
+        raise server_error(f"Validation len on subject failed (3..{c.SUBJECT_MAX} characters)", field="subject")
+    _enum(created_by["type"], "createdBy.type", product.CONVERSATION_CREATOR_TYPES)
+    require_uuid("createdBy.id", created_by["id"])
+    ai = body.get("aiAssist") if isinstance(body.get("aiAssist"), dict) else {}
+    ai_default = ai.get("defaultEnabled") is not False
+    members = []
+    for index, item in enumerate(participants):
+        members.append(_participant(item if isinstance(item, dict) else {}, index, timezone))
+    if ai_default and not any(m["role"] == "ai_assistant" for m in members):
+        members.append(_assistant(ai, timezone))
     fields = {
-        "subject": v.string(body, "subject"),
-        "createdBy": created_by,
-        "metadata": v.mapping(body, "metadata") or {},
-        "aiAssist": v.mapping(body, "aiAssist") or {"defaultEnabled": False},
+        "subject": subject.strip(),
+        "createdById": created_by["id"],
+        "createdByType": created_by["type"],
+        "defaultTimezone": timezone,
+        "quietHoursStart": start,
+        "quietHoursEnd": end,
+        "aiAssistDefault": ai_default,
+        "retentionDays": c.RETENTION_DAYS,
+        "metadata": body.get("metadata") if body.get("metadata") is not None else {},
     }
-    conversation = ctx.store.create_conversation(fields, participants)
-    return 201, ctx.store.conversation_view(conversation, 0)
+    return 201, ctx.store.create_conversation(fields, members)
+
+
+def _quiet_hour(value: Any, name: str) -> str | None:
+    normalised = quiet_hour(value)
+    if normalised == "":
+        raise bad_request(f'Quiet hour value "{value}" must follow HH:mm format', field=name)
+    return normalised
+
+
+def _participant(item: dict[str, Any], index: int, timezone: str) -> dict[str, Any]:
+    name = f"participants[{index}]"
+    if not truthy(item.get("participantType")) or not truthy(item.get("participantReferenceId")):
+        missing = "participantType" if not truthy(item.get("participantType")) else "participantReferenceId"
+        raise bad_request(
+            "participantType and participantReferenceId are required for each participant", field=f"{name}.{missing}"
+        )
+    start = _quiet_hour(item.get("quietHoursStart"), f"{name}.quietHoursStart")
+    end = _quiet_hour(item.get("quietHoursEnd"), f"{name}.quietHoursEnd")
+    if item.get("displayName") is None:
+        raise not_null("ConversationParticipant", "displayName")
+    _enum(item["participantType"], f"{name}.participantType", product.PARTICIPANT_TYPES, "participantType")
+    require_uuid(f"{name}.participantReferenceId", item["participantReferenceId"])
+    role = item.get("role") or "customer"
+    _enum(role, f"{name}.role", product.PARTICIPANT_ROLES, "role@participant")
+    return {
+        "participantType": item["participantType"],
+        "participantReferenceId": item["participantReferenceId"],
+        "displayName": item["displayName"],
+        "role": role,
+        "aiAssistEnabled": item.get("aiAssistEnabled") if item.get("aiAssistEnabled") is not None else True,
+        "notificationsEnabled": item.get("notificationsEnabled")
+        if item.get("notificationsEnabled") is not None
+        else True,
+        "videoEnabled": item.get("videoEnabled") if item.get("videoEnabled") is not None else True,
+        "quietHoursStart": start,
+        "quietHoursEnd": end,
+        "timezone": item.get("timezone") or timezone,
+        "lastReadAt": None,
+        "agoraUid": None,
+        "metadata": item.get("metadata") or {},
+    }
+
+
+def _assistant(ai: dict[str, Any], timezone: str) -> dict[str, Any]:
+    """The "Fixnado Assist" participant added unless `aiAssist.defaultEnabled === false` (:605-623)."""
+    return {
+        "participantType": "support_bot",
+        "participantReferenceId": None,
+        "displayName": ai.get("displayName") or "Fixnado Assist",
+        "role": "ai_assistant",
+        "aiAssistEnabled": True,
+        "notificationsEnabled": False,
+        "videoEnabled": False,
+        "quietHoursStart": None,
+        "quietHoursEnd": None,
+        "timezone": timezone,
+        "lastReadAt": None,
+        "agoraUid": None,
+        "metadata": {"capabilities": ["knowledge_base", "ai_suggestions"], "temperature": 0.35},
+    }
+
+
+def _conversation(ctx: Ctx) -> Conversation:
+    return ctx.store.conversation(require_uuid("conversationId", ctx.params["conversationId"]))
 
 
 def get_conversation(ctx: Ctx) -> tuple[int, Any]:
-    conversation = ctx.store.conversation(ctx.params["conversationId"])
-    if ctx.claims and ctx.role != "admin":
-        refs = {p["participantReferenceId"] for p in conversation["participants"]}
-        if ctx.subject not in refs:
-            raise Forbidden("the bearer token's holder is not a participant of this conversation")
-    return 200, ctx.store.conversation_view(conversation, v.limit(ctx.query))
+    """communicationsController.js:58-69 → communicationsService.js:701-718: the last `limit` (1..100) messages."""
+    conversation = _conversation(ctx)
+    limit = parse_int(ctx.query["limit"]) if ctx.query.get("limit") else 50
+    return 200, ctx.store.conversation_view(conversation, min(max(limit or 50, 1), 100))
 
 
 def post_message(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
-    sender = v.string(body, "senderParticipantId") or ""
+    """communicationsController.js:71-86 → communicationsService.js:720-768 (+413-534). Who may post: anyone
+    sending the id of a participant of this conversation (the token is never compared with it)."""
+    body = ctx.fields()
+    sender_id = body.get("senderParticipantId")
+    if not truthy(sender_id):
+        raise bad_request("senderParticipantId is required", field="senderParticipantId")
+    conversation = _conversation(ctx)
+    sender = next((p for p in conversation.participants if p["id"] == sender_id), None)
+    if sender is None:
+        members = [p["id"] for p in conversation.participants]
+        raise ApiError(403, "Sender is not part of this conversation", field="senderParticipantId", allowed=members)
+    message_type = body.get("messageType", "user")
+    if message_type == "assistant":
+        raise bad_request(
+            "Assistant messages must be generated by the platform",
+            field="messageType",
+            allowed=[t for t in product.MESSAGE_TYPES if t != "assistant"],
+        )
+    text = body.get("body")
+    if not isinstance(text, str) or not text.strip():
+        raise bad_request("Message body is required", field="body")
+    if message_type is None:
+        raise not_null("ConversationMessage", "messageType")
+    _enum(message_type, "messageType", product.MESSAGE_TYPES)
+    attachments = body.get("attachments", [])
+    if attachments is None:
+        raise not_null("ConversationMessage", "attachments")
     fields = {
-        "body": v.string(body, "body"),
-        "messageType": v.string(body, "messageType", required=False) or "text",
-        "metadata": v.mapping(body, "metadata") or {},
+        "messageType": message_type,
+        "body": text.strip(),
+        "attachments": attachments,
+        "metadata": body.get("metadata") if body.get("metadata") is not None else {},
     }
-    return 201, ctx.store.post_message(ctx.params["conversationId"], sender, fields, ctx.claims)
+    return 201, ctx.store.post_message(conversation, sender, fields)
 
 
 def video_session(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
-    participant = v.string(body, "participantId") or ""
-    channel = v.string(body, "channelName") or ""
-    expiry = v.integer(body, "expirySeconds", minimum=300)
-    if expiry > 3600:
-        raise Invalid("expirySeconds", "must be at most 3600")
-    return 201, ctx.store.video_session(ctx.params["conversationId"], participant, channel, expiry, ctx.claims)
-
-
-# ---------------------------------------------------------------------- payments_flow
-def purchase_service(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
-    amount = v.number(body, "totalAmount", minimum=0.01) or 0.0
-    currency = _currency(body, "currency")
-    scheduled_for = v.instant(body, "scheduledFor")
-    if scheduled_for and scheduled_for < datetime.now(UTC) - timedelta(minutes=5):
-        raise Invalid("scheduledFor", "must be in the future")
-    customer = (ctx.subject if ctx.role == "user" else None) or v.string(body, "customerId", required=False)
-    customer = customer or ctx.store.identity.customer_id
-    result = ctx.store.purchase(ctx.params["serviceId"], customer, amount, currency, scheduled_for)  # type: ignore[arg-type]
-    return 201, result
+    """communicationsController.js:102-117 → communicationsService.js:814-870 (no quiet-hours check here)."""
+    body = ctx.fields()
+    participant_id = body.get("participantId")
+    if not truthy(participant_id):
+        raise bad_request("participantId is required", field="participantId")
+    if not ctx.agora:
+        raise ApiError(503, "Agora credentials are not configured", field="AGORA_APP_ID")
+    conversation = _conversation(ctx)
+    member = next((p for p in conversation.participants if p["id"] == participant_id), None)
+    if member is None:
+        raise not_found("Participant not found in conversation", "participantId")
+    if not member["videoEnabled"]:
+        raise ApiError(403, "Video has been disabled for this participant", field="participantId")
+    requested = body.get("expirySeconds")
+    ttl = js_number(requested) if truthy(requested) else c.AGORA_TTL_S
+    if ttl is None:
+        raise server_error("RangeError: Invalid time value (expirySeconds is not a number)", field="expirySeconds")
+    return 201, ctx.store.video_session(conversation, member, body.get("channelName"), max(ttl, 300))
 
 
 # ---------------------------------------------------------------------- analytics_flow
 def dashboard(ctx: Ctx) -> tuple[int, Any]:
-    persona = ctx.params["persona"]
-    if persona not in PERSONA_SECTIONS:
-        raise NotFound("dashboard persona", persona)
-    if ctx.claims and ctx.role not in PERSONA_ROLES[persona]:
-        raise Forbidden(f"role {ctx.role!r} may not view the {persona!r} dashboard")
-    q = ctx.query
+    """analyticsPipelineRoutes.js:26-36 → analyticsDashboardController.js:8-40."""
+    persona, q = ctx.params["persona"], ctx.query
+    problems = []
+    if not 3 <= len(persona.strip()) <= 32:
+        problems.append(invalid_value("persona", persona, "params", "3 to 32 characters"))
+    for name in ("companyId", "providerId"):
+        if name in q and not is_uuid_v4(q[name]):
+            problems.append(invalid_value(name, q[name], "query", "a UUID v4"))
+    for name in ("startDate", "endDate"):
+        if name in q and not is_iso8601(q[name]):
+            problems.append(invalid_value(name, q[name], "query", "an ISO 8601 date"))
+    if "timezone" in q and not 2 <= len(q["timezone"].strip()) <= 64:
+        problems.append(invalid_value("timezone", q["timezone"], "query", "2 to 64 characters"))
+    if problems:
+        raise ValidationFailed(problems)
+    key = persona.strip().lower()
+    if key not in c.PERSONAS:
+        raise ApiError(404, "persona_not_supported", field="persona", allowed=c.PERSONAS)
+    zone_name = q.get("timezone") or "Europe/London"
     try:
-        tz = ZoneInfo(q.get("timezone") or "UTC")
+        tz = ZoneInfo(zone_name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise Invalid("timezone", f"unknown IANA timezone {q.get('timezone')!r}") from None
+        raise server_error(f"Invalid timezone: {zone_name}", field="timezone") from None
     now = datetime.now(tz)
-    start = _query_instant(q, "startDate", tz) or (now - timedelta(days=7))
-    end = _query_instant(q, "endDate", tz) or now
-    if "endDate" in q and len(q["endDate"]) == 10:
-        end += timedelta(days=1)  # a date-only end means "through the end of that local day"
-    if end <= start:
-        raise Invalid("endDate", "must be after startDate")
-    if end - start > timedelta(days=366):
-        raise Invalid("endDate", "the window may span at most 366 days")
-    return 200, ctx.store.dashboard(persona, start, end, tz)
+    start = js_date(q["startDate"]) if q.get("startDate") else None
+    end = js_date(q["endDate"]) if q.get("endDate") else None
+    if start is None or end is None or start >= end:
+        start, end = now - timedelta(days=28), now
+    company_id = q.get("companyId") or next(iter(ctx.store.companies))  # the oldest Company (:186-193)
+    totals = ctx.store.dashboard_totals(start, end)
+    bookings = totals.get("bookings", 0.0)
+    view = {
+        "persona": key,
+        "name": _PERSONA_NAMES[key],
+        "headline": f"{_PERSONA_NAMES[key]} performance",
+        "window": {
+            "start": start.astimezone(tz).isoformat(timespec="milliseconds"),
+            "end": end.astimezone(tz).isoformat(timespec="milliseconds"),
+            "timezone": zone_name,
+            "label": f"{start.astimezone(tz):%d %b %Y} – {end.astimezone(tz):%d %b %Y}",
+        },
+        "metadata": {
+            "companyId": company_id,
+            "totals": {
+                "bookings": int(bookings),
+                "revenue": round(totals.get("revenue", 0.0), 2),
+                "completionRate": round(totals.get("bookings_completed", 0.0) / bookings, 4) if bookings else 0,
+                "disputed": int(totals.get("bookings_disputed", 0.0)),
+            },
+        },
+        "navigation": [{"id": item, "label": item.title()} for item in _NAVIGATION[key]],
+        "exports": {"csv": {"href": f"/api/analytics/dashboards/{key}/export", "rowLimit": 5000}},
+    }
+    return 200, view
 
 
-def _query_instant(query: dict[str, str], name: str, tz: Any) -> datetime | None:
-    raw = query.get(name)
-    if not raw:
-        return None
-    try:
-        return v.parse_instant(raw, tz)
-    except ValueError:
-        raise Invalid(name, "expected an ISO-8601 date or date-time") from None
+_PERSONA_NAMES = {
+    "admin": "Admin Control Tower",
+    "provider": "Provider Operations",
+    "serviceman": "Serviceman Workspace",
+    "enterprise": "Enterprise Portfolio",
+    "user": "Customer Dashboard",
+}
+_NAVIGATION = {
+    "admin": ("overview", "operations", "compliance", "assets"),
+    "provider": ("overview", "bookings", "finance"),
+    "serviceman": ("overview", "schedule", "jobs"),
+    "enterprise": ("overview", "spend", "sites"),
+    "user": ("overview", "orders", "messages"),
+}
 
 
 def pipeline_status(ctx: Ctx) -> tuple[int, Any]:
+    """analyticsPipelineController.js:8-15 → analyticsPipelineService.js:193-244."""
     return 200, ctx.store.pipeline_status()
 
 
 # ---------------------------------------------------------------------- ads_flow
 def campaign_metrics(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
-    when = v.instant(body, "metricDate")
-    assert when is not None
-    if when > datetime.now(UTC) + timedelta(days=1):
-        raise Invalid("metricDate", "must not be in the future")
+    """campaignController.js:84-91 → campaignService.js:547-683, as intended (the bugs B2/B3 are the
+    `fixnado-d191423` fault preset's)."""
+    body = ctx.required_body("POST /api/campaigns/{campaignId}/metrics")
+    if not truthy(body.get("metricDate")):
+        raise bad_request("metricDate is required", field="metricDate")
+    campaign = ctx.store.campaign(require_uuid("campaignId", ctx.params["campaignId"]))
+    if truthy(body.get("flightId")):
+        raise bad_request("Flight does not belong to campaign", field="flightId", allowed=[])
+    when = _date_or_400(body["metricDate"], "metricDate must be a valid date", "metricDate")
     figures = {
-        "impressions": float(v.integer(body, "impressions")),
-        "clicks": float(v.integer(body, "clicks")),
-        "conversions": float(v.integer(body, "conversions")),
-        "spend": v.number(body, "spend", minimum=0) or 0.0,
-        "revenue": v.number(body, "revenue", minimum=0) or 0.0,
+        "impressions": _count(body.get("impressions", 0)),
+        "clicks": _count(body.get("clicks", 0)),
+        "conversions": _count(body.get("conversions", 0)),
+        "spend": _amount(body.get("spend", 0)),
+        "revenue": _amount(body.get("revenue", 0)),
+        "metadata": body.get("metadata") if isinstance(body.get("metadata"), dict) else {},
     }
-    if figures["clicks"] > figures["impressions"]:
-        raise Invalid("clicks", "must not exceed impressions")
-    if figures["conversions"] > figures["clicks"]:
-        raise Invalid("conversions", "must not exceed clicks")
-    day = when.astimezone(UTC).date().isoformat()
-    return 201, ctx.store.record_metrics(ctx.params["campaignId"], day, figures)
+    return 201, ctx.store.record_metrics(campaign, when, figures)
+
+
+def _count(value: Any) -> int:
+    parsed = parse_int(value)
+    return parsed if parsed is not None and parsed >= 0 else 0
+
+
+def _amount(value: Any) -> float:
+    parsed = parse_float(value)
+    return parsed if parsed is not None and math.isfinite(parsed) and parsed >= 0 else 0.0
 
 
 def campaign_summary(ctx: Ctx) -> tuple[int, Any]:
-    return 200, ctx.store.campaign_summary(ctx.params["campaignId"])
+    """campaignController.js:113-120 → campaignService.js:756-785."""
+    return 200, ctx.store.campaign_summary(require_uuid("campaignId", ctx.params["campaignId"]))
 
 
 def fraud_signals(ctx: Ctx) -> tuple[int, Any]:
-    status = ctx.query.get("status")
-    if status not in (None, "open", "resolved"):
-        raise Invalid("status", "expected open or resolved")
-    return 200, ctx.store.fraud_signals(ctx.params["campaignId"], status, v.limit(ctx.query, default=50))
+    """campaignController.js:93-102 → campaignService.js:685-695: unresolved only unless includeResolved=true."""
+    campaign_id = require_uuid("campaignId", ctx.params["campaignId"])
+    return 200, ctx.store.fraud_signals(campaign_id, ctx.query.get("includeResolved") == "true")
 
 
 def resolve_signal(ctx: Ctx) -> tuple[int, Any]:
-    body = ctx.body()
-    note = v.string(body, "resolutionNote") or ""
-    reviewer = body.get("reviewer")
-    if reviewer is not None and not isinstance(reviewer, str | dict):
-        raise Invalid("reviewer", "expected a string or an object")
-    return 200, ctx.store.resolve_signal(ctx.params["signalId"], note, reviewer)
+    """campaignController.js:104-111 → campaignService.js:697-711: only `note` is read."""
+    signal_id = require_uuid("signalId", ctx.params["signalId"])
+    return 200, ctx.store.resolve_signal(signal_id, ctx.fields().get("note"))
 
 
 def ping(ctx: Ctx) -> tuple[int, Any]:
@@ -419,76 +777,71 @@ def ping(ctx: Ctx) -> tuple[int, Any]:
 
 
 PONG = {"status": "ok"}
+ROOT = {"status": "ok", "service": "Fixnado API"}  # app.js:27-29
+
+SERVICE_TYPES = ("servicemen", "company")  # serviceRoutes.js:13
+BUYER_TYPES = ("user", "company")  # serviceRoutes.js:21
 
 
 def _route(
-    method: str, template: str, handler: Handler, legacy_token: bool, roles: frozenset[str], action: str
+    method: str, template: str, handler: Handler, user_types: tuple[str, ...] | None = None, authenticated: bool = False
 ) -> Route:
-    return Route(method, template, handler, legacy_token, roles, action, tuple(template.strip("/").split("/")))
+    return Route(method, template, handler, user_types, authenticated, tuple(template.strip("/").split("/")))
 
 
 ROUTES: tuple[Route, ...] = (
-    _route("GET", "/zones", list_zones, False, ALL_ROLES, "list zones"),
-    _route("POST", "/zones", create_zone, False, STAFF, "create zones"),
-    _route("GET", "/services", list_services, False, ALL_ROLES, "list services"),
-    _route("POST", "/services", create_service, True, STAFF, "publish services"),
-    _route("POST", "/services/{serviceId}/purchase", purchase_service, True, frozenset({"user", "admin"}), "purchase"),
-    _route("GET", "/campaigns", list_campaigns, True, STAFF, "list campaigns"),
-    _route("POST", "/campaigns", create_campaign, True, STAFF, "create campaigns"),
-    _route("POST", "/campaigns/{campaignId}/metrics", campaign_metrics, True, STAFF, "record campaign metrics"),
-    _route("GET", "/campaigns/{campaignId}/summary", campaign_summary, True, STAFF, "read campaign summaries"),
-    _route("GET", "/campaigns/{campaignId}/fraud-signals", fraud_signals, True, STAFF, "read fraud signals"),
-    _route("POST", "/campaigns/fraud-signals/{signalId}/resolve", resolve_signal, True, STAFF, "resolve fraud signals"),
-    _route("POST", "/bookings", create_booking, False, ALL_ROLES, "create bookings"),
-    _route("GET", "/bookings", list_bookings, False, ALL_ROLES, "list bookings"),
-    _route("GET", "/bookings/{bookingId}", get_booking, False, ALL_ROLES, "read bookings"),
-    _route("POST", "/bookings/{bookingId}/assignments", assign_booking, False, STAFF, "assign bookings"),
-    _route(
-        "POST", "/bookings/{bookingId}/assignments/response", respond_assignment, False, STAFF, "answer assignments"
-    ),
-    _route("PATCH", "/bookings/{bookingId}/status", update_booking_status, False, STAFF, "change booking status"),
-    _route("POST", "/communications", create_conversation, True, ALL_ROLES, "start conversations"),
-    _route("GET", "/communications/{conversationId}", get_conversation, True, ALL_ROLES, "read conversations"),
-    _route("POST", "/communications/{conversationId}/messages", post_message, True, ALL_ROLES, "send messages"),
-    _route("POST", "/communications/{conversationId}/video-session", video_session, True, ALL_ROLES, "start video"),
-    _route("GET", "/analytics/dashboards/{persona}", dashboard, True, ALL_ROLES, "view dashboards"),
-    _route(
-        "GET", "/analytics/pipeline/status", pipeline_status, True, frozenset({"admin", "company"}), "see pipelines"
-    ),
+    _route("POST", "/auth/register", register),
+    _route("POST", "/auth/login", login),
+    _route("GET", "/auth/me", me, authenticated=True),
+    _route("GET", "/zones", list_zones),
+    _route("POST", "/zones", create_zone),
+    _route("GET", "/services", list_services),
+    _route("POST", "/services", create_service, SERVICE_TYPES),
+    _route("POST", "/services/{serviceId}/purchase", purchase_service, BUYER_TYPES),
+    _route("GET", "/campaigns", list_campaigns),
+    _route("POST", "/campaigns", create_campaign),
+    _route("POST", "/campaigns/{campaignId}/metrics", campaign_metrics),
+    _route("GET", "/campaigns/{campaignId}/summary", campaign_summary),
+    _route("GET", "/campaigns/{campaignId}/fraud-signals", fraud_signals),
+    _route("POST", "/campaigns/fraud-signals/{signalId}/resolve", resolve_signal),
+    _route("POST", "/bookings", create_booking),
+    _route("GET", "/bookings", list_bookings),
+    _route("GET", "/bookings/{bookingId}", get_booking),
+    _route("POST", "/bookings/{bookingId}/assignments", assign_booking),
+    _route("POST", "/bookings/{bookingId}/assignments/response", respond_assignment),
+    _route("PATCH", "/bookings/{bookingId}/status", update_booking_status),
+    _route("POST", "/communications", create_conversation),
+    _route("GET", "/communications/{conversationId}", get_conversation),
+    _route("POST", "/communications/{conversationId}/messages", post_message),
+    _route("POST", "/communications/{conversationId}/video-session", video_session),
+    _route("GET", "/analytics/dashboards/{persona}", dashboard),
+    _route("GET", "/analytics/pipeline/status", pipeline_status),
 )
-PING = Route("GET", "/ping", ping, False, ALL_ROLES, "ping", ("ping",))
+PING = Route("GET", "/ping", ping, segments=("ping",))
+PING_PATHS = ("/ping", "/api/ping", "/api/v1/ping")  # the simulator's own, for the engine benchmarks
 
 
 class Router:
-    """Matches a path to (route, params, template-with-prefix); static segments win over `{param}` ones."""
+    """Matches a path under the API prefix to (route, params, template-with-prefix); static segments win
+    over `{param}` ones. Anything else is the product's 404 `{"message":"Route not found"}`."""
 
-    def __init__(self, routes: tuple[Route, ...] = ROUTES) -> None:
+    def __init__(self, prefix: str = "/api", routes: tuple[Route, ...] = ROUTES) -> None:
+        self.prefix = prefix
         self.table: dict[tuple[str, int], list[Route]] = {}
         for route in sorted(routes, key=lambda r: sum(s.startswith("{") for s in r.segments)):
             self.table.setdefault((route.method, len(route.segments)), []).append(route)
-        self.methods_by_shape: dict[int, list[Route]] = {}
-        for route in routes:
-            self.methods_by_shape.setdefault(len(route.segments), []).append(route)
 
-    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], str, bool]:
-        """(route, params, template, path_known): `path_known` tells a 405 from a 404 when route is None."""
-        if path in ("/ping", "/api/ping", "/api/v1/ping"):
-            return (PING if method in ("GET", "HEAD") else None), {}, path, True
-        for prefix in PREFIXES:
-            if path.startswith(prefix + "/"):
-                rest = path[len(prefix) + 1 :].rstrip("/")
-                break
-        else:
-            return None, {}, "<unmatched>", False
-        parts = rest.split("/")
+    def match(self, method: str, path: str) -> tuple[Route | None, dict[str, str], str]:
+        if path in PING_PATHS:
+            return (PING if method in ("GET", "HEAD") else None), {}, path
+        if not path.startswith(self.prefix + "/"):
+            return None, {}, "/" if path == "/" else "<unmatched>"
+        parts = path[len(self.prefix) + 1 :].rstrip("/").split("/")
         for route in self.table.get((method, len(parts)), ()):
             params = _bind(route.segments, parts)
             if params is not None:
-                return route, params, prefix + route.template, True
-        for route in self.methods_by_shape.get(len(parts), ()):
-            if _bind(route.segments, parts) is not None:
-                return None, {}, prefix + route.template, True
-        return None, {}, "<unmatched>", False
+                return route, params, self.prefix + route.template
+        return None, {}, "<unmatched>"
 
 
 def _bind(segments: tuple[str, ...], parts: list[str]) -> dict[str, str] | None:
@@ -501,3 +854,6 @@ def _bind(segments: tuple[str, ...], parts: list[str]) -> dict[str, str] | None:
         elif segment != part:
             return None
     return params
+
+
+__all__ = ["ROOT", "ROUTES", "UTC", "Ctx", "Route", "Router", "is_uuid"]

@@ -39,9 +39,21 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--env-out", metavar="PATH", help="write the K6_* identities and tokens here (mode 0600)")
     parser.add_argument(
         "--auth",
-        choices=("legacy", "strict"),
-        default="legacy",
-        help="legacy: tokens only where the original harness sends them; strict: every /api route wants one",
+        choices=("product", "strict"),
+        default="product",
+        help="product: tokens checked where Fixnado d191423 checks them (auth/me, services, purchase); "
+        "strict: every API route wants a valid one",
+    )
+    parser.add_argument(
+        "--api-prefix",
+        default="/api",
+        metavar="PATH",
+        help="where the API is mounted (default /api, as d191423; anything else answers 404 Route not found)",
+    )
+    parser.add_argument(
+        "--without-agora",
+        action="store_true",
+        help="as a deployment without AGORA_APP_ID/AGORA_APP_CERTIFICATE: video sessions answer 503",
     )
     parser.add_argument(
         "--fault",
@@ -68,27 +80,12 @@ def is_loopback(host: str) -> bool:
 
 
 def mint_tokens(identity: Identity, secret: bytes, now: float | None = None) -> dict[str, str]:
-    """One HS256 token per role, for the identities the `.env` file names."""
+    """One HS256 token per account, with the product's claims (`{sub, type, iat, exp}`, authController.js:75);
+    valid for a week rather than the product's 12 h, so a long soak's tokens do not expire."""
     issued = int(time.time() if now is None else now)
-    subjects = {
-        "company": identity.company_id,
-        "provider": identity.provider_id,
-        "user": identity.customer_id,
-        "admin": identity.admin_id,
-    }
     return {
-        role: mint(
-            {
-                "sub": sub,
-                "role": role,
-                "companyId": identity.company_id,
-                "iss": "fixload-simulator",
-                "iat": issued,
-                "exp": issued + TOKEN_LIFETIME_S,
-            },
-            secret,
-        )
-        for role, sub in subjects.items()
+        name: mint({"sub": sub, "type": user_type, "iat": issued, "exp": issued + TOKEN_LIFETIME_S}, secret)
+        for name, (sub, user_type) in identity.users().items()
     }
 
 
@@ -128,7 +125,8 @@ def build_app(args: argparse.Namespace) -> SimulatorApp:
         hashlib.sha256(f"fixload-simulator-{seed}".encode()).digest() if seed is not None else secrets.token_bytes(32)
     )
     store = Store(seed=seed)
-    settings = Settings(auth_mode=args.auth, secret=secret, seed=seed)
+    prefix = "/" + args.api_prefix.strip("/")
+    settings = Settings(auth_mode=args.auth, secret=secret, seed=seed, api_prefix=prefix, agora=not args.without_agora)
     settings.tokens = mint_tokens(store.identity, secret)
     app = SimulatorApp(settings, store)
     for raw in args.fault:

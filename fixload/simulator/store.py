@@ -1,83 +1,127 @@
-"""The simulator's in-memory Fixnado: records, their state machines, and the caps that keep memory bounded.
+"""The simulator's in-memory Fixnado: the product's records, their rules, and the caps that keep memory flat.
 
-Every rule a flow can trip lives here (booking transitions, conversation membership, escrow on purchase,
-fraud signals from anomalous campaign days), so a flow that passes against the simulator has sent what the
-real API expects. Handlers in `routes.py` validate payloads and call these methods; errors are `ApiError`s.
-Finished records are evicted oldest-first past a cap, so an hour's soak stays flat in RSS.
+Records have the product's shapes (FIXNADO-API.md §2-§8) and the rules a flow can trip live here: the
+booking state machine (`contract.ALLOWED_STATUS_TRANSITIONS`, checked on PATCH only, as the product does)
+and the first acceptance's effect (on-demand → `in_progress`, scheduled → `scheduled`), conversation
+membership, fraud signals from the product's thresholds. Handlers in `routes.py` run the product's checks
+in the product's order and call these methods.
+
+Memory is bounded for a soak: every record kind has a cap (`Limits`), oldest evicted first (finished bookings
+before open ones), per-record children are capped too (messages per conversation, metric rows and signals per
+campaign), and lists the product returns unbounded (bookings, fraud signals) are served from what is kept.
 """
 
 from __future__ import annotations
 
+import hashlib
 import random
 import time
 import uuid
 from collections import OrderedDict, deque
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta, tzinfo
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .errors import Conflict, Forbidden, Invalid, NotFound
+from fixload import contract as product
 
-DEMAND_MULTIPLIER: dict[str, float] = {"low": 0.9, "medium": 1.0, "high": 1.25}
-FINISHED_BOOKING_STATES = frozenset({"completed", "cancelled"})
-# booking state machine: status -> the statuses `PATCH /bookings/{id}/status` may move it to
-STATUS_TRANSITIONS: dict[str, frozenset[str]] = {
-    "pending": frozenset({"cancelled"}),
-    "assigned": frozenset({"cancelled"}),
-    "accepted": frozenset({"in_progress", "completed", "cancelled"}),
-    "in_progress": frozenset({"completed", "cancelled"}),
-    "completed": frozenset(),
-    "cancelled": frozenset(),
-}
-# a day's click-through or conversion rate this many times the campaign's running mean is a fraud signal
-ANOMALY_FACTOR = 1.6
-ANOMALY_MIN_HISTORY = 3
+from . import backend as c
+from .errors import ApiError, bad_request, not_found
+from .validation import decimal, iso
 
 
 @dataclass(frozen=True, slots=True)
 class Limits:
-    """Caps on what the store keeps; past them the oldest (finished first) records are evicted."""
+    """Caps on what the store keeps; past them the oldest records are evicted (see the module docstring)."""
 
-    finished_bookings: int = 10_000
-    bookings: int = 50_000
-    conversations: int = 20_000
-    messages_per_conversation: int = 50
-    orders: int = 20_000
-    signals_per_campaign: int = 500
-    campaigns: int = 10_000
-    zones: int = 10_000
-    services: int = 10_000
+    bookings: int = 20_000
+    finished_bookings: int = 5_000
+    booking_list: int = 50  # GET /api/bookings returns every match in the product (B6); here the newest 50
+    conversations: int = 5_000
+    messages_per_conversation: int = 20
+    orders: int = 10_000
+    campaigns: int = 200
+    metrics_per_campaign: int = 100
+    signals_per_campaign: int = 100
+    zones: int = 1_000
+    services: int = 1_000
+    users: int = 5_000
     analytics_hours: int = 24 * 400
 
 
 @dataclass(frozen=True, slots=True)
 class Identity:
-    """Who the minted tokens speak for; the `.env` file's K6_* ids."""
+    """The accounts a run uses (the `.env` file's K6_* ids): a Company (K6_COMPANY_ID) owned by the harness's
+    "admin", a `company` user (this codebase's admin routes are `authorize(['company'])`, and `GET /api/auth/me`
+    with its token shows the Company.id); a second `company` user without a Company; a `servicemen` user
+    (the provider) and a `user` (the customer)."""
 
     company_id: str
+    company_user_id: str
+    admin_id: str
     provider_id: str
     customer_id: str
-    admin_id: str
+
+    def users(self) -> dict[str, tuple[str, str]]:
+        """harness name -> (user id, User.type)"""
+        return {
+            "company": (self.company_user_id, "company"),
+            "admin": (self.admin_id, "company"),
+            "provider": (self.provider_id, "servicemen"),
+            "user": (self.customer_id, "user"),
+        }
 
 
-def iso(moment: datetime | float) -> str:
-    if isinstance(moment, float | int):
-        moment = datetime.fromtimestamp(moment, UTC)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+class _Bounded(OrderedDict[str, Any]):
+    """Insertion-ordered records with a cap: adding past it drops the oldest (and tells `on_evict`)."""
 
-
-class _Bounded(OrderedDict[str, dict[str, Any]]):
-    """Insertion-ordered records with a cap: adding past it drops the oldest."""
-
-    def __init__(self, cap: int) -> None:
+    def __init__(self, cap: int, on_evict: Callable[[Any, Any], None] | None = None) -> None:
         super().__init__()
         self.cap = cap
+        self.on_evict = on_evict
+        self.evicted = 0
 
-    def add(self, record: dict[str, Any]) -> dict[str, Any]:
-        self[record["id"]] = record
-        if len(self) > self.cap:
-            self.popitem(last=False)
+    def add(self, key: str, record: Any) -> Any:
+        self[key] = record
+        while len(self) > self.cap:
+            old_key, old = self.popitem(last=False)
+            self.evicted += 1
+            if self.on_evict is not None:
+                self.on_evict(old_key, old)
         return record
+
+
+@dataclass(slots=True)
+class BookingRow:
+    public: dict[str, Any]
+    assignments: dict[str, dict[str, Any]] = field(default_factory=dict)  # providerId -> assignment
+
+
+@dataclass(slots=True)
+class Conversation:
+    public: dict[str, Any]  # serialiseConversation's keys but `participants` / `messages`
+    participants: list[dict[str, Any]]
+    messages: deque[dict[str, Any]]
+
+
+@dataclass(slots=True)
+class CampaignState:
+    """A campaign's metric rows (upserted on the exact metricDate) and fraud signals, capped, with running totals."""
+
+    metrics: _Bounded
+    signals: _Bounded  # (flightId, metricDate, signalType) -> signal
+    totals: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("impressions", "clicks", "conversions", "spend", "revenue"), 0.0)
+    )
+
+
+def now_iso() -> str:
+    return iso(datetime.now(UTC))
+
+
+def _round2(value: float) -> float:
+    return float(f"{value:.2f}")
 
 
 class Store:
@@ -85,555 +129,657 @@ class Store:
 
     def __init__(self, seed: int | None = None, limits: Limits | None = None) -> None:
         self.rng = random.Random(seed)
-        self.limits = limits or Limits()
-        self.identity = Identity(
-            company_id=self.new_id(), provider_id=self.new_id(), customer_id=self.new_id(), admin_id=self.new_id()
-        )
-        self.zones = _Bounded(self.limits.zones)
-        self.services = _Bounded(self.limits.services)
-        self.campaigns = _Bounded(self.limits.campaigns)
-        self.bookings: OrderedDict[str, dict[str, Any]] = OrderedDict()
+        self.limits = lim = limits or Limits()
+        self.identity = Identity(*(self.new_id() for _ in range(5)))
+        self.fixed_users: dict[str, dict[str, Any]] = {}
+        self.emails: dict[str, str] = {}
+        self.users = _Bounded(lim.users, lambda _, user: self.emails.pop(user["email"], None))
+        self.companies: dict[str, dict[str, Any]] = {}
+        self.registered_companies = _Bounded(lim.users, lambda key, _: self.companies.pop(key, None))
+        self.zones = _Bounded(lim.zones)
+        self.services = _Bounded(lim.services)
+        self.orders = _Bounded(lim.orders)
+        self.campaigns = _Bounded(lim.campaigns, self._drop_campaign)
+        self.campaign_state: dict[str, CampaignState] = {}
+        self.signal_index: dict[str, tuple[str, tuple[str | None, str, str]]] = {}  # id -> (campaign, key)
+        self.bookings = _Bounded(lim.bookings)
         self.finished: deque[str] = deque()
-        self.conversations = _Bounded(self.limits.conversations)
-        self.orders = _Bounded(self.limits.orders)
-        self.signals: dict[str, dict[str, Any]] = {}  # signal id -> signal (all campaigns)
-        self.campaign_signals: dict[str, deque[str]] = {}
-        self.campaign_norms: dict[str, dict[str, float]] = {}
-        self.campaign_days: dict[str, dict[str, dict[str, float]]] = {}
+        self.conversations = _Bounded(lim.conversations)
         self.hourly: dict[int, dict[str, float]] = {}
-        self.events_total = 0
-        self.evicted = {"bookings": 0}
+        self.events_pending = 0
+        self.oldest_event_at: str | None = None
+        self._names = {ident: name for name, (ident, _) in self.identity.users().items()}
+        self._seed_identity()
 
     # ------------------------------------------------------------------ helpers
     def new_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
-    def count(self, metric: str, amount: float = 1.0, at: float | None = None) -> None:
-        """Add to the hourly analytics bucket that dashboards aggregate (survives record eviction)."""
-        hour = int((time.time() if at is None else at) // 3600)
+    @property
+    def evicted(self) -> dict[str, int]:
+        kinds = ("bookings", "conversations", "orders", "campaigns", "zones", "services", "users")
+        return {kind: getattr(self, kind).evicted for kind in kinds}
+
+    def event(self, metric: str | None = None, amount: float = 1.0) -> None:
+        """One AnalyticsEvent row (pending ingestion, as no ingest endpoint is configured), and the hourly
+        bucket the dashboards total (it outlives evicted records)."""
+        self.events_pending += 1
+        if self.oldest_event_at is None:
+            self.oldest_event_at = now_iso()
+        if metric is None:
+            return
+        hour = int(time.time() // 3600)
         bucket = self.hourly.get(hour)
         if bucket is None:
             bucket = self.hourly[hour] = {}
             if len(self.hourly) > self.limits.analytics_hours:
                 del self.hourly[min(self.hourly)]
         bucket[metric] = bucket.get(metric, 0.0) + amount
-        self.events_total += 1
 
-    # ------------------------------------------------------------------ zones
+    # ------------------------------------------------------------------ users and companies
+    def _seed_identity(self) -> None:
+        stamp = now_iso()
+        for name, (user_id, user_type) in self.identity.users().items():
+            user = self._user_row(user_id, f"{name}@fixload.test", name.title(), "Simulated", user_type, "", stamp)
+            self.fixed_users[user_id] = user
+            self.emails[user["email"]] = user_id
+        self.companies[self.identity.company_id] = self._company_row(
+            self.identity.company_id, self.identity.admin_id, f"{c.PRODUCT} simulated company", stamp
+        )
+
+    def _user_row(
+        self, user_id: str, email: str, first: str, last: str, user_type: str, password: str, stamp: str
+    ) -> dict[str, Any]:
+        return {
+            "id": user_id,
+            "firstName": first,
+            "lastName": last,
+            "email": email,
+            "passwordHash": "$sha256$" + hashlib.sha256(password.encode()).hexdigest(),
+            "address": None,
+            "age": None,
+            "type": user_type,
+            "twoFactorEmail": False,
+            "twoFactorApp": False,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
+
+    def _company_row(self, company_id: str, user_id: str, name: str, stamp: str) -> dict[str, Any]:
+        return {
+            "id": company_id,
+            "userId": user_id,
+            "legalStructure": "company",
+            "contactName": name,
+            "contactEmail": None,
+            "serviceRegions": None,
+            "marketplaceIntent": None,
+            "verified": False,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+        }
+
+    def user(self, user_id: Any) -> dict[str, Any] | None:
+        if not isinstance(user_id, str):
+            return None
+        return self.fixed_users.get(user_id) or self.users.get(user_id)
+
+    def harness_name(self, user_id: Any) -> str | None:
+        """Which of the run's tokens a user id belongs to ("admin", "provider", …), for the request log."""
+        name = self._names.get(user_id)
+        return name or ("registered" if self.user(user_id) else None)
+
+    def register(self, body: dict[str, Any]) -> dict[str, Any]:
+        email = str(body["email"]).lower()
+        if email in self.emails:
+            raise ApiError(409, "Email already in use", field="email")
+        stamp = now_iso()
+        user = self._user_row(
+            self.new_id(), email, body["firstName"], body["lastName"], body["type"], str(body["password"]), stamp
+        )
+        self.users.add(user["id"], user)
+        self.emails[email] = user["id"]
+        company = body.get("company")
+        if user["type"] == "company" and isinstance(company, dict):
+            row = self._company_row(self.new_id(), user["id"], company.get("contactName") or email, stamp)
+            row["legalStructure"] = company.get("legalStructure") or "company"
+            row["contactEmail"] = company.get("contactEmail") or email
+            self.companies[row["id"]] = row
+            self.registered_companies.add(row["id"], row)
+        return {k: user[k] for k in ("id", "email", "firstName", "lastName", "type")}
+
+    def login(self, email: str, password: str) -> dict[str, Any] | None:
+        user = self.user(self.emails.get(email.lower()))
+        if user is None or user["passwordHash"] != "$sha256$" + hashlib.sha256(password.encode()).hexdigest():
+            return None
+        return user
+
+    def me(self, user_id: str) -> dict[str, Any]:
+        user = self.user(user_id) or {}
+        company = next((co for co in self.companies.values() if co["userId"] == user_id), None)
+        return {**user, "Company": company}
+
+    # ------------------------------------------------------------------ zones and services
     def create_zone(self, fields: dict[str, Any]) -> dict[str, Any]:
-        now = time.time()
-        zone = {"id": self.new_id(), **fields, "status": "active", "createdAt": iso(now), "updatedAt": iso(now)}
-        return self.zones.add(zone)
+        stamp = now_iso()
+        zone = {"id": self.new_id(), **fields, "createdAt": stamp, "updatedAt": stamp}
+        self.event()
+        return self.zones.add(zone["id"], zone)
 
-    def list_zones(self, company_id: str | None, limit: int) -> list[dict[str, Any]]:
-        out = []
-        for zone in reversed(self.zones.values()):
-            if company_id and zone["companyId"] != company_id:
-                continue
-            out.append({"zone": zone, "analytics": {"openBookings": 0, "demandLevel": zone["demandLevel"]}})
-            if len(out) >= limit:
-                break
-        return out
+    def list_zones(self, company_id: str | None, include_analytics: bool) -> list[dict[str, Any]]:
+        out = [z for z in reversed(self.zones.values()) if not company_id or z["companyId"] == company_id]
+        return [{"zone": z, "analytics": None} for z in out] if include_analytics else out
 
-    # ------------------------------------------------------------------ services and purchases
     def create_service(self, fields: dict[str, Any]) -> dict[str, Any]:
-        now = iso(time.time())
-        return self.services.add({"id": self.new_id(), **fields, "status": "published", "createdAt": now})
+        stamp = now_iso()
+        service = {"id": self.new_id(), "companyId": None, **fields, "createdAt": stamp, "updatedAt": stamp}
+        return self.services.add(service["id"], service)
 
-    def list_services(self, provider_id: str | None, company_id: str | None, limit: int) -> list[dict[str, Any]]:
+    def list_services(self) -> list[dict[str, Any]]:
         out = []
         for service in reversed(self.services.values()):
-            if provider_id and service["providerId"] != provider_id:
-                continue
-            if company_id and service["companyId"] != company_id:
-                continue
             out.append(service)
-            if len(out) >= limit:
+            if len(out) >= 50:  # serviceController.js:6
                 break
         return out
 
     def purchase(
-        self, service_id: str, customer_id: str, amount: float, currency: str, scheduled_for: datetime
+        self, service: dict[str, Any], buyer_id: str, amount: str, currency: str, when: str | None
     ) -> dict[str, Any]:
-        service = self.services.get(service_id)
-        if service is None:
-            raise NotFound("service", service_id)
-        now = time.time()
-        booking = self._new_booking(
-            {
-                "companyId": service["companyId"],
-                "customerId": customer_id,
-                "zoneId": None,
-                "serviceId": service_id,
-                "type": "scheduled",
-                "demandLevel": "medium",
-                "baseAmount": amount,
-                "currency": currency,
-                "targetCurrency": currency,
-                "scheduledStart": iso(scheduled_for),
-                "scheduledEnd": iso(scheduled_for + timedelta(hours=2)),
-                "metadata": {"source": "marketplace_purchase"},
-            },
-            now,
-        )
-        fee = round(amount * 0.075, 2)
-        order_id = self.new_id()
+        stamp = now_iso()
         order = {
-            "id": order_id,
-            "serviceId": service_id,
-            "customerId": customer_id,
-            "providerId": service["providerId"],
-            "bookingId": booking["id"],
-            "status": "funded",
+            "id": self.new_id(),
+            "buyerId": buyer_id,
+            "serviceId": service["id"],
             "totalAmount": amount,
             "currency": currency,
-            "scheduledFor": iso(scheduled_for),
-            "createdAt": iso(now),
+            "status": "funded",
+            "scheduledFor": when,
+            "createdAt": stamp,
+            "updatedAt": stamp,
         }
         escrow = {
             "id": self.new_id(),
-            "orderId": order_id,
+            "orderId": order["id"],
             "status": "funded",
-            "amount": amount,
-            "currency": currency,
-            "fundedAt": iso(now),
-            "releaseAfter": iso(scheduled_for + timedelta(days=2)),
+            "fundedAt": stamp,
+            "releasedAt": None,
+            "createdAt": stamp,
+            "updatedAt": stamp,
         }
-        totals = {
-            "subtotal": amount,
-            "platformFee": fee,
-            "providerPayout": round(amount - fee, 2),
-            "total": amount,
-            "currency": currency,
-        }
-        self.orders.add({**order, "escrowId": escrow["id"]})
-        self.count("purchases")
-        self.count("purchase_value", amount)
-        return {"order": order, "escrow": escrow, "booking": booking, "totals": totals}
+        result = {"order": order, "escrow": escrow}
+        self.orders.add(order["id"], result)
+        return result
 
     # ------------------------------------------------------------------ bookings
-    def _new_booking(self, fields: dict[str, Any], now: float) -> dict[str, Any]:
-        multiplier = DEMAND_MULTIPLIER.get(fields.get("demandLevel") or "medium", 1.0)
+    def create_booking(self, fields: dict[str, Any], totals: dict[str, Any]) -> dict[str, Any]:
+        now = datetime.now(UTC)
+        stamp = iso(now)
+        kind = fields["type"]
         booking = {
             "id": self.new_id(),
-            **fields,
-            "status": "pending",
-            "totalAmount": round(fields["baseAmount"] * multiplier * 1.2, 2),
-            "assignments": [],
-            "createdAt": iso(now),
-            "updatedAt": iso(now),
-            "slaExpiresAt": iso(now + 4 * 3600),
+            "customerId": fields["customerId"],
+            "companyId": fields["companyId"],
+            "zoneId": fields["zoneId"],
+            "status": product.INITIAL_BOOKING_STATUS[kind],
+            "type": kind,
+            "scheduledStart": fields["scheduledStart"],
+            "scheduledEnd": fields["scheduledEnd"],
+            "slaExpiresAt": iso(now + timedelta(minutes=c.SLA_MINUTES[kind])),
+            "baseAmount": decimal(totals["baseAmount"]),
+            "currency": totals["currency"],
+            "totalAmount": decimal(totals["totalAmount"]),
+            "commissionAmount": decimal(totals["commissionAmount"]),
+            "taxAmount": decimal(totals["taxAmount"]),
+            "meta": {
+                **fields["metadata"],
+                "quotedAmount": fields["baseAmount"],
+                "quotedCurrency": fields["currency"],
+                "commissionRate": c.COMMISSION_RATE,
+                "taxRate": c.TAX_RATE,
+                "demandLevel": fields["demandLevel"],
+            },
+            "lastStatusTransitionAt": stamp,
+            "createdAt": stamp,
+            "updatedAt": stamp,
         }
-        self.bookings[booking["id"]] = booking
-        if len(self.bookings) > self.limits.bookings:
-            _, oldest = self.bookings.popitem(last=False)
-            self.evicted["bookings"] += 1
-            del oldest
-        self.count("bookings_created", at=now)
-        self.count("booking_value", booking["totalAmount"], at=now)
+        self.bookings.add(booking["id"], BookingRow(booking))
+        self.event("bookings")
+        self.event("revenue", totals["totalAmount"])
         return booking
 
-    def create_booking(self, fields: dict[str, Any]) -> dict[str, Any]:
-        if fields.get("zoneId") not in self.zones:
-            raise Invalid("zoneId", f"unknown zone {fields.get('zoneId')!r}")
-        return self._new_booking(fields, time.time())
+    def booking_row(self, booking_id: str) -> BookingRow:
+        row = self.bookings.get(booking_id)
+        if row is None:
+            raise not_found("Booking not found", "bookingId")
+        return row
 
-    def booking(self, booking_id: str) -> dict[str, Any]:
-        booking = self.bookings.get(booking_id)
-        if booking is None:
-            raise NotFound("booking", booking_id)
-        return booking
-
-    def assign(self, booking_id: str, assignments: list[dict[str, Any]], actor_id: str | None) -> dict[str, Any]:
-        booking = self.booking(booking_id)
-        if booking["status"] not in ("pending", "assigned"):
-            raise Conflict(
-                f"booking is '{booking['status']}'; assignments need 'pending' or 'assigned'", booking["status"]
-            )
-        now = iso(time.time())
-        booking["assignments"] = [
-            {"id": self.new_id(), **a, "status": "pending", "assignedBy": actor_id, "assignedAt": now}
-            for a in assignments
-        ]
-        booking["status"] = "assigned"
-        booking["updatedAt"] = now
-        return booking
+    def assign(self, booking_id: str, items: list[dict[str, Any]], actor_id: Any) -> list[dict[str, Any]]:
+        row = self.booking_row(booking_id)
+        stamp = now_iso()
+        results = []
+        for item in items:
+            existing = row.assignments.get(item["providerId"])
+            if existing is not None:  # returned unchanged, role not updated (bookingService.js:219-227)
+                results.append(existing)
+                continue
+            assignment = {
+                "id": self.new_id(),
+                "bookingId": booking_id,
+                "providerId": item["providerId"],
+                "role": item["role"],
+                "status": "pending",
+                "assignedAt": stamp,
+                "acknowledgedAt": None,
+                "createdAt": stamp,
+                "updatedAt": stamp,
+            }
+            row.assignments[item["providerId"]] = assignment
+            results.append(assignment)
+            self.event()
+        row.public["meta"] = {**row.public["meta"], "lastAssignmentAt": stamp, "assignedBy": actor_id or None}
+        row.public["updatedAt"] = stamp
+        return results
 
     def respond(self, booking_id: str, provider_id: str, status: str) -> dict[str, Any]:
-        booking = self.booking(booking_id)
-        if booking["status"] != "assigned":
-            raise Conflict(f"booking is '{booking['status']}'; a response needs 'assigned'", booking["status"])
-        assignment = next((a for a in booking["assignments"] if a["providerId"] == provider_id), None)
-        if assignment is None:
-            raise Forbidden(f"provider {provider_id!r} is not assigned to booking {booking_id!r}")
-        now = iso(time.time())
+        row = self.bookings.get(booking_id)
+        assignment = row.assignments.get(provider_id) if row else None
+        if row is None or assignment is None:
+            raise not_found("Assignment not found", "providerId")
+        stamp = now_iso()
         assignment["status"] = status
-        assignment["respondedAt"] = now
+        assignment["updatedAt"] = stamp
         if status == "accepted":
-            booking["status"] = "accepted"
-            booking["providerId"] = provider_id
-        elif all(a["status"] == "declined" for a in booking["assignments"]):
-            booking["status"] = "pending"
-        booking["updatedAt"] = now
-        return booking
+            assignment["acknowledgedAt"] = stamp
+            self._after_acceptance(row.public, stamp)
+        return {"assignment": assignment, "booking": row.public}
 
-    def set_status(self, booking_id: str, status: str, reason: str | None) -> dict[str, Any]:
-        booking = self.booking(booking_id)
+    def _after_acceptance(self, booking: dict[str, Any], stamp: str) -> None:
+        """refreshBookingAfterAcceptance (bookingService.js:277-320): on the first acceptance an on-demand
+        booking moves to in_progress and a scheduled one is set to scheduled, bypassing the state machine (B5)."""
+        first = booking["meta"].get("assignmentAcceptedAt")
+        previous = booking["status"]
+        if not first:
+            booking["status"] = product.STATUS_AFTER_ACCEPTANCE[booking["type"]]
+        booking["meta"] = {**booking["meta"], "assignmentAcceptedAt": first or stamp}
+        booking["lastStatusTransitionAt"] = booking["updatedAt"] = stamp
+        if booking["status"] != previous:
+            self.event()
+
+    def set_status(self, booking_id: str, target: Any, actor_id: Any, reason: Any) -> dict[str, Any]:
+        row = self.booking_row(booking_id)
+        booking = row.public
         current = booking["status"]
-        if status not in STATUS_TRANSITIONS.get(current, frozenset()):
-            raise Conflict(f"booking is '{current}'; cannot move to '{status}'", current)
-        now = time.time()
-        booking["status"] = status
-        booking["updatedAt"] = iso(now)
-        booking["statusReason"] = reason
-        if status in FINISHED_BOOKING_STATES:
-            booking[f"{status}At"] = iso(now)
-            self.count(f"bookings_{status}", at=now)
-            if status == "completed":
-                self.count("completed_value", booking["totalAmount"], at=now)
+        if current == target:
+            return booking
+        allowed = product.BOOKING_TRANSITIONS.get(current, ())
+        if target not in allowed:
+            shown = "undefined" if target is None else target
+            raise bad_request(
+                f"Booking status transition {current} -> {shown} is not permitted", field="status", allowed=allowed
+            )
+        stamp = now_iso()
+        booking["status"] = target
+        booking["lastStatusTransitionAt"] = booking["updatedAt"] = stamp
+        booking["meta"] = {
+            **booking["meta"],
+            "lastStatusContext": {"actorId": actor_id or None, "reason": reason or None, "updatedAt": stamp},
+        }
+        self.event(f"bookings_{target}")
+        if target in c.TERMINAL_BOOKING_STATUSES:
             self._finish(booking_id)
         return booking
 
     def _finish(self, booking_id: str) -> None:
+        """Finished bookings go first: past `finished_bookings` the oldest finished one is evicted."""
         self.finished.append(booking_id)
         while len(self.finished) > self.limits.finished_bookings:
-            oldest = self.finished.popleft()
-            if self.bookings.pop(oldest, None) is not None:
-                self.evicted["bookings"] += 1
+            if self.bookings.pop(self.finished.popleft(), None) is not None:
+                self.bookings.evicted += 1
 
-    def list_bookings(self, company_id: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+    def list_bookings(self, filters: dict[str, str]) -> list[dict[str, Any]]:
         out = []
-        for booking in reversed(self.bookings.values()):
-            if company_id and booking["companyId"] != company_id:
-                continue
-            if status and booking["status"] != status:
+        for row in reversed(self.bookings.values()):
+            booking = row.public
+            if any(booking[key] != value for key, value in filters.items()):
                 continue
             out.append(booking)
-            if len(out) >= limit:
+            if len(out) >= self.limits.booking_list:
                 break
         return out
 
     # ------------------------------------------------------------------ communications
     def create_conversation(self, fields: dict[str, Any], participants: list[dict[str, Any]]) -> dict[str, Any]:
-        now = iso(time.time())
         conversation_id = self.new_id()
-        ai_default = bool((fields.get("aiAssist") or {}).get("defaultEnabled", False))
-        members = [
-            {
-                "id": self.new_id(),
-                "conversationId": conversation_id,
-                **p,
-                "aiAssistEnabled": bool(p.get("aiAssistEnabled", ai_default)),
-                "joinedAt": now,
-            }
-            for p in participants
-        ]
-        conversation = {
-            "id": conversation_id,
-            **fields,
-            "participants": members,
-            "messages": deque(maxlen=self.limits.messages_per_conversation),
-            "messageCount": 0,
-            "videoSessions": deque(maxlen=10),
-            "createdAt": now,
-            "updatedAt": now,
-        }
-        self.conversations.add(conversation)
-        self.count("conversations")
-        return conversation
+        public = {"id": conversation_id, **fields}
+        members = [{"id": self.new_id(), "conversationId": conversation_id, **p} for p in participants]
+        conversation = Conversation(public, members, deque(maxlen=self.limits.messages_per_conversation))
+        self.conversations.add(conversation_id, conversation)
+        self.event("conversations")
+        return {**public, "participants": members}
 
-    def conversation(self, conversation_id: str) -> dict[str, Any]:
+    def conversation(self, conversation_id: str) -> Conversation:
         conversation = self.conversations.get(conversation_id)
         if conversation is None:
-            raise NotFound("conversation", conversation_id)
+            raise not_found("Conversation not found", "conversationId")
         return conversation
 
-    def participant(
-        self, conversation: dict[str, Any], participant_id: str, field: str, caller: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        """The conversation's participant `participant_id`, checked against the caller's token (403 if not theirs)."""
-        member = next((p for p in conversation["participants"] if p["id"] == participant_id), None)
-        if member is None:
-            raise Forbidden(f"{field} {participant_id!r} is not a participant of conversation {conversation['id']!r}")
-        if caller and caller.get("role") != "admin" and caller.get("sub") != member["participantReferenceId"]:
-            raise Forbidden(f"the bearer token does not speak for participant {participant_id!r}")
-        return member
-
-    def post_message(
-        self, conversation_id: str, sender_id: str, fields: dict[str, Any], caller: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        conversation = self.conversation(conversation_id)
-        self.participant(conversation, sender_id, "senderParticipantId", caller)
-        now = iso(time.time())
+    def post_message(self, conversation: Conversation, sender: dict[str, Any], fields: dict[str, Any]) -> list[Any]:
+        stamp = now_iso()
+        message_id = self.new_id()
+        now = datetime.now(UTC)
+        deliveries = []
+        for member in conversation.participants:
+            if member["id"] == sender["id"]:
+                continue
+            status, reason = "delivered", None
+            if not member["notificationsEnabled"]:
+                status, reason = "suppressed", "notifications_disabled"
+            elif _quiet(member, conversation.public, now):
+                status, reason = "suppressed", "quiet_hours"
+            deliveries.append(
+                {
+                    "id": self.new_id(),
+                    "messageId": message_id,
+                    "participantId": member["id"],
+                    "status": status,
+                    "suppressedReason": reason,
+                    "deliveredAt": stamp if status == "delivered" else None,
+                    "readAt": None,
+                    "metadata": {},
+                }
+            )
         message = {
-            "id": self.new_id(),
-            "conversationId": conversation_id,
-            "senderParticipantId": sender_id,
-            **fields,
-            "deliveries": [
-                {"participantId": p["id"], "status": "delivered"}
-                for p in conversation["participants"]
-                if p["id"] != sender_id
-            ],
-            "createdAt": now,
+            "id": message_id,
+            "conversationId": conversation.public["id"],
+            "senderParticipantId": sender["id"],
+            "messageType": fields["messageType"],
+            "body": fields["body"],
+            "aiAssistUsed": False,
+            "aiConfidenceScore": None,
+            "attachments": fields["attachments"],
+            "metadata": fields["metadata"],
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "deliveries": deliveries,
         }
-        conversation["messages"].append(message)
-        conversation["messageCount"] += 1
-        conversation["updatedAt"] = now
-        self.count("messages")
-        return message
+        conversation.messages.append(message)
+        sender["lastReadAt"] = stamp
+        self.event("messages")
+        return [message]
 
-    def video_session(
-        self, conversation_id: str, participant_id: str, channel: str, expiry: int, caller: dict[str, Any] | None
-    ) -> dict[str, Any]:
-        conversation = self.conversation(conversation_id)
-        self.participant(conversation, participant_id, "participantId", caller)
-        now = time.time()
-        hour = datetime.fromtimestamp(now, UTC).hour
-        session = {
-            "id": self.new_id(),
-            "conversationId": conversation_id,
-            "participantId": participant_id,
-            "channelName": channel,
-            "provider": "agora",
-            "token": f"{self.rng.getrandbits(128):032x}",
-            "expiresAt": iso(now + expiry),
-            "expirySeconds": expiry,
-            "quietHours": {"active": hour >= 22 or hour < 7, "window": "22:00-07:00", "policy": "notify_only"},
-            "createdAt": iso(now),
-        }
-        conversation["videoSessions"].append(session["id"])
-        self.count("video_sessions")
-        return session
-
-    def conversation_view(self, conversation: dict[str, Any], limit: int) -> dict[str, Any]:
-        messages = list(conversation["messages"])[-limit:]
+    def video_session(self, conversation: Conversation, member: dict[str, Any], channel: Any, ttl: float) -> Any:
+        uid = member["agoraUid"] or str(self.rng.randint(1, 2**31 - 2))
+        member["agoraUid"] = uid
+        final_channel = channel or f"conversation_{conversation.public['id'].replace('-', '')}"
+        expires = int(time.time()) + int(ttl)
+        self.event()
         return {
-            **{k: v for k, v in conversation.items() if k not in ("messages", "videoSessions")},
-            "messages": messages,
-            "videoSessionCount": len(conversation["videoSessions"]),
+            "appId": "fixload-simulated-agora-app",
+            "channelName": final_channel,
+            "token": f"006{self.rng.getrandbits(128):032x}",
+            "uid": uid,
+            "expiresAt": iso(datetime.fromtimestamp(expires, UTC)),
         }
+
+    def conversation_view(self, conversation: Conversation, limit: int) -> dict[str, Any]:
+        messages = list(conversation.messages)[-limit:]
+        return {**conversation.public, "participants": conversation.participants, "messages": messages}
 
     # ------------------------------------------------------------------ campaigns
+    def company(self, company_id: Any) -> dict[str, Any] | None:
+        return self.companies.get(company_id) if isinstance(company_id, str) else None
+
     def create_campaign(self, fields: dict[str, Any]) -> dict[str, Any]:
-        now = iso(time.time())
-        campaign = self.campaigns.add({"id": self.new_id(), **fields, "createdAt": now, "updatedAt": now})
-        self.campaign_signals[campaign["id"]] = deque()
+        stamp = now_iso()
+        campaign = {"id": self.new_id(), **fields, "createdAt": stamp, "updatedAt": stamp}
+        self.campaigns.add(campaign["id"], campaign)
+        self.campaign_state[campaign["id"]] = CampaignState(
+            _Bounded(self.limits.metrics_per_campaign),
+            _Bounded(self.limits.signals_per_campaign, lambda _, signal: self.signal_index.pop(signal["id"], None)),
+        )
         return campaign
 
-    def list_campaigns(self, company_id: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
-        out = []
-        for campaign in reversed(self.campaigns.values()):
-            if company_id and campaign["companyId"] != company_id:
-                continue
-            if status and campaign["status"] != status:
-                continue
-            out.append(campaign)
-            if len(out) >= limit:
-                break
-        return out
+    def _drop_campaign(self, campaign_id: str, _: Any) -> None:
+        state = self.campaign_state.pop(campaign_id, None)
+        for signal in state.signals.values() if state else ():
+            self.signal_index.pop(signal["id"], None)
+
+    def _relations(self, campaign: dict[str, Any]) -> dict[str, Any]:
+        company = self.companies.get(campaign["companyId"]) or {}
+        return {
+            **campaign,
+            "flights": [],
+            "targetingRules": [],
+            "invoices": [],
+            "Company": {k: company.get(k) for k in ("id", "legalStructure", "verified")},
+        }
+
+    def list_campaigns(self, company_id: str | None, status: str | None, limit: int, offset: int) -> list[Any]:
+        matches = [
+            cp
+            for cp in sorted(self.campaigns.values(), key=lambda cp: cp["updatedAt"], reverse=True)
+            if (not company_id or cp["companyId"] == company_id) and (not status or cp["status"] == status)
+        ]
+        return [self._relations(cp) for cp in matches[offset : offset + limit]]
 
     def campaign(self, campaign_id: str) -> dict[str, Any]:
         campaign = self.campaigns.get(campaign_id)
         if campaign is None:
-            raise NotFound("campaign", campaign_id)
+            raise not_found("Campaign not found", "campaignId")
         return campaign
 
-    def record_metrics(self, campaign_id: str, day: str, figures: dict[str, float]) -> dict[str, Any]:
-        """Store one day's figures; raise a fraud signal when CTR or conversion runs far above the campaign's norm."""
-        campaign = self.campaign(campaign_id)
-        if campaign["status"] in ("archived", "completed"):
-            raise Conflict(f"campaign is '{campaign['status']}'; metrics need a live campaign", campaign["status"])
-        impressions, clicks, conversions = figures["impressions"], figures["clicks"], figures["conversions"]
-        ctr = clicks / impressions if impressions else 0.0
-        cvr = conversions / clicks if clicks else 0.0
-        norm = self.campaign_norms.setdefault(campaign_id, {"n": 0, "ctr": 0.0, "cvr": 0.0})
-        raised = []
-        if norm["n"] >= ANOMALY_MIN_HISTORY:
-            for kind, observed in (("ctr_spike", ctr), ("conversion_spike", cvr)):
-                baseline = norm["ctr" if kind == "ctr_spike" else "cvr"]
-                if baseline > 0 and observed > ANOMALY_FACTOR * baseline:
-                    raised.append(self._raise_signal(campaign_id, kind, day, observed, baseline))
-        norm["n"] += 1
-        norm["ctr"] += (ctr - norm["ctr"]) / norm["n"]
-        norm["cvr"] += (cvr - norm["cvr"]) / norm["n"]
-        days = self.campaign_days.setdefault(campaign_id, {})
-        total = days.get(day)
-        if total is None:
-            total = days[day] = dict.fromkeys(figures, 0.0)
-            if len(days) > 400:
-                del days[min(days)]
-        for key, value in figures.items():
-            total[key] = total.get(key, 0.0) + value
-        for key in ("impressions", "clicks", "conversions", "spend", "revenue"):
-            self.count(f"ads_{key}", figures[key])
-        metric = {
-            "id": self.new_id(),
-            "campaignId": campaign_id,
-            "metricDate": day,
-            **figures,
-            "ctr": round(ctr, 5),
-            "conversionRate": round(cvr, 5),
-            "roas": round(figures["revenue"] / figures["spend"], 4) if figures["spend"] else None,
-            "fraudSignals": raised,
-            "createdAt": iso(time.time()),
-        }
+    def record_metrics(self, campaign: dict[str, Any], when: datetime, figures: dict[str, Any]) -> dict[str, Any]:
+        """recordCampaignDailyMetrics (campaignService.js:547-683) as intended: upsert on the exact metricDate,
+        the spend target, the product's anomaly rules, signals opened / re-opened / resolved."""
+        state = self.campaign_state[campaign["id"]]
+        key = iso(when)
+        stamp = now_iso()
+        metric = state.metrics.get(key)
+        if metric is not None:
+            for name in state.totals:
+                state.totals[name] -= metric[name]
+            metric.update(figures, metadata={**metric["metadata"], **figures["metadata"]}, updatedAt=stamp)
+        else:
+            metric = {
+                "id": self.new_id(),
+                "campaignId": campaign["id"],
+                "flightId": None,
+                "metricDate": key,
+                **figures,
+                "createdAt": stamp,
+                "updatedAt": stamp,
+            }
+            state.metrics.add(key, metric)
+        for name in state.totals:
+            state.totals[name] += metric[name]
+        target = _spend_target(campaign, when)
+        signals, resolved = _anomalies(metric, target, campaign, when)
+        metric.update(
+            spendTarget=target,
+            ctr=round(_ratio(metric["clicks"], metric["impressions"]), 6),
+            cvr=round(_ratio(metric["conversions"], metric["clicks"]), 6),
+            anomalyScore=round(min(len(signals) / 5, 1), 4) if signals else 0,
+        )
+        self.event("ads_spend", metric["spend"])
+        self.event()  # the analytics export row
+        for kind in resolved:
+            signal = state.signals.get((None, key, kind))
+            if signal is not None and signal["resolvedAt"] is None:
+                signal.update(resolvedAt=stamp, resolutionNote="Condition returned within configured thresholds.")
+        for kind, severity, meta in signals:
+            self._open_signal(campaign["id"], state, key, kind, severity, meta, stamp)
         return metric
 
-    def _raise_signal(self, campaign_id: str, kind: str, day: str, observed: float, baseline: float) -> dict[str, Any]:
-        ratio = observed / baseline
-        signal = {
-            "id": self.new_id(),
-            "campaignId": campaign_id,
-            "signalType": kind,
-            "severity": "high" if ratio >= 2 * ANOMALY_FACTOR else "medium",
-            "metricDate": day,
-            "observed": round(observed, 5),
-            "baseline": round(baseline, 5),
-            "ratio": round(ratio, 3),
-            "detectedAt": iso(time.time()),
-            "resolvedAt": None,
-            "resolutionNote": None,
-            "reviewer": None,
-        }
-        self.signals[signal["id"]] = signal
-        ids = self.campaign_signals.setdefault(campaign_id, deque())
-        ids.append(signal["id"])
-        while len(ids) > self.limits.signals_per_campaign:
-            self.signals.pop(ids.popleft(), None)
-        self.count("fraud_signals")
+    def _open_signal(
+        self, campaign_id: str, state: CampaignState, day: str, kind: str, severity: str, meta: Any, stamp: str
+    ) -> None:
+        key = (None, day, kind)
+        signal = state.signals.get(key)
+        if signal is None:
+            signal = {
+                "id": self.new_id(),
+                "campaignId": campaign_id,
+                "flightId": None,
+                "metricDate": day,
+                "signalType": kind,
+                "severity": severity,
+                "detectedAt": stamp,
+                "resolvedAt": None,
+                "resolutionNote": None,
+                "metadata": meta,
+                "createdAt": stamp,
+                "updatedAt": stamp,
+            }
+            self.signal_index[signal["id"]] = (campaign_id, key)
+            state.signals.add(key, signal)
+        else:  # re-opened (campaignService.js:505-516)
+            signal.update(severity=severity, metadata=meta, detectedAt=stamp, resolvedAt=None, resolutionNote=None)
+            signal["updatedAt"] = stamp
+        self.event()
+
+    def signal(self, signal_id: str) -> dict[str, Any]:
+        where = self.signal_index.get(signal_id)
+        state = self.campaign_state.get(where[0]) if where else None
+        signal = state.signals.get(where[1]) if state and where else None
+        if signal is None:
+            raise not_found("Fraud signal not found", "signalId")
         return signal
 
-    def fraud_signals(self, campaign_id: str, status: str | None, limit: int) -> list[dict[str, Any]]:
-        self.campaign(campaign_id)
-        out = []
-        for signal_id in reversed(self.campaign_signals.get(campaign_id, ())):
-            signal = self.signals.get(signal_id)
-            if signal is None:
-                continue
-            is_open = signal["resolvedAt"] is None
-            if (status == "open" and not is_open) or (status == "resolved" and is_open):
-                continue
-            out.append(signal)
-            if len(out) >= limit:
-                break
-        return out
+    def fraud_signals(self, campaign_id: str, include_resolved: bool) -> list[dict[str, Any]]:
+        state = self.campaign_state.get(campaign_id)
+        if state is None:
+            return []  # an unknown campaign gets 200 [] (campaignService.js:685-695)
+        kept = [s for s in state.signals.values() if include_resolved or s["resolvedAt"] is None]
+        return sorted(kept, key=lambda s: s["detectedAt"], reverse=True)
 
-    def resolve_signal(self, signal_id: str, note: str, reviewer: Any) -> dict[str, Any]:
-        signal = self.signals.get(signal_id)
-        if signal is None:
-            raise NotFound("fraud signal", signal_id)
-        if signal["resolvedAt"] is not None:
-            # idempotent: many VUs share one campaign and race to resolve the same open signal; the first
-            # resolution stands and the others succeed without changing it (a 409 here would be a harness artefact)
-            return {**signal, "alreadyResolved": True}
-        signal.update(resolvedAt=iso(time.time()), resolutionNote=note, reviewer=reviewer)
-        self.count("fraud_signals_resolved")
+    def resolve_signal(self, signal_id: str, note: Any) -> dict[str, Any]:
+        signal = self.signal(signal_id)
+        if signal["resolvedAt"] is None:  # an already-resolved signal comes back unchanged
+            stamp = now_iso()
+            signal.update(resolvedAt=stamp, resolutionNote=note or "Manually resolved via API.", updatedAt=stamp)
         return signal
 
     def campaign_summary(self, campaign_id: str) -> dict[str, Any]:
         campaign = self.campaign(campaign_id)
-        days = self.campaign_days.get(campaign_id, {})
-        totals = dict.fromkeys(("impressions", "clicks", "conversions", "spend", "revenue"), 0.0)
-        for figures in days.values():
-            for key in totals:
-                totals[key] += figures.get(key, 0.0)
-        open_signals = sum(
-            1
-            for sid in self.campaign_signals.get(campaign_id, ())
-            if self.signals.get(sid, {}).get("resolvedAt") is None
-        )
+        state = self.campaign_state[campaign_id]
+        totals = dict(state.totals)
+        totals["impressions"], totals["clicks"] = int(totals["impressions"]), int(totals["clicks"])
+        totals["conversions"] = int(totals["conversions"])
+        spend = totals["spend"]
+        signals = list(state.signals.values())
         return {
-            "campaign": campaign,
-            "totals": {
-                **{k: round(v, 2) for k, v in totals.items()},
-                "ctr": round(totals["clicks"] / totals["impressions"], 5) if totals["impressions"] else 0.0,
-                "conversionRate": round(totals["conversions"] / totals["clicks"], 5) if totals["clicks"] else 0.0,
-                "roas": round(totals["revenue"] / totals["spend"], 4) if totals["spend"] else None,
-                "budgetRemaining": round(float(campaign.get("totalBudget") or 0.0) - totals["spend"], 2),
+            "campaign": {
+                **self._relations(campaign),
+                "dailyMetrics": list(state.metrics.values()),
+                "fraudSignals": signals,
             },
-            "days": [
-                {"metricDate": d, **{k: round(v, 2) for k, v in f.items()}} for d, f in sorted(days.items())[-30:]
-            ],
-            "openFraudSignals": open_signals,
-            "generatedAt": iso(time.time()),
+            "totals": {
+                **totals,
+                "ctr": round(_ratio(totals["clicks"], totals["impressions"]), 4),
+                "cvr": round(_ratio(totals["conversions"], totals["clicks"]), 4),
+                "roi": round((totals["revenue"] - spend) / spend, 4) if spend > 0 else 0,
+            },
+            "openFraudSignals": sum(1 for s in signals if s["resolvedAt"] is None),
         }
 
     # ------------------------------------------------------------------ analytics
-    def dashboard(self, persona: str, start: datetime, end: datetime, tz: tzinfo) -> dict[str, Any]:
-        """Aggregate the hourly buckets inside [start, end) into totals and a per-local-day timeline in `tz`."""
-        first_hour, last_hour = int(start.timestamp() // 3600), int((end.timestamp() - 1) // 3600)
-        timeline: dict[str, dict[str, float]] = {}
-        day = start.astimezone(tz).date()
-        while day <= (end - timedelta(microseconds=1)).astimezone(tz).date():
-            timeline[day.isoformat()] = {}
-            day += timedelta(days=1)
+    def dashboard_totals(self, start: datetime, end: datetime) -> dict[str, float]:
+        first, last = int(start.timestamp() // 3600), int((end.timestamp() - 1) // 3600)
         totals: dict[str, float] = {}
         for hour, bucket in self.hourly.items():
-            if hour < first_hour or hour > last_hour:
-                continue
-            local_day = datetime.fromtimestamp(hour * 3600, tz).date().isoformat()
-            slot = timeline.setdefault(local_day, {})
-            for key, value in bucket.items():
-                slot[key] = slot.get(key, 0.0) + value
-                totals[key] = totals.get(key, 0.0) + value
-        sections = PERSONA_SECTIONS[persona]
-
-        def pick(figures: dict[str, float]) -> dict[str, float]:
-            return {key: round(figures.get(key, 0.0), 2) for key in sections}
-
-        created = totals.get("bookings_created", 0.0)
-        return {
-            "persona": persona,
-            "timezone": str(tz),
-            "window": {"start": start.isoformat(), "end": end.isoformat(), "days": len(timeline)},
-            "metrics": pick(totals),
-            "kpis": {
-                "completionRate": round(totals.get("bookings_completed", 0.0) / created, 4) if created else 0.0,
-                "averageBookingValue": round(totals.get("booking_value", 0.0) / created, 2) if created else 0.0,
-            },
-            "timeline": [{"date": d, **pick(f)} for d, f in sorted(timeline.items())],
-            "generatedAt": iso(time.time()),
-        }
+            if first <= hour <= last:
+                for key, value in bucket.items():
+                    totals[key] = totals.get(key, 0.0) + value
+        return totals
 
     def pipeline_status(self) -> dict[str, Any]:
-        now = time.time()
-        last_run = now - now % 300
         return {
-            "status": "healthy",
-            "lastRunAt": iso(last_run),
-            "nextRunAt": iso(last_run + 300),
-            "eventsIngested": self.events_total,
-            "pipelines": [
-                {"name": name, "status": "healthy", "lastRunAt": iso(last_run)}
-                for name in ("bookings_rollup", "communications_rollup", "ads_rollup")
-            ],
+            "pipeline": {
+                "enabled": True,
+                "source": "default",
+                "reason": None,
+                "toggleState": "enabled",
+                "rollout": 100,
+                "owner": "analytics",
+                "evaluatedAt": now_iso(),
+            },
+            "backlog": {
+                "pendingEvents": self.events_pending,
+                "oldestPendingAt": self.oldest_event_at,
+                "nextRetryAt": None,
+            },
+            "runs": [],
+            "failureStreak": 0,
+            "lastSuccessAt": None,
+            "lastError": None,
         }
 
 
-PERSONA_SECTIONS: dict[str, tuple[str, ...]] = {
-    "admin": (
-        "bookings_created",
-        "bookings_completed",
-        "bookings_cancelled",
-        "booking_value",
-        "purchases",
-        "purchase_value",
-        "conversations",
-        "messages",
-        "ads_spend",
-        "ads_revenue",
-        "fraud_signals",
-    ),
-    "provider": (
-        "bookings_created",
-        "bookings_completed",
-        "completed_value",
-        "purchases",
-        "purchase_value",
-        "messages",
-    ),
-    "serviceman": ("bookings_completed", "completed_value", "messages", "video_sessions"),
-    "user": ("bookings_created", "purchases", "purchase_value", "messages"),
-    "enterprise": ("bookings_created", "booking_value", "purchases", "purchase_value", "ads_spend", "ads_revenue"),
-}
+def _ratio(a: float, b: float) -> float:
+    return a / b if b > 0 else 0.0
+
+
+def _spend_target(campaign: dict[str, Any], when: datetime) -> float:
+    """calculateSpendTarget (campaignService.js:79-101): the daily cap, else budget ÷ days."""
+    cap = float(campaign["dailySpendCap"] or 0)
+    if cap:
+        return cap
+    start, end = datetime.fromisoformat(campaign["startAt"]), datetime.fromisoformat(campaign["endAt"])
+    days = max(-(-max((end - start).total_seconds(), 0) // 86_400), 1)
+    return float(campaign["totalBudget"]) / days
+
+
+def _anomalies(
+    metric: dict[str, Any], target: float, campaign: dict[str, Any], when: datetime
+) -> tuple[list[tuple[str, str, dict[str, Any]]], list[str]]:
+    """evaluateAnomalies (campaignService.js:141-250): (signals to open, signal types to resolve)."""
+    spend, impressions = metric["spend"], metric["impressions"]
+    clicks, conversions = metric["clicks"], metric["conversions"]
+    opened: list[tuple[str, str, dict[str, Any]]] = []
+    resolved: list[str] = []
+    if target:
+        over = target * (1 + c.OVERSPEND)
+        if spend > over:
+            opened.append(
+                ("overspend", "critical" if spend > over * 1.15 else "warning", {"spend": spend, "spendTarget": target})
+            )
+        else:
+            resolved.append("overspend")
+        if target > 0 and spend < target * (1 - c.UNDERSPEND):
+            opened.append(("underspend", "warning", {"spend": spend, "spendTarget": target}))
+        else:
+            resolved.append("underspend")
+    ctr, cvr = _ratio(clicks, impressions), _ratio(conversions, clicks)
+    for kind, value, limit in (("suspicious_ctr", ctr, c.SUSPICIOUS_CTR), ("suspicious_cvr", cvr, c.SUSPICIOUS_CVR)):
+        if value > limit:
+            opened.append(
+                (kind, "critical" if value > limit * 1.5 else "warning", {kind[11:]: value, "threshold": limit})
+            )
+        else:
+            resolved.append(kind)
+    if spend > 0 and impressions < c.DELIVERY_GAP_IMPRESSIONS:
+        opened.append(("delivery_gap", "warning", {"spend": spend, "impressions": impressions}))
+    else:
+        resolved.append("delivery_gap")
+    days_active = max(int((when - datetime.fromisoformat(campaign["startAt"])).total_seconds() // 86_400), 0)
+    if days_active > c.NO_SPEND_GRACE_DAYS and spend == 0:
+        opened.append(("no_spend", "warning", {"daysActive": days_active}))
+    else:
+        resolved.append("no_spend")
+    return opened, resolved
+
+
+def _quiet(member: dict[str, Any], conversation: dict[str, Any], now: datetime) -> bool:
+    """isQuietHoursActive (communicationsService.js:53-79) in the participant's (else the conversation's) zone."""
+    start = member["quietHoursStart"] or conversation["quietHoursStart"]
+    end = member["quietHoursEnd"] or conversation["quietHoursEnd"]
+    if not start or not end:
+        return False
+    try:
+        local = now.astimezone(ZoneInfo(member["timezone"] or conversation["defaultTimezone"]))
+    except (ZoneInfoNotFoundError, ValueError):
+        local = now
+    minutes = local.hour * 60 + local.minute
+    lo, hi = int(start[:2]) * 60 + int(start[3:]), int(end[:2]) * 60 + int(end[3:])
+    return lo <= minutes < hi if lo < hi else (minutes >= lo or minutes < hi)

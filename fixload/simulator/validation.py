@@ -1,114 +1,161 @@
-"""Payload checks that name the field they reject (422), hand-written because each is one line and hot."""
+"""JavaScript's coercions, as the backend applies them: truthiness, `new Date(…)`, `parseInt`, `parseFloat`, UUIDs.
+
+The product's checks are written as `if (!value)`, `new Date(value)` and `Number.parseInt(value, 10)`, so
+the simulator accepts and refuses exactly what those accept and refuse: `0` and `""` are missing, `"12abc"`
+parses as 12, a date-only string is midnight UTC.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, tzinfo
+import math
+import re
+import uuid
+from datetime import UTC, date, datetime
 from typing import Any
 
-from .errors import Invalid
+from .errors import uuid_error
 
-_MISSING = object()
+_FLOAT_PREFIX = re.compile(
+    r"^[\t\n\v\f\r \u00a0\ufeff]*([+-]?(?:Infinity|\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?))"
+)
+_INT_PREFIX = re.compile(r"^\s*([+-]?\d+)")
+_NUMERIC = re.compile(r"^[+-]?([0-9]*[.])?[0-9]+$")  # validator.js isNumeric (no locale)
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_UUID_V4 = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-4[0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}$")
+_HHMM = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
-def body_object(body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise Invalid("body", "expected a JSON object")
-    return body
+def truthy(value: Any) -> bool:
+    """JavaScript truthiness: null, false, 0, NaN and "" are false; every object and array is true."""
+    if value is None or value is False or value == "":
+        return False
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value != 0 and not (isinstance(value, float) and math.isnan(value))
+    return True
 
 
-def string(body: dict[str, Any], name: str, *, required: bool = True, choices: tuple[str, ...] = ()) -> str | None:
-    value = body.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        if required:
-            raise Invalid(name, "is required")
+def js_string(value: Any) -> str:
+    """`String(value)` for JSON values, as validator.js sees them."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return str(int(value))
+    return str(value)
+
+
+def is_numeric(value: Any) -> bool:
+    """express-validator `isNumeric()`."""
+    if isinstance(value, dict | list):
+        return False
+    return bool(_NUMERIC.match(js_string(value)))
+
+
+def parse_float(value: Any) -> float | None:
+    """`Number.parseFloat`, None for NaN."""
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
         return None
-    if not isinstance(value, str) or not value.strip():
-        raise Invalid(name, "expected a non-empty string")
-    if choices and value not in choices:
-        raise Invalid(name, f"expected one of {', '.join(choices)}")
-    return value
-
-
-def number(body: dict[str, Any], name: str, *, required: bool = True, minimum: float | None = None) -> float | None:
-    value = body.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        if required:
-            raise Invalid(name, "is required")
+    if isinstance(value, int | float):
+        return float(value)
+    match = _FLOAT_PREFIX.match(str(value))
+    if not match:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise Invalid(name, "expected a number")
-    if minimum is not None and value < minimum:
-        raise Invalid(name, f"must be at least {minimum:g}")
-    return float(value)
+    text = match.group(1)
+    return math.copysign(math.inf, -1 if text.startswith("-") else 1) if "Infinity" in text else float(text)
 
 
-def integer(body: dict[str, Any], name: str, *, minimum: int = 0) -> int:
-    value = body.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        raise Invalid(name, "is required")
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or (isinstance(value, float) and not value.is_integer())
-    ):
-        raise Invalid(name, "expected an integer")
-    if value < minimum:
-        raise Invalid(name, f"must be at least {minimum}")
-    return int(value)
-
-
-def mapping(body: dict[str, Any], name: str, *, required: bool = False) -> dict[str, Any] | None:
-    value = body.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        if required:
-            raise Invalid(name, "is required")
+def parse_int(value: Any) -> int | None:
+    """`Number.parseInt(value, 10)`, None for NaN."""
+    if isinstance(value, bool) or value is None or isinstance(value, dict | list):
         return None
-    if not isinstance(value, dict):
-        raise Invalid(name, "expected an object")
-    return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    match = _INT_PREFIX.match(str(value))
+    return int(match.group(1)) if match else None
 
 
-def array(body: dict[str, Any], name: str, *, min_items: int = 1) -> list[Any]:
-    value = body.get(name, _MISSING)
-    if value is _MISSING or value is None:
-        raise Invalid(name, "is required")
-    if not isinstance(value, list):
-        raise Invalid(name, "expected an array")
-    if len(value) < min_items:
-        raise Invalid(name, f"expected at least {min_items} item(s)")
-    return value
+def js_number(value: Any) -> float | None:
+    """`Number(value)` (finite results only; None otherwise)."""
+    if value is None or isinstance(value, dict | list):
+        return 0.0 if value is None else None
+    if isinstance(value, bool):
+        return float(value)
+    if isinstance(value, int | float):
+        return float(value) if math.isfinite(value) else None
+    text = str(value).strip()
+    if text == "":
+        return 0.0
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
 
 
-def parse_instant(value: str, tz: tzinfo = UTC) -> datetime:
-    """An ISO-8601 date or date-time as an aware datetime; naive values are read in `tz`. Raises ValueError."""
+def js_date(value: Any) -> datetime | None:
+    """`new Date(value)` for what JSON can carry: epoch milliseconds or an ISO-8601 string; None when invalid."""
+    if isinstance(value, bool) or value is None:
+        return None
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value / 1000.0, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str):
+        return None
     text = value.strip()
-    if text.endswith("Z"):
+    if text.endswith(("Z", "z")):
         text = text[:-1] + "+00:00"
-    if len(text) == 10:
-        d = date.fromisoformat(text)
-        return datetime(d.year, d.month, d.day, tzinfo=tz)
-    parsed = datetime.fromisoformat(text)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=tz)
-
-
-def instant(body: dict[str, Any], name: str, *, required: bool = True, tz: tzinfo = UTC) -> datetime | None:
-    raw = string(body, name, required=required)
-    if raw is None:
+    try:
+        if len(text) == 10:
+            day = date.fromisoformat(text)
+            return datetime(day.year, day.month, day.day, tzinfo=UTC)
+        parsed = datetime.fromisoformat(text)
+    except ValueError:
         return None
-    try:
-        return parse_instant(raw, tz)
-    except ValueError:
-        raise Invalid(name, "expected an ISO-8601 date-time") from None
+    return parsed if parsed.tzinfo else parsed.astimezone(UTC)  # JS reads a naive date-time as local time
 
 
-def limit(query: dict[str, str], default: int = 20, maximum: int = 200) -> int:
-    raw = query.get("limit")
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise Invalid("limit", "expected an integer") from None
-    if value < 1:
-        raise Invalid("limit", "must be at least 1")
-    return min(value, maximum)
+def is_iso8601(value: str) -> bool:
+    return js_date(value) is not None and bool(re.match(r"^\d{4}-\d{2}-\d{2}", value.strip()))
+
+
+def is_uuid(value: Any) -> bool:
+    return isinstance(value, str) and bool(_UUID.match(value))
+
+
+def is_uuid_v4(value: Any) -> bool:
+    return isinstance(value, str) and bool(_UUID_V4.match(value))
+
+
+def require_uuid(field: str, value: Any) -> str:
+    """A UUID column's value: anything else is PostgreSQL's 500 (B8)."""
+    if not is_uuid(value):
+        raise uuid_error(field, value)
+    return str(value)
+
+
+def quiet_hour(value: Any) -> str | None:
+    """`normaliseQuietHour` (communicationsService.js:20-33): None when absent, "HH:mm" when valid, "" when not
+    (the caller raises the product's 400)."""
+    if not truthy(value):
+        return None
+    match = _HHMM.match(str(value).strip())
+    if not match:
+        return ""
+    return f"{match.group(1).zfill(2)}:{match.group(2)}"
+
+
+def iso(moment: datetime) -> str:
+    """`Date.prototype.toISOString()`: UTC, milliseconds, Z."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def decimal(value: float) -> str:
+    """A DECIMAL(…, 2) column as PostgreSQL returns it: a string with two decimals."""
+    return f"{value:.2f}"
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())
