@@ -199,7 +199,7 @@ class CheckReport:
     sections: tuple[FlowCheck, ...] = ()
 
 
-def check_config(config: RunConfig, out: TextIO = sys.stdout) -> CheckReport:
+def check_config(config: RunConfig, out: TextIO | None = None) -> CheckReport:
     """Setup, then one iteration of each scenario's flow, one after another; print a table per section.
 
     The flows' own failure lines are held back meanwhile: the table shows each failure with its body."""
@@ -207,7 +207,7 @@ def check_config(config: RunConfig, out: TextIO = sys.stdout) -> CheckReport:
     level = flows_log.level
     flows_log.setLevel(logging.CRITICAL)
     try:
-        return _check(config, out)
+        return _check(config, out or sys.stdout)
     finally:
         flows_log.setLevel(level)
 

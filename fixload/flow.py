@@ -330,8 +330,8 @@ class FlowUser(ScenarioUser, FastHttpUser):
     @contextmanager
     def iteration(self) -> Iterator[int]:
         """One k6 iteration, yielding its number (k6's `exec.scenario.iterationInTest`): measure from the
-        first request's start to the last response's end, record success (1/0) and failures, log one line on
-        failure, then sleep the flow's `sleepSeconds` (part of the iteration, as in k6).
+        first request's start to the last response's end, record success (1/0) and failures, log the first
+        failure of its kind (`_failed`), then sleep the flow's `sleepSeconds` (part of the iteration, as in k6).
 
         Only `Exception`s are the flow's failures; BaseExceptions (gevent's GreenletExit, fixload's
         InterruptIteration when gracefulStop runs out, Locust's StopUser) pass straight through, as an
@@ -345,12 +345,12 @@ class FlowUser(ScenarioUser, FastHttpUser):
             yield self.iteration_in_test()
         except StepFailed as failure:
             ok = False
-            logger.error(log_line(self.flow, failure.step, failure.status, failure.body))
+            self._failed(failure.step, failure.status, failure.body)
             if self.trace is not None and not failure.traced:
                 self._trace_failure(failure.step, failure.status, failure.body)
         except Exception as exc:
             ok = False
-            logger.error(log_line(self.flow, f"{type(exc).__name__}: {exc}", None, ""))
+            self._failed(f"{type(exc).__name__}: {exc}", None, "")
             if self.trace is not None:
                 self._trace_failure(f"{type(exc).__name__}: {exc}", None, "")
         first = self._first_start if self._first_start is not None else entered
@@ -362,6 +362,14 @@ class FlowUser(ScenarioUser, FastHttpUser):
             self.registry.add(f"{self.flow}_failures", 1.0, tags)
         if self.trace is None:
             gevent.sleep(self.settings.sleep_seconds(FLOW_BLOCKS[self.flow]))
+
+    def _failed(self, step: str, status: int | None, body: str) -> None:
+        """Log the first failure of each (step, status) with its body; count every one for the summary's
+        `failures[]` (thousands of identical lines would bury the one that explains them)."""
+        if self._run.failures.record(self.scenario, step, status, body):
+            logger.error(log_line(self.flow, step, status, body))
+        else:
+            logger.debug(log_line(self.flow, step, status, ""))
 
     def _trace_failure(self, step: str, status: int | None, body: str) -> None:
         """A failure the flow found after a request answered (no id, no participant): its own trace row,

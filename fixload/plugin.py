@@ -293,6 +293,7 @@ def _report_payload(run: Run, final: bool = False) -> dict[str, Any]:
     engine = run.engine
     return {
         "metrics": run.registry.snapshot(reset=True),
+        "failures": run.failures.snapshot(reset=True),
         "counts": engine.counts() if engine is not None else {},
         "finished": final or bool(engine is not None and engine.finished.is_set()),
         "final": final,
@@ -301,6 +302,7 @@ def _report_payload(run: Run, final: bool = False) -> dict[str, Any]:
 
 def _merge_report(run: Run, client_id: str, payload: dict[str, Any]) -> None:
     run.registry.merge(payload["metrics"])
+    run.failures.merge(payload.get("failures", ()))
     state = run.extra.get("test")
     if state is not None:
         if payload["counts"]:
@@ -428,6 +430,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     ):
         run.extra.pop(key, None)
     run.registry.reset()  # a second test from the web UI starts from zero
+    run.failures.clear()
     run.extra["started_at"] = datetime.now(UTC)
     if run.config is None:
         run.ready.set()
@@ -736,7 +739,9 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
         extra["setup"] = {"status": "failed", "failure": run.extra["setup_failure"]}
     if state is not None and state.worker_events:
         extra["workerEvents"] = list(state.worker_events)
-    summary = build_summary(run.registry, thresholds, info, _scenario_counts(environment), results, extra=extra)
+    counts = _scenario_counts(environment)
+    failures = run.failures.by_scenario()
+    summary = build_summary(run.registry, thresholds, info, counts, results, extra=extra, failures=failures)
     run.extra["summary"] = summary
     options = environment.parsed_options
     path = (getattr(options, "summary", "") if options is not None else "") or str(default_summary_path())

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from gevent.event import Event
 
+from fixload.failures import FailureLog
 from fixload.metrics import Registry, SinkCache
 
 if TYPE_CHECKING:
@@ -27,6 +28,8 @@ class Run:
     config: RunConfig | None = None
     registry: Registry = field(default_factory=Registry)
     fixtures: dict[str, str] = field(default_factory=dict)
+    failures: FailureLog = field(default_factory=FailureLog)
+    """The flows' distinct failures (first body logged, repeats counted; `fixload.failures`)."""
     engine: Engine | None = None
     halted: bool = False
     """True once the run must send nothing more (setup failed, invalid config): users stop at once."""

@@ -13,6 +13,7 @@ import orjson
 import pytest
 from flowkit import BASELINE, REPO
 
+from fixload import cli
 from fixload.check import NO_CAUSE, hints
 from fixload.exitcodes import ExitCode
 from fixload.flow import StepResult
@@ -100,26 +101,44 @@ def test_the_products_ads_bug_preset_fails_exactly_the_metric_ingestion(make_sim
     assert done.stdout.rstrip().endswith("check: 1 of 5 flow(s) failed: ads_flow (Campaign metric ingestion: 500)")
 
 
-def test_setup_failure_exits_107_and_runs_no_flow(make_simulator: Any) -> None:
+def check_in_process(
+    sim: SimulatorProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], profile: Path
+) -> tuple[int, str, str]:
+    """`fixload check` through the CLI's own entry point in this process (a subprocess costs seconds)."""
+    for name in [k for k in os.environ if k.startswith(("K6_", "FIXLOAD_"))]:
+        monkeypatch.delenv(name)
+    for name, value in sim.env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(REPO)
+    code = cli.main(["check", "--profile", str(profile)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_setup_failure_exits_107_and_runs_no_flow(
+    make_simulator: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     sim = make_simulator(faults=[{"route": "/api/campaigns", "method": "POST", "error_rate": 1.0, "status": 500}])
-    done = fixload(sim, "check", "--profile", str(BASELINE))
-    assert done.returncode == ExitCode.SETUP_FAILED, done.stdout + done.stderr
-    report = sections(done.stdout)
+    code, out, err = check_in_process(sim, monkeypatch, capsys, BASELINE)
+    assert code == ExitCode.SETUP_FAILED, out + err
+    report = sections(out)
     assert list(report) == ["setup"] and report["setup"][0] == "✗"
     assert rows(report["setup"])[-1][:4] == ["create campaign", "POST", "/api/campaigns", "500"]
-    assert "check: setup failed at create campaign (POST /api/campaigns) → 500; no flow was run" in done.stdout
+    assert "check: setup failed at create campaign (POST /api/campaigns) → 500; no flow was run" in out
     assert set(sim.stats()["routes"]) == set(SETUP)
 
 
-def test_bad_input_exits_104_and_sends_nothing(make_simulator: Any, tmp_path: Path) -> None:
+def test_bad_input_exits_104_and_sends_nothing(
+    make_simulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     sim = make_simulator()
     data = orjson.loads(BASELINE.read_bytes())
     data["settings"]["ads"]["campaignType"] = "search"
     profile = tmp_path / "p.json"
     profile.write_bytes(orjson.dumps(data))
-    done = fixload(sim, "check", "--profile", str(profile))
-    assert done.returncode == ExitCode.INVALID_CONFIG, done.stderr
-    [line] = [line for line in done.stderr.splitlines() if "campaignType" in line]
+    code, _, err = check_in_process(sim, monkeypatch, capsys, profile)
+    assert code == ExitCode.INVALID_CONFIG, err
+    [line] = [line for line in err.splitlines() if "campaignType" in line]
     assert "settings.ads.campaignType" in line and "'search'" in line
     assert all(f"'{value}'" in line for value in ("ppc", "ppc_conversion", "ppi", "awareness")), line
     assert sim.requests() == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import signal
 import subprocess
@@ -287,3 +288,30 @@ def test_fixtures_reach_workers_in_a_closed_model_run(make_simulator: Any, tmp_p
     )
     assert code == 0, output[-3000:]
     assert_setup_once_and_purchases_ok(sim, summary, least=10)
+
+
+@pytest.mark.parametrize(
+    "processes",
+    [pytest.param((), id="local"), pytest.param(("--processes", "2"), id="two-workers", marks=pytest.mark.slow)],
+)
+def test_repeated_failures_are_logged_once_and_counted_in_the_summary(
+    make_simulator: Any, tmp_path: Path, processes: tuple[str, ...]
+) -> None:
+    """Half the purchases get 503: each process logs the first with its body, the summary counts all of
+    them (`fixload.scenarios.payments_flow.failures[]`, workers' counts merged on the master), as many as
+    the simulator answered."""
+    fault = {"route": "/api/services/*/purchase", "method": "POST", "error_rate": 0.5, "status": 503}
+    sim = make_simulator(faults=[fault], seed=5)
+    profile = tmp_path / "payments.json"
+    data = copy.deepcopy(PAYMENTS_ONLY)
+    data["scenarios"]["payments_flow"] |= {"rate": 20, "duration": "1s"}
+    profile.write_bytes(orjson.dumps(data))
+    code, output, summary = locust(sim, tmp_path, "-f", "locustfiles/", *processes, profile=profile)
+    assert code == ExitCode.THRESHOLDS_FAILED, output[-3000:]
+    served = sim.stats()["routes"]["POST /api/services/{serviceId}/purchase"]["statuses"]
+    [failure] = summary["fixload"]["scenarios"]["payments_flow"]["failures"]
+    assert (failure["step"], failure["status"]) == ("Service purchase failed", 503)
+    assert failure["count"] == served["503"] == summary["metrics"]["payments_flow_failures"]["count"] > 2
+    assert "injected_fault" in failure["body"] and len(failure["body"]) <= 301
+    logged = [line for line in output.splitlines() if "[payments_flow] Service purchase failed — status 503" in line]
+    assert 1 <= len(logged) <= max(1, len(processes)) and all("injected_fault" in line for line in logged), logged
