@@ -389,17 +389,30 @@ def scenario_charts(
     return "\n".join(parts)
 
 
+def _series_frame(fx: dict[str, Any]) -> tuple[dict[str, list[Row]], float, float]:
+    """A summary's time series rows, their interval and the time axis' end (the run's duration, at least)."""
+    block = fx.get("timeSeries")
+    rows = decode(block)
+    interval = float((block or {}).get("intervalSeconds") or 2.0)
+    x_max = max([r.t for rs in rows.values() for r in rs] + [float(fx.get("durationSeconds") or 0.0), 1.0])
+    return rows, interval, x_max
+
+
+def summary_scenario_charts(summary: dict[str, Any]) -> str:
+    """A finished run's per-scenario charts, exactly as its HTML report draws them (the web UI shows these)."""
+    fx = summary["fixload"]
+    rows, interval, x_max = _series_frame(fx)
+    return scenario_charts(fx.get("scenarios", {}), fx.get("thresholds", []), rows, interval, x_max)
+
+
 def html_report(summary: dict[str, Any]) -> str:
     """The self-contained HTML report of one run, from its summary (time series included)."""
     fx = summary["fixload"]
     scenarios: dict[str, Any] = fx.get("scenarios", {})
     status = str(fx.get("status", ""))
     badge = "ok" if status == "passed" else ("bad" if status in RUN_FAILURES | {"thresholds_failed"} else "warn")
-    series_block = fx.get("timeSeries")
-    rows = decode(series_block)
-    interval = float((series_block or {}).get("intervalSeconds") or 2.0)
+    rows, interval, x_max = _series_frame(fx)
     names = sorted(scenarios) or sorted(rows)
-    x_max = max([r.t for rs in rows.values() for r in rs] + [float(fx.get("durationSeconds") or 0.0), 1.0])
     colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
     has_points = any(rows.get(name) for name in names)
     e = html.escape
@@ -516,7 +529,7 @@ def html_report(summary: dict[str, Any]) -> str:
         )
         parts.append(f"<tr><td>{e(name)}</td>{cells}</tr>")
     parts.append("</table>")
-    series_json = orjson.dumps(series_block or {}, option=orjson.OPT_SORT_KEYS).decode().replace("</", "<\\/")
+    series_json = orjson.dumps(fx.get("timeSeries") or {}, option=orjson.OPT_SORT_KEYS).decode().replace("</", "<\\/")
     parts.append(f'<script type="application/json" id="fixload-timeseries">{series_json}</script>')
     parts.append(
         f"<footer>fixload {e(str(fx.get('version', '')))} · samples every {interval:g} s on the master · "

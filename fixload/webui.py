@@ -55,7 +55,7 @@ from fixload import coordinator
 from fixload.config import ConfigError
 from fixload.live import SAMPLE_INTERVAL, live_for
 from fixload.render import CSS as REPORT_CSS
-from fixload.render import scenario_charts
+from fixload.render import scenario_charts, summary_scenario_charts
 from fixload.run import run_for
 from fixload.secrets import redact
 from fixload.summary import format_value
@@ -367,20 +367,21 @@ def _profile_run(environment: Any) -> bool:
 
 def panel(environment: Any) -> dict[str, Any]:
     """The banner and the chart panel's data. The charts are the HTML report's (`render.scenario_charts`),
-    from the same time series: the summary's once the test has stopped, else the live samples encoded as
-    the summary will carry them."""
+    from the same time series: once the test has stopped, exactly the report's (from the summary); while it
+    runs, from the live samples encoded as the summary will carry them."""
     live = live_for(environment)
     status = live.status()
     summary = run_for(environment).extra.get("summary")
-    block = (summary or {}).get("fixload", {}).get("timeSeries") or encode_series(live.points, SAMPLE_INTERVAL)
-    rows = decode_series(block)
-    charts = ""
-    if any(rows.values()):
-        scenarios = {s["name"]: {"executor": s["executor"], "flow": s["flow"]} for s in status["scenarios"]}
-        last = max((r.t for series in rows.values() for r in series), default=0.0)
-        x_max = max(last, float(status.get("duration") or 0.0), 1.0)
-        interval = float(block.get("intervalSeconds") or SAMPLE_INTERVAL)
-        charts = scenario_charts(scenarios, status["thresholds"], rows, interval, x_max)
+    if summary:
+        charts = summary_scenario_charts(summary)
+    else:
+        rows = decode_series(encode_series(live.points, SAMPLE_INTERVAL))
+        charts = ""
+        if any(rows.values()):
+            scenarios = {s["name"]: {"executor": s["executor"], "flow": s["flow"]} for s in status["scenarios"]}
+            last = max((r.t for series in rows.values() for r in series), default=0.0)
+            x_max = max(last, float(status.get("duration") or 0.0), 1.0)
+            charts = scenario_charts(scenarios, status["thresholds"], rows, SAMPLE_INTERVAL, x_max)
     return {
         "run": run_phase(environment),
         "profile": status["profile"],

@@ -50,12 +50,21 @@ def ui(simulator, tmp_path_factory):
     port = free_port()
     argv = [*LOCUST, "-f", "locustfiles/", "--profile", str(profile), "-H", simulator.base_url]
     argv += ["--web-port", str(port), "--web-host", "127.0.0.1", "--summary", str(directory / "summary.json")]
+    argv += ["--html-report", str(directory / "report.html")]
     proc = Process(argv, child_env(simulator.env), directory, "locust")
     base = f"http://127.0.0.1:{port}"
     try:
         wait_for(lambda: http_get(base + "/")[0] == 200 or proc.popen.poll() is not None, 30, "the web UI")
         assert proc.popen.poll() is None, proc.output()[-3000:]
-        yield {"base": base, "profile": profile, "proc": proc, "env": simulator.env, "sim": simulator, "seen": []}
+        yield {
+            "base": base,
+            "dir": directory,
+            "profile": profile,
+            "proc": proc,
+            "env": simulator.env,
+            "sim": simulator,
+            "seen": [],
+        }
     finally:
         proc.stop()
 
@@ -284,6 +293,10 @@ def test_the_verdict_when_the_test_ends(ui, page):
     )
     page.wait("/STATUS\\s*STOPPED/i.test(document.querySelector('header').innerText)")  # Locust's header too
     page.screenshot(SCREENSHOTS / "webui-verdict-banner.png")
+    # one source: after the run the panel's charts are the HTML report's, character for character
+    charts = get_json(ui["base"] + "/fixload/panel.json")["charts"]
+    report = wait_for(lambda: (ui["dir"] / "report.html").exists() and (ui["dir"] / "report.html").read_text(), 10)
+    assert charts.count("<svg") == 10 and charts in report
     status = _status(ui)
     assert [(t["metric"], t["expression"], t["ok"]) for t in status["thresholds"]] == [
         (t["metric"], t["expression"], t["ok"]) for t in summary["thresholds"]

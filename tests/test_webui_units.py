@@ -1,0 +1,97 @@
+"""The web UI's pure parts: reading the start form, the Host rule, units on observed values, the "now"
+columns after a stop, and the chart CSS kept to the panel. (The page itself: tests/test_webui.py.)"""
+
+from __future__ import annotations
+
+import pytest
+from werkzeug.datastructures import ImmutableMultiDict
+
+from fixload.webui import (
+    CHART_CSS,
+    NOT_NOW,
+    FormError,
+    StartForm,
+    check_host,
+    observed_text,
+    same_target,
+    scenario_rows,
+)
+
+
+def test_blank_fields_are_not_set():
+    form = ImmutableMultiDict({"profile": " ", "multiplier": "", "env_file": "", "summary": "", "host": ""})
+    assert StartForm.parse(form) == StartForm(profile=None, multiplier=None, env_file=None, summary="", host=None)
+    filled = ImmutableMultiDict({"profile": "p.json", "multiplier": " 2 ", "env_file": "a.env", "host": "http://x"})
+    assert StartForm.parse(filled) == StartForm("p.json", "2", "a.env", "", "http://x")
+
+
+@pytest.mark.parametrize(
+    ("host", "target"),
+    [
+        ("http://127.0.0.1:4000", "http://127.0.0.1:4000"),
+        ("http://127.0.0.1:4000/", "http://127.0.0.1:4000"),
+        ("HTTP://LocalHost:4000", "http://localhost:4000"),
+        ("https://staging.example", "https://staging.example:443/"),
+    ],
+)
+def test_the_same_target_written_differently(host, target):
+    assert same_target(host, target)
+    assert check_host(host, target, allow_override=False) == host
+
+
+@pytest.mark.parametrize(
+    "host", ["http://127.0.0.1:4001", "https://127.0.0.1:4000", "http://evil.example", "http://127.0.0.1:x"]
+)
+def test_another_host_is_refused_unless_allowed(host):
+    target = "http://127.0.0.1:4000"
+    with pytest.raises(FormError, match=r"Host: .* is not the configured target http://127.0.0.1:4000.*allow-host"):
+        check_host(host, target, allow_override=False)
+    assert check_host(host, target, allow_override=True) == host
+    assert check_host(None, target, allow_override=False) == target  # blank: the target
+
+
+@pytest.mark.parametrize(
+    ("threshold", "shown"),
+    [
+        ({"observed": 812.3, "aggregation": "p(95)", "metricType": "trend", "contains": "time"}, "812.30ms"),
+        ({"observed": 0.0123, "aggregation": "rate", "metricType": "rate", "contains": "default"}, "1.23%"),
+        ({"observed": 4.5, "aggregation": "rate", "metricType": "counter", "contains": "default"}, "4.5/s"),
+        ({"observed": 2048.0, "aggregation": "avg", "metricType": "trend", "contains": "data"}, "2048B"),
+        ({"observed": None, "aggregation": "p(95)", "metricType": "trend", "contains": "time"}, NOT_NOW),
+    ],
+)
+def test_observed_values_carry_their_unit(threshold, shown):
+    assert observed_text(threshold) == shown
+
+
+def _scenario(**extra):
+    base = {
+        "name": "payments_flow",
+        "executor": "constant-arrival-rate",
+        "targetRate": 6.0,
+        "targetRateWindow": 6.0,
+        "achievedRate": 5.9,
+        "vusBusy": 3,
+        "vusAllocated": 18,
+        "vusMax": 30,
+        "scheduled": 70,
+        "started": 70,
+        "dropped": 0,
+        "completed": 68,
+        "p95Ms": 12.5,
+    }
+    return {**base, **extra}
+
+
+def test_now_columns_are_blank_once_stopped():
+    running = scenario_rows({"state": "running", "scenarios": [_scenario()]})[0]
+    assert (running["target_rate"], running["achieved_rate"], running["vus"]) == ("6.00", "5.90", "3 / 18 / 30")
+    stopped = scenario_rows({"state": "stopped", "scenarios": [_scenario()]})[0]
+    assert [stopped[k] for k in ("target_rate", "target_window", "achieved_rate", "p95")] == [NOT_NOW] * 4
+    assert stopped["vus"] == "— / — / 30" and (stopped["started"], stopped["completed"]) == (70, 68)
+
+
+def test_the_report_css_is_kept_to_the_chart_panel():
+    rules = [line for line in CHART_CSS.splitlines() if line]
+    assert rules and all(line.startswith("#fixload-charts ") for line in rules)
+    assert not any(line.split("{")[0].strip().endswith((" body", " h1", " h2")) for line in rules)
