@@ -94,6 +94,23 @@ NOT_FOUND_IDENTITIES: dict[str, str] = {
 }
 
 
+FOREIGN_KEY_HINT = (
+    "an identity is unknown to this server (a foreign key failed): K6_COMPANY_ID must be a Company.id "
+    "(GET /api/auth/me shows it), K6_CUSTOMER_ID a User.id"
+)
+FOREIGN_KEYS: tuple[tuple[tuple[str, ...], str], ...] = (
+    (
+        ("companyid", "company_id"),
+        "K6_COMPANY_ID is not a Company.id of this server (a foreign key failed): "
+        "a user id is not a company id; GET /api/auth/me with the company user's token shows its Company.id",
+    ),
+    (("customerid", "customer_id"), "K6_CUSTOMER_ID is not a User.id of this server (a foreign key failed)"),
+    (("zoneid", "zone_id"), "the zone (K6_ZONE_ID, or the one setup found) is not on this server"),
+    (("serviceid", "service_id"), "the service (K6_SERVICE_ID, or the one setup found) is not on this server"),
+)
+"""The columns the product's foreign keys guard (FIXNADO-API.md §1), the variable each comes from."""
+
+
 def _route_key(result: StepResult, prefix: str) -> tuple[str, str]:
     route = result.route[len(prefix) :] if prefix and result.route.startswith(prefix) else result.route
     return result.method, route
@@ -127,10 +144,8 @@ def hints(result: StepResult, prefix: str = "/api") -> list[str]:
         out.append("the server needs AGORA_APP_ID and AGORA_APP_CERTIFICATE set for video sessions")
     if result.status == 500:
         if "foreign key" in body:
-            out.append(
-                "an identity is unknown to this server (a foreign key failed): K6_COMPANY_ID must be a "
-                "Company.id (GET /api/auth/me), K6_CUSTOMER_ID a User.id"
-            )
+            named = [hint for keys, hint in FOREIGN_KEYS if any(key in body for key in keys)]
+            out.extend(named or [FOREIGN_KEY_HINT])
         elif "invalid input syntax for type uuid" in body:
             out.append("an id is not a UUID: every id of the product is one (K6_*_ID, the fixtures)")
         elif _says_nothing(result.body):

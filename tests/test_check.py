@@ -128,6 +128,20 @@ def test_setup_failure_exits_107_and_runs_no_flow(
     assert set(sim.stats()["routes"]) == set(SETUP)
 
 
+def test_a_user_id_given_as_the_company_is_named(
+    make_simulator: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """K6_COMPANY_ID holding the company *user's* id (the register response's, not Company.id): the zone's
+    foreign key refuses it, and the check says which variable and where the right value is."""
+    sim = make_simulator()
+    sim.env["K6_COMPANY_ID"] = sim.env["K6_CUSTOMER_ID"]  # a User.id, as a new user would paste it
+    code, out, err = check_in_process(sim, monkeypatch, capsys, BASELINE)
+    assert code == ExitCode.SETUP_FAILED, out + err
+    setup = sections(out)["setup"]
+    assert rows(setup)[-1][:4] == ["create zone", "POST", "/api/zones", "500"]
+    assert any(line.startswith("hint: K6_COMPANY_ID is not a Company.id") and "/api/auth/me" in line for line in setup)
+
+
 def test_bad_input_exits_104_and_sends_nothing(
     make_simulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -204,6 +218,15 @@ def failed(method: str, route: str, status: int, body: Any, token: str = "") -> 
         (
             failed("POST", "/api/zones", 500, {"message": "insert or update on table violates foreign key constraint"}),
             "K6_COMPANY_ID must be a Company.id",
+        ),
+        (
+            failed(
+                "POST",
+                "/api/bookings",
+                500,
+                {"message": "x", "cause": 'violates foreign key constraint "Booking_customer_id_fkey"'},
+            ),
+            "K6_CUSTOMER_ID is not a User.id",
         ),
     ],
 )
