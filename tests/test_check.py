@@ -81,12 +81,14 @@ def test_one_iteration_of_every_flow_passes_against_the_simulator(make_simulator
         assert token not in done.stdout + done.stderr
 
 
-def test_the_products_ads_bug_preset_fails_exactly_the_metric_ingestion(make_simulator: Any) -> None:
+def test_the_products_ads_bug_preset_fails_exactly_the_metric_ingestion(
+    make_simulator: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """`fixload serve --preset fixnado-d191423`: what a check against the real backend at d191423 shows."""
     sim = make_simulator(preset="fixnado-d191423")
-    done = fixload(sim, "check", "--profile", str(BASELINE))
-    assert done.returncode == ExitCode.THRESHOLDS_FAILED, done.stdout + done.stderr
-    report = sections(done.stdout)
+    code, out, err = check_in_process(sim, monkeypatch, capsys, BASELINE)
+    assert code == ExitCode.THRESHOLDS_FAILED, out + err
+    report = sections(out)
     assert list(report) == ["setup", *FLOWS]
     assert {name for name, lines in report.items() if lines[0] == "✗"} == {"ads_flow"}
     for name, lines in report.items():
@@ -98,19 +100,25 @@ def test_the_products_ads_bug_preset_fails_exactly_the_metric_ingestion(make_sim
     assert row[-1] == "✗ campaign metric ingested"
     assert 'body: {"message":"Internal server error"}' in ads  # the product's own body
     assert f"hint: {NO_CAUSE}" in ads
-    assert done.stdout.rstrip().endswith("check: 1 of 5 flow(s) failed: ads_flow (Campaign metric ingestion: 500)")
+    assert out.rstrip().endswith("check: 1 of 5 flow(s) failed: ads_flow (Campaign metric ingestion: 500)")
 
 
 def check_in_process(
-    sim: SimulatorProcess, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], profile: Path
+    sim: SimulatorProcess,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    profile: Path,
+    *args: str,
+    command: str = "check",
 ) -> tuple[int, str, str]:
-    """`fixload check` through the CLI's own entry point in this process (a subprocess costs seconds)."""
+    """`fixload check` (or `run`) through the CLI's own entry point in this process, as the subprocess
+    test above runs it, without the seconds a new interpreter costs."""
     for name in [k for k in os.environ if k.startswith(("K6_", "FIXLOAD_"))]:
         monkeypatch.delenv(name)
     for name, value in sim.env.items():
         monkeypatch.setenv(name, value)
     monkeypatch.chdir(REPO)
-    code = cli.main(["check", "--profile", str(profile)])
+    code = cli.main([command, "--profile", str(profile), *args])
     out, err = capsys.readouterr()
     return code, out, err
 
@@ -158,20 +166,24 @@ def test_bad_input_exits_104_and_sends_nothing(
     assert sim.requests() == []
 
 
-def test_run_check_first_starts_no_load_when_a_flow_fails(make_simulator: Any, tmp_path: Path) -> None:
+def test_run_check_first_starts_no_load_when_a_flow_fails(
+    make_simulator: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     """A user token of another server: the purchase gets 401, the hint names K6_USER_TOKEN (never its
-    value), and `--check-first` says which flow failed and starts no load."""
+    value), and `fixload run --check-first` says which flow failed and starts no load."""
     sim = make_simulator()
+    sim.env["K6_USER_TOKEN"] = "not-this-servers-token"
     summary = tmp_path / "s.json"
-    args = ("run", "--check-first", "--profile", str(BASELINE), "--summary", str(summary))
-    done = fixload(sim, *args, env={"K6_USER_TOKEN": "not-this-servers-token"})
-    assert done.returncode == ExitCode.THRESHOLDS_FAILED, done.stdout + done.stderr
-    payments = sections(done.stdout)["payments_flow"]
+    code, out, err = check_in_process(
+        sim, monkeypatch, capsys, BASELINE, "--check-first", "--summary", str(summary), command="run"
+    )
+    assert code == ExitCode.THRESHOLDS_FAILED, out + err
+    payments = sections(out)["payments_flow"]
     assert payments[0] == "✗" and rows(payments)[0][3] == "401"
     assert any(line.startswith("hint: K6_USER_TOKEN is not a token of this server") for line in payments), payments
-    assert "payments_flow (Service purchase: 401)" in done.stderr and "the load was not started" in done.stderr
-    assert "not-this-servers-token" not in done.stdout + done.stderr
-    assert "Ramping to" not in done.stdout + done.stderr and not summary.exists()
+    assert "payments_flow (Service purchase: 401)" in err and "the load was not started" in err
+    assert "not-this-servers-token" not in out + err
+    assert "Ramping to" not in out + err and not summary.exists()
     assert sim.stats()["routes"]["POST /api/services/{serviceId}/purchase"]["count"] == 1  # the check's one
 
 
