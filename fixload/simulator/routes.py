@@ -17,7 +17,7 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -41,7 +41,6 @@ from .store import Conversation, Store
 from .validation import (
     is_iso8601,
     is_numeric,
-    is_uuid,
     is_uuid_v4,
     iso,
     js_date,
@@ -854,6 +853,3 @@ def _bind(segments: tuple[str, ...], parts: list[str]) -> dict[str, str] | None:
         elif segment != part:
             return None
     return params
-
-
-__all__ = ["ROOT", "ROUTES", "UTC", "Ctx", "Route", "Router", "is_uuid"]

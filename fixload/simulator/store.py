@@ -120,10 +120,6 @@ def now_iso() -> str:
     return iso(datetime.now(UTC))
 
 
-def _round2(value: float) -> float:
-    return float(f"{value:.2f}")
-
-
 class Store:
     """All state of one simulator process. Not thread-safe: the ASGI app runs on one event loop."""
 

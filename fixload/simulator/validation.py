@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-import uuid
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -155,7 +154,3 @@ def iso(moment: datetime) -> str:
 def decimal(value: float) -> str:
     """A DECIMAL(…, 2) column as PostgreSQL returns it: a string with two decimals."""
     return f"{value:.2f}"
-
-
-def new_uuid() -> str:
-    return str(uuid.uuid4())
