@@ -265,11 +265,12 @@ def _busy(environment: Any) -> bool:
     )
 
 
-def refuse_start(environment: Any, message: str) -> Response:
-    """A START that cannot run: say why in the form, the Logs tab and the banner; start nothing."""
+def refuse_start(environment: Any, message: str, banner: bool = True) -> Response:
+    """A START that cannot run: say why in the form, the Logs tab and (`banner`) the banner; start nothing."""
     message = redact(message)
     logger.error("fixload: START refused: %s", message)
-    run_for(environment).extra["refused"] = message
+    if banner:
+        run_for(environment).extra["refused"] = message
     return jsonify({"success": False, "message": message, "host": environment.host})
 
 
@@ -280,7 +281,9 @@ def start_form_hook(environment: Any, web_ui: Any, target: str) -> Response | No
     if web_ui.web_login and not _logged_in():
         return None  # Locust's own view sends the visitor to the login page
     if _busy(environment):
-        return refuse_start(environment, "a test is running or finishing: press STOP and wait for its verdict first")
+        # the banner keeps showing the run in progress
+        message = "a test is running or finishing: press STOP and wait for its verdict first"
+        return refuse_start(environment, message, banner=False)
     options = environment.parsed_options
     try:
         choice = StartForm.parse(request.form)
@@ -324,6 +327,8 @@ def run_phase(environment: Any) -> dict[str, Any]:
     summary = run.extra.get("summary")
     if run.extra.get("finalizing"):
         return {"phase": "finalizing"}
+    if run.extra.get("refused"):  # the latest START (refused ones are forgotten when a test starts)
+        return {"phase": "refused", "message": run.extra["refused"]}
     if summary:
         fx = summary["fixload"]
         return {
@@ -339,8 +344,6 @@ def run_phase(environment: Any) -> dict[str, Any]:
         if wait > 0:
             return {"phase": "waiting", "startsIn": round(wait, 2)}
         return {"phase": "running", "elapsed": round(-wait, 1), "duration": state.plan.nominal_duration}
-    if run.extra.get("refused"):
-        return {"phase": "refused", "message": run.extra["refused"]}
     if environment.runner is not None and environment.runner.state in (STATE_RUNNING, STATE_SPAWNING):
         return {"phase": "waiting", "startsIn": None}
     return {"phase": "ready"}

@@ -291,7 +291,9 @@ def test_the_verdict_when_the_test_ends(ui, page):
     assert page.evaluate("document.querySelector('#fixload-banner a').getAttribute('href')").endswith(
         "/fixload/summary.json"
     )
-    page.wait("/STATUS\\s*STOPPED/i.test(document.querySelector('header').innerText)")  # Locust's header too
+    # Locust's header can keep the state of its last poll during the run (it stops polling): look afresh
+    page.goto(ui["base"] + "/", "/STATUS\\s*STOPPED/i.test(document.querySelector('header').innerText)")
+    page.wait(f"{BANNER}.includes('exit code')")
     page.screenshot(SCREENSHOTS / "webui-verdict-banner.png")
     # one source: after the run the panel's charts are the HTML report's, character for character
     charts = get_json(ui["base"] + "/fixload/panel.json")["charts"]
@@ -345,7 +347,8 @@ def _run_and_stop(page: DevToolsPage, ui, multiplier: str, seconds: float) -> fl
 
 def test_start_again_after_a_test_then_stop(ui, page):
     _run_and_stop(page, ui, "", 0.5)
-    page.wait("/STATUS\\s*STOPPED/i.test(document.querySelector('header').innerText)")
+    page.goto(ui["base"] + "/", "/STATUS\\s*STOPPED/i.test(document.querySelector('header').innerText)")
+    page.wait(f"{BANNER}.includes('INTERRUPTED')")
     page.screenshot(SCREENSHOTS / "webui-stopped-banner.png")
 
 
@@ -360,6 +363,19 @@ def test_a_setup_failure_is_the_verdict(ui, page):
         ui["sim"].clear_faults()
     assert "exit code 107" in banner and "summary JSON" in banner
     assert orjson.loads(http_get(ui["base"] + "/fixload/summary.json")[1])["fixload"]["status"] == "setup_failed"
+
+
+def test_a_refused_start_is_in_the_logs_tab(ui, page):
+    _new_test(page, ui, {"multiplier": "0"})  # after a test: the form is a dialog over the tabs
+    page.wait(f"{ALERT}.includes('--multiplier: expected a positive number, got 0.0')", 10)
+    page.wait(f"{BANNER}.includes('START refused')", 5)  # the latest START, over the last verdict
+    # Locust's Logs tab fetches the log when the page loads and refreshes it only while a test runs
+    page.goto(ui["base"] + "/", "document.body.innerText.toUpperCase().includes('LOGS')")
+    page.click("button[role=tab]", "Logs")
+    page.wait("document.body.innerText.includes('got 0.0')")
+    text = page.text()
+    assert "START refused: invalid run configuration" in text and "expected a positive number, got 0.0" in text
+    page.screenshot(SCREENSHOTS / "webui-logs-tab.png")
 
 
 @pytest.mark.slow
