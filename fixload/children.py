@@ -35,8 +35,8 @@ def die_with_parent(signum: int = signal.SIGTERM) -> None:
 
     Runs in a child between fork and exec (a `preexec_fn`; the setting survives exec), or in a process
     Locust forked. Linux sends it when the *thread* that forked the child ends: start children from the
-    main thread (or one that lives as long as they should). Elsewhere than Linux it does nothing: the wrapper's own cleanup and the workers'
-    master-liveness check still apply.
+    main thread (or one that lives as long as they should). Elsewhere than Linux it does nothing: the
+    wrapper's own cleanup and the workers' master-liveness check still apply.
     """
     if _LIBC is None:
         return

@@ -1,9 +1,26 @@
-"""One test's lifecycle across Locust runners: plan, fixtures, the common clock, shares, the end.
+"""The master/worker protocol, and one test's course across Locust runners: plan, common clock, shares, the end.
 
 The master (or the local runner) decides everything once: it loads the plan, provisions the fixtures,
 picks the instant `t0` at which every scenario's clock starts, and tells each worker its share. Workers
 only execute. When the set of workers changes mid-run the master hands out new shares that take over
 one second later, so no iteration is started twice and the rest of the schedule is still covered.
+
+Every message between master and workers is here (Locust's `register_message`/`send_message`, plus
+fixload's block in Locust's own periodic worker report):
+
+| message            | from → to       | carries                                     | handler                |
+| ------------------ | --------------- | ------------------------------------------- | ---------------------- |
+| `fixload_alive`    | worker → master | nothing (every `ALIVE_INTERVAL` s)          | `on_alive`             |
+| `fixload_start`    | master → worker | the plan, this worker's share, the fixtures | `on_worker_start`      |
+| `fixload_share`    | master → worker | a new share, or `retire` from a plan time   | `on_worker_share`      |
+| `fixload_fixtures` | master → worker | the fixtures (closed model)                 | `on_worker_fixtures`   |
+| `fixload_halt`     | master → worker | nothing: setup failed, send nothing         | `on_worker_halt`       |
+| `fixload_flush`    | master → worker | nothing: stop, send your last samples       | `on_worker_flush`      |
+| `fixload_final`    | worker → master | the last metric delta and engine counts     | `on_final`             |
+| report `fixload`   | worker → master | metric delta, engine counts, finished       | `on_worker_report`     |
+
+Liveness: workers say they are alive from `_worker_link`; the master's `_watch_workers` re-shares when
+one goes silent; a worker's `_watch_master` stops its load and exits when the master's heartbeat stops.
 """
 
 from __future__ import annotations
@@ -11,7 +28,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 import gevent
@@ -20,9 +36,10 @@ from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunne
 from fixload.bounds import SPAWN_RATE_PER_PROCESS
 from fixload.config import ConfigError, load_run_config
 from fixload.executors import Engine, Share, users_needed
+from fixload.lifecycle import HaltReason, State
 from fixload.plan import Plan, build_plan
 from fixload.profile import parse_profile
-from fixload.run import Run, run_for
+from fixload.run import Run, TestState, run_for
 
 logger = logging.getLogger("fixload")
 
@@ -41,37 +58,31 @@ WATCH_INTERVAL = 0.2
 MASTER_LOST_AFTER = 3.0
 """A worker that has heard no heartbeat from its master this long stops its load and exits. The master
 answers each worker heartbeat (one a second) at once; Locust itself waits 60 s, sending all the while."""
+FLUSH_TIMEOUT = 5.0
+"""How long a master waits at the end for every worker's last metric delta."""
+IDLE_TIMEOUT = 2.0
+"""How long a runner waits at the end for interrupted iterations to record their samples."""
 
 MSG_START = "fixload_start"
 MSG_SHARE = "fixload_share"
 MSG_ALIVE = "fixload_alive"
 MSG_FIXTURES = "fixload_fixtures"
-
-
-@dataclass
-class TestState:
-    """What the master/local runner knows about the running test."""
-
-    plan: Plan
-    classes: dict[str, type]
-    users: int
-    spawn_rate: float
-    t0: float = 0.0
-    started: bool = False
-    finished: bool = False
-    workers: list[str] = field(default_factory=list)
-    worker_events: list[dict[str, Any]] = field(default_factory=list)
-    worker_counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
-    worker_finished: dict[str, bool] = field(default_factory=dict)
-    greenlets: list[gevent.Greenlet] = field(default_factory=list)
+MSG_HALT = "fixload_halt"
+MSG_FLUSH = "fixload_flush"
+MSG_FINAL = "fixload_final"
+REPORT_KEY = "fixload"
+"""fixload's block in Locust's periodic worker report."""
 
 
 def state_of(environment: Any) -> TestState | None:
-    return run_for(environment).extra.get("test")
+    return run_for(environment).test
 
 
 def _options(environment: Any) -> Any:
     return environment.parsed_options
+
+
+# ------------------------------------------------------------------------------------- the test's plan
 
 
 def profile_plan(environment: Any) -> Plan:
@@ -79,14 +90,14 @@ def profile_plan(environment: Any) -> Plan:
     run = run_for(environment)
     options = _options(environment)
     wanted = (getattr(options, "profile", None), getattr(options, "multiplier", None))
-    if run.config is None or run.extra.get("config_key") != wanted:
+    if run.config is None or run.config_key != wanted:
         run.config = load_run_config(
             wanted[0] or None,
             wanted[1],
             getattr(options, "env_file", None),
             processes=max(1, _worker_count(environment.runner)),
         )
-        run.extra["config_key"] = wanted
+        run.config_key = wanted
     return run.config.plan
 
 
@@ -128,12 +139,13 @@ def tick(shape: Any) -> tuple[int, float, list[type]] | None:
     run = run_for(environment)
     state = state_of(environment)
     if state is None:
+        run.lifecycle.new_test()
         try:
             plan = shape.plan(environment)
             classes = shape.user_classes(environment, plan)
         except ConfigError as exc:
             logger.error("fixload: %s", exc)
-            run.extra["invalid"] = str(exc)
+            run.lifecycle.stop_sending(HaltReason.INVALID, str(exc))
             return None
         runners = max(1, _worker_count(shape.runner))
         users = 0
@@ -141,8 +153,7 @@ def tick(shape: Any) -> tuple[int, float, list[type]] | None:
             cls.fixed_count = users_needed(plan.scenarios[name])
             users += cls.fixed_count
         state = TestState(plan, classes, users, spawn_rate=SPAWN_RATE_PER_RUNNER * runners)
-        run.extra["test"] = state
-        run.halted = False
+        run.test = state
         return users, state.spawn_rate, list(classes.values())
     if state.finished or run.halted:
         return None
@@ -168,13 +179,22 @@ def active_workers(runner: MasterRunner) -> list[str]:
     return sorted(cid for cid, node in runner.clients.items() if node.state != STATE_MISSING)
 
 
+# ------------------------------------------------------------------------------------- the test's start
+
+
 def begin(environment: Any) -> None:
-    """test_start on the master or local runner: fixtures, t0, shares, engine."""
+    """test_start on the master or local runner: t0, shares, engine (the fixtures are already resolved)."""
     run = run_for(environment)
     state = state_of(environment)
     runner = environment.runner
-    if state is None or state.started:
+    if state is None:  # closed model: users run as Locust schedules them, once they have the fixtures
+        if isinstance(runner, MasterRunner):
+            share_fixtures(environment)
+        run.lifecycle.ensure(State.RUNNING)
         return
+    if state.started:
+        return
+    run.lifecycle.ensure(State.WAITING)
     lead = LEAD_SECONDS + state.users / state.spawn_rate
     state.t0 = time.time() + lead
     state.started = True
@@ -186,7 +206,7 @@ def begin(environment: Any) -> None:
     elif isinstance(runner, LocalRunner):
         run.engine = Engine(state.plan, Share(0, 1, state.t0, 0.0), _emitter(run))
         run.engine.start()
-        run.ready.set()
+    run.lifecycle.to(State.RUNNING)
 
 
 def _emitter(run: Run) -> Callable[[str, float, dict[str, str]], None]:
@@ -217,7 +237,7 @@ def _send_start(runner: MasterRunner, run: Run, state: TestState, client_id: str
 
 def live_workers(environment: Any) -> list[str]:
     """The workers Locust still counts that have not gone silent (fixload's own liveness, faster than Locust's)."""
-    seen: dict[str, float] = run_for(environment).extra.get("alive", {})
+    seen = run_for(environment).alive
     now = time.monotonic()
     # a worker counts once it has said it is alive: then its handlers are registered and a share sent to
     # it is not dropped as an unknown message
@@ -258,6 +278,25 @@ def _watch_workers(environment: Any) -> None:
                 runner.send_message(MSG_SHARE, share.__dict__, client_id=client_id)
 
 
+def share_fixtures(environment: Any) -> None:
+    """Master, closed model (no scenario shape): every worker gets the fixtures before its users start."""
+    run = run_for(environment)
+    run.closed_running = True
+    for client_id in live_workers(environment):
+        environment.runner.send_message(MSG_FIXTURES, run.fixtures, client_id=client_id)
+
+
+def halt_workers(environment: Any) -> None:
+    """Master: setup failed; no worker may send anything (sent before Locust sends them spawn messages)."""
+    runner = environment.runner
+    if isinstance(runner, MasterRunner):
+        for client_id in active_workers(runner):
+            runner.send_message(MSG_HALT, None, client_id=client_id)
+
+
+# ------------------------------------------------------------------------------------- worker handlers
+
+
 def on_worker_start(environment: Any, msg: Any, **_: Any) -> None:
     """A worker hears its share: build the plan the master runs and start the engine on the common clock."""
     run = run_for(environment)
@@ -271,10 +310,11 @@ def on_worker_start(environment: Any, msg: Any, **_: Any) -> None:
     if run.engine is not None:
         run.engine.stop()
     share = Share(**data["share"])
+    run.lifecycle.new_test()
+    run.iteration_counters.clear()
     run.engine = Engine(plan, share, _emitter(run))
     run.engine.start()
-    run.halted = False
-    run.ready.set()
+    run.lifecycle.ensure(State.RUNNING)
 
 
 def on_worker_share(environment: Any, msg: Any, **_: Any) -> None:
@@ -287,31 +327,49 @@ def on_worker_share(environment: Any, msg: Any, **_: Any) -> None:
         run.engine.reshare(Share(**msg.data))
 
 
-def on_alive(environment: Any, msg: Any, **_: Any) -> None:
-    """Master: a worker said it is alive. One that joins a running closed-model test gets the fixtures now."""
-    run = run_for(environment)
-    seen = run.extra.setdefault("alive", {})
-    first = msg.node_id not in seen
-    seen[msg.node_id] = time.monotonic()
-    if first and run.extra.get("closed_running"):
-        environment.runner.send_message(MSG_FIXTURES, run.fixtures, client_id=msg.node_id)
-
-
-def share_fixtures(environment: Any) -> None:
-    """Master, closed model (no scenario shape): every worker gets the fixtures before its users start."""
-    run = run_for(environment)
-    run.extra["closed_running"] = True
-    for client_id in live_workers(environment):
-        environment.runner.send_message(MSG_FIXTURES, run.fixtures, client_id=client_id)
-
-
 def on_worker_fixtures(environment: Any, msg: Any, **_: Any) -> None:
     run = run_for(environment)
     run.fixtures = dict(msg.data or {})
-    run.ready.set()
+    run.lifecycle.new_test()
+    run.lifecycle.ensure(State.RUNNING)
 
 
-def _send_alive(runner: WorkerRunner) -> None:
+def on_worker_halt(environment: Any, msg: Any, **_: Any) -> None:
+    """Worker: setup failed on the master; no user may send anything."""
+    run_for(environment).lifecycle.stop_sending(HaltReason.SETUP_FAILED, "on the master")
+    end(environment)
+
+
+def on_worker_flush(environment: Any, msg: Any, **_: Any) -> None:
+    """Worker: the master is ending the test; stop the engine, send every sample not yet reported."""
+    send_final(environment)
+
+
+def send_final(environment: Any) -> None:
+    """Worker: stop the engine and send the master every sample and count not yet reported (once per test).
+
+    Also called when the worker quits (Ctrl-C in a terminal reaches every worker, and a worker may quit
+    before the master asks): the master's finalize is waiting for these samples.
+    """
+    run = run_for(environment)
+    lifecycle = run.lifecycle
+    if lifecycle.ending:
+        return
+    lifecycle.to(State.FINALIZING)
+    lifecycle.stop_sending(HaltReason.ENDED)
+    try:
+        end(environment)
+        wait_idle(run)
+        try:
+            environment.runner.send_message(MSG_FINAL, _report_payload(run, final=True))
+        except Exception as exc:  # the master is gone: nobody left to tell
+            logger.debug("fixload: final report not sent: %s", exc)
+    finally:
+        lifecycle.to(State.DONE)
+
+
+def _worker_link(runner: WorkerRunner) -> None:
+    """The worker's one loop talking to its master: say it is alive every `ALIVE_INTERVAL` seconds."""
     while True:
         try:
             runner.send_message(MSG_ALIVE)
@@ -338,22 +396,106 @@ def _watch_master(environment: Any) -> None:
         "this worker stops its load and exits",
         silent,
     )
-    run = run_for(environment)
-    run.halted = True
+    run_for(environment).lifecycle.stop_sending(HaltReason.MASTER_LOST, f"silent for {silent:.1f}s")
     end(environment)
     environment.process_exit_code = 1
     environment.runner.quit()
 
 
-def register_messages(runner: Any) -> None:
+# ------------------------------------------------------------------------------------- master handlers
+
+
+def on_alive(environment: Any, msg: Any, **_: Any) -> None:
+    """Master: a worker said it is alive. One that joins a running closed-model test gets the fixtures now."""
+    run = run_for(environment)
+    first = msg.node_id not in run.alive
+    run.alive[msg.node_id] = time.monotonic()
+    if first and run.closed_running:
+        environment.runner.send_message(MSG_FIXTURES, run.fixtures, client_id=msg.node_id)
+
+
+def on_final(environment: Any, msg: Any, **_: Any) -> None:
+    _merge_report(run_for(environment), msg.node_id, msg.data)
+
+
+def _report_payload(run: Run, final: bool = False) -> dict[str, Any]:
+    engine = run.engine
+    return {
+        "metrics": run.registry.snapshot(reset=True),
+        "failures": run.failures.snapshot(reset=True),
+        "counts": engine.counts() if engine is not None else {},
+        "finished": final or bool(engine is not None and engine.finished.is_set()),
+        "final": final,
+    }
+
+
+def _merge_report(run: Run, client_id: str, payload: dict[str, Any]) -> None:
+    run.registry.merge(payload["metrics"])
+    run.failures.merge(payload.get("failures", ()))
+    state = run.test
+    if state is not None:
+        if payload["counts"]:
+            state.worker_counts[client_id] = payload["counts"]
+        state.worker_finished[client_id] = payload["finished"]
+    if payload.get("final"):
+        run.flushed.add(client_id)
+
+
+def flush_workers(environment: Any) -> None:
+    """Master: ask every live worker for its last delta and wait (bounded) until each has answered."""
+    runner = environment.runner
+    if not isinstance(runner, MasterRunner):
+        return
+    run = run_for(environment)
+    targets = set(active_workers(runner))
+    if not targets:
+        return
+    run.flushed = set()
+    for client_id in sorted(targets):
+        runner.send_message(MSG_FLUSH, None, client_id=client_id)
+    deadline = time.monotonic() + FLUSH_TIMEOUT
+    while time.monotonic() < deadline:
+        pending = (targets & set(active_workers(runner))) - run.flushed
+        if not pending:
+            return
+        gevent.sleep(0.02)
+    logger.warning(
+        "fixload: no final report from %s within %.0fs; their earlier reports are counted", pending, FLUSH_TIMEOUT
+    )
+
+
+# ------------------------------------------------------------------------------------- wiring
+
+
+def install(environment: Any, runner: Any) -> None:
+    """Register this runner's side of the protocol (called once, at init, by `fixload.plugin`)."""
+    run = run_for(environment)
     if isinstance(runner, WorkerRunner):
         runner.register_message(MSG_START, on_worker_start)
         runner.register_message(MSG_SHARE, on_worker_share)
         runner.register_message(MSG_FIXTURES, on_worker_fixtures)
-        gevent.spawn(_send_alive, runner)
-        gevent.spawn(_watch_master, runner.environment)
+        runner.register_message(MSG_HALT, on_worker_halt)
+        runner.register_message(MSG_FLUSH, on_worker_flush, concurrent=True)
+        gevent.spawn(_worker_link, runner)
+        gevent.spawn(_watch_master, environment)
+
+        def on_report_to_master(client_id: str, data: dict[str, Any], **_: Any) -> None:
+            data[REPORT_KEY] = _report_payload(run)
+
+        environment.events.report_to_master.add_listener(on_report_to_master)
     elif isinstance(runner, MasterRunner):
         runner.register_message(MSG_ALIVE, on_alive)
+        runner.register_message(MSG_FINAL, on_final)
+
+        def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+            payload = data.get(REPORT_KEY)
+            if payload:
+                _merge_report(run, client_id, payload)
+
+        environment.events.worker_report.add_listener(on_worker_report)
+
+
+# ------------------------------------------------------------------------------------- counts and the end
 
 
 def counts(environment: Any) -> dict[str, dict[str, int]]:
@@ -380,6 +522,14 @@ def elapsed(environment: Any) -> float:
     return max(0.0, time.time() - state.t0)
 
 
+def wait_idle(run: Run) -> None:
+    """Let interrupted iterations unwind and record their samples (bounded)."""
+    deadline = time.monotonic() + IDLE_TIMEOUT
+    gevent.sleep(0)
+    while run.engine is not None and run.engine.running() and time.monotonic() < deadline:
+        gevent.sleep(0.02)
+
+
 def end(environment: Any) -> None:
     """Stop this runner's engine and background work."""
     run = run_for(environment)
@@ -395,8 +545,10 @@ def end(environment: Any) -> None:
 def reset(environment: Any) -> None:
     """Forget the finished test (the web UI may start another)."""
     run = run_for(environment)
-    run.extra.pop("test", None)
-    run.extra.pop("closed_running", None)
-    run.extra.pop("final_sent", None)
+    run.test = None
+    run.closed_running = False
     run.engine = None
-    run.ready.clear()
+    lifecycle = run.lifecycle
+    if lifecycle.state in (State.WAITING, State.RUNNING):
+        lifecycle.to(State.CONFIGURED)
+    lifecycle.ready.clear()

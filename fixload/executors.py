@@ -508,5 +508,14 @@ class Engine:
     def counts(self) -> dict[str, dict[str, int]]:
         return {name: e.counts.as_dict() for name, e in self.executors.items()}
 
+    def running(self) -> int:
+        """Iterations still running on this runner (a VU whose greenlet Locust already killed is not running)."""
+        return sum(
+            1
+            for executor in self.executors.values()
+            for vu in executor.vus
+            if vu.busy_since is not None and vu.greenlet is not None and not vu.greenlet.dead
+        )
+
     def elapsed(self) -> float:
         return time.time() - self.share.t0

@@ -1,7 +1,7 @@
 """The zone, service and campaign every iteration shares, resolved once per run before any load.
 
 As the original's `setup()` (FLOWS.md "Setup"): each comes from its `K6_*_ID` override if set, else from
-the API's list, else is created. `fixload.plugin` calls `provision` once on the master (or the local
+the API's list, else is created. `fixload.driver` calls `provision` once on the master (or the local
 runner) and sends the result to every worker; a `SetupError` stops the run with exit 107.
 
 A plain blocking `requests` session (shipped with Locust) with timeouts: under Locust it runs in a
@@ -22,8 +22,7 @@ import requests
 
 from fixload.config import RunConfig
 from fixload.contract import CAMPAIGN_ENDED
-from fixload.envvars import Target
-from fixload.flow import (
+from fixload.conventions import (
     AUTH_ENV,
     BODY_LOG_LIMIT,
     JSON_HEADERS,
@@ -35,6 +34,7 @@ from fixload.flow import (
     token_name,
     traced_body,
 )
+from fixload.envvars import Target
 from fixload.metrics import Registry
 from fixload.secrets import redact
 

@@ -10,7 +10,7 @@ flow's duration, success and failures, log one line, then `sleep()`. Here that i
 `FlowUser.request` sends one request with the right token and headers, names it by its *template*
 (`/api/bookings/{id}/status`, never a raw id, so Locust's statistics and k6 thresholds stay grouped),
 records a k6 `checks` sample and raises `StepFailed` on an unexpected status; `FlowUser.iteration` turns
-that into one failure and one log line. Nothing here touches Locust's event hooks (that is `fixload.plugin`).
+that into one failure and one log line. Nothing here touches Locust's event hooks (`fixload.plugin` wires those).
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import quote, urlencode
 
@@ -30,6 +29,21 @@ import orjson
 from locust.contrib.fasthttp import FastHttpUser
 
 from fixload.config import RunConfig
+from fixload.conventions import (  # noqa: F401  (flows and `fixload check` import these from here)
+    AUTH_ENV,
+    BODY_LOG_LIMIT,
+    BODY_TRACE_LIMIT,
+    JSON_HEADERS,
+    StepResult,
+    clamp,
+    iso,
+    js_number,
+    log_line,
+    minutes_from_now,
+    money,
+    token_name,
+    traced_body,
+)
 from fixload.metrics import define_run_metrics
 from fixload.profile import Settings
 from fixload.run import run_for
@@ -47,17 +61,9 @@ FLOW_BLOCKS: dict[str, str] = {
 }
 """Which `settings` block holds each flow's knobs (and its `sleepSeconds`)."""
 
-BODY_LOG_LIMIT = 300
-BODY_TRACE_LIMIT = 2000
-"""How much of a failed step's body a trace keeps (the table shows `BODY_LOG_LIMIT`; hints read more)."""
 DEFAULT_TIMEOUT_S = 60.0
 """k6's default request timeout; `FIXLOAD_HTTP_TIMEOUT` (seconds) changes it."""
 TIMEOUT_ENV = "FIXLOAD_HTTP_TIMEOUT"
-AUTH_ENV = "FIXLOAD_AUTH"
-"""`legacy` (default): tokens exactly where the original harness sends them (FLOWS.md's table);
-`strict`: every request carries one, as today's Fixnado (and `fixload serve --auth strict`) demand."""
-
-JSON_HEADERS: dict[str, str] = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
 class StepFailed(Exception):
@@ -70,34 +76,6 @@ class StepFailed(Exception):
         self.traced = traced
         """The failed request is already a row of the trace (a failed check), so the failure adds none."""
         super().__init__(log_line("?", step, status, body))
-
-
-@dataclass(frozen=True, slots=True)
-class StepResult:
-    """One step as `fixload check` shows it: a request of the setup or of a flow, or a flow's own failure
-    after a request (a response without the id it needs, say). Never holds a secret: `body` is redacted,
-    `token` is the variable's name, never its value."""
-
-    step: str
-    method: str
-    route: str
-    """The route template (`/api/bookings/{id}/status`), as Locust and the metrics name the request."""
-    status: int | None
-    latency_ms: float | None
-    check: str | None = None
-    """The k6 check this step records (None: the step is sent, not checked, as the original's last GETs)."""
-    ok: bool = True
-    """The step passed its check (always, for a step that is not checked)."""
-    body: str = ""
-    """For a failed check or a status outside 200-399: the response body, redacted, at most
-    `BODY_TRACE_LIMIT` characters."""
-    token: str = ""
-    """The variable whose token the request carried (`K6_USER_TOKEN`), or "" for none."""
-
-    @property
-    def answered_badly(self) -> bool:
-        """Failed, or answered outside 200-399 (an unchecked step can, and it is worth seeing)."""
-        return not self.ok or self.status is None or not 200 <= self.status < 400
 
 
 @dataclass(slots=True)
@@ -116,54 +94,6 @@ class Reply:
         return value
 
 
-def log_line(flow: str, step: str, status: int | None, body: str) -> str:
-    """`[<flow>] <step> — status <code>: <body>`, one line, secrets masked *before* truncation (so a token
-    cut in half can never escape the mask)."""
-    shown = redact(" ".join(body.split()))
-    if len(shown) > BODY_LOG_LIMIT:
-        shown = shown[:BODY_LOG_LIMIT] + "…"
-    return redact(f"[{flow}] {step} — status {status if status is not None else 'n/a'}: {shown}")
-
-
-def traced_body(text: str) -> str:
-    """A failed step's body as a trace keeps it: redacted before it is cut, so no half-token survives."""
-    shown = redact(text)
-    return shown[:BODY_TRACE_LIMIT]
-
-
-def token_name(target: Any, token: str) -> str:
-    """Which variable `token` came from (for a trace row); "" for no token, never the value itself."""
-    if not token:
-        return ""
-    for name in ("user_token", "provider_token", "admin_token"):
-        if getattr(target, name, "") == token:
-            return f"K6_{name.upper()}"
-    return "a token"
-
-
-def iso(moment: datetime) -> str:
-    """JavaScript's `Date.prototype.toISOString()`: UTC, milliseconds, `Z` (what the original sends)."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def minutes_from_now(minutes: float) -> datetime:
-    return datetime.now(UTC) + timedelta(minutes=minutes)
-
-
-def clamp(value: float, low: float, high: float) -> float:
-    return min(max(value, low), high)
-
-
-def js_number(value: float) -> int | float:
-    """A whole float as an integer, so JSON carries `1200` as JavaScript would, not `1200.0`."""
-    return int(value) if float(value).is_integer() else value
-
-
-def money(value: float) -> float:
-    """`Number(x.toFixed(2))`."""
-    return round(value, 2)
-
-
 class FlowUser(ScenarioUser, FastHttpUser):
     """A flow's Locust user: one task run is one k6 iteration of the flow named by `scenario`.
 
@@ -175,8 +105,6 @@ class FlowUser(ScenarioUser, FastHttpUser):
     abstract = True
     flow: ClassVar[str] = ""
     """The flow whose `<flow>_duration/_success_rate/_failures` this user records (default: `scenario`)."""
-
-    _iterations: ClassVar[dict[str, Iterator[int]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -250,8 +178,8 @@ class FlowUser(ScenarioUser, FastHttpUser):
         return self.token(*roles) if self.strict_auth else ""
 
     def iteration_in_test(self) -> int:
-        """k6's `exec.scenario.iterationInTest`, counted per scenario in this process."""
-        counter = FlowUser._iterations.setdefault(self.scenario, itertools.count())
+        """k6's `exec.scenario.iterationInTest`, counted per scenario in this process, from 0 each test."""
+        counter = self._run.iteration_counters.setdefault(self.scenario, itertools.count())
         return next(counter)
 
     # ------------------------------------------------------------------ one request

@@ -23,7 +23,6 @@ from collections import deque
 from typing import Any
 
 import gevent
-from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 
 from fixload import coordinator
@@ -87,7 +86,7 @@ class Live:
         self.running = False
         self.kill()
         final["state"] = "stopped"
-        if run_for(self.environment).extra.get("summary"):
+        if run_for(self.environment).lifecycle.summary:
             final["thresholds"] = summary_thresholds(self.environment)
             final["failing"] = sum(1 for t in final["thresholds"] if t["ok"] is False)
         self.last_status = final
@@ -289,7 +288,7 @@ class Live:
         thresholds = live_thresholds(self.environment, now) if self.running else summary_thresholds(self.environment)
         workers = len(coordinator.active_workers(self.environment.runner)) if self.is_master else 0
         return {
-            "state": "running" if self.running else ("stopped" if run.extra.get("summary") else "ready"),
+            "state": "running" if self.running else ("stopped" if run.lifecycle.summary else "ready"),
             "profile": plan.profile.profile if plan is not None else None,
             "multiplier": plan.multiplier if plan is not None else None,
             "elapsed": round(now, 3),
@@ -305,7 +304,7 @@ class Live:
 def live_thresholds(environment: Any, elapsed: float) -> list[dict[str, Any]]:
     """Every threshold of the profile with its value so far; `ok` is None while it has no samples."""
     run = run_for(environment)
-    thresholds = run.extra.get("thresholds")
+    thresholds = run.thresholds
     if thresholds is None:
         return []
     results = {(r.key, r.expression): r for r in thresholds.evaluate(run.registry, max(elapsed, 1e-9), final=False)}
@@ -338,7 +337,7 @@ def _value_kind(run: Any, threshold: Any) -> dict[str, Any]:
 def summary_thresholds(environment: Any) -> list[dict[str, Any]]:
     """The final thresholds from the last summary (or the profile's, pending, before any test)."""
     run = run_for(environment)
-    summary = run.extra.get("summary")
+    summary = run.lifecycle.summary
     if summary:
         return [
             {
@@ -354,7 +353,7 @@ def summary_thresholds(environment: Any) -> list[dict[str, Any]]:
             }
             for t in summary["fixload"].get("thresholds", [])
         ]
-    thresholds = run.extra.get("thresholds")
+    thresholds = run.thresholds
     if thresholds is None:
         return []
     return [
@@ -377,53 +376,42 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 
 
 # ----------------------------------------------------------------------------------------- wiring
-_current: Live | None = None
 
 
 def live_for(environment: Any) -> Live:
-    run = run_for(environment)
-    live = run.extra.get("live")
-    if live is None:
-        live = run.extra["live"] = Live(environment)
-    return live
+    surfaces = run_for(environment).surfaces
+    if surfaces.live is None:
+        surfaces.live = Live(environment)
+    return surfaces.live
 
 
-@events.init.add_listener
-def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
-    global _current
+def install(environment: Any, runner: Any) -> None:
+    """Keep the live view of this environment (master/local runner; called at init by `fixload.plugin`)."""
     if isinstance(runner, WorkerRunner):
         return
-    _current = live_for(environment)
+    live = live_for(environment)
+    events = environment.events
 
+    def on_test_start(**_: Any) -> None:
+        live.begin()
 
-@events.test_start.add_listener
-def _on_test_start(environment: Any, **_: Any) -> None:
-    if isinstance(environment.runner, WorkerRunner):
-        return
-    live_for(environment).begin()
+    def on_test_stop(**_: Any) -> None:
+        live.end()
 
+    def on_request(response_time: float, context: dict[str, Any] | None = None, **_: Any) -> None:
+        if not live.running or not context:
+            return
+        scenario = context.get("scenario")
+        if scenario:
+            live.add_latency(str(scenario), float(response_time or 0.0))
 
-@events.test_stop.add_listener
-def _on_test_stop(environment: Any, **_: Any) -> None:
-    if isinstance(environment.runner, WorkerRunner):
-        return
-    live_for(environment).end()
+    def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+        payload = data.get("fixload")
+        if not live.running or not payload:
+            return
+        live.add_worker_delta(payload.get("metrics") or {})
 
-
-@events.request.add_listener
-def _on_request(response_time: float, context: dict[str, Any] | None = None, **_: Any) -> None:
-    live = _current
-    if live is None or not live.running or not context:
-        return
-    scenario = context.get("scenario")
-    if scenario:
-        live.add_latency(str(scenario), float(response_time or 0.0))
-
-
-@events.worker_report.add_listener
-def _on_worker_report(client_id: str, data: dict[str, Any]) -> None:
-    live = _current
-    payload = data.get("fixload")
-    if live is None or not live.running or not payload:
-        return
-    live.add_worker_delta(payload.get("metrics") or {})
+    events.test_start.add_listener(on_test_start)
+    events.test_stop.add_listener(on_test_stop)
+    events.request.add_listener(on_request)
+    events.worker_report.add_listener(on_worker_report)

@@ -22,7 +22,6 @@ import sys
 from typing import Any
 
 import gevent
-from locust import events
 from locust.runners import WorkerRunner
 
 from fixload.live import live_for
@@ -30,8 +29,7 @@ from fixload.live import live_for
 DEFAULT_INTERVAL = 5.0
 
 
-@events.init_command_line_parser.add_listener
-def _add_arguments(parser: Any) -> None:
+def add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--progress-interval",
         type=float,
@@ -94,21 +92,18 @@ def _loop(environment: Any, interval: float) -> None:
         print(format_line(live.status()), file=sys.stderr, flush=True)
 
 
-@events.init.add_listener
-def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
+def install(environment: Any, runner: Any) -> None:
+    """Headless master/local runner: a progress line every --progress-interval seconds instead of Locust's
+    periodic table (called at init by `fixload.plugin`: Locust reads `only_summary` after init)."""
     options = environment.parsed_options
     if options is None or isinstance(runner, WorkerRunner) or not getattr(options, "headless", False):
         return
     if _interval(environment) > 0 and not getattr(options, "print_stats", False):
-        options.only_summary = True  # Locust reads it after init, when it decides whether to start its printer
+        options.only_summary = True
 
+    def on_test_start(**_: Any) -> None:
+        interval = _interval(environment)
+        if interval > 0:
+            live_for(environment).tasks.append(gevent.spawn(_loop, environment, interval))
 
-@events.test_start.add_listener
-def _on_test_start(environment: Any, **_: Any) -> None:
-    options = environment.parsed_options
-    if isinstance(environment.runner, WorkerRunner) or options is None or not getattr(options, "headless", False):
-        return
-    interval = _interval(environment)
-    if interval <= 0:
-        return
-    live_for(environment).tasks.append(gevent.spawn(_loop, environment, interval))
+    environment.events.test_start.add_listener(on_test_start)

@@ -43,7 +43,6 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from ddsketch.mapping import LogarithmicMapping
-from locust import events
 from locust.runners import MasterRunner, WorkerRunner
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import (
@@ -347,20 +346,18 @@ def _le(bound: float) -> str:
 
 def registry_for(environment: Any) -> CollectorRegistry:
     """One prometheus_client registry per environment, holding only fixload's collector."""
-    run = run_for(environment)
-    prom = run.extra.get("prometheus_registry")
-    if prom is None:
-        prom = run.extra["prometheus_registry"] = CollectorRegistry(auto_describe=False)
-        prom.register(FixloadCollector(environment))
-    return prom
+    surfaces = run_for(environment).surfaces
+    if surfaces.prometheus_registry is None:
+        surfaces.prometheus_registry = CollectorRegistry(auto_describe=False)
+        surfaces.prometheus_registry.register(FixloadCollector(environment))
+    return surfaces.prometheus_registry
 
 
 def exposition(environment: Any) -> bytes:
     return generate_latest(registry_for(environment))
 
 
-@events.init_command_line_parser.add_listener
-def _add_arguments(parser: Any) -> None:
+def add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--prometheus-port",
         type=int,
@@ -377,8 +374,8 @@ def _add_arguments(parser: Any) -> None:
     )
 
 
-@events.init.add_listener
-def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) -> None:
+def install(environment: Any, runner: Any, web_ui: Any) -> None:
+    """/metrics on the web UI, and on --prometheus-port (master/local runner; called at init by `fixload.plugin`)."""
     if isinstance(runner, WorkerRunner):
         return
     if web_ui is not None:
@@ -396,13 +393,14 @@ def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any)
 
         host = getattr(options, "prometheus_host", "127.0.0.1") or "127.0.0.1"
         server, _thread = start_http_server(port, addr=host, registry=registry_for(environment))
-        run_for(environment).extra["prometheus_server"] = server
+        run_for(environment).surfaces.prometheus_server = server
         logger.info("fixload: Prometheus metrics on http://%s:%d/metrics", host, server.server_port)
+    environment.events.quitting.add_listener(_on_quitting)
 
 
-@events.quitting.add_listener
 def _on_quitting(environment: Any, **_: Any) -> None:
-    server = run_for(environment).extra.pop("prometheus_server", None)
+    surfaces = run_for(environment).surfaces
+    server, surfaces.prometheus_server = surfaces.prometheus_server, None
     if server is not None:
         server.shutdown()
         server.server_close()

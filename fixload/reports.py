@@ -2,8 +2,8 @@
 
 Both are rendered by `fixload.render` from the summary alone -- the summary as written to disk, time series
 included -- so `fixload report SUMMARY` rebuilds the same files from a CI artefact. They are written
-atomically after the summary exists: at `test_stop` (this module's listener is registered after the
-plugin's, which writes the summary), or, when a run is interrupted and the summary is written at
+atomically after the summary exists: at `test_stop` (`fixload.plugin` installs this module's listener after
+the driver's, which writes the summary), or, when a run is interrupted and the summary is written at
 `quitting`, at Locust's `quit` event. Each test's summary is reported once; in the web UI each finished
 test rewrites the files.
 """
@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from locust import events
 from locust.runners import WorkerRunner
 
 from fixload.render import html_report, junit_xml, write_atomic
@@ -24,11 +23,8 @@ from fixload.summary import dumps
 
 logger = logging.getLogger("fixload")
 
-_environments: list[Any] = []
 
-
-@events.init_command_line_parser.add_listener
-def _add_arguments(parser: Any) -> None:
+def add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--junit",
         default="",
@@ -46,11 +42,11 @@ def _add_arguments(parser: Any) -> None:
 def write_reports(environment: Any) -> list[Path]:
     """Write the requested reports for the last finished test, once per summary."""
     run = run_for(environment)
-    summary = run.extra.get("summary")
+    summary = run.lifecycle.summary
     options = environment.parsed_options
-    if not summary or options is None or run.extra.get("reported") is summary:
+    if not summary or options is None or run.surfaces.reported is summary:
         return []
-    run.extra["reported"] = summary
+    run.surfaces.reported = summary
     junit = getattr(options, "junit", "")
     html_path = getattr(options, "html_report", "")
     if not (junit or html_path):
@@ -69,20 +65,17 @@ def write_reports(environment: Any) -> list[Path]:
     return written
 
 
-@events.init.add_listener
-def _on_init(environment: Any, runner: Any = None, **_: Any) -> None:
-    if not isinstance(runner, WorkerRunner):
-        _environments.append(environment)
+def install(environment: Any, runner: Any) -> None:
+    """Write --junit/--html-report when a test ends (master/local runner; called at init by `fixload.plugin`)."""
+    if isinstance(runner, WorkerRunner):
+        return
 
-
-@events.test_stop.add_listener
-def _on_test_stop(environment: Any, **_: Any) -> None:
-    if not isinstance(environment.runner, WorkerRunner):
+    def on_test_stop(**_: Any) -> None:
         write_reports(environment)
 
-
-@events.quit.add_listener
-def _on_quit(**_: Any) -> None:
-    # An interrupted run writes its summary at `quitting`, after test_stop may already have passed.
-    for environment in _environments:
+    def on_quit(**_: Any) -> None:
+        # An interrupted run writes its summary at `quitting`, after test_stop may already have passed.
         write_reports(environment)
+
+    environment.events.test_stop.add_listener(on_test_stop)
+    environment.events.quit.add_listener(on_quit)

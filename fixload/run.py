@@ -1,19 +1,22 @@
 """The state of one run inside one Locust process, found from the Locust `Environment`.
 
-Flows, the engine and the plugin all need the same few things (the resolved config, the metrics
-registry, the fixtures, the engine). Keeping them in one object per Environment, rather than in module
-globals, lets tests run several Locust environments in one process.
+Flows, the engine, the protocol and every surface need the same few things (the resolved config, the
+metrics registry, the fixtures, the engine, where the run stands). They hang off the environment in one
+`Run`, typed, rather than in module globals or a dict of string flags, so tests can run several Locust
+environments in one process and every reader sees the same truth.
 """
 
 from __future__ import annotations
 
 import weakref
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from gevent.event import Event
+import gevent
 
 from fixload.failures import FailureLog
+from fixload.lifecycle import RunLifecycle
 from fixload.metrics import Registry, SinkCache
 
 if TYPE_CHECKING:
@@ -21,27 +24,75 @@ if TYPE_CHECKING:
 
     from fixload.config import RunConfig
     from fixload.executors import Engine
+    from fixload.plan import Plan
+    from fixload.thresholds import ThresholdSet
+
+
+@dataclass
+class TestState:
+    """What the master/local runner knows about the running test."""
+
+    plan: Plan
+    classes: dict[str, type]
+    users: int
+    spawn_rate: float
+    t0: float = 0.0
+    started: bool = False
+    finished: bool = False
+    workers: list[str] = field(default_factory=list)
+    worker_events: list[dict[str, Any]] = field(default_factory=list)
+    worker_counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
+    worker_finished: dict[str, bool] = field(default_factory=dict)
+    greenlets: list[gevent.Greenlet] = field(default_factory=list)
+
+
+@dataclass
+class Surfaces:
+    """What the operator surfaces keep per environment (each writes only its own field)."""
+
+    live: Any = None
+    """The `fixload.live.Live` view (get it with `fixload.live.live_for`; this layer does not know the type)."""
+    prometheus_registry: Any = None
+    prometheus_server: Any = None
+    refused: str = ""
+    """The web UI's last refused START, said in its banner until a test starts."""
+    reported: dict[str, Any] | None = None
+    """The summary the JUnit/HTML reports were last written for (they are written once per summary)."""
 
 
 @dataclass
 class Run:
     config: RunConfig | None = None
+    config_key: tuple[str | None, float | None] | None = None
+    """The (profile, multiplier) options `config` was loaded from; the web UI may change them."""
+    thresholds: ThresholdSet | None = None
     registry: Registry = field(default_factory=Registry)
     fixtures: dict[str, str] = field(default_factory=dict)
     failures: FailureLog = field(default_factory=FailureLog)
     """The flows' distinct failures (first body logged, repeats counted; `fixload.failures`)."""
     engine: Engine | None = None
-    halted: bool = False
-    """True once the run must send nothing more (setup failed, invalid config): users stop at once."""
-    ready: Event = field(default_factory=Event)
-    """Set once this runner knows what its users do (fixtures, and the engine for a scenario run). Users
-    wait for it, so a worker never sends a request it was not told to (before its share arrives, say)."""
-    extra: dict[str, Any] = field(default_factory=dict)
+    lifecycle: RunLifecycle = field(default_factory=RunLifecycle)
+    test: TestState | None = None
+    """The master's/local runner's view of the running test (kept by `fixload.coordinator`)."""
+    alive: dict[str, float] = field(default_factory=dict)
+    """Master: when each worker last said it is alive (monotonic seconds)."""
+    flushed: set[str] = field(default_factory=set)
+    """Master: the workers whose final report arrived during this finalize."""
+    closed_running: bool = False
+    """Master: a closed-model test runs, so a joining worker gets the fixtures when it first says alive."""
+    iteration_counters: dict[str, Iterator[int]] = field(default_factory=dict)
+    """k6's `exec.scenario.iterationInTest` per scenario, counted in this process for this test."""
+    surfaces: Surfaces = field(default_factory=Surfaces)
     sinks: SinkCache = field(init=False)
     """The registry's sinks by the hot path's own keys (every request and iteration records through it)."""
 
     def __post_init__(self) -> None:
         self.sinks = SinkCache(self.registry)
+
+    @property
+    def halted(self) -> bool:
+        """No user may send anything more in this test (see `RunLifecycle.halt`)."""
+        return self.lifecycle.halted
 
 
 _runs: weakref.WeakKeyDictionary[Environment, Run] = weakref.WeakKeyDictionary()

@@ -159,10 +159,10 @@ def locust_command(args: argparse.Namespace, profile: str, summary: str, base_ur
         port = str(free_port())
         command += ["--processes", str(args.workers), "--master-bind-host", "127.0.0.1"]
         command += ["--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
-    extra = list(args.locust_args)
-    if extra and extra[0] == "--":
-        extra = extra[1:]
-    return command + extra
+    passed = list(args.locust_args)
+    if passed[:1] == ["--"]:
+        passed = passed[1:]
+    return command + passed
 
 
 def _say(message: str) -> None:
@@ -202,7 +202,7 @@ class Outcome:
         from fixload.thresholds import ThresholdSet
 
         with _unpatched():
-            from fixload.plugin import define_flow_metrics
+            from fixload.recorder import define_flow_metrics
         run = Run(registry=Registry())
         define_flow_metrics(run)
         plan = self.config.plan

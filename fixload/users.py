@@ -11,12 +11,10 @@ from __future__ import annotations
 
 from typing import ClassVar, NoReturn
 
-import locust
 from gevent.event import Event
 from locust import User
 from locust.exception import StopUser
 
-import fixload.plugin  # noqa: F401  (the plugin makes the runner ready; without it users would wait forever)
 from fixload.executors import VU, InterruptIteration
 from fixload.run import run_for
 
@@ -33,10 +31,10 @@ class ScenarioUser(User):
 
     def run(self) -> None:
         run = run_for(self.environment)
-        if self.environment.events is locust.events:
-            # fixload's plugin drives this environment (its hooks are on these events): wait until the
-            # runner knows what to do. An environment built with its own Events (the library API) is not.
-            run.ready.wait()
+        if run.lifecycle.driven:
+            # fixload's plugin drives this environment: wait until the runner knows what its users do.
+            # An environment the plugin never configured (the library API) is not driven.
+            run.lifecycle.ready.wait()
         if run.halted:
             self._idle_until_stopped()
         engine = run.engine

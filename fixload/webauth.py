@@ -26,9 +26,9 @@ from typing import Any
 
 from flask import redirect, request, session, url_for
 from flask_login import UserMixin, login_user
-from locust import events
 from locust.runners import WorkerRunner
 
+from fixload.driver import fail_invalid
 from fixload.secrets import register_secrets
 
 USERNAME_ENV = "FIXLOAD_WEB_USERNAME"
@@ -85,15 +85,13 @@ def install(web_ui: Any, expected: tuple[str, str]) -> None:
         return redirect(url_for("locust.login"))
 
 
-@events.init.add_listener
-def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) -> None:
+def install_for(environment: Any, runner: Any, web_ui: Any) -> None:
+    """--web-login on this environment's web UI (called at init by `fixload.plugin`)."""
     if web_ui is None or isinstance(runner, WorkerRunner) or not web_ui.web_login:
         return
     expected = credentials()
     if expected is None:
-        from fixload.plugin import _fail_invalid  # the plugin imports this module at its end
-
-        _fail_invalid(
+        fail_invalid(
             environment,
             f"--web-login: set {USERNAME_ENV} and {PASSWORD_ENV} (the one account the web UI accepts); "
             "see README, 'Opening the web UI to others'",

@@ -9,7 +9,7 @@ else goes through Flask's own hooks on Locust's app:
 
 - **START** (`POST /swarm`) is checked first by a `before_request` hook: blank fields mean "not set" (the
   environment's / profile's value), the multiplier is parsed from its string, and the profile, environment,
-  multiplier and thresholds go through `plugin.configure` (`validation.validate_run`), as the command line's
+  multiplier and thresholds go through `driver.configure` (`validation.validate_run`), as the command line's
   `init` does. A bad
   value is answered `{"success": false, "message": ...}` (Locust's form shows it next to START), logged (the
   Logs tab) and shown in the banner; nothing starts. A good one is written to the options typed, and the
@@ -47,12 +47,13 @@ from urllib.parse import urlsplit
 
 import orjson
 from flask import Response, jsonify, request
-from locust import events
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING
 from werkzeug.datastructures import ImmutableMultiDict
 
 from fixload import coordinator
 from fixload.config import ConfigError
+from fixload.driver import configure
+from fixload.lifecycle import State
 from fixload.live import SAMPLE_INTERVAL, live_for
 from fixload.render import CSS as REPORT_CSS
 from fixload.render import scenario_charts, summary_scenario_charts
@@ -97,8 +98,7 @@ NOT_NOW = "—"
 """What a "now" column shows once the test has stopped: there is no "now" any more."""
 
 
-@events.init_command_line_parser.add_listener
-def _add_arguments(parser: Any) -> None:
+def add_arguments(parser: Any) -> None:
     parser.add_argument(
         "--allow-host-override",
         action="store_true",
@@ -237,9 +237,7 @@ def check_host(host: str | None, target: str, allow_override: bool) -> str:
 
 def apply_form(environment: Any, choice: StartForm) -> None:
     """Put the form's values into the options, typed, and load them as the command line would
-    (`plugin.configure`); on a bad value the options are restored and the error raised."""
-    from fixload.plugin import configure  # the plugin imports this module at its end
-
+    (`driver.configure`); on a bad value the options are restored and the error raised."""
     options = environment.parsed_options
     before = {name: getattr(options, name, None) for name in FORM_FIELDS}
     before_profile = environment.profile
@@ -261,7 +259,7 @@ def _busy(environment: Any) -> bool:
     return bool(
         runner.state in (STATE_RUNNING, STATE_SPAWNING)
         or getattr(runner, "shape_greenlet", None) is not None
-        or run.extra.get("finalizing")
+        or run.lifecycle.state is State.FINALIZING
     )
 
 
@@ -270,7 +268,7 @@ def refuse_start(environment: Any, message: str, banner: bool = True) -> Respons
     message = redact(message)
     logger.error("fixload: START refused: %s", message)
     if banner:
-        run_for(environment).extra["refused"] = message
+        run_for(environment).surfaces.refused = message
     return jsonify({"success": False, "message": message, "host": environment.host})
 
 
@@ -291,7 +289,7 @@ def start_form_hook(environment: Any, web_ui: Any, target: str) -> Response | No
         apply_form(environment, choice)
     except (FormError, ConfigError) as exc:
         return refuse_start(environment, str(exc))
-    run_for(environment).extra.pop("refused", None)
+    run_for(environment).surfaces.refused = ""
     taken = (*FORM_FIELDS, "host", *(PROFILE_FIELDS if _profile_run(environment) else ()))
     form = [(k, v) for k, v in request.form.items(multi=True) if k not in taken]
     request.form = ImmutableMultiDict([*form, ("host", host)])
@@ -320,15 +318,14 @@ def run_phase(environment: Any) -> dict[str, Any]:
     """The run's lifecycle as the banner shows it: ready, refused, waiting (for the common start instant),
     running, finalizing, stopped (with its verdict and exit code).
 
-    The only place the web UI reads the lifecycle: it reads `Run.extra` and the coordinator's test state
-    today, and is the one function to repoint when the run's typed lifecycle object lands."""
+    The only place the web UI reads the lifecycle (`Run.lifecycle`) and the coordinator's test state."""
     run = run_for(environment)
     state = coordinator.state_of(environment)
-    summary = run.extra.get("summary")
-    if run.extra.get("finalizing"):
+    summary = run.lifecycle.summary
+    if run.lifecycle.state is State.FINALIZING:
         return {"phase": "finalizing"}
-    if run.extra.get("refused"):  # the latest START (refused ones are forgotten when a test starts)
-        return {"phase": "refused", "message": run.extra["refused"]}
+    if run.surfaces.refused:  # the latest START (refused ones are forgotten when a test starts)
+        return {"phase": "refused", "message": run.surfaces.refused}
     if summary:
         fx = summary["fixload"]
         return {
@@ -374,7 +371,7 @@ def panel(environment: Any) -> dict[str, Any]:
     runs, from the live samples encoded as the summary will carry them."""
     live = live_for(environment)
     status = live.status()
-    summary = run_for(environment).extra.get("summary")
+    summary = run_for(environment).lifecycle.summary
     if summary:
         charts = summary_scenario_charts(summary)
     else:
@@ -433,8 +430,14 @@ def _inject_script(response: Response) -> Response:
 
 
 def install(environment: Any, web_ui: Any) -> None:
-    """Add fixload's form checks, banner, charts, tabs, routes and download link to one Locust web UI."""
+    """Add fixload's form checks, banner, charts, tabs, routes and download link to one Locust web UI
+    (master or local runner; called at init by `fixload.plugin`)."""
     live_for(environment)
+
+    def on_test_start(**_: Any) -> None:
+        run_for(environment).surfaces.refused = ""  # a new test: a refused START's message is old news
+
+    environment.events.test_start.add_listener(on_test_start)
     target = environment.host or (run_for(environment).config.target.base_url if run_for(environment).config else "")
     web_ui.template_args["extended_tabs"] = [
         {"title": "Scenarios", "key": TAB_SCENARIOS},
@@ -473,7 +476,7 @@ def install(environment: Any, web_ui: Any) -> None:
     @app.route(SUMMARY_ROUTE)
     @web_ui.auth_required_if_enabled
     def fixload_summary() -> Response:
-        summary = run_for(environment).extra.get("summary")
+        summary = run_for(environment).lifecycle.summary
         if not summary:
             return _json({"error": "no summary yet: it is written when the test stops"}, status=404)
         return _json(summary, download="fixload-summary.json")
@@ -490,16 +493,3 @@ def install(environment: Any, web_ui: Any) -> None:
         data["extended_stats"] = json.loads(redact(json.dumps(extended_stats(environment))))
         response.set_data(json.dumps(data))
         return response
-
-
-@events.init.add_listener
-def _on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) -> None:
-    if web_ui is None or isinstance(runner, WorkerRunner):
-        return
-    install(environment, web_ui)
-
-
-@events.test_start.add_listener
-def _on_test_start(environment: Any, **_: Any) -> None:
-    if not isinstance(environment.runner, WorkerRunner):
-        run_for(environment).extra.pop("refused", None)

@@ -146,7 +146,7 @@ def test_web_ui_thresholds_tab_says_no_samples_after_the_run(tagged_run):
     from fixload.run import run_for
 
     environment = _Env()
-    run_for(environment).extra["summary"] = summary  # type: ignore[arg-type]
+    run_for(environment).lifecycle.summary = summary  # type: ignore[arg-type]
     rows = {r["metric"]: r["result"] for r in threshold_rows({"thresholds": summary_thresholds(environment)})}
     assert rows["http_req_duration{team:typo}"] == "⚠ NO SAMPLES (passes by k6's rule)"
     assert rows["http_req_duration{team:x}"] == "✓ pass"

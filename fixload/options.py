@@ -1,0 +1,55 @@
+"""fixload's command-line options (also in the web UI's start form where marked).
+
+`--profile` is Locust's own option (a label grouping test runs, already in the web UI's start form);
+fixload reads it as the profile file, so there is one `--profile` and it means what k6 users expect.
+The surfaces add their own options (`--progress-interval`, `--prometheus-port`, `--junit`, ...) from
+their modules; `fixload.plugin` registers them all, in one place.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from locust.runners import MasterRunner, WorkerRunner
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument("--multiplier", default=None, include_in_web_ui=True, help="load multiplier (scales load only)")
+    parser.add_argument("--env-file", default=None, help="a .env file to read instead of ./.env")
+    parser.add_argument(
+        "--summary",
+        default="",
+        include_in_web_ui=True,
+        help="summary JSON path (default: reports/summary-<UTC timestamp>.json)",
+    )
+
+
+def automatic(environment: Any) -> bool:
+    """A run Locust starts by itself (headless or --autostart): the only case where fixload owns the signals."""
+    options = environment.parsed_options
+    return bool(options is not None and (getattr(options, "headless", False) or getattr(options, "autostart", False)))
+
+
+def headless(environment: Any) -> bool:
+    options = environment.parsed_options
+    return bool(options is not None and getattr(options, "headless", False))
+
+
+def summary_path(environment: Any) -> str:
+    """Where `--summary` asks the summary JSON to go ("" for the default)."""
+    options = environment.parsed_options
+    return (getattr(options, "summary", "") if options is not None else "") or ""
+
+
+def processes(environment: Any, runner: Any) -> int | None:
+    """How many processes share the load: a worker knows only its own share (None: its master checks)."""
+    options = environment.parsed_options
+    if isinstance(runner, WorkerRunner):
+        return None
+    if isinstance(runner, MasterRunner):
+        forked = getattr(options, "processes", None) or 0
+        if forked < 0:
+            forked = os.cpu_count() or 1
+        return max(1, forked, getattr(options, "expect_workers", 1) or 1)
+    return 1

@@ -1,0 +1,61 @@
+"""SIGINT and SIGTERM inside the Locust process: end the run the way Ctrl-C does, with a summary and exit 105.
+
+The one place fixload touches signals in a Locust process (the `fixload run` wrapper forwards them to its
+children; that is `fixload.runner`'s). Locust installs its own SIGTERM handler only once a headless shape
+run is over, so SIGTERM used to kill the process outright; and its Ctrl-C path could not tell an
+interrupted run from a finished one. So, for runs Locust starts by itself (headless, --autostart) on the
+master or local runner:
+
+- the first signal records `interrupted_by` and raises KeyboardInterrupt in Locust's main greenlet, exactly
+  what Ctrl-C does: Locust stops the shape and quits the runner, `test_stop` finalizes;
+- before any test started (a master waiting for workers) there is nothing to summarize: quit with 105;
+- a signal while the run is already finalizing changes nothing; a second one exits at once, unsummarized.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+import gevent
+import greenlet
+
+from fixload.exitcodes import ExitCode
+from fixload.run import run_for
+
+logger = logging.getLogger("fixload")
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def install(environment: Any) -> None:
+    """Take SIGINT/SIGTERM over; call from `init` (it fires in the main greenlet, the one to interrupt)."""
+    main = greenlet.getcurrent()
+    for signum in SIGNALS:
+        gevent.signal_handler(signum, on_signal, environment, main, signum)
+
+
+def on_signal(environment: Any, main: Any, signum: int) -> None:
+    lifecycle = run_for(environment).lifecycle
+    name = signal.Signals(signum).name
+    if lifecycle.ending:
+        logger.info("fixload: %s received while the run was already ending; its result stands", name)
+        return
+    if lifecycle.interrupted_by:
+        sys.stderr.write(f"fixload: second signal ({name}): exiting at once, without a summary\n")
+        sys.stderr.flush()
+        os._exit(int(ExitCode.INTERRUPTED))
+    lifecycle.interrupted_by = name
+    logger.warning("fixload: %s received: stopping the run, writing the summary (exit %d)", name, ExitCode.INTERRUPTED)
+    if not lifecycle.test_started:
+        # Nothing started yet (a master waiting for its workers): no test, so no summary.
+        environment.process_exit_code = int(ExitCode.INTERRUPTED)
+        if environment.runner is not None:
+            environment.runner.quit()
+        gevent.kill(main, SystemExit(int(ExitCode.INTERRUPTED)))
+        return
+    # Locust's own Ctrl-C path: the main greenlet stops the shape, quits the runner (test_stop → finalize).
+    gevent.kill(main, KeyboardInterrupt)
