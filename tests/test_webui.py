@@ -6,9 +6,9 @@ Scenarios tab, the chart panel) and what the target received (the simulator's ow
 One UI process serves the module, in this order: the routes before any test; bad form values refused, shown
 in the page, logged, nothing sent; a Host that is not the target refused, no token reaching a second
 listener; START with the form as it is (load arrives; tabs, chart panel, banner follow it; the verdict after
-the normal end); NEW → START again, then STOP (interrupted, 105); a setup failure's verdict (107); then (slow)
-STOP and START again, twice: with Multiplier 2 the achieved rate doubles, and blank again it is back to the
-profile's."""
+the normal end); NEW → START again, then STOP (interrupted, 105); a refused START in the Logs tab; (slow) a
+setup failure's verdict (107); (slow) STOP and START again, twice: with Multiplier 2 the achieved rate
+doubles, and blank again it is back to the profile's; (slow) `fixload run --ui --workers 2`."""
 
 from __future__ import annotations
 
@@ -352,6 +352,7 @@ def test_start_again_after_a_test_then_stop(ui, page):
     page.screenshot(SCREENSHOTS / "webui-stopped-banner.png")
 
 
+@pytest.mark.slow
 def test_a_setup_failure_is_the_verdict(ui, page):
     # setup lists zones first (and reuses one): fail both
     ui["sim"].add_fault({"route": "/api/zones", "method": "*", "error_rate": 1.0, "status": 500})
@@ -382,6 +383,7 @@ def test_a_refused_start_is_in_the_logs_tab(ui, page):
 def test_stop_then_start_again_with_the_new_values(ui, page):
     # Multiplier 2 doubles the payments flow's constant arrival rate (6/s -> 12/s); blank brings it back
     rates = [_run_and_stop(page, ui, multiplier, 5.5) for multiplier in ("2", "")]
+    print(f"payments_flow achieved it/s (scheduled 6/s x multiplier): x2 {rates[0]:.2f}, blank (x1) {rates[1]:.2f}")
     assert rates[0] == pytest.approx(12.0, rel=0.25) and rates[1] == pytest.approx(6.0, rel=0.25)
     assert rates[0] / rates[1] == pytest.approx(2.0, rel=0.25)
 
