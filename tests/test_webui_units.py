@@ -1,7 +1,11 @@
 """The web UI's pure parts: reading the start form, the Host rule, units on observed values, the "now"
-columns after a stop, and the chart CSS kept to the panel. (The page itself: tests/test_webui.py.)"""
+columns after a stop, the chart CSS kept to the panel, and the browser policy: CI fails without a browser
+(the tests and .ci/run), a developer's machine skips. (The page itself: tests/test_webui.py.)"""
 
 from __future__ import annotations
+
+import shutil
+import subprocess
 
 import pytest
 from werkzeug.datastructures import ImmutableMultiDict
@@ -16,6 +20,7 @@ from fixload.webui import (
     same_target,
     scenario_rows,
 )
+from tests.surfacekit import REPO
 
 
 def test_blank_fields_are_not_set():
@@ -95,3 +100,28 @@ def test_the_report_css_is_kept_to_the_chart_panel():
     rules = [line for line in CHART_CSS.splitlines() if line]
     assert rules and all(line.startswith("#fixload-charts ") for line in rules)
     assert not any(line.split("{")[0].strip().endswith((" body", " h1", " h2")) for line in rules)
+
+
+def test_no_browser_fails_under_ci_and_skips_elsewhere(monkeypatch):
+    from tests import surfacekit
+
+    monkeypatch.setattr(surfacekit.shutil, "which", lambda _name: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI=true, so this fails instead of skipping"):
+        surfacekit.require_browser()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        surfacekit.require_browser()
+
+
+def test_ci_stops_when_chromium_cannot_be_installed(tmp_path):
+    """`.ci/run` on a machine with no browser and no apt-get: it fails there, before any test runs."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "sh", "dirname", "id"):  # just enough to run the scripts; no chromium, no apt-get
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    done = subprocess.run(
+        [str(REPO / ".ci" / "run")], env={"PATH": str(bin_dir)}, capture_output=True, text=True, timeout=30
+    )
+    assert done.returncode == 1, done.stderr
+    assert "install-browser: no apt-get here" in done.stderr and "ci: could not install Chromium" in done.stderr
