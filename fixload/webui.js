@@ -13,6 +13,8 @@
     refused: ["error", (r) => `fixload: START refused — ${r.message}`],
     waiting: ["info", (r) => (r.startsIn == null ? "fixload: starting…" : `fixload: waiting for the common start instant (in ${r.startsIn.toFixed(1)} s)`)],
     running: ["running", (r, p) => `fixload: running — ${r.elapsed.toFixed(0)} s of ${p.durationText}` + (p.failing ? ` · ${p.failing} threshold(s) failing so far` : "")],
+    provisioning: ["info", () => "fixload: setting up — provisioning the zone, service and campaign fixtures"],
+    halting: ["error", (r) => `fixload: ending the test — ${r.reason}${r.detail ? ": " + r.detail : ""}`],
     finalizing: ["info", () => "fixload: finalizing — collecting the last samples, evaluating thresholds, writing the summary"],
   };
   const VERDICT_KIND = { passed: "ok", thresholds_failed: "error", aborted: "error", setup_failed: "error", target_unreachable: "error", error: "error", interrupted: "warn" };

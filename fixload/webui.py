@@ -315,19 +315,21 @@ VERDICTS = {
 
 
 def run_phase(environment: Any) -> dict[str, Any]:
-    """The run's lifecycle as the banner shows it: ready, refused, waiting (for the common start instant),
-    running, finalizing, stopped (with its verdict and exit code).
+    """The run's lifecycle as the banner shows it: ready, refused, provisioning (setup's fixtures), waiting
+    (for the common start instant), running, halting (setup failed or abortOnFail: the test is ending),
+    finalizing, stopped (with its verdict and exit code).
 
-    The only place the web UI reads the lifecycle (`Run.lifecycle`) and the coordinator's test state."""
+    The only place the web UI reads the lifecycle (`Run.lifecycle`); the coordinator's test state gives the
+    common start instant `t0`, which the lifecycle's `running` includes (the engine runs, its users wait)."""
     run = run_for(environment)
+    lifecycle = run.lifecycle
     state = coordinator.state_of(environment)
-    summary = run.lifecycle.summary
-    if run.lifecycle.state is State.FINALIZING:
+    if lifecycle.state is State.FINALIZING:
         return {"phase": "finalizing"}
     if run.surfaces.refused:  # the latest START (refused ones are forgotten when a test starts)
         return {"phase": "refused", "message": run.surfaces.refused}
-    if summary:
-        fx = summary["fixload"]
+    if lifecycle.summary:
+        fx = lifecycle.summary["fixload"]
         return {
             "phase": "stopped",
             "status": fx.get("status"),
@@ -336,7 +338,12 @@ def run_phase(environment: Any) -> dict[str, Any]:
             "reason": fx.get("reason") or "",
             "summary": SUMMARY_ROUTE,
         }
-    if state is not None and state.started:
+    if lifecycle.halted and lifecycle.test_started:
+        assert lifecycle.halt is not None
+        return {"phase": "halting", "reason": str(lifecycle.halt.reason), "detail": redact(lifecycle.halt.detail)}
+    if lifecycle.state is State.PROVISIONING:
+        return {"phase": "provisioning"}
+    if state is not None and state.started and lifecycle.state in (State.WAITING, State.RUNNING):
         wait = state.t0 - time.time()
         if wait > 0:
             return {"phase": "waiting", "startsIn": round(wait, 2)}

@@ -125,3 +125,39 @@ def test_ci_stops_when_chromium_cannot_be_installed(tmp_path):
     )
     assert done.returncode == 1, done.stderr
     assert "install-browser: no apt-get here" in done.stderr and "ci: could not install Chromium" in done.stderr
+
+
+def test_the_banner_follows_the_lifecycle():
+    from datetime import UTC, datetime
+
+    from locust.env import Environment
+
+    from fixload.lifecycle import HaltReason, State
+    from fixload.run import run_for
+    from fixload.webui import run_phase
+
+    environment = Environment()
+    run = run_for(environment)
+    lifecycle = run.lifecycle
+    lifecycle.to(State.CONFIGURED)
+    assert run_phase(environment) == {"phase": "ready"}
+    run.surfaces.refused = "--multiplier: expected a positive number, got 0.0"
+    assert run_phase(environment) == {"phase": "refused", "message": run.surfaces.refused}
+    run.surfaces.refused = ""
+    lifecycle.started_at = datetime.now(UTC)
+    lifecycle.to(State.PROVISIONING)
+    assert run_phase(environment) == {"phase": "provisioning"}
+    lifecycle.stop_sending(HaltReason.SETUP_FAILED, "[setup] create zone (POST /api/zones) — status 500")
+    assert run_phase(environment)["phase"] == "halting" and run_phase(environment)["reason"] == "setup-failed"
+    lifecycle.to(State.FINALIZING)
+    assert run_phase(environment) == {"phase": "finalizing"}
+    lifecycle.summary = {"fixload": {"status": "setup_failed", "exitCode": 107, "reason": "setup failed: ..."}}
+    lifecycle.to(State.DONE)
+    assert run_phase(environment) == {
+        "phase": "stopped",
+        "status": "setup_failed",
+        "verdict": "setup failed",
+        "exitCode": 107,
+        "reason": "setup failed: ...",
+        "summary": "/fixload/summary.json",
+    }
