@@ -380,11 +380,12 @@ def panel(environment: Any) -> dict[str, Any]:
     status = live.status()
     summary = run_for(environment).lifecycle.summary
     if summary:
-        charts = summary_scenario_charts(summary)
+        drawn = _has_data(decode_series(summary["fixload"].get("timeSeries")))
+        charts = summary_scenario_charts(summary) if drawn else ""  # a test that never ran: no empty frames
     else:
         rows = decode_series(encode_series(live.points, SAMPLE_INTERVAL))
         charts = ""
-        if any(rows.values()):
+        if _has_data(rows):
             scenarios = {s["name"]: {"executor": s["executor"], "flow": s["flow"]} for s in status["scenarios"]}
             last = max((r.t for series in rows.values() for r in series), default=0.0)
             x_max = max(last, float(status.get("duration") or 0.0), 1.0)
@@ -399,6 +400,11 @@ def panel(environment: Any) -> dict[str, Any]:
         "css": CHART_CSS,
         "nowColumns": [c["title"] for c in SCENARIO_COLUMNS if c["key"] in NOW_COLUMNS],
     }
+
+
+def _has_data(rows: dict[str, list[Any]]) -> bool:
+    """Some sample has something to draw (a rate or a latency)."""
+    return any(r.achieved is not None or r.p95 is not None for series in rows.values() for r in series)
 
 
 def scoped_css(css: str, scope: str) -> str:

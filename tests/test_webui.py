@@ -363,6 +363,8 @@ def test_a_setup_failure_is_the_verdict(ui, page):
     finally:
         ui["sim"].clear_faults()
     assert "exit code 107" in banner and "summary JSON" in banner
+    assert get_json(ui["base"] + "/fixload/panel.json")["charts"] == ""  # nothing ran: no empty chart frames
+    page.wait("document.getElementById('fixload-charts').hidden")
     assert orjson.loads(http_get(ui["base"] + "/fixload/summary.json")[1])["fixload"]["status"] == "setup_failed"
 
 
