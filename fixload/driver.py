@@ -3,8 +3,8 @@
 - `init`: the profile, environment and thresholds are loaded and checked; a bad one exits 104 before any
   traffic (`configured`);
 - `test_start` (master/local runner): the registry starts from zero, the fixtures are provisioned when a
-  loaded flow needs them (`provisioning`; a failure halts every runner, exit 107), then the coordinator
-  starts the clock and hands out shares (`waiting` → `running`); `abortOnFail` is watched every 2 s;
+  loaded flow declares it needs them (`ScenarioUser.needs_fixtures`; `provisioning`; a failure halts every
+  runner, exit 107), then the coordinator starts the clock and hands out shares (`waiting` → `running`); `abortOnFail` is watched every 2 s;
 - the end (normal end, abort, Ctrl-C, SIGTERM, setup failure, target down) always goes through Locust's
   own path in the main greenlet: the shape's `tick` returns None (the scenarios are over, or the run is
   halted), or a signal raises KeyboardInterrupt there (`fixload.signals`). Locust then quits the runner,
@@ -133,7 +133,7 @@ def on_test_start(environment: Any, **_: Any) -> None:
     lifecycle.started_at = datetime.now(UTC)
     if run.config is None:
         return
-    if coordinator.flow_classes(environment):
+    if any(getattr(cls, "needs_fixtures", False) for cls in coordinator.flow_classes(environment).values()):
         lifecycle.to(State.PROVISIONING)
         try:
             run.fixtures = provision(run.config, registry=run.registry)  # k6's setup accounting: group ::setup

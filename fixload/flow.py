@@ -103,6 +103,7 @@ class FlowUser(ScenarioUser, FastHttpUser):
     """
 
     abstract = True
+    needs_fixtures = True  # every flow reads the run's zone/service/campaign
     flow: ClassVar[str] = ""
     """The flow whose `<flow>_duration/_success_rate/_failures` this user records (default: `scenario`)."""
 

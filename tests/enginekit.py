@@ -146,10 +146,11 @@ def run_local(
     timeout: float,
     sleep: Mapping[str, float] | None = None,
     extra_env: Mapping[str, str] | None = None,
+    locustfile: Path = LOCUSTFILE,
 ) -> Result:
     """`locust -f engine_users.py --headless --profile <profile>` to the end; its summary and exit code."""
     summary = tmp_path / f"summary-{profile.stem}.json"
-    cmd = [*LOCUST, "-f", str(LOCUSTFILE), "--headless", "-H", sim.base_url, "--profile", str(profile)]
+    cmd = [*LOCUST, "-f", str(locustfile), "--headless", "-H", sim.base_url, "--profile", str(profile)]
     cmd += ["--summary", str(summary), "--loglevel", "INFO", "--only-summary"]
     started = time.monotonic()
     proc = subprocess.run(
