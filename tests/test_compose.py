@@ -253,7 +253,12 @@ def distributed(tmp_path_factory):
         wait_for(lambda: workers() == 2, 60, "the second worker")
         prometheus_url = f"http://127.0.0.1:{metrics_port}/metrics"  # what deploy/prometheus/prometheus.yml scrapes
         before = wait_for(lambda: (r := http_get(prometheus_url))[0] == 200 and r[1].decode(), 10, "/metrics at start")
-        code, body = http_post_form(web + "/swarm", {"host": env["K6_BASE_URL"], "profile": str(profile)})
+        # what the browser's start form sends: its fields prefilled from the master's command line
+        master_argv = argv("master")
+        form = {"host": env["K6_BASE_URL"], "profile": str(profile)}
+        for field, option in (("env_file", "--env-file"), ("summary", "--summary")):
+            form[field] = master_argv[master_argv.index(option) + 1]
+        code, body = http_post_form(web + "/swarm", form)
         assert code == 200 and orjson.loads(body)["success"], body
         wait_for(lambda: (get_json(web + "/fixload/status.json") or {}).get("elapsed", 0) > 3, 30, "t=3s")
         late = Process(argv("worker"), env, base, "worker-late")  # joins mid-run
