@@ -201,12 +201,29 @@ def begin(environment: Any) -> None:
     if isinstance(runner, MasterRunner):
         state.workers = live_workers(environment)
         for index, client_id in enumerate(state.workers):
-            _send_start(runner, run, state, client_id, Share(index, len(state.workers), state.t0, 0.0))
+            share = Share(index, len(state.workers), state.t0, 0.0)
+            state.give(client_id, share)
+            _send_start(runner, run, state, client_id, share)
         state.greenlets.append(gevent.spawn(_watch_workers, environment))
     elif isinstance(runner, LocalRunner):
-        run.engine = Engine(state.plan, Share(0, 1, state.t0, 0.0), _emitter(run))
+        run.engine = Engine(state.plan, Share(0, 1, state.t0, 0.0), _emitter(run), _crash_reporter(run))
         run.engine.start()
     run.lifecycle.to(State.RUNNING)
+
+
+def _crash_reporter(run: Run) -> Callable[[str], None]:
+    """An engine error ends the run (status aborted, exit 103); a worker tells its master in its next report."""
+
+    def crashed(what: str) -> None:
+        record_crash(run, what)
+
+    return crashed
+
+
+def record_crash(run: Run, what: str) -> None:
+    """The first engine error of the run (the component and its redacted exception) halts it: the shape's
+    next tick ends the test through Locust's own path, and nothing that did not run reports passed."""
+    run.lifecycle.stop_sending(HaltReason.ENGINE_ERROR, what)
 
 
 def _emitter(run: Run) -> Callable[[str, float, dict[str, str]], None]:
@@ -267,11 +284,13 @@ def _watch_workers(environment: Any) -> None:
             logger.info("fixload: worker %s joined; re-sharing the schedule from t=%.1fs", client_id, since)
         state.workers = now
         for client_id in lost:
+            state.retire(client_id, max(0.0, since))
             # silent is not always dead: should it still be running, it must stop starting iterations
             if client_id in runner.clients:
                 runner.send_message(MSG_SHARE, {"retire": max(0.0, since)}, client_id=client_id)
         for index, client_id in enumerate(now):
             share = Share(index, len(now), state.t0, max(0.0, since))
+            state.give(client_id, share)
             if client_id in joined:
                 _send_start(runner, run, state, client_id, share)
             else:
@@ -312,7 +331,7 @@ def on_worker_start(environment: Any, msg: Any, **_: Any) -> None:
     share = Share(**data["share"])
     run.lifecycle.new_test()
     run.iteration_counters.clear()
-    run.engine = Engine(plan, share, _emitter(run))
+    run.engine = Engine(plan, share, _emitter(run), _crash_reporter(run))
     run.engine.start()
     run.lifecycle.ensure(State.RUNNING)
 
@@ -424,6 +443,7 @@ def _report_payload(run: Run, final: bool = False) -> dict[str, Any]:
         "metrics": run.registry.snapshot(reset=True),
         "failures": run.failures.snapshot(reset=True),
         "counts": engine.counts() if engine is not None else {},
+        "crash": engine.crash if engine is not None else None,
         "finished": final or bool(engine is not None and engine.finished.is_set()),
         "final": final,
     }
@@ -431,6 +451,8 @@ def _report_payload(run: Run, final: bool = False) -> dict[str, Any]:
 
 def _merge_report(run: Run, client_id: str, payload: dict[str, Any]) -> None:
     run.registry.merge(payload["metrics"])
+    if payload.get("crash"):
+        record_crash(run, f"{payload['crash']} (worker {client_id})")
     run.failures.merge(payload.get("failures", ()))
     state = run.test
     if state is not None:
@@ -504,15 +526,7 @@ def counts(environment: Any) -> dict[str, dict[str, int]]:
     state = state_of(environment)
     if run.engine is not None:
         return run.engine.counts()
-    total: dict[str, dict[str, int]] = {}
-    if state is None:
-        return total
-    for per_worker in state.worker_counts.values():
-        for scenario, values in per_worker.items():
-            into = total.setdefault(scenario, {})
-            for key, value in values.items():
-                into[key] = into.get(key, 0) + value
-    return total
+    return {} if state is None else state.totals()
 
 
 def elapsed(environment: Any) -> float:

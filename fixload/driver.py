@@ -145,8 +145,10 @@ def on_test_start(environment: Any, **_: Any) -> None:
     coordinator.begin(environment)
     state = coordinator.state_of(environment)
     if state is not None:
-        state.greenlets.append(gevent.spawn(_abort_watch, environment))
-        state.greenlets.append(gevent.spawn(_vus_sampler, environment))
+        for component, function in (("abortOnFail watcher", _abort_watch), ("vus sampler", _vus_sampler)):
+            greenlet = gevent.spawn(function, environment)
+            greenlet.link_exception(lambda dead, what=component: _crashed(run, what, dead.exception))
+            state.greenlets.append(greenlet)
         run_time = getattr(environment.parsed_options, "run_time", None)
         if run_time:
             gevent.spawn_later(run_time, _run_time_reached, environment, state)
@@ -219,6 +221,12 @@ def _quit(environment: Any) -> None:
         runner.quit()
     else:
         runner.stop()
+
+
+def _crashed(run: Run, component: str, exc: BaseException | None) -> None:
+    what = redact(f"{component}: {type(exc).__name__}: {exc}")
+    logger.error("fixload: engine error in %s; the run is aborted", what)
+    coordinator.record_crash(run, what)
 
 
 def _abort_watch(environment: Any) -> None:
@@ -327,6 +335,7 @@ def _scenario_counts(environment: Any) -> list[ScenarioCounts]:
                 scheduled=scheduled,
                 started=started,
                 dropped=c.get("dropped", 0),
+                dropped_worker_lost=c.get("dropped_worker_lost", 0),
                 completed=completed,
                 # at the end, an iteration that started and did not complete was interrupted
                 interrupted=max(c.get("interrupted", 0), started - completed),
@@ -366,8 +375,14 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
     started_at = run.lifecycle.started_at
     ended_at = datetime.now(UTC)
     elapsed = max((ended_at - started_at).total_seconds(), 0.0)
+    counts = _scenario_counts(environment)
+    for c in counts:
+        if c.dropped_worker_lost and state is not None:  # k6's dropped_iterations counts them too, with why
+            tags = {"scenario": c.name, **state.plan.scenarios[c.name].scenario.tags, "reason": "worker_lost"}
+            run.registry.add("dropped_iterations", float(c.dropped_worker_lost), tags)
     results = thresholds.evaluate(run.registry, elapsed, final=True)
     status, reason = status_of(environment, run, early, results)
+    code = exit_code(status, run)
     is_master = isinstance(environment.runner, MasterRunner)
     lost = sum(1 for e in state.worker_events if e["event"] == "lost") if state is not None else 0
     if lost and status == Status.PASSED:
@@ -385,6 +400,7 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
         workers=len(state.workers) if (state is not None and is_master) else 0,
         workers_lost=lost,
         target=mask_url(run.config.target.base_url),
+        exit_code=code,
     )
     block: dict[str, Any] = {"fixtures": dict(run.fixtures), "timeSeries": live_for(environment).series()}
     if stopped:
@@ -393,7 +409,6 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
         block["setup"] = {"status": "failed", "failure": run.lifecycle.setup_failure}
     if state is not None and state.worker_events:
         block["workerEvents"] = list(state.worker_events)
-    counts = _scenario_counts(environment)
     failures = run.failures.by_scenario()
     summary = build_summary(run.registry, thresholds, info, counts, results, extra=block, failures=failures)
     run.lifecycle.summary = summary
@@ -410,7 +425,7 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
         run.lifecycle.console = console  # printed last, after Locust's own tables (on_quit)
     else:
         print(console, file=sys.stderr, flush=True)
-    environment.process_exit_code = exit_code(status)
+    environment.process_exit_code = code
     return summary
 
 

@@ -20,6 +20,7 @@ joined or was lost) takes over from a given plan time; the old share stops there
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import time
 from collections import deque
@@ -33,8 +34,13 @@ from gevent.event import AsyncResult, Event
 from fixload.plan import Plan, ScenarioPlan
 from fixload.profile import PerVUIterations, RampingVUs, SharedIterations
 from fixload.schedules import arrival_rate_at, arrival_starts, ramping_vus_at
+from fixload.secrets import redact
+
+logger = logging.getLogger("fixload")
 
 Emit = Callable[[str, float, dict[str, str]], None]
+YIELD_EVERY_S = 0.002
+"""The most time a scheduler runs without yielding to the gevent hub, however far behind it is."""
 
 
 class InterruptIteration(BaseException):
@@ -108,6 +114,16 @@ class ScenarioExecutor:
         self.done = Event()
         self.tags = {"scenario": plan.name, **plan.scenario.tags}
         self._greenlets: list[gevent.Greenlet] = []
+        self.on_crash: Callable[[str, BaseException], None] | None = None
+        """Called when one of this executor's greenlets dies of an exception (the Engine sets it)."""
+
+    def _spawn(self, function: Callable[..., Any], *args: Any) -> gevent.Greenlet:
+        """A greenlet of this executor whose death by exception is reported, never silent: a scheduler that
+        died would otherwise look like a scenario with nothing left to start, and the run would pass."""
+        greenlet = gevent.spawn(function, *args)
+        greenlet.link_exception(lambda dead: self.on_crash and self.on_crash(f"executor {self.name}", dead.exception))
+        self._greenlets.append(greenlet)
+        return greenlet
 
     # clock -----------------------------------------------------------------------------------------------
     def now(self) -> float:
@@ -168,7 +184,7 @@ class ScenarioExecutor:
 
     # lifecycle -------------------------------------------------------------------------------------------
     def start(self) -> None:
-        self._greenlets.append(gevent.spawn(self._run))
+        self._spawn(self._run)
 
     def stop(self) -> None:
         """End now: release every waiting VU, interrupt running ones."""
@@ -269,14 +285,27 @@ class ArrivalRateExecutor(ScenarioExecutor):
         self._schedule(self.share, _Window(self.share.since))
 
     def _schedule(self, share: Share, window: _Window) -> None:
-        """Start this share's iterations that fall in [window.since, window.until)."""
-        for offset in arrival_starts(self.plan.scenario, share.index, share.count):
+        """Start this share's iterations that fall in [window.since, window.until).
+
+        The first one is found directly (fixload.schedules bisects the monotonic schedule), not by walking
+        every earlier start: a reshare late in a long run costs O(log n). However far behind the clock is,
+        the loop yields to the gevent hub at least every YIELD_EVERY_S, so signals, the shape's tick and
+        the VUs keep running while it catches up (dropping what no VU can take)."""
+        # a little early, so the exact comparison below (in plan time, as before) decides the boundary
+        since = max(0.0, window.since - self.plan.start - 1e-3)
+        yielded = time.monotonic()
+        for offset in arrival_starts(self.plan.scenario, share.index, share.count, since):
             due = self.plan.start + offset
             if due < window.since:
                 continue
             if due >= window.until:
                 return
-            self.sleep_until(due)
+            if due > self.now():
+                self.sleep_until(due)
+                yielded = time.monotonic()
+            elif time.monotonic() - yielded >= YIELD_EVERY_S:
+                gevent.sleep(0)  # behind schedule: let the hub run before the next start
+                yielded = time.monotonic()
             if due >= window.until:  # a reshare moved the boundary while we slept
                 return
             self.dispatch(due)
@@ -310,7 +339,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
         self.share = share
         self._window = _Window(share.since)
         if self._greenlets and not self.done.is_set():
-            self._greenlets.append(gevent.spawn(self._schedule, share, self._window))
+            self._spawn(self._schedule, share, self._window)
 
     def retire(self, since: float) -> None:
         self._window.until = min(self._window.until, since)
@@ -468,19 +497,32 @@ def users_needed(plan: ScenarioPlan) -> int:
 class Engine:
     """All scenarios of a plan on one runner, on one clock."""
 
-    def __init__(self, plan: Plan, share: Share, emit: Emit) -> None:
+    def __init__(self, plan: Plan, share: Share, emit: Emit, on_crash: Callable[[str], None] | None = None) -> None:
         self.plan = plan
         self.share = share
         self.executors: dict[str, ScenarioExecutor] = {
             name: _EXECUTORS[s.executor](s, share, emit) for name, s in plan.scenarios.items()
         }
         self.finished = Event()
+        self.crash: str | None = None
+        """The first engine error: the component and its (redacted) exception. The run is then aborted."""
+        self._on_crash = on_crash
         self._watcher: gevent.Greenlet | None = None
+        for executor in self.executors.values():
+            executor.on_crash = self._crashed
+
+    def _crashed(self, component: str, exc: BaseException | None) -> None:
+        if self.crash is None:
+            self.crash = redact(f"{component}: {type(exc).__name__}: {exc}")
+            logger.error("fixload: engine error in %s; the run is aborted", self.crash)
+            if self._on_crash is not None:
+                self._on_crash(self.crash)
 
     def start(self) -> None:
         for executor in self.executors.values():
             executor.start()
         self._watcher = gevent.spawn(self._watch)
+        self._watcher.link_exception(lambda dead: self._crashed("engine", dead.exception))
 
     def _watch(self) -> None:
         for executor in self.executors.values():

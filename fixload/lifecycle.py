@@ -53,6 +53,9 @@ class HaltReason(StrEnum):
     """Worker: the master ended the test (or this worker is quitting) and its last report is sent."""
     MASTER_LOST = "master-lost"
     """Worker: the master's heartbeat stopped; the worker stops its load and exits."""
+    ENGINE_ERROR = "engine-error"
+    """An executor, the engine, the shape or a watcher greenlet crashed (detail: the component and the
+    redacted exception): the run ends aborted with k6's GenericEngine exit code, 103."""
 
 
 TRANSITIONS: dict[State, frozenset[State]] = {

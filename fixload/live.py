@@ -151,15 +151,7 @@ class Live:
     def counts(self) -> dict[str, dict[str, int]]:
         if self.engine is not None:
             return self.engine.counts()
-        if self.state is None:
-            return {}
-        total: dict[str, dict[str, int]] = {}
-        for per_worker in self.state.worker_counts.values():
-            for scenario, values in per_worker.items():
-                into = total.setdefault(scenario, {})
-                for key, value in values.items():
-                    into[key] = into.get(key, 0) + value
-        return total
+        return {} if self.state is None else self.state.totals()
 
     @property
     def is_master(self) -> bool:

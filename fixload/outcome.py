@@ -1,8 +1,9 @@
 """How a test ended → the summary's status, its reason, and k6's exit code (docs/exit-codes.md).
 
-The first rule that matches wins, in this order: setup failed (107), abortOnFail (108), stopped before
-the scenarios ended (105; 103 when every worker was lost), every request unanswered (target unreachable,
-106), a threshold crossed (99), else passed (0).
+The first rule that matches wins, in this order: setup failed (107), an engine error (aborted, 103: an
+executor, the engine, the shape or a watcher crashed), abortOnFail (aborted, 99), stopped before the
+scenarios ended (105; every worker lost: error, 1), every request unanswered (target unreachable, 1), a
+threshold crossed (99), else passed (0).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from locust.runners import MasterRunner
 
 from fixload import coordinator
+from fixload.exitcodes import ExitCode
 from fixload.lifecycle import HaltReason
 from fixload.run import Run
 from fixload.summary import EXIT_CODES, Status
@@ -30,6 +32,8 @@ def status_of(environment: Any, run: Run, early: bool, results: list[ThresholdRe
     halt = lifecycle.halt
     if halt is not None and halt.reason is HaltReason.SETUP_FAILED:
         return Status.SETUP_FAILED, f"setup failed: {halt.detail}"
+    if halt is not None and halt.reason is HaltReason.ENGINE_ERROR:
+        return Status.ABORTED, f"engine error in {halt.detail}"
     if halt is not None and halt.reason is HaltReason.ABORTED:
         return Status.ABORTED, f"abortOnFail: {halt.detail}"
     if early:
@@ -56,6 +60,9 @@ def status_of(environment: Any, run: Run, early: bool, results: list[ThresholdRe
     return Status.PASSED, ""
 
 
-def exit_code(status: Status) -> int:
-    """k6's exit code for a status."""
+def exit_code(status: Status, run: Run | None = None) -> int:
+    """k6's exit code for a status; an engine error is `aborted` with k6's GenericEngine code, 103."""
+    halt = run.lifecycle.halt if run is not None else None
+    if status is Status.ABORTED and halt is not None and halt.reason is HaltReason.ENGINE_ERROR:
+        return int(ExitCode.ENGINE_ERROR)
     return int(EXIT_CODES[status])

@@ -8,6 +8,7 @@ environments in one process and every reader sees the same truth.
 
 from __future__ import annotations
 
+import math
 import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -18,12 +19,13 @@ import gevent
 from fixload.failures import FailureLog
 from fixload.lifecycle import RunLifecycle
 from fixload.metrics import Registry, SinkCache
+from fixload.schedules import count_between
 
 if TYPE_CHECKING:
     from locust.env import Environment
 
     from fixload.config import RunConfig
-    from fixload.executors import Engine
+    from fixload.executors import Engine, Share
     from fixload.plan import Plan
     from fixload.thresholds import ThresholdSet
 
@@ -44,6 +46,56 @@ class TestState:
     worker_counts: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
     worker_finished: dict[str, bool] = field(default_factory=dict)
     greenlets: list[gevent.Greenlet] = field(default_factory=list)
+    shares: dict[str, list[tuple[Share, float]]] = field(default_factory=dict)
+    """Master: every share each worker was given, with the plan time it ended (inf: still running), so the
+    master knows exactly what a lost worker was due."""
+
+    def give(self, client_id: str, share: Share) -> None:
+        """Record a worker's new share; its previous one ends where the new one begins."""
+        history = self.shares.setdefault(client_id, [])
+        if history and history[-1][1] == math.inf:
+            history[-1] = (history[-1][0], share.since)
+        history.append((share, math.inf))
+
+    def retire(self, client_id: str, since: float) -> None:
+        """A lost worker's last share ends at `since` (the survivors' new share begins there)."""
+        history = self.shares.get(client_id)
+        if history and history[-1][1] == math.inf:
+            history[-1] = (history[-1][0], since)
+
+    def lost_gap(self, client_id: str, scenario: str) -> int:
+        """Iterations a lost worker was due in `scenario` that it never reported (started or dropped): those
+        due between its last report and the takeover, and any it started after its last report. They count
+        as dropped, reason `worker_lost`, so scheduled == started + dropped stays exact. O(log n) a share."""
+        planned = self.plan.scenarios[scenario]
+        if not planned.is_arrival_rate:
+            return 0
+        due = sum(
+            count_between(
+                planned.scenario, share.since - planned.start, until - planned.start, share.index, share.count
+            )
+            for share, until in self.shares.get(client_id, [])
+        )
+        reported = self.worker_counts.get(client_id, {}).get(scenario, {}).get("scheduled", 0)
+        return max(0, due - reported)
+
+    def totals(self) -> dict[str, dict[str, int]]:
+        """Per-scenario counts over every worker (a lost worker keeps its last report, plus what it was due
+        and never reported: dropped, `dropped_worker_lost`)."""
+        total: dict[str, dict[str, int]] = {}
+        for per_worker in self.worker_counts.values():
+            for scenario, values in per_worker.items():
+                into = total.setdefault(scenario, {})
+                for key, value in values.items():
+                    into[key] = into.get(key, 0) + value
+        for client_id in sorted(set(self.shares) - set(self.workers)):  # the lost ones
+            for scenario in self.plan.scenarios:
+                gap = self.lost_gap(client_id, scenario)
+                if gap:
+                    into = total.setdefault(scenario, {})
+                    for key in ("scheduled", "dropped", "dropped_worker_lost"):
+                        into[key] = into.get(key, 0) + gap
+        return total
 
 
 @dataclass

@@ -18,6 +18,7 @@ any locustfile one k6 executor for its own `ScenarioUser` classes::
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 from locust import LoadTestShape
@@ -42,7 +43,16 @@ class ScenarioShape(LoadTestShape):
     def tick(self) -> tuple[int, float, list[type]] | None:
         from fixload import coordinator
 
-        return coordinator.tick(self)
+        try:
+            return coordinator.tick(self)
+        except Exception as exc:  # a shape that raises would leave Locust's run without an end: abort it
+            from fixload.run import run_for
+            from fixload.secrets import redact
+
+            what = redact(f"shape {type(self).__name__}: {type(exc).__name__}: {exc}")
+            logging.getLogger("fixload").error("fixload: engine error in %s; the run is aborted", what)
+            coordinator.record_crash(run_for(self.runner.environment), what)
+            return None
 
 
 class ProfileShape(ScenarioShape):

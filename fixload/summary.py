@@ -93,6 +93,8 @@ class ScenarioCounts:
     completed: int = 0
     interrupted: int = 0
     duration_s: float = 0.0
+    dropped_worker_lost: int = 0
+    """Of `dropped`: due on a worker that was lost before it reported them (reason `worker_lost`)."""
     max_vus: int | None = None
     """An arrival-rate scenario's maxVUs (after the multiplier): what the insufficient-VUs warning compares to."""
     peak_rate: float | None = None
@@ -110,6 +112,8 @@ class RunInfo:
     workers: int = 0
     workers_lost: int = 0
     target: str | None = None
+    exit_code: int | None = None
+    """When the status alone does not say it: an engine error is status aborted with exit 103."""
 
 
 # ----------------------------------------------------------------------------------------- helpers
@@ -310,6 +314,7 @@ def _scenario_rollup(registry: Registry, thresholds: ThresholdSet, counts: Scena
         "scheduled": counts.scheduled,
         "started": counts.started,
         "dropped": counts.dropped,
+        "droppedReasons": {"worker_lost": counts.dropped_worker_lost} if counts.dropped_worker_lost else {},
         "completed": counts.completed,
         "interrupted": counts.interrupted,
         "durationSeconds": _round(counts.duration_s, 3),
@@ -328,14 +333,15 @@ def _scenario_rollup(registry: Registry, thresholds: ThresholdSet, counts: Scena
 def _insufficient_vus(registry: Registry, counts: ScenarioCounts) -> dict[str, Any] | None:
     """k6's "Insufficient VUs" for an arrival-rate scenario that dropped iterations: how many, and the maxVUs
     that would have started them (Little's law: the peak start rate × the p95 iteration duration)."""
-    if not counts.dropped or counts.max_vus is None or counts.peak_rate is None:
+    dropped = counts.dropped - counts.dropped_worker_lost  # a lost worker's are not a lack of VUs
+    if dropped <= 0 or counts.max_vus is None or counts.peak_rate is None:
         return None
     needed = None
     by_scenario = {"scenario": counts.name}
     if registry.get("iteration_duration") is not None and registry.has_samples("iteration_duration", by_scenario):
         p95_ms = registry.aggregate("iteration_duration", by_scenario).percentile(95)
         needed = max(counts.max_vus + 1, math.ceil(counts.peak_rate * p95_ms / 1000.0))
-    return {"dropped": counts.dropped, "maxVUs": counts.max_vus, "neededMaxVUs": needed}
+    return {"dropped": dropped, "maxVUs": counts.max_vus, "neededMaxVUs": needed}
 
 
 def insufficient_vus_warning(name: str, rollup: Mapping[str, Any]) -> str | None:
@@ -403,7 +409,7 @@ def build_summary(
             "durationSeconds": _round(elapsed_s, 3),
             "status": str(status),
             "reason": run.reason,
-            "exitCode": int(EXIT_CODES[status]),
+            "exitCode": int(run.exit_code if run.exit_code is not None else EXIT_CODES[status]),
             "workers": {"count": run.workers, "lost": run.workers_lost},
             "thresholds": _threshold_entries(registry, results),
             "thresholdsEvaluated": evaluated,

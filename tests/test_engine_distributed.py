@@ -125,4 +125,6 @@ def test_killed_worker_share_is_taken_over(simulator: SimulatorProcess, tmp_path
         assert abs(got - expected) <= 0.02 * expected + 2, (name, got, expected, since)
         assert len(starts) <= k6_count(scenario), (name, len(starts))  # never more than k6's schedule
         s = fixload["scenarios"][name]
-        assert s["started"] + s["dropped"] <= s["scheduled"] <= k6_count(scenario), s
+        # exact through the loss: what the lost worker was due and never reported is dropped (worker_lost)
+        assert s["started"] + s["dropped"] == s["scheduled"] == k6_count(scenario), s
+        assert s["droppedReasons"]["worker_lost"] > 0, s

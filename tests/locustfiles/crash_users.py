@@ -1,0 +1,38 @@
+"""The engine test users (engine_users.py) with one engine component made to crash, chosen by FIXLOAD_TEST_CRASH:
+
+- `executor`: payments_flow's scheduler raises OverflowError (what `duration: 1e308` did) after 5 starts;
+- `shape`: the composite shape's tick raises once the test has started.
+
+Test-only: the run must end aborted, exit 103, with the component and the exception in its summary.
+"""
+
+from __future__ import annotations
+
+import os
+
+from engine_users import *  # noqa: F403  (the ping users and the profile shape)
+
+from fixload import coordinator
+from fixload.executors import ArrivalRateExecutor
+
+CRASH = os.environ.get("FIXLOAD_TEST_CRASH", "")
+
+if CRASH == "executor":
+    _dispatch = ArrivalRateExecutor.dispatch
+
+    def _crashing_dispatch(self: ArrivalRateExecutor, due: float) -> None:
+        if self.name == "payments_flow" and self.counts.scheduled >= 5:
+            raise OverflowError("cannot convert float infinity to integer")
+        _dispatch(self, due)
+
+    ArrivalRateExecutor.dispatch = _crashing_dispatch  # type: ignore[method-assign]
+
+if CRASH == "shape":
+    _tick = coordinator.tick
+
+    def _crashing_tick(shape):  # type: ignore[no-untyped-def]
+        if coordinator.elapsed(shape.runner.environment) > 1.0:
+            raise ZeroDivisionError("division by zero")
+        return _tick(shape)
+
+    coordinator.tick = _crashing_tick
