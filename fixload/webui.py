@@ -197,12 +197,21 @@ class StartForm:
     host: str | None
 
     @classmethod
-    def parse(cls, form: Any) -> StartForm:
+    def parse(cls, form: Any, current: Any = None) -> StartForm:
+        """A field sent blank is "not set"; a field not sent at all (a script's POST) keeps its value in
+        `current` (the options: what the command line gave, or the last START)."""
+
+        def field(name: str) -> str | None:
+            if name in form or current is None:
+                return _blank(form.get(name))
+            value = getattr(current, name, None)
+            return _blank(None if value is None else str(value))
+
         return cls(
-            profile=_blank(form.get("profile")),
-            multiplier=_blank(form.get("multiplier")),
-            env_file=_blank(form.get("env_file")),
-            summary=_blank(form.get("summary")) or "",
+            profile=field("profile"),
+            multiplier=field("multiplier"),
+            env_file=field("env_file"),
+            summary=field("summary") or "",
             host=_blank(form.get("host")),
         )
 
@@ -284,7 +293,7 @@ def start_form_hook(environment: Any, web_ui: Any, target: str) -> Response | No
         return refuse_start(environment, message, banner=False)
     options = environment.parsed_options
     try:
-        choice = StartForm.parse(request.form)
+        choice = StartForm.parse(request.form, options)
         host = check_host(choice.host, target, bool(getattr(options, "allow_host_override", False)))
         apply_form(environment, choice)
     except (FormError, ConfigError) as exc:

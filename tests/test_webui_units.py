@@ -30,6 +30,16 @@ def test_blank_fields_are_not_set():
     assert StartForm.parse(filled) == StartForm("p.json", "2", "a.env", "", "http://x")
 
 
+def test_fields_not_sent_keep_their_value():
+    """A script's POST /swarm without fixload's fields keeps what the command line gave; blank still clears."""
+    from types import SimpleNamespace
+
+    current = SimpleNamespace(profile="p.json", multiplier="1.5", env_file="staging.env", summary="s.json")
+    assert StartForm.parse(ImmutableMultiDict({}), current) == StartForm("p.json", "1.5", "staging.env", "s.json", None)
+    blank = ImmutableMultiDict({"env_file": "", "multiplier": ""})
+    assert StartForm.parse(blank, current) == StartForm("p.json", None, None, "s.json", None)
+
+
 @pytest.mark.parametrize(
     ("host", "target"),
     [
