@@ -120,6 +120,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true", help="print the plan as JSON")
     validate.add_argument("--workers", type=_count, default=0, help="check the plan for N worker processes")
     validate.set_defaults(handler=_validate)
+    if command == "validate":
+        return parser  # validate needs nothing else: no simulator, compare or Locust import (under 1 s)
 
     from fixload import runner
     from fixload.simulator import serve
