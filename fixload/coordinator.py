@@ -331,6 +331,7 @@ def on_worker_start(environment: Any, msg: Any, **_: Any) -> None:
     share = Share(**data["share"])
     run.lifecycle.new_test()
     run.iteration_counters.clear()
+    run.failures.clear()  # a new test logs its own first failures (the last test's counts went with its final)
     run.engine = Engine(plan, share, _emitter(run), _crash_reporter(run))
     run.engine.start()
     run.lifecycle.ensure(State.RUNNING)
