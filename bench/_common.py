@@ -241,6 +241,7 @@ def results_markdown(out: Path, commands: Mapping[str, str]) -> str:
                 )
     else:
         lines.append("_not run_")
+    lines += simulator_soak_markdown(out / "simulator_soak.json")
     pc = out / "percentiles.txt"
     lines += ["", "## Percentile accuracy (fixload vs exact vs Locust)", ""]
     if pc.exists():
@@ -249,6 +250,32 @@ def results_markdown(out: Path, commands: Mapping[str, str]) -> str:
         lines.append("_not run_")
     lines += ["", "## Where fixload is behind k6, and why", "", *_notes(out)]
     return "\n".join(lines) + "\n"
+
+
+def simulator_soak_markdown(path: Path) -> list[str]:
+    """The simulator's memory bound (`bench/soak.py --simulator-iterations N --json simulator_soak.json`)."""
+    lines = ["", "## Simulator memory bound: the records of an hour at 300 iterations/s", ""]
+    if not path.exists():
+        return [*lines, "_not run_"]
+    r = read_json(path)
+    rss, store = r["rss_mb"], r["store"]
+    lines += [
+        f"`python bench/soak.py --simulator-iterations {r['iterations']} --connections {r['connections']}` — "
+        f"{r['iterations']:,} iterations of the five flows (product values, baseline mix; one hour at 300 it/s is "
+        f"1,080,000) sent as fast as the simulator answers: {r['requests']:,} requests in {r['wall_s']:,} s "
+        f"({r['iterations_per_s']} it/s), {r['failed']} iterations with a failed step.",
+        "",
+        "| simulator RSS | start (MB) | peak (MB) | end (MB) | under 200 MB |",
+        "|---|---:|---:|---:|---|",
+        f"| | {rss['start']} | {rss['peak']} | {rss['end']} | {_ok(rss['peak'] < 200)} |",
+        "",
+        "Kept at the end (the caps, `fixload/simulator/store.py` `Limits`): "
+        + ", ".join(f"{k} {v:,}" for k, v in store["counts"].items())
+        + "; evicted: "
+        + ", ".join(f"{k} {v:,}" for k, v in store["evicted"].items() if v)
+        + ".",
+    ]
+    return lines
 
 
 def _notes(out: Path) -> list[str]:
@@ -322,10 +349,9 @@ def _notes(out: Path) -> list[str]:
         if grown:
             notes.append(
                 f"- Soak: RSS grows more than 10% for {', '.join(grown)}. The simulator is stateful like the real "
-                "API: it keeps what the flows create up to its caps (fixload/simulator/store.py `Limits`: 10,000 "
-                "finished bookings, 20,000 conversations, 20,000 orders, ...), which a run this short does not "
-                "reach, so its growth is the data it holds, bounded by the caps. Master and worker growth would be "
-                "fixload's own."
+                "API: it keeps what the flows create up to its caps (fixload/simulator/store.py `Limits`), which a "
+                "run this short may not reach, so its growth is the data it holds, bounded by the caps (see the "
+                "simulator's memory bound above). Master and worker growth would be fixload's own."
             )
         else:
             notes.append("- Soak: every process flat within 10% after warm-up.")
