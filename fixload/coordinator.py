@@ -227,11 +227,24 @@ def record_crash(run: Run, what: str) -> None:
 
 
 def _emitter(run: Run) -> Callable[[str, float, dict[str, str]], None]:
-    sinks = run.sinks
+    """The executors' way to record a sample. Each executor passes its own long-lived tag dicts, so a series
+    is found by (metric, the dict's identity): no tuple of its items and no tags built per sample. The cache
+    lives as long as this Engine's executors (and so their dicts), and is emptied whenever the registry is
+    reset (a worker resets after every report), as `SinkCache` is."""
+    registry = run.registry
+    cache: dict[tuple[str, int], Any] = {}
+    generation = registry.generation
 
     def emit(name: str, value: float, tags: dict[str, str]) -> None:
-        # executors pass the same few tag dicts again and again: their contents key the cached sinks
-        sinks.get((name, *tags.items()), (name,), lambda: tags)[0].add(value)
+        nonlocal generation
+        if generation != registry.generation:
+            cache.clear()
+            generation = registry.generation
+        key = (name, id(tags))
+        sink = cache.get(key)
+        if sink is None:
+            sink = cache[key] = registry.sink(name, tags)
+        sink.add(value)
 
     return emit
 

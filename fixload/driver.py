@@ -4,7 +4,8 @@
   traffic (`configured`);
 - `test_start` (master/local runner): the registry starts from zero, the fixtures are provisioned when a
   loaded flow declares it needs them (`ScenarioUser.needs_fixtures`; `provisioning`; a failure halts every
-  runner, exit 107), then the coordinator starts the clock and hands out shares (`waiting` → `running`); `abortOnFail` is watched every 2 s;
+  runner, exit 107), then the coordinator starts the clock and hands out shares (`waiting` → `running`);
+  `abortOnFail` is watched every 2 s;
 - the end (normal end, abort, Ctrl-C, SIGTERM, setup failure, target down) always goes through Locust's
   own path in the main greenlet: the shape's `tick` returns None (the scenarios are over, or the run is
   halted), or a signal raises KeyboardInterrupt there (`fixload.signals`). Locust then quits the runner,

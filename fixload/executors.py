@@ -41,6 +41,11 @@ logger = logging.getLogger("fixload")
 Emit = Callable[[str, float, dict[str, str]], None]
 YIELD_EVERY_S = 0.002
 """The most time a scheduler runs without yielding to the gevent hub, however far behind it is."""
+DROPS_RECORD_EVERY = 0.1
+"""Plan seconds between two `dropped_iterations` samples of an executor that keeps dropping: the drops of
+that stretch go in as one sample of their number (the counter's sum, and so every threshold, is the same;
+a saturated scheduler then records ~10 samples a second instead of one per dropped start). The counts are
+exact at every instant; pending drops are recorded when the executor stops."""
 
 
 class InterruptIteration(BaseException):
@@ -114,6 +119,8 @@ class ScenarioExecutor:
         self.done = Event()
         self.tags = {"scenario": plan.name, **plan.scenario.tags}
         self._greenlets: list[gevent.Greenlet] = []
+        self._unrecorded_drops = 0
+        self._drops_recorded_at = -math.inf
         self.on_crash: Callable[[str, BaseException], None] | None = None
         """Called when one of this executor's greenlets dies of an exception (the Engine sets it)."""
 
@@ -192,7 +199,21 @@ class ScenarioExecutor:
             g.kill(block=False)
         self.interrupt_busy()
         self.release_all()
+        self.record_drops()
         self.done.set()
+
+    def drop(self, due: float) -> None:
+        """An iteration due at `due` found no VU: count it now, record its sample with the next batch."""
+        self.counts.dropped += 1
+        self._unrecorded_drops += 1
+        if due - self._drops_recorded_at >= DROPS_RECORD_EVERY:
+            self._drops_recorded_at = due
+            self.record_drops()
+
+    def record_drops(self) -> None:
+        if self._unrecorded_drops:
+            self.emit("dropped_iterations", float(self._unrecorded_drops), self.tags)
+            self._unrecorded_drops = 0
 
     def release_all(self) -> None:
         for vu in self.vus:
@@ -278,8 +299,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
             and waiting.value not in (False, None)
             and not self._hand(waiting.value)
         ):
-            self.counts.dropped += 1
-            self.emit("dropped_iterations", 1.0, self.tags)
+            self.drop(float(waiting.value))
 
     def run(self) -> None:
         self._schedule(self.share, _Window(self.share.since))
@@ -313,8 +333,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
     def dispatch(self, due: float) -> None:
         self.counts.scheduled += 1
         if not self._hand(due):
-            self.counts.dropped += 1
-            self.emit("dropped_iterations", 1.0, self.tags)
+            self.drop(due)
 
     def _hand(self, due: float) -> bool:
         """Give the iteration due at `due` to an idle VU, else to a newly allocated one (up to maxVUs)."""
@@ -353,6 +372,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
             self.wait_for_idle(self.plan.end + self.plan.scenario.graceful_stop)
         finally:
             self.release_all()
+            self.record_drops()
             self.done.set()
 
 

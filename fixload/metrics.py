@@ -632,6 +632,13 @@ class SinkCache:
         self._generation = registry.generation
         self._sinks: dict[Any, tuple[Sink, ...]] = {}
 
+    def find(self, key: Any) -> tuple[Sink, ...] | None:
+        """The sinks cached under `key`, or None (then `get` them): lets the hot path skip building `tags`."""
+        if self._generation != self.registry.generation:
+            self._sinks.clear()
+            self._generation = self.registry.generation
+        return self._sinks.get(key)
+
     def get(self, key: Any, names: tuple[str, ...], tags: Callable[[], Mapping[str, str]]) -> tuple[Sink, ...]:
         """The sinks of `names` for the tags `tags()` builds (called only on a miss)."""
         if self._generation != self.registry.generation:

@@ -38,23 +38,15 @@ def install(environment: Any, run: Run) -> None:
         **_: Any,
     ) -> None:
         status = int(getattr(response, "status_code", 0) or 0) if response is not None else 0
-        expected = 200 <= status < 400
         extra = tuple(context.items()) if context else ()
-
-        def tags() -> dict[str, str]:
-            out = {
-                "name": name,
-                "method": request_type,
-                "status": str(status),
-                "expected_response": str(expected).lower(),
-            }
-            out.update((str(k), str(v)) for k, v in extra if v is not None)
-            return out
-
-        reqs, duration, failed, received, sent = sinks.get((name, request_type, status, extra), REQUEST_METRICS, tags)
+        key = (name, request_type, status, extra)
+        found = sinks.find(key)
+        if found is None:
+            found = sinks.get(key, REQUEST_METRICS, lambda: _tags(name, request_type, status, extra))
+        reqs, duration, failed, received, sent = found
         reqs.add(1.0)
         duration.add(float(response_time or 0.0))
-        failed.add(0.0 if expected else 1.0)
+        failed.add(0.0 if 200 <= status < 400 else 1.0)
         if response_length:
             received.add(float(response_length))
         size = bytes_sent(response)
@@ -62,6 +54,13 @@ def install(environment: Any, run: Run) -> None:
             sent.add(float(size))
 
     environment.events.request.add_listener(on_request)
+
+
+def _tags(name: str, method: str, status: int, extra: tuple[tuple[Any, Any], ...]) -> dict[str, str]:
+    """A request's k6 tags: name, method, status, expected_response, and the user's context (the scenario)."""
+    out = {"name": name, "method": method, "status": str(status), "expected_response": str(200 <= status < 400).lower()}
+    out.update((str(k), str(v)) for k, v in extra if v is not None)
+    return out
 
 
 def bytes_sent(response: Any) -> int:

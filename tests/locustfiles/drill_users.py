@@ -18,6 +18,7 @@ from fixload.users import ScenarioUser
 
 
 class _Drill(ScenarioUser, FastHttpUser):
+    needs_fixtures = True  # the drills stand for the real flows: setup runs (and can fail) first
     abstract = True
     route = "/ping"
     network_timeout = 30.0

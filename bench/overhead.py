@@ -1,0 +1,209 @@
+"""The arrival-rate engine's own cost per iteration, in µs of CPU, by part (no HTTP, one process):
+
+- wake-up: the scheduler greenlet sleeping until the next due start and waking (one timer per start);
+- hand-off: giving a due iteration to a waiting VU greenlet and that VU coming back to wait for the next;
+- metrics: what an iteration records (`iteration_start_lag`, `iterations`, `iteration_duration`) and what
+  a request records (`http_reqs`, `http_req_duration`, `http_req_failed`, `data_received`, `data_sent`);
+- total: a real `Engine` running constant-arrival-rate with no-op iterations, CPU per started iteration,
+  asked a rate it can sustain and one far above it (where most due starts are dropped).
+
+CPU time (`time.process_time`), not wall time, so a busy shared machine changes the numbers little.
+
+    python bench/overhead.py [--n 100000] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from gevent.event import AsyncResult
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from fixload.coordinator import _emitter
+from fixload.executors import Engine, Share
+from fixload.plan import build_plan
+from fixload.profile import Profile
+from fixload.recorder import install as install_recorder
+from fixload.run import Run
+
+
+def _cpu_us(fn: Any, n: int) -> float:
+    start = time.process_time()
+    fn(n)
+    return (time.process_time() - start) / n * 1e6
+
+
+def wake_up(n: int) -> float:
+    """One scheduler wake-up: sleep until a due time just ahead, as `sleep_until` does per start."""
+
+    def body(count: int) -> None:
+        for _ in range(count):
+            gevent.sleep(1e-6)
+
+    return _cpu_us(body, n)
+
+
+def hand_off(n: int) -> float:
+    """One iteration handed to a waiting VU greenlet through its AsyncResult, and the VU waiting again."""
+    box: list[AsyncResult] = []
+    ready = gevent.event.Event()
+
+    def vu() -> None:
+        while True:
+            waiting = AsyncResult()
+            box.append(waiting)
+            ready.set()
+            if waiting.get() is None:
+                return
+
+    def body(count: int) -> None:
+        g = gevent.spawn(vu)
+        for _ in range(count):
+            while not box:
+                ready.clear()
+                ready.wait()
+            box.pop().set(1.0)
+        while not box:
+            ready.clear()
+            ready.wait()
+        box.pop().set(None)
+        g.join()
+
+    return _cpu_us(body, n)
+
+
+class _Events:
+    def __init__(self) -> None:
+        self.listeners: list[Any] = []
+
+    def add_listener(self, fn: Any) -> None:
+        self.listeners.append(fn)
+
+
+class _Env:
+    def __init__(self) -> None:
+        self.events = type("E", (), {"request": _Events()})()
+
+
+class _Response:
+    status_code = 200
+    _sent_request = b"GET /ping HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    request = None
+
+
+def metrics(n: int) -> tuple[float, float]:
+    """(per iteration, per request): the samples one no-op iteration and one GET /ping record."""
+    run = Run()
+    from fixload.metrics import define_run_metrics
+
+    define_run_metrics(run.registry, ())
+    emit = _emitter(run)
+    tags = {"scenario": "ping"}
+
+    def iteration(count: int) -> None:
+        for _ in range(count):
+            emit("iteration_start_lag", 0.5, tags)
+            emit("iterations", 1.0, tags)
+            emit("iteration_duration", 1.0, tags)
+
+    env = _Env()
+    install_recorder(env, run)
+    on_request = env.events.request.listeners[0]
+    context = {"scenario": "ping"}
+    response = _Response()
+
+    def request(count: int) -> None:
+        for _ in range(count):
+            on_request("GET", "/ping", 1.0, 20, response=response, context=context)
+
+    return _cpu_us(iteration, n), _cpu_us(request, n)
+
+
+def engine(rate: int, seconds: float, vus: int) -> dict[str, float]:
+    """A real Engine, constant-arrival-rate, no-op iterations: CPU per started iteration, and counts."""
+    profile = Profile.model_validate(
+        {
+            "profile": "overhead",
+            "scenarios": {
+                "ping": {
+                    "executor": "constant-arrival-rate",
+                    "exec": "booking_flow",
+                    "rate": rate,
+                    "duration": f"{seconds}s",
+                    "preAllocatedVUs": vus,
+                    "maxVUs": vus,
+                    "gracefulStop": "0s",
+                }
+            },
+        }
+    )
+    plan = build_plan(profile)
+    run = Run()
+    from fixload.metrics import define_run_metrics
+
+    define_run_metrics(run.registry, ())
+    eng = Engine(plan, Share(0, 1, time.time() + 0.05, 0.0), _emitter(run))
+
+    def vu_loop() -> None:
+        vu = eng.join("ping")
+        while vu.next_iteration():
+            gevent.sleep(0)  # a no-op iteration that yields once, as a request would
+
+    users = [gevent.spawn(vu_loop) for _ in range(vus)]
+    start = time.process_time()
+    eng.start()
+    eng.finished.wait(seconds + 5)
+    cpu = time.process_time() - start
+    gevent.killall(users)
+    c = eng.counts()["ping"]
+    return {
+        "rate": rate,
+        "scheduled": c["scheduled"],
+        "started": c["started"],
+        "dropped": c["dropped"],
+        "cpu_s": round(cpu, 3),
+        "us_per_started": round(cpu / max(1, c["started"]) * 1e6, 2),
+        "started_per_cpu_s": round(c["started"] / cpu, 0) if cpu else 0.0,
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=100_000)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--json")
+    args = parser.parse_args(argv)
+    per_iteration, per_request = metrics(args.n)
+    result: dict[str, Any] = {
+        "wake_up_us": round(wake_up(args.n), 2),
+        "hand_off_us": round(hand_off(args.n), 2),
+        "metrics_iteration_us": round(per_iteration, 2),
+        "metrics_request_us": round(per_request, 2),
+        "engine_sustainable": engine(5_000, args.seconds, 50),
+        "engine_saturated": engine(200_000, args.seconds, 50),
+    }
+    print("per-iteration engine overhead, µs of CPU (one process, no HTTP)")
+    print(f"  wake-up (scheduler timer per start)       : {result['wake_up_us']:6.2f}")
+    print(f"  hand-off (AsyncResult to a waiting VU)     : {result['hand_off_us']:6.2f}")
+    print(f"  metrics per iteration (lag, iterations, duration): {result['metrics_iteration_us']:6.2f}")
+    print(f"  metrics per request (http_reqs ... data_sent)    : {result['metrics_request_us']:6.2f}")
+    for key in ("engine_sustainable", "engine_saturated"):
+        e = result[key]
+        print(
+            f"  {key}: asked {e['rate']}/s, started {e['started']} dropped {e['dropped']} in {e['cpu_s']} s CPU:"
+            f" {e['us_per_started']} µs per started iteration ({e['started_per_cpu_s']:.0f} per CPU second)"
+        )
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
