@@ -19,6 +19,25 @@ fixload's block in Locust's own periodic worker report):
 | `fixload_final`    | worker → master | the last metric delta and engine counts     | `on_final`             |
 | report `fixload`   | worker → master | metric delta, engine counts, finished       | `on_worker_report`     |
 
+Clocks (`fixload.clock`): each process runs plan time on its own monotonic clock. `t0` crosses the wire
+once, as the master's wall-clock instant in every share, and a worker converts it to its monotonic clock
+when `fixload_start` arrives (`Engine` → `PlanClock.from_wall`); reshares keep that clock. A worker whose
+wall clock is off the master's by `s` therefore runs its whole share `s` early (ahead) or late (behind),
+its own iterations and no others. What such a worker tolerates:
+
+- ahead by less than `RESHARE_DELAY` (0.5 s) minus the message's latency: a new share takes over at
+  plan time `since` = the master's now + 0.5 s, and a worker already past `since` in its own plan time has
+  started old-share iterations after it, which the new shares start again (twice). At the start the lead
+  is `LEAD_SECONDS` (1 s) plus the spawn time, so the first share is safe up to that;
+- behind by less than `END_GRACE` (2 s): the master ends the test at plan time duration + 2 s on its own
+  clock (flushing every worker), so a worker further behind loses its last iterations' gracefulStop,
+  then its last starts;
+- the master's own decisions (the end, re-share times, elapsed time, the live sampler, the web UI's
+  countdown) all read the master's monotonic plan clock (`TestState.clock`), never the wall clock.
+
+NTP keeps machines within milliseconds, far inside both bounds. tests/test_clock.py runs two workers
+0.3 s ahead and 0.3 s behind: their starts shift by exactly that and the target gets k6's count.
+
 Liveness: workers say they are alive from `_worker_link`; the master's `_watch_workers` re-shares when
 one goes silent; a worker's `_watch_master` stops its load and exits when the master's heartbeat stops.
 """
@@ -34,6 +53,7 @@ import gevent
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
 from fixload.bounds import SPAWN_RATE_PER_PROCESS
+from fixload.clock import PlanClock
 from fixload.config import ConfigError, load_run_config
 from fixload.executors import Engine, Share, users_needed
 from fixload.lifecycle import HaltReason, State
@@ -60,6 +80,9 @@ MASTER_LOST_AFTER = 3.0
 answers each worker heartbeat (one a second) at once; Locust itself waits 60 s, sending all the while."""
 FLUSH_TIMEOUT = 5.0
 """How long a master waits at the end for every worker's last metric delta."""
+END_GRACE = 2.0
+"""Plan seconds past the plan's duration (gracefulStop included) after which the master ends the test even
+if a worker has not said it finished (one lost without a trace, or whose clock is behind; see above)."""
 IDLE_TIMEOUT = 2.0
 """How long a runner waits at the end for interrupted iterations to record their samples."""
 
@@ -164,7 +187,7 @@ def tick(shape: Any) -> tuple[int, float, list[type]] | None:
 
 
 def _scenarios_over(runner: Any, run: Run, state: TestState) -> bool:
-    if time.time() >= state.t0 + state.plan.duration + 2.0:
+    if state.plan_time() >= state.plan.duration + END_GRACE:
         return True
     if isinstance(runner, MasterRunner):
         return bool(state.worker_finished) and all(state.worker_finished.get(w, False) for w in state.workers)
@@ -196,7 +219,7 @@ def begin(environment: Any) -> None:
         return
     run.lifecycle.ensure(State.WAITING)
     lead = LEAD_SECONDS + state.users / state.spawn_rate
-    state.t0 = time.time() + lead
+    state.clock, state.t0 = PlanClock.starting_in(lead)
     state.started = True
     if isinstance(runner, MasterRunner):
         state.workers = live_workers(environment)
@@ -206,7 +229,8 @@ def begin(environment: Any) -> None:
             _send_start(runner, run, state, client_id, share)
         state.greenlets.append(gevent.spawn(_watch_workers, environment))
     elif isinstance(runner, LocalRunner):
-        run.engine = Engine(state.plan, Share(0, 1, state.t0, 0.0), _emitter(run), _crash_reporter(run))
+        share = Share(0, 1, state.t0, 0.0)
+        run.engine = Engine(state.plan, share, _emitter(run), _crash_reporter(run), clock=state.clock)
         run.engine.start()
     run.lifecycle.to(State.RUNNING)
 
@@ -286,7 +310,7 @@ def _watch_workers(environment: Any) -> None:
         now = live_workers(environment)
         if now == state.workers or not now:
             continue
-        since = time.time() - state.t0 + RESHARE_DELAY
+        since = state.plan_time() + RESHARE_DELAY
         lost = sorted(set(state.workers) - set(now))
         joined = sorted(set(now) - set(state.workers))
         for client_id in lost:
@@ -341,7 +365,7 @@ def on_worker_start(environment: Any, msg: Any, **_: Any) -> None:
         run.config = type(run.config)(plan=plan, target=run.config.target, env=run.config.env)
     if run.engine is not None:
         run.engine.stop()
-    share = Share(**data["share"])
+    share = Share(**data["share"])  # its wall-clock t0 becomes this worker's monotonic plan clock, once, here
     run.lifecycle.new_test()
     run.iteration_counters.clear()
     run.failures.clear()  # a new test logs its own first failures (the last test's counts went with its final)
@@ -545,9 +569,9 @@ def counts(environment: Any) -> dict[str, dict[str, int]]:
 
 def elapsed(environment: Any) -> float:
     state = state_of(environment)
-    if state is None or not state.t0:
+    if state is None or state.clock is None:
         return 0.0
-    return max(0.0, time.time() - state.t0)
+    return max(0.0, state.clock.now())
 
 
 def wait_idle(run: Run) -> None:

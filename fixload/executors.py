@@ -13,8 +13,9 @@ At a scenario's end its running iterations get `gracefulStop` (ramping-vus: `gra
 ramping down) to finish, then are interrupted and counted as interrupted.
 
 Distribution: runner *k* of *n* takes the global iterations with index ≡ k (mod n) from a common clock
-`t0`, so the union over runners is exactly the schedule and nothing starts twice. A new share (a worker
-joined or was lost) takes over from a given plan time; the old share stops there.
+(`fixload.clock`: plan time on each process's monotonic clock, from the common start `t0`), so the union
+over runners is exactly the schedule and nothing starts twice. A new share (a worker joined or was lost)
+takes over from a given plan time; the old share stops there.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from typing import Any
 import gevent
 from gevent.event import AsyncResult, Event
 
+from fixload.clock import PlanClock
 from fixload.plan import Plan, ScenarioPlan
 from fixload.profile import PerVUIterations, RampingVUs, SharedIterations
 from fixload.schedules import arrival_rate_at, arrival_starts, ramping_vus_at
@@ -58,7 +60,7 @@ class Share:
 
     index: int = 0
     count: int = 1
-    t0: float = 0.0  # wall-clock (time.time()) instant of plan time 0, the same on every runner
+    t0: float = 0.0  # wall-clock (time.time()) instant of plan time 0 on the master; crosses the wire only
     since: float = 0.0  # plan seconds from which this share applies (0 for the first one)
 
     def split(self, total: int) -> int:
@@ -109,11 +111,13 @@ class VU:
 class ScenarioExecutor:
     """Common machinery: VU bookkeeping, iteration metrics, gracefulStop."""
 
-    def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit) -> None:
+    def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit, clock: PlanClock) -> None:
         self.plan = plan
         self.name = plan.name
         self.share = share
         self.emit = emit
+        self.clock = clock
+        self._origin = clock.origin
         self.counts = Counts()
         self.vus: list[VU] = []
         self.done = Event()
@@ -134,8 +138,8 @@ class ScenarioExecutor:
 
     # clock -----------------------------------------------------------------------------------------------
     def now(self) -> float:
-        """Plan time in seconds (0 = the moment all scenarios' clocks start)."""
-        return time.time() - self.share.t0
+        """Plan time in seconds (0 = the moment all scenarios' clocks start), on this process's monotonic clock."""
+        return time.monotonic() - self._origin
 
     def sleep_until(self, plan_time: float) -> None:
         # One wake-up per start, on time. Batching starts per millisecond was measured (bench/throughput.py):
@@ -247,8 +251,8 @@ class ScenarioExecutor:
 class ArrivalRateExecutor(ScenarioExecutor):
     """constant-arrival-rate and ramping-arrival-rate: the open model."""
 
-    def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit) -> None:
-        super().__init__(plan, share, emit)
+    def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit, clock: PlanClock) -> None:
+        super().__init__(plan, share, emit, clock)
         self.idle: deque[VU] = deque()
         self.parked: deque[VU] = deque()
         self._window = _Window(share.since)
@@ -480,8 +484,8 @@ class PerVUIterationsExecutor(VUExecutor):
 
 
 class SharedIterationsExecutor(VUExecutor):
-    def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit) -> None:
-        super().__init__(plan, share, emit)
+    def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit, clock: PlanClock) -> None:
+        super().__init__(plan, share, emit, clock)
         scenario: SharedIterations = plan.scenario
         self.remaining = share.split(scenario.iterations)
 
@@ -517,11 +521,21 @@ def users_needed(plan: ScenarioPlan) -> int:
 class Engine:
     """All scenarios of a plan on one runner, on one clock."""
 
-    def __init__(self, plan: Plan, share: Share, emit: Emit, on_crash: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self,
+        plan: Plan,
+        share: Share,
+        emit: Emit,
+        on_crash: Callable[[str], None] | None = None,
+        clock: PlanClock | None = None,
+    ) -> None:
+        """`clock` is the process's plan clock when it has one (the master's or local runner's own);
+        otherwise the share's wall-clock `t0` is converted once, now (a worker, on receipt)."""
         self.plan = plan
         self.share = share
+        self.clock = clock if clock is not None else PlanClock.from_wall(share.t0)
         self.executors: dict[str, ScenarioExecutor] = {
-            name: _EXECUTORS[s.executor](s, share, emit) for name, s in plan.scenarios.items()
+            name: _EXECUTORS[s.executor](s, share, emit, self.clock) for name, s in plan.scenarios.items()
         }
         self.finished = Event()
         self.crash: str | None = None
@@ -558,6 +572,7 @@ class Engine:
         return self.executors[scenario].join()
 
     def reshare(self, share: Share) -> None:
+        """A new share on the same clock: its `t0` is the one already converted, so it is not read again."""
         self.share = share
         for executor in self.executors.values():
             executor.reshare(share)
@@ -580,4 +595,4 @@ class Engine:
         )
 
     def elapsed(self) -> float:
-        return time.time() - self.share.t0
+        return self.clock.now()

@@ -18,7 +18,6 @@ numbers survive the coordinator forgetting the test at `test_stop`.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from typing import Any
 
@@ -100,15 +99,14 @@ class Live:
         self.tasks = []
 
     def _loop(self) -> None:
-        # Sample on plan time: t0 + k * interval, so points line up across runs.
+        # Sample on plan time (monotonic): k * interval, so points line up across runs.
         k = 1
         while self.running:
-            due = self.t0 + k * SAMPLE_INTERVAL
-            gevent.sleep(max(0.0, due - time.time()))
+            gevent.sleep(max(0.0, k * SAMPLE_INTERVAL - self.state.plan_time()))
             if not self.running or self.final_sampled:
                 return
             self.sample()
-            k = max(k + 1, int((time.time() - self.t0) // SAMPLE_INTERVAL) + 1)
+            k = max(k + 1, int(self.state.plan_time() // SAMPLE_INTERVAL) + 1)
 
     def series(self) -> dict[str, Any]:
         """The time series for the summary (`fixload.timeseries`), ending with a sample taken now if the
@@ -139,14 +137,10 @@ class Live:
                 sink.merge_snapshot(item["sink"])
 
     # -- clock and counts
-    @property
-    def t0(self) -> float:
-        return self.state.t0 if self.state is not None else time.time()
-
     def elapsed(self) -> float:
-        if self.state is None or not self.state.t0:
+        if self.state is None or self.state.clock is None:
             return 0.0
-        return max(0.0, time.time() - self.state.t0)
+        return max(0.0, self.state.plan_time())
 
     def counts(self) -> dict[str, dict[str, int]]:
         if self.engine is not None:

@@ -24,6 +24,7 @@ from fixload.schedules import count_between
 if TYPE_CHECKING:
     from locust.env import Environment
 
+    from fixload.clock import PlanClock
     from fixload.config import RunConfig
     from fixload.executors import Engine, Share
     from fixload.plan import Plan
@@ -39,6 +40,9 @@ class TestState:
     users: int
     spawn_rate: float
     t0: float = 0.0
+    """The common start as a wall-clock instant: what the workers are sent, never read for the schedule."""
+    clock: PlanClock | None = None
+    """This process's plan clock (monotonic), set when the test starts."""
     started: bool = False
     finished: bool = False
     workers: list[str] = field(default_factory=list)
@@ -49,6 +53,10 @@ class TestState:
     shares: dict[str, list[tuple[Share, float]]] = field(default_factory=dict)
     """Master: every share each worker was given, with the plan time it ended (inf: still running), so the
     master knows exactly what a lost worker was due."""
+
+    def plan_time(self) -> float:
+        """Plan seconds now on this process's monotonic clock (0 before the test starts)."""
+        return self.clock.now() if self.clock is not None else 0.0
 
     def give(self, client_id: str, share: Share) -> None:
         """Record a worker's new share; its previous one ends where the new one begins."""

@@ -39,7 +39,6 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -353,7 +352,7 @@ def run_phase(environment: Any) -> dict[str, Any]:
     if lifecycle.state is State.PROVISIONING:
         return {"phase": "provisioning"}
     if state is not None and state.started and lifecycle.state in (State.WAITING, State.RUNNING):
-        wait = state.t0 - time.time()
+        wait = -state.plan_time()
         if wait > 0:
             return {"phase": "waiting", "startsIn": round(wait, 2)}
         return {"phase": "running", "elapsed": round(-wait, 1), "duration": state.plan.nominal_duration}

@@ -178,18 +178,22 @@ class Cluster:
     port: int = field(default_factory=free_port)
     master: subprocess.Popen[str] | None = None
     worker_procs: list[subprocess.Popen[str]] = field(default_factory=list)
+    worker_setups: Mapping[int, tuple[Path, Mapping[str, str]]] = field(default_factory=dict)
+    """Worker i's own locustfile and extra environment (default: LOCUSTFILE, nothing extra)."""
 
     @property
     def summary_path(self) -> Path:
         return self.tmp_path / f"summary-{self.profile.stem}-cluster.json"
 
-    def _spawn(self, args: list[str], log: str) -> subprocess.Popen[str]:
+    def _spawn(
+        self, args: list[str], log: str, locustfile: Path = LOCUSTFILE, env: Mapping[str, str] | None = None
+    ) -> subprocess.Popen[str]:
         out = open(self.tmp_path / log, "w", encoding="utf-8")  # noqa: SIM115  (closed with the process)
-        base = [*LOCUST, "-f", str(LOCUSTFILE), "--profile", str(self.profile), "--loglevel", "INFO"]
+        base = [*LOCUST, "-f", str(locustfile), "--profile", str(self.profile), "--loglevel", "INFO"]
         return subprocess.Popen(
             base + args,
             cwd=REPO,
-            env=locust_env(self.sim, self.sleep),
+            env=locust_env(self.sim, self.sleep, **dict(env or {})),
             stdout=out,
             stderr=subprocess.STDOUT,
             text=True,
@@ -202,7 +206,8 @@ class Cluster:
         self.master = self._spawn(master, "master.log")
         for i in range(self.workers):
             worker = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(self.port)]
-            self.worker_procs.append(self._spawn(worker, f"worker-{i}.log"))
+            locustfile, env = self.worker_setups.get(i, (LOCUSTFILE, {}))
+            self.worker_procs.append(self._spawn(worker, f"worker-{i}.log", locustfile, env))
         return self
 
     def log(self, name: str = "master.log") -> str:
