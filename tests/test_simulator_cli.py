@@ -118,3 +118,37 @@ def test_tokens_round_trip_and_reject_tampering() -> None:
     # the product removes a literal "Bearer " (middleware/auth.js:11): anything else is verified as it is
     assert auth.bearer_token("Bearer abc") == "abc" and auth.bearer_token("Basic abc") == "Basic abc"
     assert auth.bearer_token(None) is None
+
+
+STARTER_DIES_BEFORE_READING = """
+import sys, time
+import fixload.simulator.process as process
+
+def stuck(path):  # the starter is killed in the instant between the file appearing and its reading it
+    print(path, flush=True)
+    time.sleep(60)
+
+process.read_env_file = stuck
+process.SimulatorProcess(keep_env_file=False).start()
+"""
+
+
+def test_no_token_file_outlives_a_starter_killed_before_it_read_the_file() -> None:
+    """`fixload run`'s simulator (keep_env_file=False) removes its 0600 token file and the directory made for
+    it itself when it exits, so a wrapper SIGKILLed in that window leaves no token behind."""
+    import psutil
+
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    starter = subprocess.Popen(
+        [sys.executable, "-c", STARTER_DIES_BEFORE_READING], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert starter.stdout is not None
+        env_path = Path(starter.stdout.readline().strip())
+        assert env_path.exists() and stat.S_IMODE(env_path.stat().st_mode) == 0o600
+        (simulator,) = psutil.Process(starter.pid).children()
+    finally:
+        starter.kill()
+        starter.wait(5)
+    simulator.wait(10)  # ended by the parent-death signal (psutil.TimeoutExpired if it lingers)
+    assert not env_path.exists() and not env_path.parent.exists()

@@ -76,6 +76,8 @@ class SimulatorProcess:
         assert self.env_path is not None
         cmd = [sys.executable, "-m", "fixload.simulator", "--port", "0", "--env-out", str(self.env_path)]
         cmd += ["--auth", self.auth]
+        if not self.keep_env_file:
+            cmd.append("--env-out-until-exit")  # the simulator removes it too, should this starter die first
         if self.seed is not None:
             cmd += ["--seed", str(self.seed)]
         for rule in self.faults:

@@ -38,6 +38,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--allow-remote", action="store_true", help="permit binding a non-loopback host")
     parser.add_argument("--env-out", metavar="PATH", help="write the K6_* identities and tokens here (mode 0600)")
     parser.add_argument(
+        "--env-out-until-exit",
+        action="store_true",
+        help="remove the --env-out file (and its directory, when empty) when the simulator exits: no token file "
+        "outlives a starter killed before it could remove the file itself (fixload run uses it)",
+    )
+    parser.add_argument(
         "--auth",
         choices=("product", "strict"),
         default="product",
@@ -207,7 +213,16 @@ def run(args: argparse.Namespace) -> int:
         server.run(sockets=[sock])
     finally:
         sock.close()
+        if env_out is not None and args.env_out_until_exit:
+            remove_env_out(env_out)
     return 0
+
+
+def remove_env_out(path: Path) -> None:
+    """The token file gone, and the directory a starter made for it when nothing else is left in it."""
+    path.unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # not empty, or already gone: leave it
+        path.parent.rmdir()
 
 
 def _loop() -> str:
