@@ -15,10 +15,8 @@ setup failed. `fixload run --check-first` runs this first and starts no load whe
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import os
-import pkgutil
 import sys
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,6 +24,7 @@ from typing import TextIO
 
 import orjson
 
+from fixload.binding import import_flows, needs_fixtures
 from fixload.config import ConfigError, RunConfig, load_run_config
 from fixload.envvars import EnvError, load_environment
 from fixload.exitcodes import ExitCode
@@ -156,19 +155,6 @@ def hints(result: StepResult, prefix: str = "/api") -> list[str]:
 # ------------------------------------------------------------------------------------------ running
 
 
-def flow_classes() -> dict[str, type[FlowUser]]:
-    """The flow user classes the repository's locustfiles define, by flow name."""
-    import locustfiles
-
-    found: dict[str, type[FlowUser]] = {}
-    for module in pkgutil.iter_modules(locustfiles.__path__):
-        loaded = importlib.import_module(f"locustfiles.{module.name}")
-        for value in vars(loaded).values():
-            if isinstance(value, type) and issubclass(value, FlowUser) and value.flow and not value.abstract:
-                found.setdefault(value.flow, value)
-    return found
-
-
 def check_setup(config: RunConfig) -> tuple[FlowCheck, dict[str, str] | None]:
     """Setup as a run does it, each request a row; the fixtures, or None when setup failed."""
     from fixload.fixtures import SetupError, provision
@@ -214,28 +200,33 @@ class CheckReport:
     sections: tuple[FlowCheck, ...] = ()
 
 
-def check_config(config: RunConfig, out: TextIO | None = None) -> CheckReport:
-    """Setup, then one iteration of each scenario's flow, one after another; print a table per section.
+def check_config(
+    config: RunConfig, out: TextIO | None = None, flows: Mapping[str, type[FlowUser]] | None = None
+) -> CheckReport:
+    """Setup (when a scenario's flow needs fixtures), then one iteration of each scenario's flow, one after
+    another; print a table per section. `flows`: the loaded flows (default: those `locustfiles/` defines).
 
     The flows' own failure lines are held back meanwhile: the table shows each failure with its body."""
     flows_log = logging.getLogger("fixload.flows")
     level = flows_log.level
     flows_log.setLevel(logging.CRITICAL)
     try:
-        return _check(config, out or sys.stdout)
+        return _check(config, out or sys.stdout, import_flows() if flows is None else flows)
     finally:
         flows_log.setLevel(level)
 
 
-def _check(config: RunConfig, out: TextIO) -> CheckReport:
-    setup, fixtures = check_setup(config)
-    sections = [setup]
-    print_section(setup, config, out)
-    if fixtures is None:
-        step = setup.first_failure()
-        where = f"{step.step} ({step.method} {step.route}) → {step.status}" if step else setup.error
-        return _report(ExitCode.SETUP_FAILED, f"setup failed at {where}; no flow was run", sections, out)
-    classes = flow_classes()
+def _check(config: RunConfig, out: TextIO, classes: Mapping[str, type[FlowUser]]) -> CheckReport:
+    sections: list[FlowCheck] = []
+    fixtures: dict[str, str] | None = {}
+    if needs_fixtures(classes, (scenario.flow for scenario in config.plan.scenarios.values())):
+        setup, fixtures = check_setup(config)
+        sections.append(setup)
+        print_section(setup, config, out)
+        if fixtures is None:
+            step = setup.first_failure()
+            where = f"{step.step} ({step.method} {step.route}) → {step.status}" if step else setup.error
+            return _report(ExitCode.SETUP_FAILED, f"setup failed at {where}; no flow was run", sections, out)
     for name, scenario in config.plan.scenarios.items():
         flow = classes.get(scenario.flow)
         if flow is None:
@@ -244,10 +235,11 @@ def _check(config: RunConfig, out: TextIO) -> CheckReport:
             section = check_flow(config, fixtures, name, flow)
         sections.append(section)
         print_section(section, config, out)
-    failed = [s for s in sections[1:] if not s.ok]
+    ran = sections[len(sections) - len(config.plan.scenarios) :]
+    failed = [s for s in ran if not s.ok]
     if not failed:
-        return _report(ExitCode.OK, f"every step of {len(sections) - 1} flow(s) passed", sections, out)
-    verdict = f"{len(failed)} of {len(sections) - 1} flow(s) failed: {describe_failures(failed)}"
+        return _report(ExitCode.OK, f"every step of {len(ran)} flow(s) passed", sections, out)
+    verdict = f"{len(failed)} of {len(ran)} flow(s) failed: {describe_failures(failed)}"
     return _report(ExitCode.THRESHOLDS_FAILED, verdict, sections, out)
 
 
@@ -309,7 +301,8 @@ def print_section(section: FlowCheck, config: RunConfig, out: TextIO) -> None:
 
 
 def load_config(args: argparse.Namespace, process_env: Mapping[str, str] | None = None) -> RunConfig:
-    return load_run_config(args.profile, args.multiplier, args.env_file, process_env=process_env)
+    locustfile = getattr(args, "locustfiles", None)
+    return load_run_config(args.profile, args.multiplier, args.env_file, process_env=process_env, locustfile=locustfile)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -317,9 +310,11 @@ def run(args: argparse.Namespace) -> int:
     try:
         env = load_environment(args.env_file)
         if env.get("K6_BASE_URL", "").strip():
-            return check_config(load_config(args)).code
+            return check_config(load_config(args), flows=import_flows(getattr(args, "locustfiles", None))).code
         # validate what does not depend on the target before starting anything
-        load_run_config(args.profile, args.multiplier, args.env_file, check_env=False)
+        load_run_config(
+            args.profile, args.multiplier, args.env_file, check_env=False, locustfile=getattr(args, "locustfiles", None)
+        )
     except (ConfigError, EnvError) as exc:
         print(f"fixload: {exc}", file=sys.stderr)
         return ExitCode.INVALID_CONFIG
@@ -333,4 +328,4 @@ def run(args: argparse.Namespace) -> int:
         except ConfigError as exc:
             print(f"fixload: {exc}", file=sys.stderr)
             return ExitCode.INVALID_CONFIG
-        return check_config(config).code
+        return check_config(config, flows=import_flows(getattr(args, "locustfiles", None))).code

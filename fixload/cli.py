@@ -28,6 +28,14 @@ def _add_profile_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="profile JSON (default: K6_PROFILE_PATH, else profiles/baseline.json)")
     parser.add_argument("--multiplier", help="load multiplier (beats K6_LOAD_MULTIPLIER and the profile)")
     parser.add_argument("--env-file", help="a .env file to read instead of ./.env (the process environment wins)")
+    parser.add_argument(
+        "-f",
+        "--locustfile",
+        "--locustfiles",
+        dest="locustfiles",
+        help="the locustfile(s) whose ScenarioUser classes the scenarios bind to, as `locust -f` "
+        "(default: ./locustfiles, else the installed copy)",
+    )
 
 
 def _validate(args: argparse.Namespace) -> int:
@@ -36,7 +44,9 @@ def _validate(args: argparse.Namespace) -> int:
 
     from fixload.validation import format_verdict, validate_run, verdict_as_dict
 
-    verdict = validate_run(args.profile, args.multiplier, args.env_file, processes=max(1, args.workers))
+    verdict = validate_run(
+        args.profile, args.multiplier, args.env_file, processes=max(1, args.workers), locustfile=args.locustfiles
+    )
     if not verdict.ok:
         print(f"fixload: {verdict.message()}", file=sys.stderr)
         return ExitCode.INVALID_CONFIG

@@ -28,6 +28,8 @@ class RunConfig:
     target: Target
     env: dict[str, str] = field(repr=False)
     """The merged environment: it holds the tokens, so it is never part of a repr."""
+    metric_flows: tuple[str, ...] = ()
+    """The loaded flows whose metrics the run defines (fixload.binding.metric_flows): what it was validated for."""
 
 
 def default_profile_path(env: dict[str, str] | None = None) -> str:
@@ -42,17 +44,27 @@ def load_run_config(
     check_env: bool = True,
     process_env: Mapping[str, str] | None = None,
     processes: int | None = 1,
+    flows: Mapping[str, type] | None = None,
+    locustfile: str | None = None,
 ) -> RunConfig:
     """The config of a valid run, or ConfigError listing every problem (fixload.validation.validate_run).
 
     check_env=False: the identities come from the embedded simulator (the wrapper's rule). `process_env`
     stands for the process environment (default `os.environ`): `fixload check` adds the embedded
     simulator's identities to it, as `fixload run` gives them to Locust's process. `processes`: how many
-    Locust processes share the load (the per-process ceilings of fixload.bounds)."""
+    Locust processes share the load (the per-process ceilings of fixload.bounds). `flows`/`locustfile`: the
+    loaded flows, or the locustfiles to import for them (fixload.binding)."""
     from fixload.validation import validate_run
 
     verdict = validate_run(
-        profile_path, multiplier, env_file, simulator=not check_env, processes=processes, process_env=process_env
+        profile_path,
+        multiplier,
+        env_file,
+        simulator=not check_env,
+        processes=processes,
+        process_env=process_env,
+        flows=flows,
+        locustfile=locustfile,
     )
     verdict.raise_for_problems()
     assert verdict.config is not None

@@ -52,6 +52,7 @@ from typing import Any
 import gevent
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
+from fixload.binding import loaded_flows
 from fixload.bounds import SPAWN_RATE_PER_PROCESS
 from fixload.clock import PlanClock
 from fixload.config import ConfigError, load_run_config
@@ -119,18 +120,15 @@ def profile_plan(environment: Any) -> Plan:
             wanted[1],
             getattr(options, "env_file", None),
             processes=max(1, _worker_count(environment.runner)),
+            flows=flow_classes(environment),
         )
         run.config_key = wanted
     return run.config.plan
 
 
 def flow_classes(environment: Any) -> dict[str, type]:
-    """The loaded flow user classes by the scenario they were written for."""
-    return {
-        cls.scenario: cls
-        for cls in environment.user_classes
-        if getattr(cls, "scenario", "") and not getattr(cls, "_fixload_derived", False)
-    }
+    """The loaded flow user classes by the scenario they were written for (fixload.binding)."""
+    return loaded_flows(environment.user_classes)
 
 
 def scenario_user_classes(environment: Any, plan: Plan) -> dict[str, type]:

@@ -3,7 +3,7 @@
 - `init`: the profile, environment and thresholds are loaded and checked; a bad one exits 104 before any
   traffic (`configured`);
 - `test_start` (master/local runner): the registry starts from zero, the fixtures are provisioned when a
-  loaded flow declares it needs them (`ScenarioUser.needs_fixtures`; `provisioning`; a failure halts every
+  flow the plan runs declares it needs them (`ScenarioUser.needs_fixtures`; `provisioning`; a failure halts every
   runner, exit 107), then the coordinator starts the clock and hands out shares (`waiting` → `running`);
   `abortOnFail` is watched every 2 s;
 - the end (normal end, abort, Ctrl-C, SIGTERM, setup failure, target down) always goes through Locust's
@@ -26,7 +26,8 @@ from typing import Any
 import gevent
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
-from fixload import coordinator, options
+from fixload import coordinator, options, recorder
+from fixload.binding import metric_flows, needs_fixtures
 from fixload.config import ConfigError
 from fixload.executors import users_needed
 from fixload.exitcodes import ExitCode
@@ -74,6 +75,8 @@ def configure(environment: Any, runner: Any = None) -> tuple[str, ...]:
     run = run_for(environment)
     parsed = environment.parsed_options
     profile, multiplier = getattr(parsed, "profile", "") or None, getattr(parsed, "multiplier", None)
+    flows = coordinator.flow_classes(environment)  # the scenarios bind to the classes Locust loaded
+    recorder.define_flow_metrics(run, metric_flows(flows))
     verdict = validate_run(
         profile,
         multiplier,
@@ -81,6 +84,7 @@ def configure(environment: Any, runner: Any = None) -> tuple[str, ...]:
         simulator=False,  # Locust itself never starts one: the target is the host it was given
         processes=options.processes(environment, runner),
         registry=run.registry,
+        flows=flows,
     ).raise_for_problems()
     previous = run.config, run.config_key, run.thresholds
     run.config, run.config_key, run.thresholds = verdict.config, (profile, multiplier), verdict.thresholds
@@ -134,7 +138,8 @@ def on_test_start(environment: Any, **_: Any) -> None:
     lifecycle.started_at = datetime.now(UTC)
     if run.config is None:
         return
-    if any(getattr(cls, "needs_fixtures", False) for cls in coordinator.flow_classes(environment).values()):
+    wanted = (scenario.flow for scenario in run.config.plan.scenarios.values())
+    if needs_fixtures(coordinator.flow_classes(environment), wanted):
         lifecycle.to(State.PROVISIONING)
         try:
             run.fixtures = provision(run.config, registry=run.registry)  # k6's setup accounting: group ::setup

@@ -28,6 +28,7 @@ import gevent
 import orjson
 from locust.contrib.fasthttp import FastHttpUser
 
+from fixload.binding import flow_settings
 from fixload.config import RunConfig
 from fixload.conventions import (  # noqa: F401  (flows and `fixload check` import these from here)
     AUTH_ENV,
@@ -59,7 +60,8 @@ FLOW_BLOCKS: dict[str, str] = {
     "analytics_flow": "analytics",
     "ads_flow": "ads",
 }
-"""Which `settings` block holds each flow's knobs (and its `sleepSeconds`)."""
+"""Which typed `settings` block holds each of the five flows' knobs (and its `sleepSeconds`); any other
+flow reads the block named by its `settings_block` (default: its scenario's name), free-form."""
 
 DEFAULT_TIMEOUT_S = 60.0
 """k6's default request timeout; `FIXLOAD_HTTP_TIMEOUT` (seconds) changes it."""
@@ -107,10 +109,16 @@ class FlowUser(ScenarioUser, FastHttpUser):
     flow: ClassVar[str] = ""
     """The flow whose `<flow>_duration/_success_rate/_failures` this user records (default: `scenario`)."""
 
+    settings_block: ClassVar[str] = ""
+    """The `settings` key this flow reads (`self.block`); default: the five flows' own (FLOW_BLOCKS), else
+    the scenario's name. A block the package does not type is free-form: a dict, as the profile gave it."""
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if not cls.flow and cls.scenario:
             cls.flow = cls.scenario
+        if not cls.settings_block and cls.flow:
+            cls.settings_block = FLOW_BLOCKS.get(cls.flow, cls.scenario)
 
     def __init__(self, environment: Any) -> None:
         run = run_for(environment)
@@ -156,8 +164,9 @@ class FlowUser(ScenarioUser, FastHttpUser):
 
     @property
     def block(self) -> Any:
-        """This flow's `settings` block (`settings.booking` for booking_flow, ...)."""
-        return getattr(self.settings, FLOW_BLOCKS[self.flow])
+        """This flow's `settings` block: the typed `settings.booking` for booking_flow, ...; for a flow of
+        a locustfile, its free-form block as a dict (`settings.<settings_block>`, `{}` when absent)."""
+        return flow_settings(self.settings, type(self))
 
     def fixture(self, key: str) -> str:
         """A fixture provisioned once per run (`zoneId`, `serviceId`, `campaignId`)."""
@@ -290,7 +299,7 @@ class FlowUser(ScenarioUser, FastHttpUser):
         if not ok:
             self.registry.add(f"{self.flow}_failures", 1.0, tags)
         if self.trace is None:
-            gevent.sleep(self.settings.sleep_seconds(FLOW_BLOCKS[self.flow]))
+            gevent.sleep(self.settings.sleep_seconds(self.settings_block))
 
     def _failed(self, step: str, status: int | None, body: str) -> None:
         """Log the first failure of each (step, status) with its body; count every one for the summary's

@@ -54,7 +54,6 @@ def add_arguments(parser: Any) -> None:
 @events.init.add_listener
 def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) -> None:
     run = run_for(environment)
-    recorder.define_flow_metrics(run)
     if not driver.configure_at_init(environment, runner):
         return
     recorder.install(environment, run)

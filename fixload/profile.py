@@ -37,8 +37,6 @@ from fixload.bounds import (
 from fixload.contract import DEFAULT_CAMPAIGN_TYPE, CampaignType
 from fixload.durations import DurationError, parse_duration
 
-FLOW_NAMES: tuple[str, ...] = ("booking_flow", "chat_flow", "payments_flow", "analytics_flow", "ads_flow")
-
 
 class ProfileError(Exception):
     """A profile that cannot run. `problems` holds one "path: what was expected" line per problem."""
@@ -274,6 +272,11 @@ class AdsSettings(_FlowBlock):
 
 
 class Settings(_Strict):
+    """The run's settings and the five flows' typed blocks. Any other key is a block of a flow of a locustfile
+    (free-form, kept in `model_extra`): fixload.binding accepts it only when a loaded flow reads it."""
+
+    model_config = ConfigDict(**{**_Strict.model_config, "extra": "allow"})
+
     default_multiplier: Annotated[float, Field(gt=0, le=MAX_MULTIPLIER)] | None = None
     default_sleep_seconds: Seconds = 0.0
     base_url: str | None = None
@@ -297,8 +300,11 @@ class Settings(_Strict):
 
     def sleep_seconds(self, block: str) -> float:
         """A flow's think time: its own block's `sleepSeconds`, else `defaultSleepSeconds`."""
-        value = getattr(self, block).sleep_seconds
-        return self.default_sleep_seconds if value is None else value
+        if block in type(self).model_fields:
+            value = getattr(self, block).sleep_seconds
+        else:
+            value = ((self.model_extra or {}).get(block) or {}).get("sleepSeconds")
+        return self.default_sleep_seconds if value is None else float(value)
 
 
 ThresholdObject = dict[str, Any]
@@ -370,6 +376,11 @@ def _json_path(loc: tuple[int | str, ...]) -> str:
     return path or "(profile)"
 
 
+def settings_keys() -> list[str]:
+    """The keys `settings` knows without a locustfile (its own and the five flows' blocks)."""
+    return [field.alias or name for name, field in Settings.model_fields.items()]
+
+
 def _known_keys() -> set[str]:
     keys: set[str] = set()
     for model in (
@@ -419,26 +430,6 @@ def _describe(error: Any) -> str:
     return f"{_json_path(loc)}: {message}{shown}"
 
 
-def _check_scenario_names(profile: Profile) -> list[str]:
-    problems = []
-    for name, scenario in profile.scenarios.items():
-        if scenario.exec is not None and scenario.exec not in FLOW_NAMES:
-            close = difflib.get_close_matches(scenario.exec, FLOW_NAMES, n=1)
-            hint = f'; did you mean "{close[0]}"?' if close else ""
-            problems.append(
-                f"scenarios.{name}.exec: flow {scenario.exec!r} does not exist, "
-                f"expected one of {', '.join(FLOW_NAMES)}{hint}"
-            )
-        elif scenario.exec is None and name not in FLOW_NAMES:
-            close = difflib.get_close_matches(name, FLOW_NAMES, n=1)
-            hint = f' Did you mean "{close[0]}"?' if close else ""
-            problems.append(
-                f'scenarios.{name}: Scenario "{name}" is not supported; expected one of '
-                f'{", ".join(FLOW_NAMES)} (or set "exec" to one of them).{hint}'
-            )
-    return problems
-
-
 def _check_top_level_shape(data: object) -> list[str]:
     """The wrapper's own structural checks, phrased as the original's users know them."""
     if not isinstance(data, dict):
@@ -461,7 +452,8 @@ def _json_type(value: object) -> str:
 
 
 def parse_profile(data: object, source: str | None = None) -> Profile:
-    """Validate decoded JSON; raise ProfileError listing every problem with its path."""
+    """Validate decoded JSON; raise ProfileError listing every problem with its path. Which flow each
+    scenario runs is checked against the loaded locustfiles (fixload.binding), not here."""
     problems = _check_top_level_shape(data)
     if problems:
         raise ProfileError(problems, source)
@@ -469,9 +461,6 @@ def parse_profile(data: object, source: str | None = None) -> Profile:
         profile = Profile.model_validate(data)
     except ValidationError as exc:
         raise ProfileError([_describe(e) for e in exc.errors(include_url=False)], source) from None
-    problems = _check_scenario_names(profile)
-    if problems:
-        raise ProfileError(problems, source)
     return profile
 
 

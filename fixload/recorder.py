@@ -8,18 +8,19 @@ event's own values (`Run.sinks`), so a request costs one dict lookup, not a tag 
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from fixload.metrics import define_run_metrics
-from fixload.profile import FLOW_NAMES
 from fixload.run import Run
 
 REQUEST_METRICS = ("http_reqs", "http_req_duration", "http_req_failed", "data_received", "data_sent")
 
 
-def define_flow_metrics(run: Run) -> None:
-    """The custom metrics of the five flows, as the original harness declares them, and fixload's own."""
-    define_run_metrics(run.registry, FLOW_NAMES)
+def define_flow_metrics(run: Run, flows: Iterable[str]) -> None:
+    """The custom metrics of the loaded flows (fixload.binding.metric_flows), as the original harness
+    declares them, and fixload's own."""
+    define_run_metrics(run.registry, flows)
 
 
 def install(environment: Any, run: Run) -> None:

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from fixload import children
+from fixload.binding import locustfiles_path
+from fixload.binding import unpatched as _unpatched
 from fixload.exitcodes import ExitCode
 from fixload.secrets import mask_url
 
@@ -44,7 +46,14 @@ def add_arguments(parser: argparse.ArgumentParser, plugin_options: bool = True) 
     )
     parser.add_argument("--ui", action="store_true", help="open Locust's web UI instead of running headless")
     parser.add_argument("--workers", type=int, default=0, help="run a master and N local worker processes")
-    parser.add_argument("--locustfiles", help="locustfile(s) to load (default: the repository's locustfiles/)")
+    parser.add_argument(
+        "-f",
+        "--locustfile",
+        "--locustfiles",
+        dest="locustfiles",
+        help="locustfile(s) to load, as `locust -f` (default: the repository's locustfiles/); the profile's "
+        "scenarios bind to their ScenarioUser classes",
+    )
     parser.add_argument(
         "-t",
         "--run-time",
@@ -59,20 +68,6 @@ def add_arguments(parser: argparse.ArgumentParser, plugin_options: bool = True) 
             _copy_action(group, action)
         parser.set_defaults(plugin_actions=copied)
     parser.add_argument("locust_args", nargs=argparse.REMAINDER, help="after --: arguments passed to Locust as-is")
-
-
-@contextlib.contextmanager
-def _unpatched() -> Iterator[None]:
-    """Import Locust (and fixload's plugin) here without gevent's monkey-patching: this process only
-    supervises, and must keep the standard library as it is. Children are patched as usual."""
-    skip = "LOCUST_SKIP_MONKEY_PATCH"
-    set_here = skip not in os.environ
-    os.environ.setdefault(skip, "1")
-    try:
-        yield
-    finally:
-        if set_here:
-            os.environ.pop(skip, None)
 
 
 def _plugin_actions() -> list[argparse.Action]:
@@ -119,16 +114,6 @@ def _forwarded(args: argparse.Namespace) -> Iterator[str]:
         else:
             yield flag
             yield str(value)
-
-
-def locustfiles_path() -> str:
-    """`./locustfiles` when run from a checkout, else the copy installed with the package."""
-    local = Path("locustfiles")
-    if local.is_dir():
-        return str(local)
-    import locustfiles
-
-    return str(Path(locustfiles.__file__).parent)
 
 
 def free_port() -> int:
@@ -204,7 +189,7 @@ class Outcome:
         with _unpatched():
             from fixload.recorder import define_flow_metrics
         run = Run(registry=Registry())
-        define_flow_metrics(run)
+        define_flow_metrics(run, self.config.metric_flows)
         plan = self.config.plan
         thresholds = ThresholdSet.parse(plan.profile.model_dump(by_alias=True, mode="json")["thresholds"], run.registry)
         info = RunInfo(
@@ -290,7 +275,9 @@ def _run(args: argparse.Namespace, relay: children.SignalRelay) -> int:
     from fixload.validation import format_verdict, validate_run
 
     # The one validation (fixload.validation), for the target this run will use, before anything starts.
-    verdict = validate_run(args.profile, args.multiplier, args.env_file, processes=max(1, args.workers))
+    verdict = validate_run(
+        args.profile, args.multiplier, args.env_file, processes=max(1, args.workers), locustfile=args.locustfiles
+    )
     if not verdict.ok:
         _say(verdict.message())
         return ExitCode.INVALID_CONFIG
@@ -331,7 +318,9 @@ def _run(args: argparse.Namespace, relay: children.SignalRelay) -> int:
         config = verdict.config
         if args.check_first:
             try:
-                config = load_run_config(profile, args.multiplier, args.env_file, process_env=child_env)
+                config = load_run_config(
+                    profile, args.multiplier, args.env_file, process_env=child_env, locustfile=args.locustfiles
+                )
             except ConfigError as exc:
                 _say(str(exc))
                 return ExitCode.INVALID_CONFIG

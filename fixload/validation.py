@@ -25,12 +25,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fixload.binding import binding_problems, import_flows, locustfiles_path, metric_flows
 from fixload.bounds import check_plan
 from fixload.config import ConfigError, RunConfig, default_profile_path
 from fixload.envvars import EnvError, load_environment, missing_required, resolve_target
 from fixload.metrics import Registry, define_run_metrics
 from fixload.plan import MultiplierError, build_plan, parse_multiplier, resolve_multiplier
-from fixload.profile import FLOW_NAMES, Profile, ProfileError, parse_profile, read_profile_data, threshold_key_path
+from fixload.profile import Profile, ProfileError, parse_profile, read_profile_data, threshold_key_path
 from fixload.secrets import mask_url, redact
 from fixload.thresholds import ThresholdSet
 
@@ -84,7 +85,7 @@ class Verdict:
         return self
 
 
-def run_registry(flows: Iterable[str] = FLOW_NAMES) -> Registry:
+def run_registry(flows: Iterable[str]) -> Registry:
     """The metrics a run of these flows defines (k6's built-ins, fixload's own, each flow's three)."""
     return define_run_metrics(Registry(), flows)
 
@@ -98,6 +99,8 @@ def validate_run(
     processes: int | None = 1,
     registry: Registry | None = None,
     process_env: Mapping[str, str] | None = None,
+    flows: Mapping[str, type] | None = None,
+    locustfile: str | None = None,
 ) -> Verdict:
     """Check everything a run needs, collecting every problem; never raises for bad input.
 
@@ -107,7 +110,9 @@ def validate_run(
         is the configured one (Locust, the web UI); True = the simulator whatever K6_BASE_URL says.
     processes: the Locust processes that will share the load (1, or the number of workers); None when
         unknown (a worker runs its share only), which skips the per-process ceilings.
-    registry: the metrics the thresholds are checked against (default: those the five flows define).
+    registry: the metrics the thresholds are checked against (default: those the loaded flows define).
+    flows: the loaded flows by scenario (fixload.binding.loaded_flows of Locust's user classes); None =
+        import `locustfile` (default `locustfiles/`) as `locust -f` would and use its classes.
     """
     problems: list[str] = []
     try:
@@ -143,13 +148,22 @@ def validate_run(
     else:
         parsed_multiplier_ok = True
 
+    if flows is None:
+        try:
+            flows = import_flows(locustfile)
+        except Exception as exc:  # a locustfile that does not import: the run could not start either
+            problems.append(
+                f"locustfiles ({locustfiles_path(locustfile)}): cannot be loaded: {type(exc).__name__}: {exc}"
+            )
+            flows = {}
     if parsed is not None:
+        problems += binding_problems(parsed, flows)
         problems += _environment_problems(parsed, env, simulated)
 
     thresholds = _threshold_block(data)
     checked, threshold_problems = ThresholdSet.check(
         thresholds,
-        registry if registry is not None else run_registry(),
+        registry if registry is not None else run_registry(metric_flows(flows)),
         skip=[key for key in (thresholds or {}) if _reported(key, profile_problems)],
     )
     problems += [str(p) for p in threshold_problems]
@@ -166,7 +180,9 @@ def validate_run(
             problems += bounds.errors
             warnings += bounds.warnings
             if not problems:
-                config = RunConfig(plan=plan, target=resolve_target(parsed, env), env=env)
+                config = RunConfig(
+                    plan=plan, target=resolve_target(parsed, env), env=env, metric_flows=metric_flows(flows)
+                )
     return Verdict(
         profile_path=path,
         problems=tuple(problems),

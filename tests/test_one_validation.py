@@ -119,8 +119,10 @@ def _locust_init(profile: Path, multiplier: str | None) -> int:
     """Locust's init event as `locust -f locustfiles/ --headless --profile P` fires it, in this process."""
     from locust.env import Environment
 
+    from fixload.binding import import_flows
+
     options = Namespace(profile=str(profile), multiplier=multiplier, env_file=None, summary="", headless=True)
-    environment = Environment(parsed_options=options)
+    environment = Environment(user_classes=list(import_flows().values()), parsed_options=options)
     try:
         plugin.on_init(environment, runner=None)
     except SystemExit as exc:
