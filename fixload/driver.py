@@ -27,7 +27,7 @@ import gevent
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from fixload import coordinator, options, recorder
-from fixload.binding import metric_flows, needs_fixtures
+from fixload.binding import import_flows, metric_flows, needs_fixtures
 from fixload.config import ConfigError
 from fixload.executors import users_needed
 from fixload.exitcodes import ExitCode
@@ -76,6 +76,10 @@ def configure(environment: Any, runner: Any = None) -> tuple[str, ...]:
     parsed = environment.parsed_options
     profile, multiplier = getattr(parsed, "profile", "") or None, getattr(parsed, "multiplier", None)
     flows = coordinator.flow_classes(environment)  # the scenarios bind to the classes Locust loaded
+    if not _is_profile_run(environment):
+        # Plain Locust (`locust -f locustfiles/payments.py -u 5`): no profile shape runs the scenarios, so
+        # they bind as `fixload validate` binds them (locustfiles/), plus whatever this command loaded.
+        flows = {**import_flows(), **flows}
     recorder.define_flow_metrics(run, metric_flows(flows))
     verdict = validate_run(
         profile,
