@@ -9,6 +9,7 @@ reaches it, its metrics are thresholds, and, needing no fixtures, it provisions 
 from __future__ import annotations
 
 import copy
+import io
 import json
 import os
 import subprocess
@@ -74,6 +75,18 @@ def test_a_sixth_flow_runs_under_fixload_run_with_f(tmp_path):
     data = orjson.loads(summary.read_bytes())
     assert data["metrics"]["http_reqs"]["count"] == ITERATIONS * (1 + PAGES)  # no setup request either
     assert data["metrics"]["catalogue_flow_success_rate"]["passes"] == ITERATIONS
+
+
+def test_fixload_check_runs_the_sixth_flow_without_setup(simulator):
+    from fixload.check import check_config
+    from fixload.config import load_run_config
+
+    flows = import_flows(WITH_SIXTH)
+    config = load_run_config(SIXTH_PROFILE, process_env={**_env(), **simulator.env}, flows=flows)
+    report = check_config(config, io.StringIO(), flows=flows)
+    assert report.code == 0, report.verdict
+    assert [s.title for s in report.sections] == ["catalogue_flow", "catalogue_again (flow catalogue_flow)"]
+    assert [step.route for step in report.sections[0].steps] == ["/api/zones"] + ["/api/services"] * PAGES
 
 
 def _unknown_profile(tmp_path: Path) -> Path:
