@@ -13,6 +13,7 @@ fixload's block in Locust's own periodic worker report):
 | `fixload_alive`    | worker → master | nothing (every `ALIVE_INTERVAL` s)          | `on_alive`             |
 | `fixload_start`    | master → worker | the plan, this worker's share, the fixtures | `on_worker_start`      |
 | `fixload_share`    | master → worker | a new share, or `retire` from a plan time   | `on_worker_share`      |
+| `fixload_vus`      | master → worker | per scenario, the VUs it got: offset, count | `on_worker_vus`        |
 | `fixload_fixtures` | master → worker | the fixtures (closed model)                 | `on_worker_fixtures`   |
 | `fixload_halt`     | master → worker | nothing: setup failed, send nothing         | `on_worker_halt`       |
 | `fixload_flush`    | master → worker | nothing: stop, send your last samples       | `on_worker_flush`      |
@@ -56,7 +57,7 @@ from fixload.binding import loaded_flows
 from fixload.bounds import SPAWN_RATE_PER_PROCESS
 from fixload.clock import PlanClock
 from fixload.config import ConfigError, load_run_config
-from fixload.executors import Engine, Share, users_needed
+from fixload.executors import Engine, Share, VUSlot, users_needed
 from fixload.lifecycle import HaltReason, State
 from fixload.plan import Plan, build_plan
 from fixload.profile import parse_profile
@@ -91,6 +92,7 @@ MSG_START = "fixload_start"
 MSG_SHARE = "fixload_share"
 MSG_ALIVE = "fixload_alive"
 MSG_FIXTURES = "fixload_fixtures"
+MSG_VUS = "fixload_vus"
 MSG_HALT = "fixload_halt"
 MSG_FLUSH = "fixload_flush"
 MSG_FINAL = "fixload_final"
@@ -226,6 +228,7 @@ def begin(environment: Any) -> None:
             state.give(client_id, share)
             _send_start(runner, run, state, client_id, share)
         state.greenlets.append(gevent.spawn(_watch_workers, environment))
+        state.greenlets.append(gevent.spawn(_watch_dispatch, environment))
     elif isinstance(runner, LocalRunner):
         share = Share(0, 1, state.t0, 0.0)
         run.engine = Engine(state.plan, share, _emitter(run), _crash_reporter(run), clock=state.clock)
@@ -332,6 +335,40 @@ def _watch_workers(environment: Any) -> None:
                 runner.send_message(MSG_SHARE, share.__dict__, client_id=client_id)
 
 
+def vu_slots(runner: MasterRunner, state: TestState) -> dict[str, dict[str, VUSlot]]:
+    """Per worker and scenario, the VUs Locust actually gave it (`WorkerNode.user_classes_count`, as each
+    worker reported it), numbered over the workers in share order. Locust's dispatcher interleaves classes
+    and orders workers by host then id, so worker k need not have `Share.split` users of each class."""
+    slots: dict[str, dict[str, VUSlot]] = {cid: {} for cid in state.workers}
+    for name, cls in state.classes.items():
+        got = [
+            (cid, runner.clients[cid].user_classes_count.get(cls.__name__, 0) if cid in runner.clients else 0)
+            for cid in state.workers
+        ]
+        total = sum(count for _, count in got)
+        offset = 0
+        for cid, count in got:
+            slots[cid][name] = VUSlot(offset, count, total)
+            offset += count
+    return slots
+
+
+def _watch_dispatch(environment: Any) -> None:
+    """Master: tell each worker which VUs it has whenever what the workers report changes (spawned,
+    rebalanced after a worker joined or was lost)."""
+    runner: MasterRunner = environment.runner
+    sent: dict[str, dict[str, VUSlot]] = {}
+    while True:
+        state = state_of(environment)
+        if state is None or state.finished:
+            return
+        for client_id, slots in vu_slots(runner, state).items():
+            if sent.get(client_id) != slots and client_id in runner.clients:
+                runner.send_message(MSG_VUS, {n: s.__dict__ for n, s in slots.items()}, client_id=client_id)
+                sent[client_id] = slots
+        gevent.sleep(WATCH_INTERVAL)
+
+
 def share_fixtures(environment: Any) -> None:
     """Master, closed model (no scenario shape): every worker gets the fixtures before its users start."""
     run = run_for(environment)
@@ -380,6 +417,13 @@ def on_worker_share(environment: Any, msg: Any, **_: Any) -> None:
         run.engine.retire(float(msg.data["retire"]))
     else:
         run.engine.reshare(Share(**msg.data))
+
+
+def on_worker_vus(environment: Any, msg: Any, **_: Any) -> None:
+    """Worker: the VUs Locust gave this worker, numbered over all workers (see `vu_slots`)."""
+    run = run_for(environment)
+    if run.engine is not None:
+        run.engine.assign({name: VUSlot(**slot) for name, slot in msg.data.items()})
 
 
 def on_worker_fixtures(environment: Any, msg: Any, **_: Any) -> None:
@@ -532,6 +576,7 @@ def install(environment: Any, runner: Any) -> None:
         runner.register_message(MSG_START, on_worker_start)
         runner.register_message(MSG_SHARE, on_worker_share)
         runner.register_message(MSG_FIXTURES, on_worker_fixtures)
+        runner.register_message(MSG_VUS, on_worker_vus)
         runner.register_message(MSG_HALT, on_worker_halt)
         runner.register_message(MSG_FLUSH, on_worker_flush, concurrent=True)
         gevent.spawn(_worker_link, runner)

@@ -15,7 +15,9 @@ ramping down) to finish, then are interrupted and counted as interrupted.
 Distribution: runner *k* of *n* takes the global iterations with index ≡ k (mod n) from a common clock
 (`fixload.clock`: plan time on each process's monotonic clock, from the common start `t0`), so the union
 over runners is exactly the schedule and nothing starts twice. A new share (a worker joined or was lost)
-takes over from a given plan time; the old share stops there.
+takes over from a given plan time; the old share stops there. Which of a scenario's VUs a runner has is
+what Locust actually dispatched to it (`VUSlot`, from the master's `vu_slots`): ramping-vus numbers its
+VUs by it, shared-iterations splits its iterations by it, arrival-rate may allocate every user it got.
 """
 
 from __future__ import annotations
@@ -66,6 +68,15 @@ class Share:
     def split(self, total: int) -> int:
         """This runner's part of `total` VUs, k6-style: spread evenly, the first runners take the remainder."""
         return total // self.count + (1 if self.index < total % self.count else 0)
+
+
+@dataclass(frozen=True)
+class VUSlot:
+    """Which of a scenario's VUs (global numbers) one runner has: [offset, offset + count) of `total`."""
+
+    offset: int
+    count: int
+    total: int
 
 
 @dataclass
@@ -127,6 +138,8 @@ class ScenarioExecutor:
         self._drops_recorded_at = -math.inf
         self.on_crash: Callable[[str, BaseException], None] | None = None
         """Called when one of this executor's greenlets dies of an exception (the Engine sets it)."""
+        self.slot: VUSlot | None = None
+        """The VUs Locust actually gave this runner (master: `assign`); None until known: `share.split`."""
 
     def _spawn(self, function: Callable[..., Any], *args: Any) -> gevent.Greenlet:
         """A greenlet of this executor whose death by exception is reported, never silent: a scheduler that
@@ -241,6 +254,10 @@ class ScenarioExecutor:
     def reshare(self, share: Share) -> None:
         self.share = share
 
+    def assign(self, slot: VUSlot) -> None:
+        """This runner's VUs are global VUs [offset, offset + count) of `total` (what Locust dispatched)."""
+        self.slot = slot
+
     def retire(self, since: float) -> None:
         """VU executors keep their VUs: which of them run is Locust's user dispatch, not a share."""
 
@@ -263,6 +280,8 @@ class ArrivalRateExecutor(ScenarioExecutor):
 
     @property
     def max_allocated(self) -> int:
+        if self.slot is not None:  # every user Locust gave this runner may take this runner's iterations
+            return max(1, self.slot.count)
         return max(1, self.share.split(self.plan.scenario.vus_max))
 
     def target_rate(self) -> float:
@@ -411,6 +430,10 @@ class VUExecutor(ScenarioExecutor):
         raise NotImplementedError
 
     def global_number(self, vu: VU) -> int:
+        """The VU's number over all runners: from the users each runner actually got, once the master said;
+        until then as if Locust had given runner k exactly `Share.split` of them (it interleaves classes)."""
+        if self.slot is not None:
+            return self.slot.offset + vu.number
         return vu.number * self.share.count + self.share.index
 
     def run(self) -> None:
@@ -488,6 +511,17 @@ class SharedIterationsExecutor(VUExecutor):
         super().__init__(plan, share, emit, clock)
         scenario: SharedIterations = plan.scenario
         self.remaining = share.split(scenario.iterations)
+        self._taken = 0
+
+    def assign(self, slot: VUSlot) -> None:
+        """The iterations of this runner's VUs: i with i mod total in [offset, offset + count), so a runner
+        Locust gave no VU of this scenario is not left holding iterations nobody runs."""
+        super().assign(slot)
+        total = self.plan.scenario.iterations
+        mine = (total // slot.total) * slot.count + max(
+            0, min(total % slot.total, slot.offset + slot.count) - slot.offset
+        )
+        self.remaining = max(0, mine - self._taken)
 
     def may_start(self, vu: VU) -> bool | None:
         now = self.now()
@@ -496,6 +530,7 @@ class SharedIterationsExecutor(VUExecutor):
         if now >= self.plan.end or self.remaining <= 0:
             return False
         self.remaining -= 1
+        self._taken += 1
         return True
 
     def run(self) -> None:
@@ -576,6 +611,13 @@ class Engine:
         self.share = share
         for executor in self.executors.values():
             executor.reshare(share)
+
+    def assign(self, slots: dict[str, VUSlot]) -> None:
+        """The VUs Locust actually gave this runner, per scenario (from the master's view of every worker)."""
+        for name, slot in slots.items():
+            executor = self.executors.get(name)
+            if executor is not None and slot.total > 0:
+                executor.assign(slot)
 
     def retire(self, since: float) -> None:
         """This runner was declared lost: start no arrival-rate iteration from plan time `since` on."""

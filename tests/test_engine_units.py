@@ -64,3 +64,36 @@ def test_ramp_down_keeps_the_last_vu_until_the_stage_ends() -> None:
 def test_share_splits_vus_k6_style() -> None:
     assert [Share(i, 3).split(10) for i in range(3)] == [4, 3, 3]
     assert sum(Share(i, 2).split(7) for i in range(2)) == 7
+
+
+@pytest.mark.parametrize(("iterations", "counts"), [(10, [0, 3]), (7, [2, 1, 2]), (5, [1, 0, 0, 4]), (9, [4, 4])])
+def test_shared_iterations_follow_the_vus_each_runner_got(iterations: int, counts: list[int]) -> None:
+    """From what Locust dispatched: a runner with no VU holds no iteration, and the parts sum to the total."""
+    from fixload.clock import PlanClock
+    from fixload.executors import SharedIterationsExecutor, VUSlot
+    from fixload.plan import build_plan
+    from fixload.profile import Profile
+
+    profile = Profile.model_validate(
+        {
+            "profile": "p",
+            "scenarios": {
+                "s": {
+                    "executor": "shared-iterations",
+                    "exec": "booking_flow",
+                    "vus": sum(counts),
+                    "iterations": iterations,
+                }
+            },
+        }
+    )
+    plan = build_plan(profile).scenarios["s"]
+    parts = []
+    offset = 0
+    for index, count in enumerate(counts):
+        executor = SharedIterationsExecutor(plan, Share(index, len(counts)), lambda *a: None, PlanClock(0.0))
+        executor.assign(VUSlot(offset, count, sum(counts)))
+        offset += count
+        parts.append(executor.remaining)
+    assert sum(parts) == iterations
+    assert all(part == 0 for part, count in zip(parts, counts, strict=True) if count == 0), parts
