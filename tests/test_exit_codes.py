@@ -227,7 +227,13 @@ def test_abort_on_fail_stops_the_run_early_and_exits_99(tmp_path: Path, make_sim
 
 @pytest.mark.parametrize(
     ("sig", "workers"),
-    [(signal.SIGINT, 0), (signal.SIGTERM, 0), (signal.SIGINT, 1), (signal.SIGTERM, 2)],
+    [
+        (signal.SIGINT, 0),
+        (signal.SIGTERM, 0),
+        # SIGINT on a master: also covered by test_wrapper_signals (SIGINT to fixload run --workers 2)
+        pytest.param(signal.SIGINT, 1, marks=pytest.mark.slow),
+        (signal.SIGTERM, 2),
+    ],
     ids=["SIGINT-local", "SIGTERM-local", "SIGINT-master", "SIGTERM-master"],
 )
 def test_signal_mid_run_exits_105_with_a_complete_summary(

@@ -141,6 +141,7 @@ def test_containers_run_the_compose_commands():
     }
 
 
+@pytest.mark.slow  # ~15 s; the commands equal the compose ones (checked fast above), which test_compose runs
 def test_ci_job_and_workers_as_processes(simulator, tmp_path):
     """The CI Job's master and two workers (the Deployment scaled to 2, --expect-workers patched to match), their
     argv as written, the Secret as environment variables: the master's exit code is fixload's, the summary has
