@@ -31,7 +31,7 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -421,13 +421,19 @@ def _delta(base: float | None, new: float | None) -> tuple[float | None, float |
     return delta, (delta / abs(base) if base else None)
 
 
-def _threshold_row(group: str, metric: Metric, base: Stats | None, new: Stats | None, budget: budgets.Budget) -> Row:
-    b = None if base is None else float(sum(base.thresholds.values()))
-    n = None if new is None else float(sum(new.thresholds.values()))
-    before = base.thresholds if base is not None else {}
-    newly = [k for k, failed in (new.thresholds.items() if new else ()) if failed and not before.get(k)]
-    rule = budget.get("thresholds")
-    judged = rule is not None and base is not None and new is not None
+def _row(
+    group: str,
+    metric: Metric,
+    b: float | None,
+    n: float | None,
+    rule: budgets.Rule | None,
+    exceeded: Callable[[], bool],
+    note: str = "",
+    totals: tuple[int | None, int | None] = (None, None),
+) -> Row:
+    """One row: the delta from the two values; judged when a rule applies and both sides have the value,
+    and then a regression when `exceeded()` says so."""
+    judged = rule is not None and b is not None and n is not None
     delta, relative = _delta(b, n)
     return Row(
         group=group,
@@ -440,10 +446,31 @@ def _threshold_row(group: str, metric: Metric, base: Stats | None, new: Stats | 
         relative=relative,
         rule=str(rule) if rule else None,
         judged=judged,
-        regression=judged and rule is not None and len(newly) > rule.amount,
+        regression=judged and exceeded(),
+        note=note,
+        base_total=totals[0],
+        new_total=totals[1],
+    )
+
+
+def _threshold_row(group: str, metric: Metric, base: Stats | None, new: Stats | None, budget: budgets.Budget) -> Row:
+    b = None if base is None else float(sum(base.thresholds.values()))
+    n = None if new is None else float(sum(new.thresholds.values()))
+    before = base.thresholds if base is not None else {}
+    newly = [k for k, failed in (new.thresholds.items() if new else ()) if failed and not before.get(k)]
+    rule = budget.get("thresholds")
+    return _row(
+        group,
+        metric,
+        b,
+        n,
+        rule,
+        lambda: len(newly) > rule.amount,
         note=f"{len(newly)} newly failed" if newly else "",
-        base_total=len(base.thresholds) if base is not None else None,
-        new_total=len(new.thresholds) if new is not None else None,
+        totals=(
+            len(base.thresholds) if base is not None else None,
+            len(new.thresholds) if new is not None else None,
+        ),
     )
 
 
@@ -455,27 +482,9 @@ def _rows(group: str, base: Stats | None, new: Stats | None, budget: budgets.Bud
             continue
         b = getattr(base, metric.key) if base is not None else None
         n = getattr(new, metric.key) if new is not None else None
-        delta, relative = _delta(b, n)
         rule = budget.get(metric.key)
-        judged = rule is not None and b is not None and n is not None
-        rows.append(
-            Row(
-                group=group,
-                metric=metric.key,
-                label=metric.label,
-                kind=metric.kind,
-                base=b,
-                new=n,
-                delta=delta,
-                relative=relative,
-                rule=str(rule) if rule else None,
-                judged=judged,
-                regression=judged and rule is not None and rule.exceeded(b, n),
-                note=""
-                if base is not None and new is not None
-                else ("only in NEW" if base is None else "only in BASE"),
-            )
-        )
+        note = "" if base is not None and new is not None else ("only in NEW" if base is None else "only in BASE")
+        rows.append(_row(group, metric, b, n, rule, lambda rule=rule, b=b, n=n: rule.exceeded(b, n), note))
     return rows
 
 
