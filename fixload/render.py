@@ -31,8 +31,8 @@ from typing import Any
 import orjson
 
 from fixload.compare import CompareInputError, Side, load
+from fixload.files import atomic_write
 from fixload.secrets import redact
-from fixload.summary import atomic_write
 from fixload.timeseries import Row, decode
 
 PALETTE = ("#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#4b5563")
@@ -41,7 +41,7 @@ RUN_FAILURES = {"aborted", "setup_failed", "target_unreachable", "interrupted"}
 
 # ------------------------------------------------------------------------------------------ writing
 def write_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """A report written the way the summary is (`fixload.summary.atomic_write`), readable by all (0644)."""
+    """A report written the way the summary is (`fixload.files.atomic_write`), readable by all (0644)."""
     target = Path(path)
     atomic_write(target, text.encode("utf-8"), 0o644)
     return target

@@ -28,7 +28,6 @@ Every string (keys too) goes through ``fixload.secrets.redact``.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import math
 import os
@@ -44,6 +43,7 @@ import orjson
 
 from fixload import __version__
 from fixload.exitcodes import ExitCode
+from fixload.files import atomic_write
 from fixload.metrics import CounterSink, GaugeSink, MetricType, RateSink, Registry, Sink, TrendSink, ValueType
 from fixload.secrets import redact
 from fixload.thresholds import Selector, ThresholdResult, ThresholdSet
@@ -455,32 +455,6 @@ class SummaryWriteError(OSError):
         self.payload = payload
         where = f"written to {fallback} instead" if fallback else "and the fallback in the temp dir failed too"
         super().__init__(f"could not write the summary to {path} ({cause.strerror or cause}); {where}")
-
-
-def atomic_write(path: Path, payload: bytes, mode: int | None = None) -> None:
-    """Write `payload` to `path` so readers never see half a file: a temp file beside it, fsync, rename, and
-    the directory fsynced. Parent directories are created. `mode` (e.g. 0o644 for reports) replaces the temp
-    file's 0600, which the summary keeps."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(payload)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-    with contextlib.suppress(OSError):  # make the rename itself durable where the platform allows
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
 
 
 def write_summary(

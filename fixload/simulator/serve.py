@@ -11,17 +11,17 @@ import argparse
 import contextlib
 import hashlib
 import ipaddress
-import os
 import secrets
 import signal
 import socket
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+from fixload.files import atomic_write
 
 from .app import Settings, SimulatorApp
 from .auth import mint
@@ -109,21 +109,6 @@ def env_lines(base_url: str, identity: Identity, tokens: dict[str, str]) -> str:
     return "".join(f"{key}={value}\n" for key, value in values.items())
 
 
-def write_private(path: Path, text: str) -> None:
-    """Write atomically (temp file + rename in the same directory), readable by the owner only."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
-
-
 def build_app(args: argparse.Namespace) -> SimulatorApp:
     """The app with its secret, store and start-up fault rules; raises FaultError for a bad --fault."""
     seed = args.seed
@@ -188,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
             if self.should_exit:
                 return
             if env_out is not None:
-                write_private(env_out, env_lines(base_url, app.store.identity, app.settings.tokens))
+                atomic_write(env_out, env_lines(base_url, app.store.identity, app.settings.tokens).encode())  # 0600
             print(f"fixload simulator listening on {base_url}", flush=True)
 
     config = uvicorn.Config(
