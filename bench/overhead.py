@@ -1,7 +1,10 @@
 """The arrival-rate engine's own cost per iteration, in µs of CPU, by part (no HTTP, one process):
 
-- wake-up: the scheduler greenlet sleeping until the next due start and waking (one timer per start);
-- hand-off: giving a due iteration to a waiting VU greenlet and that VU coming back to wait for the next;
+- claim: a free VU taking the earliest unclaimed start of its share's schedule (`ArrivalRateExecutor._next`);
+- wake-up: that VU sleeping on its own timer until the start is due, and waking (`executors._sleep`);
+- hand-off: the allocator giving a due start to a parked VU through its AsyncResult, and the VU coming
+  back to wait. Since VUs schedule themselves this happens only when no allocated VU was free (a new VU is
+  allocated); before, every start took this path, plus a scheduler wake-up;
 - metrics: what an iteration records (`iteration_start_lag`, `iterations`, `iteration_duration`) and what
   a request records (`http_reqs`, `http_req_duration`, `http_req_failed`, `data_received`, `data_sent`);
 - total: a real `Engine` running constant-arrival-rate with no-op iterations, CPU per started iteration,
@@ -26,8 +29,9 @@ from gevent.event import AsyncResult
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from fixload.clock import PlanClock
 from fixload.coordinator import _emitter
-from fixload.executors import Engine, Share
+from fixload.executors import VU, ArrivalRateExecutor, Engine, Share, _sleep
 from fixload.plan import build_plan
 from fixload.profile import Profile
 from fixload.recorder import install as install_recorder
@@ -41,11 +45,25 @@ def _cpu_us(fn: Any, n: int) -> float:
 
 
 def wake_up(n: int) -> float:
-    """One scheduler wake-up: sleep until a due time just ahead, as `sleep_until` does per start."""
+    """One VU wake-up: sleep on the VU's own timer until a due time just ahead, as a VU does per start."""
+    vu = VU(None, 0)  # type: ignore[arg-type]  (only its alarm slot is used)
 
     def body(count: int) -> None:
         for _ in range(count):
-            gevent.sleep(1e-6)
+            _sleep(vu, 1e-6)
+
+    return _cpu_us(body, n)
+
+
+def claim(n: int) -> float:
+    """One claim: the earliest unclaimed start taken from a constant-arrival-rate schedule."""
+    plan = build_plan(_profile(1_000_000, 3600.0, 1))
+    executor = ArrivalRateExecutor(plan.scenarios["ping"], Share(), lambda *_: None, PlanClock(time.monotonic()))
+
+    def body(count: int) -> None:
+        take = executor._next
+        for _ in range(count):
+            take(True)
 
     return _cpu_us(body, n)
 
@@ -126,9 +144,8 @@ def metrics(n: int) -> tuple[float, float]:
     return _cpu_us(iteration, n), _cpu_us(request, n)
 
 
-def engine(rate: int, seconds: float, vus: int) -> dict[str, float]:
-    """A real Engine, constant-arrival-rate, no-op iterations: CPU per started iteration, and counts."""
-    profile = Profile.model_validate(
+def _profile(rate: int, seconds: float, vus: int) -> Profile:
+    return Profile.model_validate(
         {
             "profile": "overhead",
             "scenarios": {
@@ -144,7 +161,11 @@ def engine(rate: int, seconds: float, vus: int) -> dict[str, float]:
             },
         }
     )
-    plan = build_plan(profile)
+
+
+def engine(rate: int, seconds: float, vus: int) -> dict[str, float]:
+    """A real Engine, constant-arrival-rate, no-op iterations: CPU per started iteration, and counts."""
+    plan = build_plan(_profile(rate, seconds, vus))
     run = Run()
     from fixload.metrics import define_run_metrics
 
@@ -182,6 +203,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     per_iteration, per_request = metrics(args.n)
     result: dict[str, Any] = {
+        "claim_us": round(claim(args.n), 2),
         "wake_up_us": round(wake_up(args.n), 2),
         "hand_off_us": round(hand_off(args.n), 2),
         "metrics_iteration_us": round(per_iteration, 2),
@@ -190,8 +212,9 @@ def main(argv: list[str] | None = None) -> int:
         "engine_saturated": engine(200_000, args.seconds, 50),
     }
     print("per-iteration engine overhead, µs of CPU (one process, no HTTP)")
-    print(f"  wake-up (scheduler timer per start)       : {result['wake_up_us']:6.2f}")
-    print(f"  hand-off (AsyncResult to a waiting VU)     : {result['hand_off_us']:6.2f}")
+    print(f"  claim (the next start, from the schedule)  : {result['claim_us']:6.2f}")
+    print(f"  wake-up (the VU's own timer per start)     : {result['wake_up_us']:6.2f}")
+    print(f"  hand-off (allocator to a parked VU; only when no allocated VU is free): {result['hand_off_us']:6.2f}")
     print(f"  metrics per iteration (lag, iterations, duration): {result['metrics_iteration_us']:6.2f}")
     print(f"  metrics per request (http_reqs ... data_sent)    : {result['metrics_request_us']:6.2f}")
     for key in ("engine_sustainable", "engine_saturated"):

@@ -23,6 +23,9 @@ VUs by it, shared-iterations splits its iterations by it, arrival-rate may alloc
 from __future__ import annotations
 
 import contextlib
+import gc
+import heapq
+import itertools
 import logging
 import math
 import time
@@ -33,16 +36,19 @@ from typing import Any
 
 import gevent
 from gevent.event import AsyncResult, Event
+from gevent.hub import Waiter, get_hub
 
 from fixload.clock import PlanClock
 from fixload.plan import Plan, ScenarioPlan
 from fixload.profile import PerVUIterations, RampingVUs, SharedIterations
-from fixload.schedules import arrival_rate_at, arrival_starts, ramping_vus_at
+from fixload.schedules import arrival_rate_at, arrival_starts, count_between, ramping_vus_at
 from fixload.secrets import redact
 
 logger = logging.getLogger("fixload")
 
 Emit = Callable[[str, float, dict[str, str]], None]
+FREEZE_BEFORE_START_S = 0.25
+"""How long before plan time 0 the engine collects and freezes the heap (`Engine._freeze_heap`)."""
 YIELD_EVERY_S = 0.002
 """The most time a scheduler runs without yielding to the gevent hub, however far behind it is."""
 DROPS_RECORD_EVERY = 0.1
@@ -105,7 +111,10 @@ class VU:
     busy_since: float | None = None
     iterations: int = 0
     allocated: bool = False
+    claim: tuple[float, int, Any] | None = None
+    """Arrival-rate: the start this VU has claimed and sleeps until (due, tiebreak, its share's source)."""
     _waiting: AsyncResult | None = field(default=None, repr=False)
+    _alarm: tuple[Any, Waiter] | None = field(default=None, repr=False)
 
     def next_iteration(self) -> bool:
         """Finish the previous iteration (if any) and block until the next may start; False means stop."""
@@ -199,9 +208,13 @@ class ScenarioExecutor:
     def busy(self) -> int:
         return sum(1 for vu in self.vus if vu.busy_since is not None)
 
+    def pending(self) -> int:
+        """Iterations promised to a VU that has not started them yet (arrival-rate claims)."""
+        return 0
+
     def wait_for_idle(self, deadline: float) -> None:
         """Let running iterations finish until `deadline` (plan time), then interrupt what still runs."""
-        while self.busy() and self.now() < deadline:
+        while (self.busy() or self.pending()) and self.now() < deadline:
             gevent.sleep(min(0.05, max(0.0, deadline - self.now())))
         if self.busy():
             self.interrupt_busy()
@@ -212,17 +225,17 @@ class ScenarioExecutor:
 
     def stop(self) -> None:
         """End now: release every waiting VU, interrupt running ones."""
+        self.done.set()
         for g in self._greenlets:
             g.kill(block=False)
         self.interrupt_busy()
         self.release_all()
         self.record_drops()
-        self.done.set()
 
-    def drop(self, due: float) -> None:
-        """An iteration due at `due` found no VU: count it now, record its sample with the next batch."""
-        self.counts.dropped += 1
-        self._unrecorded_drops += 1
+    def drop(self, due: float, count: int = 1) -> None:
+        """`count` iterations due by `due` found no VU: count them now, record their sample with the next batch."""
+        self.counts.dropped += count
+        self._unrecorded_drops += count
         if due - self._drops_recorded_at >= DROPS_RECORD_EVERY:
             self._drops_recorded_at = due
             self.record_drops()
@@ -266,13 +279,36 @@ class ScenarioExecutor:
 
 
 class ArrivalRateExecutor(ScenarioExecutor):
-    """constant-arrival-rate and ramping-arrival-rate: the open model."""
+    """constant-arrival-rate and ramping-arrival-rate: the open model, on VUs that schedule themselves.
+
+    A free VU *claims* the earliest start of this runner's schedule that nobody has claimed, sleeps on its
+    own timer until it is due and starts it: no scheduler greenlet wakes per start and nothing is handed
+    from one greenlet to another (bench/overhead.py: that hand-off was the engine's largest cost). The
+    *allocator* greenlet only watches the earliest unclaimed start: if it falls due unclaimed, every
+    allocated VU was busy at that instant, so, as k6, the iteration goes to a newly allocated VU (up to
+    maxVUs) or is dropped. A VU's states, per iteration:
+
+        free --claim--> claiming (asleep until due) --due--> running --finished--> free
+        claiming --its share ended before the due (reshare, retire)--> free (the claim is void: not counted)
+        claiming --stopped by Locust--> gone (the claim goes back unclaimed; the allocator may drop it)
+        free --nothing left to claim--> waiting --a claim came back / a reshare--> free
+        parked (not allocated) --the allocator hands it a due start--> running (now allocated)
+
+    `counts.scheduled` is `started + dropped`: a start counts once it is due, never when it is claimed.
+    """
 
     def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit, clock: PlanClock) -> None:
         super().__init__(plan, share, emit, clock)
-        self.idle: deque[VU] = deque()
         self.parked: deque[VU] = deque()
-        self._window = _Window(share.since)
+        """Users beyond the allocated pool: they wait for the allocator to hand them a start."""
+        self.waiting: deque[VU] = deque()
+        """Allocated VUs that found nothing to claim: they wait for a start to come back, or the end."""
+        self._sources: deque[_Source] = deque([self._source(share)])
+        self._returned: list[tuple[float, int, _Source]] = []
+        """A heap of claims given back by VUs that left before their start was due."""
+        self._claims = 0  # claims held by sleeping VUs
+        self._poke = Event()  # wakes the allocator early (a claim came back, a reshare, the end)
+        self._loop = get_hub().loop
 
     @property
     def pre_allocated(self) -> int:
@@ -287,14 +323,86 @@ class ArrivalRateExecutor(ScenarioExecutor):
     def target_rate(self) -> float:
         return arrival_rate_at(self.plan.scenario, self.now() - self.plan.start)
 
+    # the schedule ------------------------------------------------------------------------------------------
+    def _source(self, share: Share) -> _Source:
+        return _Source(self.plan.scenario, self.plan.start, share.index, share.count, share.since)
+
+    def _next(self, take: bool) -> tuple[float, int, _Source] | None:
+        """The earliest unclaimed start (due, tiebreak, source), removed from the schedule if `take`."""
+        while self._sources:
+            source = self._sources[0]
+            due = source.head()
+            if due is None:
+                if len(self._sources) == 1:
+                    break
+                self._sources.popleft()  # an old share, spent: the next one follows it in plan time
+                continue
+            if self._returned and self._returned[0][0] <= due:
+                break
+            if take:
+                source.advance()
+            return due, 0, source
+        if self._returned:
+            return heapq.heappop(self._returned) if take else self._returned[0]
+        return None
+
+    # a VU's side -------------------------------------------------------------------------------------------
     def acquire(self, vu: VU) -> bool:
-        if self.done.is_set():
-            return False
-        vu._waiting = AsyncResult()
         if not vu.allocated and self.counts.allocated < self.pre_allocated:
             vu.allocated = True
             self.counts.allocated += 1
-        (self.idle if vu.allocated else self.parked).append(vu)
+        while not self.done.is_set():
+            if not vu.allocated:
+                due = self._wait_in(self.parked, vu)
+                if due is None:
+                    return False
+                if due is _RECLAIM:
+                    continue
+                self.begin(vu, due)
+                return True
+            try:
+                claim = self._next(take=True)
+            except Exception as exc:  # the schedule itself failed: an engine error, not the flow's
+                if self.on_crash is not None:
+                    self.on_crash(f"executor {self.name}", exc)
+                return False
+            if claim is None:
+                due = self._wait_in(self.waiting, vu)
+                if due is None:
+                    return False
+                if due is not _RECLAIM:
+                    self.begin(vu, due)
+                    return True
+                continue
+            due, _, source = claim
+            delay = due - self.now()
+            if delay > 0:
+                vu.claim = claim
+                self._claims += 1
+                try:
+                    _sleep(vu, delay)
+                except BaseException:
+                    self._give_back(vu)
+                    raise
+                finally:
+                    self._claims -= 1
+                    vu.claim = None
+                if self.done.is_set():
+                    return False
+            elif time.time() - self._loop.now() >= YIELD_EVERY_S:
+                # behind schedule and the hub has not run for a while (an iteration that never blocks):
+                # let it run (signals, the shape's tick, other VUs) before this start
+                gevent.sleep(0)
+            if due >= source.until:
+                continue  # this share ended before the start was due: the next share has it
+            self.begin(vu, due)
+            return True
+        return False
+
+    def _wait_in(self, pool: deque[VU], vu: VU) -> Any:
+        """Wait in `pool` for the allocator to hand a due start (a float), `_RECLAIM`, or None (the end)."""
+        vu._waiting = AsyncResult()
+        pool.append(vu)
         try:
             due = vu._waiting.get()
         except BaseException:
@@ -302,66 +410,78 @@ class ArrivalRateExecutor(ScenarioExecutor):
             raise
         vu._waiting = None
         if due is False or due is None:
-            return False
-        self.begin(vu, float(due))
-        return True
+            return None
+        return due
+
+    def _give_back(self, vu: VU) -> None:
+        """A VU asleep on a claim was stopped (Locust moved its user away, or the test ends): its start goes
+        back unclaimed, so another VU or the allocator takes it and the counts stay exact."""
+        claim = vu.claim
+        if claim is not None and not self.done.is_set() and claim[0] < claim[2].until:
+            heapq.heappush(self._returned, (claim[0], next(_TIEBREAK), claim[2]))
+            self._poke.set()
+        self._deallocate(vu)
 
     def _leave(self, vu: VU) -> None:
-        """A waiting VU was stopped (Locust moved its user to a joining worker, or the test ends). An
-        iteration already handed to it goes to another VU, or is dropped: the counts stay exact."""
+        """A VU waiting in a pool was stopped. A start already handed to it goes to another VU, or is
+        dropped: the counts stay exact."""
         waiting, vu._waiting = vu._waiting, None
-        for pool in (self.idle, self.parked):
+        for pool in (self.parked, self.waiting):
             with contextlib.suppress(ValueError):
                 pool.remove(vu)
+        self._deallocate(vu)
+        handed = waiting.value if waiting is not None and waiting.ready() else None
+        if isinstance(handed, float) and not self._hand(handed):
+            self.drop(handed)
+
+    def _deallocate(self, vu: VU) -> None:
         if vu.allocated:
             vu.allocated = False
             self.counts.allocated -= 1
-        if (
-            waiting is not None
-            and waiting.ready()
-            and waiting.value not in (False, None)
-            and not self._hand(waiting.value)
-        ):
-            self.drop(float(waiting.value))
 
+    # the allocator -------------------------------------------------------------------------------------------
     def run(self) -> None:
-        self._schedule(self.share, _Window(self.share.since))
-
-    def _schedule(self, share: Share, window: _Window) -> None:
-        """Start this share's iterations that fall in [window.since, window.until).
-
-        The first one is found directly (fixload.schedules bisects the monotonic schedule), not by walking
-        every earlier start: a reshare late in a long run costs O(log n). However far behind the clock is,
-        the loop yields to the gevent hub at least every YIELD_EVERY_S, so signals, the shape's tick and
+        """Watch the earliest unclaimed start. Asleep until it is due; if by then no VU has claimed it, no
+        allocated VU was free: hand it to a new VU (up to maxVUs) or drop it. However far behind the clock
+        is, the loop yields to the gevent hub at least every YIELD_EVERY_S, so signals, the shape's tick and
         the VUs keep running while it catches up (dropping what no VU can take)."""
-        # a little early, so the exact comparison below (in plan time, as before) decides the boundary
-        since = max(0.0, window.since - self.plan.start - 1e-3)
         yielded = time.monotonic()
-        for offset in arrival_starts(self.plan.scenario, share.index, share.count, since):
-            due = self.plan.start + offset
-            if due < window.since:
+        while True:
+            head = self._next(take=False)
+            if head is None:
+                if not self._claims and self.now() >= self.plan.end:
+                    return
+                self._nap(max(0.001, min(0.05, self.plan.end - self.now())))
                 continue
-            if due >= window.until:
-                return
-            if due > self.now():
-                self.sleep_until(due)
+            due, returned, source = head
+            now = self.now()
+            if due > now:
+                self._nap(due - now)
                 yielded = time.monotonic()
-            elif time.monotonic() - yielded >= YIELD_EVERY_S:
-                gevent.sleep(0)  # behind schedule: let the hub run before the next start
+                continue
+            if not returned and not self._can_hand():
+                # far behind with no VU to give anything to: every start due by now is dropped, counted in
+                # one step (fixload.schedules.count_between) instead of one wake-up per start
+                self.drop(due, source.drop_until(math.nextafter(now, math.inf)))
+            else:
+                self._next(take=True)
+                if due < source.until and not self._hand(due):
+                    self.drop(due)
+            if time.monotonic() - yielded >= YIELD_EVERY_S:
+                gevent.sleep(0)
                 yielded = time.monotonic()
-            if due >= window.until:  # a reshare moved the boundary while we slept
-                return
-            self.dispatch(due)
 
-    def dispatch(self, due: float) -> None:
-        self.counts.scheduled += 1
-        if not self._hand(due):
-            self.drop(due)
+    def _nap(self, seconds: float) -> None:
+        self._poke.clear()
+        self._poke.wait(seconds)
+
+    def _can_hand(self) -> bool:
+        return bool(self.waiting) or (bool(self.parked) and self.counts.allocated < self.max_allocated)
 
     def _hand(self, due: float) -> bool:
-        """Give the iteration due at `due` to an idle VU, else to a newly allocated one (up to maxVUs)."""
-        while self.idle:
-            vu = self.idle.popleft()
+        """Give the start due at `due` to a waiting VU, else to a newly allocated one (up to maxVUs)."""
+        while self.waiting:
+            vu = self.waiting.popleft()
             if vu._waiting is not None and not vu._waiting.ready():
                 vu._waiting.set(due)
                 return True
@@ -374,35 +494,132 @@ class ArrivalRateExecutor(ScenarioExecutor):
                 return True
         return False
 
+    def _reclaim(self, since: float) -> None:
+        """Claims at or after `since` are void (their share ends there): wake those VUs to claim again, and
+        the waiting ones, since the new share may have starts for them."""
+        for vu in self.vus:
+            if vu.claim is not None and vu.claim[0] >= since:
+                _wake(vu)
+        while self.waiting:
+            vu = self.waiting.popleft()
+            if vu._waiting is not None and not vu._waiting.ready():
+                vu._waiting.set(_RECLAIM)
+        self._poke.set()
+
     def reshare(self, share: Share) -> None:
-        """From `share.since` on, follow the new share; iterations before it stay with the old one."""
-        old = self._window
-        old.until = share.since
+        """From `share.since` on, follow the new share; starts before it stay with the old one."""
+        self._sources[-1].until = share.since
         self.share = share
-        self._window = _Window(share.since)
-        if self._greenlets and not self.done.is_set():
-            self._spawn(self._schedule, share, self._window)
+        self._sources.append(self._source(share))
+        self._reclaim(share.since)
 
     def retire(self, since: float) -> None:
-        self._window.until = min(self._window.until, since)
+        source = self._sources[-1]
+        source.until = min(source.until, since)
+        self._reclaim(since)
+
+    def begin(self, vu: VU, due: float | None = None) -> None:
+        self.counts.scheduled += 1
+        super().begin(vu, due)
+
+    def drop(self, due: float, count: int = 1) -> None:
+        self.counts.scheduled += count
+        super().drop(due, count)
+
+    def pending(self) -> int:
+        return self._claims
+
+    def release_all(self) -> None:
+        for vu in self.vus:
+            if vu.claim is not None:
+                _wake(vu)
+        super().release_all()
+        self._poke.set()
 
     def _run(self) -> None:
         try:
-            self._schedule(self.share, self._window)
-            # a reshare may have started another schedule loop: wait for the newest to finish
-            while self._greenlets[-1] is not gevent.getcurrent() and not self._greenlets[-1].dead:
-                self._greenlets[-1].join()
+            self.run()
             self.wait_for_idle(self.plan.end + self.plan.scenario.graceful_stop)
         finally:
+            self.done.set()
             self.release_all()
             self.record_drops()
-            self.done.set()
 
 
-@dataclass
-class _Window:
-    since: float
-    until: float = math.inf
+class _Source:
+    """One share's due starts, in plan time and in order: this runner's part of the schedule from `since`
+    until `until` (which moves when the share ends). Offsets are kept as fixload.schedules yields them, so
+    counting a stretch of them (`drop_until`) uses the schedule's own arithmetic."""
+
+    def __init__(self, scenario: Any, start: float, index: int, count: int, since: float) -> None:
+        self.scenario = scenario
+        self.start = start  # the scenario's start in plan time (its startTime)
+        self.index = index
+        self.count = count
+        self.since = since
+        self.until = math.inf
+        # found directly (fixload.schedules bisects the schedule): a reshare late in a long run costs
+        # O(log n); a little early, so the exact plan-time test in `head` decides the boundary
+        self._offsets = arrival_starts(scenario, index, count, max(0.0, since - start - 1e-3))
+        self._next: float | None = None
+        self._spent = False
+
+    def head(self) -> float | None:
+        """The next start not yet taken (plan time), or None when this share has no more."""
+        while self._next is None and not self._spent:
+            offset = next(self._offsets, None)
+            if offset is None:
+                self._spent = True
+            elif self.start + offset >= self.since:
+                self._next = offset
+        if self._next is None or self.start + self._next >= self.until:
+            return None
+        return self.start + self._next
+
+    def advance(self) -> None:
+        self._next = None
+
+    def drop_until(self, plan_time: float) -> int:
+        """Take every start due before `plan_time` (and before `until`) at once; how many there were."""
+        if self.head() is None or self._next is None:
+            return 0
+        end = min(plan_time, self.until) - self.start
+        first = self._next
+        if first >= end:
+            return 0
+        taken = count_between(self.scenario, first, end, self.index, self.count)
+        self._offsets = arrival_starts(self.scenario, self.index, self.count, end)
+        self._next = None
+        return taken
+
+
+_RECLAIM = object()
+"""Handed to a waiting VU: claim again (a reshare brought new starts)."""
+_TIEBREAK = itertools.count(1)
+
+
+def _sleep(vu: VU, delay: float) -> bool:
+    """Sleep `delay` s on this VU's own timer; True when it rang, False when `_wake` ended it early. A timer
+    and a `Waiter` are what `gevent.sleep` uses, minus the part that cannot be woken early."""
+    hub = get_hub()
+    timer = hub.loop.timer(delay)
+    waiter = Waiter(hub)
+    vu._alarm = (timer, waiter)
+    timer.start(waiter.switch, True)
+    try:
+        return bool(waiter.get())
+    finally:
+        timer.close()
+        vu._alarm = None
+
+
+def _wake(vu: VU) -> None:
+    """End a VU's `_sleep` now (from any greenlet): its timer is stopped and the hub switches to it."""
+    alarm, vu._alarm = vu._alarm, None
+    if alarm is not None:
+        timer, waiter = alarm
+        timer.stop()
+        get_hub().loop.run_callback(waiter.switch, False)
 
 
 class VUExecutor(ScenarioExecutor):
@@ -577,6 +794,7 @@ class Engine:
         """The first engine error: the component and its (redacted) exception. The run is then aborted."""
         self._on_crash = on_crash
         self._watcher: gevent.Greenlet | None = None
+        self._freezer: gevent.Greenlet | None = None
         for executor in self.executors.values():
             executor.on_crash = self._crashed
 
@@ -592,16 +810,36 @@ class Engine:
             executor.start()
         self._watcher = gevent.spawn(self._watch)
         self._watcher.link_exception(lambda dead: self._crashed("engine", dead.exception))
+        self._freezer = gevent.spawn(self._freeze_heap)
+
+    def _freeze_heap(self) -> None:
+        """Just before plan time 0 (the VUs exist by then), collect once and freeze what is left: the
+        interpreter's, Locust's and the VUs' long-lived objects. A full collection otherwise walks them all
+        every few seconds under load, stalling every VU for 30-50 ms at a time (measured on the throughput
+        bench: each such pause let a sustained arrival rate fall behind and drop). Unfrozen at the end."""
+        delay = -FREEZE_BEFORE_START_S - self.clock.now()
+        if delay > 0:
+            gevent.sleep(delay)
+        gc.collect()
+        gc.freeze()
 
     def _watch(self) -> None:
         for executor in self.executors.values():
             executor.done.wait()
         self.finished.set()
+        self._unfreeze()
 
     def stop(self) -> None:
         for executor in self.executors.values():
             executor.stop()
         self.finished.set()
+        self._unfreeze()
+
+    def _unfreeze(self) -> None:
+        if self._freezer is not None:
+            self._freezer.kill(block=False)
+            self._freezer = None
+            gc.unfreeze()
 
     def join(self, scenario: str) -> VU:
         return self.executors[scenario].join()

@@ -1,6 +1,7 @@
 """The engine test users (engine_users.py) with one engine component made to crash, chosen by FIXLOAD_TEST_CRASH:
 
-- `executor`: payments_flow's scheduler raises OverflowError (what `duration: 1e308` did) after 5 starts;
+- `executor`: payments_flow's schedule raises OverflowError (what `duration: 1e308` did) after 5 starts,
+  in whichever greenlet reads it next (a VU claiming a start, or the executor's allocator);
 - `shape`: the composite shape's tick raises once the test has started.
 
 Test-only: the run must end aborted, exit 103, with the component and the exception in its summary.
@@ -18,14 +19,14 @@ from fixload.executors import ArrivalRateExecutor
 CRASH = os.environ.get("FIXLOAD_TEST_CRASH", "")
 
 if CRASH == "executor":
-    _dispatch = ArrivalRateExecutor.dispatch
+    _next = ArrivalRateExecutor._next
 
-    def _crashing_dispatch(self: ArrivalRateExecutor, due: float) -> None:
+    def _crashing_next(self: ArrivalRateExecutor, take: bool):  # type: ignore[no-untyped-def]
         if self.name == "payments_flow" and self.counts.scheduled >= 5:
             raise OverflowError("cannot convert float infinity to integer")
-        _dispatch(self, due)
+        return _next(self, take)
 
-    ArrivalRateExecutor.dispatch = _crashing_dispatch  # type: ignore[method-assign]
+    ArrivalRateExecutor._next = _crashing_next  # type: ignore[method-assign]
 
 if CRASH == "shape":
     _tick = coordinator.tick

@@ -1,0 +1,147 @@
+"""Arrival-rate VUs that schedule themselves (issue 15): each free VU claims the earliest unclaimed start and
+sleeps on its own timer; the allocator only allocates or drops what falls due unclaimed. In-process, no
+Locust, no HTTP: a real `Engine` on gevent with no-op iterations, so the counts are the engine's alone."""
+
+from __future__ import annotations
+
+import gc
+import time
+from typing import Any
+
+import gevent
+import pytest
+
+from fixload.executors import ArrivalRateExecutor, Engine, Share
+from fixload.plan import build_plan
+from fixload.profile import Profile
+from fixload.schedules import arrival_count
+
+
+def _engine(scenario: dict[str, Any], share: Share | None = None) -> Engine:
+    profile = Profile.model_validate({"profile": "claims", "scenarios": {"s": {"exec": "booking_flow", **scenario}}})
+    samples: list[tuple[str, float]] = []
+    engine = Engine(
+        build_plan(profile), share or Share(0, 1, time.time() + 0.05, 0.0), lambda n, v, t: samples.append((n, v))
+    )
+    engine.samples = samples  # type: ignore[attr-defined]
+    return engine
+
+
+def _vus(engine: Engine, count: int, work: float = 0.0) -> list[gevent.Greenlet]:
+    def loop() -> None:
+        vu = engine.join("s")
+        while vu.next_iteration():
+            gevent.sleep(work)
+
+    return [gevent.spawn(loop) for _ in range(count)]
+
+
+def _run(engine: Engine, users: list[gevent.Greenlet], seconds: float) -> dict[str, int]:
+    engine.start()
+    assert engine.finished.wait(seconds), "the engine did not finish"
+    gevent.killall(users)
+    return engine.counts()["s"]
+
+
+def test_every_start_of_the_schedule_is_started_once_when_vus_keep_up() -> None:
+    scenario = {"executor": "constant-arrival-rate", "rate": 400, "duration": "1s", "preAllocatedVUs": 4, "maxVUs": 4}
+    engine = _engine(scenario)
+    counts = _run(engine, _vus(engine, 4), 10)
+    expected = arrival_count(engine.plan.scenarios["s"].scenario)
+    assert (counts["started"], counts["dropped"], counts["scheduled"]) == (expected, 0, expected)
+    lags = [v for n, v in engine.samples if n == "iteration_start_lag"]  # type: ignore[attr-defined]
+    assert len(lags) == expected and min(lags) >= 0.0  # never started before it was due
+
+
+def test_far_behind_the_allocator_drops_in_bulk_and_the_counts_stay_exact() -> None:
+    # 100000/s asked of 2 VUs that take 5 ms each: nearly everything is dropped, counted in stretches
+    scenario = {
+        "executor": "constant-arrival-rate",
+        "rate": 100000,
+        "duration": "1s",
+        "preAllocatedVUs": 2,
+        "maxVUs": 2,
+    }
+    engine = _engine(scenario)
+    counts = _run(engine, _vus(engine, 2, work=0.005), 10)
+    assert counts["scheduled"] == 100000 == counts["started"] + counts["dropped"]
+    assert 0 < counts["started"] < 1000
+    recorded = sum(v for n, v in engine.samples if n == "dropped_iterations")  # type: ignore[attr-defined]
+    assert recorded == counts["dropped"]
+
+
+def test_ramping_arrival_rate_bulk_drops_match_the_k6_count() -> None:
+    scenario = {
+        "executor": "ramping-arrival-rate", "startRate": 1000, "timeUnit": "1s", "preAllocatedVUs": 1, "maxVUs": 1,
+        "stages": [{"duration": "0.5s", "target": 60000}, {"duration": "0.5s", "target": 2000}],
+    }  # fmt: skip
+    engine = _engine(scenario)
+    counts = _run(engine, _vus(engine, 1, work=0.002), 10)
+    expected = arrival_count(engine.plan.scenarios["s"].scenario)
+    assert counts["started"] + counts["dropped"] == counts["scheduled"] == expected
+
+
+def test_a_vu_stopped_while_it_sleeps_on_a_claim_gives_the_start_back() -> None:
+    # 2 starts a second and 2 VUs: each VU claims a start ahead and sleeps on it; kill one in its sleep.
+    scenario = {"executor": "constant-arrival-rate", "rate": 4, "duration": "1s", "preAllocatedVUs": 2, "maxVUs": 2}
+    engine = _engine(scenario)
+    users = _vus(engine, 2)
+    engine.start()
+    executor = engine.executors["s"]
+    assert isinstance(executor, ArrivalRateExecutor)
+    deadline = time.monotonic() + 5
+    while executor.pending() < 2 and time.monotonic() < deadline:
+        gevent.sleep(0.001)
+    sleeper = next(vu for vu in executor.vus if vu.claim is not None and vu.claim[0] > executor.now())
+    victim = next(g for g in users if g is sleeper.greenlet)
+    victim.kill()
+    assert engine.finished.wait(10)
+    gevent.killall(users)
+    counts = engine.counts()["s"]
+    assert counts["scheduled"] == 4 == counts["started"] + counts["dropped"]  # nothing lost, nothing doubled
+
+
+@pytest.mark.parametrize(("before", "after"), [(1, 2), (2, 1)])
+def test_a_reshare_voids_claims_past_the_boundary_so_nothing_starts_twice_or_late(before: int, after: int) -> None:
+    # runner 0 of `before` until 0.3 s, then runner 0 of `after` (a worker joined, or one was lost and this
+    # runner takes over its starts). Just before the reshare every VU holds a claim past the boundary:
+    # those claims are void and their VUs claim again at once, so the new share's starts are neither
+    # dropped nor started twice.
+    since = 0.3
+    scenario = {"executor": "constant-arrival-rate", "rate": 40, "duration": "1s", "preAllocatedVUs": 8, "maxVUs": 8}
+    t0 = time.time() + 0.05
+    engine = _engine(scenario, Share(0, before, t0, 0.0))
+    users = _vus(engine, 8)
+    starts: list[float] = []
+    executor = engine.executors["s"]
+    original = executor.begin
+
+    def begin(vu: Any, due: float | None = None) -> None:
+        starts.append(round(due or 0.0, 6))
+        original(vu, due)
+
+    executor.begin = begin  # type: ignore[method-assign]
+    engine.start()
+    gevent.sleep(max(0.0, since - 0.01 - engine.elapsed()))
+    claims = [vu.claim[0] for vu in executor.vus if vu.claim is not None]
+    assert len(claims) >= 4 and min(claims) >= since
+    engine.reshare(Share(0, after, t0, since))
+    assert engine.finished.wait(10)
+    gevent.killall(users)
+    expected = [round(i / 40, 6) for i in range(40) if i % (before if i / 40 < since else after) == 0]
+    assert sorted(starts) == expected
+    assert engine.counts()["s"]["dropped"] == 0
+    lags = [v for n, v in engine.samples if n == "iteration_start_lag"]  # type: ignore[attr-defined]
+    assert max(lags) < 15.0  # ms: a VU holding a void claim claims again at once, not at its old due
+
+
+def test_the_heap_is_frozen_while_the_engine_runs_and_unfrozen_after() -> None:
+    scenario = {"executor": "constant-arrival-rate", "rate": 20, "duration": "1s", "preAllocatedVUs": 1, "maxVUs": 1}
+    engine = _engine(scenario, Share(0, 1, time.time() + 0.4, 0.0))
+    users = _vus(engine, 1)
+    engine.start()
+    gevent.sleep(0.3)  # past FREEZE_BEFORE_START_S before plan time 0
+    assert gc.get_freeze_count() > 0
+    assert engine.finished.wait(10)
+    gevent.killall(users)
+    assert gc.get_freeze_count() == 0
