@@ -3,9 +3,10 @@
 Every scenario owns a pool of Locust users (its VUs). Between iterations a user blocks in
 `VU.next_iteration()`; the scenario's executor decides when to let it go:
 
-- arrival-rate executors run a scheduler greenlet that hands each due iteration to an idle VU. Response
-  times never slow the schedule (open model). A due iteration that finds no idle VU allocates one more,
-  up to `maxVUs`; past that it is **dropped** and counted, so `started + dropped == scheduled`, always;
+- arrival-rate executors let each free VU claim the next start of the schedule and sleep on its own
+  timer until it is due (`ArrivalRateExecutor`, whose docstring has a VU's states). Response times never
+  slow the schedule (open model). A start that falls due with no VU free allocates one more, up to
+  `maxVUs`; past that it is **dropped** and counted, so `started + dropped == scheduled`, always;
 - VU executors (`constant-vus`, `ramping-vus`, `per-vu-iterations`, `shared-iterations`) let their
   active VUs loop back to back, as k6 does.
 
