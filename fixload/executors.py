@@ -50,6 +50,13 @@ logger = logging.getLogger("fixload")
 Emit = Callable[[str, float, dict[str, str]], None]
 FREEZE_BEFORE_START_S = 0.25
 """How long before plan time 0 the engine collects and freezes the heap (`Engine._freeze_heap`)."""
+DROP_AFTER_S = 0.001
+"""A start that no VU has claimed this long after it fell due, with no VU left to allocate, is dropped. A
+VU that frees up in between takes it, late (its `iteration_start_lag` says by how much): under saturation a
+free VU then starts at once instead of waiting for the next start to fall due."""
+TIMER_RESOLUTION_S = 0.001
+"""A VU whose claimed start is due sooner than this yields to the hub until it is due rather than sleep on a
+timer: an idle libev loop waits at least a millisecond for one (epoll's timeout is in whole ms)."""
 YIELD_EVERY_S = 0.002
 """The most time a scheduler runs without yielding to the gevent hub, however far behind it is."""
 DROPS_RECORD_EVERY = 0.1
@@ -381,7 +388,13 @@ class ArrivalRateExecutor(ScenarioExecutor):
                 vu.claim = claim
                 self._claims += 1
                 try:
-                    _sleep(vu, delay)
+                    if delay > TIMER_RESOLUTION_S:
+                        _sleep(vu, delay)
+                    else:
+                        # due sooner than the hub's timers resolve (an idle libev loop rounds a wait up
+                        # to 1 ms): yield to the hub until it is due instead of waiting a whole tick
+                        while due > self.now() and vu.claim is not None:
+                            gevent.sleep(0)
                 except BaseException:
                     self._give_back(vu)
                     raise
@@ -461,9 +474,18 @@ class ArrivalRateExecutor(ScenarioExecutor):
                 yielded = time.monotonic()
                 continue
             if not returned and not self._can_hand():
-                # far behind with no VU to give anything to: every start due by now is dropped, counted in
-                # one step (fixload.schedules.count_between) instead of one wake-up per start
-                self.drop(due, source.drop_until(math.nextafter(now, math.inf)))
+                # no VU to give it to: a VU that frees within DROP_AFTER_S still takes it (late); after
+                # that every start due by then is dropped, counted in one step
+                # (fixload.schedules.count_between) instead of one wake-up per start
+                horizon = now - DROP_AFTER_S
+                if due > horizon:
+                    self._nap(due - horizon)
+                    yielded = time.monotonic()
+                    continue
+                self.drop(due, source.drop_until(math.nextafter(horizon, math.inf)))
+                self._nap(DROP_AFTER_S)  # the next stretch: at most one bulk drop per DROP_AFTER_S
+                yielded = time.monotonic()
+                continue
             else:
                 self._next(take=True)
                 if due < source.until and not self._hand(due):
@@ -615,7 +637,10 @@ def _sleep(vu: VU, delay: float) -> bool:
 
 
 def _wake(vu: VU) -> None:
-    """End a VU's `_sleep` now (from any greenlet): its timer is stopped and the hub switches to it."""
+    """End a VU's wait for its claimed start now (from any greenlet): the claim is void, the VU's timer is
+    stopped and the hub switches to it (a VU yielding until a start due within TIMER_RESOLUTION_S sees its
+    claim gone at its next turn)."""
+    vu.claim = None
     alarm, vu._alarm = vu._alarm, None
     if alarm is not None:
         timer, waiter = alarm
