@@ -846,7 +846,7 @@ class Engine:
         delay = -FREEZE_BEFORE_START_S - self.clock.now()
         if delay > 0:
             gevent.sleep(delay)
-        gc.collect()
+            gc.collect()  # the collection itself takes tens of ms: only while there is time before plan time 0
         gc.freeze()
 
     def _watch(self) -> None:
