@@ -169,6 +169,7 @@ def wait_for_requests(sim: SimulatorProcess, route: str, at_least: int, proc: su
 FIXTURE_IDS = {"K6_ZONE_ID": "zone-drill", "K6_SERVICE_ID": "service-drill", "K6_CAMPAIGN_ID": "campaign-drill"}
 
 
+@pytest.mark.slow  # its twin in the default set: test_exit_codes' dead target with fixtures given
 def test_target_refusing_connections_from_the_start(tmp_path: Path) -> None:
     """Nothing listens on the target port and the fixtures are given (K6_ZONE_ID...), so setup sends
     nothing: every iteration's request fails to connect; status target_unreachable, exit 1."""
@@ -234,7 +235,11 @@ def test_target_dying_mid_run(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("window_s", "duration"),
-    [pytest.param(5, "12s", id="5s-window"), pytest.param(20, "30s", id="20s-window", marks=pytest.mark.slow)],
+    # both windows slow: a 5xx answer failing its threshold (exit 99) stays in the default set (test_exit_codes)
+    [
+        pytest.param(5, "12s", id="5s-window", marks=pytest.mark.slow),
+        pytest.param(20, "30s", id="20s-window", marks=pytest.mark.slow),
+    ],
 )
 def test_5xx_storm(tmp_path: Path, make_simulator: Callable[..., SimulatorProcess], window_s: int, duration: str):
     """50% of /ping requests answer 503 for a window: the client's failure count equals the server's 503
@@ -289,6 +294,7 @@ def test_slow_target_overruns_max_vus(tmp_path: Path, make_simulator: Callable[.
     assert_no_tokens(drill, sim.env)
 
 
+@pytest.mark.slow  # gracefulStop interrupting and counting stays in the default set: test_engine
 def test_hanging_endpoint_longer_than_graceful_stop(
     tmp_path: Path, make_simulator: Callable[..., SimulatorProcess]
 ) -> None:
