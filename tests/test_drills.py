@@ -273,6 +273,7 @@ def test_5xx_storm(tmp_path: Path, make_simulator: Callable[..., SimulatorProces
     assert_no_tokens(drill, sim.env)
 
 
+@pytest.mark.slow  # running out of VUs and dropping, counted exactly, stays in the default set: test_engine
 def test_slow_target_overruns_max_vus(tmp_path: Path, make_simulator: Callable[..., SimulatorProcess]) -> None:
     """Latency p50 1 s / p95 2 s with maxVUs 10 at 20/s: the executor runs out of VUs and drops starts;
     dropped iterations are counted (summary, dropped_iterations metric) and started + dropped == scheduled."""
@@ -317,6 +318,7 @@ def test_hanging_endpoint_longer_than_graceful_stop(
     assert_no_tokens(drill, sim.env)
 
 
+@pytest.mark.slow  # the fallback when the summary path cannot be written stays in the default set: test_summary
 def test_unwritable_summary_path(tmp_path: Path, make_simulator: Callable[..., SimulatorProcess]) -> None:
     """--summary under a regular file (cannot be created, even as root): a clear error naming the path and
     the fallback, the summary written to the fallback, and the run's own exit code kept."""
