@@ -360,28 +360,23 @@ class ArrivalRateExecutor(ScenarioExecutor):
             vu.allocated = True
             self.counts.allocated += 1
         while not self.done.is_set():
-            if not vu.allocated:
-                due = self._wait_in(self.parked, vu)
-                if due is None:
+            claim = None
+            if vu.allocated:
+                try:
+                    claim = self._next(take=True)
+                except Exception as exc:  # the schedule itself failed: an engine error, not the flow's
+                    if self.on_crash is not None:
+                        self.on_crash(f"executor {self.name}", exc)
                     return False
-                if due is _RECLAIM:
-                    continue
-                self.begin(vu, due)
-                return True
-            try:
-                claim = self._next(take=True)
-            except Exception as exc:  # the schedule itself failed: an engine error, not the flow's
-                if self.on_crash is not None:
-                    self.on_crash(f"executor {self.name}", exc)
-                return False
             if claim is None:
-                due = self._wait_in(self.waiting, vu)
-                if due is None:
+                # not allocated (parked), or nothing left to claim (waiting): the allocator hands a start
+                handed = self._wait_in(self.waiting if vu.allocated else self.parked, vu)
+                if handed is None:
                     return False
-                if due is not _RECLAIM:
-                    self.begin(vu, due)
-                    return True
-                continue
+                if handed is _RECLAIM:
+                    continue
+                self.begin(vu, handed)
+                return True
             due, _, source = claim
             delay = due - self.now()
             if delay > 0:
