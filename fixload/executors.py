@@ -314,6 +314,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
         self._sources: deque[_Source] = deque([self._source(share)])
         self._returned: list[tuple[float, int, _Source]] = []
         """A heap of claims given back by VUs that left before their start was due."""
+        self._tiebreak = itertools.count(1)  # orders given-back claims of one due; 0 marks the schedule's own
         self._claims = 0  # claims held by sleeping VUs
         self._poke = Event()  # wakes the allocator early (a claim came back, a reshare, the end)
         self._loop = get_hub().loop
@@ -427,7 +428,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
         back unclaimed, so another VU or the allocator takes it and the counts stay exact."""
         claim = vu.claim
         if claim is not None and not self.done.is_set() and claim[0] < claim[2].until:
-            heapq.heappush(self._returned, (claim[0], next(_TIEBREAK), claim[2]))
+            heapq.heappush(self._returned, (claim[0], next(self._tiebreak), claim[2]))
             self._poke.set()
         self._deallocate(vu)
 
@@ -613,7 +614,6 @@ class _Source:
 
 _RECLAIM = object()
 """Handed to a waiting VU: claim again (a reshare brought new starts)."""
-_TIEBREAK = itertools.count(1)
 
 
 def _sleep(vu: VU, delay: float) -> bool:
