@@ -9,7 +9,10 @@ The generator is pinned to CPU 0 and the simulator to CPU 1. Each rate is the se
 steady window (`--window` s after `--warmup` s), so ramp-up and shutdown are not counted; a, b and c run in
 `--rounds` interleaved rounds and the medians are compared. Prints b/a (goal >= 0.9) and b/c, and
 (s) the engine asked 0.85x what the bare loop just did: the rate it sustains over (a), and the share of
-its scheduled iterations it dropped (goal: >= 0.85 with <= 1% dropped).
+its scheduled iterations it dropped (goal: >= 0.85 with <= 1% dropped), and (p) its same-run baseline:
+Locust's own paced loop (`constant_throughput`, `--users` users) asked that same rate, and how much of it
+the paced loop missed. (f): both asked 0.6x (a), a rate both keep up with: the generator's CPU per request,
+the engine's over the paced loop's (how much of the engine's cost at a sustainable rate is its own).
 
 Then 1 vs 2 worker processes (`--processes N`, master + N workers) with the engine as in (b). This
 machine has 2 cores, so with 2 workers the simulator, the master and both workers share both cores: the
@@ -55,6 +58,21 @@ BARE_LOCUSTFILE = textwrap.dedent(
 
     class Bare(FastHttpUser):
         wait_time = constant(0)
+
+        @task
+        def ping(self):
+            self.client.get("/ping")
+    """
+)
+
+PACED_LOCUSTFILE = textwrap.dedent(
+    """
+    import os
+
+    from locust import FastHttpUser, constant_throughput, task
+
+    class Paced(FastHttpUser):
+        wait_time = constant_throughput(float(os.environ["FIXLOAD_BENCH_PACE"]))
 
         @task
         def ping(self):
@@ -112,10 +130,12 @@ def measure(
                     raise RuntimeError(f"generator produced no traffic (exit {proc.poll()}); see {log}")
                 time.sleep(0.2)
             time.sleep(warmup)
-            server = psutil.Process(sim.pid)
+            server, generator = psutil.Process(sim.pid), psutil.Process(proc.pid)
             c1, t1, cpu1 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])
+            gen1 = sum(generator.cpu_times()[:2])
             time.sleep(window)
             c2, t2, cpu2 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])
+            gen2 = sum(generator.cpu_times()[:2])
         finally:
             if proc.poll() is None:
                 proc.terminate()
@@ -129,6 +149,8 @@ def measure(
         "requests": c2 - c1,
         "seconds": round(t2 - t1, 2),
         "simulator_cpu": round((cpu2 - cpu1) / (t2 - t1), 2),  # cores' worth of CPU the simulator used
+        "generator_cpu": round((gen2 - gen1) / (t2 - t1), 2),
+        "generator_us_per_request": round(1e6 * (gen2 - gen1) / max(1, c2 - c1), 1),
     }
 
 
@@ -136,6 +158,8 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool, ro
     tmp = Path(tempfile.mkdtemp(prefix="fixload-throughput-"))
     bare = tmp / "bare.py"
     bare.write_text(BARE_LOCUSTFILE)
+    paced = tmp / "paced.py"
+    paced.write_text(PACED_LOCUSTFILE)
     script = tmp / "k6.js"
     script.write_text(K6_SCRIPT)
     seconds = int(warmup + window + 15)
@@ -150,6 +174,9 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool, ro
         "c_k6": [],
         "b_near": [],
         "s_sustained": [],
+        "p_paced": [],
+        "f_engine": [],
+        "f_paced": [],
     }
     with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
         env = child_env(sim.env)
@@ -177,7 +204,31 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool, ro
             s_cmd = [*engine_cmd, "--summary", str(s_summary)]
             s_cmd[s_cmd.index(str(profile))] = str(sustain)
             measured = measure(sim, s_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"s{i}.log")
-            runs["s_sustained"].append({**measured, "rate": sustain_rate, **_dropped(s_summary, warmup, warmup + window)})
+            runs["s_sustained"].append(
+                {**measured, "rate": sustain_rate, **_dropped(s_summary, warmup, warmup + window)}
+            )
+            # (p) the same-run baseline for (s): Locust's own paced loop (`constant_throughput`, the bare loop's
+            # users) asked the same rate. What it misses is what a Locust loop at that rate cannot do here.
+            paced_cmd = locust_command(paced, sim.base_url, "-u", str(users), "-r", str(users), *run_time)
+            paced_env = {**env, "FIXLOAD_BENCH_PACE": repr(sustain_rate / users)}
+            measured = measure(sim, paced_cmd, paced_env, GENERATOR_CPU, warmup, window, tmp / f"p{i}.log")
+            runs["p_paced"].append({**measured, "rate": sustain_rate})
+            # (f) both at a rate they keep up with, 0.6x (a): CPU per request, the engine's against the paced loop's
+            fixed_rate = int(runs["a_bare_locust"][-1]["rps"] * 0.6)
+            fixed = tmp / f"f{i}.json"
+            fixed.write_text(json.dumps(engine_profile(fixed_rate, seconds, max(users, 200))))
+            f_cmd = [*engine_cmd, "--summary", str(tmp / f"fe{i}.json")]
+            f_cmd[f_cmd.index(str(profile))] = str(fixed)
+            runs["f_engine"].append(
+                {**measure(sim, f_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"fe{i}.log"), "rate": fixed_rate}
+            )
+            paced_env = {**env, "FIXLOAD_BENCH_PACE": repr(fixed_rate / users)}
+            runs["f_paced"].append(
+                {
+                    **measure(sim, paced_cmd, paced_env, GENERATOR_CPU, warmup, window, tmp / f"fp{i}.log"),
+                    "rate": fixed_rate,
+                }
+            )
             b_cmd = [*engine_cmd, "--summary", str(tmp / f"b{i}.json")]
             runs["b_fixload_engine"].append(measure(sim, b_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"b{i}.log"))
             runs["c_k6"].append(measure(sim, k6_cmd, k6_env, GENERATOR_CPU, warmup, window, tmp / f"c{i}.log"))
@@ -191,7 +242,25 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool, ro
     result["s_sustained"]["dropped_pct"] = statistics.median(v["dropped_pct"] for v in sustained)
     result["s_sustained"]["dropped_pct_runs"] = [v["dropped_pct"] for v in sustained]
     result["s_sustained"]["dropped_pct_whole_run"] = statistics.median(v["dropped_pct_run"] for v in sustained)
-    result["s_asked_over_a"] = round(statistics.median(v["rate"] / a_run["rps"] for v, a_run in zip(sustained, runs["a_bare_locust"], strict=True)), 3)
+    paced_runs = runs["p_paced"]
+    result["p_paced"]["rates"] = [v["rate"] for v in paced_runs]
+    result["p_paced"]["missed_pct"] = statistics.median(100.0 * (1 - v["rps"] / v["rate"]) for v in paced_runs)
+    result["p_paced"]["missed_pct_runs"] = [round(100.0 * (1 - v["rps"] / v["rate"]), 2) for v in paced_runs]
+    for key in ("f_engine", "f_paced"):
+        result[key]["rates"] = [v["rate"] for v in runs[key]]
+        result[key]["us_per_request"] = statistics.median(v["generator_us_per_request"] for v in runs[key])
+        result[key]["us_per_request_runs"] = [v["generator_us_per_request"] for v in runs[key]]
+    result["f_engine_over_paced"] = round(
+        statistics.median(
+            e["generator_us_per_request"] / p["generator_us_per_request"]
+            for e, p in zip(runs["f_engine"], runs["f_paced"], strict=True)
+        ),
+        3,
+    )
+    result["s_asked_over_a"] = round(
+        statistics.median(v["rate"] / a_run["rps"] for v, a_run in zip(sustained, runs["a_bare_locust"], strict=True)),
+        3,
+    )
     result["s_over_a"] = round(result["s_sustained"]["rps"] / a, 3) if a else None
     result["b_near_over_a"] = round(result["b_near"]["rps"] / a, 3) if a else None
     result["b_over_a"] = round(b / a, 3) if a else None
@@ -252,10 +321,28 @@ def report(r: dict[str, Any]) -> str:
         f"  s/a = {r['s_over_a']}, asked {r['s_asked_over_a']}x (a), dropped {r['s_sustained']['dropped_pct']}% in the"
         f" steady window {r['s_sustained']['dropped_pct_runs']} (whole run incl. start and SIGTERM:"
         f" {r['s_sustained']['dropped_pct_whole_run']}%)  (goal: asked >= 0.85x with <= 1% dropped)",
+        f"  (p) Locust's paced loop (constant_throughput, {r['users']} users) asked the same as (s): "
+        f"{r['p_paced']['rps']:>8.0f} req/s, missed {r['p_paced']['missed_pct']:.2f}% of it"
+        f" {r['p_paced']['missed_pct_runs']}"
+        "  (the same-run baseline for (s))",
+        f"  (f) at 0.6x (a) ({r['f_engine']['rates']}/s), CPU per request: engine {r['f_engine']['us_per_request']} µs"
+        f" {r['f_engine']['us_per_request_runs']}, Locust's paced loop {r['f_paced']['us_per_request']} µs"
+        f" {r['f_paced']['us_per_request_runs']}: engine/paced = {r['f_engine_over_paced']}"
+        " (median of the rounds' ratios)",
         f"  b/a = {r['b_over_a']}  (goal >= 0.9)   s/a = {r['s_over_a']}  (goal >= 0.85)   b/c = {r['b_over_c']}",
         "  runs: "
         + "; ".join(
-            f"{k} {r[k]['runs']}" for k in ("a_bare_locust", "b_fixload_engine", "b_near", "s_sustained", "c_k6")
+            f"{k} {r[k]['runs']}"
+            for k in (
+                "a_bare_locust",
+                "b_fixload_engine",
+                "b_near",
+                "s_sustained",
+                "p_paced",
+                "f_engine",
+                "f_paced",
+                "c_k6",
+            )
         ),
     ]
     if "workers_1" in r:

@@ -5,13 +5,14 @@ Locust, no HTTP: a real `Engine` on gevent with no-op iterations, so the counts 
 from __future__ import annotations
 
 import gc
+import math
 import time
 from typing import Any
 
 import gevent
 import pytest
 
-from fixload.executors import ArrivalRateExecutor, Engine, Share
+from fixload.executors import START_GRID_S, ArrivalRateExecutor, Engine, Share
 from fixload.plan import build_plan
 from fixload.profile import Profile
 from fixload.schedules import arrival_count
@@ -51,6 +52,64 @@ def test_every_start_of_the_schedule_is_started_once_when_vus_keep_up() -> None:
     assert (counts["started"], counts["dropped"], counts["scheduled"]) == (expected, 0, expected)
     lags = [v for n, v in engine.samples if n == "iteration_start_lag"]  # type: ignore[attr-defined]
     assert len(lags) == expected and min(lags) >= 0.0  # never started before it was due
+
+
+def _starts(engine: Engine) -> list[tuple[float, float]]:
+    """(due, actual) plan time of every start, as the executor begins it."""
+    executor = engine.executors["s"]
+    original, starts = executor.begin, []
+
+    def begin(vu: Any, due: float | None = None) -> None:
+        starts.append((due or 0.0, executor.now()))
+        original(vu, due)
+
+    executor.begin = begin  # type: ignore[method-assign]
+    return starts
+
+
+def test_dense_starts_wake_together_on_the_grid_sparse_ones_on_their_own_due() -> None:
+    # 2000/s on one runner: starts 0.5 ms apart, so each VU wakes at the end of its START_GRID_S cell,
+    # with the other starts of that cell; 100/s: starts 10 ms apart wake at their own due.
+    dense = {"executor": "constant-arrival-rate", "rate": 2000, "duration": "1s", "preAllocatedVUs": 40, "maxVUs": 40}
+    sparse = {**dense, "rate": 100, "duration": "1s", "preAllocatedVUs": 4, "maxVUs": 4}
+    for scenario, on_grid in ((dense, True), (sparse, False)):
+        engine = _engine(scenario)
+        starts = _starts(engine)
+        counts = _run(engine, _vus(engine, scenario["maxVUs"]), 10)
+        expected = arrival_count(engine.plan.scenarios["s"].scenario)
+        assert (counts["started"], counts["dropped"]) == (expected, 0)  # the grid never changes the count
+        assert all(actual >= due for due, actual in starts)  # nor starts anything early
+        late = sorted(actual - due for due, actual in starts[2:])  # the first two precede any gap
+        if on_grid:
+            cell_end = [math.ceil(due / START_GRID_S) * START_GRID_S for due, _ in starts]
+            on_time = sum(actual >= end - 1e-9 for (_, actual), end in zip(starts, cell_end, strict=True))
+            assert on_time >= 0.95 * len(starts)  # each woke with its cell, at the cell's end, not before
+            # woken at their cell's end: a start early in its cell waits most of the cell, none waits more
+            assert late[len(late) // 2] >= START_GRID_S / 4 and late[-10] < START_GRID_S + 0.004
+        else:
+            assert late[len(late) // 2] < 0.002  # on their own due, within the hub's timer resolution
+
+
+def test_a_start_already_due_begins_at_once_never_at_its_cells_end(monkeypatch: pytest.MonkeyPatch) -> None:
+    # far behind (100000/s asked of 20 VUs): every VU finds starts already due; none may sleep for one
+    import fixload.executors as executors
+
+    scenario = {"executor": "constant-arrival-rate", "rate": 100000, "duration": "1s", "preAllocatedVUs": 20}
+    engine = _engine({**scenario, "maxVUs": 20})
+    executor = engine.executors["s"]
+    overdue: list[float] = []
+    original = executors._sleep
+
+    def sleep(vu: Any, delay: float) -> bool:
+        # (a start that fell due in the µs between the claim and this call is not a deferred one)
+        if vu.claim is not None and vu.claim[0] < executor.now() - 1e-4:
+            overdue.append(executor.now() - vu.claim[0])
+        return original(vu, delay)
+
+    monkeypatch.setattr(executors, "_sleep", sleep)
+    counts = _run(engine, _vus(engine, 20), 10)
+    assert counts["started"] + counts["dropped"] == counts["scheduled"] == 100000
+    assert not overdue, f"{len(overdue)} VUs slept on a start already due"
 
 
 def test_far_behind_the_allocator_drops_in_bulk_and_the_counts_stay_exact() -> None:
