@@ -59,6 +59,8 @@ from ddsketch.store import CollapsingHighestDenseStore, CollapsingLowestDenseSto
 
 RELATIVE_ACCURACY = 0.0025
 BIN_LIMIT = 4096
+PENDING_LIMIT = 256
+"""Trend samples held back from the sketch until this many (`TrendSink._flush`)."""
 EXACT_LIMIT = 512
 SNAPSHOT_FORMAT = "fixload.metrics/1"
 
@@ -319,9 +321,14 @@ def _interpolated(sorted_values: Any, q: float) -> float:
 
 
 class TrendSink:
-    """k6 Trend: exact count/sum/min/max/avg, exact percentiles up to EXACT_LIMIT samples, then DDSketch."""
+    """k6 Trend: exact count/sum/min/max/avg, exact percentiles up to EXACT_LIMIT samples, then DDSketch.
 
-    __slots__ = ("count", "exact", "max", "min", "neg", "pos", "sketch", "sum")
+    Samples reach the sketch in batches of PENDING_LIMIT (`_flush`), and before anything reads it (`sketch`,
+    `pos`, `neg` flush first): one sample added in the middle of an iteration runs the sketch's code cold,
+    ~10 µs on the bench's generator against ~1 µs in a batch (py-spy at 2,000 iterations/s; bench/RESULTS.md).
+    The sketch ends up the same, value for value and in the same order."""
+
+    __slots__ = ("_neg", "_pending", "_pos", "_sketch", "count", "exact", "max", "min", "sum")
     type = MetricType.TREND
 
     def __init__(self) -> None:
@@ -329,11 +336,39 @@ class TrendSink:
         self.sum = 0.0
         self.min = math.inf
         self.max = -math.inf
-        self.sketch, self.pos, self.neg = _new_sketch()
+        self._sketch, self._pos, self._neg = _new_sketch()
+        self._pending: array[float] = array("d")
         self.exact: array[float] | None = array("d")
 
+    def _flush(self) -> None:
+        add = self._sketch.add
+        for value in self._pending:
+            add(value)
+        del self._pending[:]
+
+    @property
+    def sketch(self) -> BaseDDSketch:
+        if self._pending:
+            self._flush()
+        return self._sketch
+
+    @property
+    def pos(self) -> Any:
+        if self._pending:
+            self._flush()
+        return self._pos
+
+    @property
+    def neg(self) -> Any:
+        if self._pending:
+            self._flush()
+        return self._neg
+
     def add(self, value: float) -> None:
-        self.sketch.add(value)
+        pending = self._pending
+        pending.append(value)
+        if len(pending) >= PENDING_LIMIT:
+            self._flush()
         self.count += 1
         self.sum += value
         if value < self.min:

@@ -13,6 +13,7 @@ from fixload.metrics import (
     BIN_LIMIT,
     BUILTIN_METRICS,
     EXACT_LIMIT,
+    PENDING_LIMIT,
     RELATIVE_ACCURACY,
     CounterSink,
     GaugeSink,
@@ -155,6 +156,28 @@ def test_trend_handles_zero_and_negative_values_past_the_exact_limit():
     restored.merge_snapshot(roundtrip(sink.snapshot()))
     assert restored.percentile(25) == sink.percentile(25)
     assert (restored.min, restored.max, restored.count) == (sink.min, sink.max, sink.count)
+
+
+def test_trend_samples_held_back_from_the_sketch_are_in_every_read():
+    # a sink read while samples are still pending (not a multiple of PENDING_LIMIT): its percentiles, its
+    # snapshot and a merge count every sample, and match a sink whose sketch got each sample at once
+    rng = random.Random(11)
+    values = [rng.lognormvariate(3, 1) for _ in range(EXACT_LIMIT * 3 + PENDING_LIMIT // 2 + 7)]
+    sink, reference = TrendSink(), TrendSink()
+    for i, v in enumerate(values):
+        sink.add(v)
+        reference.add(v)
+        reference._flush()
+        if i in (EXACT_LIMIT * 2 + 3, len(values) - 1):  # mid-batch reads
+            assert sink.percentile(95) == reference.percentile(95)
+            assert sink.snapshot() == reference.snapshot()
+    merged = TrendSink()
+    merged.add(1.0)  # pending in the target too
+    merged.merge(sink)
+    assert merged.count == len(values) + 1 == merged.sketch.count
+    restored = TrendSink()
+    restored.merge_snapshot(roundtrip(sink.snapshot()))
+    assert restored.percentile(99) == sink.percentile(99) and restored.sketch.count == len(values)
 
 
 def test_trend_sketch_percentiles_at_the_edges():
