@@ -184,51 +184,39 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool, ro
         k6_env = child_env({"BASE_URL": sim.base_url, "VUS": str(users), "DURATION": f"{seconds}s"})
         bare_cmd = locust_command(bare, sim.base_url, "-u", str(users), "-r", str(users), *run_time)
         k6_cmd = [k6_binary(), "run", "--quiet", "--no-usage-report", str(script)]
+        paced_cmd = locust_command(paced, sim.base_url, "-u", str(users), "-r", str(users), *run_time)
+
+        def engine_at(rate: int, name: str) -> dict[str, Any]:
+            """The engine asked `rate`/s (profile and summary under `name` in tmp): the measure, its rate."""
+            at = tmp / f"{name}.json"
+            at.write_text(json.dumps(engine_profile(rate, seconds, max(users, 200))))
+            cmd = [*engine_cmd, "--summary", str(tmp / f"{name}-summary.json")]
+            cmd[cmd.index(str(profile))] = str(at)
+            return {**measure(sim, cmd, env, GENERATOR_CPU, warmup, window, tmp / f"{name}.log"), "rate": rate}
+
+        def paced_at(rate: int, name: str) -> dict[str, Any]:
+            """Locust's own paced loop, the bare loop's users, asked `rate`/s in all."""
+            paced_env = {**env, "FIXLOAD_BENCH_PACE": repr(rate / users)}
+            return {
+                **measure(sim, paced_cmd, paced_env, GENERATOR_CPU, warmup, window, tmp / f"{name}.log"),
+                "rate": rate,
+            }
+
         # interleaved rounds: the machine is shared, so each generator sees the same spread of neighbours
         for i in range(rounds):
             runs["a_bare_locust"].append(measure(sim, bare_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"a{i}.log"))
+            a_rps = runs["a_bare_locust"][-1]["rps"]
             # (b') the engine asked only 1.25x what the bare loop just did: few drops, so the drop cost shows
-            near_rate = int(runs["a_bare_locust"][-1]["rps"] * 1.25)
-            near = tmp / f"near{i}.json"
-            near.write_text(json.dumps(engine_profile(near_rate, seconds, max(users, 200))))
-            near_cmd = [*engine_cmd, "--summary", str(tmp / f"bn{i}.json")]
-            near_cmd[near_cmd.index(str(profile))] = str(near)
-            runs["b_near"].append(
-                {**measure(sim, near_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"bn{i}.log"), "rate": near_rate}
-            )
+            runs["b_near"].append(engine_at(int(a_rps * 1.25), f"near{i}"))
             # (s) the engine asked 0.85x the bare loop's rate: does it keep up, and how much does it drop?
-            sustain_rate = int(runs["a_bare_locust"][-1]["rps"] * 0.85)
-            sustain = tmp / f"s{i}.json"
-            sustain.write_text(json.dumps(engine_profile(sustain_rate, seconds, max(users, 200))))
-            s_summary = tmp / f"ss{i}.json"
-            s_cmd = [*engine_cmd, "--summary", str(s_summary)]
-            s_cmd[s_cmd.index(str(profile))] = str(sustain)
-            measured = measure(sim, s_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"s{i}.log")
-            runs["s_sustained"].append(
-                {**measured, "rate": sustain_rate, **_dropped(s_summary, warmup, warmup + window)}
-            )
+            s_run = engine_at(int(a_rps * 0.85), f"s{i}")
+            runs["s_sustained"].append({**s_run, **_dropped(tmp / f"s{i}-summary.json", warmup, warmup + window)})
             # (p) the same-run baseline for (s): Locust's own paced loop (`constant_throughput`, the bare loop's
             # users) asked the same rate. What it misses is what a Locust loop at that rate cannot do here.
-            paced_cmd = locust_command(paced, sim.base_url, "-u", str(users), "-r", str(users), *run_time)
-            paced_env = {**env, "FIXLOAD_BENCH_PACE": repr(sustain_rate / users)}
-            measured = measure(sim, paced_cmd, paced_env, GENERATOR_CPU, warmup, window, tmp / f"p{i}.log")
-            runs["p_paced"].append({**measured, "rate": sustain_rate})
+            runs["p_paced"].append(paced_at(s_run["rate"], f"p{i}"))
             # (f) both at a rate they keep up with, 0.6x (a): CPU per request, the engine's against the paced loop's
-            fixed_rate = int(runs["a_bare_locust"][-1]["rps"] * 0.6)
-            fixed = tmp / f"f{i}.json"
-            fixed.write_text(json.dumps(engine_profile(fixed_rate, seconds, max(users, 200))))
-            f_cmd = [*engine_cmd, "--summary", str(tmp / f"fe{i}.json")]
-            f_cmd[f_cmd.index(str(profile))] = str(fixed)
-            runs["f_engine"].append(
-                {**measure(sim, f_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"fe{i}.log"), "rate": fixed_rate}
-            )
-            paced_env = {**env, "FIXLOAD_BENCH_PACE": repr(fixed_rate / users)}
-            runs["f_paced"].append(
-                {
-                    **measure(sim, paced_cmd, paced_env, GENERATOR_CPU, warmup, window, tmp / f"fp{i}.log"),
-                    "rate": fixed_rate,
-                }
-            )
+            runs["f_engine"].append(engine_at(int(a_rps * 0.6), f"fe{i}"))
+            runs["f_paced"].append(paced_at(int(a_rps * 0.6), f"fp{i}"))
             b_cmd = [*engine_cmd, "--summary", str(tmp / f"b{i}.json")]
             runs["b_fixload_engine"].append(measure(sim, b_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"b{i}.log"))
             runs["c_k6"].append(measure(sim, k6_cmd, k6_env, GENERATOR_CPU, warmup, window, tmp / f"c{i}.log"))
