@@ -617,10 +617,12 @@ class _Source:
 
     def wake_at(self, due: float) -> float:
         """When a VU that claimed the start due at `due` wakes for it: on the START_GRID_S grid of plan time
-        while this share's starts are dense (at most START_GRID_GAP_S apart), else at `due` itself."""
+        while this share's starts are dense (at most START_GRID_GAP_S apart), else at `due` itself. Runner
+        k of n has its grid shifted by k/n of a cell, so n workers do not send their cells at one instant."""
         if self.gap > START_GRID_GAP_S:
             return due
-        return max(due, math.ceil(due / START_GRID_S) * START_GRID_S)
+        phase = START_GRID_S * self.index / self.count
+        return max(due, math.ceil((due - phase) / START_GRID_S) * START_GRID_S + phase)
 
     def drop_until(self, plan_time: float) -> int:
         """Take every start due before `plan_time` (and before `until`) at once; how many there were."""

@@ -90,6 +90,24 @@ def test_dense_starts_wake_together_on_the_grid_sparse_ones_on_their_own_due() -
             assert late[len(late) // 2] < 0.002  # on their own due, within the hub's timer resolution
 
 
+def test_each_runner_wakes_on_its_own_phase_of_the_grid() -> None:
+    # runner k of n shifts its cells by k/n of START_GRID_S: n workers do not all send at one instant
+    from fixload.executors import _Source
+
+    profile = {"executor": "constant-arrival-rate", "rate": 8000, "duration": "1s", "preAllocatedVUs": 1, "maxVUs": 1}
+    scenario = _engine(profile).plan.scenarios["s"].scenario
+    for index in range(4):
+        source, wakes = _Source(scenario, 0.0, index, 4, 0.0), []
+        for _ in range(200):
+            due = source.head()
+            assert due is not None
+            source.advance()
+            wakes.append(source.wake_at(due))
+            assert wakes[-1] >= due
+        phases = {round((wake % START_GRID_S) / START_GRID_S, 6) % 1.0 for wake in wakes[2:]}
+        assert phases == {index / 4}, (index, phases)
+
+
 def test_a_start_already_due_begins_at_once_never_at_its_cells_end(monkeypatch: pytest.MonkeyPatch) -> None:
     # far behind (100000/s asked of 20 VUs): every VU finds starts already due; none may sleep for one
     import fixload.executors as executors
