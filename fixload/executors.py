@@ -60,9 +60,10 @@ timer: an idle libev loop waits at least a millisecond for one (epoll's timeout 
 START_GRID_S = 0.005
 """Where a runner's starts come at most START_GRID_GAP_S apart, a VU wakes for its claimed start at the end
 of its START_GRID_S cell of plan time, with every other VU whose start falls in that cell: one wake-up of
-the process serves them all (bench/throughput.py: at 2,000 starts/s on one core, CPU per iteration fell by
-5-15 % against waking for each start on its own; an idle wait on this VM costs more than the iteration's own
-work). The count per second is exact; a start is up to START_GRID_S late, and `iteration_start_lag` says so."""
+the process serves them all (bench/RESULTS.md, third pass: at 2,000 starts/s on one core, CPU per request
+fell ~11 % against waking for each start on its own, in 6 interleaved runs; spread-out work gets little
+batching per wake-up, and an idle wait on the bench's VM is costly). A start already due begins at once.
+The count per second is exact; a start is up to START_GRID_S late, and `iteration_start_lag` says so."""
 START_GRID_GAP_S = 0.001
 """The widest gap between two starts of a runner's share at which starts wake on the grid (>= 5 per cell)."""
 YIELD_EVERY_S = 0.002
