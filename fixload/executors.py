@@ -181,8 +181,7 @@ class ScenarioExecutor:
         return time.monotonic() - self._origin
 
     def sleep_until(self, plan_time: float) -> None:
-        # One wake-up per start, on time. Batching starts per millisecond was measured (bench/throughput.py):
-        # it cost throughput, since a VU freed mid-batch then idles until the next wake-up.
+        """Sleep until `plan_time` (the VU executors' scenario end)."""
         delay = plan_time - self.now()
         if delay > 0:
             gevent.sleep(delay)
@@ -271,9 +270,10 @@ class ScenarioExecutor:
         try:
             self.run()
             self.wait_for_idle(self.plan.end + self.plan.scenario.graceful_stop)
-        finally:
-            self.release_all()
+        finally:  # as `stop`: done first, so a VU released now sees the end
             self.done.set()
+            self.release_all()
+            self.record_drops()
 
     def run(self) -> None:
         raise NotImplementedError
@@ -495,10 +495,9 @@ class ArrivalRateExecutor(ScenarioExecutor):
                 self._nap(DROP_AFTER_S)  # the next stretch: at most one bulk drop per DROP_AFTER_S
                 yielded = time.monotonic()
                 continue
-            else:
-                self._next(take=True)
-                if due < source.until and not self._hand(due):
-                    self.drop(due)
+            self._next(take=True)
+            if due < source.until and not self._hand(due):
+                self.drop(due)
             if time.monotonic() - yielded >= YIELD_EVERY_S:
                 gevent.sleep(0)
                 yielded = time.monotonic()
@@ -568,15 +567,6 @@ class ArrivalRateExecutor(ScenarioExecutor):
         super().release_all()
         self._poke.set()
 
-    def _run(self) -> None:
-        try:
-            self.run()
-            self.wait_for_idle(self.plan.end + self.plan.scenario.graceful_stop)
-        finally:
-            self.done.set()
-            self.release_all()
-            self.record_drops()
-
 
 class _Source:
     """One share's due starts, in plan time and in order: this runner's part of the schedule from `since`
@@ -596,6 +586,7 @@ class _Source:
         self._next: float | None = None
         self._spent = False
         self._taken = -math.inf  # the offset of the last start taken
+        self._phase = START_GRID_S * index / count  # runner k of n: its grid is shifted by k/n of a cell
         self.gap = math.inf
         """The gap between the last two starts taken (s): how dense this share's schedule is now."""
 
@@ -622,7 +613,7 @@ class _Source:
         k of n has its grid shifted by k/n of a cell, so n workers do not send their cells at one instant."""
         if self.gap > START_GRID_GAP_S:
             return due
-        phase = START_GRID_S * self.index / self.count
+        phase = self._phase
         return max(due, math.ceil((due - phase) / START_GRID_S) * START_GRID_S + phase)
 
     def drop_until(self, plan_time: float) -> int:
