@@ -144,6 +144,15 @@ class VU:
         if self.busy_since is not None:
             self.executor.iteration_finished(self, interrupted=True)
 
+    def leave(self, finished: bool) -> None:
+        """This VU's Locust user ends (Locust stopped it: its test ended, or it rebalanced users onto a worker
+        that joined; or a task raised StopUser). An iteration it was running ends with it, counted once:
+        completed if its task returned (`finished`), else interrupted. Left running, it would hold the
+        scenario open until gracefulStop ran out, waiting for an iteration no greenlet runs any more."""
+        if self.busy_since is not None:
+            self.executor.iteration_finished(self, interrupted=not finished)
+        self.executor.leave(self)
+
 
 class ScenarioExecutor:
     """Common machinery: VU bookkeeping, iteration metrics, gracefulStop."""
@@ -213,6 +222,9 @@ class ScenarioExecutor:
         self.emit("iterations", 1.0, self.tags)
         if started is not None:
             self.emit("iteration_duration", (self.now() - started) * 1000.0, self.tags)
+
+    def leave(self, vu: VU) -> None:
+        """`vu`'s user has ended (`VU.leave`); VU executors keep its place (their VUs are numbered)."""
 
     def interrupt_busy(self, older_than: float | None = None) -> None:
         """Interrupt running iterations (gracefulStop ran out); each is counted once, as interrupted."""
@@ -456,6 +468,10 @@ class ArrivalRateExecutor(ScenarioExecutor):
         handed = waiting.value if waiting is not None and waiting.ready() else None
         if isinstance(handed, float) and not self._hand(handed):
             self.drop(handed)
+
+    def leave(self, vu: VU) -> None:
+        """A VU whose user ended gives its place in the pool back: the allocator may allocate another."""
+        self._deallocate(vu)
 
     def _deallocate(self, vu: VU) -> None:
         if vu.allocated:

@@ -10,7 +10,9 @@ task loop:
 3. per iteration: wait for the executor's go (`VU.next_iteration()`), run one task picked from `tasks`
    the way Locust does (weighted, `random.choice`; a task is called with the user), record it;
 4. `on_stop()` once, when the VU ends: the executor has nothing more for it, Locust stops it, or a task
-   raised `StopUser`.
+   raised `StopUser`. An iteration the VU is in then ends with it, counted once (`VU.leave`): Locust
+   stopping users mid-run (it rebalances them when a worker joins) must not leave the scenario waiting
+   for it until gracefulStop runs out.
 
 gracefulStop running out raises `InterruptIteration` inside the task: the iteration is counted as
 interrupted and the loop goes on to the next go, without re-entering `User.run` (so `on_start` does not
@@ -80,13 +82,16 @@ class ScenarioUser(User):
             while not self._stop_requested:
                 try:
                     if not vu.next_iteration():
-                        break
+                        break  # the executor has nothing more for this VU
                     self._iterate()
                 except InterruptIteration:
                     vu.interrupted()  # gracefulStop ran out mid-iteration; wait for the next go
+            else:  # Locust stopped the user, which finished its iteration first: that iteration completed
+                vu.leave(finished=True)
         except StopUser:
-            pass
+            vu.leave(finished=False)
         except GreenletExit:
+            vu.leave(finished=False)  # killed by Locust, maybe mid-iteration
             self._stop()
             raise
         self._stop()

@@ -210,6 +210,12 @@ class Cluster:
             self.worker_procs.append(self._spawn(worker, f"worker-{i}.log", locustfile, env))
         return self
 
+    def join_worker(self) -> None:
+        """One more worker, beyond those the master expects: it joins the running test."""
+        i = len(self.worker_procs)
+        worker = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(self.port)]
+        self.worker_procs.append(self._spawn(worker, f"worker-{i}.log"))
+
     def log(self, name: str = "master.log") -> str:
         return (self.tmp_path / name).read_text(encoding="utf-8", errors="replace")
 

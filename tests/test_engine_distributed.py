@@ -128,3 +128,42 @@ def test_killed_worker_share_is_taken_over(simulator: SimulatorProcess, tmp_path
         # exact through the loss: what the lost worker was due and never reported is dropped (worker_lost)
         assert s["started"] + s["dropped"] == s["scheduled"] == k6_count(scenario), s
         assert s["droppedReasons"]["worker_lost"] > 0, s
+
+
+def test_a_worker_joining_mid_run_ends_the_run_on_time_with_every_iteration_accounted(
+    simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    """A third worker joins 3 s into an 8 s run. Locust rebalances by stopping users on the first two, some
+    in the middle of an iteration: those iterations end with their users (counted once, as interrupted),
+    so the run still ends at its duration, not gracefulStop (20 s) later waiting for iterations nobody runs."""
+    seconds, graceful = 8, 20
+    scenarios = {
+        "payments_flow": {
+            "executor": "constant-arrival-rate",
+            "rate": 20,
+            "duration": f"{seconds}s",
+            "preAllocatedVUs": 10,
+            "maxVUs": 20,
+            "gracefulStop": f"{graceful}s",
+        },
+        "analytics_flow": {"executor": "constant-vus", "vus": 6, "duration": f"{seconds}s", "gracefulStop": "20s"},
+    }
+    path = write_profile(tmp_path / "join.json", scenarios)
+    simulator.reset_stats()
+    with Cluster(simulator, path, tmp_path, workers=2, sleep={"payments_flow": 0.3, "analytics_flow": 0.3}) as cluster:
+        wait_for(lambda: server_counts(simulator)["payments_flow"] >= 60, timeout=40, what="3 s of load")
+        cluster.join_worker()
+        result = cluster.wait(timeout=seconds + graceful + 60)
+    assert result.returncode == 0, result.stderr[-3000:]
+    fixload = result.summary["fixload"]
+    assert [e["event"] for e in fixload["workerEvents"]] == ["joined"], fixload["workerEvents"]
+    # an 8 s run on two workers takes ~12 s from test_start to its end (the shares' lead, the last reports)
+    took = fixload["durationSeconds"]
+    assert took < seconds + graceful / 2, f"the run waited for gracefulStop: {took}s"
+    for name in scenarios:
+        s = fixload["scenarios"][name]
+        assert s["completed"] + s["interrupted"] == s["started"], s
+        # one request per iteration: a user stopped mid-iteration may have been stopped before sending it
+        assert s["completed"] <= server_counts(simulator)[name] <= s["started"], (s, server_counts(simulator))
+    payments = fixload["scenarios"]["payments_flow"]
+    assert payments["started"] + payments["dropped"] == payments["scheduled"] == k6_count(scenarios["payments_flow"])
