@@ -69,6 +69,8 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
         webui.install(environment, web_ui)
     if runner is not None and not isinstance(runner, WorkerRunner) and options.automatic(environment):
         signals.install(environment)
+    if isinstance(runner, WorkerRunner):
+        signals.end_with_master(environment)
     children.accept_signals()  # a signal `fixload run` forwarded before now was held for this moment
     # Start-up (imports, the profile's validation) blocked the event loop for seconds, so its cached clock is
     # stale; Locust arms `--run-time` right after init, and a stale clock would fire it that much too early.

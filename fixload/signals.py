@@ -10,6 +10,10 @@ master or local runner:
   what Ctrl-C does: Locust stops the shape and quits the runner, `test_stop` finalizes;
 - before any test started (a master waiting for workers) there is nothing to summarize: quit with 105;
 - a signal while the run is already finalizing changes nothing; a second one exits at once, unsummarized.
+
+A worker Locust forked (`--processes`) asks Linux for SIGTERM when its master dies (`end_with_master`):
+Locust's own cleanup of those workers is an `atexit` of the master, which a SIGKILL, a crash or a second
+signal's immediate exit never runs, and the workers' heartbeat check would let them send for seconds more.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from typing import Any
 import gevent
 import greenlet
 
+from fixload.children import die_with_parent
 from fixload.exitcodes import ExitCode
 from fixload.run import run_for
 
@@ -36,6 +41,14 @@ def install(environment: Any) -> None:
     main = greenlet.getcurrent()
     for signum in SIGNALS:
         gevent.signal_handler(signum, on_signal, environment, main, signum)
+
+
+def end_with_master(environment: Any) -> None:
+    """On a worker Locust forked (`--processes`: the master is its parent), SIGTERM when the master dies; a
+    worker started on its own (a container, `fixload run --workers`, whose children already die with it)
+    is left as it is. Call from `init` on the worker."""
+    if getattr(environment.parsed_options, "processes", None):
+        die_with_parent(signal.SIGTERM)
 
 
 def on_signal(environment: Any, main: Any, signum: int) -> None:

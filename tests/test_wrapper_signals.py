@@ -8,6 +8,7 @@ own request count after the kill. Waits are bounded polls on something observabl
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -351,3 +352,36 @@ def test_workers_whose_master_dies_stop_within_5s_and_exit(tmp_path: Path) -> No
                 log.close()
         for name in ("worker1", "worker2"):
             assert "no heartbeat from the master" in (tmp_path / f"{name}.log").read_text(), name
+
+
+def test_workers_locust_forked_end_with_their_master_at_once(tmp_path: Path) -> None:
+    """`locust --processes 2`, no wrapper: SIGKILL its master. Locust's cleanup of its forked workers is the
+    master's `atexit`, which never runs; the kernel's parent-death signal ends them within 2 s, sooner than
+    their heartbeat check would (5 s), and nothing reaches the target after."""
+    with SimulatorProcess() as sim:
+        port = str(free_port())
+        command = [sys.executable, "-m", "locust", "-f", "locustfiles", "--profile", str(scaled_profile(tmp_path, 2.0))]
+        command += ["--headless", "--processes", "2", "--master-bind-host", "127.0.0.1", "--master-bind-port", port]
+        command += ["--master-port", port, "--summary", str(tmp_path / "summary.json"), "-H", sim.base_url]
+        with open(tmp_path / "out.log", "wb") as out:
+            proc = subprocess.Popen(
+                command, cwd=ROOT, env={**os.environ, **sim.env}, stdout=out, stderr=subprocess.STDOUT
+            )
+        workers: list[psutil.Process] = []
+        try:
+            count = lambda: sim.stats()["total"]["count"]  # noqa: E731
+            wait_for(lambda: count() > 150, 60, "load from both forked workers")
+            master = psutil.Process(proc.pid)
+            workers = wait_for(lambda: _two(master.children()), 10, "the master's two forked workers")
+            master.kill()
+            killed = time.monotonic()
+            stopped_after, _ = _stops_sending(count, within=2)
+            assert stopped_after <= 2, f"the target still got requests {stopped_after:.1f}s after the master died"
+            wait_for(lambda: not any(_alive(w) for w in workers), 2 - (time.monotonic() - killed), "no worker alive")
+        finally:
+            for worker in workers:
+                with contextlib.suppress(psutil.Error):
+                    worker.kill()
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
