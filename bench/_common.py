@@ -68,6 +68,20 @@ def pin(cpu: int | None) -> Any:
     return lambda: os.sched_setaffinity(0, {cpu})
 
 
+def steal_seconds(cpu: int) -> float:
+    """CPU time the hypervisor took from `cpu` so far (/proc/stat's steal column, in seconds; 0 where the
+    kernel does not report it): a round whose generator core was stolen from measured the host, not us."""
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    try:
+        for line in Path("/proc/stat").read_text().splitlines():
+            fields = line.split()
+            if fields[0] == f"cpu{cpu}":
+                return int(fields[8]) / ticks if len(fields) > 8 else 0.0
+    except (OSError, ValueError):
+        pass
+    return 0.0
+
+
 def child_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))

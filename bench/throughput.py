@@ -48,6 +48,7 @@ from _common import (
     pin,
     processes_args,
     route_count,
+    steal_seconds,
 )
 
 from fixload.simulator.process import SimulatorProcess
@@ -132,10 +133,10 @@ def measure(
             time.sleep(warmup)
             server, generator = psutil.Process(sim.pid), psutil.Process(proc.pid)
             c1, t1, cpu1 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])
-            gen1 = sum(generator.cpu_times()[:2])
+            gen1, steal1 = sum(generator.cpu_times()[:2]), steal_seconds(GENERATOR_CPU)
             time.sleep(window)
             c2, t2, cpu2 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])
-            gen2 = sum(generator.cpu_times()[:2])
+            gen2, steal2 = sum(generator.cpu_times()[:2]), steal_seconds(GENERATOR_CPU)
         finally:
             if proc.poll() is None:
                 proc.terminate()
@@ -151,6 +152,9 @@ def measure(
         "simulator_cpu": round((cpu2 - cpu1) / (t2 - t1), 2),  # cores' worth of CPU the simulator used
         "generator_cpu": round((gen2 - gen1) / (t2 - t1), 2),
         "generator_us_per_request": round(1e6 * (gen2 - gen1) / max(1, c2 - c1), 1),
+        # the share of the generator's core the hypervisor took during the window: a round with much of it
+        # measured the host's neighbours, whichever generator ran
+        "generator_core_stolen": round((steal2 - steal1) / (t2 - t1), 3),
     }
 
 
@@ -222,7 +226,11 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool, ro
             runs["c_k6"].append(measure(sim, k6_cmd, k6_env, GENERATOR_CPU, warmup, window, tmp / f"c{i}.log"))
     for key, values in runs.items():
         rates = sorted(v["rps"] for v in values)
-        result[key] = {"rps": statistics.median(rates), "runs": rates}
+        result[key] = {
+            "rps": statistics.median(rates),
+            "runs": rates,
+            "stolen_pct_rounds": [round(100 * v["generator_core_stolen"], 1) for v in values],  # round order
+        }
     a, b, c = (result[k]["rps"] for k in ("a_bare_locust", "b_fixload_engine", "c_k6"))
     result["b_near"]["rates"] = [v["rate"] for v in runs["b_near"]]
     sustained = runs["s_sustained"]
@@ -309,6 +317,9 @@ def report(r: dict[str, Any]) -> str:
         f"  s/a = {r['s_over_a']}, asked {r['s_asked_over_a']}x (a), dropped {r['s_sustained']['dropped_pct']}% in the"
         f" steady window {r['s_sustained']['dropped_pct_runs']} (whole run incl. start and SIGTERM:"
         f" {r['s_sustained']['dropped_pct_whole_run']}%)  (goal: asked >= 0.85x with <= 1% dropped)",
+        f"      the generator's core taken by the hypervisor in those rounds: {r['s_sustained']['stolen_pct_rounds']}%"
+        f" (paced loop's rounds: {r['p_paced']['stolen_pct_rounds']}%, bare loop's:"
+        f" {r['a_bare_locust']['stolen_pct_rounds']}%)",
         f"  (p) Locust's paced loop (constant_throughput, {r['users']} users) asked the same as (s): "
         f"{r['p_paced']['rps']:>8.0f} req/s, missed {r['p_paced']['missed_pct']:.2f}% of it"
         f" {r['p_paced']['missed_pct_runs']}"
