@@ -66,7 +66,10 @@ from fixload.run import Run, TestState, run_for
 logger = logging.getLogger("fixload")
 
 LEAD_SECONDS = 1.0
-"""Time between the decision to start and t0: long enough for every runner to hear about it."""
+"""Time between the decision to start and t0 on a master: long enough for every worker to hear about it."""
+LOCAL_LEAD_SECONDS = 0.3
+"""The same on a local runner, where nothing crosses a wire: enough for the engine to collect and freeze the
+heap before t0 (`FREEZE_BEFORE_START_S`) once the users are spawned. A second less of waiting per run."""
 SPAWN_RATE_PER_RUNNER = SPAWN_RATE_PER_PROCESS
 RESHARE_DELAY = 0.5
 """A new share takes over this long after the master notices a worker joined or was lost (the message
@@ -218,7 +221,7 @@ def begin(environment: Any) -> None:
     if state.started:
         return
     run.lifecycle.ensure(State.WAITING)
-    lead = LEAD_SECONDS + state.users / state.spawn_rate
+    lead = (LEAD_SECONDS if isinstance(runner, MasterRunner) else LOCAL_LEAD_SECONDS) + state.users / state.spawn_rate
     state.clock, state.t0 = PlanClock.starting_in(lead)
     state.started = True
     if isinstance(runner, MasterRunner):
