@@ -84,8 +84,13 @@ def test_dense_starts_wake_together_on_the_grid_sparse_ones_on_their_own_due() -
             cell_end = [math.ceil(due / START_GRID_S) * START_GRID_S for due, _ in starts]
             on_time = sum(actual >= end - 1e-9 for (_, actual), end in zip(starts, cell_end, strict=True))
             assert on_time >= 0.95 * len(starts)  # each woke with its cell, at the cell's end, not before
-            # woken at their cell's end: a start early in its cell waits most of the cell, none waits more
-            assert late[len(late) // 2] >= START_GRID_S / 4 and late[-10] < START_GRID_S + 0.004
+            # woken at their cell's end: a start early in its cell waits most of the cell; past the cell's end
+            # only the machine's own scheduling delay (its median; one stall of the host delays a whole cell,
+            # so no extreme of it is asserted here: that no wake is set past its cell is checked exactly in
+            # test_each_runner_wakes_on_its_own_phase_of_the_grid)
+            assert late[len(late) // 2] >= START_GRID_S / 4
+            past_cell = sorted(actual - end for (_, actual), end in zip(starts, cell_end, strict=True))
+            assert past_cell[len(past_cell) // 2] < 0.002, past_cell[len(past_cell) // 2]
         else:
             assert late[len(late) // 2] < 0.002  # on their own due, within the hub's timer resolution
 
@@ -103,7 +108,7 @@ def test_each_runner_wakes_on_its_own_phase_of_the_grid() -> None:
             assert due is not None
             source.advance()
             wakes.append(source.wake_at(due))
-            assert wakes[-1] >= due
+            assert due <= wakes[-1] <= due + START_GRID_S  # never early, never more than one cell late
         phases = {round((wake % START_GRID_S) / START_GRID_S, 6) % 1.0 for wake in wakes[2:]}
         assert phases == {index / 4}, (index, phases)
 
