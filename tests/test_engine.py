@@ -70,9 +70,10 @@ def _open_model(simulator: SimulatorProcess, tmp_path: Path, seconds: int) -> No
     check_open_model(result, profile, server_counts(simulator))
 
 
-def test_open_model_20s(simulator: SimulatorProcess, tmp_path: Path) -> None:
-    """20/s constant + 5→40/s ramping + 3 constant VUs for 20 s: 400 and 450 starts, as k6."""
-    _open_model(simulator, tmp_path, 20)
+def test_open_model_10s(simulator: SimulatorProcess, tmp_path: Path) -> None:
+    """20/s constant + 5→40/s ramping + 3 constant VUs for 10 s: 200 and 225 starts, as k6 (the counts are
+    exact at any length; the 60 s profile as written is the slow test below)."""
+    _open_model(simulator, tmp_path, 10)
 
 
 @pytest.mark.slow
