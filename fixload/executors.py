@@ -128,6 +128,8 @@ class VU:
     busy_since: float | None = None
     iterations: int = 0
     allocated: bool = False
+    left: bool = False
+    """Its Locust user has ended (`leave`): it runs nothing more, and nothing waits for it."""
     claim: tuple[float, int, Any] | None = None
     """Arrival-rate: the start this VU has claimed and sleeps until (due, tiebreak, its share's source)."""
     _waiting: AsyncResult | None = field(default=None, repr=False)
@@ -149,6 +151,7 @@ class VU:
         that joined; or a task raised StopUser). An iteration it was running ends with it, counted once:
         completed if its task returned (`finished`), else interrupted. Left running, it would hold the
         scenario open until gracefulStop ran out, waiting for an iteration no greenlet runs any more."""
+        self.left = True
         if self.busy_since is not None:
             self.executor.iteration_finished(self, interrupted=not finished)
         self.executor.leave(self)
@@ -773,7 +776,8 @@ class PerVUIterationsExecutor(VUExecutor):
     def run(self) -> None:
         scenario: PerVUIterations = self.plan.scenario
         while self.now() < self.plan.end:
-            if self.vus and all(vu.iterations >= scenario.iterations for vu in self.vus):
+            # a VU whose user Locust moved to another worker runs no more here: it is not waited for
+            if self.vus and all(vu.left or vu.iterations >= scenario.iterations for vu in self.vus):
                 return
             gevent.sleep(0.05)
 

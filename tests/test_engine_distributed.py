@@ -136,7 +136,8 @@ def test_a_worker_joining_mid_run_ends_the_run_on_time_with_every_iteration_acco
 ) -> None:
     """A third worker joins 3 s into an 8 s run. Locust rebalances by stopping users on the first two, some
     in the middle of an iteration: those iterations end with their users (counted once, as interrupted),
-    so the run still ends at its duration, not gracefulStop (20 s) later waiting for iterations nobody runs."""
+    so the run still ends at its duration, not gracefulStop (20 s) later waiting for iterations nobody runs,
+    and per-vu-iterations does not wait until its maxDuration (30 s) for a VU that is no longer there."""
     seconds, graceful = 8, 20
     scenarios = {
         "payments_flow": {
@@ -148,10 +149,14 @@ def test_a_worker_joining_mid_run_ends_the_run_on_time_with_every_iteration_acco
             "gracefulStop": f"{graceful}s",
         },
         "analytics_flow": {"executor": "constant-vus", "vus": 6, "duration": f"{seconds}s", "gracefulStop": "20s"},
+        # ~6 s of iterations per VU, well inside maxDuration: a VU moved away must not be waited for until then
+        "chat_flow": {"executor": "per-vu-iterations", "vus": 6, "iterations": 20, "maxDuration": "30s"},
     }
     path = write_profile(tmp_path / "join.json", scenarios)
     simulator.reset_stats()
-    with Cluster(simulator, path, tmp_path, workers=2, sleep={"payments_flow": 0.3, "analytics_flow": 0.3}) as cluster:
+    with Cluster(
+        simulator, path, tmp_path, workers=2, sleep={"payments_flow": 0.3, "analytics_flow": 0.3, "chat_flow": 0.3}
+    ) as cluster:
         wait_for(lambda: server_counts(simulator)["payments_flow"] >= 60, timeout=40, what="3 s of load")
         cluster.join_worker()
         result = cluster.wait(timeout=seconds + graceful + 60)
@@ -160,7 +165,7 @@ def test_a_worker_joining_mid_run_ends_the_run_on_time_with_every_iteration_acco
     assert [e["event"] for e in fixload["workerEvents"]] == ["joined"], fixload["workerEvents"]
     # an 8 s run on two workers takes ~12 s from test_start to its end (the shares' lead, the last reports)
     took = fixload["durationSeconds"]
-    assert took < seconds + graceful / 2, f"the run waited for gracefulStop: {took}s"
+    assert took < seconds + graceful / 2, f"the run waited for VUs that had left: {took}s"
     for name in scenarios:
         s = fixload["scenarios"][name]
         assert s["completed"] + s["interrupted"] == s["started"], s
