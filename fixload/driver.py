@@ -378,6 +378,26 @@ def finalize(environment: Any, early: bool = False) -> dict[str, Any] | None:
     return summary
 
 
+def finalize_now(environment: Any) -> None:
+    """A second signal before the run could end: write the summary of what was counted so far, at once,
+    for a caller about to exit. Running iterations are not waited for (they count as interrupted) and the
+    workers' last reports are not collected; the summary's reason says so. Nothing if no test started or a
+    finalize is already under way (that one's summary stands)."""
+    run = run_for(environment)
+    lifecycle = run.lifecycle
+    if lifecycle.ending or run.config is None or not lifecycle.test_started:
+        return
+    lifecycle.to(State.FINALIZING)
+    lifecycle.stopped_by = (
+        f"a second {lifecycle.interrupted_by or 'signal'}: exited at once; iterations still running and the "
+        "workers' last reports are not counted"
+    )
+    _summarize(environment, run, early=True)
+    if lifecycle.console:  # headless runs print it at Locust's exit, which an immediate exit never reaches
+        print(lifecycle.console, file=sys.stderr, flush=True)
+    lifecycle.to(State.DONE)
+
+
 def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
     assert run.config is not None and run.thresholds is not None and run.lifecycle.started_at is not None
     state = coordinator.state_of(environment)

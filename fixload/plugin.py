@@ -68,7 +68,7 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
     if web_ui is not None and not isinstance(runner, WorkerRunner):
         webui.install(environment, web_ui)
     if runner is not None and not isinstance(runner, WorkerRunner) and options.automatic(environment):
-        signals.install(environment)
+        signals.install(environment, driver.finalize_now)
     if isinstance(runner, WorkerRunner):
         signals.end_with_master(environment)
     children.accept_signals()  # a signal `fixload run` forwarded before now was held for this moment

@@ -9,7 +9,9 @@ master or local runner:
 - the first signal records `interrupted_by` and raises KeyboardInterrupt in Locust's main greenlet, exactly
   what Ctrl-C does: Locust stops the shape and quits the runner, `test_stop` finalizes;
 - before any test started (a master waiting for workers) there is nothing to summarize: quit with 105;
-- a signal while the run is already finalizing changes nothing; a second one exits at once, unsummarized.
+- a signal while the run is already finalizing changes nothing; a second one before that writes the
+  summary of what was counted so far (`summarize_now`: running iterations are not waited for, workers'
+  last reports not collected) and exits at once, 105.
 
 A worker Locust forked (`--processes`) asks Linux for SIGTERM when its master dies (`end_with_master`):
 Locust's own cleanup of those workers is an `atexit` of the master, which a SIGKILL, a crash or a second
@@ -22,6 +24,7 @@ import logging
 import os
 import signal
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import gevent
@@ -36,11 +39,12 @@ logger = logging.getLogger("fixload")
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def install(environment: Any) -> None:
-    """Take SIGINT/SIGTERM over; call from `init` (it fires in the main greenlet, the one to interrupt)."""
+def install(environment: Any, summarize_now: Callable[[Any], None]) -> None:
+    """Take SIGINT/SIGTERM over; call from `init` (it fires in the main greenlet, the one to interrupt).
+    `summarize_now(environment)` writes the summary at once, for a second signal's immediate exit."""
     main = greenlet.getcurrent()
     for signum in SIGNALS:
-        gevent.signal_handler(signum, on_signal, environment, main, signum)
+        gevent.signal_handler(signum, on_signal, environment, main, signum, summarize_now)
 
 
 def end_with_master(environment: Any) -> None:
@@ -51,16 +55,21 @@ def end_with_master(environment: Any) -> None:
         die_with_parent(signal.SIGTERM)
 
 
-def on_signal(environment: Any, main: Any, signum: int) -> None:
+def on_signal(environment: Any, main: Any, signum: int, summarize_now: Callable[[Any], None]) -> None:
     lifecycle = run_for(environment).lifecycle
     name = signal.Signals(signum).name
     if lifecycle.ending:
         logger.info("fixload: %s received while the run was already ending; its result stands", name)
         return
     if lifecycle.interrupted_by:
-        sys.stderr.write(f"fixload: second signal ({name}): exiting at once, without a summary\n")
+        sys.stderr.write(f"fixload: second signal ({name}): exiting at once with what was counted so far\n")
         sys.stderr.flush()
-        os._exit(int(ExitCode.INTERRUPTED))
+        try:
+            summarize_now(environment)
+        except Exception:  # the exit must happen whatever the summary does
+            logger.exception("fixload: the summary could not be written on the second signal")
+        finally:
+            os._exit(int(ExitCode.INTERRUPTED))
     lifecycle.interrupted_by = name
     logger.warning("fixload: %s received: stopping the run, writing the summary (exit %d)", name, ExitCode.INTERRUPTED)
     if not lifecycle.test_started:

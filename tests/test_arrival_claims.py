@@ -223,4 +223,3 @@ def test_the_heap_is_frozen_while_the_engine_runs_and_unfrozen_after() -> None:
     assert engine.finished.wait(10)
     gevent.killall(users)
     assert gc.get_freeze_count() == 0
-

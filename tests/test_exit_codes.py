@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import signal
+import time
 from pathlib import Path
 from typing import Any
 
@@ -258,6 +259,40 @@ def test_signal_mid_run_exits_105_with_a_complete_summary(
     assert data["metrics"]["payments_flow_success_rate"]["thresholds"] == {"rate>0.98": False}
     assert "STATUS interrupted" in run.output()
     assert_no_secrets(run, sim)
+
+
+def test_a_second_signal_exits_at_once_with_the_summary_of_what_was_counted(
+    tmp_path: Path, make_simulator: Any
+) -> None:
+    """`--stop-timeout 30` and 5 s iterations: the first SIGINT lets the running ones finish; a second one
+    meanwhile exits 105 at once (not when they end) and still writes the summary, which says why it is short."""
+    sim = make_simulator()
+    profile = tmp_path / "second-signal.json"
+    scenario = {"executor": "constant-vus", "vus": 2, "duration": "30s"}
+    profile.write_bytes(orjson.dumps({"profile": "second signal", "scenarios": {"analytics_flow": scenario}}))
+    run = start_locust(
+        tmp_path,
+        profile,
+        sim.base_url,
+        sim.env,
+        extra_args=["--stop-timeout", "30"],
+        env={"FIXLOAD_TEST_SLEEP": '{"analytics_flow": 5.0}'},
+        locustfile="tests/locustfiles/engine_users.py",
+    )
+    wait_for(lambda: all_requests(sim) >= 2, 30, "both VUs in their first iteration")
+    run.send(signal.SIGINT)
+    wait_for(lambda: "SIGINT received: stopping the run" in run.output(), 10, "the first signal handled")
+    run.send(signal.SIGINT)
+    second = time.monotonic()
+    assert run.wait(10) == 105, run.output()[-3000:]
+    assert time.monotonic() - second < 3, "it waited for the running iterations (5 s) after the second signal"
+    fx = block(run)
+    assert fx["status"] == "interrupted" and fx["exitCode"] == 105
+    assert "a second SIGINT: exited at once" in fx["reason"], fx["reason"]
+    counts = fx["scenarios"]["analytics_flow"]
+    assert counts["started"] >= 2 and counts["interrupted"] >= 1, counts
+    assert counts["completed"] + counts["interrupted"] == counts["started"], counts
+    assert "STATUS interrupted" in run.output()
 
 
 # ------------------------------------------------------------------------------- target down, setup failed
