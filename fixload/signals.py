@@ -48,9 +48,9 @@ def install(environment: Any, summarize_now: Callable[[Any], None]) -> None:
 
 
 def end_with_master(environment: Any) -> None:
-    """On a worker Locust forked (`--processes`: the master is its parent), SIGTERM when the master dies; a
-    worker started on its own (a container, `fixload run --workers`, whose children already die with it)
-    is left as it is. Call from `init` on the worker."""
+    """On a worker Locust forked (`--processes`, which `fixload run --workers` uses: the master is its
+    parent), SIGTERM when the master dies; a worker started on its own (`locust --worker`, a container) is
+    left as it is. Call from `init` on the worker."""
     if getattr(environment.parsed_options, "processes", None):
         die_with_parent(signal.SIGTERM)
 
