@@ -201,7 +201,7 @@ def test_no_k6_base_url_validates_for_the_embedded_simulator_and_says_so(target_
 
 
 def test_the_peak_rate_warning_names_workers(target_env, tmp_path, capsys):
-    profile = _profile(tmp_path, _option("payments_flow", rate=9000, preAllocatedVUs=100, maxVUs=100))
+    profile = _profile(tmp_path, _option("payments_flow", rate=5000, preAllocatedVUs=100, maxVUs=100))
     assert cli.main(["validate", "--profile", str(profile)]) == 0
     out = capsys.readouterr().out
     assert "warning: peak start rate" in out and "--workers 2" in out
