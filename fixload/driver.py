@@ -357,12 +357,18 @@ def _scenario_counts(environment: Any) -> list[ScenarioCounts]:
     return out
 
 
+def _may_finalize(run: Run) -> bool:
+    """A test of this run started, is configured, and no finalize has begun: there is a summary to write."""
+    lifecycle = run.lifecycle
+    return not lifecycle.ending and run.config is not None and lifecycle.test_started
+
+
 def finalize(environment: Any, early: bool = False) -> dict[str, Any] | None:
     """Once per test: stop the engines, collect the workers' last samples, evaluate the thresholds, write
     the summary, print the console summary, set the exit code. `early`: the scenarios had not ended."""
     run = run_for(environment)
     lifecycle = run.lifecycle
-    if lifecycle.ending or run.config is None or not lifecycle.test_started:
+    if not _may_finalize(run):
         return lifecycle.summary
     lifecycle.to(State.FINALIZING)
     try:
@@ -385,7 +391,7 @@ def finalize_now(environment: Any) -> None:
     finalize is already under way (that one's summary stands)."""
     run = run_for(environment)
     lifecycle = run.lifecycle
-    if lifecycle.ending or run.config is None or not lifecycle.test_started:
+    if not _may_finalize(run):
         return
     lifecycle.to(State.FINALIZING)
     lifecycle.stopped_by = (

@@ -341,6 +341,8 @@ class TrendSink:
         self.exact: array[float] | None = array("d")
 
     def _flush(self) -> None:
+        if not self._pending:
+            return
         add = self._sketch.add
         for value in self._pending:
             add(value)
@@ -348,20 +350,17 @@ class TrendSink:
 
     @property
     def sketch(self) -> BaseDDSketch:
-        if self._pending:
-            self._flush()
+        self._flush()
         return self._sketch
 
     @property
     def pos(self) -> Any:
-        if self._pending:
-            self._flush()
+        self._flush()
         return self._pos
 
     @property
     def neg(self) -> Any:
-        if self._pending:
-            self._flush()
+        self._flush()
         return self._neg
 
     def add(self, value: float) -> None:
