@@ -55,25 +55,14 @@ from fixload.simulator.process import SimulatorProcess
 
 BARE_LOCUSTFILE = textwrap.dedent(
     """
-    from locust import FastHttpUser, constant, task
-
-    class Bare(FastHttpUser):
-        wait_time = constant(0)
-
-        @task
-        def ping(self):
-            self.client.get("/ping")
-    """
-)
-
-PACED_LOCUSTFILE = textwrap.dedent(
-    """
     import os
 
-    from locust import FastHttpUser, constant_throughput, task
+    from locust import FastHttpUser, constant, constant_throughput, task
 
-    class Paced(FastHttpUser):
-        wait_time = constant_throughput(float(os.environ["FIXLOAD_BENCH_PACE"]))
+    PACE = os.environ.get("FIXLOAD_BENCH_PACE")  # iterations/s per user: Locust's paced loop, (p) and (f)
+
+    class Bare(FastHttpUser):
+        wait_time = constant_throughput(float(PACE)) if PACE else constant(0)
 
         @task
         def ping(self):
@@ -162,8 +151,6 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool, ro
     tmp = Path(tempfile.mkdtemp(prefix="fixload-throughput-"))
     bare = tmp / "bare.py"
     bare.write_text(BARE_LOCUSTFILE)
-    paced = tmp / "paced.py"
-    paced.write_text(PACED_LOCUSTFILE)
     script = tmp / "k6.js"
     script.write_text(K6_SCRIPT)
     seconds = int(warmup + window + 15)
@@ -184,11 +171,11 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool, ro
     }
     with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
         env = child_env(sim.env)
+        env.pop("FIXLOAD_BENCH_PACE", None)  # (a) is the unpaced loop; paced_at sets it for (p) and (f)
         engine_cmd[engine_cmd.index("HOST")] = sim.base_url
         k6_env = child_env({"BASE_URL": sim.base_url, "VUS": str(users), "DURATION": f"{seconds}s"})
         bare_cmd = locust_command(bare, sim.base_url, "-u", str(users), "-r", str(users), *run_time)
         k6_cmd = [k6_binary(), "run", "--quiet", "--no-usage-report", str(script)]
-        paced_cmd = locust_command(paced, sim.base_url, "-u", str(users), "-r", str(users), *run_time)
 
         def engine_at(rate: int, name: str) -> dict[str, Any]:
             """The engine asked `rate`/s (profile and summary under `name` in tmp): the measure, its rate."""
@@ -202,7 +189,7 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool, ro
             """Locust's own paced loop, the bare loop's users, asked `rate`/s in all."""
             paced_env = {**env, "FIXLOAD_BENCH_PACE": repr(rate / users)}
             return {
-                **measure(sim, paced_cmd, paced_env, GENERATOR_CPU, warmup, window, tmp / f"{name}.log"),
+                **measure(sim, bare_cmd, paced_env, GENERATOR_CPU, warmup, window, tmp / f"{name}.log"),
                 "rate": rate,
             }
 

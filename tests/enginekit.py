@@ -204,17 +204,17 @@ class Cluster:
         master += ["--master-bind-port", str(self.port), "-H", self.sim.base_url, "--summary", str(self.summary_path)]
         master += ["--only-summary", *self.master_args]
         self.master = self._spawn(master, "master.log")
-        for i in range(self.workers):
-            worker = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(self.port)]
-            locustfile, env = self.worker_setups.get(i, (LOCUSTFILE, {}))
-            self.worker_procs.append(self._spawn(worker, f"worker-{i}.log", locustfile, env))
+        for _ in range(self.workers):
+            self.join_worker()
         return self
 
     def join_worker(self) -> None:
-        """One more worker, beyond those the master expects: it joins the running test."""
+        """Start worker i (the next one): its own locustfile and environment if `worker_setups` has them.
+        Past the `workers` the master expects, it joins the running test."""
         i = len(self.worker_procs)
         worker = ["--worker", "--master-host", "127.0.0.1", "--master-port", str(self.port)]
-        self.worker_procs.append(self._spawn(worker, f"worker-{i}.log"))
+        locustfile, env = self.worker_setups.get(i, (LOCUSTFILE, {}))
+        self.worker_procs.append(self._spawn(worker, f"worker-{i}.log", locustfile, env))
 
     def log(self, name: str = "master.log") -> str:
         return (self.tmp_path / name).read_text(encoding="utf-8", errors="replace")
