@@ -48,6 +48,7 @@ from __future__ import annotations
 import math
 import time
 from array import array
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -284,12 +285,16 @@ class RateSink:
         self.total += int(data["n"])
 
 
-def _new_sketch(zero_count: float = 0.0) -> tuple[BaseDDSketch, Any, Any]:
-    """A sketch and its two stores; we keep the stores to serialize them through their public attributes."""
-    pos = CollapsingLowestDenseStore(BIN_LIMIT)
-    neg = CollapsingHighestDenseStore(BIN_LIMIT)
-    sketch = BaseDDSketch(LogarithmicMapping(RELATIVE_ACCURACY), pos, neg, zero_count)
-    return sketch, pos, neg
+MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
+"""The key mapping of every trend's sketch (stateless, so one serves all; they merge because it is the same)."""
+
+
+def _sketch_at_rank(sketch: BaseDDSketch, rank: int) -> float:
+    # BaseDDSketch.get_quantile_value(q) looks up rank q*(n-1); aiming half a rank past the wanted one
+    # keeps float rounding (948.9999 for 949) from landing on the neighbouring sample.
+    n = sketch.count
+    value = sketch.get_quantile_value(min((rank + 0.5) / (n - 1), 1.0) if n > 1 else 0.0)
+    return float(value) if value is not None else 0.0
 
 
 def _store_snapshot(store: Any) -> list[Any]:
@@ -323,12 +328,17 @@ def _interpolated(sorted_values: Any, q: float) -> float:
 class TrendSink:
     """k6 Trend: exact count/sum/min/max/avg, exact percentiles up to EXACT_LIMIT samples, then DDSketch.
 
-    Samples reach the sketch in batches of PENDING_LIMIT (`_flush`), and before anything reads it (`sketch`,
-    `pos`, `neg` flush first): one sample added in the middle of an iteration runs the sketch's code cold,
-    ~10 µs on the bench's generator against ~1 µs in a batch (py-spy at 2,000 iterations/s; bench/RESULTS.md).
-    The sketch ends up the same, value for value and in the same order."""
+    Samples reach the sketch's stores in batches of PENDING_LIMIT (`_flush`), and before anything reads
+    them (`sketch`, `pos`, `neg` flush first). A batch is counted per bin (`collections.Counter` over the
+    mapping's keys) and each bin it touches gets one weighted `Store.add`, instead of a `DDSketch.add`
+    per sample: five Python calls fewer per sample, and a sample added in the middle of an iteration no
+    longer runs the sketch's code cold (~10 µs on the bench's generator against ~1 µs in a batch; py-spy at
+    2,000 iterations/s, bench/RESULTS.md). The bins end up the same, value for value.
 
-    __slots__ = ("_neg", "_pending", "_pos", "_sketch", "count", "exact", "max", "min", "sum")
+    The sink keeps the stores and the zero count itself; `sketch` is a read-only view built on them
+    (`BaseDDSketch` derives its count from the stores), which percentiles and Prometheus read."""
+
+    __slots__ = ("_neg", "_pending", "_pos", "_zero", "count", "exact", "max", "min", "sum")
     type = MetricType.TREND
 
     def __init__(self) -> None:
@@ -336,22 +346,36 @@ class TrendSink:
         self.sum = 0.0
         self.min = math.inf
         self.max = -math.inf
-        self._sketch, self._pos, self._neg = _new_sketch()
+        self._pos = CollapsingLowestDenseStore(BIN_LIMIT)
+        self._neg = CollapsingHighestDenseStore(BIN_LIMIT)
+        self._zero = 0.0
         self._pending: array[float] = array("d")
         self.exact: array[float] | None = array("d")
 
     def _flush(self) -> None:
-        if not self._pending:
+        pending = self._pending
+        if not pending:
             return
-        add = self._sketch.add
-        for value in self._pending:
-            add(value)
-        del self._pending[:]
+        key, smallest = MAPPING.key, MAPPING.min_possible
+        if min(pending) > smallest:  # the usual batch: every sample positive (a duration, a size)
+            add = self._pos.add
+            for bin_key, n in Counter([key(value) for value in pending]).items():
+                add(bin_key, float(n))
+        else:
+            for value in pending:
+                if value > smallest:
+                    self._pos.add(key(value))
+                elif value < -smallest:
+                    self._neg.add(key(-value))
+                else:
+                    self._zero += 1.0
+        del pending[:]
 
     @property
     def sketch(self) -> BaseDDSketch:
+        """A view of the samples as a DDSketch, to read (a merge into it would not reach this sink)."""
         self._flush()
-        return self._sketch
+        return BaseDDSketch(MAPPING, self._pos, self._neg, self._zero)
 
     @property
     def pos(self) -> Any:
@@ -402,18 +426,12 @@ class TrendSink:
             return _interpolated(sorted(self.exact), q)
         rank = q * (self.count - 1)
         lo = math.floor(rank)
-        v_lo = self._sketch_at_rank(lo)
+        sketch = self.sketch
+        v_lo = _sketch_at_rank(sketch, lo)
         if lo != rank:
-            v_hi = self._sketch_at_rank(lo + 1)
+            v_hi = _sketch_at_rank(sketch, lo + 1)
             v_lo = v_lo + (v_hi - v_lo) * (rank - lo)
         return min(max(v_lo, self.min), self.max)
-
-    def _sketch_at_rank(self, rank: int) -> float:
-        # BaseDDSketch.get_quantile_value(q) looks up rank q*(n-1); aiming half a rank past the wanted one
-        # keeps float rounding (948.9999 for 949) from landing on the neighbouring sample.
-        n = self.sketch.count
-        value = self.sketch.get_quantile_value(min((rank + 0.5) / (n - 1), 1.0) if n > 1 else 0.0)
-        return float(value) if value is not None else 0.0
 
     def compute(self, aggregation: str, elapsed_s: float = 0.0) -> float | None:
         if aggregation == "avg":
@@ -438,7 +456,10 @@ class TrendSink:
         if other.count == 0:
             return
         self._merge_exact(other.exact, other.count)
-        self.sketch.merge(other.sketch)
+        self._flush()
+        self._pos.merge(other.pos)
+        self._neg.merge(other.neg)
+        self._zero += other._zero
         self.count += other.count
         self.sum += other.sum
         self.min = min(self.min, other.min)
@@ -453,7 +474,7 @@ class TrendSink:
             "min": self.min,
             "max": self.max,
             "exact": list(self.exact) if self.exact is not None else None,
-            "zero": int(self.sketch.count - self.pos.count - self.neg.count),
+            "zero": int(self._zero),
             "pos": _store_snapshot(self.pos),
             "neg": _store_snapshot(self.neg),
         }
@@ -466,9 +487,10 @@ class TrendSink:
         pos, neg = CollapsingLowestDenseStore(BIN_LIMIT), CollapsingHighestDenseStore(BIN_LIMIT)
         _store_merge(pos, data["pos"])
         _store_merge(neg, data["neg"])
-        # The constructor derives the sketch's count from the stores and zero count; its own min/max/sum
-        # are unused (ours are exact).
-        self.sketch.merge(BaseDDSketch(LogarithmicMapping(RELATIVE_ACCURACY), pos, neg, float(data["zero"])))
+        self._flush()
+        self._pos.merge(pos)
+        self._neg.merge(neg)
+        self._zero += float(data["zero"])
         self.count += n
         self.sum += float(data["sum"])
         self.min = min(self.min, float(data["min"]))

@@ -42,7 +42,6 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from ddsketch.mapping import LogarithmicMapping
 from locust.runners import MasterRunner, WorkerRunner
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from prometheus_client.core import (
@@ -55,7 +54,7 @@ from prometheus_client.registry import Collector
 
 from fixload import coordinator
 from fixload.live import live_for, live_thresholds, summary_thresholds
-from fixload.metrics import RELATIVE_ACCURACY, MetricType, Registry, TrendSink, ValueType
+from fixload.metrics import MAPPING, MetricType, Registry, TrendSink, ValueType
 from fixload.run import run_for
 from fixload.secrets import redact
 from fixload.thresholds import parse_expression, parse_selector
@@ -94,7 +93,6 @@ UNITS: dict[str, tuple[str, float]] = {
     "_bytes": ("data, in bytes", 1.0),
     "": ("a count, a Gauge's value or a Trend without a unit", 1.0),
 }
-_MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 
 
 def bucket_counts(sink: TrendSink, bounds_ms: tuple[float, ...]) -> list[int]:
@@ -117,7 +115,7 @@ def bucket_counts(sink: TrendSink, bounds_ms: tuple[float, ...]) -> list[int]:
         for index in range(lo, hi + 1):
             count = store.bins[index]
             if count:
-                pairs.append((_MAPPING.value(index + store.offset), count))
+                pairs.append((MAPPING.value(index + store.offset), count))
     out, i, running = [], 0, float(below_zero)
     for bound in bounds_ms:
         while i < len(pairs) and pairs[i][0] <= bound:

@@ -211,6 +211,30 @@ def test_trend_memory_is_bounded_whatever_the_sample_count():
     assert sink.max == 1e12 and sink.min == 1e-9  # still exact
 
 
+def test_trend_bins_are_those_ddsketch_gives_sample_by_sample():
+    # TrendSink counts a batch per bin and adds each bin once; the bins, zero count and quantiles must be
+    # exactly what the library's own DDSketch.add makes of the same samples one at a time: positive,
+    # zero and negative values, and a range wide enough that the lowest bins collapse
+    from ddsketch.ddsketch import BaseDDSketch
+    from ddsketch.mapping import LogarithmicMapping
+    from ddsketch.store import CollapsingHighestDenseStore, CollapsingLowestDenseStore
+
+    rng = random.Random(23)
+    values = [rng.lognormvariate(1, 2) for _ in range(PENDING_LIMIT * 7 + 5)]
+    values += [0.0, -3.5, -0.25, 1e-12, 1e9] + [rng.uniform(1, 3) for _ in range(PENDING_LIMIT * 2)]
+    pos, neg = CollapsingLowestDenseStore(BIN_LIMIT), CollapsingHighestDenseStore(BIN_LIMIT)
+    reference = BaseDDSketch(LogarithmicMapping(RELATIVE_ACCURACY), pos, neg, 0.0)
+    sink = TrendSink()
+    for v in values:
+        reference.add(v)
+        sink.add(v)
+    assert sink.pos.bins == pos.bins and sink.pos.min_key == pos.min_key and sink.pos.max_key == pos.max_key
+    assert sink.neg.bins == neg.bins and sink.pos.count == pos.count and sink.neg.count == neg.count
+    assert sink.sketch.count == reference.count == len(values)
+    for q in (0.0, 0.01, 0.25, 0.5, 0.95, 0.999, 1.0):
+        assert sink.sketch.get_quantile_value(q) == reference.get_quantile_value(q), q
+
+
 # -------------------------------------------------------------------------------- series and queries
 
 BOOKING_POST = {"scenario": "booking_flow", "method": "POST", "name": "/bookings", "status": "201"}
