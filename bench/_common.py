@@ -8,6 +8,7 @@ import platform
 import shutil
 import subprocess
 import sys
+import textwrap
 import time
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
@@ -22,6 +23,44 @@ from fixload.runner import free_port  # noqa: E402  (after the path setup above)
 
 GENERATOR_CPU = 0
 SIMULATOR_CPU = 1
+
+
+# The bare loop (a) of bench/throughput.py, and Locust's own paced loop when FIXLOAD_BENCH_PACE is set.
+BARE_LOCUSTFILE = textwrap.dedent(
+    """
+    import os
+
+    from locust import FastHttpUser, constant, constant_throughput, task
+
+    PACE = os.environ.get("FIXLOAD_BENCH_PACE")  # iterations/s per user: Locust's paced loop, (p) and (f)
+
+    class Bare(FastHttpUser):
+        wait_time = constant_throughput(float(PACE)) if PACE else constant(0)
+
+        @task
+        def ping(self):
+            self.client.get("/ping")
+    """
+)
+
+
+def engine_profile(rate: int, seconds: int, max_vus: int) -> dict[str, Any]:
+    """One constant-arrival-rate scenario of `bench/ping_users.py` (GET /ping): the engine the benches drive."""
+    return {
+        "profile": "bench: throughput (arrival rate above capacity)",
+        "scenarios": {
+            "ping_flat_out": {
+                "executor": "constant-arrival-rate",
+                "exec": "booking_flow",
+                "rate": rate,
+                "timeUnit": "1s",
+                "duration": f"{seconds}s",
+                "preAllocatedVUs": max_vus,
+                "maxVUs": max_vus,
+                "gracefulStop": "2s",
+            }
+        },
+    }
 
 
 def machine() -> dict[str, str]:

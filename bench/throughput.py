@@ -39,10 +39,12 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
+    BARE_LOCUSTFILE,
     GENERATOR_CPU,
     REPO,
     SIMULATOR_CPU,
     child_env,
+    engine_profile,
     k6_binary,
     locust_command,
     pin,
@@ -52,23 +54,6 @@ from _common import (
 )
 
 from fixload.simulator.process import SimulatorProcess
-
-BARE_LOCUSTFILE = textwrap.dedent(
-    """
-    import os
-
-    from locust import FastHttpUser, constant, constant_throughput, task
-
-    PACE = os.environ.get("FIXLOAD_BENCH_PACE")  # iterations/s per user: Locust's paced loop, (p) and (f)
-
-    class Bare(FastHttpUser):
-        wait_time = constant_throughput(float(PACE)) if PACE else constant(0)
-
-        @task
-        def ping(self):
-            self.client.get("/ping")
-    """
-)
 
 K6_SCRIPT = textwrap.dedent(
     """
@@ -80,24 +65,6 @@ K6_SCRIPT = textwrap.dedent(
     export default function () { http.get(`${__ENV.BASE_URL}/ping`); }
     """
 )
-
-
-def engine_profile(rate: int, seconds: int, max_vus: int) -> dict[str, Any]:
-    return {
-        "profile": "bench: throughput (arrival rate above capacity)",
-        "scenarios": {
-            "ping_flat_out": {
-                "executor": "constant-arrival-rate",
-                "exec": "booking_flow",
-                "rate": rate,
-                "timeUnit": "1s",
-                "duration": f"{seconds}s",
-                "preAllocatedVUs": max_vus,
-                "maxVUs": max_vus,
-                "gracefulStop": "2s",
-            }
-        },
-    }
 
 
 def measure(

@@ -1,0 +1,166 @@
+"""Python function calls per request: fixload's arrival-rate engine against Locust's own paced loop.
+
+A count of calls does not move with the machine: on the shared 2-core VM where bench/throughput.py's
+CPU-per-request figures drift by 10-40 % between rounds, this is the engine's own cost, repeatable to a
+call. Both generators send GET /ping to the embedded simulator at the same fixed rate, far below capacity
+(profiling slows a process several times over):
+
+- the engine: `bench/ping_users.py`, constant-arrival-rate at `--rate`/s, 200 VUs (as throughput's (s));
+- Locust's paced loop: the bare loop of bench/throughput.py, `--users` users, `constant_throughput`.
+
+`bench/call_counter.py` counts every Python call (and every C function called from Python) over a window
+of each run and the requests sent in it. Prints calls per request for each, their ratio, the calls per
+request by package, and the functions that make the difference. A call is not a fixed number of µs, so
+this ranks where the engine's time goes and shows whether a change removed work; throughput.py's (f) is
+the µs figure.
+
+    python bench/calls.py [--rate 400] [--users 50] [--rounds 2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from _common import (
+    BARE_LOCUSTFILE,
+    GENERATOR_CPU,
+    REPO,
+    SIMULATOR_CPU,
+    child_env,
+    engine_profile,
+    locust_command,
+    pin,
+)
+
+from fixload.simulator.process import SimulatorProcess
+
+COUNTER = REPO / "bench" / "call_counter.py"
+AFTER_S, WINDOW_S = 3.0, 4.0
+GROUPS = ("fixload", "ddsketch", "locust", "geventhttpclient", "gevent", "C", "other")
+
+
+def count_calls(command: list[str], env: dict[str, str], out: Path, log: Path) -> dict[str, Any]:
+    """Run one generator until the counter has written `out`; its calls and requests."""
+    env = {**env, "FIXLOAD_BENCH_CALLS": str(out), "FIXLOAD_BENCH_CALLS_WINDOW": f"{AFTER_S},{WINDOW_S}"}
+    with open(log, "wb") as sink:
+        proc = subprocess.Popen(
+            command, env=env, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, preexec_fn=pin(GENERATOR_CPU)
+        )
+        try:
+            deadline = time.monotonic() + AFTER_S + WINDOW_S + 60
+            while not out.exists():
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"the generator wrote no call counts (exit {proc.poll()}); see {log}")
+                time.sleep(0.2)
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    data = json.loads(out.read_text())
+    if not data["requests"]:
+        raise RuntimeError(f"no request inside the counting window; see {log}")
+    return data
+
+
+def group(where: str) -> str:
+    head = where.split("/", 1)[0]
+    return head if head in GROUPS else "other"
+
+
+def per_request(data: dict[str, Any]) -> tuple[float, dict[str, float], Counter[str]]:
+    """Calls per request: in all, by package, by function."""
+    n = data["requests"]
+    by_function: Counter[str] = Counter()
+    by_group: dict[str, float] = dict.fromkeys(GROUPS, 0.0)
+    for where, name, calls in data["calls"]:
+        by_function[f"{where}:{name}"] += calls
+        by_group[group(where)] += calls / n
+    return sum(by_function.values()) / n, by_group, by_function
+
+
+def bench(rate: int, users: int, rounds: int) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="fixload-calls-"))
+    bare = tmp / "paced.py"
+    bare.write_text(BARE_LOCUSTFILE)
+    seconds = int(AFTER_S + WINDOW_S + 6)
+    profile = tmp / "profile.json"
+    profile.write_text(json.dumps(engine_profile(rate, seconds, max(users, 200))))
+    runs: dict[str, list[dict[str, Any]]] = {"engine": [], "paced": []}
+    with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
+        env = child_env(sim.env)
+        ping_users = REPO / "bench" / "ping_users.py"
+        engine_cmd = locust_command(f"{ping_users},{COUNTER}", sim.base_url, "--profile", str(profile))
+        paced_args = ["-u", str(users), "-r", str(users), "--run-time", f"{seconds}s"]
+        paced_cmd = locust_command(f"{bare},{COUNTER}", sim.base_url, *paced_args)
+        paced_env = {**env, "FIXLOAD_BENCH_PACE": repr(rate / users)}
+        for i in range(rounds):
+            runs["engine"].append(count_calls(engine_cmd, env, tmp / f"engine{i}.json", tmp / f"engine{i}.log"))
+            runs["paced"].append(count_calls(paced_cmd, paced_env, tmp / f"paced{i}.json", tmp / f"paced{i}.log"))
+    result: dict[str, Any] = {"rate": rate, "users": users, "rounds": rounds, "tmp": str(tmp)}
+    functions: dict[str, Counter[str]] = {}
+    for key, values in runs.items():
+        totals = [per_request(v) for v in values]
+        result[key] = {
+            "calls_per_request": round(statistics.median(t[0] for t in totals), 1),
+            "runs": [round(t[0], 1) for t in totals],
+            "requests": [v["requests"] for v in values],
+            "by_package": {g: round(statistics.median(t[1][g] for t in totals), 1) for g in GROUPS},
+        }
+        merged: Counter[str] = Counter()
+        for v, t in zip(values, totals, strict=True):
+            for name, calls in t[2].items():
+                merged[name] += calls / v["requests"] / len(values)
+        functions[key] = merged
+    result["engine_over_paced"] = round(result["engine"]["calls_per_request"] / result["paced"]["calls_per_request"], 3)
+    extra = Counter({k: functions["engine"][k] - functions["paced"].get(k, 0.0) for k in functions["engine"]})
+    result["engine_extra"] = [[name, round(calls, 2)] for name, calls in extra.most_common(20) if calls > 0.05]
+    return result
+
+
+def report(r: dict[str, Any]) -> str:
+    e, p = r["engine"], r["paced"]
+    lines = [
+        f"Python calls per request at {r['rate']}/s (median of {r['rounds']} rounds; counted over {WINDOW_S:g} s)",
+        f"  fixload engine, 200 VUs            : {e['calls_per_request']:7.1f}  {e['runs']}  requests {e['requests']}",
+        f"  Locust paced loop, {r['users']} users       : {p['calls_per_request']:7.1f}  {p['runs']}"
+        f"  requests {p['requests']}",
+        f"  engine/paced = {r['engine_over_paced']}",
+        "  by package (engine / paced): "
+        + ", ".join(f"{g} {e['by_package'][g]:.1f}/{p['by_package'][g]:.1f}" for g in GROUPS),
+        "  where the engine calls more, per request:",
+    ]
+    lines += [f"    {calls:+7.2f}  {name}" for name, calls in r["engine_extra"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rate", type=int, default=400, help="requests/s asked of both generators")
+    parser.add_argument("--users", type=int, default=50, help="users of Locust's paced loop")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--json", help="write the result here")
+    args = parser.parse_args(argv)
+    result = bench(args.rate, args.users, args.rounds)
+    print(report(result))
+    if args.json:
+        Path(args.json).write_text(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
