@@ -44,12 +44,14 @@ BARE_LOCUSTFILE = textwrap.dedent(
 )
 
 
-def engine_profile(rate: int, seconds: int, max_vus: int) -> dict[str, Any]:
+def engine_profile(
+    rate: int, seconds: float, max_vus: int, graceful_stop: str = "2s", name: str = "ping_flat_out"
+) -> dict[str, Any]:
     """One constant-arrival-rate scenario of `bench/ping_users.py` (GET /ping): the engine the benches drive."""
     return {
-        "profile": "bench: throughput (arrival rate above capacity)",
+        "profile": "bench: the arrival-rate engine on GET /ping",
         "scenarios": {
-            "ping_flat_out": {
+            name: {
                 "executor": "constant-arrival-rate",
                 "exec": "booking_flow",
                 "rate": rate,
@@ -57,7 +59,7 @@ def engine_profile(rate: int, seconds: int, max_vus: int) -> dict[str, Any]:
                 "duration": f"{seconds}s",
                 "preAllocatedVUs": max_vus,
                 "maxVUs": max_vus,
-                "gracefulStop": "2s",
+                "gracefulStop": graceful_stop,
             }
         },
     }

@@ -27,7 +27,8 @@ from typing import Any
 import gevent
 from gevent.event import AsyncResult
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import engine_profile  # (puts the repository on the path too)
 
 from fixload.clock import PlanClock
 from fixload.coordinator import _emitter
@@ -55,9 +56,14 @@ def wake_up(n: int) -> float:
     return _cpu_us(body, n)
 
 
+def _plan(rate: int, seconds: float, vus: int) -> Any:
+    """The benches' one arrival-rate scenario, named "ping", stopping at once at its end."""
+    return build_plan(Profile.model_validate(engine_profile(rate, seconds, vus, graceful_stop="0s", name="ping")))
+
+
 def claim(n: int) -> float:
     """One claim: the earliest unclaimed start taken from a constant-arrival-rate schedule."""
-    plan = build_plan(_profile(1_000_000, 3600.0, 1))
+    plan = _plan(1_000_000, 3600.0, 1)
     executor = ArrivalRateExecutor(plan.scenarios["ping"], Share(), lambda *_: None, PlanClock(time.monotonic()))
 
     def body(count: int) -> None:
@@ -144,28 +150,9 @@ def metrics(n: int) -> tuple[float, float]:
     return _cpu_us(iteration, n), _cpu_us(request, n)
 
 
-def _profile(rate: int, seconds: float, vus: int) -> Profile:
-    return Profile.model_validate(
-        {
-            "profile": "overhead",
-            "scenarios": {
-                "ping": {
-                    "executor": "constant-arrival-rate",
-                    "exec": "booking_flow",
-                    "rate": rate,
-                    "duration": f"{seconds}s",
-                    "preAllocatedVUs": vus,
-                    "maxVUs": vus,
-                    "gracefulStop": "0s",
-                }
-            },
-        }
-    )
-
-
 def engine(rate: int, seconds: float, vus: int) -> dict[str, float]:
     """A real Engine, constant-arrival-rate, no-op iterations: CPU per started iteration, and counts."""
-    plan = build_plan(_profile(rate, seconds, vus))
+    plan = _plan(rate, seconds, vus)
     run = Run()
     from fixload.metrics import define_run_metrics
 
