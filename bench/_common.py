@@ -208,6 +208,9 @@ def results_markdown(out: Path, commands: Mapping[str, str]) -> str:
         f"Python {m['python']}, Locust {m['locust']}, k6 {m['k6']}. Everything hits the embedded simulator on "
         "127.0.0.1. Times on this machine drift between runs: read the ratios, not the bare rates.",
         "",
+        "How the engine's throughput got here, pass by pass, with what each pass measured and kept: "
+        "[HISTORY.md](HISTORY.md) (written by hand; `scripts/bench` rewrites only this file).",
+        "",
     ]
     vs = out / "vs_k6.json"
     lines += ["## fixload vs k6: the same arrival-rate profile, the same simulator", ""]
@@ -263,6 +266,17 @@ def results_markdown(out: Path, commands: Mapping[str, str]) -> str:
             f"| (c) k6 constant-vus, {r['users']} VUs | {c:.0f} | {_runs(r, 'c_k6')} | b/c = {r['b_over_c']} "
             "| (k6 is Go) |",
         ]
+        if "s_sustained" in r:
+            sus, paced = r["s_sustained"], r["p_paced"]
+            lines += [
+                f"| (s) fixload asked 0.85x (a) ({', '.join(map(str, sus['rates']))}/s): dropped in the steady window "
+                f"{sus['dropped_pct']:.2f} % {sus['dropped_pct_runs']} | {sus['rps']:.0f} | {_runs(r, 's_sustained')} "
+                f"| s/a = {r['s_over_a']} | ≤ 1 % dropped: {_ok(sus['dropped_pct'] <= 1.0)} |",
+                f"| (p) Locust's paced loop asked the same as (s): missed {paced['missed_pct']:.2f} % "
+                f"{paced['missed_pct_runs']} | {paced['rps']:.0f} | {_runs(r, 'p_paced')} | | (the baseline for s) |",
+                f"| (f) CPU per request at 0.6x (a): engine {r['f_engine']['us_per_request']:.0f} µs, paced loop "
+                f"{r['f_paced']['us_per_request']:.0f} µs | | | engine/paced = {r['f_engine_over_paced']} | |",
+            ]
         if "workers_1" in r:
             w1, w2 = r["workers_1"]["rps"], r["workers_2"]["rps"]
             c1, c2 = r["workers_1"].get("simulator_cpu"), r["workers_2"].get("simulator_cpu")
@@ -273,6 +287,26 @@ def results_markdown(out: Path, commands: Mapping[str, str]) -> str:
                 f"{_runs(r, 'workers_2')} | 2/1 = {r['workers_2_over_1']} | "
                 f"≥ 1.8: {_ok((r['workers_2_over_1'] or 0) >= 1.8)} (see below) |",
             ]
+    else:
+        lines.append("_not run_")
+    calls = out / "calls.json"
+    lines += ["", "## Python calls per request: the engine against Locust's paced loop", ""]
+    if calls.exists():
+        r = read_json(calls)
+        e, p = r["engine"], r["paced"]
+        lines += [
+            f"`{commands['calls']}` — both at {r['rate']} requests/s; every Python call (and C function called "
+            "from Python) over 4 s of each run, per request sent in it; a count the machine does not move.",
+            "",
+            "| generator | calls per request | runs |",
+            "|---|---:|---|",
+            f"| fixload engine, 200 VUs | {e['calls_per_request']} | {e['runs']} |",
+            f"| Locust's paced loop, {r['users']} users | {p['calls_per_request']} | {p['runs']} |",
+            "",
+            f"engine/paced = {r['engine_over_paced']}. Where the engine calls more, per request: "
+            + ", ".join(f"`{name}` {calls:+.1f}" for name, calls in r["engine_extra"][:10])
+            + ".",
+        ]
     else:
         lines.append("_not run_")
     soak = out / "soak.json"

@@ -52,7 +52,7 @@ SPAWN_RATE_PER_PROCESS = 100.0
 """Users Locust starts per second per process (Locust warns above 100 per worker): 5000 VUs take 50 s."""
 SPAWN_WARNING_S = 10.0
 MEASURED_STARTS_PER_PROCESS = 3_000.0
-"""Iterations/s one fixload process started on this project's bench (bench/RESULTS.md, throughput (b), one
+"""Iterations/s one fixload process started on this project's bench (bench/HISTORY.md, throughput (b), one
 request per iteration): 2,810-3,292 req/s, median 2,907, over the five runs of issue 15's third and fourth
 passes. A faster core does more; the warning is advice, not a bound."""
 
@@ -149,7 +149,7 @@ def check_plan(plan: Plan, processes: int | None = 1) -> PlanCheck:
         needed = math.ceil(peak / MEASURED_STARTS_PER_PROCESS)
         warnings.append(
             f"peak start rate {peak:.6g} iterations/s over all scenarios is above the {capacity:g}/s measured for"
-            f" {max(1, processes)} process(es) (bench/RESULTS.md): expect dropped iterations; run with"
+            f" {max(1, processes)} process(es) (bench/HISTORY.md): expect dropped iterations; run with"
             f" --workers {needed} (or more)"
         )
     return PlanCheck(tuple(errors), tuple(warnings))

@@ -60,7 +60,7 @@ timer: an idle libev loop waits at least a millisecond for one (epoll's timeout 
 START_GRID_S = 0.005
 """Where a runner's starts come at most START_GRID_GAP_S apart, a VU wakes for its claimed start at the end
 of its START_GRID_S cell of plan time, with every other VU whose start falls in that cell: one wake-up of
-the process serves them all (bench/RESULTS.md, third pass: at 2,000 starts/s on one core, CPU per request
+the process serves them all (bench/HISTORY.md, third pass: at 2,000 starts/s on one core, CPU per request
 fell ~11 % against waking for each start on its own, in 6 interleaved runs; spread-out work gets little
 batching per wake-up, and an idle wait on the bench's VM is costly). A start already due begins at once.
 The count per second is exact; a start is up to START_GRID_S late, and `iteration_start_lag` says so."""

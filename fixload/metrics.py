@@ -333,7 +333,7 @@ class TrendSink:
     mapping's keys) and each bin it touches gets one weighted `Store.add`, instead of a `DDSketch.add`
     per sample: five Python calls fewer per sample, and a sample added in the middle of an iteration no
     longer runs the sketch's code cold (~10 µs on the bench's generator against ~1 µs in a batch; py-spy at
-    2,000 iterations/s, bench/RESULTS.md). The bins end up the same, value for value.
+    2,000 iterations/s, bench/HISTORY.md). The bins end up the same, value for value.
 
     The sink keeps the stores and the zero count itself; `sketch` is a read-only view built on them
     (`BaseDDSketch` derives its count from the stores), which percentiles and Prometheus read."""
