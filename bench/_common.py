@@ -10,7 +10,8 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -156,6 +157,34 @@ def run(
         if log:
             out.close()  # type: ignore[union-attr]
     return proc.returncode, time.monotonic() - started
+
+
+@contextmanager
+def generator_process(command: Sequence[str], env: Mapping[str, str], log: Path, cpu: int | None) -> Iterator[Any]:
+    """A load generator running `command` (output to `log`, pinned to `cpu`) for the body of the `with`;
+    stopped as a user stops it (SIGTERM, 30 s for its summary), killed only if it does not end."""
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            list(command), env=dict(env), cwd=REPO, stdout=out, stderr=subprocess.STDOUT, preexec_fn=pin(cpu)
+        )
+        try:
+            yield proc
+        finally:
+            if proc.poll() is None:
+                proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def finish(result: Mapping[str, Any], report: Callable[[Any], str], json_path: str | None) -> int:
+    """A bench's end: its report on stdout, its result as JSON where `--json` said."""
+    print(report(result))
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2))
+    return 0
 
 
 def read_json(path: Path | str) -> dict[str, Any]:

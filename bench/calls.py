@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,8 +38,9 @@ from _common import (
     SIMULATOR_CPU,
     child_env,
     engine_profile,
+    finish,
+    generator_process,
     locust_command,
-    pin,
 )
 
 from fixload.simulator.process import SimulatorProcess
@@ -53,24 +53,12 @@ GROUPS = ("fixload", "ddsketch", "locust", "geventhttpclient", "gevent", "C", "o
 def count_calls(command: list[str], env: dict[str, str], out: Path, log: Path) -> dict[str, Any]:
     """Run one generator until the counter has written `out`; its calls and requests."""
     env = {**env, "FIXLOAD_BENCH_CALLS": str(out), "FIXLOAD_BENCH_CALLS_WINDOW": f"{AFTER_S},{WINDOW_S}"}
-    with open(log, "wb") as sink:
-        proc = subprocess.Popen(
-            command, env=env, cwd=REPO, stdout=sink, stderr=subprocess.STDOUT, preexec_fn=pin(GENERATOR_CPU)
-        )
-        try:
-            deadline = time.monotonic() + AFTER_S + WINDOW_S + 60
-            while not out.exists():
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"the generator wrote no call counts (exit {proc.poll()}); see {log}")
-                time.sleep(0.2)
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with generator_process(command, env, log, GENERATOR_CPU) as proc:
+        deadline = time.monotonic() + AFTER_S + WINDOW_S + 60
+        while not out.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the generator wrote no call counts (exit {proc.poll()}); see {log}")
+            time.sleep(0.2)
     data = json.loads(out.read_text())
     if not data["requests"]:
         raise RuntimeError(f"no request inside the counting window; see {log}")
@@ -156,10 +144,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args(argv)
     result = bench(args.rate, args.users, args.rounds)
-    print(report(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
-    return 0
+    return finish(result, report, args.json)
 
 
 if __name__ == "__main__":

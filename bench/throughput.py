@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import textwrap
@@ -45,9 +44,10 @@ from _common import (
     SIMULATOR_CPU,
     child_env,
     engine_profile,
+    finish,
+    generator_process,
     k6_binary,
     locust_command,
-    pin,
     processes_args,
     route_count,
     steal_seconds,
@@ -78,29 +78,19 @@ def measure(
 ) -> dict[str, Any]:
     """Start the generator, wait for traffic, count GET /ping over the window after warm-up; stop it."""
     sim.reset_stats()
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(command, env=env, cwd=REPO, stdout=out, stderr=subprocess.STDOUT, preexec_fn=pin(cpu))
-        try:
-            deadline = time.monotonic() + 60
-            while route_count(sim.stats()) == 0:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"generator produced no traffic (exit {proc.poll()}); see {log}")
-                time.sleep(0.2)
-            time.sleep(warmup)
-            server, generator = psutil.Process(sim.pid), psutil.Process(proc.pid)
-            c1, t1, cpu1 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])
-            gen1, steal1 = sum(generator.cpu_times()[:2]), steal_seconds(GENERATOR_CPU)
-            time.sleep(window)
-            c2, t2, cpu2 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])
-            gen2, steal2 = sum(generator.cpu_times()[:2]), steal_seconds(GENERATOR_CPU)
-        finally:
-            if proc.poll() is None:
-                proc.terminate()
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+    with generator_process(command, env, log, cpu) as proc:
+        deadline = time.monotonic() + 60
+        while route_count(sim.stats()) == 0:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"generator produced no traffic (exit {proc.poll()}); see {log}")
+            time.sleep(0.2)
+        time.sleep(warmup)
+        server, generator = psutil.Process(sim.pid), psutil.Process(proc.pid)
+        c1, t1, cpu1 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])
+        gen1, steal1 = sum(generator.cpu_times()[:2]), steal_seconds(GENERATOR_CPU)
+        time.sleep(window)
+        c2, t2, cpu2 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])
+        gen2, steal2 = sum(generator.cpu_times()[:2]), steal_seconds(GENERATOR_CPU)
     return {
         "rps": round((c2 - c1) / (t2 - t1), 1),
         "requests": c2 - c1,
@@ -319,10 +309,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args(argv)
     result = bench(args.users, args.rate, args.warmup, args.window, not args.skip_workers, args.rounds)
-    print(report(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
-    return 0
+    return finish(result, report, args.json)
 
 
 if __name__ == "__main__":

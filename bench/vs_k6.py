@@ -30,6 +30,7 @@ from _common import (
     REPO,
     SIMULATOR_CPU,
     child_env,
+    finish,
     k6_binary,
     locust_command,
     read_json,
@@ -191,10 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (script, logs, exports)")
     args = parser.parse_args(argv)
     result = bench(args.keep)
-    print(report(result))
-    if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
-    return 0
+    return finish(result, report, args.json)
 
 
 if __name__ == "__main__":
