@@ -444,7 +444,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
         try:
             due = vu._waiting.get()
         except BaseException:
-            self._leave(vu)
+            self._quit_pool(vu)
             raise
         vu._waiting = None
         if due is False or due is None:
@@ -460,7 +460,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
             self._poke.set()
         self._deallocate(vu)
 
-    def _leave(self, vu: VU) -> None:
+    def _quit_pool(self, vu: VU) -> None:
         """A VU waiting in a pool was stopped. A start already handed to it goes to another VU, or is
         dropped: the counts stay exact."""
         waiting, vu._waiting = vu._waiting, None
