@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from fixload.runner import free_port  # noqa: E402  (after the path setup above)
+from fixload.cli.run import free_port  # noqa: E402  (after the path setup above)
 
 GENERATOR_CPU = 0
 SIMULATOR_CPU = 1

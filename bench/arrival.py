@@ -48,8 +48,8 @@ NOOP_LOCUSTFILE = """
 import os
 from locust import User, task
 import fixload.plugin  # noqa: F401
-from fixload.shapes import ConstantArrivalRate
-from fixload.users import ScenarioUser
+from fixload.runtime.shape import ConstantArrivalRate
+from fixload.runtime.users import ScenarioUser
 
 
 class Noop(ScenarioUser, User):

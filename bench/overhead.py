@@ -30,13 +30,13 @@ from gevent.event import AsyncResult
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import engine_profile  # (puts the repository on the path too)
 
-from fixload.clock import PlanClock
-from fixload.coordinator import _emitter
-from fixload.executors import VU, ArrivalRateExecutor, Engine, Share, _sleep
-from fixload.plan import build_plan
-from fixload.profile import Profile
-from fixload.recorder import install as install_recorder
-from fixload.run import Run
+from fixload.common.clock import PlanClock
+from fixload.engine.executors import VU, ArrivalRateExecutor, Engine, Share, _sleep
+from fixload.profile.plan import build_plan
+from fixload.profile.schema import Profile
+from fixload.runtime.coordinator import _emitter
+from fixload.runtime.recorder import install as install_recorder
+from fixload.runtime.state import Run
 
 
 def _cpu_us(fn: Any, n: int) -> float:
@@ -125,7 +125,7 @@ class _Response:
 def metrics(n: int) -> tuple[float, float]:
     """(per iteration, per request): the samples one no-op iteration and one GET /ping record."""
     run = Run()
-    from fixload.metrics import define_run_metrics
+    from fixload.metrics.registry import define_run_metrics
 
     define_run_metrics(run.registry, ())
     emit = _emitter(run)
@@ -154,7 +154,7 @@ def engine(rate: int, seconds: float, vus: int) -> dict[str, float]:
     """A real Engine, constant-arrival-rate, no-op iterations: CPU per started iteration, and counts."""
     plan = _plan(rate, seconds, vus)
     run = Run()
-    from fixload.metrics import define_run_metrics
+    from fixload.metrics.registry import define_run_metrics
 
     define_run_metrics(run.registry, ())
     eng = Engine(plan, Share(0, 1, time.time() + 0.05, 0.0), _emitter(run))

@@ -3,7 +3,7 @@
 Run: ``python bench/percentiles.py [--samples N] [--seed S]``. Everything is measured in this run, on this
 machine, against exact percentiles (k6's linear interpolation over the sorted samples):
 
-* fixload.metrics (ddsketch, 0.25 % relative accuracy, exact for small series), through the real Registry:
+* fixload.metrics.registry (ddsketch, 0.25 % relative accuracy, exact for small series), through the real Registry:
   4 simulated workers, msgpack snapshots, merged on a master;
 * a hand-written log-bucket dict (same math as DDSketch, no library) -- the "write our own" option;
 * hdrhistogram (3 significant digits), if installed;
@@ -27,7 +27,7 @@ import msgpack
 from locust.stats import RequestStats, StatsEntry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from fixload.metrics import RELATIVE_ACCURACY, Registry, TrendSink
+from fixload.metrics.registry import RELATIVE_ACCURACY, Registry, TrendSink
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 

@@ -42,7 +42,7 @@ import contextlib
 
 from _common import REPO, child_env, locust_command, processes_args, read_json, total_count
 
-from fixload.durations import parse_duration
+from fixload.common.durations import parse_duration
 from fixload.simulator.process import SimulatorProcess
 
 

@@ -7,7 +7,7 @@ scenario on its own route. k6 runs a script this bench writes from the same prof
 `iterations{scenario:x}`); fixload runs it through `bench/ping_users.py` and `--summary`. Generator on
 CPU 0, simulator on CPU 1; the simulator's stats are reset between the runs.
 
-Prints per scenario: scheduled (k6's exact count, `fixload.schedules.arrival_count`), started and
+Prints per scenario: scheduled (k6's exact count, `fixload.engine.schedules.arrival_count`), started and
 dropped for each tool, the server-side count for each tool, and fixload/k6 started.
 Goal: fixload within 1% of k6, and both within 1% of the schedule.
 
@@ -38,8 +38,8 @@ from _common import (
     run,
 )
 
-from fixload.profile import parse_profile
-from fixload.schedules import arrival_count
+from fixload.engine.schedules import arrival_count
+from fixload.profile.schema import parse_profile
 from fixload.simulator.process import SimulatorProcess
 
 PROFILE: dict[str, Any] = {

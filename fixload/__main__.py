@@ -1,5 +1,5 @@
 import sys
 
-from fixload.cli import main
+from fixload.cli.main import main
 
 sys.exit(main())

@@ -2,13 +2,13 @@
 
 This module only registers, in an explicit order; each concern lives in its own module:
 
-- command-line options: `fixload.options` (each surface adds its own);
-- request → k6 metrics: `fixload.recorder`;
-- the run's lifecycle (configure, begin, finalize): `fixload.driver`, its states in `fixload.lifecycle`;
-- status → exit code: `fixload.outcome`;
-- the master/worker protocol: `fixload.coordinator`;
-- SIGINT/SIGTERM inside Locust: `fixload.signals`;
-- operator surfaces: `fixload.live` (the view they share), `progress`, `prometheus`, `reports`, `webauth`,
+- command-line options: `fixload.runtime.options` (each surface adds its own);
+- request → k6 metrics: `fixload.runtime.recorder`;
+- the run's lifecycle (configure, begin, finalize): `fixload.runtime.driver`, its states in `fixload.runtime.lifecycle`;
+- status → exit code: `fixload.runtime.outcome`;
+- the master/worker protocol: `fixload.runtime.coordinator`;
+- SIGINT/SIGTERM inside Locust: `fixload.runtime.signals`;
+- operator surfaces: `fixload.runtime.live` (the view they share), `progress`, `prometheus`, `reports`, `webauth`,
   `webui`.
 
 At `init` every listener is added to *this* environment's events, bound to it, in the order below; Locust
@@ -25,21 +25,12 @@ import gevent
 from locust import events
 from locust.runners import WorkerRunner
 
-from fixload import (
-    children,
-    coordinator,
-    driver,
-    live,
-    options,
-    progress,
-    prometheus,
-    recorder,
-    reports,
-    signals,
-    webauth,
-    webui,
-)
-from fixload.run import run_for
+from fixload.common import children
+from fixload.runtime import coordinator, driver, live, options, recorder, signals
+from fixload.runtime.state import run_for
+from fixload.surfaces import login as webauth
+from fixload.surfaces import progress, prometheus, webui
+from fixload.surfaces import report_files as reports
 
 
 @events.init_command_line_parser.add_listener

@@ -16,8 +16,8 @@ from typing import Any
 from locust import task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
-from fixload.flow import FlowUser, iso, money
-from fixload.plan import js_round
+from fixload.flows.flow import FlowUser, iso, money
+from fixload.profile.plan import js_round
 
 
 def metrics_payload(rng: Any = random) -> dict[str, Any]:

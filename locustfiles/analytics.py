@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 from locust import task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
-from fixload.flow import FlowUser, StepFailed, clamp, iso
-from fixload.profile import AnalyticsSettings
+from fixload.flows.flow import FlowUser, StepFailed, clamp, iso
+from fixload.profile.schema import AnalyticsSettings
 
 
 def dashboard_query(analytics: AnalyticsSettings, now: datetime | None = None) -> dict[str, str]:

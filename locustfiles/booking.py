@@ -7,7 +7,7 @@
     PATCH /api/bookings/{id}/status              → 200  {status: "completed"}
     GET   /api/bookings?companyId=…&limit=5        (not checked)
 
-The product's state machine (fixload.contract): acceptance moves an on-demand booking to `in_progress` and
+The product's state machine (fixload.common.contract): acceptance moves an on-demand booking to `in_progress` and
 leaves a scheduled one `scheduled`, and `scheduled → completed` is refused, so a scheduled booking is
 started before it is completed. The original sends `completed` straight away for both, and fails on every
 scheduled booking. No token on any request, as in the original harness (FIXLOAD_AUTH=strict adds one).
@@ -20,10 +20,10 @@ from typing import Any
 from locust import task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
-from fixload.contract import completion_path
-from fixload.envvars import Target
-from fixload.flow import FlowUser, clamp, iso, minutes_from_now, money
-from fixload.profile import BookingSettings
+from fixload.common.contract import completion_path
+from fixload.flows.flow import FlowUser, clamp, iso, minutes_from_now, money
+from fixload.profile.environment import Target
+from fixload.profile.schema import BookingSettings
 
 DEMAND_LEVELS = ("low", "medium", "high")
 STATUS_STEPS: dict[str, tuple[str, str, str]] = {

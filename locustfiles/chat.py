@@ -6,7 +6,7 @@ POST /api/communications/{id}/messages      → 201  provider's reply (provider 
 POST /api/communications/{id}/video-session → 201  expirySeconds = sessionTtlSeconds clamped to [300, 3600]
 GET  /api/communications/{id}?limit=5         (not checked)
 
-The product's values (fixload.contract): the provider is a `serviceman` as conversation creator and
+The product's values (fixload.common.contract): the provider is a `serviceman` as conversation creator and
 participant (its role stays `provider`), and both messages are `user` messages; the original sends
 `"provider"` for all three, which the product's enums refuse.
 """
@@ -18,9 +18,9 @@ from typing import Any
 from locust import task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
-from fixload.contract import HUMAN_MESSAGE_TYPE, PROVIDER_PARTICIPANT_TYPE
-from fixload.envvars import Target
-from fixload.flow import FlowUser, Reply, StepFailed, clamp, js_number
+from fixload.common.contract import HUMAN_MESSAGE_TYPE, PROVIDER_PARTICIPANT_TYPE
+from fixload.flows.flow import FlowUser, Reply, StepFailed, clamp, js_number
+from fixload.profile.environment import Target
 
 PROVIDER_REPLY = "Provider acknowledgement: schedule confirmed."
 

@@ -9,7 +9,7 @@ from typing import Any
 from locust import task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
-from fixload.flow import FlowUser, iso, minutes_from_now, money
+from fixload.flows.flow import FlowUser, iso, minutes_from_now, money
 
 AMOUNT_MIN, AMOUNT_MAX = 120, 320
 SCHEDULED_IN_MINUTES = (90, 480)

@@ -6,4 +6,4 @@ model, by pointing Locust at its file instead: `locust -f locustfiles/payments.p
 """
 
 import fixload.plugin  # noqa: F401  (registers fixload's events and options)
-from fixload.shapes import ProfileShape  # noqa: F401  (Locust finds the shape by class)
+from fixload.runtime.shape import ProfileShape  # noqa: F401  (Locust finds the shape by class)

@@ -5,7 +5,7 @@ whose users send one request per iteration to a route of their own (see `ROUTE_K
 simulator's per-route counts are each scenario's iterations as the target saw them.
 
 k6's counts are computed here from the profile's numbers with exact fractions, independently of
-`fixload.schedules`: constant-arrival-rate starts one iteration every timeUnit / rate truncated to whole
+`fixload.engine.schedules`: constant-arrival-rate starts one iteration every timeUnit / rate truncated to whole
 nanoseconds (k6's ticker period), so ceil(duration / period) in all (3000/s for 5 s is 15001, not
 15000); ramping-arrival-rate starts floor(area under the rate curve).
 """

@@ -13,12 +13,12 @@ from typing import Any
 import orjson
 from locust.env import Environment
 
-from fixload.config import RunConfig
-from fixload.envvars import resolve_target
-from fixload.plan import build_plan
-from fixload.profile import parse_profile
-from fixload.run import run_for
-from fixload.secrets import is_secret_name, register_secrets
+from fixload.common.secrets import is_secret_name, register_secrets
+from fixload.profile.config import RunConfig
+from fixload.profile.environment import resolve_target
+from fixload.profile.plan import build_plan
+from fixload.profile.schema import parse_profile
+from fixload.runtime.state import run_for
 from fixload.simulator.process import SimulatorProcess
 
 REPO = Path(__file__).resolve().parents[1]

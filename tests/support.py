@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from fixload.runner import free_port
+from fixload.cli.run import free_port
 
 __all__ = ["free_port", "wait_for"]
 

@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 
-from fixload.durations import format_duration, parse_duration
+from fixload.common.durations import format_duration, parse_duration
 from tests.support import wait_for
 
 REPO = Path(__file__).resolve().parents[1]

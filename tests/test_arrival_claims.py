@@ -12,10 +12,10 @@ from typing import Any
 import gevent
 import pytest
 
-from fixload.executors import START_GRID_S, ArrivalRateExecutor, Engine, Share
-from fixload.plan import build_plan
-from fixload.profile import Profile
-from fixload.schedules import arrival_count
+from fixload.engine.executors import START_GRID_S, ArrivalRateExecutor, Engine, Share
+from fixload.engine.schedules import arrival_count
+from fixload.profile.plan import build_plan
+from fixload.profile.schema import Profile
 
 
 def _engine(scenario: dict[str, Any], share: Share | None = None) -> Engine:
@@ -101,7 +101,7 @@ def test_dense_starts_wake_together_on_the_grid_sparse_ones_on_their_own_due() -
 
 def test_each_runner_wakes_on_its_own_phase_of_the_grid() -> None:
     # runner k of n shifts its cells by k/n of START_GRID_S: n workers do not all send at one instant
-    from fixload.executors import _Source
+    from fixload.engine.executors import _Source
 
     profile = {"executor": "constant-arrival-rate", "rate": 8000, "duration": "1s", "preAllocatedVUs": 1, "maxVUs": 1}
     scenario = _engine(profile).plan.scenarios["s"].scenario
@@ -119,7 +119,7 @@ def test_each_runner_wakes_on_its_own_phase_of_the_grid() -> None:
 
 def test_a_start_already_due_begins_at_once_never_at_its_cells_end(monkeypatch: pytest.MonkeyPatch) -> None:
     # far behind (100000/s asked of 20 VUs): every VU finds starts already due; none may sleep for one
-    import fixload.executors as executors
+    import fixload.engine.executors as executors
 
     scenario = {"executor": "constant-arrival-rate", "rate": 100000, "duration": "1s", "preAllocatedVUs": 20}
     engine = _engine({**scenario, "maxVUs": 20})

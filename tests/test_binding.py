@@ -19,10 +19,10 @@ from pathlib import Path
 
 import orjson
 
-from fixload import cli
-from fixload.binding import binding_problems, import_flows, loaded_flows, needs_fixtures
-from fixload.profile import parse_profile
-from fixload.validation import validate_run
+from fixload.cli.main import main as cli
+from fixload.profile.binding import binding_problems, import_flows, loaded_flows, needs_fixtures
+from fixload.profile.schema import parse_profile
+from fixload.profile.validation import validate_run
 
 REPO = Path(__file__).resolve().parents[1]
 SIXTH = REPO / "tests" / "locustfiles" / "catalogue.py"
@@ -78,8 +78,8 @@ def test_a_sixth_flow_runs_under_fixload_run_with_f(tmp_path):
 
 
 def test_fixload_check_runs_the_sixth_flow_without_setup(simulator):
-    from fixload.check import check_config
-    from fixload.config import load_run_config
+    from fixload.cli.check import check_config
+    from fixload.profile.config import load_run_config
 
     flows = import_flows(WITH_SIXTH)
     config = load_run_config(SIXTH_PROFILE, process_env={**_env(), **simulator.env}, flows=flows)

@@ -13,10 +13,10 @@ import orjson
 import pytest
 from flowkit import BASELINE, REPO
 
-from fixload import cli
-from fixload.check import NO_CAUSE, hints
-from fixload.exitcodes import ExitCode
-from fixload.flow import StepResult
+from fixload.cli.check import NO_CAUSE, hints
+from fixload.cli.main import main as cli
+from fixload.common.exitcodes import ExitCode
+from fixload.flows.flow import StepResult
 from fixload.simulator.process import SimulatorProcess
 
 FLOWS = ("booking_flow", "chat_flow", "payments_flow", "analytics_flow", "ads_flow")

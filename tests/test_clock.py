@@ -19,14 +19,14 @@ import gevent
 import pytest
 from enginekit import REPO, Cluster, events, k6_count, server_counts, write_profile
 
-from fixload import clock
-from fixload.clock import PlanClock
-from fixload.coordinator import _emitter
-from fixload.executors import Engine, Share
-from fixload.metrics import define_run_metrics
-from fixload.plan import build_plan
-from fixload.profile import Profile
-from fixload.run import Run
+from fixload.common import clock
+from fixload.common.clock import PlanClock
+from fixload.engine.executors import Engine, Share
+from fixload.metrics.registry import define_run_metrics
+from fixload.profile.plan import build_plan
+from fixload.profile.schema import Profile
+from fixload.runtime.coordinator import _emitter
+from fixload.runtime.state import Run
 from fixload.simulator.process import SimulatorProcess
 
 SKEWED = REPO / "tests" / "locustfiles" / "skewed_users.py"

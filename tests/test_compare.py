@@ -1,7 +1,7 @@
 """`fixload compare` (issue 17): two summaries (fixload or k6) aligned, judged against a budget, exit codes.
 
-Summaries here are built by `fixload.summary.build_summary` from registries with known samples (what a run
-writes), or are the real k6 v1.1.0 export in tests/data; the CLI is `fixload.cli.main`, the function the
+Summaries here are built by `fixload.report.summary.build_summary` from registries with known samples (what a run
+writes), or are the real k6 v1.1.0 export in tests/data; the CLI is `fixload.cli.main.main`, the function the
 `fixload` script calls (one test runs the script itself).
 """
 
@@ -17,12 +17,12 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fixload import budget as budgets
-from fixload.cli import main
-from fixload.compare import canonical_key, compare, load
-from fixload.metrics import Registry
-from fixload.summary import RunInfo, ScenarioCounts, build_summary, write_summary
-from fixload.thresholds import ThresholdSet
+from fixload.cli.main import main
+from fixload.common import budget as budgets
+from fixload.metrics.registry import Registry
+from fixload.metrics.thresholds import ThresholdSet
+from fixload.report.compare import canonical_key, compare, load
+from fixload.report.summary import RunInfo, ScenarioCounts, build_summary, write_summary
 
 K6_EXPORT = Path(__file__).parent / "data" / "k6_summary_export.json"
 STARTED = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)

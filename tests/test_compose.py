@@ -14,8 +14,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fixload.plan import build_plan
-from fixload.profile import parse_profile
+from fixload.profile.plan import build_plan
+from fixload.profile.schema import parse_profile
 from tests.support import free_port, wait_for
 from tests.surfacekit import (
     REPO,
@@ -124,7 +124,7 @@ def test_header_commands_are_the_ones_compose_test_runs():
 
 def test_env_example_has_no_secrets():
     """env/example.env names every variable the baseline requires, with no value for the secret ones."""
-    from fixload.envvars import read_env_file
+    from fixload.profile.environment import read_env_file
 
     example = read_env_file(REPO / "env" / "example.env")
     required = orjson.loads((REPO / "profiles" / "baseline.json").read_bytes())["requiredEnv"]

@@ -27,8 +27,8 @@ from typing import Any
 
 import pytest
 
-from fixload.profile import parse_profile
-from fixload.schedules import arrival_count
+from fixload.engine.schedules import arrival_count
+from fixload.profile.schema import parse_profile
 from fixload.simulator.process import SimulatorProcess
 
 REPO = Path(__file__).resolve().parents[1]

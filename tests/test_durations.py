@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fixload.durations import DurationError, format_duration, parse_duration, parse_duration_ns
+from fixload.common.durations import DurationError, format_duration, parse_duration, parse_duration_ns
 
 
 @pytest.mark.parametrize(
@@ -164,7 +164,7 @@ def test_nanoseconds_are_exact():
 
 
 def test_thresholds_use_the_same_parser():
-    from fixload.thresholds import ThresholdError, ThresholdSet
+    from fixload.metrics.thresholds import ThresholdError, ThresholdSet
 
     parsed = ThresholdSet.parse({"http_reqs": [{"threshold": "count>0", "abortOnFail": True, "delayAbortEval": "500"}]})
     assert parsed.thresholds[0].delay_abort_eval_s == 0.5

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fixload.executors import Share
-from fixload.profile import Stage
-from fixload.schedules import ramping_vus_at
+from fixload.engine.executors import Share
+from fixload.engine.schedules import ramping_vus_at
+from fixload.profile.schema import Stage
 
 
 def k6_steps(start: int, stages: list[tuple[float, int]]) -> list[tuple[float, int]]:
@@ -69,10 +69,10 @@ def test_share_splits_vus_k6_style() -> None:
 @pytest.mark.parametrize(("iterations", "counts"), [(10, [0, 3]), (7, [2, 1, 2]), (5, [1, 0, 0, 4]), (9, [4, 4])])
 def test_shared_iterations_follow_the_vus_each_runner_got(iterations: int, counts: list[int]) -> None:
     """From what Locust dispatched: a runner with no VU holds no iteration, and the parts sum to the total."""
-    from fixload.clock import PlanClock
-    from fixload.executors import SharedIterationsExecutor, VUSlot
-    from fixload.plan import build_plan
-    from fixload.profile import Profile
+    from fixload.common.clock import PlanClock
+    from fixload.engine.executors import SharedIterationsExecutor, VUSlot
+    from fixload.profile.plan import build_plan
+    from fixload.profile.schema import Profile
 
     profile = Profile.model_validate(
         {

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from fixload.envvars import (
+from fixload.profile.environment import (
     EnvError,
     check_required,
     load_environment,
@@ -14,7 +14,7 @@ from fixload.envvars import (
     read_env_file,
     resolve_target,
 )
-from fixload.profile import parse_profile
+from fixload.profile.schema import parse_profile
 
 SIX = ("K6_COMPANY_ID", "K6_PROVIDER_ID", "K6_CUSTOMER_ID", "K6_USER_TOKEN", "K6_PROVIDER_TOKEN", "K6_ADMIN_TOKEN")
 TOKEN = "tok-9f8e7d6c5b4a-secret"

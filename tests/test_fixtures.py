@@ -15,8 +15,8 @@ import orjson
 import pytest
 from flowkit import BASELINE, REPO, make_config, routes
 
-from fixload.exitcodes import ExitCode
-from fixload.fixtures import SetupError, provision
+from fixload.common.exitcodes import ExitCode
+from fixload.flows.fixtures import SetupError, provision
 from fixload.simulator.process import SimulatorProcess
 from tests.support import free_port
 

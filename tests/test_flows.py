@@ -18,9 +18,9 @@ import pytest
 from flowkit import make_config, make_user, registry_of, routes
 from locust.env import Environment
 
-from fixload.fixtures import provision
-from fixload.flow import log_line
-from fixload.run import run_for
+from fixload.flows.fixtures import provision
+from fixload.flows.flow import log_line
+from fixload.runtime.state import run_for
 from fixload.simulator.process import SimulatorProcess
 from locustfiles.ads import AdsUser, metrics_payload
 from locustfiles.analytics import AnalyticsUser, dashboard_query

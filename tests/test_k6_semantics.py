@@ -135,15 +135,15 @@ def test_junit_run_case_fails_when_the_status_is_not_passed(tagged_run):
 @pytestmark_run
 def test_web_ui_thresholds_tab_says_no_samples_after_the_run(tagged_run):
     """The web UI's Thresholds tab shows the final summary's thresholds: a selector that matched nothing says so."""
-    from fixload.live import summary_thresholds
-    from fixload.webui import threshold_rows
+    from fixload.runtime.live import summary_thresholds
+    from fixload.surfaces.webui import threshold_rows
 
     _, summary, _ = tagged_run
 
     class _Env:  # what summary_thresholds reads: the run state of an environment whose test has ended
         pass
 
-    from fixload.run import run_for
+    from fixload.runtime.state import run_for
 
     environment = _Env()
     run_for(environment).lifecycle.summary = summary  # type: ignore[arg-type]

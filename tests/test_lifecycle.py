@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fixload.lifecycle import TRANSITIONS, HaltReason, LifecycleError, RunLifecycle, State
+from fixload.runtime.lifecycle import TRANSITIONS, HaltReason, LifecycleError, RunLifecycle, State
 
 REPO = Path(__file__).resolve().parents[1]
 

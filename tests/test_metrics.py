@@ -1,4 +1,4 @@
-"""fixload.metrics: k6's metric types, tagged series, sub-metric queries, and the worker -> master merge."""
+"""fixload.metrics.registry: k6's metric types, tagged series, sub-metric queries, and the worker -> master merge."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import time
 import msgpack
 import pytest
 
-from fixload.metrics import (
+from fixload.metrics.registry import (
     BIN_LIMIT,
     BUILTIN_METRICS,
     EXACT_LIMIT,

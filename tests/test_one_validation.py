@@ -19,8 +19,10 @@ from pathlib import Path
 
 import pytest
 
-from fixload import check, cli, plugin, runner  # noqa: F401  imported once here: the timings are the checks'
-from fixload.validation import validate_run
+from fixload import plugin
+from fixload.cli.main import main as cli
+from fixload.cli import run as runner
+from fixload.profile.validation import validate_run
 from tests.test_profile import BASELINE, MALFORMED
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -119,7 +121,7 @@ def _locust_init(profile: Path, multiplier: str | None) -> int:
     """Locust's init event as `locust -f locustfiles/ --headless --profile P` fires it, in this process."""
     from locust.env import Environment
 
-    from fixload.binding import import_flows
+    from fixload.profile.binding import import_flows
 
     options = Namespace(profile=str(profile), multiplier=multiplier, env_file=None, summary="", headless=True)
     environment = Environment(user_classes=list(import_flows().values()), parsed_options=options)

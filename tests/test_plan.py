@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fixload.plan import (
+from fixload.profile.plan import (
     MultiplierError,
     build_plan,
     format_plan,
@@ -21,7 +21,7 @@ from fixload.plan import (
     round_rate,
     scale_scenario,
 )
-from fixload.profile import load_profile, parse_profile
+from fixload.profile.schema import load_profile, parse_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_PATH = ROOT / "profiles" / "baseline.json"
@@ -78,11 +78,11 @@ def test_js_round_refuses_non_finite(value):
 
 
 def test_one_js_round():
-    """The flows (ads: clicks, conversions) round with this js_round; no second copy in fixload.flow."""
-    from fixload import flow
+    """The flows (ads: clicks, conversions) round with this js_round; no second copy in fixload.flows.flow."""
+    from fixload.flows import flow
 
     assert not hasattr(flow, "js_round")
-    assert "from fixload.plan import js_round" in (ROOT / "locustfiles" / "ads.py").read_text(encoding="utf-8")
+    assert "from fixload.profile.plan import js_round" in (ROOT / "locustfiles" / "ads.py").read_text(encoding="utf-8")
 
 
 @pytest.mark.parametrize(("value", "rounded"), [(11.25, 11.25), (13.5, 13.5), (2.331, 2.33), (1.005, 1.0), (0.004, 0)])

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from fixload import cli
-from fixload.profile import (
+from fixload.cli.main import main as cli
+from fixload.profile.schema import (
     ConstantArrivalRate,
     ConstantVUs,
     PerVUIterations,

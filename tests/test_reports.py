@@ -17,9 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fixload.render import html_report, junit_xml, line_chart, nice_ticks
-from fixload.secrets import register_secrets
-from fixload.timeseries import decode
+from fixload.common.secrets import register_secrets
+from fixload.report.html import html_report, junit_xml, line_chart, nice_ticks
+from fixload.report.timeseries import decode
 from tests.surfacekit import (
     LOCUST,
     SCREENSHOTS,
@@ -166,7 +166,7 @@ def test_fixload_report_rebuilds_equal_reports_from_the_summary(reported_run, tm
 
 
 def test_fixload_report_names_a_bad_summary(tmp_path, capsys):
-    from fixload.cli import main
+    from fixload.cli.main import main
 
     bad = tmp_path / "summary.json"
     bad.write_text('{"metrics": {}, "fixload": {"scenarios": {}, "timeSeries": {"scenarios": {"a": ["1,x"]}}}}')
@@ -278,7 +278,7 @@ def test_an_interrupted_run_still_writes_both_reports(simulator, tmp_path):
 
 def test_fixload_compare_reads_the_run_summary(reported_run, capsys):
     """The real end-of-run summary has every value `fixload compare` shows, for every scenario."""
-    from fixload.cli import main
+    from fixload.cli.main import main
 
     summary = str(reported_run["out"] / "summary.json")
     assert main(["compare", summary, summary, "--format", "json"]) == 0

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fixload.profile import ConstantArrivalRate, RampingArrivalRate, Stage
-from fixload.schedules import (
+from fixload.engine.schedules import (
     arrival_count,
     arrival_rate_at,
     arrival_starts,
@@ -25,6 +24,7 @@ from fixload.schedules import (
     ramping_arrival_starts,
     ramping_vus_at,
 )
+from fixload.profile.schema import ConstantArrivalRate, RampingArrivalRate, Stage
 
 
 def ramping(start_rate: float, stages: list[tuple[str, float]], time_unit: str = "1s") -> RampingArrivalRate:

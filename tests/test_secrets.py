@@ -15,11 +15,11 @@ from urllib.parse import quote
 
 import pytest
 
-from fixload import secrets
-from fixload.config import RunConfig
-from fixload.envvars import register_configured_secrets, resolve_target
-from fixload.plan import build_plan
-from fixload.profile import parse_profile
+from fixload.common import secrets
+from fixload.profile.config import RunConfig
+from fixload.profile.environment import register_configured_secrets, resolve_target
+from fixload.profile.plan import build_plan
+from fixload.profile.schema import parse_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 ADMIN = "admin-tok/+=9f8e7d6c5b4a"  # URL-encoding and base64 both change it

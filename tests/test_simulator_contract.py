@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from fixload import contract as product
+from fixload.common import contract as product
 from fixload.simulator.process import SimulatorProcess
 
 ENUM_500 = "Internal server error"

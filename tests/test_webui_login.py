@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from fixload.webauth import PASSWORD_ENV, USERNAME_ENV
+from fixload.surfaces.login import PASSWORD_ENV, USERNAME_ENV
 from tests.support import free_port, wait_for
 from tests.surfacekit import LOCUST, SCREENSHOTS, DevToolsPage, Process, child_env, require_browser
 

@@ -10,7 +10,7 @@ import subprocess
 import pytest
 from werkzeug.datastructures import ImmutableMultiDict
 
-from fixload.webui import (
+from fixload.surfaces.webui import (
     CHART_CSS,
     NOT_NOW,
     FormError,
@@ -142,9 +142,9 @@ def test_the_banner_follows_the_lifecycle():
 
     from locust.env import Environment
 
-    from fixload.lifecycle import HaltReason, State
-    from fixload.run import run_for
-    from fixload.webui import run_phase
+    from fixload.runtime.lifecycle import HaltReason, State
+    from fixload.runtime.state import run_for
+    from fixload.surfaces.webui import run_phase
 
     environment = Environment()
     run = run_for(environment)

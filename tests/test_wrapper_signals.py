@@ -23,7 +23,7 @@ import orjson
 import psutil
 import pytest
 
-from fixload.runner import free_port
+from fixload.cli.run import free_port
 from fixload.simulator.process import SimulatorProcess
 from tests.support import wait_for
 from tests.surfacekit import scaled_profile

@@ -1,4 +1,4 @@
-"""The backend's settings the simulator reproduces, beyond the enums the flows share (`fixload.contract`).
+"""The backend's settings the simulator reproduces, beyond the enums the flows share (`fixload.common.contract`).
 
 Column types and lengths, the configuration defaults (rates, SLAs, quiet hours, fraud thresholds) and the
 PostgreSQL enum type behind each enum field (for the 500's `cause`, as the product's log shows it), from
@@ -7,7 +7,7 @@ orbas1/Nodejs-Fixnado `backend-nodejs/src/` at d191423 (FIXNADO-API.md), each wi
 
 from __future__ import annotations
 
-from fixload.contract import BOOKING_TRANSITIONS
+from fixload.common.contract import BOOKING_TRANSITIONS
 
 PRODUCT = "Fixnado backend d191423"
 

@@ -27,8 +27,8 @@ from typing import Any
 
 import orjson
 
-from fixload import children
-from fixload.envvars import read_env_file
+from fixload.common import children
+from fixload.profile.environment import read_env_file
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 

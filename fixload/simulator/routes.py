@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fixload import contract as product
+from fixload.common import contract as product
 
 from . import backend as c
 from .errors import (

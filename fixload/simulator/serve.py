@@ -21,7 +21,7 @@ from typing import Any
 
 import orjson
 
-from fixload.files import atomic_write
+from fixload.common.files import atomic_write
 
 from .app import Settings, SimulatorApp
 from .auth import mint

@@ -24,7 +24,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from fixload import contract as product
+from fixload.common import contract as product
 
 from . import backend as c
 from .errors import ApiError, bad_request, not_found

@@ -10,7 +10,7 @@ It reads no fixture, so a run of it alone provisions nothing. Load it next to th
 from locust import task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
-from fixload.flow import FlowUser, StepFailed
+from fixload.flows.flow import FlowUser, StepFailed
 
 
 class CatalogueUser(FlowUser):

@@ -13,8 +13,8 @@ import os
 
 from engine_users import *  # noqa: F403  (the ping users and the profile shape)
 
-from fixload import coordinator
-from fixload.executors import ArrivalRateExecutor
+from fixload.engine.executors import ArrivalRateExecutor
+from fixload.runtime import coordinator
 
 CRASH = os.environ.get("FIXLOAD_TEST_CRASH", "")
 

@@ -22,9 +22,9 @@ import orjson
 from locust import FastHttpUser, task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
-from fixload.executors import InterruptIteration
-from fixload.shapes import ProfileShape
-from fixload.users import ScenarioUser
+from fixload.engine.executors import InterruptIteration
+from fixload.runtime.shape import ProfileShape
+from fixload.runtime.users import ScenarioUser
 
 ROUTES: dict[str, tuple[str, str]] = {
     "booking_flow": ("GET", "/ping"),

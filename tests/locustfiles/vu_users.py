@@ -15,9 +15,9 @@ import orjson
 from locust import FastHttpUser, task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
-from fixload.executors import InterruptIteration
-from fixload.shapes import ProfileShape
-from fixload.users import ScenarioUser
+from fixload.engine.executors import InterruptIteration
+from fixload.runtime.shape import ProfileShape
+from fixload.runtime.users import ScenarioUser
 
 SLEEP: dict[str, float] = orjson.loads(os.environ.get("FIXLOAD_TEST_SLEEP") or "{}")
 EVENTS = os.environ.get("FIXLOAD_TEST_VU_EVENTS", "")

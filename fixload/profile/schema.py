@@ -1,0 +1,497 @@
+"""The profile: the original harness's JSON file, as a typed model.
+
+A profile written for the k6 harness must load unchanged, and a mistake in one must be caught before
+any traffic is sent, with a message that names the JSON path and what was expected. So the schema is
+strict (unknown keys are errors, with a did-you-mean) and every field keeps k6's camelCase name.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.alias_generators import to_camel
+
+from fixload.common.contract import DEFAULT_CAMPAIGN_TYPE, CampaignType
+from fixload.common.durations import DurationError, parse_duration
+from fixload.profile.limits import (
+    MAX_ITERATIONS,
+    MAX_MULTIPLIER,
+    MAX_NUMBER,
+    MAX_SETTING_MINUTES,
+    MAX_SETTING_SECONDS,
+    MAX_VUS,
+    duration_bound_error,
+)
+
+
+class ProfileError(Exception):
+    """A profile that cannot run. `problems` holds one "path: what was expected" line per problem."""
+
+    def __init__(self, problems: list[str], source: str | None = None) -> None:
+        self.problems = problems
+        self.source = source
+        where = f" in {source}" if source else ""
+        super().__init__(f"invalid profile{where}:\n" + "\n".join(f"  - {p}" for p in problems))
+
+
+def _duration(value: object) -> float:
+    try:
+        return parse_duration(value)
+    except DurationError as exc:
+        raise ValueError(str(exc)) from None
+
+
+def _bounded(value: float) -> float:
+    problem = duration_bound_error(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+def _positive(value: float) -> float:
+    if value <= 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+def _not_negative(value: float) -> float:
+    if value < 0:
+        raise ValueError("must not be negative")
+    return value
+
+
+def _at_least_one_second(value: float) -> float:
+    if value < 1:
+        raise ValueError("must be at least 1s, as k6 requires")
+    return value
+
+
+def _whole_number(value: object) -> object:
+    """JSON has one number type: k6 (through JavaScript) reads `10.0` as 10, and rejects 10.5 and booleans."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def _k6_string(seconds: float) -> str:
+    """Seconds back to a k6 duration string: a bare number would be read back as milliseconds."""
+    return f"{seconds:.9f}".rstrip("0").rstrip(".") + "s"
+
+
+# Durations are kept in seconds; in JSON they are k6 strings again, so a dumped profile loads back unchanged.
+_AS_K6 = PlainSerializer(_k6_string, return_type=str, when_used="json")
+# Every duration is bounded (fixload.profile.limits: at most 30d).
+_MAX = AfterValidator(_bounded)
+Duration = Annotated[float, BeforeValidator(_duration), AfterValidator(_not_negative), _MAX, _AS_K6]
+PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive), _MAX, _AS_K6]
+# k6 refuses a `duration` or `maxDuration` under one second ("the duration must be at least 1s").
+LongDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_at_least_one_second), _MAX, _AS_K6]
+Count = Annotated[int, BeforeValidator(_whole_number)]
+VUCount = Annotated[Count, Field(le=MAX_VUS)]
+IterationCount = Annotated[Count, Field(ge=1, le=MAX_ITERATIONS)]
+Number = Annotated[float, Field(ge=0, le=MAX_NUMBER)]
+Seconds = Annotated[float, Field(ge=0, le=MAX_SETTING_SECONDS)]
+Minutes = Annotated[float, Field(ge=0, le=MAX_SETTING_MINUTES)]
+
+
+def _k6_name(field: str) -> str:
+    """k6's spelling: camelCase with "VUs" capitalised (`preAllocatedVUs`, `maxVUs`, `startVUs`)."""
+    return to_camel(field).replace("Vus", "VUs")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=_k6_name,
+        populate_by_name=False,
+        extra="forbid",
+        frozen=True,
+        # Strict: a boolean or a numeric string is not a number (k6 rejects `"vus": true` too).
+        strict=True,
+    )
+
+
+class Stage(_Strict):
+    duration: Duration
+    target: Number
+
+
+class _ScenarioBase(_Strict):
+    start_time: Duration = 0.0
+    graceful_stop: Duration = 30.0
+    tags: dict[str, str] = Field(default_factory=dict)
+    env: dict[str, str] = Field(default_factory=dict)
+    exec: str | None = None
+
+
+class _ArrivalRate(_ScenarioBase):
+    time_unit: PositiveDuration = 1.0
+    pre_allocated_vus: Annotated[VUCount, Field(ge=0)]
+    max_vus: Annotated[VUCount, Field(ge=0)] | None = None
+
+    @model_validator(mode="after")
+    def _max_vus_covers_preallocated(self) -> _ArrivalRate:
+        if self.max_vus is not None and self.max_vus < self.pre_allocated_vus:
+            raise ValueError(f"maxVUs ({self.max_vus}) must be at least preAllocatedVUs ({self.pre_allocated_vus})")
+        if max(self.pre_allocated_vus, self.max_vus or 0) < 1:
+            raise ValueError("preAllocatedVUs or maxVUs must be at least 1")
+        return self
+
+    @property
+    def vus_max(self) -> int:
+        return self.max_vus if self.max_vus is not None else self.pre_allocated_vus
+
+
+class ConstantArrivalRate(_ArrivalRate):
+    executor: Literal["constant-arrival-rate"]
+    rate: Annotated[float, Field(gt=0, le=MAX_NUMBER)]
+    duration: LongDuration
+
+
+class RampingArrivalRate(_ArrivalRate):
+    executor: Literal["ramping-arrival-rate"]
+    start_rate: Number = 0.0
+    stages: Annotated[list[Stage], Field(min_length=1)]
+
+
+class ConstantVUs(_ScenarioBase):
+    executor: Literal["constant-vus"]
+    vus: Annotated[VUCount, Field(ge=1)] = 1
+    duration: LongDuration
+
+
+class RampingVUs(_ScenarioBase):
+    executor: Literal["ramping-vus"]
+    start_vus: Annotated[VUCount, Field(ge=0)] = 1
+    stages: Annotated[list[Stage], Field(min_length=1)]
+    graceful_ramp_down: Duration = 30.0
+
+    @model_validator(mode="after")
+    def _some_vus(self) -> RampingVUs:
+        if self.start_vus == 0 and all(stage.target == 0 for stage in self.stages):
+            raise ValueError("either startVUs or a stage's target must be greater than 0, as k6 requires")
+        return self
+
+
+class PerVUIterations(_ScenarioBase):
+    executor: Literal["per-vu-iterations"]
+    vus: Annotated[VUCount, Field(ge=1)] = 1
+    iterations: IterationCount = 1
+    max_duration: LongDuration = 600.0
+
+
+class SharedIterations(_ScenarioBase):
+    executor: Literal["shared-iterations"]
+    vus: Annotated[VUCount, Field(ge=1)] = 1
+    iterations: IterationCount = 1
+    max_duration: LongDuration = 600.0
+
+    @model_validator(mode="after")
+    def _enough_iterations(self) -> SharedIterations:
+        if self.iterations < self.vus:
+            raise ValueError(f"iterations ({self.iterations}) must be at least vus ({self.vus}), as k6 requires")
+        return self
+
+
+Scenario = Annotated[
+    ConstantArrivalRate | RampingArrivalRate | ConstantVUs | RampingVUs | PerVUIterations | SharedIterations,
+    Field(discriminator="executor"),
+]
+ArrivalRateScenario = ConstantArrivalRate | RampingArrivalRate
+EXECUTORS: tuple[str, ...] = (
+    "constant-arrival-rate",
+    "ramping-arrival-rate",
+    "constant-vus",
+    "ramping-vus",
+    "per-vu-iterations",
+    "shared-iterations",
+)
+
+
+class _FlowBlock(_Strict):
+    sleep_seconds: Seconds | None = None
+
+
+class BookingSettings(_FlowBlock):
+    base_amount_min: Number = 85
+    base_amount_max: Number = 260
+    scheduled_share: Annotated[float, Field(ge=0, le=1)] = 0.4
+    lead_minutes_min: Minutes = 120
+    lead_minutes_max: Minutes = 720
+    window_minutes_min: Minutes = 90
+    window_minutes_max: Minutes = 360
+
+    @model_validator(mode="after")
+    def _ranges(self) -> BookingSettings:
+        for low, high in (("base_amount", "Min/Max"), ("lead_minutes", "Min/Max"), ("window_minutes", "Min/Max")):
+            if getattr(self, f"{low}_min") > getattr(self, f"{low}_max"):
+                raise ValueError(f"{to_camel(low)}Min must not exceed {to_camel(low)}Max ({high})")
+        return self
+
+
+class CommunicationsSettings(_FlowBlock):
+    session_ttl_seconds: Seconds = 1200
+    message_seeds: Annotated[list[str], Field(min_length=1)] = Field(
+        default_factory=lambda: ["Please confirm the on-site arrival window."]
+    )
+
+
+class AnalyticsSettings(_FlowBlock):
+    timezone: str = "Europe/London"
+    window_days: Annotated[float, Field(ge=0, le=3660)] = 7
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown IANA timezone {value!r} (e.g. 'Europe/London')") from None
+        return value
+
+
+class AdsSettings(_FlowBlock):
+    campaign_type: CampaignType = DEFAULT_CAMPAIGN_TYPE
+    """The `campaignType` setup's campaign is created with: one of the product's (fixload.common.contract), not the
+    original's `search`, which the product refuses."""
+
+
+class Settings(_Strict):
+    """The run's settings and the five flows' typed blocks. Any other key is a block of a flow of a locustfile
+    (free-form, kept in `model_extra`): fixload.profile.binding accepts it only when a loaded flow reads it."""
+
+    model_config = ConfigDict(**{**_Strict.model_config, "extra": "allow"})
+
+    default_multiplier: Annotated[float, Field(gt=0, le=MAX_MULTIPLIER)] | None = None
+    default_sleep_seconds: Seconds = 0.0
+    base_url: str | None = None
+    discard_response_bodies: bool = False
+    analytics_persona: str | None = None
+    # Additions of ours, so the same flows drive both API generations (/api and today's /api/v1).
+    api_prefix: str = "/api"
+    headers: dict[str, str] = Field(default_factory=dict, repr=False)  # values may be API keys
+    booking: BookingSettings = Field(default_factory=BookingSettings)
+    communications: CommunicationsSettings = Field(default_factory=CommunicationsSettings)
+    payments: _FlowBlock = Field(default_factory=_FlowBlock)
+    analytics: AnalyticsSettings = Field(default_factory=AnalyticsSettings)
+    ads: AdsSettings = Field(default_factory=AdsSettings)
+
+    @field_validator("api_prefix")
+    @classmethod
+    def _prefix_shape(cls, value: str) -> str:
+        if not value.startswith("/") or value.endswith("/"):
+            raise ValueError('must start with "/" and not end with one, e.g. "/api" or "/api/v1"')
+        return value
+
+    def sleep_seconds(self, block: str) -> float:
+        """A flow's think time: its own block's `sleepSeconds`, else `defaultSleepSeconds`."""
+        if block in type(self).model_fields:
+            value = getattr(self, block).sleep_seconds
+        else:
+            value = ((self.model_extra or {}).get(block) or {}).get("sleepSeconds")
+        return self.default_sleep_seconds if value is None else float(value)
+
+
+ThresholdObject = dict[str, Any]
+
+
+def _threshold_entry(value: object) -> object:
+    """A k6 threshold: an expression string, or an object with a `threshold` expression (and abortOnFail...)."""
+    if isinstance(value, str) and value.strip():
+        return value
+    if isinstance(value, dict) and isinstance(value.get("threshold"), str) and value["threshold"].strip():
+        return value
+    raise ValueError(
+        'expected a threshold expression such as "p(95)<500" or an object {"threshold": "...", "abortOnFail": true}'
+    )
+
+
+ThresholdEntry = Annotated[Any, AfterValidator(_threshold_entry)]
+
+
+class CompareSettings(_Strict):
+    """`fixload compare`'s budget for runs of this profile (common.budget: `{"p95": "+5%", "success": "-0.2pp"}`)."""
+
+    budget: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("budget")
+    @classmethod
+    def _budget(cls, value: dict[str, str]) -> dict[str, str]:
+        from fixload.common.budget import BudgetError, parse_mapping
+
+        try:
+            parse_mapping(value, "")
+        except BudgetError as exc:
+            raise ValueError(str(exc).replace("\n", "; ")) from None
+        return value
+
+
+class Profile(_Strict):
+    profile: str = "unnamed profile"
+    description: str = ""
+    required_env: list[str] = Field(default_factory=list)
+    settings: Settings = Field(default_factory=Settings)
+    scenarios: dict[str, Scenario]
+    thresholds: dict[str, list[ThresholdEntry]] = Field(default_factory=dict)
+    compare: CompareSettings | None = None
+
+    @field_validator("scenarios")
+    @classmethod
+    def _scenarios(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if not value:
+            raise ValueError("a profile needs at least one scenario")
+        return value
+
+    def flow_of(self, scenario_name: str) -> str:
+        """The flow a scenario runs: its `exec`, else the flow it is named after."""
+        return self.scenarios[scenario_name].exec or scenario_name
+
+
+def _json_path(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for index, part in enumerate(loc):
+        if isinstance(part, int):
+            path += f"[{part}]"
+        elif index == 2 and loc[0] == "scenarios" and part in EXECUTORS:
+            continue  # pydantic puts the union's tag in the location; a user never wrote it
+        elif any(ch in str(part) for ch in "{}. :\"'") or not str(part):
+            path += f"[{orjson.dumps(part).decode()}]"
+        else:
+            path += f".{part}" if path else str(part)
+    return path or "(profile)"
+
+
+def settings_keys() -> list[str]:
+    """The keys `settings` knows without a locustfile (its own and the five flows' blocks)."""
+    return [field.alias or name for name, field in Settings.model_fields.items()]
+
+
+def _known_keys() -> set[str]:
+    keys: set[str] = set()
+    for model in (
+        Profile,
+        CompareSettings,
+        Settings,
+        BookingSettings,
+        CommunicationsSettings,
+        AnalyticsSettings,
+        AdsSettings,
+        Stage,
+        ConstantArrivalRate,
+        RampingArrivalRate,
+        ConstantVUs,
+        RampingVUs,
+        PerVUIterations,
+        SharedIterations,
+    ):
+        keys.update(field.alias or name for name, field in model.model_fields.items())
+    return keys
+
+
+def _describe(error: Any) -> str:
+    kind = error["type"]
+    loc = tuple(error["loc"])
+    message = error["msg"]
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        close = difflib.get_close_matches(key, _known_keys(), n=1, cutoff=0.6)
+        hint = f'; did you mean "{close[0]}"?' if close else ""
+        return f"{_json_path(loc)}: unknown key {key!r}{hint}"
+    if kind == "union_tag_invalid":
+        tag = error.get("ctx", {}).get("tag", "")
+        close = difflib.get_close_matches(str(tag), EXECUTORS, n=1, cutoff=0.5)
+        hint = f'; did you mean "{close[0]}"?' if close else ""
+        return f"{_json_path(loc)}.executor: unknown executor {tag!r}, expected one of {', '.join(EXECUTORS)}{hint}"
+    if kind == "union_tag_not_found":
+        return f"{_json_path(loc)}.executor: missing; expected one of {', '.join(EXECUTORS)}"
+    if kind == "missing":
+        return f"{_json_path(loc)}: required field is missing"
+    if message.startswith("Value error, "):
+        message = message[len("Value error, ") :]
+    elif message.startswith("Assertion failed, "):
+        message = message[len("Assertion failed, ") :]
+    got = error.get("input")
+    shown = "" if isinstance(got, dict | list) or ", got " in message else f" (got {got!r})"
+    return f"{_json_path(loc)}: {message}{shown}"
+
+
+def _check_top_level_shape(data: object) -> list[str]:
+    """The wrapper's own structural checks, phrased as the original's users know them."""
+    if not isinstance(data, dict):
+        return [f"(profile): expected a JSON object at the top level, got {type(data).__name__}"]
+    problems = []
+    expectations = {"requiredEnv": (list, "an array of variable names"), "settings": (dict, "an object")}
+    expectations |= {"thresholds": (dict, "an object of metric → array of expressions")}
+    expectations |= {"scenarios": (dict, "an object keyed by scenario name")}
+    for key, (kind, expected) in expectations.items():
+        if key in data and not isinstance(data[key], kind):
+            problems.append(f"{key}: expected {expected}, got {_json_type(data[key])}")
+    if "scenarios" not in data:
+        problems.append("scenarios: required field is missing")
+    return problems
+
+
+def _json_type(value: object) -> str:
+    names = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
+    return names.get(type(value), "a number")
+
+
+def parse_profile(data: object, source: str | None = None) -> Profile:
+    """Validate decoded JSON; raise ProfileError listing every problem with its path. Which flow each
+    scenario runs is checked against the loaded locustfiles (fixload.profile.binding), not here."""
+    problems = _check_top_level_shape(data)
+    if problems:
+        raise ProfileError(problems, source)
+    try:
+        profile = Profile.model_validate(data)
+    except ValidationError as exc:
+        raise ProfileError([_describe(e) for e in exc.errors(include_url=False)], source) from None
+    return profile
+
+
+def _line_column(text: str, position: int) -> tuple[int, int]:
+    line = text.count("\n", 0, position) + 1
+    column = position - (text.rfind("\n", 0, position) + 1) + 1
+    return line, column
+
+
+def read_profile_data(path: str | Path) -> object:
+    """A profile file's decoded JSON; unreadable or malformed JSON is a ProfileError with line and column."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError([f"(profile): file not found: {path}"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError([f"(profile): cannot read {path}: {exc}"]) from None
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        line, column = _line_column(text, exc.pos)
+        problem = f"(profile): malformed JSON at line {line}, column {column}: {exc.msg}"
+        raise ProfileError([problem], str(path)) from None
+
+
+def load_profile(path: str | Path) -> Profile:
+    """Read and validate a profile file; malformed JSON is reported with its line and column."""
+    return parse_profile(read_profile_data(path), str(path))
+
+
+def threshold_key_path(key: str) -> str:
+    """The JSON path of one key of the thresholds block, as profile problems name it."""
+    return _json_path(("thresholds", key))

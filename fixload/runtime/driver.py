@@ -1,0 +1,483 @@
+"""The run's lifecycle driven by Locust's events: configure at init, begin at test_start, finalize at the end.
+
+- `init`: the profile, environment and thresholds are loaded and checked; a bad one exits 104 before any
+  traffic (`configured`);
+- `test_start` (master/local runner): the registry starts from zero, the fixtures are provisioned when a
+  flow the plan runs declares it needs them (`ScenarioUser.needs_fixtures`; `provisioning`; a failure halts every
+  runner, exit 107), then the coordinator starts the clock and hands out shares (`waiting` → `running`);
+  `abortOnFail` is watched every 2 s;
+- the end (normal end, abort, Ctrl-C, SIGTERM, setup failure, target down) always goes through Locust's
+  own path in the main greenlet: the shape's `tick` returns None (the scenarios are over, or the run is
+  halted), or a signal raises KeyboardInterrupt there (`fixload.runtime.signals`). Locust then quits the runner,
+  which fires `test_stop`, where `finalize()` runs (`finalizing` → `done`);
+- on a master, `finalize()` first asks every worker to stop its engine and send its last metric delta,
+  waits for them (bounded), then evaluates the thresholds, so the summary counts every sample and
+  iteration the workers recorded; `quitting` finalizes only when nothing else did (a signal outside a
+  shape run).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+import gevent
+from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+
+from fixload.common.exitcodes import ExitCode
+from fixload.common.secrets import mask_url, redact
+from fixload.engine.executors import users_needed
+from fixload.flows.fixtures import provision
+from fixload.metrics.thresholds import abort_triggers
+from fixload.profile.binding import import_flows, metric_flows, needs_fixtures
+from fixload.profile.config import ConfigError
+from fixload.profile.validation import validate_run
+from fixload.report.summary import (
+    RunInfo,
+    ScenarioCounts,
+    Status,
+    SummaryWriteError,
+    build_summary,
+    default_summary_path,
+    format_console_summary,
+    write_summary,
+)
+from fixload.runtime import coordinator, options, recorder
+from fixload.runtime.lifecycle import HaltReason, State
+from fixload.runtime.live import live_for
+from fixload.runtime.outcome import exit_code, status_of
+from fixload.runtime.shape import ScenarioShape
+from fixload.runtime.state import Run, run_for
+
+logger = logging.getLogger("fixload")
+
+ABORT_CHECK_INTERVAL = 2.0
+"""Seconds between two abortOnFail evaluations (k6 evaluates thresholds every 2 s)."""
+VUS_SAMPLE_INTERVAL = 1.0
+"""Seconds between two samples of the `vus`/`vus_max` gauges (k6 samples them every second)."""
+
+
+def fail_invalid(environment: Any, message: str) -> None:
+    """Bad input: say what is wrong, exit 104, send nothing."""
+    sys.stderr.write(f"fixload: {redact(message)}\n")
+    sys.stderr.flush()
+    environment.process_exit_code = ExitCode.INVALID_CONFIG
+    sys.exit(ExitCode.INVALID_CONFIG)
+
+
+def configure(environment: Any, runner: Any = None) -> tuple[str, ...]:
+    """Check everything a test needs from the options as they are now (`validate_run`: profile, environment,
+    multiplier, bounds, thresholds) and a user class per scenario, and load it into the run; return the
+    verdict's warnings. A bad value raises ConfigError (every problem in its message) and leaves the run as
+    it was. The command line (at `init`) and the web UI's START both come here: one set of rules."""
+    run = run_for(environment)
+    parsed = environment.parsed_options
+    profile, multiplier = getattr(parsed, "profile", "") or None, getattr(parsed, "multiplier", None)
+    flows = coordinator.flow_classes(environment)  # the scenarios bind to the classes Locust loaded
+    if not _is_profile_run(environment):
+        # Plain Locust (`locust -f locustfiles/payments.py -u 5`): no profile shape runs the scenarios, so
+        # they bind as `fixload validate` binds them (locustfiles/), plus whatever this command loaded.
+        flows = {**import_flows(), **flows}
+    recorder.define_flow_metrics(run, metric_flows(flows))
+    verdict = validate_run(
+        profile,
+        multiplier,
+        getattr(parsed, "env_file", None) or None,
+        simulator=False,  # Locust itself never starts one: the target is the host it was given
+        processes=options.processes(environment, runner),
+        registry=run.registry,
+        flows=flows,
+    ).raise_for_problems()
+    previous = run.config, run.config_key, run.thresholds
+    run.config, run.config_key, run.thresholds = verdict.config, (profile, multiplier), verdict.thresholds
+    try:
+        if _is_profile_run(environment) and not isinstance(runner, WorkerRunner):
+            environment.shape_class.user_classes(environment, environment.shape_class.plan(environment))
+    except ConfigError:
+        run.config, run.config_key, run.thresholds = previous
+        raise
+    return verdict.warnings
+
+
+def configure_at_init(environment: Any, runner: Any) -> bool:
+    """init: `configure`, or say what is wrong and exit 104 before any traffic (False)."""
+    run = run_for(environment)
+    try:
+        warnings = configure(environment, runner)
+    except ConfigError as exc:
+        fail_invalid(environment, str(exc))
+        return False
+    for warning in warnings:
+        logger.warning("fixload: %s", warning)
+    assert run.config is not None
+    if environment.host is None:
+        environment.host = run.config.target.base_url
+    run.lifecycle.to(State.CONFIGURED)
+    return True
+
+
+def _is_profile_run(environment: Any) -> bool:
+    return isinstance(environment.shape_class, ScenarioShape)
+
+
+# ------------------------------------------------------------------------------------------ the test
+
+
+def on_test_start(environment: Any, **_: Any) -> None:
+    runner = environment.runner
+    run = run_for(environment)
+    # A worker joining a running test can get Locust's spawn message while it is still connecting, before
+    # `environment.runner` is even set: a runner-less test_start is a worker's too.
+    if runner is None or isinstance(runner, WorkerRunner):
+        if run.lifecycle.state is State.CONFIGURED:
+            run.lifecycle.to(State.WAITING)  # users spawned; they wait for this worker's share
+        return
+    lifecycle = run.lifecycle
+    lifecycle.new_test()
+    run.registry.reset()  # a second test from the web UI starts from zero
+    run.failures.clear()
+    run.iteration_counters.clear()
+    lifecycle.started_at = datetime.now(UTC)
+    if run.config is None:
+        return
+    wanted = (scenario.flow for scenario in run.config.plan.scenarios.values())
+    if needs_fixtures(coordinator.flow_classes(environment), wanted):
+        lifecycle.to(State.PROVISIONING)
+        try:
+            run.fixtures = provision(run.config, registry=run.registry)  # k6's setup accounting: group ::setup
+        except Exception as exc:
+            _setup_failed(environment, run, exc)
+            return
+        if lifecycle.state is not State.PROVISIONING:
+            return  # the test was stopped while the fixtures were being resolved
+    coordinator.begin(environment)
+    state = coordinator.state_of(environment)
+    if state is not None:
+        for component, function in (("abortOnFail watcher", _abort_watch), ("vus sampler", _vus_sampler)):
+            greenlet = gevent.spawn(function, environment)
+            greenlet.link_exception(lambda dead, what=component: _crashed(run, what, dead.exception))
+            state.greenlets.append(greenlet)
+        run_time = getattr(environment.parsed_options, "run_time", None)
+        if run_time:
+            gevent.spawn_later(run_time, _run_time_reached, environment, state)
+
+
+class _RunTimeHonoured(logging.Filter):
+    """Locust warns that a shape ignores --run-time; fixload's profile shapes honour it, so that part of
+    the warning goes (the one for --users/--spawn-rate stays: the profile decides those)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if message.startswith("--run-time, --users or --spawn-rate have no impact on LoadShapes"):
+            return False
+        prefix = "The following option(s) will be ignored: "
+        if message.startswith(prefix):
+            rest = [o for o in message[len(prefix) :].split(", ") if o != "--run-time"]
+            if not rest:
+                return False
+            record.msg, record.args = prefix + ", ".join(rest), ()
+        return True
+
+
+logging.getLogger("locust.main").addFilter(_RunTimeHonoured())
+
+
+def _run_time_reached(environment: Any, state: Any) -> None:
+    """Locust's -t/--run-time, for a profile run too: the test ends then, as Locust ends any other run.
+    The verdict is by thresholds as for a normal end; the summary says `stopped: run-time`."""
+    if coordinator.state_of(environment) is not state or state.finished:
+        return  # that test already ended (or another one started from the web UI)
+    run_for(environment).lifecycle.stopped_by = "run-time"
+    state.finished = True
+    logger.info("fixload: --run-time reached: stopping the test (verdict by thresholds)")
+    gevent.spawn(_quit, environment)  # not from here: ending the test kills the test's own greenlets
+
+
+class _QuietAfterFailedSetup(logging.Filter):
+    """Locust logs "Ramping to N users" and "All users spawned" right after `test_start`, even when the
+    setup that ran inside it failed and no user will send anything: after a failed setup, drop them."""
+
+    SPAWN_LINES = ("Ramping to", "All users spawned", "Sending spawn jobs")
+
+    def __init__(self, run: Run) -> None:
+        super().__init__()
+        self.run = run
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        halt = self.run.lifecycle.halt
+        if halt is None or halt.reason is not HaltReason.SETUP_FAILED:
+            return True
+        return not record.getMessage().startswith(self.SPAWN_LINES)
+
+
+def _setup_failed(environment: Any, run: Run, exc: Exception) -> None:
+    """No flow may send anything: halt users here and on every worker (before Locust sends them spawn
+    messages: this runs inside test_start), then end the run."""
+    detail = redact(str(exc))
+    run.lifecycle.setup_failure = exc.as_dict() if hasattr(exc, "as_dict") else {"step": detail}
+    run.lifecycle.stop_sending(HaltReason.SETUP_FAILED, detail)
+    logger.error("fixload: setup failed: %s", detail)
+    coordinator.halt_workers(environment)
+    if not _is_profile_run(environment):
+        gevent.spawn_later(0, _quit, environment)
+    # a profile run ends at the shape's next tick (run.halted), through Locust's normal path
+
+
+def _quit(environment: Any) -> None:
+    runner = environment.runner
+    if options.headless(environment):
+        runner.quit()
+    else:
+        runner.stop()
+
+
+def _crashed(run: Run, component: str, exc: BaseException | None) -> None:
+    what = redact(f"{component}: {type(exc).__name__}: {exc}")
+    logger.error("fixload: engine error in %s; the run is aborted", what)
+    coordinator.record_crash(run, what)
+
+
+def _abort_watch(environment: Any) -> None:
+    """k6's abortOnFail: evaluate every few seconds; end the whole run (master and workers) on a failure."""
+    run = run_for(environment)
+    thresholds = run.thresholds
+    if thresholds is None or not any(t.abort_on_fail for t in thresholds.thresholds):
+        return
+    while True:
+        gevent.sleep(ABORT_CHECK_INTERVAL)
+        elapsed = coordinator.elapsed(environment)
+        if elapsed <= 0:
+            continue
+        triggers = abort_triggers(thresholds.evaluate(run.registry, elapsed, final=False), elapsed)
+        if triggers:
+            first = triggers[0]
+            detail = f"threshold {first.key}: {first.expression} crossed (observed {first.observed})"
+            logger.error("fixload: aborting: %s", detail)
+            # The shape's next tick ends the run through Locust's own path (this greenlet is killed on the way).
+            run.lifecycle.stop_sending(HaltReason.ABORTED, detail)
+            return
+
+
+def _vus_sampler(environment: Any) -> None:
+    """k6's `vus` / `vus_max`, set by the runner that knows the totals (master: the workers' summed counts).
+
+    `vus`: an arrival-rate scenario's allocated VUs (k6 keeps them active for the whole scenario) plus a VU
+    executor's VUs running an iteration; `vus_max`: the allocated VUs plus every VU executor's VUs (k6
+    initialises those up front).
+    """
+    while True:
+        _sample_vus(environment)
+        gevent.sleep(VUS_SAMPLE_INTERVAL)
+
+
+def _sample_vus(environment: Any) -> None:
+    run = run_for(environment)
+    state = coordinator.state_of(environment)
+    if state is None or not state.started or coordinator.elapsed(environment) <= 0:
+        return
+    counts = coordinator.counts(environment)
+    vus = vus_max = 0
+    for name, scenario in state.plan.scenarios.items():
+        c = counts.get(name, {})
+        if scenario.is_arrival_rate:
+            vus += c.get("allocated", 0)
+            vus_max += c.get("allocated", 0)
+        else:
+            vus += c.get("active", 0)
+            vus_max += users_needed(scenario)
+    run.registry.add("vus", float(vus))
+    run.registry.add("vus_max", float(vus_max))
+
+
+def on_test_stop(environment: Any, **_: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        coordinator.end(environment)
+        coordinator.reset(environment)
+        return
+    state = coordinator.state_of(environment)
+    # not started counts as early too: a stop (a signal, say) during the setup's fixtures kills test_start
+    # before the engine starts
+    early = state is not None and not state.finished
+    finalize(environment, early=early)
+    lifecycle = run_for(environment).lifecycle
+    if lifecycle.state is State.FINALIZING:
+        # A finalize in progress (a signal's, waiting for the workers' last reports) still needs this test's
+        # state: the last worker quitting meanwhile makes Locust stop the test. Forget it when that is done.
+        lifecycle.reset_pending = True
+    else:
+        coordinator.reset(environment)
+
+
+def on_quitting(environment: Any, **_: Any) -> None:
+    if isinstance(environment.runner, WorkerRunner):
+        coordinator.send_final(environment)
+        return
+    run = run_for(environment)
+    runner = environment.runner
+    running = runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING)
+    finalize(environment, early=running)
+    halt = run.lifecycle.halt
+    if halt is not None and halt.reason is HaltReason.INVALID and environment.process_exit_code is None:
+        environment.process_exit_code = int(ExitCode.INVALID_CONFIG)
+
+
+# ------------------------------------------------------------------------------------------- the end
+
+
+def _scenario_counts(environment: Any) -> list[ScenarioCounts]:
+    state = coordinator.state_of(environment)
+    if state is None:
+        return []
+    counts = coordinator.counts(environment)
+    elapsed = coordinator.elapsed(environment)
+    out = []
+    for name, scenario in state.plan.scenarios.items():
+        c = counts.get(name, {})
+        started, completed = c.get("started", 0), c.get("completed", 0)
+        scheduled = c.get("scheduled") if scenario.is_arrival_rate else scenario.expected_iterations
+        out.append(
+            ScenarioCounts(
+                name=name,
+                executor=scenario.executor,
+                flow=scenario.flow,
+                scheduled=scheduled,
+                started=started,
+                dropped=c.get("dropped", 0),
+                dropped_worker_lost=c.get("dropped_worker_lost", 0),
+                completed=completed,
+                # at the end, an iteration that started and did not complete was interrupted
+                interrupted=max(c.get("interrupted", 0), started - completed),
+                duration_s=min(elapsed, scenario.duration),
+                max_vus=scenario.vus[1] if scenario.is_arrival_rate else None,
+                peak_rate=scenario.peak_rate,
+            )
+        )
+    return out
+
+
+def _may_finalize(run: Run) -> bool:
+    """A test of this run started, is configured, and no finalize has begun: there is a summary to write."""
+    lifecycle = run.lifecycle
+    return not lifecycle.ending and run.config is not None and lifecycle.test_started
+
+
+def finalize(environment: Any, early: bool = False) -> dict[str, Any] | None:
+    """Once per test: stop the engines, collect the workers' last samples, evaluate the thresholds, write
+    the summary, print the console summary, set the exit code. `early`: the scenarios had not ended."""
+    run = run_for(environment)
+    lifecycle = run.lifecycle
+    if not _may_finalize(run):
+        return lifecycle.summary
+    lifecycle.to(State.FINALIZING)
+    try:
+        coordinator.end(environment)
+        coordinator.wait_idle(run)
+        coordinator.flush_workers(environment)
+        summary = _summarize(environment, run, early)
+    finally:
+        lifecycle.to(State.DONE)
+        if lifecycle.reset_pending:
+            lifecycle.reset_pending = False
+            coordinator.reset(environment)
+    return summary
+
+
+def finalize_now(environment: Any) -> None:
+    """A second signal before the run could end: write the summary of what was counted so far, at once,
+    for a caller about to exit. Running iterations are not waited for (they count as interrupted) and the
+    workers' last reports are not collected; the summary's reason says so. Nothing if no test started or a
+    finalize is already under way (that one's summary stands)."""
+    run = run_for(environment)
+    lifecycle = run.lifecycle
+    if not _may_finalize(run):
+        return
+    lifecycle.to(State.FINALIZING)
+    lifecycle.stopped_by = (
+        f"a second {lifecycle.interrupted_by or 'signal'}: exited at once; iterations still running and the "
+        "workers' last reports are not counted"
+    )
+    _summarize(environment, run, early=True)
+    if lifecycle.console:  # headless runs print it at Locust's exit, which an immediate exit never reaches
+        print(lifecycle.console, file=sys.stderr, flush=True)
+    lifecycle.to(State.DONE)
+
+
+def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
+    assert run.config is not None and run.thresholds is not None and run.lifecycle.started_at is not None
+    state = coordinator.state_of(environment)
+    thresholds = run.thresholds
+    started_at = run.lifecycle.started_at
+    ended_at = datetime.now(UTC)
+    elapsed = max((ended_at - started_at).total_seconds(), 0.0)
+    counts = _scenario_counts(environment)
+    for c in counts:
+        if c.dropped_worker_lost and state is not None:  # k6's dropped_iterations counts them too, with why
+            tags = {"scenario": c.name, **state.plan.scenarios[c.name].scenario.tags, "reason": "worker_lost"}
+            run.registry.add("dropped_iterations", float(c.dropped_worker_lost), tags)
+    results = thresholds.evaluate(run.registry, elapsed, final=True)
+    status, reason = status_of(environment, run, early, results)
+    code = exit_code(status, run)
+    is_master = isinstance(environment.runner, MasterRunner)
+    lost = sum(1 for e in state.worker_events if e["event"] == "lost") if state is not None else 0
+    if lost and status == Status.PASSED:
+        reason = f"{lost} worker(s) lost during the run; their last reports are counted"
+    stopped = run.lifecycle.stopped_by
+    if stopped:
+        reason = "; ".join(filter(None, [f"stopped: {stopped}", reason]))
+    info = RunInfo(
+        profile=run.config.plan.profile.profile,
+        multiplier=run.config.plan.multiplier,
+        started_at=started_at,
+        ended_at=ended_at,
+        status=status,
+        reason=reason,
+        workers=len(state.workers) if (state is not None and is_master) else 0,
+        workers_lost=lost,
+        target=mask_url(run.config.target.base_url),
+        exit_code=code,
+    )
+    block: dict[str, Any] = {"fixtures": dict(run.fixtures), "timeSeries": live_for(environment).series()}
+    if stopped:
+        block["stopped"] = stopped
+    if run.lifecycle.setup_failure:
+        block["setup"] = {"status": "failed", "failure": run.lifecycle.setup_failure}
+    if state is not None and state.worker_events:
+        block["workerEvents"] = list(state.worker_events)
+    failures = run.failures.by_scenario()
+    summary = build_summary(run.registry, thresholds, info, counts, results, extra=block, failures=failures)
+    run.lifecycle.summary = summary
+    path = options.summary_path(environment) or str(default_summary_path())
+    console = format_console_summary(summary)
+    try:
+        written = write_summary(path, summary)
+        logger.info("fixload: summary written to %s", written)
+        console += f"\n  summary: {written}\n"
+    except SummaryWriteError as exc:
+        logger.error("fixload: %s", exc)
+        console += f"\n  summary: NOT written where asked; {exc}\n"
+    if options.headless(environment):
+        run.lifecycle.console = console  # printed last, after Locust's own tables (on_quit)
+    else:
+        print(console, file=sys.stderr, flush=True)
+    environment.process_exit_code = code
+    return summary
+
+
+def install(environment: Any, runner: Any) -> None:
+    """Hook the lifecycle into this environment's events (called once, at init, by `fixload.plugin`)."""
+    run = run_for(environment)
+    events = environment.events
+    logging.getLogger("locust.runners").addFilter(_QuietAfterFailedSetup(run))
+    events.test_start.add_listener(on_test_start)
+    events.test_stop.add_listener(on_test_stop)
+    events.quitting.add_listener(on_quitting)
+
+    def on_quit(exit_code: int, **_: Any) -> None:
+        """Locust has printed its tables: end with k6's kind of summary, the part a CI log reader wants."""
+        console, run.lifecycle.console = run.lifecycle.console, ""
+        if console:
+            print(console, file=sys.stderr, flush=True)
+
+    events.quit.add_listener(on_quit)

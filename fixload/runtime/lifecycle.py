@@ -1,0 +1,161 @@
+"""The run's lifecycle inside one Locust process: one typed object, explicit states, one transition table.
+
+Every surface (the driver, the master/worker protocol, the web UI, Prometheus, the reports) reads where
+the run stands from here, never from flags of its own. The states, in the order a test goes through them:
+
+| state        | meaning                                                                         |
+| ------------ | ------------------------------------------------------------------------------- |
+| new          | fixload's plugin has not configured this environment (plain library use)        |
+| configured   | the profile, environment and thresholds are loaded; no test is running          |
+| provisioning | test_start on the master/local runner: the fixtures are being resolved          |
+| waiting      | the test has begun but this runner does not yet know what its users do (a      |
+|              | worker before its share arrives, a master sending shares): users wait           |
+| running      | users may send: the engine has its share (or, closed model, the fixtures)       |
+| finalizing   | the test is ending: engines stopped, last reports collected, summary written    |
+| done         | the summary stands; a new test (web UI) goes back to `configured`               |
+
+Orthogonal to the state, a run can be **halted** (`halt`): from then on no user sends anything and the
+shape ends the test at its next tick. The reason says why, and the driver maps it to the summary's status
+and k6's exit code (`fixload.runtime.outcome`). A signal (SIGINT/SIGTERM) is recorded as `interrupted_by`; Locust's
+own stop path then ends the test.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from gevent.event import Event
+
+
+class State(StrEnum):
+    NEW = "new"
+    CONFIGURED = "configured"
+    PROVISIONING = "provisioning"
+    WAITING = "waiting"
+    RUNNING = "running"
+    FINALIZING = "finalizing"
+    DONE = "done"
+
+
+class HaltReason(StrEnum):
+    """Why a run must send nothing more."""
+
+    SETUP_FAILED = "setup-failed"
+    """The fixtures could not be provisioned (here, or on the master: a worker hears it)."""
+    ABORTED = "aborted"
+    """An `abortOnFail` threshold was crossed."""
+    INVALID = "invalid"
+    """The profile could not be run when the test started (no user class for a scenario, ...)."""
+    ENDED = "ended"
+    """Worker: the master ended the test (or this worker is quitting) and its last report is sent."""
+    MASTER_LOST = "master-lost"
+    """Worker: the master's heartbeat stopped; the worker stops its load and exits."""
+    ENGINE_ERROR = "engine-error"
+    """An executor, the engine, the shape or a watcher greenlet crashed (detail: the component and the
+    redacted exception): the run ends aborted with k6's GenericEngine exit code, 103."""
+
+
+TRANSITIONS: dict[State, frozenset[State]] = {
+    State.NEW: frozenset({State.CONFIGURED}),
+    State.CONFIGURED: frozenset({State.PROVISIONING, State.WAITING, State.RUNNING, State.FINALIZING}),
+    State.PROVISIONING: frozenset({State.WAITING, State.RUNNING, State.FINALIZING}),
+    State.WAITING: frozenset({State.RUNNING, State.FINALIZING, State.CONFIGURED}),
+    State.RUNNING: frozenset({State.WAITING, State.FINALIZING, State.CONFIGURED}),
+    State.FINALIZING: frozenset({State.DONE}),
+    State.DONE: frozenset({State.CONFIGURED}),
+}
+"""Allowed moves. A worker goes configured → waiting → running and back to configured when its test
+stops (workers write no summary); `running → waiting` is a worker hearing a new plan mid-test; a master
+or local runner goes on to finalizing → done, and from done back to configured for the next test."""
+
+
+class LifecycleError(RuntimeError):
+    """A transition the table does not allow: a bug in the driver, never the user's input."""
+
+
+@dataclass(frozen=True)
+class Halt:
+    reason: HaltReason
+    detail: str = ""
+
+
+@dataclass
+class RunLifecycle:
+    state: State = State.NEW
+    halt: Halt | None = None
+    """Set once no user may send anything more in this test; the first reason stands."""
+    interrupted_by: str = ""
+    """The signal (SIGINT/SIGTERM) that stopped this test, if one did."""
+    stopped_by: str = ""
+    """What else ended this test before its scenarios did without making it early (`run-time`: -t)."""
+    setup_failure: dict[str, Any] | None = None
+    """The failed setup request (method, route, status, redacted body) for the summary."""
+    started_at: datetime | None = None
+    """Wall-clock start of this test as the summary reports it (master/local runner)."""
+    summary: dict[str, Any] | None = None
+    """The last test's summary, once written."""
+    console: str = ""
+    """The console summary of a headless run, printed after Locust's own tables at quit."""
+    reset_pending: bool = False
+    """Locust stopped the test while a finalize was still waiting for worker reports: forget the test's
+    state when that finalize is done, not before."""
+    ready: Event = field(default_factory=Event)
+    """Set while users may act (state `running`, or halted: they wake and end). Users wait on it."""
+    history: list[State] = field(default_factory=list)
+
+    def to(self, new: State) -> None:
+        """Move to `new`; `LifecycleError` if the table does not allow it."""
+        if new not in TRANSITIONS[self.state]:
+            raise LifecycleError(f"run lifecycle: {self.state} → {new} is not an allowed transition")
+        self.history.append(self.state)
+        self.state = new
+        if new is State.RUNNING:
+            self.ready.set()
+
+    def ensure(self, new: State) -> None:
+        """Be in `new`: move there unless already there."""
+        if self.state is not new:
+            self.to(new)
+
+    @property
+    def driven(self) -> bool:
+        """fixload's plugin configured this environment: its users wait for `ready` before sending."""
+        return self.state is not State.NEW
+
+    @property
+    def halted(self) -> bool:
+        return self.halt is not None
+
+    @property
+    def ending(self) -> bool:
+        """The test is finalizing or done: a late signal or stop changes nothing."""
+        return self.state in (State.FINALIZING, State.DONE)
+
+    @property
+    def test_started(self) -> bool:
+        """A test began on this master/local runner (so there is something to summarize)."""
+        return self.started_at is not None
+
+    def stop_sending(self, reason: HaltReason, detail: str = "") -> None:
+        """Halt: no user sends anything more. Waiting users wake, see it and end without a request."""
+        if self.halt is None:
+            self.halt = Halt(reason, detail)
+        self.ready.set()
+
+    def new_test(self) -> None:
+        """Forget the last test's outcome before the next one (a second test from the web UI)."""
+        if self.state is State.DONE:
+            self.to(State.CONFIGURED)
+        self.halt = None
+        self.interrupted_by = ""
+        self.stopped_by = ""
+        self.setup_failure = None
+        self.summary = None
+        self.console = ""
+        self.started_at = None
+        self.reset_pending = False
+        if self.state is not State.RUNNING:
+            self.ready.clear()

@@ -1,0 +1,403 @@
+"""What a running test looks like right now, and how it looked over time: one source for every operator surface.
+
+The web UI tabs, the headless progress line, Prometheus' VU/rate gauges and the HTML report's plots all
+read the same `Live` object, kept on the master (or the local runner) only:
+
+- `status()`: per scenario the executor, the target rate now vs the achieved rate (iterations started per
+  second over the last few seconds), VUs busy/allocated/max, scheduled/started/dropped/completed, and
+  every threshold with its observed value so far (pending while it has no samples);
+- `points`: a sample every `SAMPLE_INTERVAL` seconds of plan time (target vs achieved iterations/s, p95
+  latency over the last interval, dropped iterations) for the HTML report.
+
+Counts come from the engine (local runner) or the workers' reports (master), which arrive every 3 s; rates
+are therefore taken over a trailing window of at least two reports (`RATE_WINDOW_MASTER`) on a master.
+Windowed p95 comes from the same samples the registry gets: the `request` event on a local runner, the
+workers' metric deltas on a master. The object keeps references to the test's engine/state, so the
+numbers survive the coordinator forgetting the test at `test_stop`.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+import gevent
+from locust.runners import MasterRunner, WorkerRunner
+
+from fixload.engine.schedules import arrival_rate_at, ramping_vus_at
+from fixload.metrics.registry import TrendSink
+from fixload.report.timeseries import encode as encode_series
+from fixload.runtime import coordinator
+from fixload.runtime.state import run_for
+
+SAMPLE_INTERVAL = 2.0
+RATE_WINDOW_LOCAL = 4.0
+RATE_WINDOW_MASTER = 7.0
+P95_INTERVALS = 2
+"""Windowed p95 merges this many sample intervals (a master hears from each worker every 3 s)."""
+
+
+class Live:
+    """The live view of one environment's current (or last) test."""
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+        self.state: Any = None
+        self.engine: Any = None
+        self.plan: Any = None
+        self.running = False
+        self.points: list[dict[str, Any]] = []
+        self.history: deque[tuple[float, dict[str, dict[str, int]]]] = deque(maxlen=64)
+        self.window: dict[str, TrendSink] = {}
+        self.windows: deque[dict[str, TrendSink]] = deque(maxlen=P95_INTERVALS)
+        self.greenlet: gevent.Greenlet | None = None
+        self.tasks: list[gevent.Greenlet] = []
+        """Other surfaces' per-test greenlets (the progress printer): killed when the test ends."""
+        self.last_status: dict[str, Any] | None = None
+        self.final_sampled = False
+        """The summary took the last sample (`series`): `end` does not take another."""
+
+    # -- lifecycle
+    def begin(self) -> None:
+        state = coordinator.state_of(self.environment)
+        if state is None:
+            return
+        self.kill()
+        self.state = state
+        self.plan = state.plan
+        self.engine = run_for(self.environment).engine
+        self.running = True
+        self.points = []
+        self.history.clear()
+        self.history.append((0.0, {}))
+        self.window = {}
+        self.windows.clear()
+        self.last_status = None
+        self.final_sampled = False
+        self.greenlet = gevent.spawn(self._loop)
+
+    def end(self) -> None:
+        if not self.running:
+            return
+        if not self.final_sampled:
+            self.sample()
+        final = self.status()
+        self.running = False
+        self.kill()
+        final["state"] = "stopped"
+        if run_for(self.environment).lifecycle.summary:
+            final["thresholds"] = summary_thresholds(self.environment)
+            final["failing"] = sum(1 for t in final["thresholds"] if t["ok"] is False)
+        self.last_status = final
+
+    def kill(self) -> None:
+        current = gevent.getcurrent()
+        for greenlet in [self.greenlet, *self.tasks]:
+            if greenlet is not None and greenlet is not current:
+                greenlet.kill(block=False)
+        self.greenlet = None
+        self.tasks = []
+
+    def _loop(self) -> None:
+        # Sample on plan time (monotonic): k * interval, so points line up across runs.
+        k = 1
+        while self.running:
+            gevent.sleep(max(0.0, k * SAMPLE_INTERVAL - self.state.plan_time()))
+            if not self.running or self.final_sampled:
+                return
+            self.sample()
+            k = max(k + 1, int(self.state.plan_time() // SAMPLE_INTERVAL) + 1)
+
+    def series(self) -> dict[str, Any]:
+        """The time series for the summary (`fixload.report.timeseries`), ending with a sample taken now if the
+        test is still being sampled: the summary is written before `end` at test_stop."""
+        if self.running and not self.final_sampled:
+            self.sample()
+            self.final_sampled = True
+        return encode_series(self.points, SAMPLE_INTERVAL)
+
+    # -- inputs
+    def add_latency(self, scenario: str, value_ms: float) -> None:
+        sink = self.window.get(scenario)
+        if sink is None:
+            sink = self.window[scenario] = TrendSink()
+        sink.add(value_ms)
+
+    def add_worker_delta(self, snapshot: dict[str, Any]) -> None:
+        for entry in snapshot.get("metrics", ()):
+            if entry.get("name") != "http_req_duration":
+                continue
+            for item in entry.get("series", ()):
+                scenario = item.get("tags", {}).get("scenario")
+                if not scenario:
+                    continue
+                sink = self.window.get(scenario)
+                if sink is None:
+                    sink = self.window[scenario] = TrendSink()
+                sink.merge_snapshot(item["sink"])
+
+    # -- clock and counts
+    def elapsed(self) -> float:
+        if self.state is None or self.state.clock is None:
+            return 0.0
+        return max(0.0, self.state.plan_time())
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        if self.engine is not None:
+            return self.engine.counts()
+        return {} if self.state is None else self.state.totals()
+
+    @property
+    def is_master(self) -> bool:
+        return isinstance(self.environment.runner, MasterRunner)
+
+    def _rate_window(self) -> float:
+        return RATE_WINDOW_MASTER if self.is_master else RATE_WINDOW_LOCAL
+
+    # -- sampling
+    def sample(self) -> dict[str, Any] | None:
+        """Record one point of the time series (every SAMPLE_INTERVAL seconds while the test runs)."""
+        if self.plan is None:
+            return None
+        now = self.elapsed()
+        counts = self.counts()
+        self.windows.append(self.window)
+        self.window = {}
+        point: dict[str, Any] = {"t": round(now, 3), "scenarios": {}}
+        for name, scenario in self.plan.scenarios.items():
+            c = counts.get(name, {})
+            achieved, since = self._achieved(name, now, counts)
+            point["scenarios"][name] = {
+                "target": _round(self._target(scenario, since, now)),
+                "achieved": _round(achieved),
+                "p95": _round(self._window_p95(name)),
+                "dropped": int(c.get("dropped", 0)),
+                "started": int(c.get("started", 0)),
+                "vus": int(self._vus(scenario, c, now)[0]),
+            }
+        self.history.append((now, counts))
+        self.points.append(point)
+        return point
+
+    def _achieved(self, scenario: str, now: float, counts: dict[str, dict[str, int]]) -> tuple[float | None, float]:
+        """Iterations started per second from the earliest sample inside the trailing window up to `now`
+        (`counts`: the counts now), and where that window begins."""
+        candidates = list(self.history)
+        if not candidates:
+            return None, now
+        window = self._rate_window()
+        base_t, base = candidates[-1]
+        for t, sample in candidates:  # oldest first: the earliest sample still inside the window
+            if now - t <= window + 1e-6:
+                base_t, base = t, sample
+                break
+        span = now - base_t
+        if span <= 0.5:
+            return None, now
+        started = counts.get(scenario, {}).get("started", 0) - base.get(scenario, {}).get("started", 0)
+        return max(0.0, started / span), base_t
+
+    def _target(self, scenario: Any, since: float, now: float) -> float | None:
+        """The scheduled iterations/s averaged over [since, now] in plan time (None for VU executors)."""
+        if not scenario.is_arrival_rate:
+            return None
+        if now <= since:
+            return arrival_rate_at(scenario.scenario, now - scenario.start)
+        steps = 8
+        total = 0.0
+        for i in range(steps):
+            t = since + (now - since) * (i + 0.5) / steps
+            total += arrival_rate_at(scenario.scenario, t - scenario.start)
+        return total / steps
+
+    def _window_p95(self, scenario: str) -> float | None:
+        merged = TrendSink()
+        for window in self.windows:
+            sink = window.get(scenario)
+            if sink is not None:
+                merged.merge(sink)
+        return None if merged.is_empty else merged.percentile(95)
+
+    def _vus(self, scenario: Any, c: dict[str, int], now: float) -> tuple[int, int, int]:
+        """(busy, allocated, max) VUs: arrival executors allocate up to maxVUs; VU executors run their target."""
+        _, most = scenario.vus
+        busy = int(c.get("active", 0))
+        if scenario.is_arrival_rate:
+            return busy, int(c.get("allocated", 0)), most
+        s = scenario.scenario
+        local = now - scenario.start
+        if local < 0 or now >= scenario.end:
+            return busy, 0, most
+        if scenario.executor == "ramping-vus":
+            return busy, ramping_vus_at(s.start_vus, s.stages, local), most
+        return busy, most, most
+
+    # -- status
+    def status(self) -> dict[str, Any]:
+        """The test now: scenarios and thresholds as plain JSON-able data (no secrets: only counts and names)."""
+        if not self.running and self.last_status is not None:
+            return self.last_status
+        run = run_for(self.environment)
+        plan = self.plan if self.plan is not None else (run.config.plan if run.config is not None else None)
+        now = self.elapsed() if self.running else 0.0
+        counts = self.counts() if self.running else {}
+        scenarios = []
+        if plan is not None:
+            for name, scenario in plan.scenarios.items():
+                c = counts.get(name, {})
+                achieved, since = self._achieved(name, now, counts) if self.running else (None, now)
+                busy, allocated, most = self._vus(scenario, c, now)
+                target_now = None
+                if scenario.is_arrival_rate:
+                    target_now = arrival_rate_at(scenario.scenario, now - scenario.start)
+                scenarios.append(
+                    {
+                        "name": name,
+                        "flow": scenario.flow,
+                        "executor": scenario.executor,
+                        "targetRate": _round(target_now) if self.running else None,
+                        "targetRateWindow": _round(self._target(scenario, since, now)) if self.running else None,
+                        "achievedRate": _round(achieved),
+                        "vusBusy": busy,
+                        "vusAllocated": allocated,
+                        "vusMax": most,
+                        "scheduled": c.get("scheduled", 0) if scenario.is_arrival_rate else None,
+                        "started": c.get("started", 0),
+                        "dropped": c.get("dropped", 0),
+                        "completed": c.get("completed", 0),
+                        "interrupted": c.get("interrupted", 0),
+                        "p95Ms": _round(self._window_p95(name)),
+                        "startSeconds": scenario.start,
+                        "endSeconds": scenario.end,
+                    }
+                )
+        thresholds = live_thresholds(self.environment, now) if self.running else summary_thresholds(self.environment)
+        workers = len(coordinator.active_workers(self.environment.runner)) if self.is_master else 0
+        return {
+            "state": "running" if self.running else ("stopped" if run.lifecycle.summary else "ready"),
+            "profile": plan.profile.profile if plan is not None else None,
+            "multiplier": plan.multiplier if plan is not None else None,
+            "elapsed": round(now, 3),
+            "duration": plan.nominal_duration if plan is not None else None,
+            "maxDuration": plan.duration if plan is not None else None,
+            "workers": workers,
+            "scenarios": scenarios,
+            "thresholds": thresholds,
+            "failing": sum(1 for t in thresholds if t["ok"] is False),
+        }
+
+
+def live_thresholds(environment: Any, elapsed: float) -> list[dict[str, Any]]:
+    """Every threshold of the profile with its value so far; `ok` is None while it has no samples."""
+    run = run_for(environment)
+    thresholds = run.thresholds
+    if thresholds is None:
+        return []
+    results = {(r.key, r.expression): r for r in thresholds.evaluate(run.registry, max(elapsed, 1e-9), final=False)}
+    out = []
+    for t in thresholds.thresholds:
+        r = results.get((t.key, t.expression.source))
+        out.append(
+            {
+                "metric": t.key,
+                "expression": t.expression.source,
+                "observed": None if r is None else _round(r.observed, 6),
+                "ok": None if r is None else bool(r.ok),
+                "abortOnFail": bool(t.abort_on_fail),
+                **_value_kind(run, t),
+            }
+        )
+    return out
+
+
+def _value_kind(run: Any, threshold: Any) -> dict[str, Any]:
+    """What an observed value is (aggregation, metric type, what it contains), so surfaces can give its unit."""
+    metric = run.registry.get(threshold.selector.metric)
+    return {
+        "aggregation": threshold.expression.aggregation,
+        "metricType": str(metric.type) if metric else None,
+        "contains": str(metric.contains) if metric else None,
+    }
+
+
+def summary_thresholds(environment: Any) -> list[dict[str, Any]]:
+    """The final thresholds from the last summary (or the profile's, pending, before any test)."""
+    run = run_for(environment)
+    summary = run.lifecycle.summary
+    if summary:
+        return [
+            {
+                "metric": t["metric"],
+                "expression": t["expression"],
+                "observed": t.get("observed"),
+                "ok": t.get("ok"),
+                "abortOnFail": t.get("abortOnFail", False),
+                "noSamples": bool(t.get("noSamples")),
+                "aggregation": t.get("aggregation"),
+                "metricType": t.get("metricType"),
+                "contains": t.get("contains"),
+            }
+            for t in summary["fixload"].get("thresholds", [])
+        ]
+    thresholds = run.thresholds
+    if thresholds is None:
+        return []
+    return [
+        {
+            "metric": t.key,
+            "expression": t.expression.source,
+            "observed": None,
+            "ok": None,
+            "abortOnFail": t.abort_on_fail,
+            **_value_kind(run, t),
+        }
+        for t in thresholds.thresholds
+    ]
+
+
+def _round(value: float | None, digits: int = 3) -> float | None:
+    if value is None:
+        return None
+    return round(float(value), digits)
+
+
+# ----------------------------------------------------------------------------------------- wiring
+
+
+def live_for(environment: Any) -> Live:
+    surfaces = run_for(environment).surfaces
+    if surfaces.live is None:
+        surfaces.live = Live(environment)
+    return surfaces.live
+
+
+def install(environment: Any, runner: Any) -> None:
+    """Keep the live view of this environment (master/local runner; called at init by `fixload.plugin`)."""
+    if isinstance(runner, WorkerRunner):
+        return
+    live = live_for(environment)
+    events = environment.events
+
+    def on_test_start(**_: Any) -> None:
+        live.begin()
+
+    def on_test_stop(**_: Any) -> None:
+        live.end()
+
+    def on_request(response_time: float, context: dict[str, Any] | None = None, **_: Any) -> None:
+        if not live.running or not context:
+            return
+        scenario = context.get("scenario")
+        if scenario:
+            live.add_latency(str(scenario), float(response_time or 0.0))
+
+    def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
+        payload = data.get("fixload")
+        if not live.running or not payload:
+            return
+        live.add_worker_delta(payload.get("metrics") or {})
+
+    events.test_start.add_listener(on_test_start)
+    events.test_stop.add_listener(on_test_stop)
+    events.request.add_listener(on_request)
+    events.worker_report.add_listener(on_worker_report)

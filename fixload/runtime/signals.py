@@ -1,0 +1,83 @@
+"""SIGINT and SIGTERM inside the Locust process: end the run the way Ctrl-C does, with a summary and exit 105.
+
+The one place fixload touches signals in a Locust process (the `fixload run` wrapper forwards them to its
+children; that is `fixload.cli.run`'s). Locust installs its own SIGTERM handler only once a headless shape
+run is over, so SIGTERM used to kill the process outright; and its Ctrl-C path could not tell an
+interrupted run from a finished one. So, for runs Locust starts by itself (headless, --autostart) on the
+master or local runner:
+
+- the first signal records `interrupted_by` and raises KeyboardInterrupt in Locust's main greenlet, exactly
+  what Ctrl-C does: Locust stops the shape and quits the runner, `test_stop` finalizes;
+- before any test started (a master waiting for workers) there is nothing to summarize: quit with 105;
+- a signal while the run is already finalizing changes nothing; a second one before that writes the
+  summary of what was counted so far (`summarize_now`: running iterations are not waited for, workers'
+  last reports not collected) and exits at once, 105.
+
+A worker Locust forked (`--processes`) asks Linux for SIGTERM when its master dies (`end_with_master`):
+Locust's own cleanup of those workers is an `atexit` of the master, which a SIGKILL, a crash or a second
+signal's immediate exit never runs, and the workers' heartbeat check would let them send for seconds more.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import gevent
+import greenlet
+
+from fixload.common.children import die_with_parent
+from fixload.common.exitcodes import ExitCode
+from fixload.runtime.state import run_for
+
+logger = logging.getLogger("fixload")
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+def install(environment: Any, summarize_now: Callable[[Any], None]) -> None:
+    """Take SIGINT/SIGTERM over; call from `init` (it fires in the main greenlet, the one to interrupt).
+    `summarize_now(environment)` writes the summary at once, for a second signal's immediate exit."""
+    main = greenlet.getcurrent()
+    for signum in SIGNALS:
+        gevent.signal_handler(signum, on_signal, environment, main, signum, summarize_now)
+
+
+def end_with_master(environment: Any) -> None:
+    """On a worker Locust forked (`--processes`, which `fixload run --workers` uses: the master is its
+    parent), SIGTERM when the master dies; a worker started on its own (`locust --worker`, a container) is
+    left as it is. Call from `init` on the worker."""
+    if getattr(environment.parsed_options, "processes", None):
+        die_with_parent(signal.SIGTERM)
+
+
+def on_signal(environment: Any, main: Any, signum: int, summarize_now: Callable[[Any], None]) -> None:
+    lifecycle = run_for(environment).lifecycle
+    name = signal.Signals(signum).name
+    if lifecycle.ending:
+        logger.info("fixload: %s received while the run was already ending; its result stands", name)
+        return
+    if lifecycle.interrupted_by:
+        sys.stderr.write(f"fixload: second signal ({name}): exiting at once with what was counted so far\n")
+        sys.stderr.flush()
+        try:
+            summarize_now(environment)
+        except Exception:  # the exit must happen whatever the summary does
+            logger.exception("fixload: the summary could not be written on the second signal")
+        finally:
+            os._exit(int(ExitCode.INTERRUPTED))
+    lifecycle.interrupted_by = name
+    logger.warning("fixload: %s received: stopping the run, writing the summary (exit %d)", name, ExitCode.INTERRUPTED)
+    if not lifecycle.test_started:
+        # Nothing started yet (a master waiting for its workers): no test, so no summary.
+        environment.process_exit_code = int(ExitCode.INTERRUPTED)
+        if environment.runner is not None:
+            environment.runner.quit()
+        gevent.kill(main, SystemExit(int(ExitCode.INTERRUPTED)))
+        return
+    # Locust's own Ctrl-C path: the main greenlet stops the shape, quits the runner (test_stop → finalize).
+    gevent.kill(main, KeyboardInterrupt)

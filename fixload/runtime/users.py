@@ -1,0 +1,175 @@
+"""`ScenarioUser`: a Locust user whose loop is fixload's, so a fixload executor decides when each iteration starts.
+
+A Locust user runs its tasks back to back, pausing `wait_time()` between them. A k6 VU instead waits for
+its executor. So `ScenarioUser.run()` is a VU's life, written here rather than borrowed from Locust's
+task loop:
+
+1. wait until this runner knows what its users do (`RunLifecycle.ready`), then join the scenario's
+   executor as one VU;
+2. `on_start()` once;
+3. per iteration: wait for the executor's go (`VU.next_iteration()`), run one task picked from `tasks`
+   the way Locust does (weighted, `random.choice`; a task is called with the user), record it;
+4. `on_stop()` once, when the VU ends: the executor has nothing more for it, Locust stops it, or a task
+   raised `StopUser`. An iteration the VU is in then ends with it, counted once (`VU.leave`): Locust
+   stopping users mid-run (it rebalances them when a worker joins) must not leave the scenario waiting
+   for it until gracefulStop runs out.
+
+gracefulStop running out raises `InterruptIteration` inside the task: the iteration is counted as
+interrupted and the loop goes on to the next go, without re-entering `User.run` (so `on_start` does not
+run again). Locust stopping the user (a ramp-down, the test's end, `--stop-timeout`) goes through
+`User.stop`, which this class extends: a VU waiting for its go is killed at once, as Locust kills a
+waiting user; a VU in the middle of an iteration finishes it (Locust's `--stop-timeout` bounds that) and
+then ends. Nothing here depends on when Locust calls `wait_time()` or on its private user state.
+
+Without a fixload shape running (plain `locust -f locustfiles/payments.py -u 5`) there is no engine and
+the user is an ordinary closed-model Locust user: Locust's own loop, `closed_wait_time` between tasks.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import traceback
+from typing import Any, ClassVar, NoReturn
+
+from gevent import GreenletExit
+from gevent.event import Event
+from locust import User
+from locust.exception import RescheduleTask, RescheduleTaskImmediately, StopUser
+
+from fixload.engine.executors import VU, InterruptIteration
+from fixload.runtime.state import run_for
+
+logger = logging.getLogger("fixload")
+
+
+class ScenarioUser(User):
+    abstract = True
+    scenario: ClassVar[str] = ""
+    """The scenario whose VUs this class provides (a k6 scenario name)."""
+
+    closed_wait_time: ClassVar[float] = 0.0
+    """Pause between tasks when no executor drives the user (plain Locust)."""
+
+    needs_fixtures: ClassVar[bool] = False
+    """True when this flow's iterations need the run's fixtures (zone, service, campaign): only then are
+    they provisioned before the test (the ping bench provisions nothing)."""
+
+    def __init__(self, environment: Any) -> None:
+        super().__init__(environment)
+        self._vu: VU | None = None
+        self._in_iteration = False
+        self._stop_requested = False
+        self._started = False
+        self._stopped = False
+
+    # ---------------------------------------------------------------------------------- the VU's life
+    def run(self) -> None:
+        run = run_for(self.environment)
+        if run.lifecycle.driven:
+            # fixload's plugin drives this environment: wait until the runner knows what its users do.
+            # An environment the plugin never configured (the library API) is not driven.
+            run.lifecycle.ready.wait()
+        engine = run.engine
+        if not run.halted and engine is None:  # plain Locust: no shape of ours runs this test
+            super().run()
+            return
+        if run.halted or engine is None or self.scenario not in engine.executors:
+            self._idle_until_stopped()  # nothing to send in this test
+        vu = self._vu = engine.join(self.scenario)
+        try:
+            self._start()
+            while not self._stop_requested:
+                try:
+                    if not vu.next_iteration():
+                        break  # the executor has nothing more for this VU
+                    self._iterate()
+                except InterruptIteration:
+                    vu.interrupted()  # gracefulStop ran out mid-iteration; wait for the next go
+            else:  # Locust stopped the user, which finished its iteration first: that iteration completed
+                vu.leave(finished=True)
+        except StopUser:
+            vu.leave(finished=False)
+        except GreenletExit:
+            vu.leave(finished=False)  # killed by Locust, maybe mid-iteration
+            self._stop()
+            raise
+        self._stop()
+        if self._stop_requested:
+            return  # Locust asked this user to stop and is waiting for its greenlet to end
+        self._idle_until_stopped()
+
+    def _start(self) -> None:
+        self._started = True
+        try:
+            self.on_start()
+        except (StopUser, GreenletExit, InterruptIteration):
+            raise
+        except Exception as exc:
+            self._user_error(exc)
+            raise StopUser() from exc
+
+    def _iterate(self) -> None:
+        task = self._next_task()
+        self._in_iteration = True
+        try:
+            task(self)
+        except (StopUser, GreenletExit, InterruptIteration):
+            raise
+        except (RescheduleTask, RescheduleTaskImmediately):
+            pass
+        except Exception as exc:
+            self._user_error(exc)
+        finally:
+            self._in_iteration = False
+
+    def _stop(self) -> None:
+        """`on_stop()` once, if `on_start()` ran (as Locust: a user that never started does not stop)."""
+        if not self._started or self._stopped:
+            return
+        self._stopped = True
+        try:
+            self.on_stop()
+        except Exception as exc:
+            logger.error("Uncaught exception in on_stop: %s\n%s", exc, traceback.format_exc())
+
+    def _next_task(self) -> Any:
+        """One task as Locust's default task set picks it: weighted (Locust repeats a task by its weight)."""
+        if not self.tasks:
+            raise TypeError(f"{type(self).__name__} has no tasks: a ScenarioUser needs one @task (its iteration)")
+        task = random.choice(self.tasks)
+        if isinstance(task, type):
+            raise TypeError(
+                f"{type(self).__name__}: a TaskSet ({task.__name__}) cannot be one iteration; write a @task method"
+            )
+        return task
+
+    def _user_error(self, exc: Exception) -> None:
+        """Locust's handling of an exception out of a task: the `user_error` event, logged, the user goes on
+        (`catch_exceptions`, Locust's default), else re-raised."""
+        self.environment.events.user_error.fire(user_instance=self, exception=exc, tb=exc.__traceback__)
+        if not self.environment.catch_exceptions:
+            raise exc
+        logger.error("%s\n%s", exc, traceback.format_exc())
+
+    # ---------------------------------------------------------------------------------- Locust's side
+    def stop(self, force: bool = False) -> bool:
+        """Locust stops this user: a VU mid-iteration finishes the iteration first (unless `force`), as a
+        Locust user finishes its task; any other VU ends at once. Returns True if it ended already."""
+        if self._vu is not None and self._in_iteration and not force:
+            self._stop_requested = True
+            return False
+        return super().stop(force=True if self._vu is not None else force)
+
+    def wait_time(self) -> float:
+        return self.closed_wait_time
+
+    def _idle_until_stopped(self) -> NoReturn:
+        """Nothing more to run: wait for Locust to stop this user. Ending the greenlet ourselves would leave
+        Locust a dead greenlet in its user group, which it reports as an error when it stops the users."""
+        _NEVER.wait()
+        raise StopUser()
+
+
+_NEVER = Event()
+"""Never set: what a user with nothing left to do waits on."""

@@ -1,0 +1,100 @@
+"""Who may use the web UI: Locust's `--web-login`, with one username and password from the environment.
+
+The UI listens on 127.0.0.1 unless told otherwise (`[tool.locust]` in pyproject.toml, `fixload run --ui`).
+To open it to others, bind it elsewhere *and* require a login:
+
+    FIXLOAD_WEB_USERNAME=ops FIXLOAD_WEB_PASSWORD=... locust --web-host 0.0.0.0 --web-login
+
+Locust's `--web-login` shows its login page and protects every page and route (fixload's included) but
+leaves checking the credentials to a plugin (Locust's `examples/web_ui_auth`); this module is that plugin:
+
+- the login page's form posts to `/fixload/login`, which checks the pair (constant-time) and starts a
+  session (Flask's signed cookie, a random key per process: a restart logs everyone out);
+- HTTP basic auth (`curl -u ops:...`, a Prometheus scrape's `basic_auth`) is accepted on every request,
+  so scripts and scrapers need no session.
+
+`--web-login` without both variables is bad input (exit 104). The password is a secret: it is never
+logged or shown (its name makes `fixload.common.secrets` mask its value).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from typing import Any
+
+from flask import redirect, request, session, url_for
+from flask_login import UserMixin, login_user
+from locust.runners import WorkerRunner
+
+from fixload.common.secrets import register_secrets
+from fixload.runtime.driver import fail_invalid
+
+USERNAME_ENV = "FIXLOAD_WEB_USERNAME"
+PASSWORD_ENV = "FIXLOAD_WEB_PASSWORD"
+LOGIN_ROUTE = "/fixload/login"
+
+
+class Operator(UserMixin):
+    """The one account the web UI knows."""
+
+    def __init__(self, username: str) -> None:
+        self.id = username
+
+
+def credentials(env: dict[str, str] | None = None) -> tuple[str, str] | None:
+    source = os.environ if env is None else env
+    username, password = source.get(USERNAME_ENV, ""), source.get(PASSWORD_ENV, "")
+    return (username, password) if username and password else None
+
+
+def matches(expected: tuple[str, str], username: str | None, password: str | None) -> bool:
+    """Both parts compared in constant time (no early exit on the username)."""
+    user_ok = hmac.compare_digest((username or "").encode(), expected[0].encode())
+    password_ok = hmac.compare_digest((password or "").encode(), expected[1].encode())
+    return user_ok and password_ok
+
+
+def install(web_ui: Any, expected: tuple[str, str]) -> None:
+    """Check logins against `expected` on this web UI (which Locust started with --web-login)."""
+    register_secrets([expected[1]])
+    app = web_ui.app
+    app.config["SECRET_KEY"] = secrets.token_hex(32)
+    manager = web_ui.login_manager
+    web_ui.auth_args = {"username_password_callback": LOGIN_ROUTE, "title": "fixload"}
+
+    @manager.user_loader
+    def load_user(user_id: str) -> Operator | None:
+        return Operator(user_id) if hmac.compare_digest(user_id.encode(), expected[0].encode()) else None
+
+    @manager.request_loader
+    def basic_auth(req: Any) -> Operator | None:
+        auth = req.authorization
+        if auth is not None and auth.type == "basic" and matches(expected, auth.username, auth.password):
+            return Operator(expected[0])
+        return None
+
+    @app.route(LOGIN_ROUTE, methods=["POST"])
+    def fixload_login() -> Any:
+        if matches(expected, request.form.get("username"), request.form.get("password")):
+            login_user(Operator(expected[0]))
+            session["auth_error"] = None
+            return redirect(url_for("locust.index"))
+        session["auth_error"] = "Invalid username or password"
+        return redirect(url_for("locust.login"))
+
+
+def install_for(environment: Any, runner: Any, web_ui: Any) -> None:
+    """--web-login on this environment's web UI (called at init by `fixload.plugin`)."""
+    if web_ui is None or isinstance(runner, WorkerRunner) or not web_ui.web_login:
+        return
+    expected = credentials()
+    if expected is None:
+        fail_invalid(
+            environment,
+            f"--web-login: set {USERNAME_ENV} and {PASSWORD_ENV} (the one account the web UI accepts); "
+            "see README, 'Opening the web UI to others'",
+        )
+        return
+    install(web_ui, expected)

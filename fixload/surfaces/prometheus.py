@@ -1,0 +1,404 @@
+"""Prometheus exposition of a fixload run, written with `prometheus_client` (no hand-formatted text).
+
+A custom Collector reads the master's (or local runner's) metrics registry and live view at scrape time.
+Names follow Prometheus' conventions: base units in the name (`_seconds`, `_per_second`, `_ratio`), `_total`
+on counters, `_info` for labels-only facts. Every per-scenario series exists from the first scrape, at 0,
+so a `rate()` panel has data before the first drop or failure:
+
+    fixload_run_info                                  gauge      profile, multiplier, target (no userinfo)
+    fixload_http_req_duration_seconds                 histogram  scenario, name, method, status (from 1 ms)
+    fixload_http_reqs_total                           counter    scenario, name, method, status
+    fixload_iterations_total                          counter    scenario  (completed, k6 `iterations`)
+    fixload_iterations_started_total                  counter    scenario  (executor counts)
+    fixload_iterations_scheduled_total                counter    scenario  (arrival-rate executors' schedule)
+    fixload_dropped_iterations_total                  counter    scenario  (k6 `dropped_iterations`)
+    fixload_iterations_failed_total                   counter    scenario  (the flow's `<flow>_failures`)
+    fixload_checks_total / fixload_checks_failed_total  counter  scenario, check (a flow's steps; from a
+                                                                 check's first sample)
+    fixload_vus / _vus_allocated / _vus_max           gauge      scenario
+    fixload_target_iterations_per_second              gauge      scenario  (arrival-rate executors only)
+    fixload_achieved_iterations_per_second            gauge      scenario  (started over the last seconds)
+    fixload_threshold_ok                              gauge      metric, expression (1 pass/no samples, 0 fail)
+    fixload_threshold_observed{_seconds,_ratio,_per_second,_bytes,}  gauge   metric, expression: the value
+    fixload_threshold_limit{_seconds,_ratio,_per_second,_bytes,}     gauge   so far (once it has samples) and
+                                                                 the bound, in the metric's unit (a Trend of
+                                                                 time in seconds, a Rate as a ratio, a Counter's
+                                                                 `rate` per second, data in bytes, else bare)
+    fixload_thresholds_failing / fixload_workers / fixload_test_running / fixload_test_elapsed_seconds  gauge
+
+Histogram buckets come from the registry's Trend sinks: exact below 512 samples, else from the DDSketch bins
+(each bin's representative value, within the sketch's 0.25 % relative accuracy of the bound).
+
+Served at `/metrics` on Locust's web UI (master or local runner; behind `--web-login` when that is on) and,
+with `--prometheus-port N` (e.g. for `--headless`), by `prometheus_client.start_http_server` on
+`--prometheus-host` (127.0.0.1 by default). Label values pass through `redact()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from locust.runners import MasterRunner, WorkerRunner
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client.core import (
+    CollectorRegistry,
+    CounterMetricFamily,
+    GaugeMetricFamily,
+    HistogramMetricFamily,
+)
+from prometheus_client.registry import Collector
+
+from fixload.common.secrets import redact
+from fixload.metrics.registry import MAPPING, MetricType, Registry, TrendSink, ValueType
+from fixload.metrics.thresholds import parse_expression, parse_selector
+from fixload.runtime import coordinator
+from fixload.runtime.live import live_for, live_thresholds, summary_thresholds
+from fixload.runtime.state import run_for
+
+logger = logging.getLogger("fixload")
+
+BUCKETS_SECONDS: tuple[float, ...] = (
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.2,
+    0.3,
+    0.5,
+    0.75,
+    0.9,
+    1.0,
+    1.2,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    10.0,
+    30.0,
+)
+REQUEST_LABELS = ("scenario", "name", "method", "status")
+THRESHOLD_LABELS = ("metric", "expression")
+# a threshold value's unit suffix -> (help text, what divides the k6 value: k6 times are milliseconds)
+UNITS: dict[str, tuple[str, float]] = {
+    "_seconds": ("a Trend of time, in seconds", 1000.0),
+    "_ratio": ("a Rate, as a ratio (0..1)", 1.0),
+    "_per_second": ("a Counter's rate, per second", 1.0),
+    "_bytes": ("data, in bytes", 1.0),
+    "": ("a count, a Gauge's value or a Trend without a unit", 1.0),
+}
+
+
+def bucket_counts(sink: TrendSink, bounds_ms: tuple[float, ...]) -> list[int]:
+    """Cumulative counts of samples <= each bound (ms), for a Prometheus histogram."""
+    if sink.count == 0:
+        return [0] * len(bounds_ms)
+    if sink.exact is not None:
+        values = sorted(sink.exact)
+        out, i = [], 0
+        for bound in bounds_ms:
+            while i < len(values) and values[i] <= bound:
+                i += 1
+            out.append(i)
+        return out
+    below_zero = round(sink.sketch.count - sink.pos.count)  # zero bin and negative values
+    pairs: list[tuple[float, float]] = []
+    store = sink.pos
+    if store.count:
+        lo, hi = store.min_key - store.offset, store.max_key - store.offset
+        for index in range(lo, hi + 1):
+            count = store.bins[index]
+            if count:
+                pairs.append((MAPPING.value(index + store.offset), count))
+    out, i, running = [], 0, float(below_zero)
+    for bound in bounds_ms:
+        while i < len(pairs) and pairs[i][0] <= bound:
+            running += pairs[i][1]
+            i += 1
+        out.append(round(running))
+    return out
+
+
+def threshold_unit(registry: Registry, metric_key: str, expression: str) -> str:
+    """The unit suffix of a threshold's observed value: what its metric holds and how it is aggregated."""
+    metric = registry.get(parse_selector(metric_key).metric)
+    if metric is None:
+        return ""
+    aggregation = parse_expression(expression).aggregation
+    if metric.type is MetricType.RATE:
+        return "_ratio"
+    if metric.type is MetricType.COUNTER and aggregation == "rate":
+        return "_per_second"
+    if metric.contains is ValueType.DATA:
+        return "_bytes"
+    if metric.type is MetricType.TREND and metric.contains is ValueType.TIME:
+        return "_seconds"
+    return ""
+
+
+def public_target(url: str) -> str:
+    """The target URL as a label: scheme, host, port and path; never userinfo, a query or a fragment."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return redact(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
+
+
+def _labels(tags: dict[str, str]) -> list[str]:
+    return [redact(tags.get(k, "")) for k in REQUEST_LABELS]
+
+
+def _count(registry: Registry, metric: str, selector: dict[str, str]) -> float:
+    if metric not in registry:
+        return 0.0
+    return float(registry.aggregate(metric, selector).compute("count") or 0.0)
+
+
+class FixloadCollector(Collector):
+    """Reads one environment's registry and live view at every scrape."""
+
+    def __init__(self, environment: Any) -> None:
+        self.environment = environment
+
+    def describe(self) -> list[Any]:
+        return []  # no describe-time metrics: collect() reads live state (and registering never scrapes)
+
+    def collect(self) -> Iterator[Any]:
+        environment = self.environment
+        run = run_for(environment)
+        registry = run.registry
+        live = live_for(environment)
+        status = live.status()
+        yield self._run_info(status)
+        yield from self._requests(registry)
+        yield from self._scenarios(registry, status)
+        yield from self._checks(registry)
+        yield from self._thresholds(registry, live)
+        runner = environment.runner
+        workers = len(coordinator.active_workers(runner)) if isinstance(runner, MasterRunner) else 0
+        yield GaugeMetricFamily("fixload_workers", "active Locust workers (0 on a local runner)", value=float(workers))
+        yield GaugeMetricFamily("fixload_test_running", "1 while a test runs", value=1.0 if live.running else 0.0)
+        yield GaugeMetricFamily(
+            "fixload_test_elapsed_seconds", "seconds since the scenarios' clock started", value=status["elapsed"]
+        )
+
+    def _run_info(self, status: dict[str, Any]) -> GaugeMetricFamily:
+        info = GaugeMetricFamily(
+            "fixload_run_info",
+            "the run's profile, multiplier and target (always 1)",
+            labels=("profile", "multiplier", "target"),
+        )
+        config = run_for(self.environment).config
+        target = config.target.base_url if config is not None else (self.environment.host or "")
+        multiplier = status.get("multiplier")
+        info.add_metric(
+            [
+                redact(str(status.get("profile") or "")),
+                "" if multiplier is None else f"{multiplier:g}",
+                public_target(target),
+            ],
+            1.0,
+        )
+        return info
+
+    @staticmethod
+    def _requests(registry: Registry) -> Iterator[Any]:
+        duration = HistogramMetricFamily(
+            "fixload_http_req_duration_seconds",
+            "HTTP request duration (k6 http_req_duration) by scenario, request name, method and status",
+            labels=REQUEST_LABELS,
+        )
+        bounds_ms = tuple(b * 1000.0 for b in BUCKETS_SECONDS)
+        merged: dict[tuple[str, ...], TrendSink] = {}
+        if "http_req_duration" in registry:
+            for series in registry.series("http_req_duration"):
+                key = tuple(_labels(series.tags))
+                into = merged.get(key)
+                if into is None:
+                    into = merged[key] = TrendSink()
+                into.merge(series.sink)  # type: ignore[arg-type]
+        for key, sink in sorted(merged.items()):
+            cumulative = bucket_counts(sink, bounds_ms)
+            buckets = [(_le(b), float(c)) for b, c in zip(BUCKETS_SECONDS, cumulative, strict=True)]
+            buckets.append(("+Inf", float(sink.count)))
+            duration.add_metric(list(key), buckets, sum_value=sink.sum / 1000.0)
+        yield duration
+
+        reqs = CounterMetricFamily(
+            "fixload_http_reqs",
+            "HTTP requests (k6 http_reqs) by scenario, request name, method and status",
+            labels=REQUEST_LABELS,
+        )
+        totals: dict[tuple[str, ...], float] = {}
+        if "http_reqs" in registry:
+            for series in registry.series("http_reqs"):
+                key = tuple(_labels(series.tags))
+                totals[key] = totals.get(key, 0.0) + float(series.sink.compute("count") or 0.0)
+        for key, value in sorted(totals.items()):
+            reqs.add_metric(list(key), value)
+        yield reqs
+
+    @staticmethod
+    def _scenarios(registry: Registry, status: dict[str, Any]) -> Iterator[Any]:
+        def counter(name: str, help_text: str) -> CounterMetricFamily:
+            return CounterMetricFamily(name, help_text, labels=("scenario",))
+
+        def gauge(name: str, help_text: str) -> GaugeMetricFamily:
+            return GaugeMetricFamily(name, help_text, labels=("scenario",))
+
+        completed = counter("fixload_iterations", "completed iterations (k6 iterations)")
+        started = counter("fixload_iterations_started", "iterations started (executor counts)")
+        scheduled = counter("fixload_iterations_scheduled", "iterations due so far (arrival-rate executors)")
+        dropped = counter("fixload_dropped_iterations", "iterations an arrival-rate executor dropped (no free VU)")
+        failed = counter("fixload_iterations_failed", "iterations a step of the flow failed")
+        vus = gauge("fixload_vus", "VUs running an iteration now")
+        allocated = gauge("fixload_vus_allocated", "VUs allocated (arrival-rate) or targeted (VU executors)")
+        vus_max = gauge("fixload_vus_max", "the most VUs the scenario may use")
+        target = gauge("fixload_target_iterations_per_second", "scheduled iterations/s now (arrival-rate executors)")
+        achieved = gauge("fixload_achieved_iterations_per_second", "iterations started per second, last seconds")
+        for s in status["scenarios"]:
+            name = s["name"]
+            label = [redact(name)]
+            selector = {"scenario": name}
+            completed.add_metric(label, _count(registry, "iterations", selector))
+            started.add_metric(label, float(s["started"]))
+            dropped.add_metric(label, _count(registry, "dropped_iterations", selector))
+            failed.add_metric(label, _count(registry, f"{s['flow']}_failures", selector))
+            vus.add_metric(label, float(s["vusBusy"]))
+            allocated.add_metric(label, float(s["vusAllocated"]))
+            vus_max.add_metric(label, float(s["vusMax"]))
+            achieved.add_metric(label, float(s["achievedRate"] or 0.0))
+            if s["executor"].endswith("arrival-rate"):
+                scheduled.add_metric(label, float(s["scheduled"] or 0))
+                target.add_metric(label, float(s["targetRate"] or 0.0))
+        yield from (completed, started, scheduled, dropped, failed, vus, allocated, vus_max, target, achieved)
+
+    @staticmethod
+    def _checks(registry: Registry) -> Iterator[Any]:
+        total = CounterMetricFamily("fixload_checks", "checks (a flow's steps) evaluated", labels=("scenario", "check"))
+        failed = CounterMetricFamily(
+            "fixload_checks_failed", "checks (a flow's steps) that failed", labels=("scenario", "check")
+        )
+        counts: dict[tuple[str, str], list[float]] = {}
+        if "checks" in registry:
+            for series in registry.series("checks"):
+                key = (redact(series.tags.get("scenario", "")), redact(series.tags.get("check", "")))
+                entry = counts.setdefault(key, [0.0, 0.0])
+                entry[0] += series.sink.total  # type: ignore[union-attr]
+                entry[1] += series.sink.fails  # type: ignore[union-attr]
+        for key, (evaluated, fails) in sorted(counts.items()):
+            total.add_metric(list(key), evaluated)
+            failed.add_metric(list(key), fails)
+        yield total
+        yield failed
+
+    def _thresholds(self, registry: Registry, live: Any) -> Iterator[Any]:
+        environment = self.environment
+        ok = GaugeMetricFamily(
+            "fixload_threshold_ok",
+            "1 if the threshold passes (or has no samples yet), 0 if it fails",
+            labels=THRESHOLD_LABELS,
+        )
+        observed = {
+            unit: GaugeMetricFamily(
+                f"fixload_threshold_observed{unit}",
+                f"a threshold's aggregation so far: {text}",
+                labels=THRESHOLD_LABELS,
+            )
+            for unit, (text, _) in UNITS.items()
+        }
+        limit = {
+            unit: GaugeMetricFamily(
+                f"fixload_threshold_limit{unit}", f"a threshold's bound: {text}", labels=THRESHOLD_LABELS
+            )
+            for unit, (text, _) in UNITS.items()
+        }
+        thresholds = live_thresholds(environment, live.elapsed()) if live.running else summary_thresholds(environment)
+        failing = 0
+        for t in thresholds:
+            label = [redact(t["metric"]), redact(t["expression"])]
+            ok.add_metric(label, 0.0 if t["ok"] is False else 1.0)
+            failing += t["ok"] is False
+            unit = threshold_unit(registry, t["metric"], t["expression"])
+            divisor = UNITS[unit][1]
+            limit[unit].add_metric(label, parse_expression(t["expression"]).value / divisor)
+            if t["observed"] is not None and math.isfinite(float(t["observed"])):
+                observed[unit].add_metric(label, float(t["observed"]) / divisor)
+        yield ok
+        yield from observed.values()
+        yield from limit.values()
+        yield GaugeMetricFamily("fixload_thresholds_failing", "thresholds failing now", value=float(failing))
+
+
+def _le(bound: float) -> str:
+    return repr(float(bound))
+
+
+def registry_for(environment: Any) -> CollectorRegistry:
+    """One prometheus_client registry per environment, holding only fixload's collector."""
+    surfaces = run_for(environment).surfaces
+    if surfaces.prometheus_registry is None:
+        surfaces.prometheus_registry = CollectorRegistry(auto_describe=False)
+        surfaces.prometheus_registry.register(FixloadCollector(environment))
+    return surfaces.prometheus_registry
+
+
+def exposition(environment: Any) -> bytes:
+    return generate_latest(registry_for(environment))
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--prometheus-port",
+        type=int,
+        default=0,
+        include_in_web_ui=False,
+        help="fixload: serve Prometheus metrics on this port (master/local runner; e.g. with --headless). "
+        "The web UI always serves them at /metrics.",
+    )
+    parser.add_argument(
+        "--prometheus-host",
+        default="127.0.0.1",
+        include_in_web_ui=False,
+        help="fixload: interface for --prometheus-port (default 127.0.0.1)",
+    )
+
+
+def install(environment: Any, runner: Any, web_ui: Any) -> None:
+    """/metrics on the web UI, and on --prometheus-port (master/local runner; called at init by `fixload.plugin`)."""
+    if isinstance(runner, WorkerRunner):
+        return
+    if web_ui is not None:
+        from flask import Response
+
+        @web_ui.app.route("/metrics")
+        @web_ui.auth_required_if_enabled
+        def fixload_metrics() -> Response:
+            return Response(exposition(environment), content_type=CONTENT_TYPE_LATEST)
+
+    options = environment.parsed_options
+    port = int(getattr(options, "prometheus_port", 0) or 0) if options is not None else 0
+    if port:
+        from prometheus_client import start_http_server
+
+        host = getattr(options, "prometheus_host", "127.0.0.1") or "127.0.0.1"
+        server, _thread = start_http_server(port, addr=host, registry=registry_for(environment))
+        run_for(environment).surfaces.prometheus_server = server
+        logger.info("fixload: Prometheus metrics on http://%s:%d/metrics", host, server.server_port)
+    environment.events.quitting.add_listener(_on_quitting)
+
+
+def _on_quitting(environment: Any, **_: Any) -> None:
+    surfaces = run_for(environment).surfaces
+    server, surfaces.prometheus_server = surfaces.prometheus_server, None
+    if server is not None:
+        server.shutdown()
+        server.server_close()

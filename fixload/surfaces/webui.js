@@ -1,0 +1,137 @@
+// fixload's part of Locust's web UI (served at /fixload/ui.js, added to the page by fixload/surfaces/webui.py).
+//
+// Every 2 s it reads /fixload/panel.json and draws, outside Locust's React tree (so Locust's re-renders
+// never touch it): the run's banner above the page (why START was refused, waiting for the common start
+// instant, running, finalizing, then the verdict with its exit code and the summary link), and the chart
+// panel below Locust's tabs (the HTML report's own SVG charts, drawn by the server from the live series).
+// It also says on the start form that users and ramp-up are set by the profile.
+(() => {
+  "use strict";
+  const base = document.querySelector('script[src$="fixload/ui.js"]').src.replace(/fixload\/ui\.js.*$/, "");
+  const PHASES = {
+    ready: ["info", () => "fixload: ready — press START to run the profile"],
+    refused: ["error", (r) => `fixload: START refused — ${r.message}`],
+    waiting: ["info", (r) => (r.startsIn == null ? "fixload: starting…" : `fixload: waiting for the common start instant (in ${r.startsIn.toFixed(1)} s)`)],
+    running: ["running", (r, p) => `fixload: running — ${r.elapsed.toFixed(0)} s of ${p.durationText}` + (p.failing ? ` · ${p.failing} threshold(s) failing so far` : "")],
+    provisioning: ["info", () => "fixload: setting up — provisioning the zone, service and campaign fixtures"],
+    halting: ["error", (r) => `fixload: ending the test — ${r.reason}${r.detail ? ": " + r.detail : ""}`],
+    finalizing: ["info", () => "fixload: finalizing — collecting the last samples, evaluating thresholds, writing the summary"],
+  };
+  const VERDICT_KIND = { passed: "ok", thresholds_failed: "error", aborted: "error", setup_failed: "error", target_unreachable: "error", error: "error", interrupted: "warn" };
+  const COLORS = { info: ["#1e40af", "#dbeafe"], running: ["#065f46", "#d1fae5"], ok: ["#065f46", "#bbf7d0"], warn: ["#92400e", "#fef3c7"], error: ["#991b1b", "#fee2e2"] };
+
+  // Both live in Locust's <main>, around its one container (tabs and tab content): React never adds a
+  // sibling there, and when it re-mounts the page they are simply made again.
+  function element(id, tag, before) {
+    const node = document.getElementById(id) || Object.assign(document.createElement(tag), { id });
+    const main = document.querySelector("main");
+    const locust = main ? [...main.children].find((c) => !c.id.startsWith("fixload-")) : document.getElementById("root");
+    if (!locust) return node;
+    if (before && node.nextElementSibling !== locust) locust.before(node);
+    if (!before && locust.nextElementSibling !== node) locust.after(node);
+    return node;
+  }
+
+  function banner(data) {
+    const run = data.run;
+    const node = element("fixload-banner", "div", true);
+    let kind, text;
+    if (run.phase === "stopped") {
+      kind = VERDICT_KIND[run.status] || "warn";
+      text = `fixload: ${run.verdict.toUpperCase()} — exit code ${run.exitCode}` + (run.reason ? ` — ${run.reason}` : "");
+    } else {
+      const [k, render] = PHASES[run.phase] || PHASES.ready;
+      kind = k;
+      text = render(run, data);
+    }
+    const [fg, bg] = COLORS[kind];
+    node.dataset.phase = run.phase;
+    node.dataset.status = run.status || "";
+    node.style.cssText = `position:sticky;top:0;z-index:1200;margin:8px 24px 0;border-radius:6px;padding:8px 16px;font:600 14px system-ui,sans-serif;color:${fg};background:${bg};border:1px solid ${fg}33`;
+    node.textContent = text;
+    if (run.phase === "stopped") {
+      const link = document.createElement("a");
+      link.href = base + run.summary.replace(/^\//, "");
+      link.textContent = "summary JSON";
+      link.style.cssText = `margin-left:12px;color:${fg}`;
+      node.append(" · ", link);
+    }
+  }
+
+  function charts(data) {
+    const node = element("fixload-charts", "section", false);
+    if (!data.charts) {
+      node.hidden = true;
+      return;
+    }
+    node.hidden = false;
+    node.style.cssText = "max-width:1400px;margin:16px auto;padding:0 16px;font-family:system-ui,sans-serif";
+    const signature = data.charts.length + ":" + data.charts.slice(-200);
+    if (node.dataset.signature === signature) return;
+    node.dataset.signature = signature;
+    node.innerHTML = `<style>${data.css}</style>` +
+      `<h2 style="font-size:17px">fixload — per scenario: scheduled vs achieved iterations/s, dropped iterations, p95 against its threshold</h2>` +
+      data.charts;
+  }
+
+  function profileFields(data) {
+    if (!data.profileDecides) return;
+    for (const [name, text] of Object.entries(data.profileDecides)) {
+      const input = document.querySelector(`input[name=${name}]`);
+      if (input && input.disabled && input.value !== text) {
+        input.value = text;
+        input.title = "The profile's scenarios decide how many VUs run and when they start";
+      }
+    }
+  }
+
+  // Locust stops polling its stats when a test stops, so its table keeps the last rows it fetched while the
+  // test ran: once the run has stopped there is no "now", and the Scenarios tab's "now" columns are blanked.
+  function clearNow(data) {
+    if (data.run.phase !== "stopped") return;
+    for (const table of document.querySelectorAll("table")) {
+      const titles = [...table.querySelectorAll("thead th")].map((th) => th.textContent.trim());
+      const columns = data.nowColumns.map((title) => titles.indexOf(title)).filter((i) => i >= 0);
+      if (columns.length !== data.nowColumns.length) continue;
+      for (const row of table.querySelectorAll("tbody tr")) {
+        for (const i of columns) {
+          const cell = row.children[i];
+          const blank = /\//.test(cell.textContent) ? cell.textContent.replace(/^[^/]+\/[^/]+\//, "— / — /") : "—";
+          if (cell && cell.textContent !== blank) cell.textContent = blank;
+        }
+      }
+    }
+  }
+
+  function duration(seconds) {
+    if (seconds == null) return "?";
+    const m = Math.floor(seconds / 60), s = Math.round(seconds % 60);
+    return m ? `${m} min ${s} s` : `${s} s`;
+  }
+
+  async function poll() {
+    try {
+      const response = await fetch(base + "fixload/panel.json", { credentials: "include", cache: "no-store" });
+      if (response.ok) {
+        const data = await response.json();
+        data.durationText = duration(data.run.duration);
+        window.fixloadPanel = data;
+        banner(data);
+        charts(data);
+        profileFields(data);
+        clearNow(data);
+      }
+    } catch (error) {
+      // the server is gone or restarting: keep the last banner, try again
+    }
+  }
+
+  poll();
+  setInterval(poll, 2000);
+  // START / STOP / NEW: show their effect without waiting for the next poll
+  document.addEventListener("click", (event) => {
+    if (event.target.closest && event.target.closest("button")) [300, 1000].forEach((ms) => setTimeout(poll, ms));
+  }, true);
+  // the form is re-mounted when a test stops: fill its profile fields as soon as it appears
+  new MutationObserver(() => window.fixloadPanel && (profileFields(window.fixloadPanel), clearNow(window.fixloadPanel))).observe(document.body, { childList: true, subtree: true });
+})();

@@ -1,0 +1,516 @@
+"""fixload on Locust's web UI (master or local runner): the start form, the run's banner and charts, two tabs.
+
+Locust's React UI shows extra tabs from three template arguments and one field of its `/stats/requests`
+poll (the mechanism of Locust's `examples/extend_web_ui.py`): `extended_tabs` (title + key),
+`extended_tables` (the columns of each tab), `extended_csv_files` (links on the *Download Data* tab), and
+`extended_stats` (the rows, refreshed with every poll, every 2 s). Nothing of Locust is patched: template
+arguments are set at `init` (Locust's `update_template_args()` keeps keys it does not own), and everything
+else goes through Flask's own hooks on Locust's app:
+
+- **START** (`POST /swarm`) is checked first by a `before_request` hook: blank fields mean "not set" (the
+  environment's / profile's value), the multiplier is parsed from its string, and the profile, environment,
+  multiplier and thresholds go through `driver.configure` (`validation.validate_run`), as the command line's
+  `init` does. A bad
+  value is answered `{"success": false, "message": ...}` (Locust's form shows it next to START), logged (the
+  Logs tab) and shown in the banner; nothing starts. A good one is written to the options typed, and the
+  fields are taken out of the form so Locust's generic handler cannot store them as strings.
+- A **Host** that is not the configured target (the host the process started with: `K6_BASE_URL`, the
+  embedded simulator's, or `-H`) is refused, so the flows' tokens go only there, unless
+  `--allow-host-override`.
+- The page gets one script (`/fixload/ui.js`, injected by an `after_request` hook on `/`) that polls
+  `/fixload/panel.json` and draws the banner (waiting for the common start instant / running / finalizing,
+  then the verdict with its exit code and the summary link, or why START was refused), the chart panel below
+  Locust's tabs (the HTML report's own charts, `render.scenario_charts`, from the same time series), and
+  says on the form that users and ramp-up are set by the profile.
+
+Tabs (shown once a test has started, as Locust shows its own):
+- *Scenarios*: per scenario the executor, target rate now vs achieved (iterations started per second over
+  the last few seconds), VUs busy/allocated/max, scheduled/started/dropped/completed, p95 of the last
+  seconds; the "now" columns are blank once the test has stopped;
+- *Thresholds*: every expression with its observed value so far, with its unit, and pass/fail (pending
+  without samples); after the test, the final evaluation from the summary.
+
+Routes (all behind `--web-login` when it is on): `/fixload/status.json` (both tabs' data),
+`/fixload/panel.json` (banner and charts), `/fixload/summary.json` (the summary of the last finished test;
+404 before one exists), `/fixload/ui.js`. Everything served passes through `redact()`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import orjson
+from flask import Response, jsonify, request
+from locust.runners import STATE_RUNNING, STATE_SPAWNING
+from werkzeug.datastructures import ImmutableMultiDict
+
+from fixload.common.secrets import redact
+from fixload.profile.config import ConfigError
+from fixload.report.html import CSS as REPORT_CSS
+from fixload.report.html import scenario_charts, summary_scenario_charts
+from fixload.report.summary import format_value
+from fixload.report.timeseries import decode as decode_series
+from fixload.report.timeseries import encode as encode_series
+from fixload.runtime import coordinator
+from fixload.runtime.driver import configure
+from fixload.runtime.lifecycle import State
+from fixload.runtime.live import SAMPLE_INTERVAL, live_for
+from fixload.runtime.state import run_for
+
+logger = logging.getLogger("fixload")
+
+TAB_SCENARIOS = "fixload_scenarios"
+TAB_THRESHOLDS = "fixload_thresholds"
+SUMMARY_ROUTE = "/fixload/summary.json"
+STATUS_ROUTE = "/fixload/status.json"
+PANEL_ROUTE = "/fixload/panel.json"
+SCRIPT_ROUTE = "/fixload/ui.js"
+SCRIPT_FILE = Path(__file__).with_name("webui.js")
+
+SCENARIO_COLUMNS = [
+    {"key": "name", "title": "Scenario"},
+    {"key": "executor", "title": "Executor"},
+    {"key": "target_rate", "title": "Target it/s now"},
+    {"key": "target_window", "title": "Scheduled it/s (last s)"},
+    {"key": "achieved_rate", "title": "Achieved it/s (last s)"},
+    {"key": "vus", "title": "VUs busy / allocated / max"},
+    {"key": "scheduled", "title": "Scheduled"},
+    {"key": "started", "title": "Started"},
+    {"key": "dropped", "title": "Dropped"},
+    {"key": "completed", "title": "Completed"},
+    {"key": "p95", "title": "p95 ms (last s)"},
+]
+THRESHOLD_COLUMNS = [
+    {"key": "metric", "title": "Metric"},
+    {"key": "expression", "title": "Expression"},
+    {"key": "observed", "title": "Observed"},
+    {"key": "result", "title": "Result"},
+]
+NOW_COLUMNS = ("target_rate", "target_window", "achieved_rate", "vus", "p95")
+"""The Scenarios tab's columns about the moment (blank once the test has stopped; the totals stay)."""
+NOT_NOW = "—"
+"""What a "now" column shows once the test has stopped: there is no "now" any more."""
+
+
+def add_arguments(parser: Any) -> None:
+    parser.add_argument(
+        "--allow-host-override",
+        action="store_true",
+        default=False,
+        include_in_web_ui=False,
+        help="fixload: let the web UI's Host field send the flows (and their tokens) to another host than the "
+        "configured target",
+    )
+
+
+# ------------------------------------------------------------------------------------------ the tabs
+def _num(value: float | None, digits: int = 2) -> str:
+    return NOT_NOW if value is None else f"{value:,.{digits}f}"
+
+
+def scenario_rows(status: dict[str, Any]) -> list[dict[str, Any]]:
+    now = status["state"] == "running"
+    rows = []
+    for s in status["scenarios"]:
+        arrival = s["executor"].endswith("arrival-rate")
+        rows.append(
+            {
+                "name": s["name"],
+                "executor": s["executor"],
+                "target_rate": (_num(s["targetRate"]) if arrival else "— (VU executor)") if now else NOT_NOW,
+                "target_window": _num(s["targetRateWindow"]) if now and arrival else NOT_NOW,
+                "achieved_rate": _num(s["achievedRate"]) if now else NOT_NOW,
+                "vus": f"{s['vusBusy']} / {s['vusAllocated']} / {s['vusMax']}" if now else f"— / — / {s['vusMax']}",
+                "scheduled": NOT_NOW if s["scheduled"] is None else s["scheduled"],
+                "started": s["started"],
+                "dropped": s["dropped"],
+                "completed": s["completed"],
+                "p95": _num(s["p95Ms"], 1) if now else NOT_NOW,
+            }
+        )
+    return rows
+
+
+def observed_text(threshold: dict[str, Any]) -> str:
+    """The observed value with its unit (ms, %, /s, B), as the console summary writes it."""
+    if threshold.get("observed") is None:
+        return NOT_NOW
+    return format_value(
+        threshold["observed"],
+        threshold.get("aggregation") or "",
+        threshold.get("metricType"),
+        threshold.get("contains"),
+    )
+
+
+def threshold_rows(status: dict[str, Any]) -> list[dict[str, Any]]:
+    rows = []
+    for t in status["thresholds"]:
+        result = "pending (no samples)" if t["ok"] is None else ("✓ pass" if t["ok"] else "✗ FAIL")
+        if t.get("noSamples"):  # the run is over and the selector matched nothing: k6's pass rule, said loudly
+            result = "⚠ NO SAMPLES (passes by k6's rule)" if t["ok"] else "✗ FAIL (NO SAMPLES)"
+        rows.append(
+            {
+                "metric": t["metric"],
+                "expression": t["expression"] + (" (abortOnFail)" if t.get("abortOnFail") else ""),
+                "observed": observed_text(t),
+                "result": result,
+            }
+        )
+    return rows
+
+
+def extended_stats(environment: Any) -> list[dict[str, Any]]:
+    status = live_for(environment).status()
+    return [
+        {"key": TAB_SCENARIOS, "data": scenario_rows(status)},
+        {"key": TAB_THRESHOLDS, "data": threshold_rows(status)},
+    ]
+
+
+# ------------------------------------------------------------------------------------ the start form
+class FormError(ValueError):
+    """A start-form field that cannot be used, naming the field and what was expected."""
+
+
+FORM_FIELDS = ("profile", "multiplier", "env_file", "summary")
+"""fixload's fields in the form (Locust posts them snake_cased), read here and kept from Locust's handler."""
+PROFILE_FIELDS = ("user_count", "spawn_rate")
+"""Locust's fields that a profile decides: the form shows them as the profile's, and they are not used."""
+
+
+@dataclass(frozen=True)
+class StartForm:
+    """The start form as fixload reads it: None where a field was left blank (not set)."""
+
+    profile: str | None
+    multiplier: str | None
+    """As typed: `validate_run` reads it with the command line's rules (a positive number within bounds)."""
+    env_file: str | None
+    summary: str
+    host: str | None
+
+    @classmethod
+    def parse(cls, form: Any, current: Any = None) -> StartForm:
+        """A field sent blank is "not set"; a field not sent at all (a script's POST) keeps its value in
+        `current` (the options: what the command line gave, or the last START)."""
+
+        def field(name: str) -> str | None:
+            if name in form or current is None:
+                return _blank(form.get(name))
+            value = getattr(current, name, None)
+            return _blank(None if value is None else str(value))
+
+        return cls(
+            profile=field("profile"),
+            multiplier=field("multiplier"),
+            env_file=field("env_file"),
+            summary=field("summary") or "",
+            host=_blank(form.get("host")),
+        )
+
+
+def _blank(value: str | None) -> str | None:
+    text = (value or "").strip()
+    return text or None
+
+
+def _url_key(url: str) -> tuple[str, str, int | None, str]:
+    parts = urlsplit(url.strip())
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return parts.scheme.lower(), (parts.hostname or "").lower(), port, parts.path.rstrip("/")
+
+
+def same_target(host: str, target: str) -> bool:
+    try:
+        return _url_key(host) == _url_key(target)
+    except ValueError:  # a port that is not a number
+        return False
+
+
+def check_host(host: str | None, target: str, allow_override: bool) -> str:
+    """The host the flows may use: the configured target, or (only with --allow-host-override) another."""
+    if host is None or same_target(host, target) or allow_override:
+        return host or target
+    raise FormError(
+        f"Host: {host} is not the configured target {target}; the flows send the user and admin tokens only to "
+        "the target (set K6_BASE_URL to change it, or start with --allow-host-override)"
+    )
+
+
+def apply_form(environment: Any, choice: StartForm) -> None:
+    """Put the form's values into the options, typed, and load them as the command line would
+    (`driver.configure`); on a bad value the options are restored and the error raised."""
+    options = environment.parsed_options
+    before = {name: getattr(options, name, None) for name in FORM_FIELDS}
+    before_profile = environment.profile
+    options.profile, options.multiplier, options.env_file = choice.profile, choice.multiplier, choice.env_file
+    options.summary = choice.summary
+    try:
+        configure(environment, environment.runner)
+    except BaseException:
+        for name, value in before.items():
+            setattr(options, name, value)
+        environment.profile = before_profile
+        raise
+    environment.profile = choice.profile
+
+
+def _busy(environment: Any) -> bool:
+    runner = environment.runner
+    run = run_for(environment)
+    return bool(
+        runner.state in (STATE_RUNNING, STATE_SPAWNING)
+        or getattr(runner, "shape_greenlet", None) is not None
+        or run.lifecycle.state is State.FINALIZING
+    )
+
+
+def refuse_start(environment: Any, message: str, banner: bool = True) -> Response:
+    """A START that cannot run: say why in the form, the Logs tab and (`banner`) the banner; start nothing."""
+    message = redact(message)
+    logger.error("fixload: START refused: %s", message)
+    if banner:
+        run_for(environment).surfaces.refused = message
+    return jsonify({"success": False, "message": message, "host": environment.host})
+
+
+def start_form_hook(environment: Any, web_ui: Any, target: str) -> Response | None:
+    """`before_request` for POST /swarm: check and apply fixload's fields, or answer with the error."""
+    if request.method != "POST" or request.path.rstrip("/") != "/swarm":
+        return None
+    if web_ui.web_login and not _logged_in():
+        return None  # Locust's own view sends the visitor to the login page
+    if _busy(environment):
+        # the banner keeps showing the run in progress
+        message = "a test is running or finishing: press STOP and wait for its verdict first"
+        return refuse_start(environment, message, banner=False)
+    options = environment.parsed_options
+    try:
+        choice = StartForm.parse(request.form, options)
+        host = check_host(choice.host, target, bool(getattr(options, "allow_host_override", False)))
+        apply_form(environment, choice)
+    except (FormError, ConfigError) as exc:
+        return refuse_start(environment, str(exc))
+    run_for(environment).surfaces.refused = ""
+    taken = (*FORM_FIELDS, "host", *(PROFILE_FIELDS if _profile_run(environment) else ()))
+    form = [(k, v) for k, v in request.form.items(multi=True) if k not in taken]
+    request.form = ImmutableMultiDict([*form, ("host", host)])
+    return None
+
+
+def _logged_in() -> bool:
+    from flask_login import current_user
+
+    return bool(current_user and current_user.is_authenticated)
+
+
+# --------------------------------------------------------------------------------- banner and charts
+VERDICTS = {
+    "passed": "passed",
+    "thresholds_failed": "thresholds failed",
+    "aborted": "aborted by abortOnFail",
+    "interrupted": "interrupted",
+    "setup_failed": "setup failed",
+    "target_unreachable": "target unreachable",
+    "error": "error",
+}
+
+
+def run_phase(environment: Any) -> dict[str, Any]:
+    """The run's lifecycle as the banner shows it: ready, refused, provisioning (setup's fixtures), waiting
+    (for the common start instant), running, halting (setup failed or abortOnFail: the test is ending),
+    finalizing, stopped (with its verdict and exit code).
+
+    The only place the web UI reads the lifecycle (`Run.lifecycle`); the coordinator's test state gives the
+    common start instant `t0`, which the lifecycle's `running` includes (the engine runs, its users wait)."""
+    run = run_for(environment)
+    lifecycle = run.lifecycle
+    state = coordinator.state_of(environment)
+    if lifecycle.state is State.FINALIZING:
+        return {"phase": "finalizing"}
+    if run.surfaces.refused:  # the latest START (refused ones are forgotten when a test starts)
+        return {"phase": "refused", "message": run.surfaces.refused}
+    if lifecycle.summary:
+        fx = lifecycle.summary["fixload"]
+        return {
+            "phase": "stopped",
+            "status": fx.get("status"),
+            "verdict": VERDICTS.get(str(fx.get("status")), str(fx.get("status"))),
+            "exitCode": fx.get("exitCode"),
+            "reason": fx.get("reason") or "",
+            "summary": SUMMARY_ROUTE,
+        }
+    if lifecycle.halted and lifecycle.test_started:
+        assert lifecycle.halt is not None
+        return {"phase": "halting", "reason": str(lifecycle.halt.reason), "detail": redact(lifecycle.halt.detail)}
+    if lifecycle.state is State.PROVISIONING:
+        return {"phase": "provisioning"}
+    if state is not None and state.started and lifecycle.state in (State.WAITING, State.RUNNING):
+        wait = -state.plan_time()
+        if wait > 0:
+            return {"phase": "waiting", "startsIn": round(wait, 2)}
+        return {"phase": "running", "elapsed": round(-wait, 1), "duration": state.plan.nominal_duration}
+    if environment.runner is not None and environment.runner.state in (STATE_RUNNING, STATE_SPAWNING):
+        return {"phase": "waiting", "startsIn": None}
+    return {"phase": "ready"}
+
+
+def profile_decides(environment: Any) -> dict[str, str] | None:
+    """What the form's users / ramp-up fields say when the profile decides them (None: they are Locust's)."""
+    run = run_for(environment)
+    if run.config is None or not _profile_run(environment):
+        return None
+    plan = run.config.plan
+    most = sum(scenario.vus[1] for scenario in plan.scenarios.values())
+    return {
+        "userCount": f"set by the profile: up to {most} VUs across {len(plan.scenarios)} scenarios",
+        "spawnRate": "set by the profile: each scenario starts its VUs on its own schedule",
+    }
+
+
+def _profile_run(environment: Any) -> bool:
+    from fixload.runtime.shape import ScenarioShape
+
+    return isinstance(environment.shape_class, ScenarioShape)
+
+
+def panel(environment: Any) -> dict[str, Any]:
+    """The banner and the chart panel's data. The charts are the HTML report's (`render.scenario_charts`),
+    from the same time series: once the test has stopped, exactly the report's (from the summary); while it
+    runs, from the live samples encoded as the summary will carry them."""
+    live = live_for(environment)
+    status = live.status()
+    summary = run_for(environment).lifecycle.summary
+    if summary:
+        drawn = _has_data(decode_series(summary["fixload"].get("timeSeries")))
+        charts = summary_scenario_charts(summary) if drawn else ""  # a test that never ran: no empty frames
+    else:
+        rows = decode_series(encode_series(live.points, SAMPLE_INTERVAL))
+        charts = ""
+        if _has_data(rows):
+            scenarios = {s["name"]: {"executor": s["executor"], "flow": s["flow"]} for s in status["scenarios"]}
+            last = max((r.t for series in rows.values() for r in series), default=0.0)
+            x_max = max(last, float(status.get("duration") or 0.0), 1.0)
+            charts = scenario_charts(scenarios, status["thresholds"], rows, SAMPLE_INTERVAL, x_max)
+    return {
+        "run": run_phase(environment),
+        "profile": status["profile"],
+        "multiplier": status["multiplier"],
+        "failing": status["failing"],
+        "profileDecides": profile_decides(environment),
+        "charts": charts,
+        "css": CHART_CSS,
+        "nowColumns": [c["title"] for c in SCENARIO_COLUMNS if c["key"] in NOW_COLUMNS],
+    }
+
+
+def _has_data(rows: dict[str, list[Any]]) -> bool:
+    """Some sample has something to draw (a rate or a latency)."""
+    return any(r.achieved is not None or r.p95 is not None for series in rows.values() for r in series)
+
+
+def scoped_css(css: str, scope: str) -> str:
+    """The report's chart rules, each selector prefixed by `scope`, so they style the panel and not Locust's page."""
+    rules = []
+    for rule in css.replace("\n", "").split("}"):
+        if "{" not in rule:
+            continue
+        selectors, body = rule.split("{", 1)
+        names = [s.strip() for s in selectors.split(",")]
+        if any(n in ("body", "h1", "h2", "footer") for n in names):
+            continue
+        rules.append(",".join(f"{scope} {n}" for n in names) + "{" + body + "}")
+    return "\n".join(rules)
+
+
+CHART_CSS = scoped_css(REPORT_CSS, "#fixload-charts")
+
+
+# ------------------------------------------------------------------------------------------ wiring
+def _json(data: Any, status: int = 200, download: str | None = None) -> Response:
+    body = redact(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode())
+    response = Response(body, status=status, mimetype="application/json")
+    response.headers["Cache-Control"] = "no-store"
+    if download:
+        response.headers["Content-Disposition"] = f'attachment; filename="{download}"'
+    return response
+
+
+def _inject_script(response: Response) -> Response:
+    """Add fixload's script to Locust's page (its HTML is Locust's template; one tag before </body>)."""
+    page = response.get_data(as_text=True)
+    if "</body>" in page and SCRIPT_ROUTE not in page:
+        response.set_data(page.replace("</body>", f'<script src=".{SCRIPT_ROUTE}" defer></script></body>', 1))
+    return response
+
+
+def install(environment: Any, web_ui: Any) -> None:
+    """Add fixload's form checks, banner, charts, tabs, routes and download link to one Locust web UI
+    (master or local runner; called at init by `fixload.plugin`)."""
+    live_for(environment)
+
+    def on_test_start(**_: Any) -> None:
+        run_for(environment).surfaces.refused = ""  # a new test: a refused START's message is old news
+
+    environment.events.test_start.add_listener(on_test_start)
+    target = environment.host or (run_for(environment).config.target.base_url if run_for(environment).config else "")
+    web_ui.template_args["extended_tabs"] = [
+        {"title": "Scenarios", "key": TAB_SCENARIOS},
+        {"title": "Thresholds", "key": TAB_THRESHOLDS},
+    ]
+    web_ui.template_args["extended_tables"] = [
+        {"key": TAB_SCENARIOS, "structure": SCENARIO_COLUMNS},
+        {"key": TAB_THRESHOLDS, "structure": THRESHOLD_COLUMNS},
+    ]
+    web_ui.template_args["extended_csv_files"] = [
+        {"href": SUMMARY_ROUTE, "title": "fixload summary JSON (k6 --summary-export + fixload block)"},
+    ]
+    app = web_ui.app
+
+    @app.before_request
+    def fixload_start_form() -> Response | None:
+        return start_form_hook(environment, web_ui, target)
+
+    @app.route(STATUS_ROUTE)
+    @web_ui.auth_required_if_enabled
+    def fixload_status() -> Response:
+        return _json(live_for(environment).status())
+
+    @app.route(PANEL_ROUTE)
+    @web_ui.auth_required_if_enabled
+    def fixload_panel() -> Response:
+        return _json(panel(environment))
+
+    @app.route(SCRIPT_ROUTE)
+    @web_ui.auth_required_if_enabled
+    def fixload_script() -> Response:
+        response = Response(SCRIPT_FILE.read_text(encoding="utf-8"), mimetype="text/javascript")
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.route(SUMMARY_ROUTE)
+    @web_ui.auth_required_if_enabled
+    def fixload_summary() -> Response:
+        summary = run_for(environment).lifecycle.summary
+        if not summary:
+            return _json({"error": "no summary yet: it is written when the test stops"}, status=404)
+        return _json(summary, download="fixload-summary.json")
+
+    @app.after_request
+    def fixload_page(response: Response) -> Response:
+        if response.status_code != 200:
+            return response
+        if request.path == "/" and response.mimetype == "text/html":
+            return _inject_script(response)
+        if request.path != "/stats/requests" or not response.is_json:
+            return response
+        data = response.get_json()
+        data["extended_stats"] = json.loads(redact(json.dumps(extended_stats(environment))))
+        response.set_data(json.dumps(data))
+        return response
