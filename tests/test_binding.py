@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from fixload.cli.main import main as cli
+from fixload.cli import main as cli
 from fixload.profile.binding import binding_problems, import_flows, loaded_flows, needs_fixtures
 from fixload.profile.schema import parse_profile
 from fixload.profile.validation import validate_run

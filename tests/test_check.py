@@ -14,7 +14,7 @@ import pytest
 from flowkit import BASELINE, REPO
 
 from fixload.cli.check import NO_CAUSE, hints
-from fixload.cli.main import main as cli
+from fixload.cli import main as cli
 from fixload.common.exitcodes import ExitCode
 from fixload.flows.flow import StepResult
 from fixload.simulator.process import SimulatorProcess

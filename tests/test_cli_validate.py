@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from fixload.cli.main import main as cli
+from fixload.cli import main as cli
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE = ROOT / "profiles" / "baseline.json"

@@ -20,7 +20,8 @@ from pathlib import Path
 import pytest
 
 from fixload import plugin
-from fixload.cli.main import main as cli
+from fixload.cli import check  # noqa: F401  imported once here: the timings are the checks'
+from fixload.cli import main as cli
 from fixload.cli import run as runner
 from fixload.profile.validation import validate_run
 from tests.test_profile import BASELINE, MALFORMED

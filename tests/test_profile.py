@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from fixload.cli.main import main as cli
+from fixload.cli import main as cli
 from fixload.profile.schema import (
     ConstantArrivalRate,
     ConstantVUs,
