@@ -79,7 +79,7 @@ def test_a_sixth_flow_runs_under_fixload_run_with_f(tmp_path):
 
 def test_fixload_check_runs_the_sixth_flow_without_setup(simulator):
     from fixload.cli.check import check_config
-    from fixload.profile.config import load_run_config
+    from fixload.profile.validation import load_run_config
 
     flows = import_flows(WITH_SIXTH)
     config = load_run_config(SIXTH_PROFILE, process_env={**_env(), **simulator.env}, flows=flows)

@@ -13,8 +13,8 @@ import orjson
 import pytest
 from flowkit import BASELINE, REPO
 
-from fixload.cli.check import NO_CAUSE, hints
 from fixload.cli import main as cli
+from fixload.cli.check import NO_CAUSE, hints
 from fixload.common.exitcodes import ExitCode
 from fixload.flows.flow import StepResult
 from fixload.simulator.process import SimulatorProcess

@@ -11,7 +11,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from fixload.profile.config import load_run_config
+from fixload.profile.validation import load_run_config
 from tests.surfacekit import scaled_profile
 
 ROOT = Path(__file__).resolve().parents[1]

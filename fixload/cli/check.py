@@ -28,8 +28,9 @@ from fixload.common.exitcodes import ExitCode
 from fixload.common.secrets import redact
 from fixload.flows.flow import BODY_LOG_LIMIT, FlowUser, StepResult
 from fixload.profile.binding import import_flows, needs_fixtures
-from fixload.profile.config import ConfigError, RunConfig, load_run_config
+from fixload.profile.config import ConfigError, RunConfig
 from fixload.profile.environment import EnvError, load_environment
+from fixload.profile.validation import load_run_config
 
 NO_CAUSE = "the server gave no cause; its own log has it"
 EMPTY_500_MESSAGES = frozenset({"", "internal server error", "internal error", "server error"})

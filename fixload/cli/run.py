@@ -270,8 +270,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, relay: children.SignalRelay) -> int:
-    from fixload.profile.config import ConfigError, load_run_config
-    from fixload.profile.validation import format_verdict, validate_run
+    from fixload.profile.config import ConfigError
+    from fixload.profile.validation import format_verdict, load_run_config, validate_run
     from fixload.report.summary import default_summary_path
 
     # The one validation (fixload.profile.validation), for the target this run will use, before anything starts.

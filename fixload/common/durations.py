@@ -23,6 +23,9 @@ NS_PER_SECOND = 1_000_000_000
 MAX_NS = (1 << 63) - 1
 """Go's time.Duration is an int64 of nanoseconds: about 292 years."""
 
+MAX_DURATION_S = 30 * 86400.0
+MAX_DURATION_TEXT = "30d"
+
 _UNIT_NS: dict[str, int] = {
     "ns": 1,
     "us": 1_000,
@@ -148,3 +151,10 @@ def format_duration(seconds: float) -> str:
     if secs or rest:
         parts.append(f"{secs + rest:g}s")
     return "".join(parts)
+
+
+def duration_bound_error(seconds: float) -> str | None:
+    """The message for a duration beyond MAX_DURATION_S, or None."""
+    if seconds > MAX_DURATION_S:
+        return f"must be at most {MAX_DURATION_TEXT} ({MAX_DURATION_S:g}s), got {format_duration(seconds)}"
+    return None

@@ -33,13 +33,11 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fixload.common.durations import format_duration
+from fixload.common.durations import MAX_DURATION_S, format_duration
 
 if TYPE_CHECKING:
     from fixload.profile.plan import Plan
 
-MAX_DURATION_S = 30 * 86400.0
-MAX_DURATION_TEXT = "30d"
 MAX_RATE_PER_SECOND = 100_000.0
 MAX_VUS = 100_000
 MAX_VUS_PER_PROCESS = 5_000
@@ -63,13 +61,6 @@ class PlanCheck:
 
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
-
-
-def duration_bound_error(seconds: float) -> str | None:
-    """The message for a duration beyond MAX_DURATION_S, or None."""
-    if seconds > MAX_DURATION_S:
-        return f"must be at most {MAX_DURATION_TEXT} ({MAX_DURATION_S:g}s), got {format_duration(seconds)}"
-    return None
 
 
 def multiplier_bound_error(value: float) -> str | None:

@@ -26,7 +26,7 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from fixload.common.contract import DEFAULT_CAMPAIGN_TYPE, CampaignType
-from fixload.common.durations import DurationError, parse_duration
+from fixload.common.durations import DurationError, duration_bound_error, parse_duration
 from fixload.profile.limits import (
     MAX_ITERATIONS,
     MAX_MULTIPLIER,
@@ -34,7 +34,6 @@ from fixload.profile.limits import (
     MAX_SETTING_MINUTES,
     MAX_SETTING_SECONDS,
     MAX_VUS,
-    duration_bound_error,
 )
 
 

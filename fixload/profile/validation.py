@@ -240,3 +240,35 @@ def target_description(verdict: Verdict) -> str:
         return "the embedded simulator (no K6_BASE_URL set: fixload run starts it and uses its identities and tokens)"
     assert verdict.config is not None
     return mask_url(verdict.config.target.base_url)
+
+
+def load_run_config(
+    profile_path: str | Path | None = None,
+    multiplier: str | float | None = None,
+    env_file: str | Path | None = None,
+    check_env: bool = True,
+    process_env: Mapping[str, str] | None = None,
+    processes: int | None = 1,
+    flows: Mapping[str, type] | None = None,
+    locustfile: str | None = None,
+) -> RunConfig:
+    """The config of a valid run, or ConfigError listing every problem (fixload.profile.validation.validate_run).
+
+    check_env=False: the identities come from the embedded simulator (the wrapper's rule). `process_env`
+    stands for the process environment (default `os.environ`): `fixload check` adds the embedded
+    simulator's identities to it, as `fixload run` gives them to Locust's process. `processes`: how many
+    Locust processes share the load (the per-process ceilings of fixload.profile.limits). `flows`/`locustfile`: the
+    loaded flows, or the locustfiles to import for them (fixload.profile.binding)."""
+    verdict = validate_run(
+        profile_path,
+        multiplier,
+        env_file,
+        simulator=not check_env,
+        processes=processes,
+        process_env=process_env,
+        flows=flows,
+        locustfile=locustfile,
+    )
+    verdict.raise_for_problems()
+    assert verdict.config is not None
+    return verdict.config

@@ -56,10 +56,11 @@ from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunne
 from fixload.common.clock import PlanClock
 from fixload.engine.executors import Engine, Share, VUSlot, users_needed
 from fixload.profile.binding import loaded_flows
-from fixload.profile.config import ConfigError, load_run_config
+from fixload.profile.config import ConfigError
 from fixload.profile.limits import SPAWN_RATE_PER_PROCESS
 from fixload.profile.plan import Plan, build_plan
 from fixload.profile.schema import parse_profile
+from fixload.profile.validation import load_run_config
 from fixload.runtime.lifecycle import HaltReason, State
 from fixload.runtime.state import Run, TestState, run_for
 
