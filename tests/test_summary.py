@@ -19,6 +19,7 @@ import pytest
 from fixload.common import secrets
 from fixload.metrics.registry import Registry
 from fixload.metrics.thresholds import ThresholdSet
+from fixload.report.console import format_console_summary
 from fixload.report.summary import (
     EXIT_CODES,
     RunInfo,
@@ -28,7 +29,6 @@ from fixload.report.summary import (
     build_summary,
     default_summary_path,
     dumps,
-    format_console_summary,
     write_summary,
 )
 

@@ -174,24 +174,13 @@ class Outcome:
     def write(self, status: str, reason: str) -> None:
         """The summary of a run Locust could not summarise (stopped before it started, or killed): the
         profile, its thresholds and scenarios with what is known (nothing was counted), and why."""
-        from fixload.metrics.registry import Registry
         from fixload.metrics.thresholds import ThresholdSet
-        from fixload.report.summary import (
-            RunInfo,
-            ScenarioCounts,
-            SummaryWriteError,
-            build_summary,
-            format_console_summary,
-            write_summary,
-        )
-        from fixload.runtime.state import Run
+        from fixload.profile.validation import run_registry
+        from fixload.report.summary import RunInfo, scenario_counts, summarize
 
-        with _unpatched():
-            from fixload.runtime.recorder import define_flow_metrics
-        run = Run(registry=Registry())
-        define_flow_metrics(run, self.config.metric_flows)
         plan = self.config.plan
-        thresholds = ThresholdSet.parse(plan.profile.model_dump(by_alias=True, mode="json")["thresholds"], run.registry)
+        registry = run_registry(self.config.metric_flows)
+        thresholds = ThresholdSet.parse(plan.profile.model_dump(by_alias=True, mode="json")["thresholds"], registry)
         info = RunInfo(
             profile=plan.profile.profile,
             multiplier=plan.multiplier,
@@ -201,21 +190,7 @@ class Outcome:
             reason=reason,
             target=mask_url(self.target),
         )
-        scenarios = [
-            ScenarioCounts(
-                name=name,
-                executor=scenario.executor,
-                flow=scenario.flow,
-                scheduled=0 if scenario.is_arrival_rate else scenario.expected_iterations,
-            )
-            for name, scenario in plan.scenarios.items()
-        ]
-        summary = build_summary(run.registry, thresholds, info, scenarios)
-        console = format_console_summary(summary)
-        try:
-            console += f"\n  summary: {write_summary(self.summary, summary)}\n"
-        except SummaryWriteError as exc:
-            console += f"\n  summary: NOT written where asked; {exc}\n"
+        console = summarize(self.summary, registry, thresholds, info, scenario_counts(plan, {}, 0.0)).console
         _say("\n" + console)
 
 

@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -45,8 +45,12 @@ from fixload import __version__
 from fixload.common.exitcodes import ExitCode
 from fixload.common.files import atomic_write
 from fixload.common.secrets import redact
-from fixload.metrics.registry import CounterSink, GaugeSink, MetricType, RateSink, Registry, Sink, TrendSink, ValueType
+from fixload.metrics.registry import CounterSink, GaugeSink, RateSink, Registry, Sink, TrendSink
 from fixload.metrics.thresholds import Selector, ThresholdResult, ThresholdSet
+from fixload.report.console import format_console_summary
+
+if TYPE_CHECKING:
+    from fixload.profile.plan import Plan
 
 TREND_STATS: tuple[float | str, ...] = ("avg", "min", "med", "max", 90.0, 95.0)
 EXPECTED_RESPONSE_KEY = "http_req_duration{expected_response:true}"
@@ -344,18 +348,6 @@ def _insufficient_vus(registry: Registry, counts: ScenarioCounts) -> dict[str, A
     return {"dropped": dropped, "maxVUs": counts.max_vus, "neededMaxVUs": needed}
 
 
-def insufficient_vus_warning(name: str, rollup: Mapping[str, Any]) -> str | None:
-    """The warning printed once per scenario, in k6's words."""
-    info = rollup.get("insufficientVUs")
-    if not info:
-        return None
-    need = f"; maxVUs {info['neededMaxVUs']} would have started them" if info.get("neededMaxVUs") else ""
-    return (
-        f"WARN Insufficient VUs, reached {info['maxVUs']} active VUs and cannot initialize more"
-        f"  scenario={name}: {info['dropped']} iterations dropped{need}"
-    )
-
-
 def _threshold_entries(registry: Registry, results: Sequence[ThresholdResult]) -> list[dict[str, Any]]:
     out = []
     for r in results:
@@ -480,96 +472,70 @@ def write_summary(
         raise SummaryWriteError(target, fallback, exc, payload) from exc
 
 
-# ------------------------------------------------------------------------------------------ console
+# ------------------------------------------------------------------------------------------ the end
 
 
-def format_value(value: float | None, aggregation: str, metric_type: str | None, contains: str | None) -> str:
-    if value is None:
-        return "n/a (no samples)"
-    if metric_type == MetricType.RATE:
-        return f"{value * 100:.2f}%"
-    if metric_type == MetricType.COUNTER and aggregation == "rate":
-        return f"{value:g}/s"
-    if contains == ValueType.TIME:
-        return f"{value:.2f}ms"
-    if contains == ValueType.DATA:
-        return f"{value:g}B"
-    return f"{value:g}"
-
-
-def format_console_summary(summary: Mapping[str, Any]) -> str:
-    """k6's end-of-test summary, condensed: thresholds (✓/✗ with the observed value), then scenarios."""
-    block = summary.get("fixload", {})
-    lines: list[str] = _setup_lines(block)
-    results = block.get("thresholds", [])
-    evaluated = block.get("thresholdsEvaluated", True)
-    if not evaluated:
-        lines += ["  THRESHOLDS not evaluated (setup failed)", ""]
-    if results:
-        lines.append("  THRESHOLDS")
-        current = None
-        for r in results:
-            if r["metric"] != current:
-                current = r["metric"]
-                lines += ["", f"    {current}"]
-            mark = "✓" if r["ok"] else "✗"
-            shown = format_value(r["observed"], r["aggregation"], r.get("metricType"), r.get("contains"))
-            if r.get("noSamples"):
-                mark = "⚠" if r["ok"] else mark
-                shown = f"{shown if r['observed'] is not None else 'n/a'}  NO SAMPLES: no series matched {current}"
-            lines.append(f"    {mark} '{r['expression']}' {r['aggregation']}={shown}")
-        lines.append("")
-        empty = block.get("thresholdsWithoutSamples") or sorted({r["metric"] for r in results if r.get("noSamples")})
-        if empty:
-            lines.append(
-                f"  WARNING: {len(empty)} threshold selector(s) matched no samples: {', '.join(empty)}. k6's rule"
-                " evaluates them on empty data (an empty Rate passes whatever it says); check the metric and tag names."
+def scenario_counts(plan: Plan, counts: Mapping[str, Mapping[str, int]], elapsed_s: float) -> list[ScenarioCounts]:
+    """Each planned scenario's counts as the summary reads them (none counted: zeros). A VU executor's
+    scheduled count is its planned iterations; an arrival-rate one's what was due until the end."""
+    out = []
+    for name, scenario in plan.scenarios.items():
+        c = counts.get(name, {})
+        started, completed = c.get("started", 0), c.get("completed", 0)
+        out.append(
+            ScenarioCounts(
+                name=name,
+                executor=scenario.executor,
+                flow=scenario.flow,
+                scheduled=c.get("scheduled", 0) if scenario.is_arrival_rate else scenario.expected_iterations,
+                started=started,
+                dropped=c.get("dropped", 0),
+                dropped_worker_lost=c.get("dropped_worker_lost", 0),
+                completed=completed,
+                # at the end, an iteration that started and did not complete was interrupted
+                interrupted=max(c.get("interrupted", 0), started - completed),
+                duration_s=min(elapsed_s, scenario.duration),
+                max_vus=scenario.vus[1] if scenario.is_arrival_rate else None,
+                peak_rate=scenario.peak_rate,
             )
-            lines.append("")
-    scenarios = block.get("scenarios", {})
-    if scenarios:
-        lines.append("  SCENARIOS")
-        lines.append("")
-        width = max(len(name) for name in scenarios)
-        for name, s in sorted(scenarios.items()):
-            p95 = "n/a" if s["p95LatencyMs"] is None else f"{s['p95LatencyMs']:.2f}ms"
-            success = "n/a" if s["successRate"] is None else f"{s['successRate'] * 100:.2f}%"
-            rate = "" if s["achievedRate"] is None else f" ({s['achievedRate']:g}/s)"
-            scheduled = "" if s["scheduled"] is None else f"/{s['scheduled']} scheduled"
-            budget = "" if s["errorBudgetConsumed"] is None else f"  error budget {s['errorBudgetConsumed'] * 100:.0f}%"
-            lines.append(
-                f"    {name:<{width}}  iterations={s['completed']}{scheduled}{rate}  dropped={s['dropped']}"
-                f"  interrupted={s['interrupted']}  p95={p95}  success={success}{budget}"
-            )
-        lines.append("")
-    warnings = [w for name, s in sorted(scenarios.items()) if (w := insufficient_vus_warning(name, s))]
-    if warnings:
-        lines += [f"  {w}" for w in warnings] + [""]
-    failed = block.get("thresholdsFailed", 0)
-    status = block.get("status", "?")
-    reason = f": {block['reason']}" if block.get("reason") else ""
-    tally = f" ({failed} of {len(results)} thresholds failed)" if results else ""
-    if not evaluated:
-        tally = " (thresholds not evaluated: setup failed)"
-    lines.append(f"  STATUS {status}{reason}{tally}")
-    return "\n".join(lines) + "\n"
+        )
+    return out
 
 
-def _setup_lines(block: Mapping[str, Any]) -> list[str]:
-    """The request that failed setup, if one did: method, route, status and the start of its body."""
-    failure = (block.get("setup") or {}).get("failure")
-    if not failure:
-        return []
-    request = f"{failure.get('method')} {failure.get('route')} → " if failure.get("method") else ""
-    status = failure.get("status")
-    lines = [f"  SETUP FAILED  {failure.get('step')}: {request}status {status if status is not None else 'n/a'}"]
-    if failure.get("body"):
-        lines.append(f"    body: {failure['body']}")
-    return [*lines, ""]
+@dataclass(frozen=True)
+class Ending:
+    """A run's summary, its console text, and where the summary went (`error`: not where it was asked)."""
+
+    summary: dict[str, Any]
+    console: str
+    written: Path | None
+    error: SummaryWriteError | None = None
+
+
+def summarize(
+    path: str | os.PathLike[str],
+    registry: Registry,
+    thresholds: ThresholdSet | None,
+    run: RunInfo,
+    scenarios: Sequence[ScenarioCounts],
+    results: Sequence[ThresholdResult] | None = None,
+    extra: Mapping[str, Any] | None = None,
+    failures: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+) -> Ending:
+    """The one way a run ends, whoever ends it (Locust's side, the wrapper's fallback): build the summary,
+    write it (or say where it went instead) and give the console text that says so."""
+    summary = build_summary(registry, thresholds, run, scenarios, results, extra, failures)
+    console = format_console_summary(summary)
+    try:
+        written = write_summary(path, summary)
+    except SummaryWriteError as exc:
+        return Ending(summary, console + f"\n  summary: NOT written where asked; {exc}\n", None, exc)
+    return Ending(summary, console + f"\n  summary: {written}\n", written)
 
 
 __all__ = [
     "EXIT_CODES",
+    "Ending",
     "RunInfo",
     "ScenarioCounts",
     "Status",
@@ -578,8 +544,8 @@ __all__ = [
     "build_summary",
     "default_summary_path",
     "dumps",
-    "format_console_summary",
-    "format_value",
+    "scenario_counts",
     "sink_values",
+    "summarize",
     "write_summary",
 ]

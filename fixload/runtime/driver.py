@@ -38,11 +38,9 @@ from fixload.report.summary import (
     RunInfo,
     ScenarioCounts,
     Status,
-    SummaryWriteError,
-    build_summary,
     default_summary_path,
-    format_console_summary,
-    write_summary,
+    scenario_counts,
+    summarize,
 )
 from fixload.runtime import coordinator, options, recorder
 from fixload.runtime.lifecycle import HaltReason, State
@@ -330,31 +328,7 @@ def _scenario_counts(environment: Any) -> list[ScenarioCounts]:
     state = coordinator.state_of(environment)
     if state is None:
         return []
-    counts = coordinator.counts(environment)
-    elapsed = coordinator.elapsed(environment)
-    out = []
-    for name, scenario in state.plan.scenarios.items():
-        c = counts.get(name, {})
-        started, completed = c.get("started", 0), c.get("completed", 0)
-        scheduled = c.get("scheduled") if scenario.is_arrival_rate else scenario.expected_iterations
-        out.append(
-            ScenarioCounts(
-                name=name,
-                executor=scenario.executor,
-                flow=scenario.flow,
-                scheduled=scheduled,
-                started=started,
-                dropped=c.get("dropped", 0),
-                dropped_worker_lost=c.get("dropped_worker_lost", 0),
-                completed=completed,
-                # at the end, an iteration that started and did not complete was interrupted
-                interrupted=max(c.get("interrupted", 0), started - completed),
-                duration_s=min(elapsed, scenario.duration),
-                max_vus=scenario.vus[1] if scenario.is_arrival_rate else None,
-                peak_rate=scenario.peak_rate,
-            )
-        )
-    return out
+    return scenario_counts(state.plan, coordinator.counts(environment), coordinator.elapsed(environment))
 
 
 def _may_finalize(run: Run) -> bool:
@@ -445,18 +419,14 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
         block["setup"] = {"status": "failed", "failure": run.lifecycle.setup_failure}
     if state is not None and state.worker_events:
         block["workerEvents"] = list(state.worker_events)
-    failures = run.failures.by_scenario()
-    summary = build_summary(run.registry, thresholds, info, counts, results, extra=block, failures=failures)
-    run.lifecycle.summary = summary
     path = options.summary_path(environment) or str(default_summary_path())
-    console = format_console_summary(summary)
-    try:
-        written = write_summary(path, summary)
-        logger.info("fixload: summary written to %s", written)
-        console += f"\n  summary: {written}\n"
-    except SummaryWriteError as exc:
-        logger.error("fixload: %s", exc)
-        console += f"\n  summary: NOT written where asked; {exc}\n"
+    ending = summarize(path, run.registry, thresholds, info, counts, results, block, run.failures.by_scenario())
+    run.lifecycle.summary = summary = ending.summary
+    console = ending.console
+    if ending.error is None:
+        logger.info("fixload: summary written to %s", ending.written)
+    else:
+        logger.error("fixload: %s", ending.error)
     if options.headless(environment):
         run.lifecycle.console = console  # printed last, after Locust's own tables (on_quit)
     else:

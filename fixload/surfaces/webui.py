@@ -51,9 +51,9 @@ from werkzeug.datastructures import ImmutableMultiDict
 
 from fixload.common.secrets import redact
 from fixload.profile.config import ConfigError
+from fixload.report.console import format_value
 from fixload.report.html import CSS as REPORT_CSS
 from fixload.report.html import scenario_charts, summary_scenario_charts
-from fixload.report.summary import format_value
 from fixload.report.timeseries import decode as decode_series
 from fixload.report.timeseries import encode as encode_series
 from fixload.runtime import coordinator
