@@ -1,20 +1,11 @@
 """fixload as a Locust plugin: importing it (every locustfile in `locustfiles/` does) wires fixload into Locust.
 
-This module only registers, in an explicit order; each concern lives in its own module:
-
-- command-line options: `fixload.runtime.options` (each surface adds its own);
-- request → k6 metrics: `fixload.runtime.recorder`;
-- the run's lifecycle (configure, begin, finalize): `fixload.runtime.driver`, its states in `fixload.runtime.lifecycle`;
-- status → exit code: `fixload.runtime.outcome`;
-- the master/worker protocol: `fixload.runtime.coordinator`;
-- SIGINT/SIGTERM inside Locust: `fixload.runtime.signals`;
-- operator surfaces: `fixload.runtime.live` (the view they share), `progress`, `prometheus`, `reports`, `webauth`,
-  `webui`.
-
-At `init` every listener is added to *this* environment's events, bound to it, in the order below; Locust
-calls listeners in the order they were added, so this order is the order they fire in. It matters at the
-end: the driver's `test_stop` (finalize: the summary) runs before the live view freezes and before the
-reports are written from that summary.
+This module only registers, in an explicit order; each concern lives in its own module: options
+(`runtime.options`), request → metrics (`runtime.recorder`), the lifecycle (`runtime.driver`,
+`runtime.lifecycle`), the master/worker protocol (`runtime.coordinator`), signals (`runtime.signals`)
+and the operator surfaces (`runtime.live`, then `surfaces.*`). Locust calls listeners in the order they
+were added, so the order below is the order they fire in; it matters at the end: the driver's
+`test_stop` (the summary) runs before the live view freezes and before the reports are written from it.
 """
 
 from __future__ import annotations

@@ -1,18 +1,12 @@
 """Plan time: the schedule's clock, monotonic within a process, wall-clock only on the wire.
 
-Every scenario's clock starts at one common instant, plan time 0. Each process measures plan time on
-`time.monotonic()`, so an NTP step (or anyone setting the date) while a test runs shifts nothing: a
-schedule keeps its pace and its end. Only the common start crosses the master→worker wire, once, as a
-wall-clock instant (`Share.t0`, `time.time()` on the master); the receiving process converts it to its
-own monotonic clock once, on receipt (`PlanClock.from_wall`), and never reads the wall clock for the
-schedule again. Reshares carry the same `t0` and keep the clock already converted.
+Every scenario's clock starts at one common instant, plan time 0, measured on `time.monotonic()` in each
+process, so a step of the wall clock while a test runs shifts nothing. Only the common start crosses the
+master→worker wire, once, as a wall-clock instant (`Share.t0`); the receiver converts it to its own
+monotonic clock on receipt (`PlanClock.from_wall`). `wall_time` is the one place that reads the wall
+clock, so a test can stand in for a machine whose clock is off.
 
-So a worker whose wall clock is off the master's by `s` seconds runs its whole share `s` seconds
-early (ahead) or late (behind) in real time: its own iterations, no others, none lost or doubled, with
-the tolerances the coordinator's docstring lists.
-
-`wall_time` is the one place the conversion reads the wall clock: a test replaces it in a worker
-process (its locustfile) to stand for a machine whose clock is off.
+What a skewed worker does: docs/design-notes.md#common-clock.
 """
 
 from __future__ import annotations

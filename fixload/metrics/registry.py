@@ -1,46 +1,14 @@
 """k6's metric model on Locust: Counter, Gauge, Rate and Trend, tagged, mergeable across workers.
 
-Why this exists: Locust rounds response times into coarse buckets (a true p95 of 1,360 ms is reported as
-1,400 ms, which flips ``p(95)<1400``) and has no Rate/Counter/Gauge with tags. fixload keeps k6's four
-metric types, k6's built-in metric names and k6's sub-metric semantics, so a k6 threshold means the same
-thing here.
+Locust rounds response times into coarse buckets (a true p95 of 1,360 ms reads 1,400 ms, which flips
+``p(95)<1400``) and has no tagged Rate/Counter/Gauge, so fixload keeps k6's four metric types, built-in
+names and sub-metric semantics. One series per (metric, frozen tag set); a selector merges every series
+whose tags include it (a k6 sub-metric). Trend percentiles are exact up to ``EXACT_LIMIT`` samples, then
+from a DDSketch at 0.25 % relative accuracy with k6's interpolation between ranks. ``snapshot()`` and
+``merge()`` are the only cross-process contract (msgpack-able deltas from workers, merged exactly).
+Plain Python without awaits inside a method: under gevent no locks are needed.
 
-Storage
-    One *series* per (metric, frozen tag set). A query with a selector (``{"scenario": "booking_flow"}``)
-    merges every series whose tags include the selector, which is what a k6 sub-metric
-    (``http_req_duration{scenario:booking_flow}``) is.
-
-Trend percentiles
-    Exact count/sum/min/max/avg always. Percentiles are exact (k6's linear interpolation over sorted
-    samples) while a series holds at most ``EXACT_LIMIT`` samples; past that they come from a DDSketch
-    (the ``ddsketch`` package, DataDog's reference Python implementation) with relative accuracy
-    ``RELATIVE_ACCURACY`` = 0.25 %, half the 0.5 % budget, because the sketch bounds the error against
-    the order statistic at a rank while k6 interpolates between two ranks. We interpolate between the
-    sketch's values at the two neighbouring ranks to follow k6's definition, and clamp to the exact
-    min/max. The stores collapse their lowest bins past ``BIN_LIMIT`` (4096) bins, so memory per series is
-    bounded whatever the sample count (4096 bins cover a max/min ratio of ~e^20, e.g. 1 µs .. 8 min, at
-    full accuracy).
-
-    Measured by bench/percentiles.py (1M heavy-tailed samples: log-normal body + 2 % Pareto tail; 4 workers
-    merged through msgpack; Python 3.11 on the 2-core dev machine), worst error over p50/p90/p95/p99/p99.9
-    against exact: ddsketch 0.21 %, a hand-written log-bucket dict 0.21 % (same algorithm, same answers),
-    hdrhistogram (3 significant digits) 0.09 %, Locust's StatsEntry 2.2 %. Cost per sample:
-    TrendSink.add 0.67 µs (Registry.add with 4 tags 1.3 µs), own dict 0.29 µs, hdrhistogram 0.97 µs
-    (integer µs only, a fixed 188 KB counts array per series), Locust's StatsEntry.log 1.06 µs. Merging
-    a worker's delta on the master: ~1.1 ms; a merged series' msgpack snapshot: ~3.3 KB. The hand-written
-    dict saves ~0.4 µs per sample, under half of what Locust already spends logging the same request: not a
-    clear win, so the issue's preference for a well-kept library decides -- ddsketch, whose collapsing
-    stores also give the memory bound.
-
-Across processes
-    ``Registry.snapshot()`` returns plain dicts/lists/str/int/float (msgpack-able, as Locust's
-    ``report_to_master`` payload must be); workers send ``snapshot(reset=True)`` (a delta) every report
-    and the master ``merge()``s it. Counts, sums, min and max merge exactly; the sketches merge
-    losslessly (same mapping), so the percentile guarantee holds after any number of merges.
-
-Concurrency
-    Plain Python with no awaits inside a method: under gevent (no preemption within a function) no locks
-    are needed.
+Design notes and measured costs: docs/design-notes.md#metrics-registry.
 """
 
 from __future__ import annotations

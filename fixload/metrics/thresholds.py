@@ -1,29 +1,14 @@
 """k6's threshold grammar, validated before any traffic and evaluated against a metrics Registry.
 
-A profile's ``thresholds`` block is k6's, unchanged::
+A profile's ``thresholds`` block is k6's, unchanged (k6 ``metrics/thresholds_parser.go``): keys are
+``metric`` or ``metric{tag:value}``, values ``aggregation operator number`` or the object form with
+``abortOnFail``/``delayAbortEval``. Which aggregations a metric type allows is k6's table
+(``fixload.metrics.registry.AGGREGATIONS``). Stricter than k6 on purpose where k6 is silent (an unknown
+key in the object form, a percentile outside 0..100, a tag named twice): every error is a
+``ThresholdError`` with a JSON-path-like location, and callers exit 104. Series with no samples are
+evaluated as k6 v1.1.0 does, and marked ``no_samples`` so the summary can say so.
 
-    "http_req_duration{scenario:booking_flow}": ["p(95)<1200"],
-    "http_req_failed": [{"threshold": "rate<0.02", "abortOnFail": true, "delayAbortEval": "10s"}]
-
-Grammar (k6 ``metrics/thresholds_parser.go``): ``aggregation operator number`` with any whitespace around the
-operator; aggregations ``avg min max med p(N) count rate value`` (N may be fractional: ``p(99.9)``; no
-spaces inside the parentheses, as k6); operators ``< <= > >= == === !=`` (``===`` is ``==``: values are
-floats). Keys are ``metric`` or ``metric{tag:value,tag2:value2}``; as in k6 (``Metric.AddSubmetric``) keys
-and values are trimmed and may be quoted with ``"`` or ``'``, and a value may contain ``:``.
-Which aggregations a metric type allows is k6's table (``fixload.metrics.registry.AGGREGATIONS``).
-
-Stricter than k6, on purpose: an object form with an unknown key (``abortOnfail``) is an error rather than
-silently ignored, a percentile outside 0..100 is an error, and a selector naming the same tag twice is an
-error. Every error is a ``ThresholdError`` with a JSON-path-like location; callers exit 104.
-
-Series with no samples -- what k6 v1.1.0 does, checked by running it (tests/data/k6_summary_export.json):
-
-* while the test runs, a (sub-)metric with no samples is not evaluated at all, so it cannot abort the run;
-* at the end, an empty Trend evaluates every aggregation as 0 (``p(95)<1200`` passes, ``max>0`` fails),
-  an empty Counter as count 0 and rate 0, an empty Gauge as value 0;
-* an empty Rate has no ``rate`` (k6 avoids the 0/0, grafana/k6#2520) and its thresholds are *not* failed,
-  whatever the expression (``rate>0.98`` passes). We match that and mark such results ``no_samples=True``
-  with ``observed=None`` so the summary and console can say so.
+The grammar and the no-samples rules in full: docs/design-notes.md#metrics-thresholds.
 """
 
 from __future__ import annotations

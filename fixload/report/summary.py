@@ -1,29 +1,14 @@
-"""The end-of-run summary: a JSON file (k6 ``--summary-export`` compatible + fixload's own block) and the console table.
+"""The end-of-run summary: k6 ``--summary-export`` JSON plus fixload's own block, built once per run.
 
-Why k6's format: CI jobs and dashboards written for the original harness read k6 summary exports. The
-``metrics`` and ``root_group`` parts keep k6's field names, ms for time trends, and k6's threshold booleans --
-in that format ``true`` means the threshold FAILED (k6 stores "tainted"). The shape is checked against a
-file written by k6 v1.1.0 (tests/data/k6_summary_export.json). Per metric type, as k6 writes them:
+CI jobs and dashboards written for the original harness read k6 summary exports, so ``metrics`` and
+``root_group`` keep k6's field names, units and threshold booleans (``true`` means FAILED), checked
+against a file k6 v1.1.0 wrote (tests/data/k6_summary_export.json). The ``fixload`` block holds what
+k6's export lacks: the run's status and reason, workers, thresholds with ok/observed, the per-scenario
+rollup in the team's report shape, and (from the plugin) ``timeSeries``. ``summarize()`` is the one way a
+run ends, for Locust's side and the wrapper's fallback alike. Deterministic (sorted keys, no clock
+reads) and redacted (every string, keys too).
 
-* trend: ``avg min med max p(90) p(95)`` (plus any ``p(N)`` a threshold uses, and ``p(99)`` on
-  ``http_req_duration`` for ``fixload compare`` -- k6 only adds those when told to with
-  ``--summary-trend-stats``; an extra key breaks no reader);
-* counter: ``count rate`` (rate per second over the run); rate: ``passes fails value``; gauge: ``value min max``;
-* sub-metrics named by thresholds appear as their own keys (``http_req_duration{scenario:booking_flow}``),
-  and ``http_req_duration{expected_response:true}`` when samples carry that tag, as k6 does;
-* a metric appears when it has samples or a threshold (k6's "observed" metrics).
-
-Numbers are written as Go's encoder writes them: an integral float as an integer, and a non-finite one
-(which k6 never writes) as null.
-
-The ``fixload`` block holds what k6's export lacks: profile, multiplier, start/end, the run's status and
-reason, workers, every threshold with ok/observed/expression, and the per-scenario rollup in the team's
-report shape (``p95LatencyMs``, ``successRate``, ``errorBudgetConsumed``; ``p50/p99/avgLatencyMs`` and
-``failedIterations`` for ``fixload compare``) plus the engine's counts. The plugin adds ``timeSeries``, the
-per-scenario rows the HTML report draws (``fixload.report.timeseries``), so reports can be rebuilt from the file.
-
-Deterministic: orjson with sorted keys and 2-space indent, no clock reads; equal inputs give equal bytes.
-Every string (keys too) goes through ``fixload.common.secrets.redact``.
+The format field by field: docs/design-notes.md#report-summary.
 """
 
 from __future__ import annotations

@@ -1,23 +1,13 @@
 """The run's lifecycle inside one Locust process: one typed object, explicit states, one transition table.
 
-Every surface (the driver, the master/worker protocol, the web UI, Prometheus, the reports) reads where
-the run stands from here, never from flags of its own. The states, in the order a test goes through them:
+Every surface reads where the run stands from here, never from flags of its own. The states, in order:
+new → configured → provisioning → waiting → running → finalizing → done (a new web UI test goes back to
+configured); `TRANSITIONS` below is the table of allowed moves. Orthogonal to the state, a run can be
+**halted** (`halt`): no user sends anything more and the shape ends the test at its next tick; the
+reason maps to the summary's status and k6's exit code (`fixload.runtime.outcome`). A signal is recorded
+as `interrupted_by`; Locust's own stop path then ends the test.
 
-| state        | meaning                                                                         |
-| ------------ | ------------------------------------------------------------------------------- |
-| new          | fixload's plugin has not configured this environment (plain library use)        |
-| configured   | the profile, environment and thresholds are loaded; no test is running          |
-| provisioning | test_start on the master/local runner: the fixtures are being resolved          |
-| waiting      | the test has begun but this runner does not yet know what its users do (a      |
-|              | worker before its share arrives, a master sending shares): users wait           |
-| running      | users may send: the engine has its share (or, closed model, the fixtures)       |
-| finalizing   | the test is ending: engines stopped, last reports collected, summary written    |
-| done         | the summary stands; a new test (web UI) goes back to `configured`               |
-
-Orthogonal to the state, a run can be **halted** (`halt`): from then on no user sends anything and the
-shape ends the test at its next tick. The reason says why, and the driver maps it to the summary's status
-and k6's exit code (`fixload.runtime.outcome`). A signal (SIGINT/SIGTERM) is recorded as `interrupted_by`; Locust's
-own stop path then ends the test.
+Each state's meaning: docs/design-notes.md#runtime-lifecycle.
 """
 
 from __future__ import annotations

@@ -1,19 +1,10 @@
 """Locust `LoadTestShape`s that run k6 scenarios.
 
 Locust allows one shape per run, so a profile's scenarios all run under one composite shape,
-`ProfileShape`. It asks Locust for every scenario's users at once (`fixed_count` per user class: an
-arrival-rate scenario gets `maxVUs`, a VU scenario its most VUs) and leaves *when* each user iterates to
-the engine (`fixload.engine.executors`); it ends the run when the engine is done.
-
-The standalone shapes (`ConstantArrivalRate`, `RampingArrivalRate`, `ConstantVUs`, `RampingVUs`) give
-any locustfile one k6 executor for its own `ScenarioUser` classes::
-
-    class Shape(ConstantArrivalRate):
-        user_class = MyUser
-        rate = 50
-        duration = "1m"
-        pre_allocated_vus = 20
-        max_vus = 100
+`ProfileShape`: it asks Locust for every scenario's users at once (`fixed_count` per user class) and
+leaves *when* each user iterates to the engine; it ends the run when the engine is done. The standalone
+shapes (`ConstantArrivalRate`, `RampingArrivalRate`, `ConstantVUs`, `RampingVUs`) give any locustfile one
+k6 executor for its own `ScenarioUser` classes (docs/design-notes.md#runtime-shape has an example).
 """
 
 from __future__ import annotations

@@ -1,21 +1,12 @@
 """SIGINT and SIGTERM inside the Locust process: end the run the way Ctrl-C does, with a summary and exit 105.
 
 The one place fixload touches signals in a Locust process (the `fixload run` wrapper forwards them to its
-children; that is `fixload.cli.run`'s). Locust installs its own SIGTERM handler only once a headless shape
-run is over, so SIGTERM used to kill the process outright; and its Ctrl-C path could not tell an
-interrupted run from a finished one. So, for runs Locust starts by itself (headless, --autostart) on the
-master or local runner:
+children: `fixload.cli.run`). The first signal records `interrupted_by` and raises KeyboardInterrupt in
+Locust's main greenlet, as Ctrl-C does; before any test started it quits with 105; a second one before
+the run could end writes the summary of what was counted so far and exits at once. A worker Locust
+forked (`--processes`) asks Linux for SIGTERM when its master dies (`end_with_master`).
 
-- the first signal records `interrupted_by` and raises KeyboardInterrupt in Locust's main greenlet, exactly
-  what Ctrl-C does: Locust stops the shape and quits the runner, `test_stop` finalizes;
-- before any test started (a master waiting for workers) there is nothing to summarize: quit with 105;
-- a signal while the run is already finalizing changes nothing; a second one before that writes the
-  summary of what was counted so far (`summarize_now`: running iterations are not waited for, workers'
-  last reports not collected) and exits at once, 105.
-
-A worker Locust forked (`--processes`) asks Linux for SIGTERM when its master dies (`end_with_master`):
-Locust's own cleanup of those workers is an `atexit` of the master, which a SIGKILL, a crash or a second
-signal's immediate exit never runs, and the workers' heartbeat check would let them send for seconds more.
+Why each rule: docs/design-notes.md#runtime-signals.
 """
 
 from __future__ import annotations

@@ -1,28 +1,13 @@
 """`ScenarioUser`: a Locust user whose loop is fixload's, so a fixload executor decides when each iteration starts.
 
-A Locust user runs its tasks back to back, pausing `wait_time()` between them. A k6 VU instead waits for
-its executor. So `ScenarioUser.run()` is a VU's life, written here rather than borrowed from Locust's
-task loop:
+A Locust user runs its tasks back to back; a k6 VU waits for its executor. So `ScenarioUser.run()` is a
+VU's life: wait until the runner knows what its users do, join the scenario's executor as one VU,
+`on_start()` once, then per iteration wait for the executor's go and run one task picked the way Locust
+does, and `on_stop()` once when the VU ends. gracefulStop running out raises `InterruptIteration` inside
+the task (counted as interrupted); Locust stopping the user goes through `User.stop`. Without a fixload
+shape the user is an ordinary closed-model Locust user.
 
-1. wait until this runner knows what its users do (`RunLifecycle.ready`), then join the scenario's
-   executor as one VU;
-2. `on_start()` once;
-3. per iteration: wait for the executor's go (`VU.next_iteration()`), run one task picked from `tasks`
-   the way Locust does (weighted, `random.choice`; a task is called with the user), record it;
-4. `on_stop()` once, when the VU ends: the executor has nothing more for it, Locust stops it, or a task
-   raised `StopUser`. An iteration the VU is in then ends with it, counted once (`VU.leave`): Locust
-   stopping users mid-run (it rebalances them when a worker joins) must not leave the scenario waiting
-   for it until gracefulStop runs out.
-
-gracefulStop running out raises `InterruptIteration` inside the task: the iteration is counted as
-interrupted and the loop goes on to the next go, without re-entering `User.run` (so `on_start` does not
-run again). Locust stopping the user (a ramp-down, the test's end, `--stop-timeout`) goes through
-`User.stop`, which this class extends: a VU waiting for its go is killed at once, as Locust kills a
-waiting user; a VU in the middle of an iteration finishes it (Locust's `--stop-timeout` bounds that) and
-then ends. Nothing here depends on when Locust calls `wait_time()` or on its private user state.
-
-Without a fixload shape running (plain `locust -f locustfiles/payments.py -u 5`) there is no engine and
-the user is an ordinary closed-model Locust user: Locust's own loop, `closed_wait_time` between tasks.
+The VU's life step by step: docs/design-notes.md#runtime-users.
 """
 
 from __future__ import annotations

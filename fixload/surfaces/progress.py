@@ -1,19 +1,11 @@
 """One status line per interval in headless runs, instead of Locust's full request table every 2 s.
 
-    fixload  0:24/1:00  booking_flow 14.0/14.6 it/s drop 12 | chat_flow 11.1/11.2 it/s | payments_flow 6.0/6.0 it/s
-    | analytics_flow 16.4 it/s (10 VUs) | ads_flow 8.0/8.3 it/s | thresholds: 1 failing: ads_flow_duration p(95)<1300
+Per scenario: achieved/target iterations per second over the last seconds, dropped iterations so far,
+then the thresholds failing now. Printed on the master or the local runner (stderr) every
+`--progress-interval` seconds (default 5; 0 turns it off). While it is on, fixload sets Locust's
+`--only-summary` at `init`; pass `--print-stats` to keep Locust's periodic table too.
 
-(one line; wrapped here)
-
-Per scenario: achieved/target iterations per second over the last seconds (arrival-rate executors; VU
-executors show their achieved rate and VUs), dropped iterations so far, then the thresholds failing now.
-Printed on the master or the local runner (stderr), every `--progress-interval` seconds (default 5; 0 turns it
-off).
-
-Locust prints its request table every 2 s in headless runs unless `--only-summary` is given. While the
-progress line is on, fixload sets that option at `init` (before Locust starts its printer), so a headless
-run shows the progress line and Locust's final tables; pass Locust's own `--print-stats` to keep the
-periodic table too, or `--progress-interval 0` to get Locust's default behaviour back.
+An example line: docs/design-notes.md#surfaces-progress.
 """
 
 from __future__ import annotations

@@ -1,37 +1,13 @@
 """Prometheus exposition of a fixload run, written with `prometheus_client` (no hand-formatted text).
 
-A custom Collector reads the master's (or local runner's) metrics registry and live view at scrape time.
-Names follow Prometheus' conventions: base units in the name (`_seconds`, `_per_second`, `_ratio`), `_total`
-on counters, `_info` for labels-only facts. Every per-scenario series exists from the first scrape, at 0,
-so a `rate()` panel has data before the first drop or failure:
+A custom Collector reads the master's (or local runner's) registry and live view at scrape time. Names
+follow Prometheus' conventions (base units in the name, `_total` on counters, `_info` for labels-only
+facts); every per-scenario series exists from the first scrape, at 0. Histogram buckets come from the
+registry's Trend sinks. Served at `/metrics` on Locust's web UI and, with `--prometheus-port N`, by
+`prometheus_client.start_http_server` on `--prometheus-host` (127.0.0.1 by default). Label values pass
+through `redact()`.
 
-    fixload_run_info                                  gauge      profile, multiplier, target (no userinfo)
-    fixload_http_req_duration_seconds                 histogram  scenario, name, method, status (from 1 ms)
-    fixload_http_reqs_total                           counter    scenario, name, method, status
-    fixload_iterations_total                          counter    scenario  (completed, k6 `iterations`)
-    fixload_iterations_started_total                  counter    scenario  (executor counts)
-    fixload_iterations_scheduled_total                counter    scenario  (arrival-rate executors' schedule)
-    fixload_dropped_iterations_total                  counter    scenario  (k6 `dropped_iterations`)
-    fixload_iterations_failed_total                   counter    scenario  (the flow's `<flow>_failures`)
-    fixload_checks_total / fixload_checks_failed_total  counter  scenario, check (a flow's steps; from a
-                                                                 check's first sample)
-    fixload_vus / _vus_allocated / _vus_max           gauge      scenario
-    fixload_target_iterations_per_second              gauge      scenario  (arrival-rate executors only)
-    fixload_achieved_iterations_per_second            gauge      scenario  (started over the last seconds)
-    fixload_threshold_ok                              gauge      metric, expression (1 pass/no samples, 0 fail)
-    fixload_threshold_observed{_seconds,_ratio,_per_second,_bytes,}  gauge   metric, expression: the value
-    fixload_threshold_limit{_seconds,_ratio,_per_second,_bytes,}     gauge   so far (once it has samples) and
-                                                                 the bound, in the metric's unit (a Trend of
-                                                                 time in seconds, a Rate as a ratio, a Counter's
-                                                                 `rate` per second, data in bytes, else bare)
-    fixload_thresholds_failing / fixload_workers / fixload_test_running / fixload_test_elapsed_seconds  gauge
-
-Histogram buckets come from the registry's Trend sinks: exact below 512 samples, else from the DDSketch bins
-(each bin's representative value, within the sketch's 0.25 % relative accuracy of the bound).
-
-Served at `/metrics` on Locust's web UI (master or local runner; behind `--web-login` when that is on) and,
-with `--prometheus-port N` (e.g. for `--headless`), by `prometheus_client.start_http_server` on
-`--prometheus-host` (127.0.0.1 by default). Label values pass through `redact()`.
+The metric list: docs/design-notes.md#surfaces-prometheus.
 """
 
 from __future__ import annotations
