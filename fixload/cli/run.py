@@ -176,6 +176,7 @@ class Outcome:
         profile, its thresholds and scenarios with what is known (nothing was counted), and why."""
         from fixload.metrics.thresholds import ThresholdSet
         from fixload.profile.validation import run_registry
+        from fixload.report.console import wants_colour
         from fixload.report.summary import RunInfo, scenario_counts, summarize
 
         plan = self.config.plan
@@ -190,7 +191,8 @@ class Outcome:
             reason=reason,
             target=mask_url(self.target),
         )
-        console = summarize(self.summary, registry, thresholds, info, scenario_counts(plan, {}, 0.0)).console
+        counts = scenario_counts(plan, {}, 0.0)
+        console = summarize(self.summary, registry, thresholds, info, counts, colour=wants_colour(sys.stderr)).console
         _say("\n" + console)
 
 

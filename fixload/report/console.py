@@ -1,12 +1,15 @@
-"""The console text of a summary: k6's end-of-test summary, condensed (thresholds, then scenarios).
+"""The console text of a summary: k6's end-of-test summary (thresholds, total results), then scenarios.
 
-Read from the summary dict alone, so a summary rebuilt from its file prints the same text.
+Read from the summary dict alone, so a summary rebuilt from its file prints the same text. The TOTAL
+RESULTS block is k6 1.1's (checks, HTTP, EXECUTION, NETWORK), with k6's units. Colour only on a terminal
+that wants it (`wants_colour`: a tty, no `NO_COLOR`, not `TERM=dumb`).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TextIO
 
 from fixload.metrics.registry import MetricType, ValueType
 
@@ -37,7 +40,102 @@ def format_value(value: float | None, aggregation: str, metric_type: str | None,
     return f"{value:g}"
 
 
-def format_console_summary(summary: Mapping[str, Any]) -> str:
+def wants_colour(stream: TextIO) -> bool:
+    """Colour for this stream: a terminal, and neither NO_COLOR (no-color.org) nor TERM=dumb says no."""
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty()) and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+
+
+_GREEN, _RED, _YELLOW, _RESET = "\x1b[32m", "\x1b[31m", "\x1b[33m", "\x1b[0m"
+
+
+def _paint(text: str, colour: str, on: bool) -> str:
+    return f"{colour}{text}{_RESET}" if on else text
+
+
+def k6_duration(ms: float | None) -> str:
+    """A duration as k6 prints it in its summary: µs below 1 ms, ms below 1 s, then s (two decimals at most)."""
+    if ms is None:
+        return "n/a"
+    if ms < 1:
+        return f"{ms * 1000:.2f}".rstrip("0").rstrip(".") + "µs"
+    if ms < 1000:
+        return f"{ms:.2f}".rstrip("0").rstrip(".") + "ms"
+    return f"{ms / 1000:.2f}".rstrip("0").rstrip(".") + "s"
+
+
+def k6_bytes(count: float) -> str:
+    """Bytes as k6 prints them (SI units: 3.8 kB, 23 kB, 1.2 MB)."""
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if abs(value) < 1000 or unit == "TB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f}".rstrip("0").rstrip(".") + f" {unit}"
+        value /= 1000
+    raise AssertionError("unreachable")
+
+
+_TREND_KEYS = ("avg", "min", "med", "max", "p(90)", "p(95)")
+_SECTIONS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("HTTP", ("http_req_duration", "http_req_duration{expected_response:true}", "http_req_failed", "http_reqs")),
+    ("EXECUTION", ("iteration_duration", "iterations", "vus", "vus_max")),
+    ("NETWORK", ("data_received", "data_sent")),
+)
+
+
+def _dots(name: str, width: int) -> str:
+    return f"    {name}{'.' * max(3, width - len(name))}: "
+
+
+def _metric_value(name: str, values: Mapping[str, Any], elapsed_s: float) -> str | None:
+    """One k6 metric's value column, or None when the summary has nothing to say for it."""
+    if "count" in values:  # counter
+        rate = values.get("rate")
+        if name.startswith("data_"):
+            per_s = "" if rate is None else f" {k6_bytes(rate)}/s"
+            return f"{k6_bytes(values['count'])}{per_s}"
+        return f"{values['count']:<6g} {rate:g}/s" if rate is not None else f"{values['count']:g}"
+    if "passes" in values:  # rate
+        total = values["passes"] + values["fails"]
+        if not total:
+            return None
+        return f"{values['value'] * 100:.2f}%  {values['passes']} out of {total}"
+    if "avg" in values:  # trend
+        return " ".join(f"{key}={k6_duration(values.get(key))}" for key in _TREND_KEYS)
+    if "value" in values:  # gauge
+        return f"{values['value']:<6g} min={values.get('min', 0):<8g} max={values.get('max', 0):g}"
+    return None
+
+
+def total_results(summary: Mapping[str, Any], colour: bool = False) -> list[str]:
+    """k6's TOTAL RESULTS block: checks, then HTTP, EXECUTION and NETWORK, from the summary's `metrics`."""
+    metrics: Mapping[str, Mapping[str, Any]] = summary.get("metrics", {})
+    elapsed = float(summary.get("fixload", {}).get("durationSeconds") or 0.0)
+    lines = ["  █ TOTAL RESULTS", ""]
+    checks = metrics.get("checks")
+    if checks and (checks.get("passes", 0) + checks.get("fails", 0)):
+        total = checks["passes"] + checks["fails"]
+        per_s = f" {total / elapsed:.6g}/s" if elapsed > 0 else ""
+        lines.append(f"{_dots('checks_total', 35)}{total:<7}{per_s}")
+        ok = _paint(f"{checks['passes'] / total * 100:.2f}%", _GREEN, colour and checks["fails"] == 0)
+        lines.append(f"{_dots('checks_succeeded', 35)}{ok} {checks['passes']} out of {total}")
+        bad = _paint(f"{checks['fails'] / total * 100:.2f}%", _RED, colour and checks["fails"] > 0)
+        lines.append(f"{_dots('checks_failed', 35)}{bad}   {checks['fails']} out of {total}")
+        lines.append("")
+    for title, names in _SECTIONS:
+        shown = []
+        for name in names:
+            values = metrics.get(name)
+            text = None if values is None else _metric_value(name, values, elapsed)
+            if text is None:
+                continue
+            label = "  { expected_response:true }" if name.endswith("{expected_response:true}") else name
+            shown.append(f"{_dots(label, 40)}{text}")
+        if shown:
+            lines += [f"    {title}", *shown, ""]
+    return lines
+
+
+def format_console_summary(summary: Mapping[str, Any], colour: bool = False) -> str:
     """k6's end-of-test summary, condensed: thresholds (✓/✗ with the observed value), then scenarios."""
     block = summary.get("fixload", {})
     lines: list[str] = _setup_lines(block)
@@ -52,10 +150,10 @@ def format_console_summary(summary: Mapping[str, Any]) -> str:
             if r["metric"] != current:
                 current = r["metric"]
                 lines += ["", f"    {current}"]
-            mark = "✓" if r["ok"] else "✗"
+            mark = _paint("✓", _GREEN, colour) if r["ok"] else _paint("✗", _RED, colour)
             shown = format_value(r["observed"], r["aggregation"], r.get("metricType"), r.get("contains"))
             if r.get("noSamples"):
-                mark = "⚠" if r["ok"] else mark
+                mark = _paint("⚠", _YELLOW, colour) if r["ok"] else mark
                 shown = f"{shown if r['observed'] is not None else 'n/a'}  NO SAMPLES: no series matched {current}"
             lines.append(f"    {mark} '{r['expression']}' {r['aggregation']}={shown}")
         lines.append("")
@@ -66,6 +164,7 @@ def format_console_summary(summary: Mapping[str, Any]) -> str:
                 " evaluates them on empty data (an empty Rate passes whatever it says); check the metric and tag names."
             )
             lines.append("")
+    lines += total_results(summary, colour)
     scenarios = block.get("scenarios", {})
     if scenarios:
         lines.append("  SCENARIOS")
@@ -79,7 +178,7 @@ def format_console_summary(summary: Mapping[str, Any]) -> str:
             budget = "" if s["errorBudgetConsumed"] is None else f"  error budget {s['errorBudgetConsumed'] * 100:.0f}%"
             lines.append(
                 f"    {name:<{width}}  iterations={s['completed']}{scheduled}{rate}  dropped={s['dropped']}"
-                f"  interrupted={s['interrupted']}  p95={p95}  success={success}{budget}"
+                f"  interrupted={s['interrupted']}  http p95={p95}  success={success}{budget}"
             )
         lines.append("")
     warnings = [w for name, s in sorted(scenarios.items()) if (w := insufficient_vus_warning(name, s))]
@@ -91,7 +190,8 @@ def format_console_summary(summary: Mapping[str, Any]) -> str:
     tally = f" ({failed} of {len(results)} thresholds failed)" if results else ""
     if not evaluated:
         tally = " (thresholds not evaluated: setup failed)"
-    lines.append(f"  STATUS {status}{reason}{tally}")
+    shown_status = _paint(str(status), _GREEN if status == "passed" else _RED, colour)
+    lines.append(f"  STATUS {shown_status}{reason}{tally}")
     return "\n".join(lines) + "\n"
 
 

@@ -506,11 +506,12 @@ def summarize(
     results: Sequence[ThresholdResult] | None = None,
     extra: Mapping[str, Any] | None = None,
     failures: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    colour: bool = False,
 ) -> Ending:
     """The one way a run ends, whoever ends it (Locust's side, the wrapper's fallback): build the summary,
     write it (or say where it went instead) and give the console text that says so."""
     summary = build_summary(registry, thresholds, run, scenarios, results, extra, failures)
-    console = format_console_summary(summary)
+    console = format_console_summary(summary, colour)
     try:
         written = write_summary(path, summary)
     except SummaryWriteError as exc:

@@ -34,6 +34,7 @@ from fixload.metrics.thresholds import abort_triggers
 from fixload.profile.binding import import_flows, metric_flows, needs_fixtures
 from fixload.profile.config import ConfigError
 from fixload.profile.validation import validate_run
+from fixload.report.console import wants_colour
 from fixload.report.summary import (
     RunInfo,
     ScenarioCounts,
@@ -420,7 +421,9 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
     if state is not None and state.worker_events:
         block["workerEvents"] = list(state.worker_events)
     path = options.summary_path(environment) or str(default_summary_path())
-    ending = summarize(path, run.registry, thresholds, info, counts, results, block, run.failures.by_scenario())
+    failures = run.failures.by_scenario()
+    colour = wants_colour(sys.stderr)
+    ending = summarize(path, run.registry, thresholds, info, counts, results, block, failures, colour)
     run.lifecycle.summary = summary = ending.summary
     console = ending.console
     if ending.error is None:

@@ -44,6 +44,13 @@ def end_with_master(environment: Any) -> None:
     left as it is. Call from `init` on the worker."""
     if getattr(environment.parsed_options, "processes", None):
         die_with_parent(signal.SIGTERM)
+        # it shares its master's terminal: the master's "Shutting down" line is the one the user reads
+        logging.getLogger("locust.main").addFilter(_NotShuttingDown())
+
+
+class _NotShuttingDown(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Shutting down")
 
 
 def on_signal(environment: Any, main: Any, signum: int, summarize_now: Callable[[Any], None]) -> None:

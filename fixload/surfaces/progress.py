@@ -17,6 +17,7 @@ import gevent
 from locust.runners import WorkerRunner
 
 from fixload.runtime.live import live_for
+from fixload.runtime.state import run_for
 
 DEFAULT_INTERVAL = 5.0
 
@@ -43,30 +44,44 @@ def _rate(value: float | None) -> str:
     return "-" if value is None else f"{value:.1f}"
 
 
-def format_line(status: dict[str, Any]) -> str:
-    """The progress line for a live status (see `fixload.runtime.live.Live.status`)."""
-    parts = []
-    for s in status["scenarios"]:
-        if s["targetRate"] is None:
-            text = f"{s['name']} {_rate(s['achievedRate'])} it/s ({s['vusBusy']} VUs)"
-        else:
-            text = f"{s['name']} {_rate(s['achievedRate'])}/{_rate(s['targetRateWindow'])} it/s"
-        if s["dropped"]:
-            text += f" drop {s['dropped']}"
-        parts.append(text)
+WIDTH = 120
+"""No progress line is wider: a terminal or a CI log of 120 columns shows each on one line."""
+
+
+def _fit(line: str) -> str:
+    return line if len(line) <= WIDTH else line[: WIDTH - 1] + "…"
+
+
+def format_lines(status: dict[str, Any], run_time: float | None = None) -> list[str]:
+    """The progress block for a live status (see `fixload.runtime.live.Live.status`): a head line with the
+    time, the workers and the thresholds, then one labelled line per scenario, each at most WIDTH columns.
+    `run_time`: Locust's `-t` in seconds, when it ends the run before the plan does."""
+    end = status["duration"]
+    cut = run_time is not None and (end is None or run_time < end)
+    clock = f"{_clock(status['elapsed'])}/{_clock(run_time if cut else end)}" + (" (-t)" if cut else "")
     failing = [t for t in status["thresholds"] if t["ok"] is False]
     if failing:
-        shown = ", ".join(f"{t['metric']} {t['expression']}" for t in failing[:3])
-        more = f" (+{len(failing) - 3})" if len(failing) > 3 else ""
-        tail = f"thresholds: {len(failing)} failing: {shown}{more}"
+        shown = ", ".join(f"{t['metric']} {t['expression']}" for t in failing[:2])
+        more = f" (+{len(failing) - 2})" if len(failing) > 2 else ""
+        verdict = f"thresholds: {len(failing)} failing: {shown}{more}"
     else:
         pending = sum(1 for t in status["thresholds"] if t["ok"] is None)
-        tail = f"thresholds: all {len(status['thresholds']) - pending} passing" + (
+        verdict = f"thresholds: all {len(status['thresholds']) - pending} passing" + (
             f", {pending} pending" if pending else ""
         )
     workers = f"  workers {status['workers']}" if status.get("workers") else ""
-    head = f"fixload  {_clock(status['elapsed'])}/{_clock(status['duration'])}{workers}"
-    return "  ".join([head, " | ".join([*parts, tail])])
+    lines = [_fit(f"fixload {clock}{workers}  {verdict}")]
+    width = min(32, max((len(s["name"]) for s in status["scenarios"]), default=0))
+    for s in status["scenarios"]:
+        achieved = f"achieved {_rate(s['achievedRate'])} it/s"
+        if s["targetRate"] is None:
+            text = f"{achieved}, {s['vusBusy']} VUs busy"
+        else:
+            text = f"{achieved} of {_rate(s['targetRateWindow'])} target"
+        if s["dropped"]:
+            text += f", dropped {s['dropped']}"
+        lines.append(_fit(f"  {s['name']:<{width}}  {text}"))
+    return lines
 
 
 def _interval(environment: Any) -> float:
@@ -75,13 +90,20 @@ def _interval(environment: Any) -> float:
     return max(0.0, float(value or 0.0))
 
 
+def _run_time(environment: Any) -> float | None:
+    value = getattr(environment.parsed_options, "run_time", None)
+    return float(value) if value else None
+
+
 def _loop(environment: Any, interval: float) -> None:
     live = live_for(environment)
+    lifecycle = run_for(environment).lifecycle
     while True:
         gevent.sleep(interval)
-        if not live.running:
+        if not live.running or lifecycle.ending:  # the run is ending: its summary comes next, not progress
             return
-        print(format_line(live.status()), file=sys.stderr, flush=True)
+        text = "\n".join(format_lines(live.status(), _run_time(environment)))
+        print(text, file=sys.stderr, flush=True)
 
 
 def install(environment: Any, runner: Any) -> None:
