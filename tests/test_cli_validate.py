@@ -228,3 +228,23 @@ def test_tokens_never_printed_in_process(six, capsys):
     out, err = capsys.readouterr()
     for value in TOKENS.values():
         assert value not in out + err
+
+
+def test_a_selector_naming_an_unknown_scenario_is_refused_with_did_you_mean(tmp_path, capsys):
+    """Issue 26: `http_req_duration{scenario:bookng_flow}` could only ever judge no samples: 104, named."""
+    data = json.loads((ROOT / "profiles" / "baseline-short.json").read_text())
+    data["thresholds"]["http_req_duration{scenario:bookng_flow}"] = ["p(95)<1200"]
+    data["scenarios"]["booking_flow"]["tags"] = {"tier": "gold"}
+    data["thresholds"]["http_req_duration{tier:gld}"] = ["p(95)<1200"]
+    path = tmp_path / "p.json"
+    path.write_text(json.dumps(data))
+    assert cli.main(["validate", "--profile", str(path)]) == 104
+    err = capsys.readouterr().err
+    assert 'thresholds["http_req_duration{scenario:bookng_flow}"]: no scenario "bookng_flow" in this profile; ' in err
+    assert 'did you mean "booking_flow"?' in err
+    # a tag value no scenario sets is said, not refused: a flow may set that tag itself
+    del data["thresholds"]["http_req_duration{scenario:bookng_flow}"]
+    path.write_text(json.dumps(data))
+    assert cli.main(["validate", "--profile", str(path)]) == 0
+    out = capsys.readouterr()
+    assert 'no scenario of this profile sets tag tier="gld"; did you mean "gold"?' in out.out + out.err

@@ -19,6 +19,7 @@ Every problem is collected; `Verdict.message()` lists them all, one line each, a
 
 from __future__ import annotations
 
+import difflib
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
@@ -27,7 +28,7 @@ from typing import Any
 
 from fixload.common.secrets import mask_url, redact
 from fixload.metrics.registry import Registry, define_run_metrics
-from fixload.metrics.thresholds import ThresholdSet
+from fixload.metrics.thresholds import Selector, ThresholdSet, location_of
 from fixload.profile.binding import binding_problems, import_flows, locustfiles_path, metric_flows
 from fixload.profile.config import ConfigError, RunConfig, default_profile_path
 from fixload.profile.environment import EnvError, load_environment, missing_required, resolve_target
@@ -167,8 +168,12 @@ def validate_run(
         skip=[key for key in (thresholds or {}) if _reported(key, profile_problems)],
     )
     problems += [str(p) for p in threshold_problems]
-
     warnings: list[str] = []
+    if parsed is not None:
+        unknown_scenarios, unknown_tags = selector_problems(parsed, checked.declared if checked else {})
+        problems += unknown_scenarios
+        warnings += unknown_tags
+
     config = None
     if parsed is not None and parsed_multiplier_ok:
         try:
@@ -191,6 +196,36 @@ def validate_run(
         config=config,
         thresholds=checked if not problems else None,
     )
+
+
+def selector_problems(profile: Profile, selectors: Mapping[str, Selector]) -> tuple[list[str], list[str]]:
+    """Selectors naming what the profile does not define, with a did-you-mean: a scenario it lacks is a
+    problem (its threshold could only ever judge no samples); a value of one of its scenarios' own tags
+    (`tags`) that no scenario sets is a warning (a flow may set tags of its own at run time)."""
+    scenarios = sorted(profile.scenarios)
+    defined: dict[str, set[str]] = {}
+    for scenario in profile.scenarios.values():
+        for key, value in scenario.tags.items():
+            defined.setdefault(key, set()).add(value)
+    problems: list[str] = []
+    warnings: list[str] = []
+    for key, selector in selectors.items():
+        for name, value in selector.tags:
+            if name == "scenario" and value not in profile.scenarios:
+                hint = difflib.get_close_matches(value, scenarios, n=1)
+                extra = f'; did you mean "{hint[0]}"?' if hint else ""
+                problems.append(
+                    f'{location_of(key)}: no scenario "{value}" in this profile{extra} '
+                    f"(expected one of {', '.join(scenarios)})"
+                )
+            elif name != "scenario" and name in defined and value not in defined[name]:
+                hint = difflib.get_close_matches(value, sorted(defined[name]), n=1)
+                extra = f'; did you mean "{hint[0]}"?' if hint else ""
+                warnings.append(
+                    f'{location_of(key)}: no scenario of this profile sets tag {name}="{value}"{extra}; '
+                    "its threshold sees samples only if a flow sets that tag itself"
+                )
+    return problems, warnings
 
 
 def _environment_problems(profile: Profile, env: Mapping[str, str], simulated: bool) -> list[str]:
