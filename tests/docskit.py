@@ -87,10 +87,21 @@ class Block:
             if line.endswith("\\"):
                 pending = line[:-1] + " "
                 continue
+            if _open_quote(line):  # a quoted argument spanning lines (a JSON body)
+                pending = line + "\n"
+                continue
             pending = ""
             if line.strip() and not line.lstrip().startswith("#"):
                 commands.append(Command(line.strip()))
         return commands
+
+
+def _open_quote(line: str) -> bool:
+    try:
+        shlex.split(line, comments=True)
+    except ValueError:
+        return True
+    return False
 
 
 def pages() -> list[Path]:
