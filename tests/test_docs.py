@@ -49,6 +49,13 @@ def _name(page: Path) -> str:
     return str(page.relative_to(ROOT))
 
 
+def _runs_commands(page: Path) -> bool:
+    return any(block.marker == "run" and "validate-only" not in block.options for block in docskit.blocks(page))
+
+
+RUN_PAGES = [page for page in PAGES if _runs_commands(page)]
+
+
 def _scratch(directory: Path) -> dict[str, str]:
     """The checkout's layout without its files: the folders commands name, linked; a `fixload` and a
     `locust` on PATH running this tree's code; the environment without K6_*/FIXLOAD_* settings."""
@@ -139,9 +146,8 @@ def page_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, An
             stderr=subprocess.PIPE,
             text=True,
         )
-        for page in PAGES:
-            if any(block.marker == "run" and "validate-only" not in block.options for block in docskit.blocks(page)):
-                runs[_name(page)] = PageRun(page, tmp_path_factory.mktemp(page.stem))
+        for page in RUN_PAGES:
+            runs[_name(page)] = PageRun(page, tmp_path_factory.mktemp(page.stem))
         yield runs
     finally:
         for run in runs.values():
@@ -220,9 +226,6 @@ def test_validate_only_commands_pass_validation(page_runs: dict[str, Any]) -> No
         if code != 0
     ]
     assert not failed, "\n".join(failed)
-
-
-RUN_PAGES = [page for page in PAGES if any(b.marker == "run" and "validate-only" not in b.options for b in docskit.blocks(page))]
 
 
 @pytest.mark.parametrize("page", RUN_PAGES, ids=_name)
