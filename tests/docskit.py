@@ -128,6 +128,25 @@ def links(page: Path) -> list[str]:
     return _LINK.findall(text)
 
 
+_CODE_SPAN = re.compile(r"`([^`\s]+)`")
+_REPO_PATH = re.compile(r"^(fixload|tests|deploy|scripts|bench|profiles|locustfiles|env|docs|\.github)/")
+_PACKAGE_PATH = re.compile(r"^(common|metrics|engine|profile|report|flows|runtime|surfaces|cli|simulator)/")
+
+
+def named_paths(page: Path) -> list[tuple[str, Path]]:
+    """The repository paths the page's prose names in backticks (`fixload/runtime/shape.py`, `tests/x.py::test`,
+    `runtime/recorder.py` for a module of a package), each with the path it stands for."""
+    text = _FENCE.sub("", page.read_text(encoding="utf-8"))
+    found = []
+    for span in _CODE_SPAN.findall(text):
+        path = span.split("::")[0]
+        if _REPO_PATH.match(path):
+            found.append((span, ROOT / path))
+        elif _PACKAGE_PATH.match(path):
+            found.append((span, ROOT / "fixload" / path))
+    return found
+
+
 def anchors(page: Path) -> set[str]:
     """GitHub's anchors for the page's headings: lower case, punctuation dropped, spaces as hyphens."""
     text = _FENCE.sub("", page.read_text(encoding="utf-8"))

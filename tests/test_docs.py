@@ -187,6 +187,23 @@ def test_every_relative_link_resolves(page: Path) -> None:
     assert not broken, f"{_name(page)}: {broken}"
 
 
+NOT_IN_THIS_REPOSITORY = {
+    "scripts/run-load-tests.mjs": "the original k6 harness's wrapper, which `fixload run` replaces",
+    "env/.env": "the copy of env/example.env a user fills in (git ignores it)",
+}
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_name)
+def test_every_path_the_prose_names_exists(page: Path) -> None:
+    """A module moved or renamed makes the page that names it fail here, not mislead a reader."""
+    missing = [
+        span
+        for span, path in docskit.named_paths(page)
+        if span not in NOT_IN_THIS_REPOSITORY and not (path.exists() or any(path.parent.glob(path.name)))
+    ]
+    assert not missing, f"{_name(page)} names paths that do not exist: {missing}"
+
+
 @pytest.mark.parametrize("page", PAGES, ids=_name)
 def test_every_command_block_is_run_or_says_why_not(page: Path) -> None:
     problems = []
