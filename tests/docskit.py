@@ -198,6 +198,7 @@ def _with_port(text: str, port: int) -> str:
 
 
 def matches(expected: str, output: str) -> bool:
-    """An expected line matches a printed line when its parts, `...` between them, appear in that order."""
-    pattern = ".*".join(re.escape(part) for part in expected.split("..."))
-    return any(re.search(pattern, line.strip()) for line in output.splitlines())
+    """An expected line matches a printed line when its parts, `...` between them, appear in that order
+    (runs of spaces count as one: a table's column widths follow its longest cell)."""
+    pattern = ".*".join(re.escape(" ".join(part.split())) for part in expected.split("..."))
+    return any(re.search(pattern, " ".join(line.split())) for line in output.splitlines())
