@@ -2,8 +2,8 @@
 
 `locust --help` cannot show fixload's options: Locust prints its help before it loads the locustfiles,
 and it is loading them that registers a plugin's options. `fixload run --help` lists every one of them
-(they are accepted by `fixload run` directly and by plain `locust -f locustfiles/ ...`); so does the
-README ("Options").
+(they are accepted by `fixload run` directly and by plain `locust -f locustfiles/ ...`); so does
+docs/running.md, generated from it by scripts/docs.
 """
 
 from __future__ import annotations

@@ -94,7 +94,7 @@ def install_for(environment: Any, runner: Any, web_ui: Any) -> None:
         fail_invalid(
             environment,
             f"--web-login: set {USERNAME_ENV} and {PASSWORD_ENV} (the one account the web UI accepts); "
-            "see README, 'Opening the web UI to others'",
+            "see docs/web-ui.md, 'Opening the web UI to others'",
         )
         return
     install(web_ui, expected)
