@@ -50,7 +50,8 @@ def test_fixload_run_passes_the_plugin_options_to_locust_as_given() -> None:
     """The wrapper's parser has the plugin's own options (read from Locust's parser): they reach Locust's
     command line as typed, and a bad value is refused by the wrapper before anything starts."""
     code = (
-        "import sys; from fixload.cli import main as cli, run as runner; args = cli.build_parser('run').parse_args(sys.argv[1:]); "
+        "import sys; from fixload.cli import main as cli, run as runner; "
+        "args = cli.build_parser('run').parse_args(sys.argv[1:]); "
         "print('\\n'.join(runner.locust_command(args, 'p.json', 's.json', 'http://127.0.0.1:1')))"
     )
     given = ["--html-report", "r.html", "--junit", "j.xml", "--prometheus-port", "9646", "--progress-interval", "2.5"]

@@ -2,12 +2,10 @@
 
 Every surface reads where the run stands from here, never from flags of its own. The states, in order:
 new → configured → provisioning → waiting → running → finalizing → done (a new web UI test goes back to
-configured); `TRANSITIONS` below is the table of allowed moves. Orthogonal to the state, a run can be
-**halted** (`halt`): no user sends anything more and the shape ends the test at its next tick; the
-reason maps to the summary's status and k6's exit code (`fixload.runtime.outcome`). A signal is recorded
-as `interrupted_by`; Locust's own stop path then ends the test.
-
-Each state's meaning: docs/design-notes.md#runtime-lifecycle.
+configured); `MEANING` below says what each means, `TRANSITIONS` where each may move. Orthogonal to
+the state, a run can be **halted** (`halt`): no user sends anything more and the shape ends the test at
+its next tick; the reason maps to the summary's status and k6's exit code (`fixload.runtime.outcome`). A
+signal is recorded as `interrupted_by`; Locust's own stop path then ends the test.
 """
 
 from __future__ import annotations
@@ -28,6 +26,19 @@ class State(StrEnum):
     RUNNING = "running"
     FINALIZING = "finalizing"
     DONE = "done"
+
+
+MEANING: dict[State, str] = {
+    State.NEW: "fixload's plugin has not configured this environment (plain library use)",
+    State.CONFIGURED: "the profile, environment and thresholds are loaded; no test is running",
+    State.PROVISIONING: "test_start on the master/local runner: the fixtures are being resolved",
+    State.WAITING: "the test has begun but this runner does not yet know what its users do (a worker before "
+    "its share arrives, a master sending shares): users wait",
+    State.RUNNING: "users may send: the engine has its share (or, closed model, the fixtures)",
+    State.FINALIZING: "the test is ending: engines stopped, last reports collected, summary written",
+    State.DONE: "the summary stands; a new test (web UI) goes back to `configured`",
+}
+"""What each state means: the table docs/architecture.md shows, with `TRANSITIONS` beside it."""
 
 
 class HaltReason(StrEnum):
