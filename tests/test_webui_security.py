@@ -146,6 +146,33 @@ def test_a_link_from_another_site_still_opens_the_page(ui):
     assert code == 200 and b"fixload/ui.js" in body
 
 
+# ------------------------------------------------------------------------------------- DNS rebinding
+@pytest.mark.parametrize("route", ["/", "/fixload/token.json", "/fixload/summary.json", "/swarm"])
+def test_a_name_pointed_at_this_machine_is_refused(ui, route):
+    """A page at rebind.example:PORT whose DNS now says 127.0.0.1 is same-origin to the browser: its Host says so."""
+    port = ui["base"].rsplit(":", 1)[1]
+    headers = {"Host": f"rebind.example:{port}", "Origin": f"http://rebind.example:{port}", **FORM_TYPE}
+    method, data = ("POST", form({TOKEN_FIELD: ui["token"]})) if route == "/swarm" else ("GET", None)
+    code, _, body = call(ui["base"] + route, method, headers, data)
+    assert code == 403 and "Host: rebind.example" in orjson.loads(body)["message"], (code, body[:200])
+    assert "FIXLOAD_WEB_HOSTS" in orjson.loads(body)["message"]
+
+
+@pytest.mark.parametrize("host", ["localhost", "127.0.0.1", "[::1]", "ui.localhost"])
+def test_addresses_and_localhost_are_answered(ui, host):
+    port = ui["base"].rsplit(":", 1)[1]
+    code, _, _ = call(ui["base"] + "/fixload/status.json", headers={"Host": f"{host}:{port}"})
+    assert code == 200
+
+
+def test_which_host_names_are_known():
+    from fixload.surfaces.guard import known_host
+
+    names = frozenset({"loadbox"})
+    assert known_host("loadbox:8089", names) and known_host("10.1.2.3:8089", names) and known_host("[::1]", names)
+    assert not known_host("rebind.example:8089", names) and not known_host("loadbox.evil.example", names)
+
+
 # ------------------------------------------------------------------------------ state-changing routes
 def _body(route: str, ui) -> bytes:
     if route == "/swarm":
@@ -308,6 +335,9 @@ def test_login_needs_the_page_and_its_token(locked):
     )
     assert code == 302 and "session=" in response.get("set-cookie", "")
     assert "samesite=strict" in response["set-cookie"].lower()
+    port = locked["base"].rsplit(":", 1)[1]  # with --web-login any name may be used (loadbox:8089): a login is needed
+    code, response, _ = call(locked["base"] + "/fixload/status.json", headers={"Host": f"loadbox:{port}"})
+    assert code == 302 and "/login" in response["location"]
     page = http_get(locked["base"] + "/login")[1].decode()
     assert f"i.value = '{locked['token']}'" in page  # the login page adds the token to its form
 

@@ -5,6 +5,9 @@ Locust wraps its Flask app in `flask_cors.CORS(app)`, which answers every `Origi
 `/metrics` and `/logs`, and post `/swarm`. The rules here (docs/web-ui-security.md), installed at init on
 the master's or local runner's web UI, before fixload's other hooks:
 
+0. Without `--web-login`, the `Host` must be an IP address, localhost, this machine's name, `--web-host` or
+   a name in FIXLOAD_WEB_HOSTS (else 403): a page whose DNS name was re-pointed at this machine (DNS
+   rebinding) is "same-origin" to the browser and could read the page's token.
 1. No CORS grant, on any route (Locust's, fixload's, an error page): a WSGI middleware (Flask's documented
    `app.wsgi_app` wrapping, so it also sees what flask_cors adds in its error handlers) drops every
    `Access-Control-*` response header.
@@ -20,8 +23,11 @@ the master's or local runner's web UI, before fixload's other hooks:
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import logging
+import os
 import secrets
+import socket
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -36,6 +42,7 @@ TOKEN_HEADER = "X-Fixload-Token"
 TOKEN_FIELD = "fixload_token"
 TOKEN_ROUTE = "/fixload/token.json"
 REFUSED_HEADER = "X-Fixload-Refused"
+HOSTS_ENV = "FIXLOAD_WEB_HOSTS"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
 """`Sec-Fetch-Site` values of the page's own requests ("none": typed in the address bar, a bookmark)."""
@@ -65,8 +72,30 @@ def same_origin(origin: str) -> bool:
     return parts.netloc.lower().removesuffix(default) == request.host.lower().removesuffix(default)
 
 
-def refusal(token: str) -> str | None:
-    """Why the current request is refused (None: it may go on)."""
+def known_host(host: str, names: frozenset[str]) -> bool:
+    """`Host` (name[:port]) is an IP address, localhost, or one of `names`: never a name someone else's DNS
+    could point at this machine (DNS rebinding makes such a page "same-origin", token and all)."""
+    name = urlsplit(f"//{host}").hostname or ""
+    try:
+        ipaddress.ip_address(name)
+        return True
+    except ValueError:
+        return name == "localhost" or name.endswith(".localhost") or name in names
+
+
+def host_names(web_ui: Any) -> frozenset[str]:
+    """The names the UI answers to without --web-login: this machine's, --web-host's, FIXLOAD_WEB_HOSTS."""
+    listed = {n.strip().lower() for n in os.environ.get(HOSTS_ENV, "").split(",") if n.strip()}
+    return frozenset({socket.gethostname().lower(), str(getattr(web_ui, "host", "") or "").lower(), *listed})
+
+
+def refusal(token: str, names: frozenset[str] | None = None) -> str | None:
+    """Why the current request is refused (None: it may go on). `names`: the Host rule is on (no --web-login)."""
+    if names is not None and not known_host(request.host, names):
+        return (
+            f"Host: {request.host} is not a name this web UI answers to without --web-login (a guard against DNS "
+            f"rebinding): open it by IP address or localhost, add the name to {HOSTS_ENV}, or use --web-login"
+        )
     site = request.headers.get("Sec-Fetch-Site")
     navigation = request.method == "GET" and request.headers.get("Sec-Fetch-Mode") == "navigate"
     if site is not None and site not in ALLOWED_FETCH_SITES and not navigation:
@@ -101,9 +130,11 @@ def install(web_ui: Any) -> str:
     app.wsgi_app = NoCors(app.wsgi_app)  # type: ignore[method-assign]
     app.config["SESSION_COOKIE_SAMESITE"] = "Strict"  # --web-login's session: never sent by another site
 
+    names = None if web_ui.web_login else host_names(web_ui)
+
     @app.before_request
     def fixload_guard() -> Response | None:
-        why = refusal(token)
+        why = refusal(token, names)
         if why is None:
             return None
         logger.warning("fixload: web UI refused %s %s: %s", request.method, request.path, why)
