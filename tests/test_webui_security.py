@@ -414,6 +414,28 @@ def test_a_page_from_another_origin_cannot_start(ui, page, evil):
     assert not (ui["dir"] / "planted.json").exists()
 
 
+NEW_BUTTON = "[...document.querySelectorAll('button')].some(b => b.textContent.trim() === 'New')"
+
+
+def _open_form(page: DevToolsPage, ui) -> None:
+    page.goto(ui["base"] + "/", f"{NEW_BUTTON} || document.body.innerText.includes('Start new load test')")
+    if page.evaluate(NEW_BUTTON):  # stopped (an earlier test's STOP): NEW opens the form
+        page.click("button", "New")
+    page.wait("document.querySelector('input[name=userCount]').value.startsWith('set by the profile')", 15)
+
+
+def test_a_page_from_an_earlier_process_is_told_to_reload(ui, page):
+    """A tab left open across a restart of the UI holds the old token: its START is refused, the banner says why."""
+    refusals, sent = _refusals(ui), _sent(ui)
+    _open_form(page, ui)
+    page.evaluate("document.querySelector('script[src$=\"fixload/ui.js\"]').dataset.token = 'from-before'")
+    page.click("button[type=submit]")
+    banner = "(document.getElementById('fixload-banner') || {}).innerText || ''"
+    shown = page.wait(f"(() => {{ const t = {banner}; return t.includes('reload the page') && t; }})()", 10)
+    assert "wrong X-Fixload-Token" in shown
+    assert _refusals(ui) == refusals + 1 and _idle(ui) and _sent(ui) == sent
+
+
 def test_the_page_itself_still_starts_and_stops(ui, page):
     ui["sim"].reset_stats()
     refusals = _refusals(ui)
@@ -421,11 +443,7 @@ def test_the_page_itself_still_starts_and_stops(ui, page):
     def counted() -> int:  # the flows' requests, as Locust counts them
         return sum(s["num_requests"] for s in get_json(ui["base"] + "/stats/requests")["stats"])
 
-    new = "[...document.querySelectorAll('button')].some(b => b.textContent.trim() === 'New')"
-    page.goto(ui["base"] + "/", f"{new} || document.body.innerText.includes('Start new load test')")
-    if page.evaluate(new):  # stopped (an earlier test's STOP): NEW opens the form
-        page.click("button", "New")
-    page.wait("document.querySelector('input[name=userCount]').value.startsWith('set by the profile')", 15)
+    _open_form(page, ui)
     page.click("button[type=submit]")
     wait_for(lambda: _state(ui) == "running" and counted() > 0, 30, "the page's START to send load")
     assert _sent(ui) > 0
