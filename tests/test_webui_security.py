@@ -146,6 +146,17 @@ def test_a_link_from_another_site_still_opens_the_page(ui):
     assert code == 200 and b"fixload/ui.js" in body
 
 
+@pytest.mark.parametrize("route", ["/", "/fixload/status.json", "/nothing-here"])
+def test_no_other_site_may_frame_the_page(ui, route):
+    """In another site's frame the engineer could be made to click START (clickjacking)."""
+    headers = {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate", "Sec-Fetch-Dest": "iframe"}
+    code, _, _ = call(ui["base"] + route, headers=headers)
+    assert code == 403
+    code, answer, _ = call(ui["base"] + route)
+    assert answer.get("x-frame-options") == "SAMEORIGIN", (code, answer)
+    assert answer.get("content-security-policy") == "frame-ancestors 'self'"
+
+
 # ------------------------------------------------------------------------------------- DNS rebinding
 @pytest.mark.parametrize("route", ["/", "/fixload/token.json", "/fixload/summary.json", "/swarm"])
 def test_a_name_pointed_at_this_machine_is_refused(ui, route):

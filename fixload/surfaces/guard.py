@@ -12,7 +12,8 @@ the master's or local runner's web UI, before fixload's other hooks:
    `app.wsgi_app` wrapping, so it also sees what flask_cors adds in its error handlers) drops every
    `Access-Control-*` response header.
 2. A request the browser marks cross-site or same-site (`Sec-Fetch-Site`; another port of the same host is
-   "same-site") is refused (403), unless it is a plain top-level navigation (a link opening the page).
+   "same-site") is refused (403), unless it is a plain top-level navigation (a link opening the page; not
+   a frame: no other site may frame the UI either, `X-Frame-Options` and CSP `frame-ancestors`).
 3. Every state-changing request (any method but GET, HEAD, OPTIONS: `/swarm`, `/stop`, `/stats/reset`,
    `/user`, `/fixload/login`, ...) is refused (403) when its `Origin` is not the UI's own origin, and when
    it lacks this process's token (header `X-Fixload-Token` or form field `fixload_token`, compared in
@@ -48,8 +49,13 @@ ALLOWED_FETCH_SITES = frozenset({"same-origin", "none"})
 """`Sec-Fetch-Site` values of the page's own requests ("none": typed in the address bar, a bookmark)."""
 
 
+FRAME_HEADERS = [("X-Frame-Options", "SAMEORIGIN"), ("Content-Security-Policy", "frame-ancestors 'self'")]
+"""No other site may frame the page (and have the engineer click START in it)."""
+
+
 class NoCors:
-    """WSGI middleware: drop every `Access-Control-*` header from every response (Locust's CORS(app))."""
+    """WSGI middleware: drop every `Access-Control-*` header from every response (Locust's CORS(app)), and
+    forbid framing by another site."""
 
     def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
         self.app = app
@@ -57,6 +63,8 @@ class NoCors:
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         def start(status: str, headers: list[tuple[str, str]], *exc_info: Any) -> Any:
             kept = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
+            named = {k.lower() for k, _ in kept}
+            kept += [(k, v) for k, v in FRAME_HEADERS if k.lower() not in named]
             return start_response(status, kept, *exc_info)
 
         return self.app(environ, start)
@@ -97,7 +105,11 @@ def refusal(token: str, names: frozenset[str] | None = None) -> str | None:
             f"rebinding): open it by IP address or localhost, add the name to {HOSTS_ENV}, or use --web-login"
         )
     site = request.headers.get("Sec-Fetch-Site")
-    navigation = request.method == "GET" and request.headers.get("Sec-Fetch-Mode") == "navigate"
+    navigation = (
+        request.method == "GET"
+        and request.headers.get("Sec-Fetch-Mode") == "navigate"
+        and request.headers.get("Sec-Fetch-Dest") == "document"
+    )
     if site is not None and site not in ALLOWED_FETCH_SITES and not navigation:
         return f"Sec-Fetch-Site: {site}: the web UI answers only its own page"
     if request.method in SAFE_METHODS:
