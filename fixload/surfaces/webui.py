@@ -30,6 +30,9 @@ Tabs (shown once a test has started, as Locust shows its own):
 - *Thresholds*: every expression with its observed value so far, with its unit, and pass/fail (pending
   without samples); after the test, the final evaluation from the summary.
 
+Only the page itself can drive the UI (`fixload.surfaces.guard`, installed first): START applies only the
+fields the form shows and never replaces a file that is not a fixload summary (docs/web-ui-security.md).
+
 Routes (all behind `--web-login` when it is on): `/fixload/status.json` (both tabs' data),
 `/fixload/panel.json` (banner and charts), `/fixload/summary.json` (the summary of the last finished test;
 404 before one exists), `/fixload/ui.js`. Everything served passes through `redact()`.
