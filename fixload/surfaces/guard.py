@@ -1,24 +1,17 @@
-"""Only the web UI's own page can drive it: no CORS grant, no cross-site request, a per-process token.
+"""Only the web UI's own page can drive it (the rules and their tests: docs/web-ui-security.md).
 
-Locust wraps its Flask app in `flask_cors.CORS(app)`, which answers every `Origin` with
-`Access-Control-Allow-Origin: <that origin>`; any web page the engineer visits could then read the summary,
-`/metrics` and `/logs`, and post `/swarm`. The rules here (docs/web-ui-security.md), installed at init on
-the master's or local runner's web UI, before fixload's other hooks:
-
-0. Without `--web-login`, the `Host` must be an IP address, localhost, this machine's name, `--web-host` or
-   a name in FIXLOAD_WEB_HOSTS (else 403): a page whose DNS name was re-pointed at this machine (DNS
-   rebinding) is "same-origin" to the browser and could read the page's token.
-1. No CORS grant, on any route (Locust's, fixload's, an error page): a WSGI middleware (Flask's documented
-   `app.wsgi_app` wrapping, so it also sees what flask_cors adds in its error handlers) drops every
-   `Access-Control-*` response header.
-2. A request the browser marks cross-site or same-site (`Sec-Fetch-Site`; another port of the same host is
-   "same-site") is refused (403), unless it is a plain top-level navigation (a link opening the page; not
-   a frame: no other site may frame the UI either, `X-Frame-Options` and CSP `frame-ancestors`).
-3. Every state-changing request (any method but GET, HEAD, OPTIONS: `/swarm`, `/stop`, `/stats/reset`,
-   `/user`, `/fixload/login`, ...) is refused (403) when its `Origin` is not the UI's own origin, and when
-   it lacks this process's token (header `X-Fixload-Token` or form field `fixload_token`, compared in
-   constant time). The page gets the token from the tag that loads `/fixload/ui.js` (the login page: from
-   an inline script); scripts read it from `/fixload/token.json` (behind `--web-login` when it is on).
+Locust wraps its app in `flask_cors.CORS(app)`, which grants every `Origin`: any page the engineer visits
+could read the summary, `/metrics`, `/logs` and post `/swarm`. Installed at init, before fixload's hooks:
+0. without `--web-login` the `Host` must be an IP address, localhost, this machine's name, `--web-host` or
+   in FIXLOAD_WEB_HOSTS (DNS rebinding would make another site's page same-origin, token and all);
+1. a WSGI middleware (Flask's `app.wsgi_app`, so it sees flask_cors's error handlers too) drops every
+   `Access-Control-*` header from every response and forbids framing by another site;
+2. `Sec-Fetch-Site` cross-site or same-site (another port) is refused, bar a top-level navigation;
+3. a state-changing request (any method but GET/HEAD/OPTIONS) needs the UI's own `Origin` (or none) and
+   this process's token (`X-Fixload-Token` or form field `fixload_token`, constant-time compare): the page
+   has it in its `/fixload/ui.js` tag (the login page: an inline script), scripts read `/fixload/token.json`;
+4. START's fields: only those the form shows (`form_fields`); a typed summary path never replaces a file
+   that is not a fixload summary (`summary_refusal`). `fixload.surfaces.webui` applies these two.
 """
 
 from __future__ import annotations
