@@ -258,6 +258,7 @@ def distributed(tmp_path_factory):
         form = {"host": env["K6_BASE_URL"], "profile": str(profile)}
         for field, option in (("env_file", "--env-file"), ("summary", "--summary")):
             form[field] = master_argv[master_argv.index(option) + 1]
+        form["fixload_token"] = get_json(web + "/fixload/token.json")["token"]  # a script's START needs the token
         code, body = http_post_form(web + "/swarm", form)
         assert code == 200 and orjson.loads(body)["success"], body
         wait_for(lambda: (get_json(web + "/fixload/status.json") or {}).get("elapsed", 0) > 3, 30, "t=3s")

@@ -121,7 +121,7 @@ def test_routes_before_a_test(ui):
     assert [t["key"] for t in args["extended_tabs"]] == ["fixload_scenarios", "fixload_thresholds"]
     assert {"multiplier", "summary", "env_file"} <= set(args["extra_options"])
     assert args["profile"] == str(ui["profile"])
-    assert '<script src="./fixload/ui.js" defer></script>' in page
+    assert re.search(r'<script src="\./fixload/ui\.js" data-token="[\w-]{43}" defer></script>', page)
     assert get_json(ui["base"] + "/fixload/panel.json")["run"] == {"phase": "ready"}
     ui["seen"].append(page)
 

@@ -11,7 +11,9 @@ leaves checking the credentials to a plugin (Locust's `examples/web_ui_auth`); t
 - the login page's form posts to `/fixload/login`, which checks the pair (constant-time) and starts a
   session (Flask's signed cookie, a random key per process: a restart logs everyone out);
 - HTTP basic auth (`curl -u ops:...`, a Prometheus scrape's `basic_auth`) is accepted on every request,
-  so scripts and scrapers need no session.
+  so scripts and scrapers need no session;
+- the login form, like every state-changing request, must carry the process's token
+  (`fixload.surfaces.guard`): an inline script on the login page adds it to the form when it is submitted.
 
 `--web-login` without both variables is bad input (exit 104). The password is a secret: it is never
 logged or shown (its name makes `fixload.common.secrets` mask its value).
@@ -24,12 +26,13 @@ import os
 import secrets
 from typing import Any
 
-from flask import redirect, request, session, url_for
+from flask import Response, redirect, request, session, url_for
 from flask_login import UserMixin, login_user
 from locust.runners import WorkerRunner
 
 from fixload.common.secrets import register_secrets
 from fixload.runtime.driver import fail_invalid
+from fixload.surfaces import guard
 
 USERNAME_ENV = "FIXLOAD_WEB_USERNAME"
 PASSWORD_ENV = "FIXLOAD_WEB_PASSWORD"
@@ -56,9 +59,21 @@ def matches(expected: tuple[str, str], username: str | None, password: str | Non
     return user_ok and password_ok
 
 
+def login_script(token: str) -> str:
+    """The login page's part of the token rule: Locust's login form is a plain HTML form (it posts to
+    `auth_args["username_password_callback"]`); the token joins it as a hidden field when it is submitted."""
+    field = guard.TOKEN_FIELD
+    return (
+        "<script>document.addEventListener('submit', (e) => { const f = e.target;"
+        f" if (f.querySelector('input[name={field}]')) return; const i = document.createElement('input');"
+        f" i.type = 'hidden'; i.name = '{field}'; i.value = '{token}'; f.append(i); }}, true);</script>"
+    )
+
+
 def install(web_ui: Any, expected: tuple[str, str]) -> None:
     """Check logins against `expected` on this web UI (which Locust started with --web-login)."""
     register_secrets([expected[1]])
+    token = guard.install(web_ui)
     app = web_ui.app
     app.config["SECRET_KEY"] = secrets.token_hex(32)
     manager = web_ui.login_manager
@@ -74,6 +89,14 @@ def install(web_ui: Any, expected: tuple[str, str]) -> None:
         if auth is not None and auth.type == "basic" and matches(expected, auth.username, auth.password):
             return Operator(expected[0])
         return None
+
+    @app.after_request
+    def fixload_login_page(response: Response) -> Response:
+        if request.path.rstrip("/").endswith("/login") and response.mimetype == "text/html":
+            page = response.get_data(as_text=True)
+            if "</body>" in page and guard.TOKEN_FIELD not in page:
+                response.set_data(page.replace("</body>", login_script(token) + "</body>", 1))
+        return response
 
     @app.route(LOGIN_ROUTE, methods=["POST"])
     def fixload_login() -> Any:

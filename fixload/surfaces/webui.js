@@ -4,10 +4,36 @@
 // never touch it): the run's banner above the page (why START was refused, waiting for the common start
 // instant, running, finalizing, then the verdict with its exit code and the summary link), and the chart
 // panel below Locust's tabs (the HTML report's own SVG charts, drawn by the server from the live series).
-// It also says on the start form that users and ramp-up are set by the profile.
+// It also says on the start form that users and ramp-up are set by the profile, and gives the page's own
+// state-changing requests this process's token (fixload/surfaces/guard.py; docs/web-ui-security.md).
 (() => {
   "use strict";
-  const base = document.querySelector('script[src$="fixload/ui.js"]').src.replace(/fixload\/ui\.js.*$/, "");
+  const tag = document.querySelector('script[src$="fixload/ui.js"]');
+  const base = tag.src.replace(/fixload\/ui\.js.*$/, "");
+  const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
+  let stale = "";
+
+  // THE SHIM (the one place that relies on Locust's private behaviour): Locust's React UI sends START, STOP,
+  // RESET and its user settings with RTK Query's fetchBaseQuery, whose default fetchFn calls the global
+  // `fetch` at call time. So wrapping window.fetch adds the token to every same-origin request that changes
+  // state. If Locust changes that, its START stops working with "refused: no X-Fixload-Token" and
+  // tests/test_webui_security.py (test_locust_posts_through_the_global_fetch and the browser START) fails.
+  const ownFetch = window.fetch.bind(window);
+  window.fetch = (input, init = {}) => {
+    const isRequest = input instanceof Request;
+    const method = String(init.method || (isRequest ? input.method : "GET")).toUpperCase();
+    const url = new URL(isRequest ? input.url : String(input), location.href);
+    if (SAFE.has(method) || url.origin !== location.origin) return ownFetch(input, init);
+    const headers = new Headers(init.headers || (isRequest ? input.headers : undefined));
+    headers.set("X-Fixload-Token", tag.dataset.token);
+    const sent = isRequest ? ownFetch(new Request(input, { ...init, headers })) : ownFetch(input, { ...init, headers });
+    return sent.then((response) => {
+      if (response.status === 403 && response.headers.get("X-Fixload-Refused")) {
+        response.clone().json().then((r) => { stale = r.message; poll(); }, () => {});
+      }
+      return response;
+    });
+  };
   const PHASES = {
     ready: ["info", () => "fixload: ready — press START to run the profile"],
     refused: ["error", (r) => `fixload: START refused — ${r.message}`],
@@ -36,7 +62,10 @@
     const run = data.run;
     const node = element("fixload-banner", "div", true);
     let kind, text;
-    if (run.phase === "stopped") {
+    if (stale) {
+      kind = "error";
+      text = `fixload: ${stale} — reload the page`;
+    } else if (run.phase === "stopped") {
       kind = VERDICT_KIND[run.status] || "warn";
       text = `fixload: ${run.verdict.toUpperCase()} — exit code ${run.exitCode}` + (run.reason ? ` — ${run.reason}` : "");
     } else {

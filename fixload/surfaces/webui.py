@@ -30,6 +30,9 @@ Tabs (shown once a test has started, as Locust shows its own):
 - *Thresholds*: every expression with its observed value so far, with its unit, and pass/fail (pending
   without samples); after the test, the final evaluation from the summary.
 
+Only the page itself can drive the UI (`fixload.surfaces.guard`, installed first): START applies only the
+fields the form shows and never replaces a file that is not a fixload summary (docs/web-ui-security.md).
+
 Routes (all behind `--web-login` when it is on): `/fixload/status.json` (both tabs' data),
 `/fixload/panel.json` (banner and charts), `/fixload/summary.json` (the summary of the last finished test;
 404 before one exists), `/fixload/ui.js`. Everything served passes through `redact()`.
@@ -61,6 +64,7 @@ from fixload.runtime.driver import configure
 from fixload.runtime.lifecycle import State
 from fixload.runtime.live import SAMPLE_INTERVAL, live_for
 from fixload.runtime.state import run_for
+from fixload.surfaces import guard
 
 logger = logging.getLogger("fixload")
 
@@ -286,6 +290,10 @@ def start_form_hook(environment: Any, web_ui: Any, target: str) -> Response | No
         return None
     if web_ui.web_login and not _logged_in():
         return None  # Locust's own view sends the visitor to the login page
+    hidden = guard.hidden_fields(request.form, guard.form_fields(web_ui))
+    if hidden:  # command-line-only options: Locust's handler would apply them; never from a request
+        message = "; ".join(f"{name}: not a field of the start form, set it on the command line" for name in hidden)
+        return refuse_start(environment, message)
     if _busy(environment):
         # the banner keeps showing the run in progress
         message = "a test is running or finishing: press STOP and wait for its verdict first"
@@ -293,12 +301,15 @@ def start_form_hook(environment: Any, web_ui: Any, target: str) -> Response | No
     options = environment.parsed_options
     try:
         choice = StartForm.parse(request.form, options)
+        typed = choice.summary if "summary" in request.form else ""
+        if typed and (why := guard.summary_refusal(typed)):
+            raise FormError(why)
         host = check_host(choice.host, target, bool(getattr(options, "allow_host_override", False)))
         apply_form(environment, choice)
     except (FormError, ConfigError) as exc:
         return refuse_start(environment, str(exc))
     run_for(environment).surfaces.refused = ""
-    taken = (*FORM_FIELDS, "host", *(PROFILE_FIELDS if _profile_run(environment) else ()))
+    taken = (*FORM_FIELDS, "host", guard.TOKEN_FIELD, *(PROFILE_FIELDS if _profile_run(environment) else ()))
     form = [(k, v) for k, v in request.form.items(multi=True) if k not in taken]
     request.form = ImmutableMultiDict([*form, ("host", host)])
     return None
@@ -442,11 +453,13 @@ def _json(data: Any, status: int = 200, download: str | None = None) -> Response
     return response
 
 
-def _inject_script(response: Response) -> Response:
-    """Add fixload's script to Locust's page (its HTML is Locust's template; one tag before </body>)."""
+def _inject_script(response: Response, token: str) -> Response:
+    """Add fixload's script to Locust's page (its HTML is Locust's template; one tag before </body>), with the
+    process's token for the page's own state-changing requests (`fixload.surfaces.guard`)."""
     page = response.get_data(as_text=True)
     if "</body>" in page and SCRIPT_ROUTE not in page:
-        response.set_data(page.replace("</body>", f'<script src=".{SCRIPT_ROUTE}" defer></script></body>', 1))
+        tag = f'<script src=".{SCRIPT_ROUTE}" data-token="{token}" defer></script>'
+        response.set_data(page.replace("</body>", f"{tag}</body>", 1))
     return response
 
 
@@ -454,6 +467,7 @@ def install(environment: Any, web_ui: Any) -> None:
     """Add fixload's form checks, banner, charts, tabs, routes and download link to one Locust web UI
     (master or local runner; called at init by `fixload.plugin`)."""
     live_for(environment)
+    token = guard.install(web_ui)  # first: its hook runs before the start form's
 
     def on_test_start(**_: Any) -> None:
         run_for(environment).surfaces.refused = ""  # a new test: a refused START's message is old news
@@ -507,7 +521,7 @@ def install(environment: Any, web_ui: Any) -> None:
         if response.status_code != 200:
             return response
         if request.path == "/" and response.mimetype == "text/html":
-            return _inject_script(response)
+            return _inject_script(response, token)
         if request.path != "/stats/requests" or not response.is_json:
             return response
         data = response.get_json()
