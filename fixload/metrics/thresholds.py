@@ -34,9 +34,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from fixload.common.durations import DurationError, parse_duration
+from fixload.common.durations import DurationError, duration_bound_error, parse_duration
 from fixload.metrics.registry import AGGREGATIONS, MetricType, Registry, Sink
-from fixload.profile.limits import duration_bound_error
 
 OPERATORS: tuple[str, ...] = ("<=", "<", ">=", ">", "===", "==", "!=")  # k6's scan order: longest first
 AGGREGATION_NAMES: tuple[str, ...] = ("value", "count", "rate", "avg", "min", "med", "max", "p(N)")

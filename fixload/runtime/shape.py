@@ -3,7 +3,7 @@
 Locust allows one shape per run, so a profile's scenarios all run under one composite shape,
 `ProfileShape`. It asks Locust for every scenario's users at once (`fixed_count` per user class: an
 arrival-rate scenario gets `maxVUs`, a VU scenario its most VUs) and leaves *when* each user iterates to
-the engine (`fixload.engine.executors`); it ends the run when the engine is done.
+the engine (`fixload.engine.engine`); it ends the run when the engine is done.
 
 The standalone shapes (`ConstantArrivalRate`, `RampingArrivalRate`, `ConstantVUs`, `RampingVUs`) give
 any locustfile one k6 executor for its own `ScenarioUser` classes::
@@ -84,14 +84,14 @@ class _SingleScenario(ScenarioShape):
         return getattr(self.user_class, "scenario", "") or self.user_class.__name__
 
     def plan(self, environment: Any) -> Plan:
-        from fixload.profile.schema import _k6_name
+        from fixload.engine.fields import k6_name
 
         options: dict[str, Any] = {"executor": self.executor, "startTime": self.start_time}
         options["gracefulStop"] = self.graceful_stop
         for name in self._options:
             value = getattr(self, name, None)
             if value is not None:
-                options[_k6_name(name)] = value
+                options[k6_name(name)] = value
         profile = Profile.model_validate({"profile": type(self).__name__, "scenarios": {self.scenario_name(): options}})
         return build_plan(profile, source=f"{type(self).__module__}.{type(self).__name__}")
 
