@@ -30,7 +30,7 @@ class StageLike(Protocol):
 
 
 class ConstantSchedule(Protocol):
-    """A constant-arrival-rate's options (fixload.engine.constant_arrival_rate.ConstantSchedule)."""
+    """A constant-arrival-rate's options (fixload.engine.constant_arrival_rate.ConstantArrivalRate)."""
 
     rate: float
     time_unit: float

@@ -2,7 +2,8 @@
 
 A profile written for the k6 harness must load unchanged, and a mistake in one must be caught before
 any traffic is sent, with a message that names the JSON path and what was expected. So the schema is
-strict (unknown keys are errors, with a did-you-mean) and every field keeps k6's camelCase name.
+strict (unknown keys are errors, with a did-you-mean) and every field keeps k6's camelCase name. A
+scenario's model is its executor's own (fixload.engine.registry: one module per k6 executor).
 """
 
 from __future__ import annotations
