@@ -19,6 +19,7 @@ import heapq
 import itertools
 import math
 import time
+from abc import abstractmethod
 from collections import deque
 from collections.abc import Iterator
 from typing import Annotated, Any, ClassVar
@@ -85,20 +86,24 @@ class ArrivalRateConfig(ScenarioConfig):
         return self.pre_allocated_vus, self.vus_max
 
     # the schedule: each arrival-rate executor gives its own ---------------------------------------------------
+    @abstractmethod
     def starts(self, offset: int = 0, stride: int = 1, since: float = 0.0) -> Iterator[float]:
         """Start offsets (s, from the scenario's start) of runner `offset` of `stride`'s share, from the first
         start at or after `since` (found directly, not by walking the earlier ones)."""
         raise NotImplementedError
 
+    @abstractmethod
     def first_index_at_or_after(self, since: float) -> int:
         """The 0-based global index of the first iteration starting at or after `since` (s from the scenario's
         start), or the total count when none does; O(log n) whatever `since` is."""
         raise NotImplementedError
 
+    @abstractmethod
     def rate_at(self, elapsed: float) -> float:
         """The target rate in iterations per second, `elapsed` seconds into the scenario (0 outside it)."""
         raise NotImplementedError
 
+    @abstractmethod
     def rates(self) -> dict[str, float]:
         """Each rate the options give, per timeUnit, by its field's path (for the bounds)."""
         raise NotImplementedError

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import time
+from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self, get_args
@@ -86,9 +87,12 @@ class ScenarioConfig(K6Model):
             return self
         return self.model_copy(update=self.scaled_fields(multiplier))
 
+    @abstractmethod
     def scaled_fields(self, multiplier: float) -> dict[str, Any]:
+        """The fields the multiplier changes, with their new values (MultiplierError if one cannot run)."""
         raise NotImplementedError
 
+    @abstractmethod
     def nominal_duration(self) -> float:
         """How long the scenario runs before gracefulStop, as k6 counts it."""
         raise NotImplementedError
@@ -97,6 +101,7 @@ class ScenarioConfig(K6Model):
         """k6's exact count for arrival-rate executors and the finite ones; None for VU-time executors."""
         return None
 
+    @abstractmethod
     def vus_needed(self) -> tuple[int, int]:
         """(VUs ready at start, the most VUs it may use)."""
         raise NotImplementedError
