@@ -1,7 +1,7 @@
 """The arrival-rate engine's own cost per iteration, in µs of CPU, by part (no HTTP, one process):
 
 - claim: a free VU taking the earliest unclaimed start of its share's schedule (`ArrivalRateExecutor._next`);
-- wake-up: that VU sleeping on its own timer until the start is due, and waking (`executors._sleep`);
+- wake-up: that VU sleeping on its own timer until the start is due, and waking (`arrival_rate._sleep`);
 - hand-off: the allocator giving a due start to a parked VU through its AsyncResult, and the VU coming
   back to wait. Since VUs schedule themselves this happens only when no allocated VU was free (a new VU is
   allocated); before, every start took this path, plus a scheduler wake-up;
@@ -31,7 +31,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import engine_profile  # (puts the repository on the path too)
 
 from fixload.common.clock import PlanClock
-from fixload.engine.executors import VU, ArrivalRateExecutor, Engine, Share, _sleep
+from fixload.engine.arrival_rate import ArrivalRateExecutor, _sleep
+from fixload.engine.base import Share
+from fixload.engine.engine import Engine
+from fixload.engine.vu import VU
 from fixload.profile.plan import build_plan
 from fixload.profile.schema import Profile
 from fixload.runtime.coordinator import _emitter

@@ -7,7 +7,7 @@ scenario on its own route. k6 runs a script this bench writes from the same prof
 `iterations{scenario:x}`); fixload runs it through `bench/ping_users.py` and `--summary`. Generator on
 CPU 0, simulator on CPU 1; the simulator's stats are reset between the runs.
 
-Prints per scenario: scheduled (k6's exact count, `fixload.engine.schedules.arrival_count`), started and
+Prints per scenario: scheduled (k6's exact count, `expected_iterations()` of its executor), started and
 dropped for each tool, the server-side count for each tool, and fixload/k6 started.
 Goal: fixload within 1% of k6, and both within 1% of the schedule.
 
@@ -38,7 +38,6 @@ from _common import (
     run,
 )
 
-from fixload.engine.schedules import arrival_count
 from fixload.profile.schema import parse_profile
 from fixload.simulator.process import SimulatorProcess
 
@@ -113,7 +112,7 @@ def bench(keep: bool = False) -> dict[str, Any]:
     script_path = tmp / "script.js"
     script_path.write_text(k6_script(PROFILE))
     profile = parse_profile(PROFILE)
-    scheduled = {name: arrival_count(s) for name, s in profile.scenarios.items()}
+    scheduled = {name: s.expected_iterations() for name, s in profile.scenarios.items()}
     result: dict[str, Any] = {"scenarios": {}, "tmp": str(tmp)}
     with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
         # k6

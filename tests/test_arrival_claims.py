@@ -12,8 +12,9 @@ from typing import Any
 import gevent
 import pytest
 
-from fixload.engine.executors import START_GRID_S, ArrivalRateExecutor, Engine, Share
-from fixload.engine.schedules import arrival_count
+from fixload.engine.arrival_rate import START_GRID_S, ArrivalRateExecutor
+from fixload.engine.base import Share
+from fixload.engine.engine import Engine
 from fixload.profile.plan import build_plan
 from fixload.profile.schema import Profile
 
@@ -50,7 +51,7 @@ def test_every_start_of_the_schedule_is_started_once_when_vus_keep_up() -> None:
     scenario = {"executor": "constant-arrival-rate", "rate": 400, "duration": "1s", "preAllocatedVUs": 20, "maxVUs": 20}
     engine = _engine(scenario)
     counts = _run(engine, _vus(engine, 20), 10)
-    expected = arrival_count(engine.plan.scenarios["s"].scenario)
+    expected = engine.plan.scenarios["s"].scenario.expected_iterations()
     assert (counts["started"], counts["dropped"], counts["scheduled"]) == (expected, 0, expected)
     lags = [v for n, v in engine.samples if n == "iteration_start_lag"]  # type: ignore[attr-defined]
     assert len(lags) == expected and min(lags) >= 0.0  # never started before it was due
@@ -80,7 +81,7 @@ def test_dense_starts_wake_together_on_the_grid_sparse_ones_on_their_own_due() -
         engine = _engine(scenario)
         starts = _starts(engine)
         counts = _run(engine, _vus(engine, scenario["maxVUs"]), 10)
-        expected = arrival_count(engine.plan.scenarios["s"].scenario)
+        expected = engine.plan.scenarios["s"].scenario.expected_iterations()
         assert (counts["started"], counts["dropped"]) == (expected, 0)  # the grid never changes the count
         assert all(actual >= due for due, actual in starts)  # nor starts anything early
         late = sorted(actual - due for due, actual in starts[2:])  # the first two precede any gap
@@ -101,7 +102,7 @@ def test_dense_starts_wake_together_on_the_grid_sparse_ones_on_their_own_due() -
 
 def test_each_runner_wakes_on_its_own_phase_of_the_grid() -> None:
     # runner k of n shifts its cells by k/n of START_GRID_S: n workers do not all send at one instant
-    from fixload.engine.executors import _Source
+    from fixload.engine.arrival_rate import _Source
 
     profile = {"executor": "constant-arrival-rate", "rate": 8000, "duration": "1s", "preAllocatedVUs": 1, "maxVUs": 1}
     scenario = _engine(profile).plan.scenarios["s"].scenario
@@ -119,7 +120,7 @@ def test_each_runner_wakes_on_its_own_phase_of_the_grid() -> None:
 
 def test_a_start_already_due_begins_at_once_never_at_its_cells_end(monkeypatch: pytest.MonkeyPatch) -> None:
     # far behind (100000/s asked of 20 VUs): every VU finds starts already due; none may sleep for one
-    import fixload.engine.executors as executors
+    import fixload.engine.arrival_rate as executors
 
     scenario = {"executor": "constant-arrival-rate", "rate": 100000, "duration": "1s", "preAllocatedVUs": 20}
     engine = _engine({**scenario, "maxVUs": 20})
@@ -166,7 +167,7 @@ def test_ramping_arrival_rate_bulk_drops_match_the_k6_count() -> None:
     }  # fmt: skip
     engine = _engine(scenario)
     counts = _run(engine, _vus(engine, 1, work=0.002), 10)
-    expected = arrival_count(engine.plan.scenarios["s"].scenario)
+    expected = engine.plan.scenarios["s"].scenario.expected_iterations()
     assert counts["started"] + counts["dropped"] == counts["scheduled"] == expected
 
 

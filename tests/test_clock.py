@@ -21,7 +21,8 @@ from enginekit import REPO, Cluster, events, k6_count, server_counts, write_prof
 
 from fixload.common import clock
 from fixload.common.clock import PlanClock
-from fixload.engine.executors import Engine, Share
+from fixload.engine.base import Share
+from fixload.engine.engine import Engine
 from fixload.metrics.registry import define_run_metrics
 from fixload.profile.plan import build_plan
 from fixload.profile.schema import Profile

@@ -27,7 +27,6 @@ from typing import Any
 
 import pytest
 
-from fixload.engine.schedules import arrival_count
 from fixload.profile.schema import parse_profile
 from fixload.simulator.process import SimulatorProcess
 
@@ -134,7 +133,7 @@ def assert_complete(drill: Drill, profile: dict[str, Any], status: str, code: in
     for name, scenario in parsed.scenarios.items():
         s = block["scenarios"][name]
         if scenario.executor.endswith("arrival-rate"):
-            assert s["scheduled"] == arrival_count(scenario), (name, s)
+            assert s["scheduled"] == scenario.expected_iterations(), (name, s)
             assert s["started"] + s["dropped"] == s["scheduled"], (name, s)
             assert s["completed"] + s["interrupted"] <= s["started"], (name, s)
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from fixload.engine.executors import Share
+from fixload.engine.base import Share
+from fixload.engine.fields import Stage
 from fixload.engine.schedules import ramping_vus_at
-from fixload.profile.schema import Stage
 
 
 def k6_steps(start: int, stages: list[tuple[float, int]]) -> list[tuple[float, int]]:
@@ -70,7 +70,8 @@ def test_share_splits_vus_k6_style() -> None:
 def test_shared_iterations_follow_the_vus_each_runner_got(iterations: int, counts: list[int]) -> None:
     """From what Locust dispatched: a runner with no VU holds no iteration, and the parts sum to the total."""
     from fixload.common.clock import PlanClock
-    from fixload.engine.executors import SharedIterationsExecutor, VUSlot
+    from fixload.engine.base import VUSlot
+    from fixload.engine.shared_iterations import SharedIterationsExecutor
     from fixload.profile.plan import build_plan
     from fixload.profile.schema import Profile
 

@@ -19,7 +19,6 @@ from fixload.profile.plan import (
     js_round,
     resolve_multiplier,
     round_rate,
-    scale_scenario,
 )
 from fixload.profile.schema import load_profile, parse_profile
 
@@ -100,7 +99,7 @@ def test_round_rate_keeps_two_decimals(value, rounded):
 )
 def test_vus_ceil_at_least_one(vus, m, expected):
     # 50 * 1.1 is 55.00000000000001 in binary floating point: ceil gives 56, in JavaScript as here
-    scaled = scale_scenario(scenario({"executor": "constant-vus", "vus": vus, "duration": "1m"}), m)
+    scaled = scenario({"executor": "constant-vus", "vus": vus, "duration": "1m"}).scaled(m)
     assert scaled.vus == expected
 
 
@@ -110,20 +109,20 @@ def test_vus_ceil_at_least_one(vus, m, expected):
 )
 def test_rate_two_decimals(rate, m, expected):
     base = {"executor": "constant-arrival-rate", "rate": rate, "duration": "1m", "preAllocatedVUs": 1}
-    assert scale_scenario(scenario(base), m).rate == expected
+    assert scenario(base).scaled(m).rate == expected
 
 
 def test_rate_rounded_to_zero_is_an_error():
     base = {"executor": "constant-arrival-rate", "rate": 1, "duration": "1m", "preAllocatedVUs": 1}
     with pytest.raises(MultiplierError, match="rounds the rate"):
-        scale_scenario(scenario(base), 0.004)
+        scenario(base).scaled(0.004)
 
 
 @pytest.mark.parametrize(
     ("start_rate", "m", "expected"), [(5, 0.5, 2.5), (5, 1.5, 7.5), (5, 2.25, 11.25), (3, 2.5, 7.5), (1, 0.004, 0)]
 )
 def test_start_rate_two_decimals(start_rate, m, expected):
-    assert scale_scenario(ramping_arrival(start_rate, [10]), m).start_rate == expected
+    assert ramping_arrival(start_rate, [10]).scaled(m).start_rate == expected
 
 
 @pytest.mark.parametrize(
@@ -138,7 +137,7 @@ def test_start_rate_two_decimals(start_rate, m, expected):
     ],
 )
 def test_stage_targets_js_round(targets, m, expected):
-    scaled = scale_scenario(ramping_arrival(5, targets), m)
+    scaled = ramping_arrival(5, targets).scaled(m)
     assert [s.target for s in scaled.stages] == expected
     assert [s.duration for s in scaled.stages] == [60] * len(targets)
 
@@ -158,32 +157,32 @@ def test_stage_targets_js_round(targets, m, expected):
 )
 def test_vu_pool_ceil_with_floors(pre, most, m, expected):
     base = {"executor": "constant-arrival-rate", "rate": 5, "duration": "1m", "preAllocatedVUs": pre, "maxVUs": most}
-    scaled = scale_scenario(scenario(base), m)
+    scaled = scenario(base).scaled(m)
     assert (scaled.pre_allocated_vus, scaled.max_vus) == expected
     assert scaled.max_vus >= scaled.pre_allocated_vus >= 1
 
 
 def test_max_vus_defaults_to_scaled_preallocated():
     base = {"executor": "constant-arrival-rate", "rate": 5, "duration": "1m", "preAllocatedVUs": 5}
-    scaled = scale_scenario(scenario(base), 1.5)
+    scaled = scenario(base).scaled(1.5)
     assert (scaled.pre_allocated_vus, scaled.max_vus) == (8, 8)
 
 
 def test_max_vus_never_below_preallocated():
     # the floor only binds when preAllocatedVUs rounds up past maxVUs: 0 preallocated becomes 1
     base = {"executor": "constant-arrival-rate", "rate": 5, "duration": "1m", "preAllocatedVUs": 0, "maxVUs": 1}
-    scaled = scale_scenario(scenario(base), 0.01)
+    scaled = scenario(base).scaled(0.01)
     assert (scaled.pre_allocated_vus, scaled.max_vus) == (1, 1)
 
 
 def test_other_executors_scale_their_vus():
-    ramping = scale_scenario(
-        scenario({"executor": "ramping-vus", "startVUs": 3, "stages": [{"duration": "1m", "target": 5}]}), 0.5
+    ramping = scenario({"executor": "ramping-vus", "startVUs": 3, "stages": [{"duration": "1m", "target": 5}]}).scaled(
+        0.5
     )
     assert (ramping.start_vus, [s.target for s in ramping.stages]) == (2, [3])
-    per_vu = scale_scenario(scenario({"executor": "per-vu-iterations", "vus": 3, "iterations": 4}), 2.25)
+    per_vu = scenario({"executor": "per-vu-iterations", "vus": 3, "iterations": 4}).scaled(2.25)
     assert (per_vu.vus, per_vu.iterations) == (7, 4)
-    shared = scale_scenario(scenario({"executor": "shared-iterations", "vus": 4, "iterations": 5}), 2.5)
+    shared = scenario({"executor": "shared-iterations", "vus": 4, "iterations": 5}).scaled(2.5)
     assert (shared.vus, shared.iterations) == (10, 10)  # k6 needs iterations >= vus
 
 

@@ -10,17 +10,13 @@ from pathlib import Path
 import pytest
 
 from fixload.cli import main as cli
-from fixload.profile.schema import (
-    ConstantArrivalRate,
-    ConstantVUs,
-    PerVUIterations,
-    ProfileError,
-    RampingArrivalRate,
-    RampingVUs,
-    SharedIterations,
-    load_profile,
-    parse_profile,
-)
+from fixload.engine.constant_arrival_rate import ConstantArrivalRate
+from fixload.engine.constant_vus import ConstantVUs
+from fixload.engine.per_vu_iterations import PerVUIterations
+from fixload.engine.ramping_arrival_rate import RampingArrivalRate
+from fixload.engine.ramping_vus import RampingVUs
+from fixload.engine.shared_iterations import SharedIterations
+from fixload.profile.schema import ProfileError, load_profile, parse_profile
 
 ROOT = Path(__file__).resolve().parents[1]
 BASELINE_PATH = ROOT / "profiles" / "baseline.json"

@@ -12,19 +12,15 @@ from pathlib import Path
 
 import pytest
 
+from fixload.engine.constant_arrival_rate import ConstantArrivalRate
+from fixload.engine.fields import Stage
+from fixload.engine.ramping_arrival_rate import RampingArrivalRate
 from fixload.engine.schedules import (
-    arrival_count,
-    arrival_rate_at,
-    arrival_starts,
     constant_arrival_starts,
     constant_period_ns,
-    count_between,
-    first_index_at_or_after,
-    peak_rate,
     ramping_arrival_starts,
     ramping_vus_at,
 )
-from fixload.profile.schema import ConstantArrivalRate, RampingArrivalRate, Stage
 
 
 def ramping(start_rate: float, stages: list[tuple[str, float]], time_unit: str = "1s") -> RampingArrivalRate:
@@ -68,19 +64,19 @@ def exact_area(start_rate: int, stages: list[tuple[int, int]], time_unit_s: int 
 def test_ramping_count_is_the_floor_of_a_non_integer_area():
     scenario = ramping(3, [("2s", 17), ("3s", 5), ("1s", 0)])
     assert exact_area(3, [(2, 17), (3, 5), (1, 0)]) == Fraction(111, 2)
-    assert arrival_count(scenario) == 55
+    assert scenario.expected_iterations() == 55
 
 
 def test_ramping_count_follows_k6_float_shortfall_not_the_exact_area():
     # The exact area is 29, but k6's float64 sum is 28.999999999999996, so its loop `i <= endCount` stops at 28.
     assert exact_area(1, [(1, 2), (2, 17), (1, 0)]) == 29
-    assert arrival_count(ramping(1, [("1s", 2), ("2s", 17), ("1s", 0)])) == 28
+    assert ramping(1, [("1s", 2), ("2s", 17), ("1s", 0)]).expected_iterations() == 28
 
 
 def test_ramping_starts_match_the_count_and_are_increasing():
     scenario = ramping(3, [("2s", 17), ("3s", 5), ("1s", 0)])
     starts = list(ramping_arrival_starts(scenario))
-    assert len(starts) == arrival_count(scenario) == 55
+    assert len(starts) == scenario.expected_iterations() == 55
     assert starts == sorted(starts)
     assert 0 < starts[0] < 1  # the first start is when the area reaches 1, not at 0s
     assert starts[-1] <= 6
@@ -99,22 +95,22 @@ def test_ramping_first_start_is_where_the_area_reaches_one():
 
 def test_ramping_zero_duration_stage_jumps_the_rate():
     scenario = ramping(0, [("0s", 4), ("2s", 4)])
-    assert arrival_count(scenario) == 8
+    assert scenario.expected_iterations() == 8
     assert list(ramping_arrival_starts(scenario))[:2] == pytest.approx([0.25, 0.5], abs=2e-9)
 
 
 def test_ramping_time_unit_scales_the_rate():
     # 60 per minute for 2s is 1/s
     scenario = ramping(60, [("2s", 60)], time_unit="1m")
-    assert arrival_count(scenario) == 2
-    assert peak_rate(scenario) == 1.0
+    assert scenario.expected_iterations() == 2
+    assert scenario.peak_rate() == 1.0
 
 
 @pytest.mark.parametrize("runners", [1, 2, 3, 7])
 def test_stride_offset_split_partitions_the_schedule(runners):
     for scenario in (ramping(3, [("2s", 17), ("3s", 5), ("1s", 0)]), constant(7, "3s")):
-        whole = list(arrival_starts(scenario))
-        parts = [list(arrival_starts(scenario, offset=k, stride=runners)) for k in range(runners)]
+        whole = list(scenario.starts())
+        parts = [list(scenario.starts(offset=k, stride=runners)) for k in range(runners)]
         assert sorted(s for part in parts for s in part) == whole
         for k, part in enumerate(parts):
             assert part == whole[k::runners]
@@ -138,21 +134,21 @@ def test_constant_truncated_period_gains_one_iteration():
     # 7/s for 3s: 21 nominal, but the 142857142 ns period puts start #22 at 2.999999982 s, inside the window.
     scenario = constant(7, "3s")
     starts = list(constant_arrival_starts(scenario))
-    assert arrival_count(scenario) == len(starts) == 22
+    assert scenario.expected_iterations() == len(starts) == 22
     assert starts[-1] == pytest.approx(2.999999982, abs=1e-12)
 
 
 def test_rate_at_and_peak():
     scenario = ramping(3, [("2s", 17), ("3s", 5), ("1s", 0)])
-    assert arrival_rate_at(scenario, -1) == 0
-    assert arrival_rate_at(scenario, 0) == 3
-    assert arrival_rate_at(scenario, 1) == 10
-    assert arrival_rate_at(scenario, 3.5) == pytest.approx(11)
-    assert arrival_rate_at(scenario, 6) == 0
-    assert peak_rate(scenario) == 17
-    assert peak_rate(constant(90, "2s", time_unit="1m")) == 1.5
-    assert arrival_rate_at(constant(4, "3s"), 2.9) == 4
-    assert arrival_rate_at(constant(4, "3s"), 3) == 0
+    assert scenario.rate_at(-1) == 0
+    assert scenario.rate_at(0) == 3
+    assert scenario.rate_at(1) == 10
+    assert scenario.rate_at(3.5) == pytest.approx(11)
+    assert scenario.rate_at(6) == 0
+    assert scenario.peak_rate() == 17
+    assert constant(90, "2s", time_unit="1m").peak_rate() == 1.5
+    assert constant(4, "3s").rate_at(2.9) == 4
+    assert constant(4, "3s").rate_at(3) == 0
 
 
 def test_ramping_vus_target_is_linear_and_rounded_down():
@@ -237,7 +233,7 @@ def _model(options: dict) -> ConstantArrivalRate | RampingArrivalRate:
 
 
 def test_our_counts_for_the_k6_scenarios():
-    ours = {name: arrival_count(_model(options)) for name, (options, _) in K6_SCENARIOS.items()}
+    ours = {name: _model(options).expected_iterations() for name, (options, _) in K6_SCENARIOS.items()}
     assert ours == {
         "ramp": 55,
         "ramp_float_floor": 28,
@@ -280,7 +276,7 @@ def test_counts_match_the_real_k6(tmp_path: Path):
     assert metrics["dropped_iterations"]["count"] == 0  # every scheduled start had a VU: counts are the schedule's
     for name, (options, tolerated) in K6_SCENARIOS.items():
         theirs = int(metrics[f"iterations{{scenario:{name}}}"]["count"])
-        ours = arrival_count(_model(options))
+        ours = _model(options).expected_iterations()
         assert theirs - ours in tolerated, f"{name}: k6 started {theirs}, we count {ours}"
 
 
@@ -298,23 +294,23 @@ SINCE_CASES = [
 
 def _brute(scenario, offset: int, stride: int, since: float) -> list[float]:
     """What the executor did before: walk every start from 0 and skip the early ones."""
-    whole = list(arrival_starts(scenario))
+    whole = list(scenario.starts())
     return [t for j, t in enumerate(whole) if j % stride == offset and t >= since]
 
 
 @pytest.mark.parametrize("scenario", SINCE_CASES, ids=range(len(SINCE_CASES)))
 def test_starts_from_since_equal_the_walk(scenario):
-    whole = list(arrival_starts(scenario))
+    whole = list(scenario.starts())
     step = max(1, len(whole) // 12)
     moments = sorted({0.0, *whole[::step], *(t + 1e-9 for t in whole[1::step]), whole[-1], 99.0})
     for since in moments:
-        assert first_index_at_or_after(scenario, since) == sum(1 for t in whole if t < since)
+        assert scenario.first_index_at_or_after(since) == sum(1 for t in whole if t < since)
         for stride in (1, 2, 3):
             for offset in range(stride):
-                assert list(arrival_starts(scenario, offset, stride, since)) == _brute(scenario, offset, stride, since)
+                assert list(scenario.starts(offset, stride, since)) == _brute(scenario, offset, stride, since)
                 for end in (since + 0.7, math.inf):
                     expected = sum(1 for t in _brute(scenario, offset, stride, since) if t < end)
-                    assert count_between(scenario, since, end, offset, stride) == expected
+                    assert scenario.count_between(since, end, offset, stride) == expected
 
 
 def test_reshare_cost_at_625k_starts():
@@ -322,13 +318,13 @@ def test_reshare_cost_at_625k_starts():
     import time
 
     scenario = ramping(0, [("625s", 2000)])  # area = 625 * 2000 / 2 = 625,000 iterations
-    assert arrival_count(scenario) == 625_000
+    assert scenario.expected_iterations() == 625_000
     since = 600.0
     started = time.perf_counter()
-    walked = next(t for t in arrival_starts(scenario, 1, 2) if t >= since)
+    walked = next(t for t in scenario.starts(1, 2) if t >= since)
     walk_s = time.perf_counter() - started
     started = time.perf_counter()
-    direct = next(iter(arrival_starts(scenario, 1, 2, since)))
+    direct = next(iter(scenario.starts(1, 2, since)))
     direct_s = time.perf_counter() - started
     assert direct == walked
     print(f"\nreshare at 600 s of 625,000 starts: walk {walk_s * 1000:.1f} ms, bisection {direct_s * 1000:.3f} ms")

@@ -10,8 +10,8 @@ rule for rule, because a profile must mean the same thing to both harnesses:
    duration that must not be negative; a negative day count negates it (`"-1d2h"` is -26 h).
 
 So `"1h2d"` is an error (k6: `strconv.ParseInt: parsing "1h2"`), whitespace is never trimmed, and a
-negative duration parses: whether a field allows it is the field's bound (fixload.profile.limits), not the
-parser's. Where k6 silently wraps an int64 (`1e308`, `"106752d"`), we raise instead.
+negative duration parses: whether a field allows it is the field's bound (`duration_bound_error`, the
+executors' fields), not the parser's. Where k6 silently wraps an int64 (`1e308`, `"106752d"`), we raise.
 """
 
 from __future__ import annotations
@@ -23,8 +23,6 @@ NS_PER_SECOND = 1_000_000_000
 MAX_NS = (1 << 63) - 1
 """Go's time.Duration is an int64 of nanoseconds: about 292 years."""
 
-MAX_DURATION_S = 30 * 86400.0
-MAX_DURATION_TEXT = "30d"
 
 _UNIT_NS: dict[str, int] = {
     "ns": 1,
@@ -151,6 +149,12 @@ def format_duration(seconds: float) -> str:
     if secs or rest:
         parts.append(f"{secs + rest:g}s")
     return "".join(parts)
+
+
+MAX_DURATION_S = 30 * 86400.0
+"""Every duration fixload reads (an executor's, `settings`', a threshold's `delayAbortEval`) is at most 30d,
+so nanoseconds stay exact in a float64 (2**53 ns is 104 days) and the plan's counts are k6's."""
+MAX_DURATION_TEXT = "30d"
 
 
 def duration_bound_error(seconds: float) -> str | None:

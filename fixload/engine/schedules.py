@@ -18,35 +18,55 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Iterator
-
-from fixload.profile.schema import ConstantArrivalRate, RampingArrivalRate
+from collections.abc import Iterator, Sequence
+from typing import Protocol
 
 _NS = 1_000_000_000
+
+
+class StageLike(Protocol):
+    duration: float
+    target: float
+
+
+class ConstantSchedule(Protocol):
+    """A constant-arrival-rate's options (fixload.engine.constant_arrival_rate.ConstantArrivalRate)."""
+
+    rate: float
+    time_unit: float
+    duration: float
+
+
+class RampingSchedule(Protocol):
+    """A ramping-arrival-rate's options (fixload.engine.ramping_arrival_rate.RampingArrivalRate)."""
+
+    start_rate: float
+    time_unit: float
+    stages: Sequence[StageLike]
 
 
 def _ns(seconds: float) -> int:
     return round(seconds * _NS)
 
 
-def constant_period_ns(scenario: ConstantArrivalRate) -> int:
+def constant_period_ns(scenario: ConstantSchedule) -> int:
     return int(_ns(scenario.time_unit) / scenario.rate)
 
 
 def constant_arrival_starts(
-    scenario: ConstantArrivalRate, offset: int = 0, stride: int = 1, since: float = 0.0
+    scenario: ConstantSchedule, offset: int = 0, stride: int = 1, since: float = 0.0
 ) -> Iterator[float]:
     """Start offsets (s, from the scenario's start) of this runner's share of a constant-arrival-rate, from
     the first start at or after `since` (found directly, not by walking the earlier ones)."""
     period = constant_period_ns(scenario)
     duration = _ns(scenario.duration)
-    index = _aligned(first_index_at_or_after(scenario, since), offset, stride)
+    index = aligned(constant_first_index(scenario, since), offset, stride)
     while period * index < duration:
         yield period * index / _NS
         index += stride
 
 
-def _ramping_stages(scenario: RampingArrivalRate) -> list[tuple[float, float, float, float, int]]:
+def _ramping_stages(scenario: RampingSchedule) -> list[tuple[float, float, float, float, int]]:
     """Per stage, k6's running values: (rate_from, rate_to, duration ns, done_so_far, stage_start ns), and the
     cumulative count at its end is the next stage's done_so_far (the same float operations as k6's `cal`)."""
     time_unit = float(_ns(scenario.time_unit))
@@ -83,13 +103,13 @@ def _ramping_start(stages: list[tuple[float, float, float, float, int]], i: floa
 
 
 def ramping_arrival_starts(
-    scenario: RampingArrivalRate, offset: int = 0, stride: int = 1, since: float = 0.0
+    scenario: RampingSchedule, offset: int = 0, stride: int = 1, since: float = 0.0
 ) -> Iterator[float]:
     """Start offsets (s, from the scenario's start) of this runner's share of a ramping-arrival-rate, from
     the first start at or after `since`."""
     stages = _ramping_stages(scenario)
     total = stages[-1][3]
-    i = float(_aligned(first_index_at_or_after(scenario, since), offset, stride) + 1)
+    i = float(aligned(ramping_first_index(scenario, since), offset, stride) + 1)
     ends = [stage[3] for stage in stages[1:]]
     k = bisect.bisect_left(ends, i)
     while k < len(stages) - 1 and i <= total:
@@ -109,26 +129,30 @@ def ramping_arrival_starts(
         k += 1
 
 
-def _aligned(index: int, offset: int, stride: int) -> int:
+def aligned(index: int, offset: int, stride: int) -> int:
     """The first index >= `index` that belongs to runner `offset` of `stride` (index ≡ offset mod stride)."""
     return index + (offset - index) % stride
 
 
-def first_index_at_or_after(scenario: ConstantArrivalRate | RampingArrivalRate, since: float) -> int:
+def constant_first_index(scenario: ConstantSchedule, since: float) -> int:
     """The 0-based global index of the first iteration starting at or after `since` (s from the scenario's
-    start), or the total count when none does. The schedule is monotonic, so this is a closed form for
-    constant-arrival-rate and a bisection for ramping-arrival-rate: O(log n), whatever `since` is (a reshare
-    late in a long run used to walk every earlier start)."""
+    start), or the total count when none does: a closed form (the schedule is monotonic), whatever `since`
+    is (a reshare late in a long run used to walk every earlier start)."""
     if since <= 0:
         return 0
-    if isinstance(scenario, ConstantArrivalRate):
-        period = constant_period_ns(scenario)
-        count = math.ceil(_ns(scenario.duration) / period)
-        # the k6 start of index j is period * j ns; compare in the same float seconds the iterator yields
-        j = max(0, math.ceil(_ns(since) / period) - 1)
-        while j < count and period * j / _NS < since:
-            j += 1
-        return min(j, count)
+    period = constant_period_ns(scenario)
+    count = math.ceil(_ns(scenario.duration) / period)
+    # the k6 start of index j is period * j ns; compare in the same float seconds the iterator yields
+    j = max(0, math.ceil(_ns(since) / period) - 1)
+    while j < count and period * j / _NS < since:
+        j += 1
+    return min(j, count)
+
+
+def ramping_first_index(scenario: RampingSchedule, since: float) -> int:
+    """As `constant_first_index`, for a ramping-arrival-rate: a bisection of the schedule, O(log n)."""
+    if since <= 0:
+        return 0
     stages = _ramping_stages(scenario)
     total = math.floor(stages[-1][3])
     low, high = 0, total  # answer in [low, high]: the first 0-based j whose start (1-based j + 1) >= since
@@ -141,31 +165,13 @@ def first_index_at_or_after(scenario: ConstantArrivalRate | RampingArrivalRate, 
     return low
 
 
-def count_between(
-    scenario: ConstantArrivalRate | RampingArrivalRate, start: float, end: float, offset: int = 0, stride: int = 1
-) -> int:
-    """How many iterations of runner `offset` of `stride` start in [start, end) (s from the scenario's
-    start): what a share was due over a window, in O(log n)."""
-    first = first_index_at_or_after(scenario, start)
-    last = first_index_at_or_after(scenario, end) if end != math.inf else arrival_count(scenario)
-    if last <= first:
-        return 0
-    a, b = _aligned(first, offset, stride), last
-    return 0 if a >= b else (b - a - 1) // stride + 1
+def constant_count(scenario: ConstantSchedule) -> int:
+    """How many iterations k6 would start over a whole constant-arrival-rate."""
+    return math.ceil(_ns(scenario.duration) / constant_period_ns(scenario))
 
 
-def arrival_starts(
-    scenario: ConstantArrivalRate | RampingArrivalRate, offset: int = 0, stride: int = 1, since: float = 0.0
-) -> Iterator[float]:
-    if isinstance(scenario, ConstantArrivalRate):
-        return constant_arrival_starts(scenario, offset, stride, since)
-    return ramping_arrival_starts(scenario, offset, stride, since)
-
-
-def arrival_count(scenario: ConstantArrivalRate | RampingArrivalRate) -> int:
-    """How many iterations k6 would start over the whole scenario."""
-    if isinstance(scenario, ConstantArrivalRate):
-        return math.ceil(_ns(scenario.duration) / constant_period_ns(scenario))
+def ramping_count(scenario: RampingSchedule) -> int:
+    """How many iterations k6 would start over a whole ramping-arrival-rate: the floor of the area."""
     time_unit = float(_ns(scenario.time_unit))
     rate_from = scenario.start_rate / time_unit
     end_count = 0.0
@@ -177,12 +183,10 @@ def arrival_count(scenario: ConstantArrivalRate | RampingArrivalRate) -> int:
     return math.floor(end_count)
 
 
-def arrival_rate_at(scenario: ConstantArrivalRate | RampingArrivalRate, elapsed: float) -> float:
-    """The target rate in iterations per second, `elapsed` seconds into the scenario (0 outside it)."""
+def ramping_rate_at(scenario: RampingSchedule, elapsed: float) -> float:
+    """A ramping-arrival-rate's target rate in iterations per second, `elapsed` s into it (0 outside it)."""
     if elapsed < 0:
         return 0.0
-    if isinstance(scenario, ConstantArrivalRate):
-        return scenario.rate / scenario.time_unit if elapsed < scenario.duration else 0.0
     rate_from = scenario.start_rate
     for stage in scenario.stages:
         if elapsed < stage.duration:
@@ -193,14 +197,7 @@ def arrival_rate_at(scenario: ConstantArrivalRate | RampingArrivalRate, elapsed:
     return 0.0
 
 
-def peak_rate(scenario: ConstantArrivalRate | RampingArrivalRate) -> float:
-    """The highest target rate in iterations per second."""
-    if isinstance(scenario, ConstantArrivalRate):
-        return scenario.rate / scenario.time_unit
-    return max([scenario.start_rate, *(s.target for s in scenario.stages)]) / scenario.time_unit
-
-
-def ramping_vus_at(start_vus: int, stages: list, elapsed: float) -> int:
+def ramping_vus_at(start_vus: int, stages: Sequence[StageLike], elapsed: float) -> int:
     """k6's ramping-vus VU count at `elapsed` (`getRawExecutionSteps`).
 
     Ramping up from `a` to `b` over `d`, VU number u (a < u <= b) joins at d*(u-a)/(b-a): the count is

@@ -147,7 +147,7 @@ class FlowUser(ScenarioUser, FastHttpUser):
         self.prefix = self.target.api_prefix
         self._headers = {**JSON_HEADERS, **dict(self.target.headers)}
         # k6 adds a scenario's `tags` to every sample of it: HTTP (through the request context), checks, the
-        # flow's own metrics (here) and the iteration metrics (fixload.engine.executors)
+        # flow's own metrics (here) and the iteration metrics (fixload.engine.base)
         self._tags = {"scenario": self.scenario, **(options.tags if options is not None else {})}
         self._context = dict(self._tags)
         self._first_start: float | None = None

@@ -1,30 +1,18 @@
-"""The bounds of every number a profile, the environment or the command line gives fixload.
+"""The bounds of the numbers a whole plan, the environment or the command line gives fixload.
 
 Why bounds at all: a number with no upper limit reaches arithmetic that divides by it, multiplies by it
-or loops over it (`timeUnit: "1ns"` made a period of 0 ns, `duration: 1e308` overflowed, `maxVUs:
-10000000` asked Locust for ten million users). Each bound is far above any load test this harness is for,
-and low enough that the arithmetic stays exact and the plan stays executable. Every check names the
-field, the value and the bound (exit 104, nothing sent).
+or loops over it. Each bound is far above any load test this harness is for, and low enough that the
+arithmetic stays exact and the plan executable. Every check names the field, the value and the bound
+(exit 104, nothing sent). A scenario's own fields are bounded by its executor (fixload.engine.fields: a
+rate at most 100000/s, at most 100000 VUs and 100000000 iterations, other numbers at most 1e9; any
+duration at most 30d, fixload.common.durations); here:
 
-- any duration (`duration`, `stages[].duration`, `startTime`, `gracefulStop`, `gracefulRampDown`,
-  `maxDuration`, `timeUnit`, `delayAbortEval`): at most 30d, so nanoseconds stay exact in a float64
-  (2**53 ns is 104 days) and the plan's counts are k6's;
-- an arrival-rate scenario's start rate (`rate`, `startRate`, each `stages[].target`, per `timeUnit`): at
-  most 100000 iterations/s, 13x the measured one-process engine (bench/RESULTS.md), so the schedule's
-  period stays at least 10 µs (`timeUnit: "1ns"` made it 0);
-- a scenario's VUs (`vus`, `startVUs`, `preAllocatedVUs`, `maxVUs`, a ramping-vus `stages[].target`): at
-  most 100000;
 - the whole plan's VUs per process: at most 5000 (`MAX_VUS_PER_PROCESS`): one Locust process holds a few
   thousand users, more spawn for hours; the message names the `--workers` that would do;
-- `iterations` (per-vu-iterations: `vus × iterations`) and the iterations a scenario schedules: at most
-  100000000 (a day at 1000/s);
-- any other number of a profile as written (`rate`, `startRate`, a stage's `target`, the booking amounts):
-  at most 1e9; seconds in `settings` at most 30 days, minutes at most a year, `windowDays` at most 3660;
-- the load multiplier (`--multiplier`, `K6_LOAD_MULTIPLIER`, `settings.defaultMultiplier`): above 0 and at
-  most 1000.
-
-A peak start rate (all scenarios at once) above what one process measured (`MEASURED_STARTS_PER_PROCESS`
-per process) is a warning naming `--workers`, not an error: the run works, it just drops iterations.
+- seconds in `settings` at most 30 days, minutes at most a year (`windowDays`: at most 3660);
+- the load multiplier (`--multiplier`, `K6_LOAD_MULTIPLIER`, `settings.defaultMultiplier`): above 0 and
+  at most 1000. A peak start rate above what one process measured (`MEASURED_STARTS_PER_PROCESS`) is a
+  warning naming `--workers`, not an error: the run works, it just drops iterations.
 """
 
 from __future__ import annotations
@@ -33,17 +21,14 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from fixload.common.durations import MAX_DURATION_S, format_duration
+from fixload.common.durations import MAX_DURATION_S
+from fixload.engine.base import with_multiplier
 
 if TYPE_CHECKING:
     from fixload.profile.plan import Plan
 
-MAX_RATE_PER_SECOND = 100_000.0
-MAX_VUS = 100_000
 MAX_VUS_PER_PROCESS = 5_000
-MAX_ITERATIONS = 100_000_000
 MAX_MULTIPLIER = 1000.0
-MAX_NUMBER = 1e9
 MAX_SETTING_SECONDS = MAX_DURATION_S
 MAX_SETTING_MINUTES = 525_600.0
 SPAWN_RATE_PER_PROCESS = 100.0
@@ -71,10 +56,6 @@ def multiplier_bound_error(value: float) -> str | None:
     return None
 
 
-def _scaled(name: str, multiplier: float) -> str:
-    return name if multiplier == 1 else f"{name} (with the multiplier {multiplier:g})"
-
-
 def check_plan(plan: Plan, processes: int | None = 1) -> PlanCheck:
     """Bounds that need the whole (multiplied) plan: rates per second, VUs, iterations, per-process ceilings.
 
@@ -87,46 +68,18 @@ def check_plan(plan: Plan, processes: int | None = 1) -> PlanCheck:
     total_vus = 0
     peak = 0.0
     for name, scenario in plan.scenarios.items():
-        where = f"scenarios.{name}"
-        options = scenario.scenario
-        if scenario.is_arrival_rate:
-            rates = {"rate": options.rate} if hasattr(options, "rate") else {"startRate": options.start_rate}
-            for i, stage in enumerate(getattr(options, "stages", [])):
-                rates[f"stages[{i}].target"] = stage.target
-            too_fast = False
-            for field, rate in rates.items():
-                per_second = rate / options.time_unit
-                if per_second > MAX_RATE_PER_SECOND:
-                    too_fast = True
-                    given = f"{rate:g} per timeUnit {format_duration(options.time_unit)}"
-                    errors.append(
-                        f"{where}.{field}: {_scaled(given, multiplier)}"
-                        f" is {per_second:.6g} iterations/s; the bound is {MAX_RATE_PER_SECOND:g}/s per scenario"
-                    )
-            if not too_fast:
-                peak += scenario.peak_rate or 0.0
-                count = scenario.expected_iterations or 0
-                if count > MAX_ITERATIONS:
-                    errors.append(
-                        f"{where}: {_scaled(f'schedules {count} iterations', multiplier)}"
-                        f"; the bound is {MAX_ITERATIONS} per scenario"
-                    )
-        elif scenario.expected_iterations is not None and scenario.expected_iterations > MAX_ITERATIONS:
-            errors.append(
-                f"{where}.iterations: {_scaled(f'{scenario.expected_iterations} iterations', multiplier)}"
-                f"; the bound is {MAX_ITERATIONS} per scenario"
-            )
-        most = scenario.vus[1]
-        if most > MAX_VUS:
-            errors.append(f"{where}: {_scaled(f'{most} VUs', multiplier)}; the bound is {MAX_VUS} per scenario")
-        total_vus += most
+        # each executor's own bounds (rates, iterations, VUs once scaled); the peak counts when none is broken
+        errors += scenario.scenario.bound_errors(f"scenarios.{name}", multiplier)
+        peak += scenario.peak_rate or 0.0
+        total_vus += scenario.vus[1]
     if processes is None:
         return PlanCheck(tuple(errors), tuple(warnings))
     ceiling = MAX_VUS_PER_PROCESS * max(1, processes)
     if total_vus > ceiling and not any("VUs; the bound" in e for e in errors):
         needed = math.ceil(total_vus / MAX_VUS_PER_PROCESS)
         errors.append(
-            f"scenarios: {_scaled(f'{total_vus} VUs in all', multiplier)} over {max(1, processes)} process(es) is more"
+            f"scenarios: {with_multiplier(f'{total_vus} VUs in all', multiplier)}"
+            f" over {max(1, processes)} process(es) is more"
             f" than the ceiling of {MAX_VUS_PER_PROCESS} VUs per process; run with --workers {needed} (or more)"
         )
     spawn_s = total_vus / (SPAWN_RATE_PER_PROCESS * max(1, processes))

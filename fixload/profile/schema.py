@@ -2,23 +2,21 @@
 
 A profile written for the k6 harness must load unchanged, and a mistake in one must be caught before
 any traffic is sent, with a message that names the JSON path and what was expected. So the schema is
-strict (unknown keys are errors, with a did-you-mean) and every field keeps k6's camelCase name.
+strict (unknown keys are errors, with a did-you-mean) and every field keeps k6's camelCase name. A
+scenario's model is its executor's own (fixload.engine.registry: one module per k6 executor).
 """
 
 from __future__ import annotations
 
 import difflib
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import orjson
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    BeforeValidator,
     ConfigDict,
     Field,
-    PlainSerializer,
     ValidationError,
     field_validator,
     model_validator,
@@ -26,15 +24,9 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from fixload.common.contract import DEFAULT_CAMPAIGN_TYPE, CampaignType
-from fixload.common.durations import DurationError, duration_bound_error, parse_duration
-from fixload.profile.limits import (
-    MAX_ITERATIONS,
-    MAX_MULTIPLIER,
-    MAX_NUMBER,
-    MAX_SETTING_MINUTES,
-    MAX_SETTING_SECONDS,
-    MAX_VUS,
-)
+from fixload.engine.fields import K6Model, Number, Stage
+from fixload.engine.registry import CONFIGS, NAMES, ScenarioOptions
+from fixload.profile.limits import MAX_MULTIPLIER, MAX_SETTING_MINUTES, MAX_SETTING_SECONDS
 
 
 class ProfileError(Exception):
@@ -47,180 +39,11 @@ class ProfileError(Exception):
         super().__init__(f"invalid profile{where}:\n" + "\n".join(f"  - {p}" for p in problems))
 
 
-def _duration(value: object) -> float:
-    try:
-        return parse_duration(value)
-    except DurationError as exc:
-        raise ValueError(str(exc)) from None
-
-
-def _bounded(value: float) -> float:
-    problem = duration_bound_error(value)
-    if problem:
-        raise ValueError(problem)
-    return value
-
-
-def _positive(value: float) -> float:
-    if value <= 0:
-        raise ValueError("must be greater than zero")
-    return value
-
-
-def _not_negative(value: float) -> float:
-    if value < 0:
-        raise ValueError("must not be negative")
-    return value
-
-
-def _at_least_one_second(value: float) -> float:
-    if value < 1:
-        raise ValueError("must be at least 1s, as k6 requires")
-    return value
-
-
-def _whole_number(value: object) -> object:
-    """JSON has one number type: k6 (through JavaScript) reads `10.0` as 10, and rejects 10.5 and booleans."""
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return value
-
-
-def _k6_string(seconds: float) -> str:
-    """Seconds back to a k6 duration string: a bare number would be read back as milliseconds."""
-    return f"{seconds:.9f}".rstrip("0").rstrip(".") + "s"
-
-
-# Durations are kept in seconds; in JSON they are k6 strings again, so a dumped profile loads back unchanged.
-_AS_K6 = PlainSerializer(_k6_string, return_type=str, when_used="json")
-# Every duration is bounded (fixload.profile.limits: at most 30d).
-_MAX = AfterValidator(_bounded)
-Duration = Annotated[float, BeforeValidator(_duration), AfterValidator(_not_negative), _MAX, _AS_K6]
-PositiveDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_positive), _MAX, _AS_K6]
-# k6 refuses a `duration` or `maxDuration` under one second ("the duration must be at least 1s").
-LongDuration = Annotated[float, BeforeValidator(_duration), AfterValidator(_at_least_one_second), _MAX, _AS_K6]
-Count = Annotated[int, BeforeValidator(_whole_number)]
-VUCount = Annotated[Count, Field(le=MAX_VUS)]
-IterationCount = Annotated[Count, Field(ge=1, le=MAX_ITERATIONS)]
-Number = Annotated[float, Field(ge=0, le=MAX_NUMBER)]
 Seconds = Annotated[float, Field(ge=0, le=MAX_SETTING_SECONDS)]
 Minutes = Annotated[float, Field(ge=0, le=MAX_SETTING_MINUTES)]
 
 
-def _k6_name(field: str) -> str:
-    """k6's spelling: camelCase with "VUs" capitalised (`preAllocatedVUs`, `maxVUs`, `startVUs`)."""
-    return to_camel(field).replace("Vus", "VUs")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=_k6_name,
-        populate_by_name=False,
-        extra="forbid",
-        frozen=True,
-        # Strict: a boolean or a numeric string is not a number (k6 rejects `"vus": true` too).
-        strict=True,
-    )
-
-
-class Stage(_Strict):
-    duration: Duration
-    target: Number
-
-
-class _ScenarioBase(_Strict):
-    start_time: Duration = 0.0
-    graceful_stop: Duration = 30.0
-    tags: dict[str, str] = Field(default_factory=dict)
-    env: dict[str, str] = Field(default_factory=dict)
-    exec: str | None = None
-
-
-class _ArrivalRate(_ScenarioBase):
-    time_unit: PositiveDuration = 1.0
-    pre_allocated_vus: Annotated[VUCount, Field(ge=0)]
-    max_vus: Annotated[VUCount, Field(ge=0)] | None = None
-
-    @model_validator(mode="after")
-    def _max_vus_covers_preallocated(self) -> _ArrivalRate:
-        if self.max_vus is not None and self.max_vus < self.pre_allocated_vus:
-            raise ValueError(f"maxVUs ({self.max_vus}) must be at least preAllocatedVUs ({self.pre_allocated_vus})")
-        if max(self.pre_allocated_vus, self.max_vus or 0) < 1:
-            raise ValueError("preAllocatedVUs or maxVUs must be at least 1")
-        return self
-
-    @property
-    def vus_max(self) -> int:
-        return self.max_vus if self.max_vus is not None else self.pre_allocated_vus
-
-
-class ConstantArrivalRate(_ArrivalRate):
-    executor: Literal["constant-arrival-rate"]
-    rate: Annotated[float, Field(gt=0, le=MAX_NUMBER)]
-    duration: LongDuration
-
-
-class RampingArrivalRate(_ArrivalRate):
-    executor: Literal["ramping-arrival-rate"]
-    start_rate: Number = 0.0
-    stages: Annotated[list[Stage], Field(min_length=1)]
-
-
-class ConstantVUs(_ScenarioBase):
-    executor: Literal["constant-vus"]
-    vus: Annotated[VUCount, Field(ge=1)] = 1
-    duration: LongDuration
-
-
-class RampingVUs(_ScenarioBase):
-    executor: Literal["ramping-vus"]
-    start_vus: Annotated[VUCount, Field(ge=0)] = 1
-    stages: Annotated[list[Stage], Field(min_length=1)]
-    graceful_ramp_down: Duration = 30.0
-
-    @model_validator(mode="after")
-    def _some_vus(self) -> RampingVUs:
-        if self.start_vus == 0 and all(stage.target == 0 for stage in self.stages):
-            raise ValueError("either startVUs or a stage's target must be greater than 0, as k6 requires")
-        return self
-
-
-class PerVUIterations(_ScenarioBase):
-    executor: Literal["per-vu-iterations"]
-    vus: Annotated[VUCount, Field(ge=1)] = 1
-    iterations: IterationCount = 1
-    max_duration: LongDuration = 600.0
-
-
-class SharedIterations(_ScenarioBase):
-    executor: Literal["shared-iterations"]
-    vus: Annotated[VUCount, Field(ge=1)] = 1
-    iterations: IterationCount = 1
-    max_duration: LongDuration = 600.0
-
-    @model_validator(mode="after")
-    def _enough_iterations(self) -> SharedIterations:
-        if self.iterations < self.vus:
-            raise ValueError(f"iterations ({self.iterations}) must be at least vus ({self.vus}), as k6 requires")
-        return self
-
-
-Scenario = Annotated[
-    ConstantArrivalRate | RampingArrivalRate | ConstantVUs | RampingVUs | PerVUIterations | SharedIterations,
-    Field(discriminator="executor"),
-]
-ArrivalRateScenario = ConstantArrivalRate | RampingArrivalRate
-EXECUTORS: tuple[str, ...] = (
-    "constant-arrival-rate",
-    "ramping-arrival-rate",
-    "constant-vus",
-    "ramping-vus",
-    "per-vu-iterations",
-    "shared-iterations",
-)
-
-
-class _FlowBlock(_Strict):
+class _FlowBlock(K6Model):
     sleep_seconds: Seconds | None = None
 
 
@@ -270,11 +93,11 @@ class AdsSettings(_FlowBlock):
     original's `search`, which the product refuses."""
 
 
-class Settings(_Strict):
+class Settings(K6Model):
     """The run's settings and the five flows' typed blocks. Any other key is a block of a flow of a locustfile
     (free-form, kept in `model_extra`): fixload.profile.binding accepts it only when a loaded flow reads it."""
 
-    model_config = ConfigDict(**{**_Strict.model_config, "extra": "allow"})
+    model_config = ConfigDict(**{**K6Model.model_config, "extra": "allow"})
 
     default_multiplier: Annotated[float, Field(gt=0, le=MAX_MULTIPLIER)] | None = None
     default_sleep_seconds: Seconds = 0.0
@@ -323,7 +146,7 @@ def _threshold_entry(value: object) -> object:
 ThresholdEntry = Annotated[Any, AfterValidator(_threshold_entry)]
 
 
-class CompareSettings(_Strict):
+class CompareSettings(K6Model):
     """`fixload compare`'s budget for runs of this profile (common.budget: `{"p95": "+5%", "success": "-0.2pp"}`)."""
 
     budget: dict[str, str] = Field(default_factory=dict)
@@ -340,12 +163,12 @@ class CompareSettings(_Strict):
         return value
 
 
-class Profile(_Strict):
+class Profile(K6Model):
     profile: str = "unnamed profile"
     description: str = ""
     required_env: list[str] = Field(default_factory=list)
     settings: Settings = Field(default_factory=Settings)
-    scenarios: dict[str, Scenario]
+    scenarios: dict[str, ScenarioOptions]  # each the model of the executor it names
     thresholds: dict[str, list[ThresholdEntry]] = Field(default_factory=dict)
     compare: CompareSettings | None = None
 
@@ -366,7 +189,7 @@ def _json_path(loc: tuple[int | str, ...]) -> str:
     for index, part in enumerate(loc):
         if isinstance(part, int):
             path += f"[{part}]"
-        elif index == 2 and loc[0] == "scenarios" and part in EXECUTORS:
+        elif index == 2 and loc[0] == "scenarios" and part in NAMES:
             continue  # pydantic puts the union's tag in the location; a user never wrote it
         elif any(ch in str(part) for ch in "{}. :\"'") or not str(part):
             path += f"[{orjson.dumps(part).decode()}]"
@@ -391,12 +214,7 @@ def _known_keys() -> set[str]:
         AnalyticsSettings,
         AdsSettings,
         Stage,
-        ConstantArrivalRate,
-        RampingArrivalRate,
-        ConstantVUs,
-        RampingVUs,
-        PerVUIterations,
-        SharedIterations,
+        *CONFIGS.values(),
     ):
         keys.update(field.alias or name for name, field in model.model_fields.items())
     return keys
@@ -413,11 +231,11 @@ def _describe(error: Any) -> str:
         return f"{_json_path(loc)}: unknown key {key!r}{hint}"
     if kind == "union_tag_invalid":
         tag = error.get("ctx", {}).get("tag", "")
-        close = difflib.get_close_matches(str(tag), EXECUTORS, n=1, cutoff=0.5)
+        close = difflib.get_close_matches(str(tag), NAMES, n=1, cutoff=0.5)
         hint = f'; did you mean "{close[0]}"?' if close else ""
-        return f"{_json_path(loc)}.executor: unknown executor {tag!r}, expected one of {', '.join(EXECUTORS)}{hint}"
+        return f"{_json_path(loc)}.executor: unknown executor {tag!r}, expected one of {', '.join(NAMES)}{hint}"
     if kind == "union_tag_not_found":
-        return f"{_json_path(loc)}.executor: missing; expected one of {', '.join(EXECUTORS)}"
+        return f"{_json_path(loc)}.executor: missing; expected one of {', '.join(NAMES)}"
     if kind == "missing":
         return f"{_json_path(loc)}: required field is missing"
     if message.startswith("Value error, "):

@@ -54,7 +54,8 @@ import gevent
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
 from fixload.common.clock import PlanClock
-from fixload.engine.executors import Engine, Share, VUSlot, users_needed
+from fixload.engine.base import Share, VUSlot
+from fixload.engine.engine import Engine, users_needed
 from fixload.profile.binding import loaded_flows
 from fixload.profile.config import ConfigError
 from fixload.profile.limits import SPAWN_RATE_PER_PROCESS

@@ -28,7 +28,7 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRu
 
 from fixload.common.exitcodes import ExitCode
 from fixload.common.secrets import mask_url, redact
-from fixload.engine.executors import users_needed
+from fixload.engine.engine import users_needed
 from fixload.flows.fixtures import provision
 from fixload.metrics.thresholds import abort_triggers
 from fixload.profile.binding import import_flows, metric_flows, needs_fixtures

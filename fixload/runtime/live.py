@@ -24,7 +24,6 @@ from typing import Any
 import gevent
 from locust.runners import MasterRunner, WorkerRunner
 
-from fixload.engine.schedules import arrival_rate_at, ramping_vus_at
 from fixload.metrics.registry import TrendSink
 from fixload.report.timeseries import encode as encode_series
 from fixload.runtime import coordinator
@@ -202,12 +201,12 @@ class Live:
         if not scenario.is_arrival_rate:
             return None
         if now <= since:
-            return arrival_rate_at(scenario.scenario, now - scenario.start)
+            return scenario.scenario.rate_at(now - scenario.start)
         steps = 8
         total = 0.0
         for i in range(steps):
             t = since + (now - since) * (i + 0.5) / steps
-            total += arrival_rate_at(scenario.scenario, t - scenario.start)
+            total += scenario.scenario.rate_at(t - scenario.start)
         return total / steps
 
     def _window_p95(self, scenario: str) -> float | None:
@@ -224,13 +223,10 @@ class Live:
         busy = int(c.get("active", 0))
         if scenario.is_arrival_rate:
             return busy, int(c.get("allocated", 0)), most
-        s = scenario.scenario
         local = now - scenario.start
         if local < 0 or now >= scenario.end:
             return busy, 0, most
-        if scenario.executor == "ramping-vus":
-            return busy, ramping_vus_at(s.start_vus, s.stages, local), most
-        return busy, most, most
+        return busy, scenario.scenario.vus_at(local), most
 
     # -- status
     def status(self) -> dict[str, Any]:
@@ -249,7 +245,7 @@ class Live:
                 busy, allocated, most = self._vus(scenario, c, now)
                 target_now = None
                 if scenario.is_arrival_rate:
-                    target_now = arrival_rate_at(scenario.scenario, now - scenario.start)
+                    target_now = scenario.scenario.rate_at(now - scenario.start)
                 scenarios.append(
                     {
                         "name": name,

@@ -75,14 +75,14 @@ class _SingleScenario(ScenarioShape):
         return getattr(self.user_class, "scenario", "") or self.user_class.__name__
 
     def plan(self, environment: Any) -> Plan:
-        from fixload.profile.schema import _k6_name
+        from fixload.engine.fields import k6_name
 
         options: dict[str, Any] = {"executor": self.executor, "startTime": self.start_time}
         options["gracefulStop"] = self.graceful_stop
         for name in self._options:
             value = getattr(self, name, None)
             if value is not None:
-                options[_k6_name(name)] = value
+                options[k6_name(name)] = value
         profile = Profile.model_validate({"profile": type(self).__name__, "scenarios": {self.scenario_name(): options}})
         return build_plan(profile, source=f"{type(self).__module__}.{type(self).__name__}")
 

@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 
 import gevent
 
-from fixload.engine.schedules import count_between
 from fixload.metrics.failures import FailureLog
 from fixload.metrics.registry import Registry, SinkCache
 from fixload.runtime.lifecycle import RunLifecycle
@@ -25,7 +24,8 @@ if TYPE_CHECKING:
     from locust.env import Environment
 
     from fixload.common.clock import PlanClock
-    from fixload.engine.executors import Engine, Share
+    from fixload.engine.base import Share
+    from fixload.engine.engine import Engine
     from fixload.metrics.thresholds import ThresholdSet
     from fixload.profile.config import RunConfig
     from fixload.profile.plan import Plan
@@ -79,9 +79,7 @@ class TestState:
         if not planned.is_arrival_rate:
             return 0
         due = sum(
-            count_between(
-                planned.scenario, share.since - planned.start, until - planned.start, share.index, share.count
-            )
+            planned.scenario.count_between(share.since - planned.start, until - planned.start, share.index, share.count)
             for share, until in self.shares.get(client_id, [])
         )
         reported = self.worker_counts.get(client_id, {}).get(scenario, {}).get("scheduled", 0)

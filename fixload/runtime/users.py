@@ -22,7 +22,7 @@ from gevent.event import Event
 from locust import User
 from locust.exception import RescheduleTask, RescheduleTaskImmediately, StopUser
 
-from fixload.engine.executors import VU, InterruptIteration
+from fixload.engine.vu import VU, InterruptIteration
 from fixload.runtime.state import run_for
 
 logger = logging.getLogger("fixload")

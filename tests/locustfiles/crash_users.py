@@ -13,7 +13,7 @@ import os
 
 from engine_users import *  # noqa: F403  (the ping users and the profile shape)
 
-from fixload.engine.executors import ArrivalRateExecutor
+from fixload.engine.arrival_rate import ArrivalRateExecutor
 from fixload.runtime import coordinator
 
 CRASH = os.environ.get("FIXLOAD_TEST_CRASH", "")

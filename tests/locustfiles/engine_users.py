@@ -22,7 +22,7 @@ import orjson
 from locust import FastHttpUser, task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
-from fixload.engine.executors import InterruptIteration
+from fixload.engine.vu import InterruptIteration
 from fixload.runtime.shape import ProfileShape
 from fixload.runtime.users import ScenarioUser
 
