@@ -355,7 +355,10 @@ def _broken(resp: Any, timed_out: Exception) -> TransportFailure | None:
     error = getattr(resp, "error", None)
     if isinstance(error, TransportFailure):
         return error
-    return body_cut(resp, resp.request_meta.get("exception")) if resp.status_code else None
+    if not resp.status_code:
+        return None
+    exception = resp.request_meta.get("exception")  # Locust's: reading the body failed, or resp.error (a status)
+    return body_cut(resp, exception if exception is not error else None)
 
 
 def _text(resp: Any, broken: Exception | None = None) -> str:
