@@ -5,9 +5,14 @@ as k6 1.1 records it), and no redirect to another origin is followed."""
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from flowkit import make_user, profile_data
 from hostilekit import Hostile, answer, chunked_cut, cut, dribble, headers_late, redirect
@@ -25,6 +30,7 @@ from fixload.runtime.recorder import install
 from fixload.runtime.state import run_for
 from locustfiles.payments import PaymentsUser
 
+ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = {"zoneId": "z-1", "serviceId": "s-1", "campaignId": "c-1"}
 API_KEY = "k3y-of-the-api-0042"
 ENV = {
@@ -228,3 +234,36 @@ def test_fixload_check_neither_follows_nor_hangs() -> None:
     assert elsewhere.received == []
     assert report.code == ExitCode.SETUP_FAILED, out.getvalue()
     assert "not followed" in out.getvalue()
+
+
+@pytest.mark.slow
+def test_a_dribbling_target_fails_the_run_instead_of_passing_it(tmp_path: Path) -> None:
+    """The issue's run: payments against a target that dribbles a byte a second, FIXLOAD_HTTP_TIMEOUT=1. Before:
+    0 completed, every iteration interrupted, the threshold without samples, "passed", exit 0. Now every
+    request times out at 1 s and is a failed request; the run does not pass. Fast twin:
+    test_a_dribbling_body_times_out_the_whole_flow_request."""
+    profile = tmp_path / "p.json"
+    profile.write_bytes(
+        orjson.dumps(
+            {
+                "scenarios": {"payments_flow": {"executor": "constant-vus", "vus": 2, "duration": "4s"}},
+                "thresholds": {"payments_flow_success_rate": ["rate>0.9"]},
+            }
+        )
+    )
+    with Hostile(dribble(1.0, 1000, 201)) as server:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("K6_", "FIXLOAD_"))}
+        env |= {**ENV, "K6_BASE_URL": server.url, "K6_CUSTOMER_ID": "cu-1", "FIXLOAD_HTTP_TIMEOUT": "1"}
+        env |= {"K6_ZONE_ID": "z", "K6_SERVICE_ID": "s", "K6_CAMPAIGN_ID": "c"}
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+        done = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles"), "--headless", "--profile", str(profile),
+             "--summary", str(tmp_path / "s.json")],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    summary = orjson.loads((tmp_path / "s.json").read_bytes())
+    assert done.returncode != 0 and summary["fixload"]["status"] != "passed", done.stderr[-2000:]
+    failed = summary["metrics"]["http_req_failed"]
+    assert failed["passes"] >= 4 and failed["fails"] == 0  # k6's Rate: every request is a failed one
+    assert summary["fixload"]["thresholdsWithoutSamples"] == []
+    assert summary["fixload"]["scenarios"]["payments_flow"]["completed"] >= 4
