@@ -164,3 +164,19 @@ def test_a_run_against_an_echoing_target_with_a_query_token_leaks_nothing(tmp_pa
                 assert encode(secret) not in text, (name, encoding, secret)
         assert f'"{SHORT}"' not in text and f"X-Api-Key: {SHORT}" not in text, name
     assert json.loads(summary.read_text())["fixload"]["target"] == f"{server.url}/?access_token=***"
+
+
+def test_validate_shows_the_base_url_with_its_query_token_masked(tmp_path: Path) -> None:
+    """`fixload validate` printed `?access_token=<the token>` in its target line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("K6_", "FIXLOAD_"))}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env |= {"K6_COMPANY_ID": "c-1", "K6_PROVIDER_ID": "p-1", "K6_CUSTOMER_ID": "cu-1"}
+    env |= {"K6_USER_TOKEN": "user-tok-3141592", "K6_PROVIDER_TOKEN": "prov-tok-27182", "K6_ADMIN_TOKEN": "admn-tok-16"}
+    env["K6_BASE_URL"] = "http://127.0.0.1:9/api?access_token=qs-tok-8675309&sig=abc"
+    done = subprocess.run(
+        [sys.executable, "-m", "fixload", "validate", "--profile", str(ROOT / "profiles" / "baseline.json")],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert "http://127.0.0.1:9/api?access_token=***&sig=***" in done.stdout
+    assert "qs-tok-8675309" not in done.stdout + done.stderr and "=abc" not in done.stdout + done.stderr
