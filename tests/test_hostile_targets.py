@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from flowkit import make_user, profile_data
+from flowkit import BASELINE, make_user, profile_data
 from hostilekit import Hostile, answer, chunked_cut, cut, dribble, headers_late, redirect
 from locust import task
 
@@ -22,10 +22,12 @@ from fixload.cli.check import check_config
 from fixload.common.exitcodes import ExitCode
 from fixload.flows.fixtures import SetupError, provision
 from fixload.flows.flow import FlowUser
+from fixload.flows.transport import request_timeout
 from fixload.profile.config import RunConfig
 from fixload.profile.environment import resolve_target
 from fixload.profile.plan import build_plan
 from fixload.profile.schema import parse_profile
+from fixload.profile.validation import validate_run
 from fixload.runtime.recorder import install
 from fixload.runtime.state import run_for
 from locustfiles.payments import PaymentsUser
@@ -267,3 +269,15 @@ def test_a_dribbling_target_fails_the_run_instead_of_passing_it(tmp_path: Path) 
     assert failed["passes"] >= 4 and failed["fails"] == 0  # k6's Rate: every request is a failed one
     assert summary["fixload"]["thresholdsWithoutSamples"] == []
     assert summary["fixload"]["scenarios"]["payments_flow"]["completed"] >= 4
+
+
+@pytest.mark.parametrize(("raw", "seconds"), [("", 60.0), ("3", 3.0), ("1.5", 1.5), ("500ms", 0.5), ("1m", 60.0)])
+def test_the_timeout_reads_seconds_or_a_k6_duration(raw: str, seconds: float) -> None:
+    assert request_timeout({"FIXLOAD_HTTP_TIMEOUT": raw}) == seconds
+
+
+@pytest.mark.parametrize("raw", ["abc", "0", "-1s", "nan", "inf"])
+def test_a_bad_timeout_is_refused_before_any_traffic(raw: str) -> None:
+    verdict = validate_run(BASELINE, process_env={**ENV, "K6_CUSTOMER_ID": "cu-1", "FIXLOAD_HTTP_TIMEOUT": raw})
+    assert verdict.config is None
+    assert [p for p in verdict.problems if p.startswith("FIXLOAD_HTTP_TIMEOUT: expected seconds")] != [], verdict

@@ -44,9 +44,7 @@ from fixload.flows.conventions import (  # noqa: F401  (flows and `fixload check
     token_name,
     traced_body,
 )
-from fixload.flows.transport import (  # noqa: F401  (DEFAULT_TIMEOUT_S, TIMEOUT_ENV: imported from here before)
-    DEFAULT_TIMEOUT_S,
-    TIMEOUT_ENV,
+from fixload.flows.transport import (
     RedirectRefused,
     TransportFailure,
     body_cut,

@@ -15,6 +15,7 @@ headers such as `X-Api-Key` or a POST body, to a host nobody configured; same-or
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
@@ -22,6 +23,7 @@ from urllib.parse import urlsplit
 
 import gevent
 
+from fixload.common.durations import DurationError, parse_duration
 from fixload.common.secrets import mask_url, redact
 
 DEFAULT_TIMEOUT_S = 60.0
@@ -53,13 +55,20 @@ class RedirectRefused(TransportFailure):
 
 
 def request_timeout(env: Mapping[str, str]) -> float:
-    """`FIXLOAD_HTTP_TIMEOUT` in seconds (k6's 60 s when unset); ValueError for a non-positive or non-number."""
+    """`FIXLOAD_HTTP_TIMEOUT` in seconds (a number of seconds or a k6 duration; k6's 60 s when unset); ValueError
+    naming the variable for anything but a finite positive time (`fixload validate` reports it before traffic)."""
     raw = (env.get(TIMEOUT_ENV) or "").strip()
     if not raw:
         return DEFAULT_TIMEOUT_S
-    value = float(raw)
-    if not value > 0:
-        raise ValueError(f"{TIMEOUT_ENV} must be a positive number of seconds, got {raw!r}")
+    try:
+        value = float(raw)  # a number: seconds, as FIXLOAD_HTTP_TIMEOUT always read it
+    except ValueError:
+        try:
+            value = parse_duration(raw)  # or a k6 duration: "30s", "1m30s", "500ms"
+        except DurationError:
+            value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{TIMEOUT_ENV}: expected seconds or a k6 duration (30s), above 0, got {raw!r}")
     return value
 
 
