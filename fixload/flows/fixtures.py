@@ -36,9 +36,9 @@ from fixload.flows.conventions import (
     traced_body,
 )
 from fixload.flows.transport import (
+    Deadline,
     RedirectRefused,
     TransportFailure,
-    deadline,
     fired,
     request_timeout,
     same_origin,
@@ -151,7 +151,7 @@ class _Api:
         body = orjson.dumps(json) if json is not None else None
         started = time.perf_counter()
         try:
-            with deadline(self.timeout) as timed_out:
+            with Deadline(self.timeout) as timed_out:
                 response = self.session.request(
                     method,
                     self.target.base_url + route,

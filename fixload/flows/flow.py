@@ -45,10 +45,10 @@ from fixload.flows.conventions import (  # noqa: F401  (flows and `fixload check
     traced_body,
 )
 from fixload.flows.transport import (
+    Deadline,
     RedirectRefused,
     TransportFailure,
     body_cut,
-    deadline,
     fired,
     request_timeout,
 )
@@ -243,7 +243,7 @@ class FlowUser(ScenarioUser, FastHttpUser):
         started = time.perf_counter()
         if self._first_start is None:
             self._first_start = started
-        with deadline(timeout or self.request_timeout) as timed_out:
+        with Deadline(timeout or self.request_timeout) as timed_out:
             resp = self.client.request(method, url, name=name, data=body, headers=headers, catch_response=True)
         broken = _broken(resp, timed_out)
         with resp:

@@ -2,7 +2,7 @@
 a complete body, and no redirect off the configured target's origin.
 
 k6's `timeout` bounds a request from its first byte sent to the last byte of the body; a socket timeout
-bounds only each read, so a server dribbling a byte a second is never timed out. `deadline` arms one
+bounds only each read, so a server dribbling a byte a second is never timed out. `Deadline` arms one
 `gevent.Timeout` over the whole request: fixload's clients run in a gevent-patched process (Locust's master,
 workers and `fixload check` all import Locust, which patches the socket module), so the timer interrupts
 any read. A request that misses it, whose body ends before its declared length (`body_cut`), or that is
@@ -16,8 +16,7 @@ headers such as `X-Api-Key` or a POST body, to a host nobody configured; same-or
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -36,8 +35,14 @@ class TransportFailure(ConnectionError):
 
 
 class RequestTimedOut(TransportFailure):
+    """The deadline of `Deadline`; made for every request, so its message is built only when shown."""
+
     def __init__(self, seconds: float) -> None:
-        super().__init__(f"request timeout after {seconds:g}s (the whole request, headers to last byte)")
+        super().__init__()
+        self.seconds = seconds
+
+    def __str__(self) -> str:
+        return f"request timeout after {self.seconds:g}s (the whole request, headers to last byte)"
 
 
 class BodyCut(TransportFailure):
@@ -83,21 +88,27 @@ def same_origin(url: str, other: str) -> bool:
     return origin_of(url) == origin_of(other)
 
 
-@contextmanager
-def deadline(seconds: float) -> Iterator[RequestTimedOut]:
+class Deadline:
     """Bound the block to `seconds`: at the deadline the block's current read raises the yielded
-    `RequestTimedOut` (a client may wrap it); `fired(it)` says afterwards whether it did."""
-    error = RequestTimedOut(seconds)
-    timer = gevent.Timeout(seconds, error)
-    timer.start()
-    try:
-        yield error
-    finally:
-        timer.close()
+    `RequestTimedOut` (a client may wrap it); `fired(it)` says afterwards whether it did. A class, not a
+    generator, since it wraps every request (this costs one gevent timer)."""
+
+    __slots__ = ("_error", "_timer")
+
+    def __init__(self, seconds: float) -> None:
+        self._error = RequestTimedOut(seconds)
+        self._timer = gevent.Timeout(seconds, self._error)
+
+    def __enter__(self) -> RequestTimedOut:
+        self._timer.start()
+        return self._error
+
+    def __exit__(self, *_: object) -> None:
+        self._timer.close()
 
 
 def fired(error: RequestTimedOut) -> bool:
-    """Whether `deadline` raised this error (a raised exception has a traceback), whatever wrapped it."""
+    """Whether `Deadline` raised this error (a raised exception has a traceback), whatever wrapped it."""
     return error.__traceback__ is not None
 
 
