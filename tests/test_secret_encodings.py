@@ -25,6 +25,12 @@ SLASHY = "tok/en+with=ünï/slashes9"
 SHORT = "k3y"
 
 
+@pytest.fixture(autouse=True)
+def _own_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a test registers stays in it (a short secret would otherwise be masked in later tests' output)."""
+    monkeypatch.setattr(secrets, "_known", set(secrets._known))
+
+
 def _json_slash(value: str) -> str:
     return json.dumps(value, ensure_ascii=False)[1:-1].replace("/", "\\/")
 
@@ -95,12 +101,20 @@ def test_a_short_secret_is_masked_in_its_encodings_too() -> None:
 
 
 def test_base_url_query_values_are_secrets_and_are_masked_in_the_url() -> None:
-    url = "https://lt:pw@h:8443/api?access_token=qs-tok-31337&v=1"
-    assert secrets.mask_url(url) == "https://***@h:8443/api?access_token=***&v=***"
+    url = "https://lt:pw@h:8443/api?access_token=qs-tok-31337&sig=ab1&v=1"
+    assert secrets.mask_url(url) == "https://***@h:8443/api?access_token=***&sig=***&v=***"
     secrets.register_url_userinfo(url)
     assert secrets.redact("GET https://h:8443/api?access_token=qs-tok-31337/x failed") == (
         "GET https://h:8443/api?access_token=***/x failed"
     )
+    assert secrets.redact('{"sig": "ab1"}') == '{"sig": "***"}'  # short, but its name says credential
+    assert secrets.redact("rate==1, v=1") == "rate==1, v=1"  # `v=1` is no credential: `1` stays a number
+
+
+def test_a_short_secret_is_not_taken_for_an_operand() -> None:
+    secrets.register_secrets(["1"])
+    assert secrets.redact("checks: rate==1, p(95)<=1") == "checks: rate==1, p(95)<=1"
+    assert secrets.redact("GET /x?debug=1") == "GET /x?debug=***"
 
 
 def echo_everything(request: Received) -> bytes:

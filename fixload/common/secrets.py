@@ -29,14 +29,17 @@ _patterns: list[tuple[str, re.Pattern[str], bool]] = []
 """(hint, pattern, short) per registered form, longest first: the pattern runs only on a text holding the hint (the
 form's longest run of letters and digits, which JSON, URL and HTML encoders leave as they are) or an escape
 that could hide it (`_ESCAPES`), so a body without any secret costs a few substring searches."""
+_built_for = (0, 0)
+"""(id, size) of the `_known` the patterns were built from: a replaced or cleared set rebuilds them."""
 _ESCAPES = ("\\u", "&#", "%25")
 _ALNUM = re.compile(r"[A-Za-z0-9]+")
+_CREDENTIAL = re.compile(r"(?i)key|auth|sig|cred|session|jwt|pass|pwd|code|secret|token")
 SHORT = 6
 """Below this many characters a secret is masked only where it stands alone as a value."""
 _ALONE = (  # (what ends just before, what may follow) a short secret standing alone as a value
     ('"', '"'),  # a JSON string
     ("'", "'"),
-    ("=", "&#; \t\r\n\"'"),  # a query, form or cookie value
+    ("=", "&#; \t\r\n\"'"),  # a query, form or cookie value (`name=`: not `==`, `<=`, ...)
     (":", "\r\n"),  # a header value, to the end of its line
     (": ", "\r\n"),
     ("bearer ", " \t\r\n\"'"),
@@ -92,6 +95,8 @@ def _alone(match: re.Match[str]) -> str:
     following = text[end : end + 1]
     for before, after in _ALONE:
         if text[max(start - len(before), 0) : start].lower() == before and (not following or following in after):
+            if before == "=" and not (start >= 2 and (text[start - 2].isalnum() or text[start - 2] in "_-.]")):
+                continue  # an operator (`rate==1`, `p(95)<=1`), not a name's value
             return MASK
     return match.group()
 
@@ -101,9 +106,10 @@ def _secret_pattern(value: str) -> re.Pattern[str]:
 
 
 def _rebuild() -> None:
-    global _patterns
+    global _patterns, _built_for
     ordered = sorted(_known, key=len, reverse=True)
     _patterns = [(max(_ALNUM.findall(v), key=len, default=""), _secret_pattern(v), len(v) < SHORT) for v in ordered]
+    _built_for = (id(_known), len(_known))
 
 
 def register_secrets(values: Iterable[str | None]) -> None:
@@ -119,7 +125,9 @@ def register_secrets(values: Iterable[str | None]) -> None:
 
 def register_url_userinfo(url: str) -> None:
     """A base URL's secrets: the password of its `user:password@` (and the Basic header's base64 of both),
-    and every value of its query string (`?access_token=...`: a base URL's query is credentials, not data)."""
+    and its query values (`?access_token=...`): every one of 6 characters or more, and a shorter one whose
+    name says credential (`key`, `sig`, `auth`, ...), so `?v=1` does not make every `=1` a secret. `mask_url`
+    masks every query value whatever its length."""
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -127,8 +135,9 @@ def register_url_userinfo(url: str) -> None:
     if parts.password:
         register_secrets([unquote(parts.password), parts.password])
         register_secrets([f"{unquote(parts.username or '')}:{unquote(parts.password)}"])
-    for _, value in parse_qsl(parts.query, keep_blank_values=False):
-        register_secrets([value])
+    for name, value in parse_qsl(parts.query, keep_blank_values=False):
+        if len(value) >= SHORT or is_secret_name(name) or _CREDENTIAL.search(name):
+            register_secrets([value])
 
 
 def mask_url(url: str) -> str:
@@ -151,6 +160,8 @@ def register_secrets_from_env(env: Mapping[str, str] | None = None) -> None:
 
 
 def redact(text: str) -> str:
+    if _built_for != (id(_known), len(_known)):
+        _rebuild()
     if _patterns:
         escaped = any(marker in text for marker in _ESCAPES)
         for hint, pattern, short in _patterns:
