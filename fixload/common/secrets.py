@@ -13,6 +13,7 @@ the end of its line, after `Bearer `), since masking every `abc` in a text would
 from __future__ import annotations
 
 import base64
+import functools
 import os
 import re
 from collections.abc import Iterable, Mapping
@@ -25,8 +26,8 @@ _JWT = re.compile(r"eyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*")
 _BEARER = re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]+")
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^/\s@?#]+@")
 _known: set[str] = set()
-_patterns: list[tuple[str, re.Pattern[str], bool]] = []
-"""(hint, pattern, short) per registered form, longest first: the pattern runs only on a text holding the hint (the
+_patterns: list[tuple[str, str, bool]] = []
+"""(hint, form, short) per registered form, longest first: the pattern runs only on a text holding the hint (the
 form's longest run of letters and digits, which JSON, URL and HTML encoders leave as they are) or an escape
 that could hide it (`_ESCAPES`), so a body without any secret costs a few substring searches."""
 _built_for = (0, 0)
@@ -73,19 +74,28 @@ def _base64_forms(value: str) -> set[str]:
     return out
 
 
+def _hex(text: str) -> str:
+    """Hex digits matched in either case (a character class each: cheaper to compile than `(?i:...)`)."""
+    return "".join(f"[{h.lower()}{h.upper()}]" if h.isalpha() else h for h in text)
+
+
+@functools.cache
 def _char(c: str) -> str:
-    """A regex for one character of a secret in any of its text encodings."""
-    alts = [re.escape(c), "".join(f"(?i:%(?:25)?{byte:02x})" for byte in c.encode())]  # URL-encoded (twice)
-    if c == " ":
-        alts.append(r"\+")
+    """A regex for one character of a secret in any of its text encodings: JSON's `\\uXXXX` (escaped again or
+    not) for every character; for one that encoders do change (not a letter, digit, `-`, `_`, `.`, `~`), also
+    URL-encoded (once or twice), `+` for a space, JSON's `\\/` `\\"` `\\\\`, and HTML entities."""
     code = ord(c)
     units = [code] if code < 0x10000 else [0xD800 + ((code - 0x10000) >> 10), 0xDC00 + ((code - 0x10000) & 0x3FF)]
-    alts.append("".join(f"(?i:\\\\+u{unit:04x})" for unit in units))  # JSON \uXXXX, escaped again or not
-    if c in '/"\\':
-        alts.append(r"\\+" + re.escape(c))  # JSON's \/ \" \\
-    if c in _HTML:
-        alts.append(f"&{_HTML[c]};")
-    alts.append(f"&#(?:0*{code}|(?i:x0*{code:x}));")
+    alts = [re.escape(c), "".join(f"\\\\+u{_hex(f'{unit:04x}')}" for unit in units)]
+    if not (c.isascii() and (c.isalnum() or c in "-_.~")):
+        alts.append("".join(f"%(?:25)?{_hex(f'{byte:02x}')}" for byte in c.encode()))
+        if c == " ":
+            alts.append(r"\+")
+        if c in '/"\\':
+            alts.append(r"\\+" + re.escape(c))
+        if c in _HTML:
+            alts.append(f"&{_HTML[c]};")
+        alts.append(f"&#(?:0*{code}|[xX]0*{_hex(f'{code:x}')});")
     return "(?:" + "|".join(alts) + ")"
 
 
@@ -101,14 +111,17 @@ def _alone(match: re.Match[str]) -> str:
     return match.group()
 
 
+@functools.cache
 def _secret_pattern(value: str) -> re.Pattern[str]:
+    """Compiled on first use only (`redact` asks for it when a text holds the form's hint): a long token's
+    pattern takes milliseconds to compile, and most texts never need it."""
     return re.compile("".join(_char(c) for c in value))
 
 
 def _rebuild() -> None:
     global _patterns, _built_for
     ordered = sorted(_known, key=len, reverse=True)
-    _patterns = [(max(_ALNUM.findall(v), key=len, default=""), _secret_pattern(v), len(v) < SHORT) for v in ordered]
+    _patterns = [(max(_ALNUM.findall(v), key=len, default=""), v, len(v) < SHORT) for v in ordered]
     _built_for = (id(_known), len(_known))
 
 
@@ -164,9 +177,9 @@ def redact(text: str) -> str:
         _rebuild()
     if _patterns:
         escaped = any(marker in text for marker in _ESCAPES)
-        for hint, pattern, short in _patterns:
+        for hint, form, short in _patterns:
             if escaped or hint in text:
-                text = pattern.sub(_alone if short else MASK, text)
+                text = _secret_pattern(form).sub(_alone if short else MASK, text)
     text = _BEARER.sub(lambda m: m.group(1) + MASK, text)
     text = _USERINFO.sub(lambda m: m.group(1) + MASK + "@", text)
     return _JWT.sub(MASK, text)
