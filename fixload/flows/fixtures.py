@@ -4,8 +4,9 @@ As the original's `setup()` (FLOWS.md "Setup"): each comes from its `K6_*_ID` ov
 the API's list, else is created. `fixload.runtime.driver` calls `provision` once on the master (or the local
 runner) and sends the result to every worker; a `SetupError` stops the run with exit 107.
 
-A plain blocking `requests` session (shipped with Locust) with timeouts: under Locust it runs in a
-monkey-patched gevent world, so it blocks only its own greenlet.
+A plain blocking `requests` session (shipped with Locust): under Locust it runs in a monkey-patched gevent
+world, so it blocks only its own greenlet, and one `gevent.Timeout` bounds each whole request (FIXLOAD_HTTP_TIMEOUT,
+k6's 60 s); a redirect to another origin is not followed (fixload.flows.transport).
 """
 
 from __future__ import annotations
@@ -34,6 +35,14 @@ from fixload.flows.conventions import (
     token_name,
     traced_body,
 )
+from fixload.flows.transport import (
+    Deadline,
+    RedirectRefused,
+    TransportFailure,
+    fired,
+    request_timeout,
+    same_origin,
+)
 from fixload.metrics.registry import Registry
 from fixload.profile.config import RunConfig
 from fixload.profile.environment import Target
@@ -42,7 +51,7 @@ SKIPPED_CAMPAIGNS = CAMPAIGN_ENDED | {"archived"}
 """Campaigns setup does not reuse: the original skips `archived`, no status of the product's (a later Fixnado
 may have it), so the product's ended ones (`completed`, `cancelled`) are skipped too."""
 CONNECT_TIMEOUT_S = 10.0
-READ_TIMEOUT_S = 30.0
+"""At most this long to connect (within the whole request's FIXLOAD_HTTP_TIMEOUT)."""
 
 
 SETUP_GROUP = "::setup"
@@ -82,6 +91,21 @@ class SetupError(Exception):
         }
 
 
+class SameOriginSession(requests.Session):
+    """A `requests` session that follows a redirect only within the origin of the request that started it:
+    another origin raises RedirectRefused (no header, cookie or body is sent there)."""
+
+    def get_redirect_target(self, resp: requests.Response) -> str | None:
+        location = super().get_redirect_target(resp)
+        if location is None:
+            return None
+        target = requests.compat.urljoin(resp.url, requests.utils.requote_uri(location))
+        if not same_origin(target, resp.url):  # every hop so far stayed on the first one's origin
+            resp.close()
+            raise RedirectRefused(resp.status_code, target)
+        return location
+
+
 class _Api:
     """The setup's HTTP calls: the prefix, the extra headers, a token only where the original sends one.
 
@@ -98,6 +122,7 @@ class _Api:
         campaign_type: str,
         registry: Registry | None = None,
         trace: list[StepResult] | None = None,
+        timeout: float = 60.0,
     ) -> None:
         self.target = target
         self.campaign_type = campaign_type
@@ -108,6 +133,8 @@ class _Api:
         self.trace = trace
         self.last: tuple[str, str, str] = ("", "", "")
         """(method, route, token variable) of the last request, for a failure found in its answer."""
+        self.timeout = timeout
+        """Seconds for each whole request (FIXLOAD_HTTP_TIMEOUT)."""
 
     def call(
         self,
@@ -124,16 +151,18 @@ class _Api:
         body = orjson.dumps(json) if json is not None else None
         started = time.perf_counter()
         try:
-            response = self.session.request(
-                method,
-                self.target.base_url + route,
-                params=params,
-                data=body,
-                headers=headers,
-                timeout=(CONNECT_TIMEOUT_S, READ_TIMEOUT_S),
-            )
-        except requests.RequestException as exc:
-            error = f"{type(exc).__name__}: {exc}"
+            with Deadline(self.timeout) as timed_out:
+                response = self.session.request(
+                    method,
+                    self.target.base_url + route,
+                    params=params,
+                    data=body,
+                    headers=headers,
+                    timeout=(min(CONNECT_TIMEOUT_S, self.timeout), self.timeout),
+                )
+        except (requests.RequestException, TransportFailure) as exc:
+            shown = timed_out if fired(timed_out) else exc
+            error = redact(f"{type(shown).__name__}: {shown}")
             self._account(step, 0, (time.perf_counter() - started) * 1000.0, len(body or b""), 0, error)
             raise SetupError(step, 0, error, method, route) from None
         elapsed_ms = (time.perf_counter() - started) * 1000.0
@@ -307,6 +336,6 @@ def provision(
     strict = (config.env.get(AUTH_ENV) or "legacy").strip().lower() == "strict"
     rng = rng or random.Random()
     campaign_type = config.plan.profile.settings.ads.campaign_type
-    with requests.Session() as session:
-        api = _Api(config.target, strict, session, campaign_type, registry, trace)
+    with SameOriginSession() as session:
+        api = _Api(config.target, strict, session, campaign_type, registry, trace, request_timeout(config.env))
         return {key: ensure(api, rng) for key, ensure in STEPS}

@@ -26,7 +26,7 @@ from urllib.parse import quote, urlencode
 
 import gevent
 import orjson
-from locust.contrib.fasthttp import FastHttpUser
+from locust.contrib.fasthttp import FastHttpUser, FastRequest
 
 from fixload.common.secrets import redact
 from fixload.flows.conventions import (  # noqa: F401  (flows and `fixload check` import these from here)
@@ -43,6 +43,14 @@ from fixload.flows.conventions import (  # noqa: F401  (flows and `fixload check
     money,
     token_name,
     traced_body,
+)
+from fixload.flows.transport import (
+    Deadline,
+    RedirectRefused,
+    TransportFailure,
+    body_cut,
+    fired,
+    request_timeout,
 )
 from fixload.metrics.registry import define_run_metrics
 from fixload.profile.binding import flow_settings
@@ -63,9 +71,15 @@ FLOW_BLOCKS: dict[str, str] = {
 """Which typed `settings` block holds each of the five flows' knobs (and its `sleepSeconds`); any other
 flow reads the block named by its `settings_block` (default: its scenario's name), free-form."""
 
-DEFAULT_TIMEOUT_S = 60.0
-"""k6's default request timeout; `FIXLOAD_HTTP_TIMEOUT` (seconds) changes it."""
-TIMEOUT_ENV = "FIXLOAD_HTTP_TIMEOUT"
+
+class _SameOriginRequest(FastRequest):
+    """geventhttpclient's request, refusing to be redirected to another origin (fixload.flows.transport)."""
+
+    def redirect(self, code: int, location: str) -> None:
+        target = self.url_split.redirect(location)
+        if (target.scheme, target.host, target.port) != self.original_origin:
+            raise RedirectRefused(code, str(target))
+        super().redirect(code, location)
 
 
 class StepFailed(Exception):
@@ -139,9 +153,11 @@ class FlowUser(ScenarioUser, FastHttpUser):
         self.env: Mapping[str, str] = {**run.config.env, **(options.env if options is not None else {})}
         """k6's `__ENV` for this scenario: the run's environment with the scenario's `env` option over it. The
         one way a flow reads a variable."""
-        timeout = float(self.env.get(TIMEOUT_ENV) or DEFAULT_TIMEOUT_S)
-        self.network_timeout = self.connection_timeout = timeout
+        self.request_timeout = request_timeout(self.env)
+        """k6's `timeout`: the bound on each whole request (`request(timeout=...)` overrides it for one)."""
+        self.network_timeout = self.connection_timeout = self.request_timeout
         super().__init__(environment)
+        self.client.client.request_type = _SameOriginRequest
         self.strict_auth = (self.env.get(AUTH_ENV) or "legacy").strip().lower() == "strict"
         self.discard_bodies = self.settings.discard_response_bodies
         self.prefix = self.target.api_prefix
@@ -205,6 +221,7 @@ class FlowUser(ScenarioUser, FastHttpUser):
         expect: int | tuple[int, ...] | None = None,
         check: str | None = None,
         parse: bool = False,
+        timeout: float | None = None,
         **path: str,
     ) -> Reply:
         """Send `method prefix+template` (placeholders filled from `path`), named by the template.
@@ -212,7 +229,9 @@ class FlowUser(ScenarioUser, FastHttpUser):
         `expect` (with its k6 `check` name) makes the status a step's condition: an unexpected one records
         a failed check and raises StepFailed(step + " failed"). Without `expect` the request is sent and
         not checked, as the original's last GETs are. `parse` decodes the JSON body (a step that needs it);
-        other bodies are not decoded, and not kept when `discardResponseBodies` is set.
+        other bodies are not decoded, and not kept when `discardResponseBodies` is set. `timeout` (seconds, k6's
+        per-request `timeout`) bounds this request instead of FIXLOAD_HTTP_TIMEOUT. A request that times out, whose
+        body is cut or that is redirected to another origin is a failed request with status 0 (fixload.flows.transport).
         """
         name = self.prefix + template
         url = self.prefix + template.format(**{k: quote(str(v), safe="") for k, v in path.items()})
@@ -224,11 +243,16 @@ class FlowUser(ScenarioUser, FastHttpUser):
         started = time.perf_counter()
         if self._first_start is None:
             self._first_start = started
-        with self.client.request(method, url, name=name, data=body, headers=headers, catch_response=True) as resp:
-            status = int(resp.status_code or 0)
+        with Deadline(timeout or self.request_timeout) as timed_out:
+            resp = self.client.request(method, url, name=name, data=body, headers=headers, catch_response=True)
+        broken = _broken(resp, timed_out)
+        with resp:
+            status = 0 if broken is not None else int(resp.status_code or 0)
             good = status in expected if expected else 200 <= status < 400
             if good:
                 resp.success()
+            elif broken is not None:
+                resp.failure(broken)  # fixload.runtime.recorder records it as status 0, as k6 does
             elif status == 0:
                 error = getattr(resp, "error", None)
                 resp.failure(redact(f"{type(error).__name__}: {error}" if error else "connection failed"))
@@ -247,14 +271,18 @@ class FlowUser(ScenarioUser, FastHttpUser):
                     (self._last_end - started) * 1000.0,
                     (check or step) if expected else None,
                     good or not expected,
-                    "" if good else traced_body(_text(resp)),
+                    "" if good else traced_body(_text(resp, broken)),
                     self._last_request[2],
                 )
             )
         if expected:
             self.registry.add("checks", 1.0 if good else 0.0, {**self._tags, "check": check or step})
             if not good:
-                raise StepFailed(f"{step} failed", status, _text(resp), traced=True)
+                raise StepFailed(f"{step} failed", status, _text(resp, broken), traced=True)
+        if broken is not None:  # an unchecked step: a failed request; the iteration goes on unless it needs the body
+            if parse:
+                raise StepFailed(f"{step} failed", status, _text(resp, broken))
+            return Reply(status, "")
         if not parse:
             return Reply(status, "" if self.discard_bodies else _text(resp))
         text = _text(resp)
@@ -317,8 +345,24 @@ class FlowUser(ScenarioUser, FastHttpUser):
             self.trace.append(StepResult(step, method, route, status, None, step, False, traced_body(body), token))
 
 
-def _text(resp: Any) -> str:
+def _broken(resp: Any, timed_out: Exception) -> TransportFailure | None:
+    """Why `resp` is not a complete response (the deadline fired, the body was cut, a redirect was refused),
+    or None."""
+    if fired(timed_out):
+        return timed_out
+    error = getattr(resp, "error", None)
+    if isinstance(error, TransportFailure):
+        return error
+    if not resp.status_code:
+        return None
+    exception = resp.request_meta.get("exception")  # Locust's: reading the body failed, or resp.error (a status)
+    return body_cut(resp, exception if exception is not error else None)
+
+
+def _text(resp: Any, broken: Exception | None = None) -> str:
     """The response body as text; for a connection error (status 0), the error itself."""
+    if broken is not None:
+        return f"{type(broken).__name__}: {broken}"
     if not resp.status_code:
         error = getattr(resp, "error", None)
         return f"{type(error).__name__}: {error}" if error else ""

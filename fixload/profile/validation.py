@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from fixload.common.secrets import mask_url, redact
+from fixload.flows.transport import request_timeout
 from fixload.metrics.registry import Registry, define_run_metrics
 from fixload.metrics.thresholds import Selector, ThresholdSet, location_of
 from fixload.profile.binding import binding_problems, import_flows, locustfiles_path, metric_flows
@@ -231,15 +232,20 @@ def selector_problems(profile: Profile, selectors: Mapping[str, Selector]) -> tu
 def _environment_problems(profile: Profile, env: Mapping[str, str], simulated: bool) -> list[str]:
     provided = set(SIMULATOR_PROVIDES) if simulated else set()
     missing = [name for name in missing_required(profile, env) if name not in provided]
-    if not missing:
-        return []
-    plural = "s" if len(missing) > 1 else ""
-    return [
-        f"missing required environment variable{plural} (requiredEnv): {', '.join(missing)}. Set them in the "
-        "environment or a .env file (fixload serve --env-out .env writes one)"
-        + ("" if simulated else ", or unset K6_BASE_URL and use fixload run's embedded simulator")
-        + "."
-    ]
+    problems = []
+    try:
+        request_timeout(env)
+    except ValueError as exc:
+        problems.append(str(exc))
+    if missing:
+        plural = "s" if len(missing) > 1 else ""
+        problems.append(
+            f"missing required environment variable{plural} (requiredEnv): {', '.join(missing)}. Set them in the "
+            "environment or a .env file (fixload serve --env-out .env writes one)"
+            + ("" if simulated else ", or unset K6_BASE_URL and use fixload run's embedded simulator")
+            + "."
+        )
+    return problems
 
 
 def _threshold_block(data: Any) -> Mapping[str, Any] | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from fixload.flows.transport import TransportFailure
 from fixload.metrics.registry import define_run_metrics
 from fixload.runtime.state import Run
 
@@ -39,6 +40,8 @@ def install(environment: Any, run: Run) -> None:
         **_: Any,
     ) -> None:
         status = int(getattr(response, "status_code", 0) or 0) if response is not None else 0
+        if exception is not None and isinstance(exception, TransportFailure):
+            status = 0  # timed out, body cut, redirect refused: no complete response, k6's status 0
         extra = tuple(context.items()) if context else ()
         key = (name, request_type, status, extra)
         found = sinks.find(key)
