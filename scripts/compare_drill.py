@@ -2,11 +2,12 @@
 
     python scripts/compare_drill.py OUT_DIR [--pairs 3] [--profile tests/profiles/compare-drill.json]
 
-One `fixload serve` (loopback, `staging` latencies) serves every run, so the target is the same experiment
-throughout; faults change between runs over its admin API. Each pair runs back to back: A/A (staging, staging),
-A/B +30 % (staging, booking_flow's latencies x1.3), A/B +3 % (x1.03); then a run at multiplier 2 against the
-last A. Every `fixload compare` output goes to OUT_DIR/*.txt and is printed with its exit code; OUT_DIR/runs
-keeps the summaries for `fixload history`. Each run is the 24 s drill profile (~35 s with start-up).
+One `fixload serve` (loopback, the `staging` preset's latencies x `--base-scale`) serves every run, so the
+target is the same experiment throughout; faults change between runs over its admin API. Each pair runs back
+to back: A/A (same latencies), A/B +30 % (booking_flow's latencies x1.3), A/B +3 % (x1.03); then a run at
+multiplier 2 against the last A. Every `fixload compare` output goes to OUT_DIR/*.txt and is printed with
+its exit code; OUT_DIR/runs keeps the summaries for `fixload history`. Each run is the 24 s drill profile
+(~35 s with start-up).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ sys.path.insert(0, str(ROOT))
 
 from fixload.simulator.process import SimulatorProcess  # noqa: E402
 
-STAGING = {"preset": "staging"}
+FLOWS = ("booking_flow", "chat_flow", "payments_flow", "analytics_flow", "ads_flow")
 
 
-def scaled(factor: float) -> dict[str, object]:
-    return {"preset": "staging", "scale": {"booking_flow": factor}}
+def scaled(base: float, booking: float = 1.0) -> dict[str, object]:
+    """The staging latencies x `base` for every flow (long next to what a busy CPU adds), booking's x `booking` more."""
+    return {"preset": "staging", "scale": {flow: base * (booking if flow == "booking_flow" else 1.0) for flow in FLOWS}}
 
 
 def fixload(*argv: str, env: dict[str, str], timeout: float = 120.0) -> subprocess.CompletedProcess[str]:
@@ -41,6 +43,7 @@ def main() -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--pairs", type=int, default=3)
     parser.add_argument("--profile", default="tests/profiles/compare-drill.json")
+    parser.add_argument("--base-scale", type=float, default=2.0, help="staging latencies x this for every run")
     args = parser.parse_args()
     runs = args.out / "runs"
     shutil.rmtree(args.out, ignore_errors=True)
@@ -69,19 +72,20 @@ def main() -> int:
             print(f"\n===== {name}\n{text}", flush=True)
             return done.returncode
 
+        staging = scaled(args.base_scale)
         codes = {}
         last_a = None
         for i in range(1, args.pairs + 1):
-            a, b = run(f"aa{i}-a", STAGING), run(f"aa{i}-b", STAGING)
+            a, b = run(f"aa{i}-a", staging), run(f"aa{i}-b", staging)
             codes[f"aa{i}"] = compare(f"aa{i}", a, b)
             last_a = b
         for label, factor in (("ab30", 1.30), ("ab3", 1.03)):
             for i in range(1, args.pairs + 1):
-                a, b = run(f"{label}-{i}-a", STAGING), run(f"{label}-{i}-b", scaled(factor))
+                a, b = run(f"{label}-{i}-a", staging), run(f"{label}-{i}-b", scaled(args.base_scale, factor))
                 codes[f"{label}-{i}"] = compare(f"{label}-{i}", a, b)
                 last_a = a
         assert last_a is not None
-        m2 = run("m2", STAGING, "--multiplier", "2")
+        m2 = run("m2", staging, "--multiplier", "2")
         codes["multiplier"] = compare("multiplier", last_a, m2)
         codes["multiplier-allowed"] = compare("multiplier-allowed", last_a, m2, "--allow-different", "multiplier")
     print("\nexit codes:", codes)

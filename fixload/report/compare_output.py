@@ -142,9 +142,15 @@ def _regression_text(row: Row) -> str:
 
 def verdict_line(result: Comparison) -> str:
     regressions = result.regressions
-    if not regressions and result.statistical:
+    judged = [r for r in result.rows if r.estimate is not None and r.estimate.verdict != stats.TOO_LITTLE_DATA]
+    if not regressions and judged:
         level = f"{result.confidence * 100:g} %"
         return f"within noise at {level} confidence (budget: {budgets.describe(result.budget)})"
+    if not regressions and result.statistical:
+        return (
+            f"no verdict: too little data for an interval ({stats.MIN_WINDOWS} windows of data a side needed); "
+            f"no fixed-budget row over budget ({budgets.describe(result.budget)})"
+        )
     if not regressions:
         return f"within budget ({budgets.describe(result.budget)})"
     shown = ", ".join(f"{r.group} {r.label} {_regression_text(r)}" for r in regressions[:4])
