@@ -17,7 +17,7 @@ from fixload.common import budget as budgets
 from fixload.report import verdict as stats
 from fixload.report.compare import compare, load
 from fixload.report.compare_output import format_markdown, format_table, verdict_lines
-from fixload.report.runs import experiment_differences
+from fixload.report.experiment import experiment_differences
 from tests.comparekit import IDENTITY, STARTED, write_run
 
 
@@ -205,7 +205,7 @@ def test_the_identity_a_run_records(tmp_path):
     """experiment_identity: the multiplier changes the plan's hash but not the profile's; no userinfo, no query."""
     from fixload.profile.plan import build_plan
     from fixload.profile.schema import load_profile
-    from fixload.report.summary import experiment_identity
+    from fixload.report.experiment import experiment_identity
 
     profile = load_profile("tests/profiles/compare-drill.json")
     files = ["locustfiles/booking.py", "locustfiles/payments.py"]
@@ -249,3 +249,23 @@ def test_a_baseline_dir_pools_earlier_runs_and_its_spread_is_the_noise_floor(tmp
     assert code == 104 and "not a directory" in err
     code, _, err = run_cli(capsys, "--baseline-dir", str(history), str(drifted), str(slow))
     assert code == 104 and "expected NEW (the base is --baseline-dir), got 2 file(s)" in err
+
+
+def _estimate(change: float, half: float = 6.0) -> stats.Estimate:
+    verdict = stats.judge("p95", budgets.DEFAULTS["p95"], change - half, change + half)
+    return stats.Estimate("p95", "%", change, change - half, change + half, verdict, (15, 15), "test")
+
+
+def test_one_base_run_widens_by_the_shift_the_other_scenarios_show():
+    """A machine that slowed every flow by ~25 % in NEW: no flow is a regression. One flow 30 % slower while
+    the others hold: a regression. The other scenarios' own sampling noise is not counted as shift."""
+    rule = budgets.DEFAULTS["p95"]
+    drifted = {name: _estimate(c) for name, c in {"a": 24.0, "b": 27.0, "c": 22.0, "d": 26.0, "overall": 25.0}.items()}
+    out = stats.common_shift(drifted, "overall", rule, 0.95)
+    assert all(e.verdict == stats.WITHIN_NOISE and e.shift > 30 for e in out.values())
+    alone = {name: _estimate(c) for name, c in {"a": 31.0, "b": 2.0, "c": -3.0, "d": 1.0, "overall": 9.0}.items()}
+    out = stats.common_shift(alone, "overall", rule, 0.95)
+    assert out["a"].verdict == stats.REGRESSION and out["a"].low > 10 and out["a"].shift is None
+    quiet = {name: _estimate(c, 8.0) for name, c in {"a": 31.0, "b": 4.0, "c": -4.0, "overall": 9.0}.items()}
+    assert stats.common_shift(quiet, "overall", rule, 0.95)["a"].shift is None  # within their own noise
+    assert stats.common_shift({"a": _estimate(40.0), "b": _estimate(1.0)}, "overall", rule, 0.95)["a"].shift is None

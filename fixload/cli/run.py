@@ -272,7 +272,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, relay: children.SignalRelay) -> int:
     from fixload.profile.config import ConfigError, load_run_config
     from fixload.profile.validation import format_verdict, validate_run
-    from fixload.report.summary import EMBEDDED_TARGET_ENV, default_summary_path
+    from fixload.report.experiment import EMBEDDED_TARGET_ENV
+    from fixload.report.summary import default_summary_path
 
     # The one validation (fixload.profile.validation), for the target this run will use, before anything starts.
     verdict = validate_run(

@@ -558,9 +558,7 @@ def _judge(row: Row, group: str, rule: budgets.Rule | None, data: _Windows, conf
     estimate, data.resampler = stats.estimate(
         group, row.metric, rule, data.base_runs, data.new, data.interval, confidence, data.resampler
     )
-    row.estimate = estimate
-    row.judged = estimate.verdict in (stats.REGRESSION, stats.IMPROVEMENT, stats.WITHIN_NOISE)
-    row.regression = estimate.regression
+    _set(row, estimate)
     return row
 
 
@@ -596,6 +594,22 @@ def _windows(base: Side, new: Side, group: str) -> _Windows | None:
     return _Windows(base_runs, windows, (base.interval, new.interval))
 
 
+def _widen_by_common_shift(rows: list[Row], budget: budgets.Budget, confidence: float) -> None:
+    """One base run: each judged row's interval also holds the shift the pair's other scenarios show."""
+    for metric in stats.JUDGED:
+        mine = {row.group: row for row in rows if row.metric == metric and row.estimate is not None}
+        widened = stats.common_shift({g: r.estimate for g, r in mine.items()}, OVERALL, budget.get(metric), confidence)
+        for group, row in mine.items():
+            if widened[group] is not row.estimate:
+                _set(row, widened[group])
+
+
+def _set(row: Row, estimate: stats.Estimate) -> None:
+    row.estimate = estimate
+    row.judged = estimate.verdict in (stats.REGRESSION, stats.IMPROVEMENT, stats.WITHIN_NOISE)
+    row.regression = estimate.regression
+
+
 def compare(base: Side, new: Side, budget: budgets.Budget, confidence: float = 0.95) -> Comparison:
     """Row by row, overall then each scenario; statistically where both sides have per-window data. The
     thresholds rule is not applied when a side's format has no thresholds (k6's machine-readable summary)."""
@@ -605,6 +619,8 @@ def compare(base: Side, new: Side, budget: budgets.Budget, confidence: float = 0
     for name in sorted(set(base.scenarios) | set(new.scenarios)):
         data = _windows(base, new, name)
         rows += _rows(name, base.scenarios.get(name), new.scenarios.get(name), budget, data, confidence)
+    if len(base.runs) <= 1:
+        _widen_by_common_shift(rows, budget, confidence)
     keys = sorted(set(base.overall.thresholds) | set(new.overall.thresholds))
     b, n = base.overall.thresholds, new.overall.thresholds
     changes = [ThresholdChange(k, e, b.get((k, e)), n.get((k, e))) for k, e in keys]

@@ -18,8 +18,8 @@ from fixload.common import budget as budgets
 from fixload.common.exitcodes import ExitCode
 from fixload.report.compare import CompareInputError, Side, compare, load
 from fixload.report.compare_output import FORMATS
-from fixload.report.runs import describe_differences, experiment_differences, load_runs, pooled_base
-from fixload.report.summary import EXPERIMENT_FIELDS
+from fixload.report.experiment import EXPERIMENT_FIELDS, describe_differences, experiment_differences
+from fixload.report.runs import load_runs, pooled_base
 
 BASELINE_RUNS = 10
 

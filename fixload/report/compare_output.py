@@ -118,6 +118,8 @@ def verdict_lines(result: Comparison) -> list[str]:
             out.append(f"{row.group} {row.metric} — {e.method}")
             continue
         noise = f", run-to-run noise ±{_amount(e.unit, e.noise, False)}{_unit(e.unit)}" if e.noise else ""
+        if e.shift:
+            noise += f", other scenarios' shift ±{_amount(e.unit, e.shift, False)}{_unit(e.unit)}"
         out.append(
             f"{row.group} {row.metric} {interval_text(e)} — {e.verdict} ({budget_text(result.budget.get(row.metric))}"
             f"{noise})"
@@ -265,6 +267,7 @@ def _row_dict(row: Row) -> dict[str, Any]:
             "windows": {"base": e.windows[0], "new": e.windows[1]},
             "method": e.method,
             "runToRunNoise": e.noise,
+            "otherScenariosShift": e.shift,
             "budget": e.budget,
             "text": interval_text(e),
         }
@@ -336,7 +339,8 @@ def caveats(result: Comparison) -> list[str]:
             out.append(f"{side.path}: {' and '.join(missing)}: a summary written before fixload recorded them")
     if result.statistical and len(base.runs) <= 1:
         out.append(
-            "one base run: the interval shows the noise within the runs, not from run to run; a base of several runs"
-            " (--baseline-dir) measures that too"
+            "one base run: the intervals hold the noise within the runs and the shift the other scenarios show,"
+            " not a run-to-run drift that moves every scenario alike; a base of several runs (--baseline-dir)"
+            " measures that"
         )
     return out

@@ -24,8 +24,9 @@ from fixload.common.exitcodes import ExitCode
 from fixload.common.secrets import redact
 from fixload.report.compare import OVERALL, CompareInputError, Comparison, Row, Side, compare
 from fixload.report.compare_output import interval_text
+from fixload.report.experiment import experiment_differences
 from fixload.report.html import CSS, PALETTE, _short_time, line_chart, write_atomic
-from fixload.report.runs import experiment_differences, load_runs, pooled_base
+from fixload.report.runs import load_runs, pooled_base
 
 WINDOW = 5
 COLUMNS = (("p95", "p95 ms"), ("success", "success"), ("iterations", "iter/s"), ("dropped", "dropped"))

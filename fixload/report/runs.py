@@ -11,32 +11,12 @@ from __future__ import annotations
 
 import copy
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 from fixload.report.compare import CompareInputError, Side, Stats, load
-from fixload.report.summary import EXPERIMENT_FIELDS
-
-DERIVED = {"profileHash": ("multiplier", "profileSpecHash")}
-"""A field whose difference another explains: the plan as run differs when only the multiplier does."""
-
-
-def experiment_differences(base: Mapping[str, Any], new: Mapping[str, Any]) -> dict[str, tuple[Any, Any]]:
-    """The identity fields whose values differ: field -> (base, new). The profile hash is left out when only
-    the multiplier changed the plan (the hash before the multiplier is equal)."""
-    out = {key: (base.get(key), new.get(key)) for key in EXPERIMENT_FIELDS if base.get(key) != new.get(key)}
-    for key, (cause, spec) in DERIVED.items():
-        if key in out and cause in out and base.get(spec) is not None and base.get(spec) == new.get(spec):
-            del out[key]
-    return out
-
-
-def describe_differences(differences: Mapping[str, tuple[Any, Any]]) -> str:
-    """`multiplier (1 vs 2), workers (0 vs 4)`."""
-    return ", ".join(f"{key} ({a!r} vs {b!r})" for key, (a, b) in differences.items())
 
 
 def load_runs(directory: Path) -> tuple[list[Side], list[str]]:

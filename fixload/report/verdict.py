@@ -24,8 +24,8 @@ import math
 import random
 import statistics
 import zlib
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from fixload.common.budget import KINDS, Rule
 from fixload.report.timeseries import Row as SeriesRow
@@ -159,6 +159,8 @@ class Estimate:
     noise: float | None = None
     """With several base runs: the run-to-run half-width added to the interval, in `unit`."""
     budget: str | None = None
+    shift: float | None = None
+    """With one base run: the half-width the other scenarios' common shift in this pair gives, in `unit`."""
 
     @property
     def regression(self) -> bool:
@@ -322,3 +324,34 @@ def estimate(
     method = "paired block bootstrap" if resampler.paired else "block bootstrap (runs not aligned)"
     verdict = judge(metric, rule, low, high)
     return Estimate(metric, unit, point, low, high, verdict, counts, method, extra, budget), resampler
+
+
+def common_shift(
+    estimates: Mapping[str, Estimate], overall: str, rule: Rule | None, confidence: float
+) -> dict[str, Estimate]:
+    """One base run cannot see a whole run shifted by the machine; the other scenarios of the same pair can.
+    Their changes hold that shift plus their own sampling noise (their intervals' width), so the shift's
+    variance is estimated as mean(change^2 - sd^2) over the *other* scenarios (the overall row: over all),
+    when at least two others have an interval; each interval then grows by z x that sd, in quadrature. A
+    change confined to one flow stands out; one moving every flow alike is the machine's until a base
+    history (`--baseline-dir`) says otherwise. The verdict is judged again."""
+    z = statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+    spread = {
+        g: (e.change, (e.high - e.low) / (2 * z))
+        for g, e in estimates.items()
+        if g != overall and e.change is not None and e.low is not None and e.high is not None
+    }
+    out = dict(estimates)
+    for group, e in estimates.items():
+        if e.change is None or e.low is None or e.high is None:
+            continue
+        others = [(c, sd) for g, (c, sd) in spread.items() if g != group]
+        if len(others) < 2:
+            continue
+        variance = max(0.0, statistics.fmean(c * c - sd * sd for c, sd in others))
+        extra = z * math.sqrt(variance)
+        if extra <= 0:
+            continue
+        low, high = e.change - math.hypot(e.change - e.low, extra), e.change + math.hypot(e.high - e.change, extra)
+        out[group] = replace(e, low=low, high=high, verdict=judge(e.metric, rule, low, high), shift=extra)
+    return out

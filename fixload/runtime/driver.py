@@ -35,6 +35,7 @@ from fixload.metrics.thresholds import abort_triggers
 from fixload.profile.binding import import_flows, metric_flows, needs_fixtures
 from fixload.profile.config import ConfigError
 from fixload.profile.validation import validate_run
+from fixload.report.experiment import experiment_identity
 from fixload.report.summary import (
     RunInfo,
     ScenarioCounts,
@@ -42,7 +43,6 @@ from fixload.report.summary import (
     SummaryWriteError,
     build_summary,
     default_summary_path,
-    experiment_identity,
     format_console_summary,
     write_summary,
 )
