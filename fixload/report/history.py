@@ -122,7 +122,7 @@ def _chart(entries: Sequence[Entry], key: str, title: str, unit: str, scale: flo
     groups = groups_of(runs)
     colors = {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups[:-1])} | {OVERALL: "#111827"}
     step = max(1, math.ceil(len(runs) / 10))
-    ticks = [(float(i), _short_time(run.started_at)) for i, run in enumerate(runs) if i % step == 0]
+    ticks = [(float(i), f"#{i + 1} {_short_time(run.started_at)[6:]}") for i, run in enumerate(runs) if i % step == 0]
     series, marks = [], []
     for group in groups:
         points: list[tuple[float, float | None]] = []
@@ -134,7 +134,10 @@ def _chart(entries: Sequence[Entry], key: str, title: str, unit: str, scale: flo
                 if row.metric == key and value is not None:
                     marks.append((float(i), value * scale, f"{group} {_change(row)}"))
         series.append({"label": group, "color": colors[group], "points": points, "dashed": group == OVERALL})
-    axis = ("run (start time, UTC)", ticks)
+    axis = (
+        f"run (# and start time, UTC; {_short_time(runs[0].started_at)[:5]} → {_short_time(runs[-1].started_at)[:5]})",
+        ticks,
+    )
     x_max = max(len(runs) - 0.5, 1.0)
     return line_chart(title, series, x_max, unit, width=1120, height=300, x_axis=axis, zoom=zoom, marks=marks)
 
