@@ -153,7 +153,7 @@ def history_html(entries: Sequence[Entry]) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>fixload history — {len(runs)} runs</title>",
-        f"<style>{CSS}.regression{{color:#dc2626;font-weight:600}}</style></head><body>",
+        f"<style>{CSS}.regression{{color:#dc2626;font-weight:600}}td.num{{white-space:nowrap}}</style></head><body>",
         "<h1>fixload history</h1>",
         f'<div class="meta">{len(runs)} runs, {e(_short_time(runs[0].started_at))} → '
         f"{e(_short_time(runs[-1].started_at))}; each judged against up to {WINDOW} runs before it of the same "

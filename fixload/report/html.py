@@ -274,7 +274,8 @@ def line_chart(
     for x, y, label in marks:
         out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="7" fill="none" stroke="#dc2626" stroke-width="2.5"/>')
         out.append(
-            f'<text x="{sx(x) - 9:.1f}" y="{sy(y) - 10:.1f}" class="tick mark" text-anchor="end" fill="#dc2626">'
+            f'<text x="{sx(x) - 9:.1f}" y="{sy(y) - 10:.1f}" class="tick mark" text-anchor="end" fill="#dc2626" '
+            f'stroke="#fff" stroke-width="3" paint-order="stroke">'
             f"{html.escape(label)}</text>"
         )
     for row_index, row in enumerate(rows):
