@@ -22,13 +22,9 @@ from `metrics` on both sides. A value a file does not have (k6 writes `p(99)` on
 `--summary-trend-stats`) shows as "—" and is not judged. A scenario's thresholds are those selecting it
 (`{scenario:S}`) or on its flow's metrics (`S_duration`, `S_success_rate`).
 
-With per-interval data on both sides (a fixload summary's `timeSeries`), the p50/p95/p99, success, iterations/s
-and dropped rows are judged statistically (`fixload.report.verdict`: the change, its confidence interval,
-regression only when the interval lies beyond the budget); the others, and k6 files, which have no such data,
-by the fixed budget (`fixload.common.budget`). Each fixload summary names its experiment (`fixload.experiment`);
-`experiment_differences` says which fields of two differ. Rendering: `fixload.report.compare_output`; the
-command: `fixload.report.compare_command`. Exit 0 within budget, 99 on a regression, 104 when an input cannot
-be read (the message names the file and what is wrong), the budget is invalid or the experiments differ.
+With per-interval data on both sides (`timeSeries`) the p50/p95/p99, success, iterations/s and dropped rows
+are judged with an interval (`fixload.report.verdict`); the rest, and k6 files, by the fixed budget
+(`fixload.common.budget`). Output: `compare_output`; the command (exit 0 / 99 / 104): `compare_command`.
 """
 
 from __future__ import annotations
@@ -554,14 +550,6 @@ class _Windows:
     resampler: stats.Resampler | None = None
 
 
-def _judge(row: Row, group: str, rule: budgets.Rule | None, data: _Windows, confidence: float) -> Row:
-    estimate, data.resampler = stats.estimate(
-        group, row.metric, rule, data.base_runs, data.new, data.interval, confidence, data.resampler
-    )
-    _set(row, estimate)
-    return row
-
-
 def _rows(
     group: str,
     base: Stats | None,
@@ -581,7 +569,11 @@ def _rows(
         note = "" if base is not None and new is not None else ("only in NEW" if base is None else "only in BASE")
         row = _row(group, metric, b, n, rule, lambda rule=rule, b=b, n=n: rule.exceeded(b, n), note)
         if data is not None and metric.key in stats.JUDGED and base is not None and new is not None:
-            row = _judge(row, group, rule, data, confidence)
+            runs, windows, interval = data.base_runs, data.new, data.interval
+            estimate, data.resampler = stats.estimate(
+                group, metric.key, rule, runs, windows, interval, confidence, data.resampler
+            )
+            _set(row, estimate)
         rows.append(row)
     return rows
 

@@ -25,10 +25,11 @@ BASELINE_RUNS = 10
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.usage = "fixload compare [options] BASE NEW\n       fixload compare [options] --baseline-dir DIR NEW"
     parser.add_argument(
         "files",
         nargs="+",
-        metavar="BASE NEW",
+        metavar="FILE",
         help="the BASE run and the NEW run (fixload summaries, k6 --summary-export or machine-readable summaries); "
         "with --baseline-dir only NEW",
     )
