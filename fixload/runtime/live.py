@@ -7,7 +7,8 @@ read the same `Live` object, kept on the master (or the local runner) only:
   second over the last few seconds), VUs busy/allocated/max, scheduled/started/dropped/completed, and
   every threshold with its observed value so far (pending while it has no samples);
 - `points`: a sample every `SAMPLE_INTERVAL` seconds of plan time (target vs achieved iterations/s, p95
-  latency over the last interval, dropped iterations) for the HTML report.
+  latency over the last intervals, dropped iterations) for the HTML report, and for `fixload compare` the
+  interval's own requests and p50/p95/p99, and the started, completed and failed iterations so far.
 
 Counts come from the engine (local runner) or the workers' reports (master), which arrive every 3 s; rates
 are therefore taken over a trailing window of at least two reports (`RATE_WINDOW_MASTER`) on a master.
