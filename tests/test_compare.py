@@ -306,7 +306,13 @@ def test_markdown_for_a_pull_request_line_by_line(tmp_path, capsys):
     rows = {(r.group, r.metric): r for r in result.rows}
     b95, n95 = rows[("booking_flow", "p95")].base, rows[("booking_flow", "p95")].new
     o95, on95 = rows[("overall", "p95")].base, rows[("overall", "p95")].new
-    lines = out.splitlines()
+    notes = [line for line in out.splitlines() if line.startswith("- note: ")]
+    assert notes == [
+        f"- note: {path}: no per-interval data (its rows are judged against the fixed budget) and no experiment"
+        " identity (not checked): a summary written before fixload recorded them"
+        for path in (base, new)
+    ]
+    lines = [line for line in out.splitlines() if not line.startswith("- note: ")]
     assert lines[0] == (
         f"### ❌ fixload compare: REGRESSION: 2 over budget: overall p95 ms {on95 - o95:+.2f} "
         f"({(on95 - o95) / o95 * 100:+.1f}%), booking_flow p95 ms {n95 - b95:+.2f} (+50.0%) "

@@ -27,6 +27,7 @@ from enginekit import (
 )
 from test_engine import check_open_model
 
+from fixload.report.timeseries import decode
 from fixload.simulator.process import SimulatorProcess
 from tests.support import wait_for
 
@@ -49,6 +50,14 @@ def _distributed(simulator: SimulatorProcess, tmp_path: Path, seconds: int) -> N
     check_open_model(result, profile, server_counts(simulator))
     workers = result.summary["fixload"]["workers"]
     assert workers["count"] == 2 and workers["lost"] == 0, workers
+    # issue 27, on a master: per-interval counts from the workers' reports add up; the experiment names 2 workers
+    fx = result.summary["fixload"]
+    series = decode(fx["timeSeries"])
+    for name, rollup in fx["scenarios"].items():
+        assert sum(r.completed for r in series[name]) == rollup["completed"], name
+        assert sum(r.failed for r in series[name]) == (rollup["failedIterations"] or 0), name
+        assert sum(r.requests for r in series[name]) > 0, name
+    assert fx["experiment"]["workers"] == 2
 
 
 def test_two_workers_10s(simulator: SimulatorProcess, tmp_path: Path) -> None:

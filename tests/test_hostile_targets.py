@@ -22,9 +22,8 @@ from fixload.cli.check import check_config
 from fixload.common.exitcodes import ExitCode
 from fixload.flows.fixtures import SetupError, provision
 from fixload.flows.flow import FlowUser
-from fixload.flows.transport import request_timeout
 from fixload.profile.config import RunConfig
-from fixload.profile.environment import resolve_target
+from fixload.profile.environment import request_timeout, resolve_target
 from fixload.profile.plan import build_plan
 from fixload.profile.schema import parse_profile
 from fixload.profile.validation import validate_run

@@ -17,6 +17,7 @@ from pathlib import Path
 import orjson
 import pytest
 
+from fixload.cli.main import main
 from fixload.common.secrets import register_secrets
 from fixload.report.html import html_report, junit_xml, line_chart, nice_ticks
 from fixload.report.timeseries import decode
@@ -315,13 +316,63 @@ def test_fixload_report_history_orders_runs_by_start_time(tmp_path):
     order = [m for m in re.findall(r"<td>([^<]*\.json)</td>", text)]
     assert order[:3] == ["c.json", "b.json", "a.json"]  # by startedAt, not by name
     assert order[3] == "nested/k6.json"  # a k6 export is placed by its file's mtime
-    assert text.count("<svg") == 2 and "p95 latency by scenario across runs (ms)" in text
+    assert text.count("<svg") == 4 and "p95 latency by scenario across runs (ms)" in text
     assert "success rate by scenario across runs (%)" in text and "12-01 09:00" in text
-    p95_cells = re.findall(r'<tr><td class="num">\d</td>.*?</tr>', text)
-    assert len(p95_cells) == 4
+    assert "achieved iterations/s by scenario across runs" in text and "dropped iterations by scenario" in text
+    run_rows = re.findall(r'<tr><td class="num">\d</td>.*?</tr>', text)
+    assert len(run_rows) == 4  # one row per run (its first scenario), then one per further scenario
     assert not re.search(r"<(link|img|iframe)\b|<script", text)  # self-contained
     # nothing to read: 104, naming the directory
     empty = tmp_path / "empty"
     empty.mkdir()
     done = subprocess.run([*argv[:4], "--history", str(empty)], capture_output=True, text=True, timeout=60)
     assert done.returncode == 104 and f"{empty}: no fixload summary or k6 export found" in done.stderr
+
+
+def test_the_summary_carries_per_window_data_and_its_experiment(reported_run):
+    """Issue 27: each interval's requests, iterations and latency quantiles, and what defines the experiment."""
+    summary = orjson.loads((reported_run["out"] / "summary.json").read_bytes())
+    fx = summary["fixload"]
+    assert fx["timeSeries"]["columns"][5:] == ["requests", "started", "completed", "failed", "q50", "q95", "q99"]
+    series = decode(fx["timeSeries"])
+    for name, rollup in fx["scenarios"].items():
+        rows = series[name]
+        assert all(r.has_window for r in rows)
+        assert sum(r.completed for r in rows) == rollup["completed"]  # per-interval counts add up to the run's
+        assert sum(r.failed for r in rows) == (rollup["failedIterations"] or 0)
+        with_requests = [r for r in rows if r.requests]
+        assert with_requests and all(r.q50 <= r.q95 <= r.q99 for r in with_requests)
+    requests = sum(r.requests for rows in series.values() for r in rows)
+    assert 0 < requests <= summary["metrics"]["http_reqs"]["count"]  # setup's requests are in no scenario
+    experiment = fx["experiment"]
+    assert experiment["multiplier"] == fx["multiplier"] and experiment["workers"] == 0
+    assert experiment["profileHash"].startswith("sha256:") and experiment["locustfilesHash"].startswith("sha256:")
+    assert experiment["target"].startswith("http://127.0.0.1:") and experiment["fixloadVersion"]
+
+
+def test_fixload_history_over_ten_runs_marks_the_regression(tmp_path, capsys):
+    """`fixload history DIR`: ten runs oldest first, each judged against the runs before it; the slow one is
+    a regression with its interval in the table and ringed on the p95 chart."""
+    from tests.comparekit import STARTED, write_run
+
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for i in range(10):
+        slow = {"booking_flow": 1.6} if i == 7 else None
+        write_run(runs, f"run-{9 - i}.json", seed=300 + i, slow=slow, started=STARTED + timedelta(hours=i))
+    code = main(["history", str(runs), "--html", str(tmp_path / "h.html")])
+    out = capsys.readouterr().out
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split()[:3] == ["#", "started", "scenario"]
+    flagged = [line for line in lines if "REGRESSION" in line]
+    assert len(flagged) >= 1 and all("booking_flow" in line or "overall" in line for line in flagged)
+    booking = next(line for line in flagged if "booking_flow" in line)
+    assert re.search(r"REGRESSION p95 \+\d+\.\d % \[\+\d+\.\d, \+\d+\.\d\]", booking)
+    run8 = lines[1 + 7 * 3 : 1 + 8 * 3]  # three lines a run: booking_flow, payments_flow, overall
+    assert run8[0].split()[0] == "8" and "REGRESSION" in run8[0]
+    assert lines[1].endswith("first run")
+    text = (tmp_path / "h.html").read_text()
+    assert text.count("<svg") == 4 and text.count('stroke="#dc2626" stroke-width="2.5"') >= 1
+    assert 'class="regression">REGRESSION p95 +' in text and "run-2.json" in text
+    assert "history of 10 runs written to" in out

@@ -161,6 +161,27 @@ def test_staging_preset_reproduces_each_flows_p95() -> None:
         assert math.isclose(p95, target, rel_tol=0.05), (flow, p95, target)
 
 
+def test_the_staging_preset_scales_one_flows_latencies() -> None:
+    """`{"preset": "staging", "scale": {"booking_flow": 1.3}}`: booking's requests 30 % slower at every quantile
+    (the compare drill's known regression), the other flows untouched; a bad scale names the field."""
+    plain = {(r["flow"], r["regex"], r["method"]): r["latency"] for r in preset("staging")}
+    scaled = {(r["flow"], r["regex"], r["method"]): r["latency"] for r in preset("staging", {"booking_flow": 1.3})}
+    assert plain.keys() == scaled.keys()
+    for key, latency in scaled.items():
+        factor = 1.3 if key[0] == "booking_flow" else 1.0
+        assert latency["p50_ms"] == pytest.approx(plain[key]["p50_ms"] * factor, rel=1e-3)
+        assert latency["p95_ms"] == pytest.approx(plain[key]["p95_ms"] * factor, rel=1e-3)
+    for scale, field in (
+        ({"bookings": 1.3}, "scale.bookings"),
+        ({"booking_flow": 0}, "scale.booking_flow"),
+        (2, "scale"),
+    ):
+        with pytest.raises(FaultError, match=field.replace(".", r"\.")):
+            preset("staging", scale)
+    with pytest.raises(FaultError, match="only the staging preset"):
+        preset("fixnado-d191423", {"booking_flow": 2})
+
+
 def test_fixnado_d191423_preset_fails_metrics_ingestion_with_the_products_body(make_simulator: Any) -> None:
     """FIXNADO-API.md B2/B3: every POST /api/campaigns/{id}/metrics is a 500 {"message":"Internal server error"}
     on d191423 (even for an unknown campaign); every other route is untouched."""

@@ -23,12 +23,19 @@ def live_points(count: int, seed: int = 7) -> list[dict]:
         for name in SCENARIOS:
             dropped[name] += rng.choice((0, 0, 0, 0, 1, 3))
             vus = name == "analytics_flow"
+            q50 = rng.uniform(40, 700)
             scenarios[name] = {
                 "target": None if vus else round(rng.uniform(3, 36), 3),
                 "achieved": round(rng.uniform(3, 36), 3),
                 "p95": round(rng.uniform(80, 1400), 3),
                 "dropped": dropped[name],
                 "started": 10 * k,
+                "completed": 10 * k - 3,
+                "failed": k // 7,
+                "requests": rng.randint(20, 180),
+                "q50": round(q50, 3),
+                "q95": round(q50 * 2.1, 3),
+                "q99": round(q50 * 2.9, 3),
                 "vus": 20,
             }
         points.append({"t": round(2.0 * k + rng.uniform(0, 0.004), 3), "scenarios": scenarios})
@@ -38,7 +45,10 @@ def live_points(count: int, seed: int = 7) -> list[dict]:
 def test_round_trip_keeps_what_the_report_draws():
     points = live_points(30)
     block = encode(points, 2.0)
-    assert block["intervalSeconds"] == 2.0 and block["columns"] == ["t", "scheduled", "achieved", "dropped", "p95"]
+    assert block["intervalSeconds"] == 2.0 and block["columns"] == [
+        *("t", "scheduled", "achieved", "dropped", "p95"),
+        *("requests", "started", "completed", "failed", "q50", "q95", "q99"),
+    ]
     rows = decode(block)
     assert sorted(rows) == sorted(SCENARIOS)
     for name in SCENARIOS:
@@ -51,7 +61,11 @@ def test_round_trip_keeps_what_the_report_draws():
             assert row.achieved == pytest.approx(s["achieved"], abs=0.0051)
             assert row.p95 == pytest.approx(s["p95"], abs=0.0051)
             assert row.dropped == s["dropped"] - previous  # per interval
+            assert row.requests == s["requests"] and row.has_window
+            assert (row.q50, row.q95, row.q99) == pytest.approx((s["q50"], s["q95"], s["q99"]), abs=0.0051)
             previous = s["dropped"]
+        counts = [(r.started, r.completed, r.failed) for r in rows[name]]
+        assert counts[0] == (10, 7, 0) and counts[1:] == [(10, 10, int(k % 7 == 0)) for k in range(2, 31)]
     assert block["scenarios"]["analytics_flow"][0].split(",")[1] == ""  # no schedule: empty, read back as None
 
 
@@ -61,7 +75,7 @@ def test_a_six_hour_soak_fits():
     size = len(dumps({"fixload": {"timeSeries": block}}))  # as nested in the summary
     print(f"\n6 h soak, 5 scenarios, {MAX_ROWS} rows each: timeSeries adds {size} bytes ({size / 2**20:.2f} MiB)")
     assert all(len(rows) == MAX_ROWS for rows in block["scenarios"].values())
-    assert 1_000_000 < size < 2_500_000
+    assert 2_000_000 < size < 4_800_000
 
 
 def test_longer_runs_merge_rows_average_rates_sum_drops_keep_the_worst_p95(monkeypatch):
@@ -78,6 +92,13 @@ def test_longer_runs_merge_rows_average_rates_sum_drops_keep_the_worst_p95(monke
     assert rows[0].t == points[1]["t"]
     assert rows[0].achieved == pytest.approx((first[0]["achieved"] + first[1]["achieved"]) / 2, abs=0.0051)
     assert rows[0].p95 == pytest.approx(max(f["p95"] for f in first), abs=0.0051)
+    assert rows[0].requests == first[0]["requests"] + first[1]["requests"]  # counts summed
+    weighted = (first[0]["q95"] * first[0]["requests"] + first[1]["q95"] * first[1]["requests"]) / rows[0].requests
+    assert rows[0].q95 == pytest.approx(weighted, abs=0.0051)  # quantiles averaged, weighted by requests
+    assert (
+        rows[1].completed == 20
+        and sum(r.completed for r in rows) == points[-1]["scenarios"]["booking_flow"]["completed"]
+    )
     assert sum(r.dropped for r in rows) == points[-1]["scenarios"]["booking_flow"]["dropped"]
 
 
@@ -96,3 +117,14 @@ def test_a_bad_block_names_the_row(block, message):
     with pytest.raises(TimeSeriesError, match=message.replace("[", r"\[").replace("(", r"\(")):
         decode(block)
     assert decode(None) == {}
+
+
+def test_a_summary_from_before_the_window_columns_still_reads():
+    """The five legacy columns: rows decode, their comparison fields are None (compare falls back to the budget)."""
+    block = {"intervalSeconds": 2, "columns": ["t", "scheduled", "achieved", "dropped", "p95"], "scenarios": {}}
+    block["scenarios"]["a"] = ["2.001,5,4.5,1,12.3", "4.002,,5,0,"]
+    rows = decode(block)["a"]
+    assert rows[0] == timeseries.Row(2.001, 5.0, 4.5, 1, 12.3) and rows[1].p95 is None and rows[1].scheduled is None
+    assert not rows[0].has_window and rows[0].requests is None
+    with pytest.raises(TimeSeriesError, match="expected a row"):
+        decode({**block, "scenarios": {"a": ["2.001,5,4.5,1,12.3,40,5,5,0,1,2,3"]}})  # 12 fields under 5 columns

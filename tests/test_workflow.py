@@ -92,8 +92,9 @@ def test_the_workflow_runs_on_demand_and_nightly_and_keeps_every_report():
         "junit.xml",
     ]
     assert by_name["Publish the JUnit report"]["with"]["report_paths"].endswith("/junit.xml")
-    download = by_name["Download the previous run's summary"]["run"]
+    download = by_name["Download the previous runs' summaries"]["run"]
     assert "gh run download" in download and "--status success" in download and "--name" in download
+    assert '"$BASELINE_RUNS"' in download and int(load_workflow()["jobs"]["load-test"]["env"]["BASELINE_RUNS"]) >= 5
     names = list(by_name)
     assert (
         names.index("Run the profile")
@@ -163,21 +164,23 @@ def test_the_shell_steps_run_locally(tmp_path):
     done = run_step("Compare with the previous run", workdir, env)
     assert done.returncode == 0 and "no previous run to compare with" in summary_md.read_text()
 
-    # what the download step leaves: the previous run's artefact in previous/
-    (workdir / "previous").mkdir()
-    shutil.copy(reports / "summary.json", workdir / "previous" / "summary.json")
+    # what the download step leaves: each earlier run's artefact in baseline/<run id>/
+    previous = workdir / "baseline" / "1001" / "summary.json"
+    previous.parent.mkdir(parents=True)
+    shutil.copy(reports / "summary.json", previous)
     summary_md.write_text("")
     done = run_step("Compare with the previous run", workdir, env)
     assert done.returncode == 0, done.stderr
     lines = summary_md.read_text().splitlines()
-    assert lines[0].startswith("### ✅ fixload compare: within budget") and "| payments_flow | p50 ms |" in "\n".join(
-        lines
-    )
+    assert lines[0].startswith("### ✅ fixload compare: ") and "| payments_flow | p50 ms |" in "\n".join(lines)
     assert (reports / "compare.md").read_text().splitlines() == lines
+    assert (reports / "history.html").stat().st_size > 1000 and "first run" in (reports / "history.txt").read_text()
 
-    previous = orjson.loads((workdir / "previous" / "summary.json").read_bytes())
-    previous["fixload"]["scenarios"]["payments_flow"]["p95LatencyMs"] /= 2  # the last run was twice as fast
-    (workdir / "previous" / "summary.json").write_bytes(orjson.dumps(previous))
+    data = orjson.loads(previous.read_bytes())
+    data["fixload"]["scenarios"]["payments_flow"]["p95LatencyMs"] /= 2  # the last run was twice as fast
+    del data["fixload"]["timeSeries"]  # ... and 2 s give no windows to judge with: the fixed budget judges
+    previous.write_bytes(orjson.dumps(data))
+    shutil.rmtree(workdir / "baseline" / "this-run")
     summary_md.write_text("")
     done = run_step("Compare with the previous run", workdir, env)
     assert done.returncode == 99

@@ -1,4 +1,4 @@
-"""`fixload validate`, `run`, `check`, `serve`, `compare` and `report`: the command line of the harness.
+"""`fixload validate`, `run`, `check`, `serve`, `compare`, `history` and `report`: the command line of the harness.
 
 `locust --help` cannot show fixload's options: Locust prints its help before it loads the locustfiles,
 and it is loading them that registers a plugin's options. `fixload run --help` lists every one of them
@@ -77,17 +77,11 @@ def _report(args: argparse.Namespace) -> int:
         if args.summary or args.junit:
             print("fixload report: --history DIR takes no SUMMARY and no --junit", file=sys.stderr)
             return ExitCode.INVALID_CONFIG
-        try:
-            runs, skipped = render.load_history(Path(args.history))
-        except CompareInputError as exc:
-            print(f"fixload report: {exc}", file=sys.stderr)
-            return ExitCode.INVALID_CONFIG
-        for problem in skipped:
-            print(f"fixload report: skipped {problem}", file=sys.stderr)
-        target = args.html or str(Path(args.history) / "history.html")
-        written = render.write_atomic(target, render.history_html(runs))
-        print(f"fixload: history of {len(runs)} runs written to {written}")
-        return ExitCode.OK
+        from fixload.common.budget import DEFAULTS
+        from fixload.report import history
+
+        # the same page as `fixload history DIR` (default budget, 95 %)
+        return history.write(Path(args.history), args.html, dict(DEFAULTS), 0.95, "fixload report")
     if not args.summary or not (args.html or args.junit):
         print("fixload report: give a SUMMARY and --html PATH and/or --junit PATH (or --history DIR)", file=sys.stderr)
         return ExitCode.INVALID_CONFIG
@@ -154,19 +148,29 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     serve.add_arguments(serve_parser)
     serve_parser.set_defaults(handler=serve.run)
 
-    from fixload.report import compare
+    from fixload.report import compare_command
 
     compare_parser = commands.add_parser(
-        "compare", help="compare two runs (fixload summaries or k6 exports) against a budget; exit 99 on regression"
+        "compare",
+        help="compare two runs (or a folder of earlier runs and a new one): each change with its confidence "
+        "interval against a budget; exit 99 on a regression, 104 for different experiments",
     )
-    compare.add_arguments(compare_parser)
-    compare_parser.set_defaults(handler=compare.run)
+    compare_command.add_arguments(compare_parser)
+    compare_parser.set_defaults(handler=compare_command.run)
+
+    from fixload.report import history
+
+    history_parser = commands.add_parser(
+        "history", help="every run in a folder, oldest first, each judged against the runs before it; an HTML page"
+    )
+    history.add_arguments(history_parser)
+    history_parser.set_defaults(handler=history.run)
 
     report = commands.add_parser("report", help="rebuild the HTML/JUnit reports from a summary; --history DIR")
     report.add_argument("summary", nargs="?", help="a fixload summary JSON")
     report.add_argument("--html", help="write the HTML report here")
     report.add_argument("--junit", help="write the JUnit XML report here")
-    report.add_argument("--history", metavar="DIR", help="one HTML page of p95 and success rate across DIR's summaries")
+    report.add_argument("--history", metavar="DIR", help="the page of `fixload history DIR` (default budget)")
     report.set_defaults(handler=_report)
     return parser
 

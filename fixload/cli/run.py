@@ -249,6 +249,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace, relay: children.SignalRelay) -> int:
     from fixload.profile.config import ConfigError
     from fixload.profile.validation import format_verdict, load_run_config, validate_run
+    from fixload.report.experiment import EMBEDDED_TARGET_ENV
     from fixload.report.summary import default_summary_path
 
     # The one validation (fixload.profile.validation), for the target this run will use, before anything starts.
@@ -291,7 +292,7 @@ def _run(args: argparse.Namespace, relay: children.SignalRelay) -> int:
         if relay.received:
             return stopped_before_start(outcome, relay)
         _say(f"no K6_BASE_URL set: running against the embedded simulator at {simulator.base_url}")
-        child_env = {**os.environ, **simulator.env}
+        child_env = {**os.environ, **simulator.env, EMBEDDED_TARGET_ENV: "embedded simulator"}
         config = verdict.config
         if args.check_first:
             try:

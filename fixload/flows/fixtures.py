@@ -40,12 +40,11 @@ from fixload.flows.transport import (
     RedirectRefused,
     TransportFailure,
     fired,
-    request_timeout,
     same_origin,
 )
 from fixload.metrics.registry import Registry
 from fixload.profile.config import RunConfig
-from fixload.profile.environment import Target
+from fixload.profile.environment import Target, request_timeout
 
 SKIPPED_CAMPAIGNS = CAMPAIGN_ENDED | {"archived"}
 """Campaigns setup does not reuse: the original skips `archived`, no status of the product's (a later Fixnado

@@ -50,11 +50,11 @@ from fixload.flows.transport import (
     TransportFailure,
     body_cut,
     fired,
-    request_timeout,
 )
 from fixload.metrics.registry import define_run_metrics
 from fixload.profile.binding import flow_settings
 from fixload.profile.config import RunConfig
+from fixload.profile.environment import request_timeout
 from fixload.profile.schema import Settings
 from fixload.runtime.state import run_for
 from fixload.runtime.users import ScenarioUser

@@ -9,25 +9,18 @@ any read. A request that misses it, whose body ends before its declared length (
 redirected to another origin (`RedirectRefused`) is a failed request, recorded as k6 records a request
 with no complete response: status 0 and the error (`TransportFailure`).
 
-Cross-origin redirects are not followed at all (docs/redirects.md): following one would send the load, and
+Cross-origin redirects are not followed at all (docs/network.md): following one would send the load, and
 headers such as `X-Api-Key` or a POST body, to a host nobody configured; same-origin ones are followed.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
 import gevent
 
-from fixload.common.durations import DurationError, parse_duration
 from fixload.common.secrets import mask_url, redact
-
-DEFAULT_TIMEOUT_S = 60.0
-"""k6's default request timeout; `FIXLOAD_HTTP_TIMEOUT` (seconds) changes it for the run."""
-TIMEOUT_ENV = "FIXLOAD_HTTP_TIMEOUT"
 
 
 class TransportFailure(ConnectionError):
@@ -57,24 +50,6 @@ class RedirectRefused(TransportFailure):
             f"redirect {code} to another origin ({redact(mask_url(origin_of(location)))}) not followed: "
             "fixload sends requests only to the configured target"
         )
-
-
-def request_timeout(env: Mapping[str, str]) -> float:
-    """`FIXLOAD_HTTP_TIMEOUT` in seconds (a number of seconds or a k6 duration; k6's 60 s when unset); ValueError
-    naming the variable for anything but a finite positive time (`fixload validate` reports it before traffic)."""
-    raw = (env.get(TIMEOUT_ENV) or "").strip()
-    if not raw:
-        return DEFAULT_TIMEOUT_S
-    try:
-        value = float(raw)  # a number: seconds, as FIXLOAD_HTTP_TIMEOUT always read it
-    except ValueError:
-        try:
-            value = parse_duration(raw)  # or a k6 duration: "30s", "1m30s", "500ms"
-        except DurationError:
-            value = math.nan
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{TIMEOUT_ENV}: expected seconds or a k6 duration (30s), above 0, got {raw!r}")
-    return value
 
 
 def origin_of(url: str) -> str:

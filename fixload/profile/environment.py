@@ -8,6 +8,7 @@ variable always wins over a developer's leftover `.env`.
 from __future__ import annotations
 
 import io
+import math
 import os
 import re
 from collections.abc import Mapping
@@ -16,6 +17,7 @@ from pathlib import Path
 
 from dotenv.parser import parse_stream
 
+from fixload.common.durations import DurationError, parse_duration
 from fixload.common.secrets import MASK, is_secret_name, mask_url, register_secrets, register_url_userinfo
 from fixload.profile.schema import Profile
 
@@ -157,3 +159,26 @@ def resolve_target(profile: Profile, env: Mapping[str, str]) -> Target:
         campaign_id=env.get("K6_CAMPAIGN_ID", ""),
         headers=tuple(sorted(extra_headers.items())),
     )
+
+
+DEFAULT_TIMEOUT_S = 60.0
+"""k6's default request timeout; `FIXLOAD_HTTP_TIMEOUT` (seconds) changes it for the run."""
+TIMEOUT_ENV = "FIXLOAD_HTTP_TIMEOUT"
+
+
+def request_timeout(env: Mapping[str, str]) -> float:
+    """`FIXLOAD_HTTP_TIMEOUT` in seconds (a number of seconds or a k6 duration; k6's 60 s when unset); ValueError
+    naming the variable for anything but a finite positive time (`fixload validate` reports it before traffic)."""
+    raw = (env.get(TIMEOUT_ENV) or "").strip()
+    if not raw:
+        return DEFAULT_TIMEOUT_S
+    try:
+        value = float(raw)  # a number: seconds, as FIXLOAD_HTTP_TIMEOUT always read it
+    except ValueError:
+        try:
+            value = parse_duration(raw)  # or a k6 duration: "30s", "1m30s", "500ms"
+        except DurationError:
+            value = math.nan
+    if not (math.isfinite(value) and value > 0):
+        raise ValueError(f"{TIMEOUT_ENV}: expected seconds or a k6 duration (30s), above 0, got {raw!r}")
+    return value

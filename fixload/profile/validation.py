@@ -27,12 +27,11 @@ from pathlib import Path
 from typing import Any
 
 from fixload.common.secrets import mask_url, redact
-from fixload.flows.transport import request_timeout
 from fixload.metrics.registry import Registry, define_run_metrics
 from fixload.metrics.thresholds import Selector, ThresholdSet, location_of
 from fixload.profile.binding import binding_problems, import_flows, locustfiles_path, metric_flows
 from fixload.profile.config import ConfigError, RunConfig, default_profile_path
-from fixload.profile.environment import EnvError, load_environment, missing_required, resolve_target
+from fixload.profile.environment import EnvError, load_environment, missing_required, request_timeout, resolve_target
 from fixload.profile.limits import check_plan
 from fixload.profile.plan import MultiplierError, build_plan, parse_multiplier, resolve_multiplier
 from fixload.profile.schema import Profile, ProfileError, parse_profile, read_profile_data, threshold_key_path

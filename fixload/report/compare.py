@@ -22,17 +22,16 @@ from `metrics` on both sides. A value a file does not have (k6 writes `p(99)` on
 `--summary-trend-stats`) shows as "—" and is not judged. A scenario's thresholds are those selecting it
 (`{scenario:S}`) or on its flow's metrics (`S_duration`, `S_success_rate`).
 
-The verdict is `fixload.common.budget`'s: exit 0 within budget, 99 on a regression, 104 when an input cannot be
-read (the message names the file and what is wrong) or the budget is invalid.
+With per-interval data on both sides (`timeSeries`) the p50/p95/p99, success, iterations/s and dropped rows
+are judged with an interval (`fixload.report.verdict`); the rest, and k6 files, by the fixed budget
+(`fixload.common.budget`). Output: `compare_output`; the command (exit 0 / 99 / 104): `compare_command`.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
-import sys
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -41,11 +40,15 @@ import orjson
 from fixload.common import budget as budgets
 from fixload.common.exitcodes import ExitCode
 from fixload.metrics.thresholds import ThresholdError, parse_selector
+from fixload.report import k6summary
+from fixload.report import verdict as stats
+from fixload.report.timeseries import TimeSeriesError, decode
 
 OVERALL = "overall"
 FIXLOAD = "fixload summary"
 K6_EXPORT = "k6 summary export"
 K6_HANDLE_SUMMARY = "k6 handleSummary JSON"
+K6_MACHINE_READABLE = k6summary.FORMAT
 
 
 class CompareInputError(ValueError):
@@ -80,6 +83,30 @@ class Side:
     status: str | None
     overall: Stats
     scenarios: dict[str, Stats]
+    windows: dict[str, list[stats.Window]] = field(default_factory=dict)
+    """Per scenario, the per-interval quantities of its `timeSeries` (empty: none, e.g. a k6 file)."""
+    interval: float | None = None
+    experiment: dict[str, Any] | None = None
+    runs: list[dict[str, list[stats.Window]]] = field(default_factory=list)
+    """Several base runs (`--baseline-dir`): each run's windows; empty for a single run (`windows`)."""
+    note: str = ""
+
+    @property
+    def is_k6(self) -> bool:
+        return self.format != FIXLOAD
+
+    def group_windows(self, group: str, run: dict[str, list[stats.Window]] | None = None) -> list[stats.Window]:
+        """One scenario's windows, or the overall's (every scenario's summed interval by interval)."""
+        windows = self.windows if run is None else run
+        if group != OVERALL:
+            return list(windows.get(group, []))
+        return stats.pool(list(windows.values())) if windows else []
+
+    def run_windows(self, group: str) -> list[list[stats.Window]]:
+        """The windows of each run this side stands for (one, or the base runs of `--baseline-dir`)."""
+        if not self.runs:
+            return [self.group_windows(group)] if self.windows else []
+        return [self.group_windows(group, run) for run in self.runs]
 
 
 @dataclass(frozen=True)
@@ -299,6 +326,16 @@ def _fixload_side(path: Path, data: Mapping[str, Any], metrics: _Metrics) -> Sid
     dropped = metrics.get("dropped_iterations", "count")
     if scenarios:
         dropped = sum(s.dropped or 0.0 for s in scenarios.values())
+    try:
+        series = decode(fx.get("timeSeries"))
+    except TimeSeriesError as exc:
+        raise CompareInputError(f"{path}: {exc}") from None
+    windows = {name: [w for w in map(stats.window_of, rows) if w is not None] for name, rows in series.items()}
+    windows = {name: w for name, w in windows.items() if w}
+    block = fx.get("timeSeries") if isinstance(fx.get("timeSeries"), Mapping) else {}
+    experiment = fx.get("experiment")
+    if experiment is not None and not isinstance(experiment, Mapping):
+        raise CompareInputError(f"{path}: fixload.experiment: expected an object")
     return Side(
         path=str(path),
         format=FIXLOAD,
@@ -307,6 +344,9 @@ def _fixload_side(path: Path, data: Mapping[str, Any], metrics: _Metrics) -> Sid
         status=str(fx.get("status")) if fx.get("status") else None,
         overall=_overall(metrics, failed, dropped),
         scenarios=scenarios,
+        windows=windows,
+        interval=_number(block.get("intervalSeconds"), "fixload.timeSeries.intervalSeconds", path) if windows else None,
+        experiment=dict(experiment) if experiment is not None else None,
     )
 
 
@@ -348,6 +388,16 @@ def load(path: str | Path) -> Side:
         raise CompareInputError(
             f"{path}: expected a JSON object (a fixload summary or a k6 --summary-export), got {_json_type(data)}"
         )
+    if k6summary.is_machine_readable(data):
+        problems = k6summary.problems(data, strict=False)
+        if problems:
+            shown = "; ".join(problems[:5]) + (f"; and {len(problems) - 5} more" if len(problems) > 5 else "")
+            raise CompareInputError(f"{path}: not a valid k6 machine-readable summary (schema 1.0.0): {shown}")
+        raw_metrics, about = k6summary.to_metrics(data)
+        side = _k6_side(path, _Metrics(path, raw_metrics), K6_MACHINE_READABLE)
+        side.started_at = str(about["generatedAt"])
+        side.note = f"k6 {about['k6Version']}, schema {about['version']}"
+        return side
     raw = data.get("metrics")
     if not isinstance(raw, Mapping):
         what = "has no" if raw is None else f"has {_json_type(raw)} as its"
@@ -382,6 +432,16 @@ class Row:
     base_total: int | None = None
     """For thresholds: how many BASE has (shown as failed/total)."""
     new_total: int | None = None
+    estimate: stats.Estimate | None = None
+    """The statistical verdict (p50/p95/p99, success, iterations/s, dropped with per-window data on both sides)."""
+
+    @property
+    def verdict(self) -> str:
+        """regression / improvement / within noise / too little data / not judged (no budget); fixed-budget rows:
+        REGRESSION or ok (empty when not judged)."""
+        if self.estimate is not None:
+            return self.estimate.verdict
+        return ("regression" if self.regression else "within budget") if self.judged else ""
 
 
 @dataclass
@@ -404,6 +464,12 @@ class Comparison:
     budget: budgets.Budget
     rows: list[Row]
     thresholds: list[ThresholdChange]
+    confidence: float = 0.95
+
+    @property
+    def statistical(self) -> bool:
+        """Some row was judged with an interval (both sides carry per-window data)."""
+        return any(row.estimate is not None for row in self.rows)
 
     @property
     def regressions(self) -> list[Row]:
@@ -474,7 +540,24 @@ def _threshold_row(group: str, metric: Metric, base: Stats | None, new: Stats | 
     )
 
 
-def _rows(group: str, base: Stats | None, new: Stats | None, budget: budgets.Budget) -> list[Row]:
+@dataclass
+class _Windows:
+    """One group's per-window data on both sides, and the bootstrap draws its rows share."""
+
+    base_runs: list[list[stats.Window]]
+    new: list[stats.Window]
+    interval: tuple[float, float]
+    resampler: stats.Resampler | None = None
+
+
+def _rows(
+    group: str,
+    base: Stats | None,
+    new: Stats | None,
+    budget: budgets.Budget,
+    data: _Windows | None = None,
+    confidence: float = 0.95,
+) -> list[Row]:
     rows = []
     for metric in METRICS:
         if metric.key == "thresholds":
@@ -484,233 +567,56 @@ def _rows(group: str, base: Stats | None, new: Stats | None, budget: budgets.Bud
         n = getattr(new, metric.key) if new is not None else None
         rule = budget.get(metric.key)
         note = "" if base is not None and new is not None else ("only in NEW" if base is None else "only in BASE")
-        rows.append(_row(group, metric, b, n, rule, lambda rule=rule, b=b, n=n: rule.exceeded(b, n), note))
+        row = _row(group, metric, b, n, rule, lambda rule=rule, b=b, n=n: rule.exceeded(b, n), note)
+        if data is not None and metric.key in stats.JUDGED and base is not None and new is not None:
+            runs, windows, interval = data.base_runs, data.new, data.interval
+            estimate, data.resampler = stats.estimate(
+                group, metric.key, rule, runs, windows, interval, confidence, data.resampler
+            )
+            _set(row, estimate)
+        rows.append(row)
     return rows
 
 
-def compare(base: Side, new: Side, budget: budgets.Budget) -> Comparison:
-    rows = _rows(OVERALL, base.overall, new.overall, budget)
+def _windows(base: Side, new: Side, group: str) -> _Windows | None:
+    base_runs = [w for w in base.run_windows(group) if w]
+    windows = new.group_windows(group)
+    if not base_runs or not windows or base.interval is None or new.interval is None:
+        return None
+    return _Windows(base_runs, windows, (base.interval, new.interval))
+
+
+def _widen_by_common_shift(rows: list[Row], budget: budgets.Budget, confidence: float) -> None:
+    """One base run: each judged row's interval also holds the shift the pair's other scenarios show."""
+    for metric in stats.JUDGED:
+        mine = {row.group: row for row in rows if row.metric == metric and row.estimate is not None}
+        widened = stats.common_shift({g: r.estimate for g, r in mine.items()}, OVERALL, budget.get(metric), confidence)
+        for group, row in mine.items():
+            if widened[group] is not row.estimate:
+                _set(row, widened[group])
+
+
+def _set(row: Row, estimate: stats.Estimate) -> None:
+    row.estimate = estimate
+    row.judged = estimate.verdict in (stats.REGRESSION, stats.IMPROVEMENT, stats.WITHIN_NOISE)
+    row.regression = estimate.regression
+
+
+def compare(base: Side, new: Side, budget: budgets.Budget, confidence: float = 0.95) -> Comparison:
+    """Row by row, overall then each scenario; statistically where both sides have per-window data. The
+    thresholds rule is not applied when a side's format has no thresholds (k6's machine-readable summary)."""
+    if K6_MACHINE_READABLE in (base.format, new.format):
+        budget = {key: rule for key, rule in budget.items() if key != "thresholds"}
+    rows = _rows(OVERALL, base.overall, new.overall, budget, _windows(base, new, OVERALL), confidence)
     for name in sorted(set(base.scenarios) | set(new.scenarios)):
-        rows += _rows(name, base.scenarios.get(name), new.scenarios.get(name), budget)
+        data = _windows(base, new, name)
+        rows += _rows(name, base.scenarios.get(name), new.scenarios.get(name), budget, data, confidence)
+    if len(base.runs) <= 1:
+        _widen_by_common_shift(rows, budget, confidence)
     keys = sorted(set(base.overall.thresholds) | set(new.overall.thresholds))
     b, n = base.overall.thresholds, new.overall.thresholds
     changes = [ThresholdChange(k, e, b.get((k, e)), n.get((k, e))) for k, e in keys]
-    return Comparison(base, new, budget, rows, changes)
+    return Comparison(base, new, budget, rows, changes, confidence)
 
 
-# ------------------------------------------------------------------------------------------ rendering
-
-
-def _value(kind: str, value: float | None) -> str:
-    if value is None:
-        return "—"
-    if kind == "ms":
-        return f"{value:.2f}"
-    if kind == "rate":
-        return f"{value * 100:.2f}%"
-    if kind == "per_s":
-        return f"{value:.2f}"
-    return f"{value:.0f}" if float(value).is_integer() else f"{value:g}"
-
-
-def _signed_delta(kind: str, delta: float | None) -> str:
-    if delta is None:
-        return "—"
-    if kind == "rate":
-        return f"{delta * 100:+.2f}pp"
-    if kind in ("ms", "per_s"):
-        return f"{delta:+.2f}"
-    return f"{delta:+.0f}" if float(delta).is_integer() else f"{delta:+g}"
-
-
-def _relative(relative: float | None) -> str:
-    return "—" if relative is None else f"{relative * 100:+.1f}%"
-
-
-def _cells(row: Row) -> list[str]:
-    verdict = ("REGRESSION" if row.regression else "ok") if row.judged else ""
-    budget = f"{row.rule} {verdict}".strip() if row.rule else ""
-
-    def shown(value: float | None, total: int | None) -> str:
-        return _value(row.kind, value) + (f"/{total}" if total is not None and value is not None else "")
-
-    return [
-        row.label,
-        shown(row.base, row.base_total),
-        shown(row.new, row.new_total),
-        _signed_delta(row.kind, row.delta),
-        _relative(row.relative),
-        " ".join(part for part in (budget, f"({row.note})" if row.note else "") if part),
-    ]
-
-
-HEADERS = ("metric", "base", "new", "delta", "delta %", "budget")
-
-
-def _describe_side(side: Side) -> str:
-    parts = [side.format]
-    parts += [p for p in (side.profile, side.started_at, side.status) if p]
-    return f"{side.path} ({', '.join(parts)})"
-
-
-def _regression_text(row: Row) -> str:
-    if row.kind == "thresholds":
-        return row.note
-    relative = f" ({_relative(row.relative)})" if row.relative is not None and row.kind != "rate" else ""
-    return f"{_signed_delta(row.kind, row.delta)}{relative}"
-
-
-def verdict_line(result: Comparison) -> str:
-    regressions = result.regressions
-    if not regressions:
-        return f"within budget ({budgets.describe(result.budget)})"
-    shown = ", ".join(f"{r.group} {r.label} {_regression_text(r)}" for r in regressions[:4])
-    more = f", and {len(regressions) - 4} more" if len(regressions) > 4 else ""
-    return f"REGRESSION: {len(regressions)} over budget: {shown}{more} (budget: {budgets.describe(result.budget)})"
-
-
-def format_table(result: Comparison) -> str:
-    lines = [
-        f"fixload compare: {verdict_line(result)}",
-        f"  base: {_describe_side(result.base)}",
-        f"  new:  {_describe_side(result.new)}",
-        "",
-    ]
-    table = [["scenario", *HEADERS]]
-    previous = None
-    for row in result.rows:
-        table.append([row.group if row.group != previous else "", *_cells(row)])
-        previous = row.group
-    widths = [max(len(r[i]) for r in table) for i in range(len(table[0]))]
-    for index, cells in enumerate(table):
-        pairs = enumerate(zip(cells, widths, strict=True))
-        aligned = [c.ljust(w) if i in (0, 1, 6) else c.rjust(w) for i, (c, w) in pairs]
-        mark = "✗ " if index and result.rows[index - 1].regression else "  "
-        lines.append((mark + "  ".join(aligned)).rstrip())
-    changed = [t for t in result.thresholds if t.base or t.new]
-    if changed:
-        lines += ["", "thresholds failing on either side:"]
-        for t in changed:
-            lines.append(
-                f"  {_state(t.base):<5} -> {_state(t.new):<5}  {t.metric}: {t.expression}"
-                + ("  (newly failed)" if t.newly_failed else "")
-            )
-    return "\n".join(lines) + "\n"
-
-
-def _state(failed: bool | None) -> str:
-    return "—" if failed is None else ("FAIL" if failed else "pass")
-
-
-def _md(text: str) -> str:
-    return text.replace("|", "\\|")
-
-
-def format_markdown(result: Comparison) -> str:
-    """For a pull-request comment or a job summary: the verdict line, a table (regressions bold), thresholds."""
-    icon = "❌" if result.regressions else "✅"
-    lines = [
-        f"### {icon} fixload compare: {_md(verdict_line(result))}",
-        "",
-        f"- base: `{_describe_side(result.base)}`",
-        f"- new: `{_describe_side(result.new)}`",
-        "",
-        "| scenario | " + " | ".join(HEADERS) + " |",
-        "|---|---|---:|---:|---:|---:|---|",
-    ]
-    previous = None
-    for row in result.rows:
-        cells = [row.group if row.group != previous else "", *_cells(row)]
-        previous = row.group
-        cells = [f"**{_md(c)}**" if c and row.regression else _md(c) for c in cells]
-        lines.append("| " + " | ".join(cells) + " |")
-    changed = [t for t in result.thresholds if t.base or t.new]
-    passing = len(result.thresholds) - len(changed)
-    lines += ["", f"Thresholds: {len(changed)} failing on either side, {passing} passing on both."]
-    if changed:
-        lines += ["", "| threshold | base | new |", "|---|---|---|"]
-        for t in changed:
-            cells = [f"`{_md(t.metric)}`: `{_md(t.expression)}`", _state(t.base), _state(t.new)]
-            if t.newly_failed:
-                cells = [f"**{c}**" for c in cells[:2]] + ["**FAIL (newly failed)**"]
-            lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(part.title() for part in rest)
-
-
-def as_dict(result: Comparison) -> dict[str, Any]:
-    def side(s: Side) -> dict[str, Any]:
-        return {"path": s.path, "format": s.format, "profile": s.profile, "startedAt": s.started_at, "status": s.status}
-
-    return {
-        "verdict": "regression" if result.regressions else "within_budget",
-        "exitCode": result.exit_code,
-        "summary": verdict_line(result),
-        "base": side(result.base),
-        "new": side(result.new),
-        "budget": {key: str(rule) for key, rule in result.budget.items()},
-        "rows": [{_camel(k): v for k, v in asdict(row).items()} for row in result.rows],
-        "thresholds": [{**asdict(t), "newlyFailed": t.newly_failed} for t in result.thresholds],
-    }
-
-
-def format_json(result: Comparison) -> str:
-    return orjson.dumps(as_dict(result), option=orjson.OPT_INDENT_2 | orjson.OPT_APPEND_NEWLINE).decode()
-
-
-FORMATS = {"table": format_table, "markdown": format_markdown, "json": format_json}
-
-
-# ------------------------------------------------------------------------------------------ command
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("base", help="the BASE run: a fixload summary or a k6 --summary-export JSON")
-    parser.add_argument("new", help="the NEW run, compared against BASE")
-    parser.add_argument("--budget", default="", help="override the budget, e.g. 'p95=+5%%,success=-0.2pp,dropped=+10'")
-    parser.add_argument("--profile", help='read the budget from this profile\'s "compare" block (--budget wins)')
-    parser.add_argument("--format", choices=tuple(FORMATS), default="table", help="output format (default: table)")
-
-
-def resolve_budget(profile_path: str | None, text: str) -> budgets.Budget:
-    """Defaults, then the profile's `compare.budget`, then `--budget`; raises BudgetError or ProfileError."""
-    overrides: list[Mapping[str, budgets.Rule | None]] = []
-    if profile_path:
-        from fixload.profile.schema import load_profile
-
-        profile = load_profile(profile_path)
-        if profile.compare is not None:
-            overrides.append(budgets.parse_mapping(profile.compare.budget, f"{profile_path}: compare.budget"))
-    if text:
-        overrides.append(budgets.parse_text(text))
-    return budgets.resolve(*overrides)
-
-
-def run(args: argparse.Namespace) -> int:
-    from fixload.profile.schema import ProfileError
-
-    problems = []
-    try:
-        budget = resolve_budget(args.profile, args.budget)
-    except (budgets.BudgetError, ProfileError) as exc:
-        problems.append(str(exc))
-    sides: list[Side] = []
-    for path in (args.base, args.new):
-        try:
-            sides.append(load(path))
-        except CompareInputError as exc:
-            problems.append(str(exc))
-    if problems:
-        for problem in problems:
-            print(f"fixload compare: {problem}", file=sys.stderr)
-        return int(ExitCode.INVALID_CONFIG)
-    result = compare(sides[0], sides[1], budget)
-    sys.stdout.write(FORMATS[args.format](result))
-    return result.exit_code
-
-
-__all__: Sequence[str] = ("CompareInputError", "Comparison", "Side", "Stats", "compare", "load", "run")
+__all__ = ("CompareInputError", "Comparison", "Side", "Stats", "compare", "load")

@@ -11,7 +11,7 @@ per-scenario time series included (`fixload.report.timeseries`), so the files ar
 - HTML: one self-contained file (inline CSS and SVG, no script, nothing fetched): per scenario scheduled
   vs achieved iterations/s and dropped iterations over time, p95 latency over time with the scenario's p95
   threshold, the thresholds table and the scenarios' totals.
-- History (`fixload report --history DIR`): p95 and success rate per scenario across runs, in time order.
+- History (`fixload history DIR`, `fixload report --history DIR`): `fixload.report.history`, drawn with `line_chart`.
 
 Everything passes through `redact()`.
 """
@@ -24,7 +24,6 @@ import math
 import os
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,6 @@ import orjson
 
 from fixload.common.files import atomic_write
 from fixload.common.secrets import redact
-from fixload.report.compare import CompareInputError, Side, load
 from fixload.report.timeseries import Row, decode
 
 PALETTE = ("#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#4b5563")
@@ -157,11 +155,13 @@ def line_chart(
     bars: dict[str, Any] | None = None,
     x_axis: tuple[str, Sequence[tuple[float, str]]] | None = None,
     zoom: bool = False,
+    marks: Sequence[tuple[float, float, str]] = (),
 ) -> str:
     """An inline SVG line chart. `series`: {label, color, points [(x, y|None)], dashed}; gaps where y is None.
     `hlines`: (y, label, color) reference lines (thresholds). `bars`: {label, color, points} drawn as columns.
     `x_axis`: (title, [(x, label)]) instead of "time since start" in seconds (the history page's runs).
-    `zoom`: the y axis spans the data rather than starting at 0 (success rates near 100 %)."""
+    `zoom`: the y axis spans the data rather than starting at 0 (success rates near 100 %).
+    `marks`: (x, y, label) points ringed in red and labelled (the history page's regressions)."""
     left, right, bottom = 52, 12, 40
     legend = [*series, *([bars] if bars else [])]
     rows: list[list[tuple[float, dict[str, Any]]]] = [[]]
@@ -271,6 +271,13 @@ def line_chart(
                     f'<polyline points="{pts}" fill="none" stroke="{s["color"]}" stroke-width="{1.6 if dash else 2}"'
                     f' stroke-linejoin="round"{dash}/>'
                 )
+    for x, y, label in marks:
+        out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="7" fill="none" stroke="#dc2626" stroke-width="2.5"/>')
+        out.append(
+            f'<text x="{sx(x) - 9:.1f}" y="{sy(y) - 10:.1f}" class="tick mark" text-anchor="end" fill="#dc2626" '
+            f'stroke="#fff" stroke-width="3" paint-order="stroke">'
+            f"{html.escape(label)}</text>"
+        )
     for row_index, row in enumerate(rows):
         y = 30 + 16 * row_index
         for x, item in row:
@@ -536,109 +543,6 @@ def html_report(summary: dict[str, Any]) -> str:
         "achieved = iterations started per second over the last seconds; scheduled = the profile's arrival rate"
         "</footer></body></html>"
     )
-    return redact("\n".join(parts))
-
-
-# ------------------------------------------------------------------------------------------ history
-def load_history(directory: Path) -> tuple[list[Side], list[str]]:
-    """Every summary under `directory` (fixload or k6), oldest first, and a line per JSON file skipped.
-    Each run's `path` is made relative to `directory`, as the page shows it.
-
-    A fixload summary is placed by its `startedAt`; a k6 export, which records no time, by its file's mtime."""
-    if not directory.is_dir():
-        raise CompareInputError(f"{directory}: not a directory (--history takes a directory of summaries)")
-    dated: list[tuple[str, str, Side]] = []
-    skipped = []
-    for path in sorted(directory.rglob("*.json")):
-        try:
-            side = load(path)
-        except CompareInputError as exc:
-            skipped.append(str(exc))
-            continue
-        side.path = str(path.relative_to(directory))
-        if side.started_at is None:
-            moment = datetime.fromtimestamp(path.stat().st_mtime, UTC)
-            side.started_at = moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-        dated.append((side.started_at, str(path), side))
-    if not dated:
-        raise CompareInputError(f"{directory}: no fixload summary or k6 export found in it")
-    return [side for *_, side in sorted(dated, key=lambda item: item[:2])], skipped
-
-
-def history_html(runs: Sequence[Side]) -> str:
-    """One page: p95 latency and success rate per scenario (and overall) across runs, in time order."""
-    e = html.escape
-    names = sorted({name for run in runs for name in run.scenarios})
-    groups = [*names, "overall"]
-    colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)} | {"overall": "#111827"}
-    step = max(1, math.ceil(len(runs) / 8))
-    ticks = [(float(i), _short_time(run.started_at)) for i, run in enumerate(runs) if i % step == 0]
-    x_max = max(len(runs) - 0.5, 1.0)  # room on the right for the last run's label
-
-    def stats(run: Side, group: str) -> Any:
-        return run.overall if group == "overall" else run.scenarios.get(group)
-
-    def points(group: str, field: str, scale: float = 1.0) -> list[tuple[float, float | None]]:
-        out: list[tuple[float, float | None]] = []
-        for i, run in enumerate(runs):
-            value = getattr(stats(run, group), field, None) if stats(run, group) is not None else None
-            out.append((float(i), None if value is None else value * scale))
-        return out
-
-    axis = ("run (start time, UTC)", ticks)
-    p95 = line_chart(
-        "p95 latency by scenario across runs (ms)",
-        [{"label": g, "color": colors[g], "points": points(g, "p95"), "dashed": g == "overall"} for g in groups],
-        x_max,
-        "ms",
-        width=1120,
-        height=300,
-        x_axis=axis,
-    )
-    success = line_chart(
-        "success rate by scenario across runs (%)",
-        [
-            {"label": g, "color": colors[g], "points": points(g, "success", 100.0), "dashed": g == "overall"}
-            for g in groups
-        ],
-        x_max,
-        "%",
-        width=1120,
-        height=300,
-        x_axis=axis,
-        zoom=True,
-    )
-    parts = [
-        "<!doctype html>",
-        '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width, initial-scale=1">',
-        f"<title>fixload history — {len(runs)} runs</title>",
-        f"<style>{CSS}</style></head><body>",
-        "<h1>fixload history</h1>",
-        f'<div class="meta">{len(runs)} runs, {e(_short_time(runs[0].started_at))} → '
-        f"{e(_short_time(runs[-1].started_at))}</div>",
-        f'<div class="panel">{p95}</div>',
-        f'<div class="panel">{success}</div>',
-        "<h2>Runs</h2>",
-        "<table><tr><th>#</th><th>started</th><th>file</th><th>profile</th><th>status</th>"
-        + "".join(f"<th>{e(g)} p95 ms</th><th>{e(g)} success</th>" for g in groups)
-        + "</tr>",
-    ]
-    for i, run in enumerate(runs):
-        cells = []
-        for group in groups:
-            s = stats(run, group)
-            p = None if s is None else s.p95
-            ok = None if s is None else s.success
-            cells.append(f'<td class="num">{e(_fmt(p, 5))}</td>')
-            cells.append(f'<td class="num">{"—" if ok is None else f"{ok * 100:.2f} %"}</td>')
-        parts.append(
-            f'<tr><td class="num">{i + 1}</td><td>{e(str(run.started_at))}</td><td>{e(run.path)}</td>'
-            f"<td>{e(run.profile or run.format)}</td><td>{e(run.status or '')}</td>{''.join(cells)}</tr>"
-        )
-    parts.append("</table>")
-    parts.append("<footer>fixload report --history · p95 of http_req_duration; success rate of each flow</footer>")
-    parts.append("</body></html>")
     return redact("\n".join(parts))
 
 

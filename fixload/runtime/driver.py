@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from fixload.profile.binding import import_flows, metric_flows, needs_fixtures
 from fixload.profile.config import ConfigError
 from fixload.profile.validation import validate_run
 from fixload.report.console import wants_colour
+from fixload.report.experiment import experiment_identity
 from fixload.report.summary import (
     RunInfo,
     ScenarioCounts,
@@ -414,6 +416,7 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
         exit_code=code,
     )
     block: dict[str, Any] = {"fixtures": dict(run.fixtures), "timeSeries": live_for(environment).series()}
+    block["experiment"] = experiment_identity(run.config.plan, info.target, info.workers, _flow_files(environment))
     if stopped:
         block["stopped"] = stopped
     if run.lifecycle.setup_failure:
@@ -436,6 +439,17 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
         print(console, file=sys.stderr, flush=True)
     environment.process_exit_code = code
     return summary
+
+
+def _flow_files(environment: Any) -> list[str]:
+    """The source files of the user classes this run loaded (what the locustfiles' hash covers)."""
+    import inspect
+
+    files = set()
+    for user_class in getattr(environment, "user_classes", None) or ():
+        with contextlib.suppress(TypeError, OSError):
+            files.add(inspect.getfile(user_class))
+    return sorted(files)
 
 
 def install(environment: Any, runner: Any) -> None:

@@ -7,7 +7,8 @@ read the same `Live` object, kept on the master (or the local runner) only:
   second over the last few seconds), VUs busy/allocated/max, scheduled/started/dropped/completed, and
   every threshold with its observed value so far (pending while it has no samples);
 - `points`: a sample every `SAMPLE_INTERVAL` seconds of plan time (target vs achieved iterations/s, p95
-  latency over the last interval, dropped iterations) for the HTML report.
+  latency over the last intervals, dropped iterations) for the HTML report, and for `fixload compare` the
+  interval's own requests and p50/p95/p99, and the started, completed and failed iterations so far.
 
 Counts come from the engine (local runner) or the workers' reports (master), which arrive every 3 s; rates
 are therefore taken over a trailing window of at least two reports (`RATE_WINDOW_MASTER`) on a master.
@@ -160,7 +161,8 @@ class Live:
             return None
         now = self.elapsed()
         counts = self.counts()
-        self.windows.append(self.window)
+        closed = self.window
+        self.windows.append(closed)
         self.window = {}
         point: dict[str, Any] = {"t": round(now, 3), "scenarios": {}}
         for name, scenario in self.plan.scenarios.items():
@@ -172,7 +174,10 @@ class Live:
                 "p95": _round(self._window_p95(name)),
                 "dropped": int(c.get("dropped", 0)),
                 "started": int(c.get("started", 0)),
+                "completed": int(c.get("completed", 0)),
+                "failed": self._failed(name, scenario.flow),
                 "vus": int(self._vus(scenario, c, now)[0]),
+                **_interval_latency(closed.get(name)),
             }
         self.history.append((now, counts))
         self.points.append(point)
@@ -208,6 +213,15 @@ class Live:
             t = since + (now - since) * (i + 0.5) / steps
             total += scenario.scenario.rate_at(t - scenario.start)
         return total / steps
+
+    def _failed(self, scenario: str, flow: str | None) -> int:
+        """Failed iterations of the scenario so far: the fails of its flow's success rate (cumulative)."""
+        registry = run_for(self.environment).registry
+        metric = f"{flow or scenario}_success_rate"
+        selector = {"scenario": scenario}
+        if registry is None or registry.get(metric) is None or not registry.has_samples(metric, selector):
+            return 0
+        return int(getattr(registry.aggregate(metric, selector), "fails", 0))
 
     def _window_p95(self, scenario: str) -> float | None:
         merged = TrendSink()
@@ -281,6 +295,13 @@ class Live:
             "thresholds": thresholds,
             "failing": sum(1 for t in thresholds if t["ok"] is False),
         }
+
+
+def _interval_latency(sink: TrendSink | None) -> dict[str, Any]:
+    """One interval's own requests and latency quantiles (what `fixload compare` resamples)."""
+    if sink is None or sink.is_empty:
+        return {"requests": 0, "q50": None, "q95": None, "q99": None}
+    return {"requests": int(sink.count), **{f"q{p}": _round(sink.percentile(p)) for p in (50, 95, 99)}}
 
 
 def live_thresholds(environment: Any, elapsed: float) -> list[dict[str, Any]]:

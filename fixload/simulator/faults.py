@@ -13,7 +13,8 @@ A rule is JSON so the same shape works from `--fault '{...}'`, `POST /__fixload/
      "window": {"start_s": 10, "duration_s": 30}}   # active only then, relative to when the rule was added
 
 Every matching active rule applies: latencies add up; the first error, hang or reset drawn wins.
-Presets (`--preset NAME`, `{"preset": NAME}`): `staging` reproduces the staging drill's per-flow p95;
+Presets (`--preset NAME`, `{"preset": NAME}`): `staging` reproduces the staging drill's per-flow p95
+(`{"preset": "staging", "scale": {"booking_flow": 1.3}}`: that flow's latencies 30 % longer, a known regression);
 `fixnado-d191423` reproduces that backend's campaign-metrics ingestion bugs (FIXNADO-API.md §10 B2/B3).
 """
 
@@ -208,7 +209,7 @@ class FaultInjector:
     def add(self, spec: Any) -> list[Rule]:
         """Add a rule, a list of rules, or `{"preset": NAME}`; all or nothing."""
         if isinstance(spec, dict) and "preset" in spec:
-            specs: list[Any] = preset(spec["preset"])
+            specs: list[Any] = preset(spec["preset"], spec.get("scale"))
         elif isinstance(spec, list):
             specs = spec
         else:
@@ -309,18 +310,35 @@ FIXNADO_D191423: tuple[dict[str, Any], ...] = (
 )
 
 
-def preset(name: Any) -> list[dict[str, Any]]:
+def _scale(scale: Any) -> dict[str, float]:
+    if scale is None:
+        return {}
+    if not isinstance(scale, dict):
+        raise FaultError('scale: expected an object of flow -> factor, e.g. {"booking_flow": 1.3}')
+    for flow, factor in scale.items():
+        if flow not in STAGING_P95_MS:
+            raise FaultError(f"scale.{flow}: unknown flow (known: {', '.join(STAGING_P95_MS)})")
+        if isinstance(factor, bool) or not isinstance(factor, int | float) or not 0 < factor <= 100:
+            raise FaultError(f"scale.{flow}: expected a factor in (0, 100], e.g. 1.3 for 30 % slower")
+    return {str(k): float(v) for k, v in scale.items()}
+
+
+def preset(name: Any, scale: Any = None) -> list[dict[str, Any]]:
     """Rules for a named preset. `staging`: every flow request gets a log-normal latency such that the flow's
-    summed duration has the drill's p95 (a flow of one request gets exactly that p95). `fixnado-d191423`:
+    summed duration has the drill's p95 (a flow of one request gets exactly that p95); `scale` multiplies a
+    flow's latencies (p50 and p95 alike: the whole distribution, so its p95 too). `fixnado-d191423`:
     the product's metrics-ingestion 500s (FIXNADO_D191423)."""
     if name == "fixnado-d191423":
+        if scale is not None:
+            raise FaultError("scale: only the staging preset has latencies to scale")
         return [dict(rule) for rule in FIXNADO_D191423]
     if name != "staging":
         raise FaultError(f"preset: unknown preset {name!r} (known: {', '.join(PRESETS)})")
+    factors = _scale(scale)
     rules = []
     for flow, target_ms in STAGING_P95_MS.items():
         requests = FLOW_REQUESTS[flow]
-        p50 = target_ms / _sum_p95(len(requests), STAGING_SIGMA)
+        p50 = factors.get(flow, 1.0) * target_ms / _sum_p95(len(requests), STAGING_SIGMA)
         p95 = p50 * math.exp(_Z95 * STAGING_SIGMA)
         for method, template in dict.fromkeys(requests):
             rules.append(
