@@ -20,12 +20,15 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any
 
 import gevent
+import greenlet
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
+from fixload.common.durations import format_duration
 from fixload.common.exitcodes import ExitCode
 from fixload.common.secrets import mask_url, redact
 from fixload.engine.executors import users_needed
@@ -90,6 +93,8 @@ def configure(environment: Any, runner: Any = None) -> tuple[str, ...]:
         registry=run.registry,
         flows=flows,
     ).raise_for_problems()
+    assert verdict.config is not None
+    options.setup_timeout(environment, verdict.config.plan.profile.settings.setup_timeout)  # a bad one: 104
     previous = run.config, run.config_key, run.thresholds
     run.config, run.config_key, run.thresholds = verdict.config, (profile, multiplier), verdict.thresholds
     try:
@@ -145,8 +150,13 @@ def on_test_start(environment: Any, **_: Any) -> None:
     wanted = (scenario.flow for scenario in run.config.plan.scenarios.values())
     if needs_fixtures(coordinator.flow_classes(environment), wanted):
         lifecycle.to(State.PROVISIONING)
+        timeout = options.setup_timeout(environment, run.config.plan.profile.settings.setup_timeout)
         try:
-            run.fixtures = provision(run.config, registry=run.registry)  # k6's setup accounting: group ::setup
+            with gevent.Timeout(timeout, SetupTimedOut(timeout)):
+                run.fixtures = provision(run.config, registry=run.registry)  # k6's setup accounting: group ::setup
+        except SetupTimedOut as exc:
+            _setup_timed_out(environment, run, exc)
+            return
         except Exception as exc:
             _setup_failed(environment, run, exc)
             return
@@ -207,7 +217,7 @@ class _QuietAfterFailedSetup(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         halt = self.run.lifecycle.halt
-        if halt is None or halt.reason is not HaltReason.SETUP_FAILED:
+        if halt is None or halt.reason not in (HaltReason.SETUP_FAILED, HaltReason.SETUP_TIMEOUT):
             return True
         return not record.getMessage().startswith(self.SPAWN_LINES)
 
@@ -223,6 +233,28 @@ def _setup_failed(environment: Any, run: Run, exc: Exception) -> None:
     if not _is_profile_run(environment):
         gevent.spawn_later(0, _quit, environment)
     # a profile run ends at the shape's next tick (run.halted), through Locust's normal path
+
+
+class SetupTimedOut(Exception):
+    """Setup ran past its deadline (k6's `setupTimeout`)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"setup did not finish within setupTimeout={format_duration(seconds)} (the target answered too slowly "
+            "or not at all); raise settings.setupTimeout or --setup-timeout if it needs longer"
+        )
+        self.seconds = seconds
+
+
+def _setup_timed_out(environment: Any, run: Run, exc: SetupTimedOut) -> None:
+    """k6's SetupTimeout: as a failed setup (nothing sent by any flow, summary setup_failed), exit 100."""
+    detail = str(exc)
+    run.lifecycle.setup_failure = {"step": "setup", "timeout": format_duration(exc.seconds), "error": detail}
+    run.lifecycle.stop_sending(HaltReason.SETUP_TIMEOUT, detail)
+    logger.error("fixload: %s", detail)
+    coordinator.halt_workers(environment)
+    if not _is_profile_run(environment):
+        gevent.spawn_later(0, _quit, environment)
 
 
 def _quit(environment: Any) -> None:
@@ -300,7 +332,7 @@ def on_test_stop(environment: Any, **_: Any) -> None:
     # not started counts as early too: a stop (a signal, say) during the setup's fixtures kills test_start
     # before the engine starts
     early = state is not None and not state.finished
-    finalize(environment, early=early)
+    finalize_apart(environment, early)
     lifecycle = run_for(environment).lifecycle
     if lifecycle.state is State.FINALIZING:
         # A finalize in progress (a signal's, waiting for the workers' last reports) still needs this test's
@@ -317,6 +349,7 @@ def on_quitting(environment: Any, **_: Any) -> None:
     run = run_for(environment)
     runner = environment.runner
     running = runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING)
+    await_finalizer(run)
     finalize(environment, early=running)
     halt = run.lifecycle.halt
     if halt is not None and halt.reason is HaltReason.INVALID and environment.process_exit_code is None:
@@ -382,6 +415,28 @@ def finalize(environment: Any, early: bool = False) -> dict[str, Any] | None:
             lifecycle.reset_pending = False
             coordinator.reset(environment)
     return summary
+
+
+def finalize_apart(environment: Any, early: bool) -> None:
+    """`finalize` in a greenlet of its own, joined here. Locust fires test_stop in whichever of its greenlets
+    stopped the test, and may kill that greenlet mid-finalize (the shape's greenlet quitting while the last
+    worker's `quit` message makes Locust kill every runner greenlet): the summary would never be written and
+    the exit code stay 0. Apart, the finalize goes on, and `on_quitting` waits for it (`await_finalizer`)."""
+    run = run_for(environment)
+    worker = gevent.spawn(finalize, environment, early)
+    run.lifecycle.finalizer = worker
+    worker.join()
+
+
+FINALIZE_WAIT = coordinator.FLUSH_TIMEOUT + coordinator.IDLE_TIMEOUT + 5.0
+"""How long quitting waits for a finalize still under way (it waits for workers and idle VUs, bounded)."""
+
+
+def await_finalizer(run: Run) -> None:
+    """quitting: let a finalize still under way (`finalize_apart`) write its summary and set the exit code."""
+    worker = run.lifecycle.finalizer
+    if worker is not None and not worker.dead:
+        worker.join(timeout=FINALIZE_WAIT)
 
 
 def finalize_now(environment: Any) -> None:
@@ -465,9 +520,88 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
     return summary
 
 
+# ------------------------------------------------------------------------------------ the guard: no hang
+
+
+DEADLINE_SLACK = 3.0
+"""Plan seconds past the shape's own end (plan end, gracefulStop included, + END_GRACE) after which the
+guard ends a test that is still running: something stopped the shape from ending it."""
+HALT_GRACE = 3.0
+"""Seconds a halted test may take to end through the shape before the guard ends it."""
+
+
+def _install_guard(environment: Any, runner: Any) -> None:
+    """Master or local runner: a greenlet of fixload's own (not Locust's, which Locust kills) that makes every
+    test end within a bound, and never green when it could not run (`_guard`)."""
+    if runner is None or isinstance(runner, WorkerRunner):
+        return
+    gevent.spawn(_guard, environment, greenlet.getcurrent())  # init runs in Locust's main greenlet
+
+
+def _guard(environment: Any, main: Any) -> None:
+    """Every `WATCH_INTERVAL`: a refused worker ends a headless run (status error); a test running past
+    its plan's deadline is halted (`incomplete`, error); a halted test the shape did not end in
+    `HALT_GRACE` s (its greenlet blocked in Locust's dispatch, say) is ended here, as Locust ends any."""
+    run = run_for(environment)
+    halted_since: float | None = None
+    while True:
+        gevent.sleep(coordinator.WATCH_INTERVAL)
+        lifecycle = run.lifecycle
+        if lifecycle.ending:
+            halted_since = None
+            continue
+        if lifecycle.refused and options.headless(environment):
+            why = next(iter(lifecycle.refused.values()))
+            if not lifecycle.test_started:
+                _end_before_start(environment, main, why)
+                return
+            lifecycle.stop_sending(HaltReason.WORKER_REFUSED, why)
+        state = coordinator.state_of(environment)
+        if state is None or not state.started or state.finished:
+            halted_since = None
+            continue
+        deadline = state.plan.duration + coordinator.END_GRACE + DEADLINE_SLACK
+        if state.plan_time() > deadline and not lifecycle.halted:
+            detail = (
+                f"the plan ({state.plan.duration:g}s with gracefulStop) had not ended at t={state.plan_time():.0f}s; "
+                "fixload ended it (the schedule did not complete)"
+            )
+            logger.error("fixload: %s", detail)
+            lifecycle.stop_sending(HaltReason.INCOMPLETE, detail)
+            gevent.spawn(_quit, environment)  # the shape would have ended it by now if it could
+            halted_since = None
+            continue
+        if not lifecycle.halted:
+            continue
+        halted_since = halted_since if halted_since is not None else time.monotonic()
+        if time.monotonic() - halted_since > HALT_GRACE:
+            logger.error("fixload: the halted test did not end through the shape; ending it (%s)", lifecycle.halt)
+            halted_since = None
+            gevent.spawn(_quit, environment)
+
+
+def _end_before_start(environment: Any, main: Any, why: str) -> None:
+    """A headless master refused a worker before any test began: the run cannot be what the profile says.
+    Write the summary (error, nothing sent) and exit 1, as a signal before the start exits (signals.py)."""
+    run = run_for(environment)
+    lifecycle = run.lifecycle
+    lifecycle.new_test()
+    lifecycle.started_at = datetime.now(UTC)
+    lifecycle.stop_sending(HaltReason.WORKER_REFUSED, why)
+    finalize(environment, early=True)
+    if lifecycle.console:
+        print(lifecycle.console, file=sys.stderr, flush=True)
+        lifecycle.console = ""
+    environment.process_exit_code = int(ExitCode.GENERIC)
+    if environment.runner is not None:
+        environment.runner.quit()
+    gevent.kill(main, SystemExit(int(ExitCode.GENERIC)))
+
+
 def install(environment: Any, runner: Any) -> None:
     """Hook the lifecycle into this environment's events (called once, at init, by `fixload.plugin`)."""
     run = run_for(environment)
+    _install_guard(environment, runner)
     events = environment.events
     logging.getLogger("locust.runners").addFilter(_QuietAfterFailedSetup(run))
     events.test_start.add_listener(on_test_start)

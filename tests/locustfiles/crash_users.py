@@ -4,7 +4,7 @@
   in whichever greenlet reads it next (a VU claiming a start, or the executor's allocator);
 - `shape`: the composite shape's tick raises once the test has started.
 
-Test-only: the run must end aborted, exit 103, with the component and the exception in its summary.
+Test-only: the run must end aborted, exit 109, with the component and the exception in its summary.
 """
 
 from __future__ import annotations
