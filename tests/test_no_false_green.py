@@ -1,0 +1,116 @@
+"""No green without the run (issue 25, point 3): every way a distributed or stuck run fails to run its plan
+ends with a summary whose status is not `passed` and a non-zero exit, within a bound (the plan's end plus
+gracefulStop plus a few seconds), on real master/worker processes on loopback.
+
+- the Locust master paused past the workers' heartbeat (SIGSTOP/SIGCONT of `fixload run --workers 2`'s
+  master: a CPU-starved container): both workers leave, the run ends `error`, exit 1, with a summary;
+- a worker whose locustfiles do not define the profile's scenarios is refused at connect: the master names
+  the missing scenarios, the worker exits 104, the run ends `error`, exit 1;
+- a plan that cannot complete (the shape's greenlet blocked) is ended by fixload's guard: `error`, exit 1.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from enginekit import LOCUST, REPO, Cluster, locust_env, server_counts, write_profile
+
+from fixload.simulator.process import SimulatorProcess
+from tests.support import wait_for
+from tests.test_wrapper_signals import Wrapper, _alive
+
+pytestmark = pytest.mark.timeout(120)
+
+CRASH_USERS = REPO / "tests" / "locustfiles" / "crash_users.py"
+GRACE = 6.0
+"""Seconds allowed past plan end + gracefulStop: the master's END_GRACE (2 s), the guard's slack (3 s), the
+final flush and Locust's own shutdown."""
+
+
+def _payments(seconds: int, rate: int = 5, graceful: str = "1s") -> dict:
+    return {
+        "payments_flow": {
+            "executor": "constant-arrival-rate", "rate": rate, "timeUnit": "1s", "duration": f"{seconds}s",
+            "preAllocatedVUs": 2, "maxVUs": 4, "gracefulStop": graceful,
+        }
+    }  # fmt: skip
+
+
+def test_a_master_paused_past_the_heartbeat_ends_in_error_with_a_summary(tmp_path: Path) -> None:
+    """Issue 25's reproduction: `fixload run --workers 2`, the master SIGSTOPped until both workers have
+    left (their heartbeat check: 3 s), then SIGCONTinued. Was: exit 0 and no summary."""
+    profile = write_profile(tmp_path / "pause.json", _payments(20))
+    wrapper = Wrapper(tmp_path, "--workers", "2", profile=profile)
+    try:
+        url = wrapper.simulator_url()
+        wait_for(lambda: wrapper.requests(url) > 10, 60, "the workers' first requests")
+        master = next(p for p in wrapper.find("locust") if p.ppid() == wrapper.proc.pid)
+        workers = wait_for(lambda: [p for p in wrapper.find("locust") if p.ppid() == master.pid] or None, 10, "workers")
+        started = time.monotonic()
+        master.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: not any(_alive(w) for w in workers), 15, "both workers to leave the paused master")
+        finally:
+            master.send_signal(signal.SIGCONT)
+        code = wrapper.wait(30)
+        took = time.monotonic() - started
+    finally:
+        wrapper.kill_everything()
+    assert code == 1, wrapper.output()[-3000:]
+    block = wrapper.block()
+    assert block["status"] == "error" and block["exitCode"] == 1
+    assert "every worker quit or was lost before the scenarios ended" in block["reason"]
+    assert block["scenarios"]["payments_flow"]["completed"] < block["scenarios"]["payments_flow"]["scheduled"]
+    assert took < 20 + 1 + GRACE, f"{took:.1f}s from the pause to the exit"
+
+
+def test_a_worker_without_the_profiles_scenarios_is_refused_and_the_run_is_not_green(
+    simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    """Issue 25's reproduction: a worker started with `-f locustfiles/ads.py` for a profile of payments.
+    Was: it raised in its handlers but stayed connected; the 12 s plan was still running at 39 s."""
+    profile = write_profile(tmp_path / "payments.json", _payments(12))
+    cluster = Cluster(simulator, profile, tmp_path, workers=1)
+    cluster.worker_setups = {0: (REPO / "locustfiles" / "ads.py", {})}
+    with cluster:
+        result = cluster.wait(12 + 1 + GRACE + 10)  # + start-up
+        worker_code = cluster.worker_procs[0].wait(10)
+    fx = result.summary["fixload"]
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert fx["status"] == "error" and fx["exitCode"] == 1
+    assert "refused" in fx["reason"] and "payments_flow" in fx["reason"]
+    assert "locustfiles define no user class for scenario(s) payments_flow" in result.stderr
+    assert worker_code == 104
+    assert "this worker exits" in cluster.log("worker-0.log")
+
+
+def test_a_plan_that_cannot_complete_is_ended_by_the_guard(simulator: SimulatorProcess, tmp_path: Path) -> None:
+    """The shape's greenlet blocks once the test has started (as one stuck in Locust's dispatch did): the
+    guard halts the test at plan end + gracefulStop + END_GRACE + its slack and ends it. Was: no end."""
+    profile = write_profile(tmp_path / "stuck.json", _payments(3))
+    summary = tmp_path / "summary.json"
+    cmd = [*LOCUST, "-f", str(CRASH_USERS), "--headless", "-H", simulator.base_url, "--profile", str(profile)]
+    cmd += ["--summary", str(summary), "--only-summary"]
+    err = tmp_path / "stderr.txt"
+    with err.open("w") as out:
+        proc = subprocess.Popen(
+            cmd, cwd=REPO, env=locust_env(simulator, FIXLOAD_TEST_CRASH="hang"), stdout=subprocess.DEVNULL, stderr=out
+        )
+    try:
+        wait_for(lambda: server_counts(simulator)["payments_flow"] > 0 or proc.poll() is not None, 30, "the start")
+        started = time.monotonic()
+        code = proc.wait(timeout=3 + 1 + GRACE + 5)
+        took = time.monotonic() - started
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert code == 1, err.read_text()[-3000:]
+    fx = orjson.loads(summary.read_bytes())["fixload"]
+    assert fx["status"] == "error" and fx["exitCode"] == 1
+    assert "had not ended" in fx["reason"], fx["reason"]
+    assert took < 3 + 1 + GRACE, f"{took:.1f}s from the first request to the exit"
