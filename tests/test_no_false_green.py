@@ -16,10 +16,15 @@ import subprocess
 import time
 from pathlib import Path
 
+import gevent
 import orjson
 import pytest
 from enginekit import LOCUST, REPO, Cluster, locust_env, server_counts, write_profile
+from gevent.event import Event
 
+from fixload.runtime import coordinator, driver
+from fixload.runtime.lifecycle import State
+from fixload.runtime.state import run_for
 from fixload.simulator.process import SimulatorProcess
 from tests.support import wait_for
 from tests.test_wrapper_signals import Wrapper, _alive
@@ -41,6 +46,107 @@ def _payments(seconds: int, rate: int = 5, graceful: str = "1s") -> dict:
     }  # fmt: skip
 
 
+# ------------------------------------------------------------------ the two causes, deterministically
+
+
+class _Env:
+    """Just enough of a Locust environment for the protocol's functions (hashable: runs are kept per env)."""
+
+    def __init__(self, runner: object) -> None:
+        self.runner = runner
+        self.parsed_options = None
+
+
+class _Sender:
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, dict]] = []
+        self.state = "running"
+
+    def send_message(self, kind: str, data: dict | None = None, client_id: str | None = None) -> None:
+        self.sent.append((kind, data or {}))
+
+
+class _Engine:
+    def __init__(self, done: bool) -> None:
+        self.finished = Event()
+        if done:
+            self.finished.set()
+        self.crash = None
+
+    def stop(self) -> None:
+        self.finished.set()  # as Engine.stop does: which is why "finished" had to be read before stopping
+
+    def running(self) -> bool:
+        return False
+
+    def counts(self) -> dict:
+        return {}
+
+
+@pytest.mark.parametrize("ran_to_end", [False, True])
+def test_a_workers_last_report_says_whether_its_share_ran_to_the_end(ran_to_end: bool) -> None:
+    """A worker quitting early (its master paused past the heartbeat, Ctrl-C) sends its last samples; they
+    must not say its share finished, or the master ends the schedule as if run (was: always "finished")."""
+    sender = _Sender()
+    environment = _Env(sender)
+    run = run_for(environment)
+    run.lifecycle.to(State.CONFIGURED)
+    run.lifecycle.to(State.RUNNING)
+    run.engine = _Engine(done=ran_to_end)  # type: ignore[assignment]
+    coordinator.send_final(environment)
+    finals = [data for kind, data in sender.sent if kind == coordinator.MSG_FINAL]
+    assert len(finals) == 1 and finals[0]["final"] is True
+    assert finals[0]["finished"] is ran_to_end
+
+
+def test_the_summary_is_written_even_when_locust_kills_the_greenlet_that_stopped_the_test(monkeypatch) -> None:
+    """Locust fires test_stop in the greenlet that stopped the test, and kills every runner greenlet when the
+    last worker's `quit` arrives meanwhile: the finalize under way must go on, and quitting wait for it (was:
+    killed mid-flush, no summary, exit 0)."""
+    sender = _Sender()
+    environment = _Env(sender)
+    completed: list[int] = []
+    calls: list[int] = []
+
+    def slow_finalize(env: object, early: bool = False) -> None:
+        call = len(calls)
+        calls.append(call)
+        gevent.sleep(0.3)  # waiting for the workers' last reports
+        completed.append(call)
+
+    monkeypatch.setattr(driver, "finalize", slow_finalize)
+    stopper = gevent.spawn(driver.on_test_stop, environment)
+    gevent.sleep(0.05)
+    stopper.kill()  # what MasterRunner.quit() does to the runner's greenlets
+    driver.on_quitting(environment)
+    assert completed and completed[0] == 0, "the finalize test_stop started was killed"
+
+
+def test_a_paused_master_whose_worker_left_ends_in_error(simulator: SimulatorProcess, tmp_path: Path) -> None:
+    """The fast twin of the next test: `locust --master` and one worker, the master SIGSTOPped until the
+    worker has left (its heartbeat check: 3 s), then SIGCONTinued. Was: the worker's last report said its
+    share had finished, and the run ended `passed` (or killed its own finalize: exit 0, no summary)."""
+    simulator.reset_stats()
+    profile = write_profile(tmp_path / "pause.json", _payments(10))
+    with Cluster(simulator, profile, tmp_path, workers=1) as cluster:
+        wait_for(lambda: server_counts(simulator)["payments_flow"] > 3, 60, "the worker's first requests")
+        started = time.monotonic()
+        cluster.master.send_signal(signal.SIGSTOP)
+        try:
+            wait_for(lambda: cluster.worker_procs[0].poll() is not None, 15, "the worker to leave the paused master")
+        finally:
+            cluster.master.send_signal(signal.SIGCONT)
+        result = cluster.wait(30)
+        took = time.monotonic() - started
+    fx = result.summary["fixload"]
+    assert result.returncode == 1, result.stderr[-3000:]
+    assert fx["status"] == "error" and fx["exitCode"] == 1
+    assert "every worker quit or was lost before the scenarios ended" in fx["reason"]
+    assert cluster.worker_procs[0].returncode == 1  # it said why: no heartbeat from its master
+    assert took < 10 + 1 + GRACE, f"{took:.1f}s from the pause to the exit"
+
+
+@pytest.mark.slow  # ~25 s: the wrapper, its simulator and two forked workers (the fast twin is above)
 def test_a_master_paused_past_the_heartbeat_ends_in_error_with_a_summary(tmp_path: Path) -> None:
     """Issue 25's reproduction: `fixload run --workers 2`, the master SIGSTOPped until both workers have
     left (their heartbeat check: 3 s), then SIGCONTinued. Was: exit 0 and no summary."""
