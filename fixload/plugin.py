@@ -7,6 +7,7 @@ This module only registers, in an explicit order; each concern lives in its own 
 - the run's lifecycle (configure, begin, finalize): `fixload.runtime.driver`, its states in `fixload.runtime.lifecycle`;
 - status → exit code: `fixload.runtime.outcome`;
 - the master/worker protocol: `fixload.runtime.coordinator`;
+- no test that hangs or goes green without its plan (deadline, refused workers): `fixload.runtime.guard`;
 - SIGINT/SIGTERM inside Locust: `fixload.runtime.signals`;
 - operator surfaces: `fixload.runtime.live` (the view they share), `progress`, `prometheus`, `reports`, `webauth`,
   `webui`.
@@ -26,7 +27,7 @@ from locust import events
 from locust.runners import WorkerRunner
 
 from fixload.common import children
-from fixload.runtime import coordinator, driver, live, options, recorder, signals
+from fixload.runtime import coordinator, driver, guard, live, options, recorder, signals
 from fixload.runtime.state import run_for
 from fixload.surfaces import login as webauth
 from fixload.surfaces import progress, prometheus, webui
@@ -51,6 +52,7 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
     if runner is not None:
         coordinator.install(environment, runner)
     driver.install(environment, runner)
+    guard.install(environment, runner)
     live.install(environment, runner)
     progress.install(environment, runner)
     prometheus.install(environment, runner, web_ui)

@@ -592,15 +592,16 @@ def flush_workers(environment: Any) -> None:
 
 
 def missing_scenarios(environment: Any, flows: list[str]) -> list[str]:
-    """Master: the plan's scenarios (with their flow) that a worker defining `flows` could not run."""
+    """Master: the plan's scenarios (with their flow) that a worker defining `flows` could not run, among
+    those the master's own locustfiles run (all of them in a profile run; plain Locust runs its classes)."""
     run = run_for(environment)
     if run.config is None:
         return []
-    have = set(flows)
+    have, runs = set(flows), set(flow_classes(environment))
     return [
         name if name == scenario.flow else f"{name} (flow {scenario.flow})"
         for name, scenario in run.config.plan.scenarios.items()
-        if scenario.flow not in have
+        if scenario.flow in runs and scenario.flow not in have
     ]
 
 

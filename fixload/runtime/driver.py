@@ -20,12 +20,10 @@ from __future__ import annotations
 
 import logging
 import sys
-import time
 from datetime import UTC, datetime
 from typing import Any
 
 import gevent
-import greenlet
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
 from fixload.common.durations import format_duration
@@ -520,88 +518,9 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
     return summary
 
 
-# ------------------------------------------------------------------------------------ the guard: no hang
-
-
-DEADLINE_SLACK = 3.0
-"""Plan seconds past the shape's own end (plan end, gracefulStop included, + END_GRACE) after which the
-guard ends a test that is still running: something stopped the shape from ending it."""
-HALT_GRACE = 3.0
-"""Seconds a halted test may take to end through the shape before the guard ends it."""
-
-
-def _install_guard(environment: Any, runner: Any) -> None:
-    """Master or local runner: a greenlet of fixload's own (not Locust's, which Locust kills) that makes every
-    test end within a bound, and never green when it could not run (`_guard`)."""
-    if runner is None or isinstance(runner, WorkerRunner):
-        return
-    gevent.spawn(_guard, environment, greenlet.getcurrent())  # init runs in Locust's main greenlet
-
-
-def _guard(environment: Any, main: Any) -> None:
-    """Every `WATCH_INTERVAL`: a refused worker ends a headless run (status error); a test running past
-    its plan's deadline is halted (`incomplete`, error); a halted test the shape did not end in
-    `HALT_GRACE` s (its greenlet blocked in Locust's dispatch, say) is ended here, as Locust ends any."""
-    run = run_for(environment)
-    halted_since: float | None = None
-    while True:
-        gevent.sleep(coordinator.WATCH_INTERVAL)
-        lifecycle = run.lifecycle
-        if lifecycle.ending:
-            halted_since = None
-            continue
-        if lifecycle.refused and options.headless(environment):
-            why = next(iter(lifecycle.refused.values()))
-            if not lifecycle.test_started:
-                _end_before_start(environment, main, why)
-                return
-            lifecycle.stop_sending(HaltReason.WORKER_REFUSED, why)
-        state = coordinator.state_of(environment)
-        if state is None or not state.started or state.finished:
-            halted_since = None
-            continue
-        deadline = state.plan.duration + coordinator.END_GRACE + DEADLINE_SLACK
-        if state.plan_time() > deadline and not lifecycle.halted:
-            detail = (
-                f"the plan ({state.plan.duration:g}s with gracefulStop) had not ended at t={state.plan_time():.0f}s; "
-                "fixload ended it (the schedule did not complete)"
-            )
-            logger.error("fixload: %s", detail)
-            lifecycle.stop_sending(HaltReason.INCOMPLETE, detail)
-            gevent.spawn(_quit, environment)  # the shape would have ended it by now if it could
-            halted_since = None
-            continue
-        if not lifecycle.halted:
-            continue
-        halted_since = halted_since if halted_since is not None else time.monotonic()
-        if time.monotonic() - halted_since > HALT_GRACE:
-            logger.error("fixload: the halted test did not end through the shape; ending it (%s)", lifecycle.halt)
-            halted_since = None
-            gevent.spawn(_quit, environment)
-
-
-def _end_before_start(environment: Any, main: Any, why: str) -> None:
-    """A headless master refused a worker before any test began: the run cannot be what the profile says.
-    Write the summary (error, nothing sent) and exit 1, as a signal before the start exits (signals.py)."""
-    run = run_for(environment)
-    lifecycle = run.lifecycle
-    lifecycle.new_test()
-    lifecycle.started_at = datetime.now(UTC)
-    lifecycle.stop_sending(HaltReason.WORKER_REFUSED, why)
-    finalize(environment, early=True)
-    if lifecycle.console:
-        print(lifecycle.console, file=sys.stderr, flush=True)
-        lifecycle.console = ""
-    environment.process_exit_code = int(ExitCode.GENERIC)
-    if environment.runner is not None:
-        environment.runner.quit()
-    gevent.kill(main, SystemExit(int(ExitCode.GENERIC)))
-
-
 def install(environment: Any, runner: Any) -> None:
     """Hook the lifecycle into this environment's events (called once, at init, by `fixload.plugin`)."""
     run = run_for(environment)
-    _install_guard(environment, runner)
     events = environment.events
     logging.getLogger("locust.runners").addFilter(_QuietAfterFailedSetup(run))
     events.test_start.add_listener(on_test_start)
