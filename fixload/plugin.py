@@ -2,10 +2,11 @@
 
 This module only registers, in an explicit order; each concern lives in its own module: options
 (`runtime.options`), request → metrics (`runtime.recorder`), the lifecycle (`runtime.driver`,
-`runtime.lifecycle`), the master/worker protocol (`runtime.coordinator`), signals (`runtime.signals`)
-and the operator surfaces (`runtime.live`, then `surfaces.*`). Locust calls listeners in the order they
-were added, so the order below is the order they fire in; it matters at the end: the driver's
-`test_stop` (the summary) runs before the live view freezes and before the reports are written from it.
+`runtime.lifecycle`), the master/worker protocol (`runtime.coordinator`), no hang or false green
+(`runtime.guard`), signals (`runtime.signals`) and the operator surfaces (`runtime.live`, then
+`surfaces.*`). Locust calls listeners in the order they were added, so the order below is the order they
+fire in; it matters at the end: the driver's `test_stop` (the summary) runs before the live view freezes
+and before the reports are written from it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from locust import events
 from locust.runners import WorkerRunner
 
 from fixload.common import children
-from fixload.runtime import coordinator, driver, live, options, recorder, signals
+from fixload.runtime import coordinator, driver, guard, live, options, recorder, signals
 from fixload.runtime.state import run_for
 from fixload.surfaces import login as webauth
 from fixload.surfaces import progress, prometheus, webui
@@ -42,6 +43,7 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
     if runner is not None:
         coordinator.install(environment, runner)
     driver.install(environment, runner)
+    guard.install(environment, runner)
     live.install(environment, runner)
     progress.install(environment, runner)
     prometheus.install(environment, runner, web_ui)

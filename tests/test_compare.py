@@ -283,8 +283,8 @@ def test_a_missing_file_and_every_problem_at_once(tmp_path, capsys):
     lines = err.splitlines()
     assert lines == [
         "fixload compare: --budget: p95='x' is not a budget, expected +10% or +50ms or off",
-        f"fixload compare: {tmp_path / 'nope.json'}: file not found",
-        f"fixload compare: {tmp_path}: is a directory, expected a summary JSON file",
+        f"fixload compare: {tmp_path / 'nope.json'}: file not found (expected a summary JSON file)",
+        f"fixload compare: {tmp_path}: is a directory; expected a summary JSON file, a regular file",
     ]
 
 

@@ -1,5 +1,5 @@
 """The engine never hangs and never lies (issue 14): SIGTERM/SIGINT end an overloaded run with 105 and a
-summary, and a crashed executor or shape ends the run aborted with exit 103, naming the component."""
+summary, and a crashed executor or shape ends the run aborted with exit 109 (k6 GoPanic), naming the component."""
 
 from __future__ import annotations
 
@@ -74,7 +74,7 @@ def test_a_signal_ends_an_overloaded_run_with_105_and_a_summary(simulator, tmp_p
         pytest.param("shape", "shape ProfileShape", "ZeroDivisionError: division by zero", marks=pytest.mark.slow),
     ],
 )
-def test_a_crash_aborts_the_run_with_103_naming_the_component(simulator, tmp_path, crash, component, exception):
+def test_a_crash_aborts_the_run_with_109_naming_the_component(simulator, tmp_path, crash, component, exception):
     scenarios = {
         "payments_flow": {
             "executor": "constant-arrival-rate", "rate": 20, "timeUnit": "1s", "duration": "20s",
@@ -87,8 +87,8 @@ def test_a_crash_aborts_the_run_with_103_naming_the_component(simulator, tmp_pat
     finally:
         if proc.poll() is None:
             proc.kill()
-    assert code == 103, err.read_text()[-3000:]
+    assert code == 109, err.read_text()[-3000:]
     data = orjson.loads(summary.read_bytes())["fixload"]
-    assert data["status"] == "aborted" and data["exitCode"] == 103
+    assert data["status"] == "aborted" and data["exitCode"] == 109
     assert data["reason"] == f"engine error in {component}: {exception}", data["reason"]
     assert f"engine error in {component}" in err.read_text()

@@ -67,7 +67,7 @@ def test_missing_env_file_is_an_error(tmp_path):
 
 
 def test_env_file_that_is_a_directory_is_an_error(tmp_path):
-    with pytest.raises(EnvError, match="no such file"):
+    with pytest.raises(EnvError, match="is a directory; expected an env file, a regular file"):
         load_environment(tmp_path, process_env={})
 
 

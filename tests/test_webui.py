@@ -6,7 +6,7 @@ Scenarios tab, the chart panel) and what the target received (the simulator's ow
 One UI process serves the module, in this order: the routes before any test; bad form values refused, shown
 in the page, logged, nothing sent; a Host that is not the target refused, no token reaching a second
 listener; START with the form as it is (load arrives; tabs, chart panel, banner follow it; the verdict after
-the normal end); NEW → START again, then STOP (interrupted, 105); a refused START in the Logs tab; (slow) a
+the normal end); NEW → START again, then STOP (interrupted, 103); a refused START in the Logs tab; (slow) a
 setup failure's verdict (107); (slow) STOP and START again, twice: with Multiplier 2 the achieved rate
 doubles, and blank again it is back to the profile's; (slow) `fixload run --ui --workers 2`."""
 
@@ -346,7 +346,7 @@ def _run_and_stop(page: DevToolsPage, ui, multiplier: str, seconds: float) -> fl
     page.goto(ui["base"] + "/", "document.body.innerText.toUpperCase().includes('STOP')")
     page.click("button", "Stop")
     banner = page.wait(f"(() => {{ const t = {BANNER}; return t.includes('INTERRUPTED') && t; }})()", 30)
-    assert "exit code 105" in banner
+    assert "exit code 103" in banner  # k6 ScriptStoppedFromRESTAPI: a stop through the UI, not a signal
     return next(s for s in running["scenarios"] if s["name"] == "payments_flow")["achievedRate"]
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from fixload.common.children import SignalRelay
 from fixload.common.exitcodes import ExitCode
+from fixload.common.files import MAX_SUMMARY_BYTES, read_input
 
 EPILOG = (
     "`locust --help` cannot show fixload's options (--multiplier, --summary, --html-report, --junit, "
@@ -87,7 +88,7 @@ def _report(args: argparse.Namespace) -> int:
         return ExitCode.INVALID_CONFIG
     try:
         load(args.summary)  # the same checks `compare` makes: names the file and what is wrong
-        summary = orjson.loads(Path(args.summary).read_bytes())
+        summary = orjson.loads(read_input(args.summary, "a fixload summary (JSON)", MAX_SUMMARY_BYTES))
         if not isinstance(summary.get("fixload"), dict):
             raise CompareInputError(
                 f'{args.summary}: not a fixload summary (no "fixload" block); a k6 export has no time series'

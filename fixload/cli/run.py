@@ -144,10 +144,17 @@ def locust_command(args: argparse.Namespace, profile: str, summary: str, base_ur
         port = str(free_port())
         command += ["--processes", str(args.workers), "--master-bind-host", "127.0.0.1"]
         command += ["--master-bind-port", port, "--master-host", "127.0.0.1", "--master-port", port]
+        # a worker lost before the start (the master paused past its heartbeat) is not replaced: without a
+        # bound the master would wait for it forever
+        command += ["--expect-workers-max-wait", str(EXPECT_WORKERS_MAX_WAIT)]
     passed = list(args.locust_args)
     if passed[:1] == ["--"]:
         passed = passed[1:]
     return command + passed
+
+
+EXPECT_WORKERS_MAX_WAIT = 60
+"""Seconds a `--workers` master waits for its local workers to connect (Locust's --expect-workers-max-wait)."""
 
 
 def _say(message: str) -> None:
@@ -215,6 +222,10 @@ def supervise(command: list[str], env: dict[str, str], relay: children.SignalRel
         children.remove_group(child)  # workers of a master that died, anything it left
     written = outcome.summary_written_since_start()
     if code >= 0:
+        if not written and not relay.received and code not in (ExitCode.OK, ExitCode.INVALID_CONFIG):
+            # Locust gave up before any test (its workers never all connected, say): say so in a summary
+            outcome.write("error", f"Locust exited {code} before the test started; nothing was sent")
+            return children.exit_code(code, ExitCode.GENERIC)
         if written or not relay.received or code in (ExitCode.INVALID_CONFIG, ExitCode.SETUP_FAILED):
             return children.exit_code(code, ExitCode.GENERIC)
         # Locust stopped on the signal before any test began (a master waiting for its workers, say)

@@ -18,6 +18,7 @@ from pathlib import Path
 from dotenv.parser import parse_stream
 
 from fixload.common.durations import DurationError, parse_duration
+from fixload.common.files import MAX_ENV_FILE_BYTES, InputFileError, read_input
 from fixload.common.secrets import MASK, is_secret_name, mask_url, register_secrets, register_url_userinfo
 from fixload.profile.schema import Profile
 
@@ -34,9 +35,11 @@ class EnvError(Exception):
 def read_env_file(path: Path) -> dict[str, str]:
     """A `.env` file's variables; a line python-dotenv cannot parse is an error naming its line."""
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise EnvError(f"env file {path}: cannot read it: {exc.strerror or exc}") from None
+        text = read_input(path, "an env file", MAX_ENV_FILE_BYTES).decode("utf-8")
+    except InputFileError as exc:
+        raise EnvError(f"env file {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise EnvError(f"env file {path}: not UTF-8 text: {exc.reason}") from None
     values: dict[str, str] = {}
     problems = []
     for binding in parse_stream(io.StringIO(text)):
@@ -68,11 +71,12 @@ def load_environment(
     process = dict(os.environ if process_env is None else process_env)
     if env_file is not None:
         path = Path(env_file)
-        if not path.is_file():
+        if not path.exists():
             raise EnvError(f"--env-file {path}: no such file")
     else:
         path = Path(".env")
-    from_file = read_env_file(path) if path.is_file() else {}
+    # anything there is read through the one reader: a FIFO or a device named .env is refused, not read
+    from_file = read_env_file(path) if path.exists() else {}
     merged = {**from_file, **process}
     register_configured_secrets(merged)
     return merged

@@ -24,7 +24,8 @@ from pydantic import (
 from pydantic.alias_generators import to_camel
 
 from fixload.common.contract import DEFAULT_CAMPAIGN_TYPE, CampaignType
-from fixload.engine.fields import K6Model, Number, Stage
+from fixload.common.files import MAX_PROFILE_BYTES, InputFileError, read_input
+from fixload.engine.fields import K6Model, Number, PositiveDuration, Stage
 from fixload.engine.registry import CONFIGS, NAMES, ScenarioOptions
 from fixload.profile.limits import MAX_MULTIPLIER, MAX_SETTING_MINUTES, MAX_SETTING_SECONDS
 
@@ -101,6 +102,8 @@ class Settings(K6Model):
 
     default_multiplier: Annotated[float, Field(gt=0, le=MAX_MULTIPLIER)] | None = None
     default_sleep_seconds: Seconds = 0.0
+    setup_timeout: PositiveDuration = 60.0
+    """k6's `setupTimeout`: how long setup (resolving the fixtures) may take before the run ends (exit 100)."""
     base_url: str | None = None
     discard_response_bodies: bool = False
     analytics_persona: str | None = None
@@ -291,10 +294,10 @@ def read_profile_data(path: str | Path) -> object:
     """A profile file's decoded JSON; unreadable or malformed JSON is a ProfileError with line and column."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ProfileError([f"(profile): file not found: {path}"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
+        text = read_input(path, "a profile file", MAX_PROFILE_BYTES).decode("utf-8")
+    except InputFileError as exc:
+        raise ProfileError([f"(profile): {exc}"]) from None
+    except UnicodeDecodeError as exc:
         raise ProfileError([f"(profile): cannot read {path}: {exc}"]) from None
     try:
         return orjson.loads(text)

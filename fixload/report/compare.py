@@ -39,6 +39,7 @@ import orjson
 
 from fixload.common import budget as budgets
 from fixload.common.exitcodes import ExitCode
+from fixload.common.files import MAX_SUMMARY_BYTES, InputFileError, read_input
 from fixload.metrics.thresholds import ThresholdError, parse_selector
 from fixload.report import k6summary
 from fixload.report import verdict as stats
@@ -150,13 +151,9 @@ def _expression(text: str) -> str:
 
 def _read_json(path: Path) -> Any:
     try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise CompareInputError(f"{path}: file not found") from None
-    except IsADirectoryError:
-        raise CompareInputError(f"{path}: is a directory, expected a summary JSON file") from None
-    except OSError as exc:
-        raise CompareInputError(f"{path}: cannot read it: {exc.strerror or exc}") from None
+        raw = read_input(path, "a summary JSON file", MAX_SUMMARY_BYTES)
+    except InputFileError as exc:
+        raise CompareInputError(str(exc)) from None
     if not raw.strip():
         raise CompareInputError(f"{path}: the file is empty, expected a fixload summary or a k6 --summary-export")
     try:

@@ -102,7 +102,8 @@ class RunInfo:
     workers_lost: int = 0
     target: str | None = None
     exit_code: int | None = None
-    """When the status alone does not say it: an engine error is status aborted with exit 103."""
+    """When the status alone does not say it: an engine error is status aborted with exit 109, a setup
+    timeout setup_failed with 100, the web UI's STOP interrupted with 103 (fixload.runtime.outcome)."""
 
 
 # ----------------------------------------------------------------------------------------- helpers

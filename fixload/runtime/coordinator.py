@@ -10,7 +10,9 @@ fixload's block in Locust's own periodic worker report):
 
 | message            | from → to       | carries                                     | handler                |
 | ------------------ | --------------- | ------------------------------------------- | ---------------------- |
-| `fixload_alive`    | worker → master | nothing (every `ALIVE_INTERVAL` s)          | `on_alive`             |
+| `fixload_alive`    | worker → master | the flows its locustfiles define (every     | `on_alive`             |
+|                    |                 | `ALIVE_INTERVAL` s)                         |                        |
+| `fixload_refuse`   | master → worker | why: its locustfiles lack scenarios         | `on_worker_refused`    |
 | `fixload_start`    | master → worker | the plan, this worker's share, the fixtures | `on_worker_start`      |
 | `fixload_share`    | master → worker | a new share, or `retire` from a plan time   | `on_worker_share`      |
 | `fixload_vus`      | master → worker | per scenario, the VUs it got: offset, count | `on_worker_vus`        |
@@ -54,6 +56,7 @@ import gevent
 from locust.runners import STATE_MISSING, LocalRunner, MasterRunner, WorkerRunner
 
 from fixload.common.clock import PlanClock
+from fixload.common.exitcodes import ExitCode
 from fixload.engine.base import Share, VUSlot
 from fixload.engine.engine import Engine, users_needed
 from fixload.profile.binding import loaded_flows
@@ -101,6 +104,7 @@ MSG_VUS = "fixload_vus"
 MSG_HALT = "fixload_halt"
 MSG_FLUSH = "fixload_flush"
 MSG_FINAL = "fixload_final"
+MSG_REFUSE = "fixload_refuse"
 REPORT_KEY = "fixload"
 """fixload's block in Locust's periodic worker report."""
 
@@ -242,7 +246,7 @@ def begin(environment: Any) -> None:
 
 
 def _crash_reporter(run: Run) -> Callable[[str], None]:
-    """An engine error ends the run (status aborted, exit 103); a worker tells its master in its next report."""
+    """An engine error ends the run (status aborted, exit 109); a worker tells its master in its next report."""
 
     def crashed(what: str) -> None:
         record_crash(run, what)
@@ -399,7 +403,11 @@ def on_worker_start(environment: Any, msg: Any, **_: Any) -> None:
     data = msg.data
     profile = parse_profile(data["profile"], data.get("source"))
     plan = build_plan(profile, data["multiplier"], data["multiplierSource"], data.get("source", ""))
-    scenario_user_classes(environment, plan)
+    try:
+        scenario_user_classes(environment, plan)
+    except ConfigError as exc:  # the master refuses such a worker at connect; this is the last line of defence
+        _leave_refused(environment, str(exc))
+        return
     run.fixtures = dict(data.get("fixtures") or {})
     if run.config is not None and run.config.plan.profile != profile:
         run.config = type(run.config)(plan=plan, target=run.config.target, env=run.config.env)
@@ -461,11 +469,14 @@ def send_final(environment: Any) -> None:
         return
     lifecycle.to(State.FINALIZING)
     lifecycle.stop_sending(HaltReason.ENDED)
+    # whether this worker ran its share to the end: a worker quitting early (its master went silent, Ctrl-C)
+    # has not, and the master must not take its last report for the end of the schedule
+    ran_to_end = run.engine is not None and run.engine.finished.is_set()
     try:
         end(environment)
         wait_idle(run)
         try:
-            environment.runner.send_message(MSG_FINAL, _report_payload(run, final=True))
+            environment.runner.send_message(MSG_FINAL, _report_payload(run, final=True, finished=ran_to_end))
         except Exception as exc:  # the master is gone: nobody left to tell
             logger.debug("fixload: final report not sent: %s", exc)
     finally:
@@ -473,10 +484,12 @@ def send_final(environment: Any) -> None:
 
 
 def _worker_link(runner: WorkerRunner) -> None:
-    """The worker's one loop talking to its master: say it is alive every `ALIVE_INTERVAL` seconds."""
+    """The worker's one loop talking to its master: say it is alive every `ALIVE_INTERVAL` seconds, with the
+    flows its locustfiles define (the master refuses a worker that cannot run its plan)."""
+    flows = sorted(flow_classes(runner.environment))
     while True:
         try:
-            runner.send_message(MSG_ALIVE)
+            runner.send_message(MSG_ALIVE, {"flows": flows})
         except Exception as exc:  # a closed connection at shutdown: nothing left to tell
             logger.debug("fixload: alive message not sent: %s", exc)
         gevent.sleep(ALIVE_INTERVAL)
@@ -510,8 +523,11 @@ def _watch_master(environment: Any) -> None:
 
 
 def on_alive(environment: Any, msg: Any, **_: Any) -> None:
-    """Master: a worker said it is alive. One that joins a running closed-model test gets the fixtures now."""
+    """Master: a worker said it is alive. One that joins a running closed-model test gets the fixtures now;
+    one whose locustfiles lack the plan's scenarios is refused (`refuse_if_unfit`) and never counted."""
     run = run_for(environment)
+    if refuse_if_unfit(environment, msg.node_id, msg.data):
+        return
     first = msg.node_id not in run.alive
     run.alive[msg.node_id] = time.monotonic()
     if first and run.closed_running:
@@ -522,14 +538,17 @@ def on_final(environment: Any, msg: Any, **_: Any) -> None:
     _merge_report(run_for(environment), msg.node_id, msg.data)
 
 
-def _report_payload(run: Run, final: bool = False) -> dict[str, Any]:
+def _report_payload(run: Run, final: bool = False, finished: bool | None = None) -> dict[str, Any]:
+    """`finished`: this worker's share ran to its end (default: its engine says so now)."""
     engine = run.engine
+    if finished is None:
+        finished = bool(engine is not None and engine.finished.is_set())
     return {
         "metrics": run.registry.snapshot(reset=True),
         "failures": run.failures.snapshot(reset=True),
         "counts": engine.counts() if engine is not None else {},
         "crash": engine.crash if engine is not None else None,
-        "finished": final or bool(engine is not None and engine.finished.is_set()),
+        "finished": finished,
         "final": final,
     }
 
@@ -571,6 +590,60 @@ def flush_workers(environment: Any) -> None:
     )
 
 
+# ------------------------------------------------------------------------------------- refusing a worker
+
+
+def missing_scenarios(environment: Any, flows: list[str]) -> list[str]:
+    """Master: the plan's scenarios (with their flow) that a worker defining `flows` could not run, among
+    those the master's own locustfiles run (all of them in a profile run; plain Locust runs its classes)."""
+    run = run_for(environment)
+    if run.config is None:
+        return []
+    have, runs = set(flows), set(flow_classes(environment))
+    return [
+        name if name == scenario.flow else f"{name} (flow {scenario.flow})"
+        for name, scenario in run.config.plan.scenarios.items()
+        if scenario.flow in runs and scenario.flow not in have
+    ]
+
+
+def refuse_if_unfit(environment: Any, client_id: str, data: Any) -> bool:
+    """Master: refuse a worker whose locustfiles do not define every scenario's flow, at its first word (its
+    users would raise in every handler while it stayed connected, and its share would never run). The master
+    says which scenarios, the worker exits non-zero (`on_worker_refused`), and the refusal is recorded in
+    `lifecycle.refused`, which ends a headless run with status error (the driver's guard)."""
+    run = run_for(environment)
+    if client_id in run.lifecycle.refused:
+        return True
+    if not isinstance(data, dict) or "flows" not in data:
+        return False
+    missing = missing_scenarios(environment, list(data["flows"]))
+    if not missing:
+        return False
+    why = (
+        f"worker {client_id} refused: its locustfiles define no user class for scenario(s) {', '.join(missing)}; "
+        "start every worker with the master's locustfiles (-f)"
+    )
+    run.lifecycle.refused[client_id] = why
+    logger.error("fixload: %s", why)
+    environment.runner.send_message(MSG_REFUSE, {"reason": why}, client_id=client_id)
+    return True
+
+
+def on_worker_refused(environment: Any, msg: Any, **_: Any) -> None:
+    """Worker: the master refused this worker (its locustfiles lack scenarios of the plan): say why, exit."""
+    _leave_refused(environment, str((msg.data or {}).get("reason", "refused by the master")))
+
+
+def _leave_refused(environment: Any, why: str) -> None:
+    """Worker: it cannot run the plan; send nothing, exit with 104 (its own configuration is wrong)."""
+    logger.error("fixload: %s; this worker exits", why)
+    run_for(environment).lifecycle.stop_sending(HaltReason.INVALID, why)
+    end(environment)
+    environment.process_exit_code = int(ExitCode.INVALID_CONFIG)
+    gevent.spawn(environment.runner.quit)  # not from a message handler: quitting kills the handlers' greenlets
+
+
 # ------------------------------------------------------------------------------------- wiring
 
 
@@ -584,6 +657,7 @@ def install(environment: Any, runner: Any) -> None:
         runner.register_message(MSG_VUS, on_worker_vus)
         runner.register_message(MSG_HALT, on_worker_halt)
         runner.register_message(MSG_FLUSH, on_worker_flush, concurrent=True)
+        runner.register_message(MSG_REFUSE, on_worker_refused)
         gevent.spawn(_worker_link, runner)
         gevent.spawn(_watch_master, environment)
 

@@ -27,6 +27,7 @@ from typing import Any
 import gevent
 from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
 
+from fixload.common.durations import format_duration
 from fixload.common.exitcodes import ExitCode
 from fixload.common.secrets import mask_url, redact
 from fixload.engine.engine import users_needed
@@ -91,6 +92,8 @@ def configure(environment: Any, runner: Any = None) -> tuple[str, ...]:
         registry=run.registry,
         flows=flows,
     ).raise_for_problems()
+    assert verdict.config is not None
+    options.setup_timeout(environment, verdict.config.plan.profile.settings.setup_timeout)  # a bad one: 104
     previous = run.config, run.config_key, run.thresholds
     run.config, run.config_key, run.thresholds = verdict.config, (profile, multiplier), verdict.thresholds
     try:
@@ -146,8 +149,13 @@ def on_test_start(environment: Any, **_: Any) -> None:
     wanted = (scenario.flow for scenario in run.config.plan.scenarios.values())
     if needs_fixtures(coordinator.flow_classes(environment), wanted):
         lifecycle.to(State.PROVISIONING)
+        timeout = options.setup_timeout(environment, run.config.plan.profile.settings.setup_timeout)
         try:
-            run.fixtures = provision(run.config, registry=run.registry)  # k6's setup accounting: group ::setup
+            with gevent.Timeout(timeout, SetupTimedOut(timeout)):
+                run.fixtures = provision(run.config, registry=run.registry)  # k6's setup accounting: group ::setup
+        except SetupTimedOut as exc:
+            _setup_timed_out(environment, run, exc)
+            return
         except Exception as exc:
             _setup_failed(environment, run, exc)
             return
@@ -208,7 +216,7 @@ class _QuietAfterFailedSetup(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         halt = self.run.lifecycle.halt
-        if halt is None or halt.reason is not HaltReason.SETUP_FAILED:
+        if halt is None or halt.reason not in (HaltReason.SETUP_FAILED, HaltReason.SETUP_TIMEOUT):
             return True
         return not record.getMessage().startswith(self.SPAWN_LINES)
 
@@ -224,6 +232,28 @@ def _setup_failed(environment: Any, run: Run, exc: Exception) -> None:
     if not _is_profile_run(environment):
         gevent.spawn_later(0, _quit, environment)
     # a profile run ends at the shape's next tick (run.halted), through Locust's normal path
+
+
+class SetupTimedOut(Exception):
+    """Setup ran past its deadline (k6's `setupTimeout`)."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"setup did not finish within setupTimeout={format_duration(seconds)} (the target answered too slowly "
+            "or not at all); raise settings.setupTimeout or --setup-timeout if it needs longer"
+        )
+        self.seconds = seconds
+
+
+def _setup_timed_out(environment: Any, run: Run, exc: SetupTimedOut) -> None:
+    """k6's SetupTimeout: as a failed setup (nothing sent by any flow, summary setup_failed), exit 100."""
+    detail = str(exc)
+    run.lifecycle.setup_failure = {"step": "setup", "timeout": format_duration(exc.seconds), "error": detail}
+    run.lifecycle.stop_sending(HaltReason.SETUP_TIMEOUT, detail)
+    logger.error("fixload: %s", detail)
+    coordinator.halt_workers(environment)
+    if not _is_profile_run(environment):
+        gevent.spawn_later(0, _quit, environment)
 
 
 def _quit(environment: Any) -> None:
@@ -301,7 +331,7 @@ def on_test_stop(environment: Any, **_: Any) -> None:
     # not started counts as early too: a stop (a signal, say) during the setup's fixtures kills test_start
     # before the engine starts
     early = state is not None and not state.finished
-    finalize(environment, early=early)
+    finalize_apart(environment, early)
     lifecycle = run_for(environment).lifecycle
     if lifecycle.state is State.FINALIZING:
         # A finalize in progress (a signal's, waiting for the workers' last reports) still needs this test's
@@ -318,6 +348,7 @@ def on_quitting(environment: Any, **_: Any) -> None:
     run = run_for(environment)
     runner = environment.runner
     running = runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING)
+    await_finalizer(run)
     finalize(environment, early=running)
     halt = run.lifecycle.halt
     if halt is not None and halt.reason is HaltReason.INVALID and environment.process_exit_code is None:
@@ -359,6 +390,28 @@ def finalize(environment: Any, early: bool = False) -> dict[str, Any] | None:
             lifecycle.reset_pending = False
             coordinator.reset(environment)
     return summary
+
+
+def finalize_apart(environment: Any, early: bool) -> None:
+    """`finalize` in a greenlet of its own, joined here. Locust fires test_stop in whichever of its greenlets
+    stopped the test, and may kill that greenlet mid-finalize (the shape's greenlet quitting while the last
+    worker's `quit` message makes Locust kill every runner greenlet): the summary would never be written and
+    the exit code stay 0. Apart, the finalize goes on, and `on_quitting` waits for it (`await_finalizer`)."""
+    run = run_for(environment)
+    worker = gevent.spawn(finalize, environment, early)
+    run.lifecycle.finalizer = worker
+    worker.join()
+
+
+FINALIZE_WAIT = coordinator.FLUSH_TIMEOUT + coordinator.IDLE_TIMEOUT + 5.0
+"""How long quitting waits for a finalize still under way (it waits for workers and idle VUs, bounded)."""
+
+
+def await_finalizer(run: Run) -> None:
+    """quitting: let a finalize still under way (`finalize_apart`) write its summary and set the exit code."""
+    worker = run.lifecycle.finalizer
+    if worker is not None and not worker.dead:
+        worker.join(timeout=FINALIZE_WAIT)
 
 
 def finalize_now(environment: Any) -> None:

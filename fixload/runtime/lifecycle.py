@@ -56,7 +56,15 @@ class HaltReason(StrEnum):
     """Worker: the master's heartbeat stopped; the worker stops its load and exits."""
     ENGINE_ERROR = "engine-error"
     """An executor, the engine, the shape or a watcher greenlet crashed (detail: the component and the
-    redacted exception): the run ends aborted with k6's GenericEngine exit code, 103."""
+    redacted exception): the run ends aborted with k6's GoPanic exit code, 109 (fixload's own code failed)."""
+    SETUP_TIMEOUT = "setup-timeout"
+    """Setup (the fixtures) ran past `setupTimeout`: status setup_failed, k6's SetupTimeout exit code, 100."""
+    WORKER_REFUSED = "worker-refused"
+    """Master: a worker whose locustfiles lack scenarios of the plan was refused; the run cannot be what the
+    profile says (status error, exit 1)."""
+    INCOMPLETE = "incomplete"
+    """Master/local: the plan did not end by its deadline (plan end + gracefulStop + grace + slack), or every
+    worker left before it ended: status error, exit 1."""
 
 
 TRANSITIONS: dict[State, frozenset[State]] = {
@@ -103,6 +111,11 @@ class RunLifecycle:
     reset_pending: bool = False
     """Locust stopped the test while a finalize was still waiting for worker reports: forget the test's
     state when that finalize is done, not before."""
+    refused: dict[str, str] = field(default_factory=dict)
+    """Master: workers refused at connect (their locustfiles lack scenarios of the plan), with why. Kept
+    across tests: such a worker has exited."""
+    finalizer: Any = None
+    """Master/local: the greenlet finalizing the test (apart from Locust's, which Locust may kill)."""
     ready: Event = field(default_factory=Event)
     """Set while users may act (state `running`, or halted: they wake and end). Users wait on it."""
     history: list[State] = field(default_factory=list)

@@ -1,9 +1,10 @@
 """How a test ended → the summary's status, its reason, and k6's exit code (docs/exit-codes.md).
 
-The first rule that matches wins, in this order: setup failed (107), an engine error (aborted, 103: an
-executor, the engine, the shape or a watcher crashed), abortOnFail (aborted, 99), stopped before the
-scenarios ended (105; every worker lost: error, 1), every request unanswered (target unreachable, 1), a
-threshold crossed (99), else passed (0).
+The first rule that matches wins, in this order: setup failed (107) or timed out (setup_failed, 100), an
+engine error (aborted, 109: an executor, the engine, the shape or a watcher crashed), abortOnFail (aborted,
+99), a refused worker or a plan that did not complete (error, 1), stopped before the scenarios ended (a
+signal: 105; the web UI's STOP: 103; every worker lost: error, 1), every request unanswered (target
+unreachable, 1), a threshold crossed (99), else passed (0).
 """
 
 from __future__ import annotations
@@ -32,10 +33,14 @@ def status_of(environment: Any, run: Run, early: bool, results: list[ThresholdRe
     halt = lifecycle.halt
     if halt is not None and halt.reason is HaltReason.SETUP_FAILED:
         return Status.SETUP_FAILED, f"setup failed: {halt.detail}"
+    if halt is not None and halt.reason is HaltReason.SETUP_TIMEOUT:
+        return Status.SETUP_FAILED, f"setup timed out: {halt.detail}"
     if halt is not None and halt.reason is HaltReason.ENGINE_ERROR:
         return Status.ABORTED, f"engine error in {halt.detail}"
     if halt is not None and halt.reason is HaltReason.ABORTED:
         return Status.ABORTED, f"abortOnFail: {halt.detail}"
+    if halt is not None and halt.reason in (HaltReason.WORKER_REFUSED, HaltReason.INCOMPLETE):
+        return Status.ERROR, halt.detail
     if early:
         if lifecycle.interrupted_by:
             return Status.INTERRUPTED, f"stopped by {lifecycle.interrupted_by} before the scenarios ended"
@@ -61,8 +66,15 @@ def status_of(environment: Any, run: Run, early: bool, results: list[ThresholdRe
 
 
 def exit_code(status: Status, run: Run | None = None) -> int:
-    """k6's exit code for a status; an engine error is `aborted` with k6's GenericEngine code, 103."""
-    halt = run.lifecycle.halt if run is not None else None
+    """k6's exit code for a status. Where one status has two of k6's codes, the run says which: an engine
+    error is `aborted` with k6's GoPanic, 109; a setup timeout is `setup_failed` with k6's SetupTimeout, 100;
+    a stop from the web UI (no signal) is `interrupted` with k6's ScriptStoppedFromRESTAPI, 103."""
+    lifecycle = run.lifecycle if run is not None else None
+    halt = lifecycle.halt if lifecycle is not None else None
     if status is Status.ABORTED and halt is not None and halt.reason is HaltReason.ENGINE_ERROR:
-        return int(ExitCode.ENGINE_ERROR)
+        return int(ExitCode.INTERNAL_ERROR)
+    if status is Status.SETUP_FAILED and halt is not None and halt.reason is HaltReason.SETUP_TIMEOUT:
+        return int(ExitCode.SETUP_TIMEOUT)
+    if status is Status.INTERRUPTED and lifecycle is not None and not lifecycle.interrupted_by:
+        return int(ExitCode.STOPPED_FROM_UI)
     return int(EXIT_CODES[status])

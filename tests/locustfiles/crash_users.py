@@ -2,15 +2,18 @@
 
 - `executor`: payments_flow's schedule raises OverflowError (what `duration: 1e308` did) after 5 starts,
   in whichever greenlet reads it next (a VU claiming a start, or the executor's allocator);
-- `shape`: the composite shape's tick raises once the test has started.
+- `shape`: the composite shape's tick raises once the test has started;
+- `hang`: the composite shape's tick blocks once the test has started (as a shape greenlet stuck in Locust's
+  dispatch does): the plan cannot complete, and fixload's guard must end the run (status error, exit 1).
 
-Test-only: the run must end aborted, exit 103, with the component and the exception in its summary.
+Test-only: a crash must end the run aborted, exit 109, with the component and the exception in its summary.
 """
 
 from __future__ import annotations
 
 import os
 
+import gevent
 from engine_users import *  # noqa: F403  (the ping users and the profile shape)
 
 from fixload.engine.arrival_rate import ArrivalRateExecutor
@@ -37,3 +40,13 @@ if CRASH == "shape":
         return _tick(shape)
 
     coordinator.tick = _crashing_tick
+
+if CRASH == "hang":
+    _tick_then = coordinator.tick
+
+    def _hanging_tick(shape):  # type: ignore[no-untyped-def]
+        if coordinator.elapsed(shape.runner.environment) > 1.0:
+            gevent.sleep(3600)
+        return _tick_then(shape)
+
+    coordinator.tick = _hanging_tick
