@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from fixload.common import children
-from fixload.profile.environment import read_env_file
+from fixload.common.envfile import read_env_file
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
