@@ -107,3 +107,7 @@ def test_progress_lines_fit_120_columns_and_are_labelled():
 def test_progress_counts_to_run_time_when_it_ends_the_run_first():
     assert format_lines(_status([]), run_time=20.0)[0].startswith("fixload 0:24/0:20 (-t)")
     assert format_lines(_status([]), run_time=90.0)[0].startswith("fixload 0:24/1:00 ")
+
+
+def test_no_total_results_block_without_metrics():
+    assert total_results({"metrics": {}, "fixload": {"durationSeconds": 1.0}}) == []

@@ -132,7 +132,7 @@ def total_results(summary: Mapping[str, Any], colour: bool = False) -> list[str]
             shown.append(f"{_dots(label, 40)}{text}")
         if shown:
             lines += [f"    {title}", *shown, ""]
-    return lines
+    return lines if len(lines) > 2 else []
 
 
 def format_console_summary(summary: Mapping[str, Any], colour: bool = False) -> str:
