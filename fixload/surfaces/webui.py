@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from flask import Response, jsonify, request
-from locust.runners import STATE_RUNNING, STATE_SPAWNING
+from locust.runners import STATE_CLEANUP, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING
 from werkzeug.datastructures import ImmutableMultiDict
 
 from fixload.common.secrets import redact
@@ -169,12 +170,36 @@ def threshold_rows(status: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def extended_stats(environment: Any) -> list[dict[str, Any]]:
-    status = live_for(environment).status()
+def extended_stats(environment: Any, status: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    status = status if status is not None else live_for(environment).status()
     return [
         {"key": TAB_SCENARIOS, "data": scenario_rows(status)},
         {"key": TAB_THRESHOLDS, "data": threshold_rows(status)},
     ]
+
+
+POLLING_STATES = (STATE_RUNNING, STATE_SPAWNING)
+"""The only runner states in which Locust's page keeps polling `/stats/requests` (its `useFetchStats` runs its
+2 s interval only while the state it last read is `spawning` or `running`; NEW shows only on `stopped`)."""
+
+
+def page_stats(environment: Any, data: dict[str, Any], status: dict[str, Any]) -> None:
+    """What Locust's page reads from `/stats/requests`, made true for a fixload run (in place):
+
+    - `state`: `cleanup` / `stopping` (the runner is ending the test: test_stop's listeners, the workers'
+      last reports) are answered as `running`, so the page polls again and sees `stopped` within 2 s; told
+      `cleanup`, Locust's page stops polling and shows a disabled LOADING button and no NEW until reloaded.
+      The runner's own state is kept in `locust_state`.
+    - `user_count` (the header's "Users" and the users chart): the VUs busy now, from fixload's numbers
+      (`vus_busy`), not Locust's user count, which counts every allocated VU from before the start instant.
+    """
+    state = data.setdefault("locust_state", data.get("state"))  # a memoized answer passes here again
+    if state in (STATE_CLEANUP, STATE_STOPPING):
+        data["state"] = STATE_RUNNING
+    if _profile_run(environment) and "user_count" in data:
+        busy = sum(int(s["vusBusy"] or 0) for s in status["scenarios"]) if status["state"] == "running" else 0
+        data["locust_user_count"] = data["user_count"]
+        data["user_count"] = data["vus_busy"] = busy
 
 
 # ------------------------------------------------------------------------------------ the start form
@@ -275,9 +300,28 @@ def _busy(environment: Any) -> bool:
     )
 
 
+FORM_LABELS = {
+    "profile": "Profile",
+    "multiplier": "Multiplier",
+    "envFile": "Env file",
+    "summary": "Summary path",
+    "setupTimeout": "Setup timeout",
+}
+"""The start form's labels for fixload's fields (by the form's input name): the page shows these, and refusals
+name the field by them (`form_wording`)."""
+FLAG_LABELS = {"--multiplier": "Multiplier", "--env-file": "Env file", "--summary": "Summary path", "--profile": "Profile"}
+"""The command-line flag each form field stands for: the shared validation names the flag, the form its field."""
+_FLAG = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, FLAG_LABELS)) + r")(?![\w-])")
+
+
+def form_wording(message: str) -> str:
+    """A validation message as the form's user reads it: `--multiplier: expected ...` -> `Multiplier: expected ...`."""
+    return _FLAG.sub(lambda m: FLAG_LABELS[m.group(1)], message)
+
+
 def refuse_start(environment: Any, message: str, banner: bool = True) -> Response:
     """A START that cannot run: say why in the form, the Logs tab and (`banner`) the banner; start nothing."""
-    message = redact(message)
+    message = redact(form_wording(message))
     logger.error("fixload: START refused: %s", message)
     if banner:
         run_for(environment).surfaces.refused = message
@@ -415,6 +459,7 @@ def panel(environment: Any) -> dict[str, Any]:
         "multiplier": status["multiplier"],
         "failing": status["failing"],
         "profileDecides": profile_decides(environment),
+        "formLabels": FORM_LABELS,
         "charts": charts,
         "css": CHART_CSS,
         "nowColumns": [c["title"] for c in SCENARIO_COLUMNS if c["key"] in NOW_COLUMNS],
@@ -525,6 +570,8 @@ def install(environment: Any, web_ui: Any) -> None:
         if request.path != "/stats/requests" or not response.is_json:
             return response
         data = response.get_json()
-        data["extended_stats"] = json.loads(redact(json.dumps(extended_stats(environment))))
+        status = live_for(environment).status()
+        data["extended_stats"] = json.loads(redact(json.dumps(extended_stats(environment, status))))
+        page_stats(environment, data, status)
         response.set_data(json.dumps(data))
         return response
