@@ -70,7 +70,8 @@ def _press(page: DevToolsPage, label: str) -> bool:
     where = page.evaluate(
         f"""(() => {{ const b = [...document.querySelectorAll('button')].find(b =>
             b.innerText.trim().toUpperCase() === {label.upper()!r} && !b.disabled && b.getClientRects().length);
-            if (!b) return null; const r = b.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2]; }})()"""
+            if (!b) return null; const r = b.getBoundingClientRect();
+            return [r.x + r.width / 2, r.y + r.height / 2]; }})()"""
     )
     if where is None:
         return False

@@ -309,7 +309,12 @@ FORM_LABELS = {
 }
 """The start form's labels for fixload's fields (by the form's input name): the page shows these, and refusals
 name the field by them (`form_wording`)."""
-FLAG_LABELS = {"--multiplier": "Multiplier", "--env-file": "Env file", "--summary": "Summary path", "--profile": "Profile"}
+FLAG_LABELS = {
+    "--multiplier": "Multiplier",
+    "--env-file": "Env file",
+    "--summary": "Summary path",
+    "--profile": "Profile",
+}
 """The command-line flag each form field stands for: the shared validation names the flag, the form its field."""
 _FLAG = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, FLAG_LABELS)) + r")(?![\w-])")
 
