@@ -37,6 +37,7 @@ BACK_TO_NEW = 6.0
 BUTTONS = "[...document.querySelectorAll('button')].map(b => b.innerText.trim().toUpperCase())"
 HEADER = "document.querySelector('header').innerText"
 BANNER = "(document.getElementById('fixload-banner') || {}).innerText || ''"
+ALERTS = "[...document.querySelectorAll('.MuiAlert-message')].map(a => a.innerText).join(' | ')"
 
 
 @pytest.fixture(scope="module")
@@ -93,7 +94,14 @@ def _start(page: DevToolsPage, ui) -> dict:
         assert _press(page, "NEW")
     page.wait("!!document.querySelector('button[type=submit]')", 10)
     page.click("button[type=submit]")
-    return wait_for(lambda: (s := _status(ui))["state"] == "running" and s, 30, "the test running")
+    try:
+        return wait_for(lambda: (s := _status(ui))["state"] == "running" and s, 30, "the test running")
+    except TimeoutError as exc:
+        logs = "\n".join((get_json(ui["base"] + "/logs") or {}).get("master", [])[-8:])
+        raise AssertionError(
+            f"START did not start: banner {page.evaluate(BANNER)!r}, alerts {page.evaluate(ALERTS)!r}, "
+            f"buttons {page.evaluate(BUTTONS)}, header {page.evaluate(HEADER)!r}\nlogs:\n{logs}"
+        ) from exc
 
 
 def _stop_at(page: DevToolsPage, ui, moment: str) -> float:
@@ -114,6 +122,7 @@ def _stop_at(page: DevToolsPage, ui, moment: str) -> float:
             f"buttons {page.evaluate(BUTTONS)}, /stats/requests state {stats.get('state')!r}"
         ) from exc
     back = time.monotonic() - clicked
+    print(f"STOP {moment}: NEW after {back:.2f} s", flush=True)
     assert "STOPPED" in page.evaluate(HEADER).upper()
     banner = page.wait(f"(() => {{ const t = {BANNER}; return /exit code/.test(t) && t; }})()", 5)
     if pressed and "PASSED" not in banner and "THRESHOLDS FAILED" not in banner:

@@ -434,7 +434,15 @@ def install(environment: Any, runner: Any, web_ui: Any) -> None:
         server, _thread = start_http_server(port, addr=host, registry=registry_for(environment))
         run_for(environment).surfaces.prometheus_server = server
         logger.info("fixload: Prometheus metrics on http://%s:%d/metrics", host, server.server_port)
-    environment.events.quitting.add_listener(_on_quitting)
+    quit_once: list[bool] = []
+
+    def on_quitting(**_: Any) -> None:
+        # Locust fires `quitting` again when a signal comes during the first (its SIGTERM handler shuts down)
+        if not quit_once:
+            quit_once.append(True)
+            _on_quitting(environment)
+
+    environment.events.quitting.add_listener(on_quitting)
 
 
 def linger_seconds(options: Any) -> float:
@@ -468,7 +476,7 @@ def linger(seconds: float) -> bool:
             watcher.cancel()
 
 
-def _on_quitting(environment: Any, **_: Any) -> None:
+def _on_quitting(environment: Any) -> None:
     surfaces = run_for(environment).surfaces
     options = environment.parsed_options
     url = getattr(options, "prometheus_push", "") if options is not None else ""
