@@ -112,7 +112,10 @@ def _stop_at(page: DevToolsPage, ui, moment: str) -> float:
     wait_for(lambda: _status(ui)["elapsed"] >= at or _status(ui)["state"] != "running", duration + 10, moment)
     clicked = time.monotonic()
     pressed = _press(page, "STOP")
-    assert pressed or moment == "last", f"{moment}: no STOP button while the test runs"
+    assert pressed or moment == "last", (
+        f"{moment}: no STOP button while the test runs: buttons {page.evaluate(BUTTONS)}, "
+        f"header {page.evaluate(HEADER)!r}, banner {page.evaluate(BANNER)!r}, status {_status(ui)['state']}"
+    )
     try:
         wait_for(lambda: page.evaluate(f"{BUTTONS}.includes('NEW')"), BACK_TO_NEW, "NEW after STOP", interval=0.05)
     except Exception as exc:

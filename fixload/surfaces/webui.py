@@ -50,7 +50,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from flask import Response, jsonify, request
-from locust.runners import STATE_CLEANUP, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING
+from locust.runners import STATE_CLEANUP, STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING
 from werkzeug.datastructures import ImmutableMultiDict
 
 from fixload.common.secrets import redact
@@ -183,6 +183,20 @@ POLLING_STATES = (STATE_RUNNING, STATE_SPAWNING)
 2 s interval only while the state it last read is `spawning` or `running`; NEW shows only on `stopped`)."""
 
 
+def _starting(environment: Any) -> bool:
+    lifecycle = run_for(environment).lifecycle
+    busy = (State.PROVISIONING, State.WAITING, State.RUNNING, State.FINALIZING)
+    return getattr(environment.runner, "shape_greenlet", None) is not None or lifecycle.state in busy
+
+
+def fresh_stats(web_ui: Any) -> None:
+    """Forget Locust's memoized `/stats/requests` answer (kept 2 s, doubled for good when one took longer), so the
+    page's first poll after START or the end reads the runner as it is, not as it was before."""
+    for endpoint, view in web_ui.app.view_functions.items():
+        if endpoint.rsplit(".", 1)[-1] == "request_stats" and hasattr(view, "clear_cache"):
+            view.clear_cache()
+
+
 def page_stats(environment: Any, data: dict[str, Any], status: dict[str, Any]) -> None:
     """What Locust's page reads from `/stats/requests`, made true for a fixload run (in place):
 
@@ -190,12 +204,17 @@ def page_stats(environment: Any, data: dict[str, Any], status: dict[str, Any]) -
       last reports) are answered as `running`, so the page polls again and sees `stopped` within 2 s; told
       `cleanup`, Locust's page stops polling and shows a disabled LOADING button and no NEW until reloaded.
       The runner's own state is kept in `locust_state`.
+    - `ready` while a test is starting (Locust's `start_shape` puts the runner back to `ready` until the shape's
+      first spawn: setup's fixtures, the common start instant) is answered as `spawning`; told `ready`, the page
+      shows the start form again, stops polling, and never shows the running test or its STOP button.
     - `user_count` (the header's "Users" and the users chart): the VUs busy now, from fixload's numbers
       (`vus_busy`), not Locust's user count, which counts every allocated VU from before the start instant.
     """
     state = data.setdefault("locust_state", data.get("state"))  # a memoized answer passes here again
     if state in (STATE_CLEANUP, STATE_STOPPING):
         data["state"] = STATE_RUNNING
+    elif state == STATE_INIT and _starting(environment):
+        data["state"] = STATE_SPAWNING  # START's shape has not spawned yet (setup, the start instant)
     if _profile_run(environment) and "user_count" in data:
         busy = sum(int(s["vusBusy"] or 0) for s in status["scenarios"]) if status["state"] == "running" else 0
         data["locust_user_count"] = data["user_count"]
@@ -521,8 +540,10 @@ def install(environment: Any, web_ui: Any) -> None:
 
     def on_test_start(**_: Any) -> None:
         run_for(environment).surfaces.refused = ""  # a new test: a refused START's message is old news
+        fresh_stats(web_ui)
 
     environment.events.test_start.add_listener(on_test_start)
+    environment.events.test_stop.add_listener(lambda **_: fresh_stats(web_ui))
     target = environment.host or (run_for(environment).config.target.base_url if run_for(environment).config else "")
     web_ui.template_args["extended_tabs"] = [
         {"title": "Scenarios", "key": TAB_SCENARIOS},
