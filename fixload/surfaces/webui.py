@@ -198,17 +198,11 @@ def fresh_stats(web_ui: Any) -> None:
 
 
 def page_stats(environment: Any, data: dict[str, Any], status: dict[str, Any]) -> None:
-    """What Locust's page reads from `/stats/requests`, made true for a fixload run (in place):
-
-    - `state`: `cleanup` / `stopping` (the runner is ending the test: test_stop's listeners, the workers'
-      last reports) are answered as `running`, so the page polls again and sees `stopped` within 2 s; told
-      `cleanup`, Locust's page stops polling and shows a disabled LOADING button and no NEW until reloaded.
-      The runner's own state is kept in `locust_state`.
-    - `ready` while a test is starting (Locust's `start_shape` puts the runner back to `ready` until the shape's
-      first spawn: setup's fixtures, the common start instant) is answered as `spawning`; told `ready`, the page
-      shows the start form again, stops polling, and never shows the running test or its STOP button.
-    - `user_count` (the header's "Users" and the users chart): the VUs busy now, from fixload's numbers
-      (`vus_busy`), not Locust's user count, which counts every allocated VU from before the start instant.
+    """What Locust's page reads from `/stats/requests`, made true for a fixload run (in place; the runner's own
+    state is kept in `locust_state`): a test ending (`cleanup`, `stopping`) is answered as `running` and a test
+    starting (`start_shape` sets `ready` until the first spawn) as `spawning`: told either, Locust's page stops
+    polling for good (stuck on CLEANUP with no NEW, or on the form during the run). `user_count` (the header and
+    the users chart) is fixload's VUs busy now, not Locust's user count (every VU allocated before the start).
     """
     state = data.setdefault("locust_state", data.get("state"))  # a memoized answer passes here again
     if state in (STATE_CLEANUP, STATE_STOPPING):
