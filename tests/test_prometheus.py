@@ -371,3 +371,20 @@ def test_flow_duration_histograms(scraped):
         assert values["count"] > 0, (scenario, flow)
         mean_ms = values["sum"] / values["count"] * 1000.0
         assert mean_ms == pytest.approx(metrics[f"{flow}_duration"]["avg"], rel=1e-6), (scenario, flow)
+
+
+def test_a_run_a_signal_stopped_does_not_linger(simulator, tmp_path):
+    """Ctrl-C ends a headless run with --prometheus-port (default linger 30 s) promptly: no linger after a signal."""
+    profile = scaled_profile(tmp_path, 5.0)
+    port = free_port()
+    argv = [*LOCUST, "-f", "locustfiles/", "--headless", "--profile", str(profile), "-H", simulator.base_url]
+    argv += ["--summary", str(tmp_path / "summary.json"), "--prometheus-port", str(port)]
+    proc = Process(argv, child_env(simulator.env), tmp_path, "locust")
+    try:
+        wait_for(lambda: http_get(f"http://127.0.0.1:{port}/metrics")[0] == 200, 30, "the metrics port")
+        signalled = time.monotonic()
+        code = proc.stop(signal.SIGINT, timeout=25)
+        assert time.monotonic() - signalled < 15, proc.output()[-2000:]
+        assert code == 105 and "metrics stay up" not in proc.output()
+    finally:
+        proc.stop(signal.SIGKILL)

@@ -8,7 +8,8 @@ registry's Trend sinks. Served at `/metrics` on Locust's web UI and, with `--pro
 through `redact()`; setup's requests and checks (k6's group `::setup`, no scenario) carry `scenario="setup"`.
 
 The whole run, to its end: a headless run keeps `--prometheus-port` up `--prometheus-linger` seconds after the
-test ended (default 30 s, two scrape intervals of 15 s; a signal ends it at once), and `--prometheus-push URL`
+test ended (default 30 s, two scrape intervals of 15 s; a signal ends it at once; a run a signal stopped does
+not linger), and `--prometheus-push URL`
 pushes the final values to a Pushgateway (`prometheus_client.push_to_gateway`, job `fixload`) when it quits.
 
 The metric list: docs/design-notes.md#surfaces-prometheus.
@@ -483,7 +484,8 @@ def _on_quitting(environment: Any) -> None:
     if url:
         push(environment, url)
     seconds = linger_seconds(options)
-    if surfaces.prometheus_server is not None and headless(environment) and seconds > 0:
+    signalled = bool(run_for(environment).lifecycle.interrupted_by)  # a run stopped by a signal exits promptly
+    if surfaces.prometheus_server is not None and headless(environment) and seconds > 0 and not signalled:
         logger.info("fixload: Prometheus metrics stay up %g s for a last scrape (--prometheus-linger)", seconds)
         if linger(seconds):
             logger.info("fixload: signal received: Prometheus metrics down")
