@@ -1,12 +1,21 @@
-"""Prometheus exposition (issues 8, 16): a live headless run scraped on `--prometheus-port` as soon as it answers
-and past the run's middle, parsed with prometheus_client's own parser: every per-scenario series from the first
-scrape, units in the names, the run's info, and every metric the shipped Grafana dashboard queries. Histogram
-buckets from the registry's sketches checked against exact counts."""
+"""Prometheus exposition (issues 8, 16, 26): a live headless run scraped on `--prometheus-port` as soon as it
+answers, past the run's middle and after its end (`--prometheus-linger`), parsed with prometheus_client's own
+parser: every per-scenario series from the first scrape, units in the names, the run's info, setup's requests as
+`scenario="setup"`, the flows' duration histograms, and every metric the shipped Grafana dashboard queries. The
+final values are the summary's, on the lingering port and in the push to a loopback Pushgateway stand-in; a
+SIGTERM during the linger ends the process at once. Histogram buckets from the registry's sketches checked
+against exact counts."""
 
 from __future__ import annotations
 
 import random
+import signal
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import ClassVar
 
+import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
@@ -38,14 +47,41 @@ def _value(families: dict, name: str, **labels: str) -> float:
     raise KeyError(f"{name}{labels}")
 
 
+class Pushgateway(BaseHTTPRequestHandler):
+    """A loopback stand-in for a Pushgateway: records each push (method, path, body) and answers 200."""
+
+    pushes: ClassVar[list[tuple[str, str, str]]] = []
+
+    def do_PUT(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0)).decode()
+        type(self).pushes.append((self.command, self.path, body))
+        self.send_response(200)
+        self.end_headers()
+
+    do_POST = do_PUT
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+LINGER = 20.0
+"""The test's --prometheus-linger: long enough to scrape after the end; SIGTERM ends it (the test waits less)."""
+
+
 @pytest.fixture(scope="module")
 def scraped(simulator, tmp_path_factory):
-    """Scrape a live run twice (once it has samples, then once it is past its middle), then let it finish."""
+    """Scrape a live run twice (once it has samples, then once it is past its middle), let it finish, scrape
+    the lingering port once the summary is written, then SIGTERM the process during its linger."""
     directory = tmp_path_factory.mktemp("prometheus")
     profile = scaled_profile(directory, 5.0)
     port = free_port()
+    gateway = ThreadingHTTPServer(("127.0.0.1", 0), Pushgateway)
+    Pushgateway.pushes = []
+    threading.Thread(target=gateway.serve_forever, daemon=True).start()
+    summary_path = directory / "summary.json"
     argv = [*LOCUST, "-f", "locustfiles/", "--headless", "--profile", str(profile), "-H", simulator.base_url]
-    argv += ["--summary", str(directory / "summary.json"), "--prometheus-port", str(port)]
+    argv += ["--summary", str(summary_path), "--prometheus-port", str(port), "--prometheus-linger", str(LINGER)]
+    argv += ["--prometheus-push", f"http://127.0.0.1:{gateway.server_port}"]
     proc = Process(argv, child_env(simulator.env), directory, "locust")
     url = f"http://127.0.0.1:{port}/metrics"
 
@@ -67,11 +103,22 @@ def scraped(simulator, tmp_path_factory):
     later = wait_for(
         scrape_when(lambda f: _value(f, "fixload_test_elapsed_seconds") > 7), 30, "a scrape past the middle"
     )
-    code = proc.wait(timeout=60)
+    wait_for(lambda: "metrics stay up" in proc.output() or proc.popen.poll() is not None, 60, "the linger")
+    after = wait_for(scrape_when(lambda f: _value(f, "fixload_test_running") == 0), 5, "a scrape after the end")
+    summary = orjson.loads(summary_path.read_bytes())
+    signalled = time.monotonic()
+    code = proc.stop(signal.SIGTERM, timeout=LINGER)
+    exited_in = time.monotonic() - signalled
+    gateway.shutdown()
+    gateway.server_close()
     return {
         "start": start,
         "first": first,
         "later": later,
+        "after": after,
+        "summary": summary,
+        "exited_in": exited_in,
+        "pushes": list(Pushgateway.pushes),
         "code": code,
         "proc": proc,
         "env": simulator.env,
@@ -98,10 +145,12 @@ def test_request_histograms_and_counts(scraped):
             entry["count"] = sample.value
         elif sample.name.endswith("_sum"):
             entry["sum"] = sample.value
-    # setup's requests carry no scenario, as in k6 (an empty label is Prometheus's "no label")
-    assert {dict(k)["scenario"] for k in by_series} == SCENARIOS | {""}
-    assert {dict(k)["name"] for k in by_series if not dict(k)["scenario"]} <= {"/api/zones", "/api/services"} | {
-        "/api/campaigns"
+    # setup's requests (k6: group ::setup, no scenario) are labelled as setup's, not as an empty scenario
+    assert {dict(k)["scenario"] for k in by_series} == SCENARIOS | {"setup"}
+    assert {dict(k)["name"] for k in by_series if dict(k)["scenario"] == "setup"} <= {
+        "/api/zones",
+        "/api/services",
+        "/api/campaigns",
     }
     assert all(set(dict(k)) == {"scenario", "name", "method", "status"} for k in by_series)
     assert ("name", "/api/bookings/{id}/status") in {kv for k in by_series for kv in k}
@@ -271,3 +320,71 @@ def test_buckets_from_sketch_match_exact_counts():
     for v in (1.0, 2.0, 3.0):
         small.add(v)
     assert bucket_counts(small, (0.5, 2.0, 10.0)) == [0, 2, 3]
+
+
+def _total(families: dict, name: str, **labels: str) -> float:
+    family = families[name.removesuffix("_total")]
+    return sum(
+        s.value for s in family.samples if s.name == name and all(s.labels.get(k) == v for k, v in labels.items())
+    )
+
+
+def test_a_scrape_after_the_end_gets_the_final_values(scraped):
+    """The headless run's port stays up after the test (--prometheus-linger): its values are the summary's."""
+    _, families = scraped["after"]
+    summary = scraped["summary"]
+    assert _value(families, "fixload_test_running") == 0
+    assert _total(families, "fixload_http_reqs_total") == summary["metrics"]["http_reqs"]["count"] > 0
+    for name, counts in summary["fixload"]["scenarios"].items():
+        assert _value(families, "fixload_iterations_started_total", scenario=name) == counts["started"], name
+    assert _total(families, "fixload_http_reqs_total") >= _total(scraped["later"][1], "fixload_http_reqs_total")
+
+
+def test_a_signal_ends_the_linger_at_once(scraped):
+    assert scraped["exited_in"] < 5.0, scraped["proc"].output()[-2000:]
+    assert scraped["code"] in (0, 99)  # the run's verdict stands: the signal came after its end
+
+
+def test_the_final_values_are_pushed(scraped):
+    """--prometheus-push: one push to the Pushgateway's job path, in Prometheus' text format, with the final values."""
+    assert len(scraped["pushes"]) == 1, scraped["pushes"]
+    method, path, body = scraped["pushes"][0]
+    assert method == "PUT" and path == "/metrics/job/fixload"
+    families = _families(body)
+    assert _total(families, "fixload_http_reqs_total") == scraped["summary"]["metrics"]["http_reqs"]["count"]
+    assert _value(families, "fixload_test_running") == 0
+
+
+def test_flow_duration_histograms(scraped):
+    """What the flow thresholds judge (`<flow>_duration`) as a histogram per scenario and flow; its mean is the
+    summary's avg of that Trend (the same samples)."""
+    _, families = scraped["after"]
+    histogram = families["fixload_flow_duration_seconds"]
+    assert histogram.type == "histogram"
+    series: dict[tuple[str, str], dict[str, float]] = {}
+    for sample in histogram.samples:
+        key = (sample.labels["scenario"], sample.labels["flow"])
+        series.setdefault(key, {})[sample.name.rsplit("_", 1)[1]] = sample.value
+    assert {scenario for scenario, _ in series} == SCENARIOS
+    metrics = scraped["summary"]["metrics"]
+    for (scenario, flow), values in series.items():
+        assert values["count"] > 0, (scenario, flow)
+        mean_ms = values["sum"] / values["count"] * 1000.0
+        assert mean_ms == pytest.approx(metrics[f"{flow}_duration"]["avg"], rel=1e-6), (scenario, flow)
+
+
+def test_a_run_a_signal_stopped_does_not_linger(simulator, tmp_path):
+    """Ctrl-C ends a headless run with --prometheus-port (default linger 30 s) promptly: no linger after a signal."""
+    profile = scaled_profile(tmp_path, 5.0)
+    port = free_port()
+    argv = [*LOCUST, "-f", "locustfiles/", "--headless", "--profile", str(profile), "-H", simulator.base_url]
+    argv += ["--summary", str(tmp_path / "summary.json"), "--prometheus-port", str(port)]
+    proc = Process(argv, child_env(simulator.env), tmp_path, "locust")
+    try:
+        wait_for(lambda: http_get(f"http://127.0.0.1:{port}/metrics")[0] == 200, 30, "the metrics port")
+        signalled = time.monotonic()
+        code = proc.stop(signal.SIGINT, timeout=25)
+        assert time.monotonic() - signalled < 15, proc.output()[-2000:]
+        assert code == 105 and "metrics stay up" not in proc.output()
+    finally:
+        proc.stop(signal.SIGKILL)

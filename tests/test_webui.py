@@ -40,6 +40,8 @@ from tests.surfacekit import (
 FACTOR = 5.0  # 60 s -> 12 s
 SCENARIOS = {"booking_flow", "chat_flow", "payments_flow", "analytics_flow", "ads_flow"}
 ALERT = "[...document.querySelectorAll('.MuiAlert-message')].map(a => a.innerText).join('\\n')"
+FORM_OPEN = "!!document.querySelector('input[name=multiplier]') && !!document.querySelector('input[name=profile]')"
+"""fixload's script opens both accordions of the start form: the profile and fixload's fields in plain sight."""
 BANNER = "(document.getElementById('fixload-banner') || {}).innerText || ''"
 
 
@@ -92,11 +94,9 @@ def _sent(ui) -> int:
 
 
 def _open_form(page: DevToolsPage, ui) -> None:
-    """The start form, as a fresh visit shows it, with both accordions open."""
-    page.goto(ui["base"] + "/", "document.body.innerText.includes('Custom parameters')")
-    for opened, title in enumerate(("Advanced options", "Custom parameters"), 1):
-        page.click("[aria-expanded=false]", title)
-        page.wait(f"document.querySelectorAll('.MuiCollapse-entered').length >= {opened}")
+    """The start form, as a fresh visit shows it: fixload's script has opened both accordions."""
+    page.goto(ui["base"] + "/", FORM_OPEN)
+    page.wait("document.querySelectorAll('.MuiCollapse-entered').length >= 2")
     page.wait("document.querySelector('input[name=userCount]').value.startsWith('set by the profile')", 10)
 
 
@@ -137,6 +137,23 @@ def test_start_form_shows_the_profile_fields(ui, page):
     assert fields["userCount"] == ["set by the profile: up to 177 VUs across 5 scenarios", True]
     assert fields["spawnRate"][0].startswith("set by the profile") and fields["spawnRate"][1]
     assert "fixload: ready" in page.evaluate(BANNER)
+    # fixload's fields under clean labels (Locust writes "Multiplier (load multiplier (scales load only))")
+    labels = page.evaluate(
+        "Object.fromEntries([...document.querySelectorAll('input[name]')].map(i => [i.name,"
+        ' (document.querySelector(`label[for="${i.id}"]`) || {}).innerText]))'
+    )
+    assert {labels[k] for k in ("profile", "multiplier", "envFile", "summary")} == {
+        "Profile",
+        "Multiplier",
+        "Env file",
+        "Summary path",
+    }
+    # users and ramp-up are the profile's: disabled, and not marked required
+    marks = page.evaluate(
+        "[...document.querySelectorAll('label.Mui-disabled .MuiFormLabel-asterisk')]"
+        ".filter(a => getComputedStyle(a).display !== 'none').length"
+    )
+    assert marks == 0 and not page.evaluate("document.querySelector('input[name=userCount]').required")
     shot = page.screenshot(SCREENSHOTS / "webui-start-form.png")
     ui["seen"].append(page.text())
     assert shot.stat().st_size > 20_000
@@ -155,8 +172,8 @@ def test_bad_values_are_shown_in_the_page_and_nothing_starts(ui, page, tmp_path)
     bad_threshold, needs_env = _bad_profiles(tmp_path)
     cases = [
         ({"profile": str(tmp_path / "missing.json")}, "missing.json"),
-        ({"multiplier": "two"}, "--multiplier: expected a positive number, got 'two'"),
-        ({"multiplier": "-1"}, "--multiplier: expected a positive number, got -1.0"),
+        ({"multiplier": "two"}, "Multiplier: expected a positive number, got 'two'"),
+        ({"multiplier": "-1"}, "Multiplier: expected a positive number, got -1.0"),
         ({"envFile": str(tmp_path / "absent.env")}, "absent.env"),
         ({"profile": str(bad_threshold)}, "rate<<0.5"),
         ({"profile": str(needs_env)}, "FIXLOAD_TEST_NOT_SET"),
@@ -326,11 +343,11 @@ _NEW_BUTTON = "[...document.querySelectorAll('button')].some(b => b.innerText.tr
 def _new_test(page: DevToolsPage, ui, fields: dict[str, str]) -> None:
     """Open the start form, fill it and START. After a test, NEW opens the form over the tabs; before any
     test (a slow test run on its own, `-m slow`) the page is the form already."""
-    page.goto(ui["base"] + "/", f"{_NEW_BUTTON} || document.body.innerText.includes('Custom parameters')")
+    page.goto(ui["base"] + "/", f"{_NEW_BUTTON} || {FORM_OPEN}")
     if page.evaluate(_NEW_BUTTON):
         page.click("button", "New")
-    page.click("[aria-expanded=false]", "Custom parameters")
-    page.wait("document.querySelectorAll('.MuiCollapse-entered').length >= 1")
+    page.wait(FORM_OPEN)
+    page.wait("document.querySelectorAll('.MuiCollapse-entered').length >= 2")
     _start(page, fields)
 
 
@@ -375,7 +392,7 @@ def test_a_setup_failure_is_the_verdict(ui, page):
 
 def test_a_refused_start_is_in_the_logs_tab(ui, page):
     _new_test(page, ui, {"multiplier": "0"})  # after a test: the form is a dialog over the tabs
-    page.wait(f"{ALERT}.includes('--multiplier: expected a positive number, got 0.0')", 10)
+    page.wait(f"{ALERT}.includes('Multiplier: expected a positive number, got 0.0')", 10)
     page.wait(f"{BANNER}.includes('START refused')", 5)  # the latest START, over the last verdict
     # Locust's Logs tab fetches the log when the page loads and refreshes it only while a test runs
     page.goto(ui["base"] + "/", "document.body.innerText.toUpperCase().includes('LOGS')")
@@ -416,7 +433,7 @@ def test_fixload_run_ui_with_two_workers(tmp_path, browser):
         wait_for(lambda: "2 workers connected" in proc.output() or proc.popen.poll() is not None, 60, "2 workers")
         target = re.search(r"embedded simulator at (http://127\.0\.0\.1:\d+)", proc.output()).group(1)
         with DevToolsPage(browser, height=1250) as page:
-            page.goto(base + "/", "document.body.innerText.includes('Custom parameters')")
+            page.goto(base + "/", FORM_OPEN)
             page.wait("document.querySelector('input[name=userCount]').value.startsWith('set by the profile')", 10)
             page.click("button[type=submit]")
             page.wait(f"{BANNER}.includes('waiting for the common start instant')", 10)

@@ -171,3 +171,56 @@ def test_the_banner_follows_the_lifecycle():
         "reason": "setup failed: ...",
         "summary": "/fixload/summary.json",
     }
+
+
+def test_refusals_name_the_form_field_not_the_flag():
+    from fixload.surfaces.webui import form_wording
+
+    assert form_wording("--multiplier: expected a positive number, got 0.0") == (
+        "Multiplier: expected a positive number, got 0.0"
+    )
+    assert form_wording("--env-file /x.env: no such file") == "Env file /x.env: no such file"
+    assert (
+        form_wording("K6_LOAD_MULTIPLIER: expected a positive number")
+        == "K6_LOAD_MULTIPLIER: expected a positive number"
+    )
+    assert form_wording("--summary-export and --profile") == "--summary-export and Profile"
+
+
+@pytest.mark.parametrize(
+    ("locust_state", "shown"),
+    [("cleanup", "running"), ("stopping", "running"), ("running", "running"), ("stopped", "stopped")],
+)
+def test_the_page_keeps_polling_until_the_runner_has_stopped(locust_state, shown):
+    """Locust's page polls /stats/requests only while it reads spawning/running and shows NEW only on stopped:
+    a test ending (cleanup, stopping) is answered as running, so its next poll reads stopped."""
+    from locust.env import Environment
+
+    from fixload.surfaces.webui import page_stats
+
+    environment = Environment()
+    environment.create_local_runner()
+    data = {"state": locust_state, "user_count": 3}
+    page_stats(environment, data, {"state": "ready", "scenarios": []})
+    assert data["state"] == shown and data["locust_state"] == locust_state
+
+
+def test_a_starting_test_is_not_ready():
+    """START puts Locust's runner back to `ready` until the shape's first spawn: the page must not read `ready`."""
+    from locust.env import Environment
+
+    from fixload.runtime.lifecycle import State
+    from fixload.runtime.state import run_for
+    from fixload.surfaces.webui import page_stats
+
+    environment = Environment()
+    environment.create_local_runner()
+    lifecycle = run_for(environment).lifecycle
+    lifecycle.to(State.CONFIGURED)
+    idle = {"state": "ready"}
+    page_stats(environment, idle, {"state": "ready", "scenarios": []})
+    assert idle["state"] == "ready"
+    lifecycle.to(State.PROVISIONING)
+    starting = {"state": "ready"}
+    page_stats(environment, starting, {"state": "ready", "scenarios": []})
+    assert starting["state"] == "spawning"

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from fixload.cli import config_files
 from fixload.common import children
 from fixload.common.exitcodes import ExitCode
 from fixload.common.secrets import mask_url
@@ -45,6 +46,12 @@ def add_arguments(parser: argparse.ArgumentParser, plugin_options: bool = True) 
         help="run `fixload check` (setup + one iteration per flow) first; start no load if a step fails",
     )
     parser.add_argument("--ui", action="store_true", help="open Locust's web UI instead of running headless")
+    parser.add_argument(
+        "--show-config",
+        action="store_true",
+        help="print which configuration file (~/.locust.conf, locust.conf, pyproject.toml [tool.locust], --config) "
+        "set which option, as Locust reads them (every option, fixload's included; the command line wins); exit",
+    )
     parser.add_argument("--workers", type=int, default=0, help="run a master and N local worker processes")
     parser.add_argument(
         "-f",
@@ -263,6 +270,10 @@ def _run(args: argparse.Namespace, relay: children.SignalRelay) -> int:
     from fixload.report.experiment import EMBEDDED_TARGET_ENV
     from fixload.report.summary import default_summary_path
 
+    settings = config_files.apply(args)  # locust.conf & co., as Locust reads them; the command line wins
+    if args.show_config:
+        print(config_files.describe(settings))
+        return ExitCode.OK
     # The one validation (fixload.profile.validation), for the target this run will use, before anything starts.
     verdict = validate_run(
         args.profile, args.multiplier, args.env_file, processes=max(1, args.workers), locustfile=args.locustfiles

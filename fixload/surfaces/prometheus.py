@@ -5,7 +5,12 @@ follow Prometheus' conventions (base units in the name, `_total` on counters, `_
 facts); every per-scenario series exists from the first scrape, at 0. Histogram buckets come from the
 registry's Trend sinks. Served at `/metrics` on Locust's web UI and, with `--prometheus-port N`, by
 `prometheus_client.start_http_server` on `--prometheus-host` (127.0.0.1 by default). Label values pass
-through `redact()`.
+through `redact()`; setup's requests and checks (k6's group `::setup`, no scenario) carry `scenario="setup"`.
+
+The whole run, to its end: a headless run keeps `--prometheus-port` up `--prometheus-linger` seconds after the
+test ended (default 30 s, two scrape intervals of 15 s; a signal ends it at once; a run a signal stopped does
+not linger), and `--prometheus-push URL`
+pushes the final values to a Pushgateway (`prometheus_client.push_to_gateway`, job `fixload`) when it quits.
 
 The metric list: docs/design-notes.md#surfaces-prometheus.
 """
@@ -14,12 +19,15 @@ from __future__ import annotations
 
 import logging
 import math
+import signal
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+import gevent
+from gevent.event import Event
 from locust.runners import MasterRunner, WorkerRunner
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, push_to_gateway
 from prometheus_client.core import (
     CollectorRegistry,
     CounterMetricFamily,
@@ -29,10 +37,12 @@ from prometheus_client.core import (
 from prometheus_client.registry import Collector
 
 from fixload.common.secrets import redact
+from fixload.flows.fixtures import SETUP_GROUP
 from fixload.metrics.registry import MAPPING, MetricType, Registry, TrendSink, ValueType
 from fixload.metrics.thresholds import parse_expression, parse_selector
 from fixload.runtime import coordinator
 from fixload.runtime.live import live_for, live_thresholds, summary_thresholds
+from fixload.runtime.options import headless
 from fixload.runtime.state import run_for
 
 logger = logging.getLogger("fixload")
@@ -60,6 +70,14 @@ BUCKETS_SECONDS: tuple[float, ...] = (
     30.0,
 )
 REQUEST_LABELS = ("scenario", "name", "method", "status")
+FLOW_LABELS = ("scenario", "flow")
+SETUP_SCENARIO = "setup"
+"""The `scenario` label of setup's samples (k6 tags them `group=::setup` and no scenario)."""
+DEFAULT_LINGER_S = 30.0
+"""How long a headless run's --prometheus-port stays up after the test: two scrape intervals of 15 s
+(Prometheus' default is 1 m; deploy/prometheus/prometheus.yml scrapes every 5 s)."""
+PUSH_JOB = "fixload"
+PUSH_TIMEOUT_S = 10.0
 THRESHOLD_LABELS = ("metric", "expression")
 # a threshold value's unit suffix -> (help text, what divides the k6 value: k6 times are milliseconds)
 UNITS: dict[str, tuple[str, float]] = {
@@ -128,8 +146,16 @@ def public_target(url: str) -> str:
     return redact(urlunsplit((parts.scheme, netloc, parts.path, "", "")))
 
 
+def scenario_label(tags: dict[str, str]) -> str:
+    """The scenario a sample belongs to; setup's (k6's group `::setup`, no scenario) are `setup`'s."""
+    scenario = tags.get("scenario", "")
+    if not scenario and tags.get("group") == SETUP_GROUP:
+        return SETUP_SCENARIO
+    return redact(scenario)
+
+
 def _labels(tags: dict[str, str]) -> list[str]:
-    return [redact(tags.get(k, "")) for k in REQUEST_LABELS]
+    return [scenario_label(tags) if k == "scenario" else redact(tags.get(k, "")) for k in REQUEST_LABELS]
 
 
 def _count(registry: Registry, metric: str, selector: dict[str, str]) -> float:
@@ -156,6 +182,7 @@ class FixloadCollector(Collector):
         yield self._run_info(status)
         yield from self._requests(registry)
         yield from self._scenarios(registry, status)
+        yield self._flow_durations(registry, status)
         yield from self._checks(registry)
         yield from self._thresholds(registry, live)
         runner = environment.runner
@@ -258,6 +285,30 @@ class FixloadCollector(Collector):
         yield from (completed, started, scheduled, dropped, failed, vus, allocated, vus_max, target, achieved)
 
     @staticmethod
+    def _flow_durations(registry: Registry, status: dict[str, Any]) -> HistogramMetricFamily:
+        """Each flow's iteration duration (`<flow>_duration`, the Trend the profiles' thresholds judge)."""
+        family = HistogramMetricFamily(
+            "fixload_flow_duration_seconds",
+            "a flow's iteration duration (k6 <flow>_duration: what the flow thresholds judge) by scenario and flow",
+            labels=FLOW_LABELS,
+        )
+        bounds_ms = tuple(b * 1000.0 for b in BUCKETS_SECONDS)
+        merged: dict[tuple[str, str], TrendSink] = {}
+        for flow in sorted({s["flow"] for s in status["scenarios"]}):
+            metric = f"{flow}_duration"
+            if metric not in registry:
+                continue
+            for series in registry.series(metric):
+                key = (scenario_label(series.tags), redact(flow))
+                merged.setdefault(key, TrendSink()).merge(series.sink)  # type: ignore[arg-type]
+        for key, sink in sorted(merged.items()):
+            cumulative = bucket_counts(sink, bounds_ms)
+            buckets = [(_le(b), float(c)) for b, c in zip(BUCKETS_SECONDS, cumulative, strict=True)]
+            buckets.append(("+Inf", float(sink.count)))
+            family.add_metric(list(key), buckets, sum_value=sink.sum / 1000.0)
+        return family
+
+    @staticmethod
     def _checks(registry: Registry) -> Iterator[Any]:
         total = CounterMetricFamily("fixload_checks", "checks (a flow's steps) evaluated", labels=("scenario", "check"))
         failed = CounterMetricFamily(
@@ -266,7 +317,7 @@ class FixloadCollector(Collector):
         counts: dict[tuple[str, str], list[float]] = {}
         if "checks" in registry:
             for series in registry.series("checks"):
-                key = (redact(series.tags.get("scenario", "")), redact(series.tags.get("check", "")))
+                key = (scenario_label(series.tags), redact(series.tags.get("check", "")))
                 entry = counts.setdefault(key, [0.0, 0.0])
                 entry[0] += series.sink.total  # type: ignore[union-attr]
                 entry[1] += series.sink.fails  # type: ignore[union-attr]
@@ -346,6 +397,21 @@ def add_arguments(parser: Any) -> None:
         include_in_web_ui=False,
         help="fixload: interface for --prometheus-port (default 127.0.0.1)",
     )
+    parser.add_argument(
+        "--prometheus-linger",
+        type=float,
+        default=None,
+        include_in_web_ui=False,
+        help=f"fixload: seconds a headless run keeps --prometheus-port up after the test ended, so a scrape gets "
+        f"the final values (default {DEFAULT_LINGER_S:g} with --prometheus-port; a signal ends it at once)",
+    )
+    parser.add_argument(
+        "--prometheus-push",
+        default="",
+        include_in_web_ui=False,
+        metavar="URL",
+        help=f"fixload: push the final values to this Pushgateway (job {PUSH_JOB!r}) when the run ends",
+    )
 
 
 def install(environment: Any, runner: Any, web_ui: Any) -> None:
@@ -369,11 +435,60 @@ def install(environment: Any, runner: Any, web_ui: Any) -> None:
         server, _thread = start_http_server(port, addr=host, registry=registry_for(environment))
         run_for(environment).surfaces.prometheus_server = server
         logger.info("fixload: Prometheus metrics on http://%s:%d/metrics", host, server.server_port)
-    environment.events.quitting.add_listener(_on_quitting)
+    quit_once: list[bool] = []
+
+    def on_quitting(**_: Any) -> None:
+        # Locust fires `quitting` again when a signal comes during the first (its SIGTERM handler shuts down)
+        if not quit_once:
+            quit_once.append(True)
+            _on_quitting(environment)
+
+    environment.events.quitting.add_listener(on_quitting)
 
 
-def _on_quitting(environment: Any, **_: Any) -> None:
+def linger_seconds(options: Any) -> float:
+    """--prometheus-linger, or its default when --prometheus-port is given (0 without a port to keep up)."""
+    if options is None or not int(getattr(options, "prometheus_port", 0) or 0):
+        return 0.0
+    value = getattr(options, "prometheus_linger", None)
+    return DEFAULT_LINGER_S if value is None else max(0.0, float(value))
+
+
+def push(environment: Any, url: str) -> bool:
+    """Push the current values to a Pushgateway at `url` (job `fixload`); a failure is logged, never fatal."""
+    try:
+        push_to_gateway(url, job=PUSH_JOB, registry=registry_for(environment), timeout=PUSH_TIMEOUT_S)
+    except Exception as exc:  # the run's result stands whatever the gateway does
+        logger.error("fixload: --prometheus-push %s failed: %s", redact(url), redact(str(exc)))
+        return False
+    logger.info("fixload: pushed the final Prometheus values to %s (job %s)", redact(url), PUSH_JOB)
+    return True
+
+
+def linger(seconds: float) -> bool:
+    """Wait `seconds` (the Prometheus server keeps answering), or less if SIGINT/SIGTERM comes; True if a
+    signal ended it. fixload's own handlers see the signal too (the run has ended: its result stands)."""
+    ended = Event()
+    watchers = [gevent.signal_handler(signum, ended.set) for signum in (signal.SIGINT, signal.SIGTERM)]
+    try:
+        return ended.wait(timeout=seconds)
+    finally:
+        for watcher in watchers:
+            watcher.cancel()
+
+
+def _on_quitting(environment: Any) -> None:
     surfaces = run_for(environment).surfaces
+    options = environment.parsed_options
+    url = getattr(options, "prometheus_push", "") if options is not None else ""
+    if url:
+        push(environment, url)
+    seconds = linger_seconds(options)
+    signalled = bool(run_for(environment).lifecycle.interrupted_by)  # a run stopped by a signal exits promptly
+    if surfaces.prometheus_server is not None and headless(environment) and seconds > 0 and not signalled:
+        logger.info("fixload: Prometheus metrics stay up %g s for a last scrape (--prometheus-linger)", seconds)
+        if linger(seconds):
+            logger.info("fixload: signal received: Prometheus metrics down")
     server, surfaces.prometheus_server = surfaces.prometheus_server, None
     if server is not None:
         server.shutdown()

@@ -4,7 +4,10 @@
 // never touch it): the run's banner above the page (why START was refused, waiting for the common start
 // instant, running, finalizing, then the verdict with its exit code and the summary link), and the chart
 // panel below Locust's tabs (the HTML report's own SVG charts, drawn by the server from the live series).
-// It also says on the start form that users and ramp-up are set by the profile, and gives the page's own
+// The banner's countdown and elapsed time tick on the page's clock between polls. On the start form it opens
+// Locust's two accordions (the profile, the multiplier and the env file in plain sight), gives fixload's
+// fields clean labels, says that users and ramp-up are set by the profile (no "required" mark on them), and
+// names the header's user count for what the server reports there: VUs busy. It gives the page's own
 // state-changing requests this process's token (fixload/surfaces/guard.py; docs/web-ui-security.md).
 (() => {
   "use strict";
@@ -12,6 +15,10 @@
   const base = tag.src.replace(/fixload\/ui\.js.*$/, "");
   const SAFE = new Set(["GET", "HEAD", "OPTIONS"]);
   let stale = "";
+  // a field the profile decides is disabled: it is not the user's to fill, so no "required" asterisk
+  document.head.append(Object.assign(document.createElement("style"), {
+    textContent: "label.Mui-disabled .MuiFormLabel-asterisk { display: none; }",
+  }));
 
   // THE SHIM (the one place that relies on Locust's private behaviour): Locust's React UI sends START, STOP,
   // RESET and its user settings with RTK Query's fetchBaseQuery, whose default fetchFn calls the global
@@ -34,11 +41,20 @@
       return response;
     });
   };
+  // the page's clock since the last poll: the countdown and the elapsed time move between polls
+  const since = (data) => (performance.now() - data.receivedAt) / 1000;
   const PHASES = {
     ready: ["info", () => "fixload: ready — press START to run the profile"],
     refused: ["error", (r) => `fixload: START refused — ${r.message}`],
-    waiting: ["info", (r) => (r.startsIn == null ? "fixload: starting…" : `fixload: waiting for the common start instant (in ${r.startsIn.toFixed(1)} s)`)],
-    running: ["running", (r, p) => `fixload: running — ${r.elapsed.toFixed(0)} s of ${p.durationText}` + (p.failing ? ` · ${p.failing} threshold(s) failing so far` : "")],
+    waiting: ["info", (r, p) => {
+      if (r.startsIn == null) return "fixload: starting…";
+      const left = r.startsIn - since(p);
+      return left > 0.05 ? `fixload: waiting for the common start instant (in ${left.toFixed(1)} s)` : "fixload: starting now…";
+    }],
+    running: ["running", (r, p) => {
+      const elapsed = Math.min(r.elapsed + since(p), r.duration == null ? Infinity : r.duration);
+      return `fixload: running — ${elapsed.toFixed(0)} s of ${p.durationText}` + (p.failing ? ` · ${p.failing} threshold(s) failing so far` : "");
+    }],
     provisioning: ["info", () => "fixload: setting up — provisioning the zone, service and campaign fixtures"],
     halting: ["error", (r) => `fixload: ending the test — ${r.reason}${r.detail ? ": " + r.detail : ""}`],
     finalizing: ["info", () => "fixload: finalizing — collecting the last samples, evaluating thresholds, writing the summary"],
@@ -111,6 +127,43 @@
         input.value = text;
         input.title = "The profile's scenarios decide how many VUs run and when they start";
       }
+      if (input && input.disabled) input.required = false; // the profile's, not the user's to fill
+    }
+  }
+
+  // Locust puts the profile (its own field) under a collapsed "Advanced options" and fixload's fields under
+  // a collapsed "Custom parameters", each labelled "Name (help text)": open both once per form (a user may
+  // close them again), and label fixload's fields by their names, the help in their tooltip.
+  const opened = new WeakSet();
+  const TITLES = { "Advanced options": "Profile and run time", "Custom parameters": "fixload: multiplier, env file, summary" };
+  function form(data) {
+    for (const summary of document.querySelectorAll(".MuiAccordionSummary-root")) {
+      const title = summary.querySelector(".MuiTypography-root") || summary;
+      const text = title.textContent.trim();
+      if (TITLES[text]) title.textContent = TITLES[text];
+      if (!Object.values(TITLES).includes(title.textContent.trim())) continue;
+      if (!opened.has(summary)) {
+        opened.add(summary);
+        if (summary.getAttribute("aria-expanded") === "false") summary.click();
+      }
+    }
+    for (const [name, label] of Object.entries(data.formLabels || {})) {
+      const input = document.querySelector(`input[name=${name}]`);
+      const node = input && input.id && document.querySelector(`label[for="${input.id}"]`);
+      if (!node || node.dataset.fixload === label) continue;
+      const help = node.textContent.match(/^[^(]*\((.*)\)\s*\*?\s*$/);
+      if (help && !input.title) input.title = help[1];
+      node.textContent = label;
+      node.dataset.fixload = label;
+      const notch = input.parentElement && input.parentElement.querySelector("legend span"); // the outline's gap
+      if (notch) notch.textContent = label;
+    }
+  }
+
+  // The header's "Users" is what fixload answers in /stats/requests' user_count: the VUs busy now.
+  function header() {
+    for (const node of document.querySelectorAll("header p, header span, header h6")) {
+      if (node.children.length === 0 && node.textContent === "Users") node.textContent = "VUs busy";
     }
   }
 
@@ -144,10 +197,13 @@
       if (response.ok) {
         const data = await response.json();
         data.durationText = duration(data.run.duration);
+        data.receivedAt = performance.now();
         window.fixloadPanel = data;
         banner(data);
         charts(data);
         profileFields(data);
+        form(data);
+        header();
         clearNow(data);
       }
     } catch (error) {
@@ -157,10 +213,29 @@
 
   poll();
   setInterval(poll, 2000);
+  // the countdown and the elapsed time move with the page's clock; at the start instant, ask at once
+  let due = false;
+  setInterval(() => {
+    const data = window.fixloadPanel;
+    if (!data || !["waiting", "running"].includes(data.run.phase)) return;
+    banner(data);
+    const left = data.run.startsIn == null ? null : data.run.startsIn - since(data);
+    if (data.run.phase === "waiting" && left != null && left <= 0 && !due) {
+      due = true;
+      poll().finally(() => { due = false; });
+    }
+  }, 200);
   // START / STOP / NEW: show their effect without waiting for the next poll
   document.addEventListener("click", (event) => {
     if (event.target.closest && event.target.closest("button")) [300, 1000].forEach((ms) => setTimeout(poll, ms));
   }, true);
   // the form is re-mounted when a test stops: fill its profile fields as soon as it appears
-  new MutationObserver(() => window.fixloadPanel && (profileFields(window.fixloadPanel), clearNow(window.fixloadPanel))).observe(document.body, { childList: true, subtree: true });
+  new MutationObserver(() => {
+    const data = window.fixloadPanel;
+    if (!data) return;
+    profileFields(data);
+    form(data);
+    header();
+    clearNow(data);
+  }).observe(document.body, { childList: true, subtree: true });
 })();

@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,7 +50,7 @@ from urllib.parse import urlsplit
 
 import orjson
 from flask import Response, jsonify, request
-from locust.runners import STATE_RUNNING, STATE_SPAWNING
+from locust.runners import STATE_CLEANUP, STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING
 from werkzeug.datastructures import ImmutableMultiDict
 
 from fixload.common.secrets import redact
@@ -169,12 +170,49 @@ def threshold_rows(status: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def extended_stats(environment: Any) -> list[dict[str, Any]]:
-    status = live_for(environment).status()
+def extended_stats(environment: Any, status: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    status = status if status is not None else live_for(environment).status()
     return [
         {"key": TAB_SCENARIOS, "data": scenario_rows(status)},
         {"key": TAB_THRESHOLDS, "data": threshold_rows(status)},
     ]
+
+
+POLLING_STATES = (STATE_RUNNING, STATE_SPAWNING)
+"""The only runner states in which Locust's page keeps polling `/stats/requests` (its `useFetchStats` runs its
+2 s interval only while the state it last read is `spawning` or `running`; NEW shows only on `stopped`)."""
+
+
+def _starting(environment: Any) -> bool:
+    lifecycle = run_for(environment).lifecycle
+    busy = (State.PROVISIONING, State.WAITING, State.RUNNING, State.FINALIZING)
+    return getattr(environment.runner, "shape_greenlet", None) is not None or lifecycle.state in busy
+
+
+def fresh_stats(web_ui: Any) -> None:
+    """Forget Locust's memoized `/stats/requests` answer (kept 2 s, doubled for good when one took longer), so the
+    page's first poll after START or the end reads the runner as it is, not as it was before."""
+    for endpoint, view in web_ui.app.view_functions.items():
+        if endpoint.rsplit(".", 1)[-1] == "request_stats" and hasattr(view, "clear_cache"):
+            view.clear_cache()
+
+
+def page_stats(environment: Any, data: dict[str, Any], status: dict[str, Any]) -> None:
+    """What Locust's page reads from `/stats/requests`, made true for a fixload run (in place; the runner's own
+    state is kept in `locust_state`): a test ending (`cleanup`, `stopping`) is answered as `running` and a test
+    starting (`start_shape` sets `ready` until the first spawn) as `spawning`: told either, Locust's page stops
+    polling for good (stuck on CLEANUP with no NEW, or on the form during the run). `user_count` (the header and
+    the users chart) is fixload's VUs busy now, not Locust's user count (every VU allocated before the start).
+    """
+    state = data.setdefault("locust_state", data.get("state"))  # a memoized answer passes here again
+    if state in (STATE_CLEANUP, STATE_STOPPING):
+        data["state"] = STATE_RUNNING
+    elif state == STATE_INIT and _starting(environment):
+        data["state"] = STATE_SPAWNING  # START's shape has not spawned yet (setup, the start instant)
+    if _profile_run(environment) and "user_count" in data:
+        busy = sum(int(s["vusBusy"] or 0) for s in status["scenarios"]) if status["state"] == "running" else 0
+        data["locust_user_count"] = data["user_count"]
+        data["user_count"] = data["vus_busy"] = busy
 
 
 # ------------------------------------------------------------------------------------ the start form
@@ -275,9 +313,33 @@ def _busy(environment: Any) -> bool:
     )
 
 
+FORM_LABELS = {
+    "profile": "Profile",
+    "multiplier": "Multiplier",
+    "envFile": "Env file",
+    "summary": "Summary path",
+    "setupTimeout": "Setup timeout",
+}
+"""The start form's labels for fixload's fields (by the form's input name): the page shows these, and refusals
+name the field by them (`form_wording`)."""
+FLAG_LABELS = {
+    "--multiplier": "Multiplier",
+    "--env-file": "Env file",
+    "--summary": "Summary path",
+    "--profile": "Profile",
+}
+"""The command-line flag each form field stands for: the shared validation names the flag, the form its field."""
+_FLAG = re.compile(r"(?<![\w-])(" + "|".join(map(re.escape, FLAG_LABELS)) + r")(?![\w-])")
+
+
+def form_wording(message: str) -> str:
+    """A validation message as the form's user reads it: `--multiplier: expected ...` -> `Multiplier: expected ...`."""
+    return _FLAG.sub(lambda m: FLAG_LABELS[m.group(1)], message)
+
+
 def refuse_start(environment: Any, message: str, banner: bool = True) -> Response:
     """A START that cannot run: say why in the form, the Logs tab and (`banner`) the banner; start nothing."""
-    message = redact(message)
+    message = redact(form_wording(message))
     logger.error("fixload: START refused: %s", message)
     if banner:
         run_for(environment).surfaces.refused = message
@@ -415,6 +477,7 @@ def panel(environment: Any) -> dict[str, Any]:
         "multiplier": status["multiplier"],
         "failing": status["failing"],
         "profileDecides": profile_decides(environment),
+        "formLabels": FORM_LABELS,
         "charts": charts,
         "css": CHART_CSS,
         "nowColumns": [c["title"] for c in SCENARIO_COLUMNS if c["key"] in NOW_COLUMNS],
@@ -471,8 +534,10 @@ def install(environment: Any, web_ui: Any) -> None:
 
     def on_test_start(**_: Any) -> None:
         run_for(environment).surfaces.refused = ""  # a new test: a refused START's message is old news
+        fresh_stats(web_ui)
 
     environment.events.test_start.add_listener(on_test_start)
+    environment.events.test_stop.add_listener(lambda **_: fresh_stats(web_ui))
     target = environment.host or (run_for(environment).config.target.base_url if run_for(environment).config else "")
     web_ui.template_args["extended_tabs"] = [
         {"title": "Scenarios", "key": TAB_SCENARIOS},
@@ -525,6 +590,8 @@ def install(environment: Any, web_ui: Any) -> None:
         if request.path != "/stats/requests" or not response.is_json:
             return response
         data = response.get_json()
-        data["extended_stats"] = json.loads(redact(json.dumps(extended_stats(environment))))
+        status = live_for(environment).status()
+        data["extended_stats"] = json.loads(redact(json.dumps(extended_stats(environment, status))))
+        page_stats(environment, data, status)
         response.set_data(json.dumps(data))
         return response
