@@ -9,13 +9,13 @@ environments in one process and every reader sees the same truth.
 from __future__ import annotations
 
 import math
-import weakref
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import gevent
 
+from fixload.flows.user import NotConfigured, attach, runtime_of
 from fixload.metrics.failures import FailureLog
 from fixload.metrics.registry import Registry, SinkCache
 from fixload.runtime.lifecycle import RunLifecycle
@@ -153,12 +153,11 @@ class Run:
         return self.lifecycle.halted
 
 
-_runs: weakref.WeakKeyDictionary[Environment, Run] = weakref.WeakKeyDictionary()
-
-
 def run_for(environment: Environment) -> Run:
     """This environment's run state, created on first use."""
-    run = _runs.get(environment)
-    if run is None:
-        run = _runs[environment] = Run()
-    return run
+    try:
+        return runtime_of(environment)  # type: ignore[return-value]
+    except NotConfigured:
+        run = Run()
+        attach(environment, run)
+        return run
