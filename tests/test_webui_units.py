@@ -143,27 +143,27 @@ def test_the_banner_follows_the_lifecycle():
     from locust.env import Environment
 
     from fixload.runtime.lifecycle import HaltReason, State
-    from fixload.runtime.state import run_for
+    from fixload.runtime.state import Runtime
     from fixload.surfaces.webui import run_phase
 
     environment = Environment()
-    run = run_for(environment)
+    run = Runtime(environment)
     lifecycle = run.lifecycle
     lifecycle.to(State.CONFIGURED)
-    assert run_phase(environment) == {"phase": "ready"}
-    run.surfaces.refused = "--multiplier: expected a positive number, got 0.0"
-    assert run_phase(environment) == {"phase": "refused", "message": run.surfaces.refused}
-    run.surfaces.refused = ""
+    assert run_phase(run) == {"phase": "ready"}
+    run.refused = "--multiplier: expected a positive number, got 0.0"
+    assert run_phase(run) == {"phase": "refused", "message": run.refused}
+    run.refused = ""
     lifecycle.started_at = datetime.now(UTC)
     lifecycle.to(State.PROVISIONING)
-    assert run_phase(environment) == {"phase": "provisioning"}
+    assert run_phase(run) == {"phase": "provisioning"}
     lifecycle.stop_sending(HaltReason.SETUP_FAILED, "[setup] create zone (POST /api/zones) — status 500")
-    assert run_phase(environment)["phase"] == "halting" and run_phase(environment)["reason"] == "setup-failed"
+    assert run_phase(run)["phase"] == "halting" and run_phase(run)["reason"] == "setup-failed"
     lifecycle.to(State.FINALIZING)
-    assert run_phase(environment) == {"phase": "finalizing"}
+    assert run_phase(run) == {"phase": "finalizing"}
     lifecycle.summary = {"fixload": {"status": "setup_failed", "exitCode": 107, "reason": "setup failed: ..."}}
     lifecycle.to(State.DONE)
-    assert run_phase(environment) == {
+    assert run_phase(run) == {
         "phase": "stopped",
         "status": "setup_failed",
         "verdict": "setup failed",

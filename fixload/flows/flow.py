@@ -140,14 +140,15 @@ class FlowUser(ScenarioUser, FastHttpUser):
                 "fixload: no run configuration for this Locust environment; import fixload.plugin in the "
                 "locustfile (it loads the profile at init)"
             )
+        plan = run.plan or run.config.plan  # a worker runs its master's plan, with its own target and env
         self.config: RunConfig = run.config
         self.target = run.config.target
-        self.settings: Settings = run.config.plan.profile.settings
+        self.settings: Settings = plan.profile.settings
         self.registry = run.registry
         self._run = run
         if not self.host:
             self.host = self.target.base_url
-        planned = run.config.plan.scenarios.get(self.scenario)
+        planned = plan.scenarios.get(self.scenario)
         options = planned.scenario if planned is not None else None
         self.env: Mapping[str, str] = {**run.config.env, **(options.env if options is not None else {})}
         """k6's `__ENV` for this scenario: the run's environment with the scenario's `env` option over it. The

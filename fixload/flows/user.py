@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from fixload.metrics.failures import FailureLog
     from fixload.metrics.registry import Registry
     from fixload.profile.config import RunConfig
+    from fixload.profile.plan import Plan
 
 logger = logging.getLogger("fixload")
 
@@ -60,6 +61,10 @@ class UserRuntime(Protocol):
 
     @property
     def lifecycle(self) -> Readiness: ...
+
+    @property
+    def plan(self) -> Plan | None:
+        """The plan this process's users run (a worker's comes from its master)."""
 
     @property
     def halted(self) -> bool: ...
