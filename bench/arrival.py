@@ -49,7 +49,7 @@ import os
 from locust import User, task
 import fixload.plugin  # noqa: F401
 from fixload.runtime.shape import ConstantArrivalRate
-from fixload.runtime.users import ScenarioUser
+from fixload.flows.user import ScenarioUser
 
 
 class Noop(ScenarioUser, User):

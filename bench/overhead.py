@@ -37,9 +37,8 @@ from fixload.engine.engine import Engine
 from fixload.engine.vu import VU
 from fixload.profile.plan import build_plan
 from fixload.profile.schema import Profile
-from fixload.runtime.coordinator import _emitter
 from fixload.runtime.recorder import install as install_recorder
-from fixload.runtime.state import Run
+from fixload.runtime.state import Runtime
 
 
 def _cpu_us(fn: Any, n: int) -> float:
@@ -127,11 +126,12 @@ class _Response:
 
 def metrics(n: int) -> tuple[float, float]:
     """(per iteration, per request): the samples one no-op iteration and one GET /ping record."""
-    run = Run()
+    env = _Env()
+    run = Runtime(env)  # type: ignore[arg-type]
     from fixload.metrics.registry import define_run_metrics
 
     define_run_metrics(run.registry, ())
-    emit = _emitter(run)
+    emit = run.emitter()
     tags = {"scenario": "ping"}
 
     def iteration(count: int) -> None:
@@ -140,8 +140,7 @@ def metrics(n: int) -> tuple[float, float]:
             emit("iterations", 1.0, tags)
             emit("iteration_duration", 1.0, tags)
 
-    env = _Env()
-    install_recorder(env, run)
+    install_recorder(run)
     on_request = env.events.request.listeners[0]
     context = {"scenario": "ping"}
     response = _Response()
@@ -156,11 +155,11 @@ def metrics(n: int) -> tuple[float, float]:
 def engine(rate: int, seconds: float, vus: int) -> dict[str, float]:
     """A real Engine, constant-arrival-rate, no-op iterations: CPU per started iteration, and counts."""
     plan = _plan(rate, seconds, vus)
-    run = Run()
+    run = Runtime(None)  # type: ignore[arg-type]
     from fixload.metrics.registry import define_run_metrics
 
     define_run_metrics(run.registry, ())
-    eng = Engine(plan, Share(0, 1, time.time() + 0.05, 0.0), _emitter(run))
+    eng = Engine(plan, Share(0, 1, time.time() + 0.05, 0.0), run.emitter())
 
     def vu_loop() -> None:
         vu = eng.join("ping")

@@ -8,8 +8,8 @@ from __future__ import annotations
 from locust import FastHttpUser, task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
+from fixload.flows.user import ScenarioUser
 from fixload.runtime.shape import ProfileShape
-from fixload.runtime.users import ScenarioUser
 
 
 class _Ping(ScenarioUser, FastHttpUser):

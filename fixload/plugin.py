@@ -1,12 +1,14 @@
 """fixload as a Locust plugin: importing it (every locustfile in `locustfiles/` does) wires fixload into Locust.
 
-This module only registers, in an explicit order; each concern lives in its own module: options
-(`runtime.options`), request → metrics (`runtime.recorder`), the lifecycle (`runtime.driver`,
-`runtime.lifecycle`), the master/worker protocol (`runtime.coordinator`), no hang or false green
-(`runtime.guard`), signals (`runtime.signals`) and the operator surfaces (`runtime.live`, then
-`surfaces.*`). Locust calls listeners in the order they were added, so the order below is the order they
-fire in; it matters at the end: the driver's `test_stop` (the summary) runs before the live view freezes
-and before the reports are written from it.
+At init it builds the run's runtime once (`runtime.state.Runtime`) and its role (local, master or worker:
+`runtime.role.role_for`, the one place that asks which runner this is), attaches the runtime to the
+environment for the classes Locust constructs (users, the shape: `fixload.flows.user.runtime_of`) and
+hands it to everything it installs, in an explicit order: options (`runtime.options`), request → metrics
+(`runtime.recorder`), the role's master/worker messages (`runtime.master`, `runtime.worker`), the
+lifecycle (`runtime.driver`), no hang or false green (`runtime.guard`), the live view (`runtime.live`),
+then the operator surfaces (`surfaces.*`) and signals (`runtime.signals`). Locust calls listeners in the
+order they were added, so the order below is the order they fire in; it matters at the end: the driver's
+`test_stop` (the summary) runs before the live view freezes and before the reports are written from it.
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from typing import Any
 
 import gevent
 from locust import events
-from locust.runners import WorkerRunner
 
 from fixload.common import children
-from fixload.runtime import coordinator, driver, guard, live, options, recorder, signals
-from fixload.runtime.state import run_for
+from fixload.flows.user import attach
+from fixload.runtime import driver, guard, live, options, recorder, signals
+from fixload.runtime.role import role_for
+from fixload.runtime.state import Runtime
 from fixload.surfaces import login as webauth
 from fixload.surfaces import progress, prometheus, webui
 from fixload.surfaces import report_files as reports
@@ -36,24 +39,26 @@ def add_arguments(parser: Any) -> None:
 
 @events.init.add_listener
 def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) -> None:
-    run = run_for(environment)
-    if not driver.configure_at_init(environment, runner):
+    runtime = Runtime(environment)
+    runtime.role = role = role_for(runtime, runner)
+    attach(environment, runtime)
+    if not driver.configure_at_init(runtime):
         return
-    recorder.install(environment, run)
+    recorder.install(runtime)
     if runner is not None:
-        coordinator.install(environment, runner)
-    driver.install(environment, runner)
-    guard.install(environment, runner)
-    live.install(environment, runner)
-    progress.install(environment, runner)
-    prometheus.install(environment, runner, web_ui)
-    reports.install(environment, runner)
-    webauth.install_for(environment, runner, web_ui)
-    if web_ui is not None and not isinstance(runner, WorkerRunner):
-        webui.install(environment, web_ui)
-    if runner is not None and not isinstance(runner, WorkerRunner) and options.automatic(environment):
-        signals.install(environment, driver.finalize_now)
-    if isinstance(runner, WorkerRunner):
+        role.install()
+    driver.install(runtime)
+    guard.install(runtime)
+    view = live.install(runtime)
+    progress.install(view)
+    prometheus.install(view, web_ui)
+    reports.install(runtime)
+    webauth.install_for(runtime, web_ui)
+    if web_ui is not None and role.leads:
+        webui.install(view, web_ui)
+    if runner is not None and role.leads and options.automatic(environment):
+        signals.install(runtime, driver.finalize_now)
+    if runner is not None and not role.leads:
         signals.end_with_master(environment)
     children.accept_signals()  # a signal `fixload run` forwarded before now was held for this moment
     # Start-up (imports, the profile's validation) blocked the event loop for seconds, so its cached clock is

@@ -18,7 +18,7 @@ from fixload.profile.config import RunConfig
 from fixload.profile.environment import resolve_target
 from fixload.profile.plan import build_plan
 from fixload.profile.schema import parse_profile
-from fixload.runtime.state import run_for
+from fixload.runtime.state import Runtime
 from fixload.simulator.process import SimulatorProcess
 
 REPO = Path(__file__).resolve().parents[1]
@@ -54,14 +54,17 @@ def make_config(
 def make_user(user_class: type, config: RunConfig, fixtures: dict[str, str]) -> Any:
     """A flow user of its own Environment (own events, own metrics registry), not started by any runner."""
     environment = Environment(user_classes=[user_class])
-    run = run_for(environment)
-    run.config = config
-    run.fixtures = dict(fixtures)
+    Runtime.standalone(environment, config, fixtures)
     return user_class(environment)
 
 
+def runtime_of_user(user: Any) -> Runtime:
+    """The runtime `make_user` attached to the user's environment."""
+    return user.environment.fixload_runtime
+
+
 def registry_of(user: Any) -> Any:
-    return run_for(user.environment).registry
+    return runtime_of_user(user).registry
 
 
 def flow_requests(sim: SimulatorProcess) -> list[dict[str, Any]]:

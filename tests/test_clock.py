@@ -26,8 +26,7 @@ from fixload.engine.engine import Engine
 from fixload.metrics.registry import define_run_metrics
 from fixload.profile.plan import build_plan
 from fixload.profile.schema import Profile
-from fixload.runtime.coordinator import _emitter
-from fixload.runtime.state import Run
+from fixload.runtime.state import Runtime
 from fixload.simulator.process import SimulatorProcess
 
 SKEWED = REPO / "tests" / "locustfiles" / "skewed_users.py"
@@ -64,9 +63,9 @@ def _engine(rate: int, seconds: float, vus: int) -> tuple[Engine, list[float]]:
             },
         }
     )
-    run = Run()
+    run = Runtime(None)  # type: ignore[arg-type]
     define_run_metrics(run.registry, ())
-    engine = Engine(build_plan(profile), Share(0, 1, time.time() + 0.1, 0.0), _emitter(run))
+    engine = Engine(build_plan(profile), Share(0, 1, time.time() + 0.1, 0.0), run.emitter())
     return engine, []
 
 

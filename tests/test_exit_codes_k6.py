@@ -24,7 +24,7 @@ from fixload.metrics.registry import Registry
 from fixload.report.summary import Status
 from fixload.runtime.lifecycle import HaltReason
 from fixload.runtime.outcome import exit_code
-from fixload.runtime.state import Run
+from fixload.runtime.state import Runtime
 from tests.support import free_port, wait_for
 
 pytestmark = pytest.mark.timeout(60)
@@ -120,8 +120,8 @@ def test_k6_codes_fixload_shares(k6: str, tmp_path: Path, script: str, code: Exi
 # ------------------------------------------------------------------------------- fixload's outcomes onto them
 
 
-def _run(halt: HaltReason | None = None, signal_name: str = "") -> Run:
-    run = Run(registry=Registry())
+def _run(halt: HaltReason | None = None, signal_name: str = "") -> Runtime:
+    run = Runtime(None, registry=Registry())  # type: ignore[arg-type]
     if halt is not None:
         run.lifecycle.stop_sending(halt, "detail")
     run.lifecycle.interrupted_by = signal_name
@@ -146,5 +146,5 @@ def _run(halt: HaltReason | None = None, signal_name: str = "") -> Run:
     ],
     ids=lambda v: v if isinstance(v, str | int) else "",
 )
-def test_each_outcome_has_k6s_code(status: Status, run: Run, code: int) -> None:
+def test_each_outcome_has_k6s_code(status: Status, run: Runtime, code: int) -> None:
     assert exit_code(status, run) == code

@@ -15,12 +15,12 @@ from urllib.parse import parse_qs
 
 import gevent
 import pytest
-from flowkit import make_config, make_user, registry_of, routes
+from flowkit import make_config, make_user, registry_of, routes, runtime_of_user
 from locust.env import Environment
 
 from fixload.flows.fixtures import provision
 from fixload.flows.flow import log_line
-from fixload.runtime.state import run_for
+from fixload.runtime.state import Runtime
 from fixload.simulator.process import SimulatorProcess
 from locustfiles.ads import AdsUser, metrics_payload
 from locustfiles.analytics import AnalyticsUser, dashboard_query
@@ -460,7 +460,7 @@ def test_faults_move_the_right_flows_and_logs_name_step_and_status(
     assert sum(line.startswith("[payments_flow] Service purchase failed — status 503: {") for line in lines) == 1
     assert sum(line.startswith("[analytics_flow] Persona dashboard request failed — status 0: ") for line in lines) == 1
     assert all(len(line) < 500 and "\n" not in line for line in lines)
-    counted = {flow: run_for(user.environment).failures.by_scenario().get(flow) for flow, user in users.items()}
+    counted = {flow: runtime_of_user(user).failures.by_scenario().get(flow) for flow, user in users.items()}
     assert counted["booking_flow"] == [
         {"step": "Booking status update failed", "status": 409, "count": 3, "body": counted["booking_flow"][0]["body"]}
     ]
@@ -503,9 +503,7 @@ def iterations_done(registry: Any, flow: str) -> int:
 
 def test_locust_runner_keeps_request_names_templated(sim: SimulatorProcess, fixtures: dict[str, str]) -> None:
     environment = Environment(user_classes=[BookingUser, AdsUser, PaymentsUser, AnalyticsUser])
-    run = run_for(environment)
-    run.config = make_config(sim)
-    run.fixtures = dict(fixtures)
+    run = Runtime.standalone(environment, make_config(sim), fixtures)
     registry = run.registry
     runner = environment.create_local_runner()
     runner.start(8, spawn_rate=100)

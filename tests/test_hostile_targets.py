@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 import pytest
-from flowkit import BASELINE, make_user, profile_data
+from flowkit import BASELINE, make_user, profile_data, runtime_of_user
 from hostilekit import Hostile, answer, chunked_cut, cut, dribble, headers_late, redirect
 from locust import task
 
@@ -28,7 +28,6 @@ from fixload.profile.plan import build_plan
 from fixload.profile.schema import parse_profile
 from fixload.profile.validation import validate_run
 from fixload.runtime.recorder import install
-from fixload.runtime.state import run_for
 from locustfiles.payments import PaymentsUser
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,7 +75,7 @@ class SlowStepUser(FlowUser):
 
 def user_of(cls: type[FlowUser], url: str, **env: str) -> Any:
     user = make_user(cls, config(url, **env), FIXTURES)
-    install(user.environment, run_for(user.environment))  # k6's http_* metrics, as the plugin installs them
+    install(runtime_of_user(user))  # k6's http_* metrics, as the plugin installs them
     return user
 
 
@@ -88,11 +87,11 @@ def iterate(user: Any) -> float:
 
 
 def failed_requests(user: Any, status: str = "0") -> float | None:
-    return run_for(user.environment).registry.aggregate("http_req_failed", {"status": status}).compute("rate")
+    return runtime_of_user(user).registry.aggregate("http_req_failed", {"status": status}).compute("rate")
 
 
 def failures(user: Any) -> list[dict[str, Any]]:
-    return run_for(user.environment).failures.by_scenario().get(user.scenario, [])
+    return runtime_of_user(user).failures.by_scenario().get(user.scenario, [])
 
 
 # ------------------------------------------------------------------ whole-request deadline
@@ -136,7 +135,7 @@ def test_a_cut_body_on_an_unparsed_step_is_a_failed_request(rst: bool) -> None:
         iterate(user)
         iterate(user)
     assert failed_requests(user) == 1.0
-    assert run_for(user.environment).registry.aggregate("checks").compute("rate") == 0.0
+    assert runtime_of_user(user).registry.aggregate("checks").compute("rate") == 0.0
     [failure] = failures(user)
     assert failure["status"] == 0 and failure["count"] == 2 and "response body cut" in failure["body"], failure
 

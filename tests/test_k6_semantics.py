@@ -140,13 +140,13 @@ def test_web_ui_thresholds_tab_says_no_samples_after_the_run(tagged_run):
 
     _, summary, _ = tagged_run
 
-    class _Env:  # what summary_thresholds reads: the run state of an environment whose test has ended
+    class _Env:  # what summary_thresholds reads: the runtime of an environment whose test has ended
         pass
 
-    from fixload.runtime.state import run_for
+    from fixload.runtime.state import Runtime
 
-    environment = _Env()
-    run_for(environment).lifecycle.summary = summary  # type: ignore[arg-type]
-    rows = {r["metric"]: r["result"] for r in threshold_rows({"thresholds": summary_thresholds(environment)})}
+    run = Runtime(_Env())  # type: ignore[arg-type]
+    run.lifecycle.summary = summary
+    rows = {r["metric"]: r["result"] for r in threshold_rows({"thresholds": summary_thresholds(run)})}
     assert rows["http_req_duration{team:typo}"] == "⚠ NO SAMPLES (passes by k6's rule)"
     assert rows["http_req_duration{team:x}"] == "✓ pass"

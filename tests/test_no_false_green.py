@@ -27,9 +27,12 @@ from gevent.event import Event
 from fixload.cli.run import EXPECT_WORKERS_MAX_WAIT, Outcome, locust_command, supervise
 from fixload.common.children import SignalRelay
 from fixload.profile.validation import validate_run
-from fixload.runtime import coordinator, driver
+from fixload.runtime import driver
 from fixload.runtime.lifecycle import State
-from fixload.runtime.state import run_for
+from fixload.runtime.protocol import MSG_FINAL
+from fixload.runtime.role import role_for
+from fixload.runtime.state import Runtime
+from fixload.runtime.worker import WorkerRole
 from fixload.simulator.process import SimulatorProcess
 from tests.support import wait_for
 from tests.test_wrapper_signals import Wrapper, _alive
@@ -94,12 +97,13 @@ def test_a_workers_last_report_says_whether_its_share_ran_to_the_end(ran_to_end:
     must not say its share finished, or the master ends the schedule as if run (was: always "finished")."""
     sender = _Sender()
     environment = _Env(sender)
-    run = run_for(environment)
+    run = Runtime(environment)  # type: ignore[arg-type]
+    run.role = role = WorkerRole(run, sender)
     run.lifecycle.to(State.CONFIGURED)
     run.lifecycle.to(State.RUNNING)
     run.engine = _Engine(done=ran_to_end)  # type: ignore[assignment]
-    coordinator.send_final(environment)
-    finals = [data for kind, data in sender.sent if kind == coordinator.MSG_FINAL]
+    role.send_final()
+    finals = [data for kind, data in sender.sent if kind == MSG_FINAL]
     assert len(finals) == 1 and finals[0]["final"] is True
     assert finals[0]["finished"] is ran_to_end
 
@@ -110,6 +114,8 @@ def test_the_summary_is_written_even_when_locust_kills_the_greenlet_that_stopped
     killed mid-flush, no summary, exit 0)."""
     sender = _Sender()
     environment = _Env(sender)
+    run = Runtime(environment)  # type: ignore[arg-type]
+    run.role = role_for(run, sender)
     completed: list[int] = []
     calls: list[int] = []
 
@@ -120,10 +126,10 @@ def test_the_summary_is_written_even_when_locust_kills_the_greenlet_that_stopped
         completed.append(call)
 
     monkeypatch.setattr(driver, "finalize", slow_finalize)
-    stopper = gevent.spawn(driver.on_test_stop, environment)
+    stopper = gevent.spawn(driver.on_test_stop, run)
     gevent.sleep(0.05)
     stopper.kill()  # what MasterRunner.quit() does to the runner's greenlets
-    driver.on_quitting(environment)
+    driver.on_quitting(run)
     assert completed and completed[0] == 0, "the finalize test_stop started was killed"
 
 

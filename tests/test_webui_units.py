@@ -143,27 +143,27 @@ def test_the_banner_follows_the_lifecycle():
     from locust.env import Environment
 
     from fixload.runtime.lifecycle import HaltReason, State
-    from fixload.runtime.state import run_for
+    from fixload.runtime.state import Runtime
     from fixload.surfaces.webui import run_phase
 
     environment = Environment()
-    run = run_for(environment)
+    run = Runtime(environment)
     lifecycle = run.lifecycle
     lifecycle.to(State.CONFIGURED)
-    assert run_phase(environment) == {"phase": "ready"}
-    run.surfaces.refused = "--multiplier: expected a positive number, got 0.0"
-    assert run_phase(environment) == {"phase": "refused", "message": run.surfaces.refused}
-    run.surfaces.refused = ""
+    assert run_phase(run) == {"phase": "ready"}
+    run.refused = "--multiplier: expected a positive number, got 0.0"
+    assert run_phase(run) == {"phase": "refused", "message": run.refused}
+    run.refused = ""
     lifecycle.started_at = datetime.now(UTC)
     lifecycle.to(State.PROVISIONING)
-    assert run_phase(environment) == {"phase": "provisioning"}
+    assert run_phase(run) == {"phase": "provisioning"}
     lifecycle.stop_sending(HaltReason.SETUP_FAILED, "[setup] create zone (POST /api/zones) — status 500")
-    assert run_phase(environment)["phase"] == "halting" and run_phase(environment)["reason"] == "setup-failed"
+    assert run_phase(run)["phase"] == "halting" and run_phase(run)["reason"] == "setup-failed"
     lifecycle.to(State.FINALIZING)
-    assert run_phase(environment) == {"phase": "finalizing"}
+    assert run_phase(run) == {"phase": "finalizing"}
     lifecycle.summary = {"fixload": {"status": "setup_failed", "exitCode": 107, "reason": "setup failed: ..."}}
     lifecycle.to(State.DONE)
-    assert run_phase(environment) == {
+    assert run_phase(run) == {
         "phase": "stopped",
         "status": "setup_failed",
         "verdict": "setup failed",
@@ -196,12 +196,14 @@ def test_the_page_keeps_polling_until_the_runner_has_stopped(locust_state, shown
     a test ending (cleanup, stopping) is answered as running, so its next poll reads stopped."""
     from locust.env import Environment
 
+    from fixload.runtime.live import Live
+    from fixload.runtime.state import Runtime
     from fixload.surfaces.webui import page_stats
 
     environment = Environment()
     environment.create_local_runner()
     data = {"state": locust_state, "user_count": 3}
-    page_stats(environment, data, {"state": "ready", "scenarios": []})
+    page_stats(Live(Runtime.standalone(environment)), data, {"state": "ready", "scenarios": []})
     assert data["state"] == shown and data["locust_state"] == locust_state
 
 
@@ -210,17 +212,19 @@ def test_a_starting_test_is_not_ready():
     from locust.env import Environment
 
     from fixload.runtime.lifecycle import State
-    from fixload.runtime.state import run_for
+    from fixload.runtime.live import Live
+    from fixload.runtime.state import Runtime
     from fixload.surfaces.webui import page_stats
 
     environment = Environment()
     environment.create_local_runner()
-    lifecycle = run_for(environment).lifecycle
+    live = Live(Runtime.standalone(environment))
+    lifecycle = live.runtime.lifecycle
     lifecycle.to(State.CONFIGURED)
     idle = {"state": "ready"}
-    page_stats(environment, idle, {"state": "ready", "scenarios": []})
+    page_stats(live, idle, {"state": "ready", "scenarios": []})
     assert idle["state"] == "ready"
     lifecycle.to(State.PROVISIONING)
     starting = {"state": "ready"}
-    page_stats(environment, starting, {"state": "ready", "scenarios": []})
+    page_stats(live, starting, {"state": "ready", "scenarios": []})
     assert starting["state"] == "spawning"

@@ -174,12 +174,10 @@ def check_flow(config: RunConfig, fixtures: Mapping[str, str], scenario: str, fl
     metrics: nothing of this reaches a run's registry)."""
     from locust.env import Environment
 
-    from fixload.runtime.state import run_for
+    from fixload.runtime.state import Runtime
 
     environment = Environment(user_classes=[flow])
-    run = run_for(environment)
-    run.config = config
-    run.fixtures = dict(fixtures)
+    Runtime.standalone(environment, config, fixtures)
     user = flow(environment)
     user.trace = []
     section = FlowCheck(f"{scenario}" + (f" (flow {flow.flow})" if flow.flow != scenario else ""))

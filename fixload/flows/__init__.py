@@ -1,4 +1,5 @@
-"""What the flows share: `FlowUser`, setup fixtures and the original harness's conventions.
+"""What the flows share: `FlowUser` over `ScenarioUser` (a Locust user whose loop is an engine VU), setup
+fixtures and the original harness's conventions.
 
-May import: fixload.profile, fixload.metrics, fixload.common.
+May import: fixload.profile, fixload.engine, fixload.metrics, fixload.common.
 """

@@ -51,13 +51,12 @@ from fixload.flows.transport import (
     body_cut,
     fired,
 )
+from fixload.flows.user import ScenarioUser, runtime_of
 from fixload.metrics.registry import define_run_metrics
 from fixload.profile.binding import flow_settings
 from fixload.profile.config import RunConfig
 from fixload.profile.environment import request_timeout
 from fixload.profile.schema import Settings
-from fixload.runtime.state import run_for
-from fixload.runtime.users import ScenarioUser
 
 logger = logging.getLogger("fixload.flows")
 
@@ -135,20 +134,21 @@ class FlowUser(ScenarioUser, FastHttpUser):
             cls.settings_block = FLOW_BLOCKS.get(cls.flow, cls.scenario)
 
     def __init__(self, environment: Any) -> None:
-        run = run_for(environment)
+        run = runtime_of(environment)
         if run.config is None:
             raise RuntimeError(
                 "fixload: no run configuration for this Locust environment; import fixload.plugin in the "
-                "locustfile (it loads the profile at init) or set fixload.runtime.state.run_for(env).config"
+                "locustfile (it loads the profile at init)"
             )
+        plan = run.plan or run.config.plan  # a worker runs its master's plan, with its own target and env
         self.config: RunConfig = run.config
         self.target = run.config.target
-        self.settings: Settings = run.config.plan.profile.settings
+        self.settings: Settings = plan.profile.settings
         self.registry = run.registry
         self._run = run
         if not self.host:
             self.host = self.target.base_url
-        planned = run.config.plan.scenarios.get(self.scenario)
+        planned = plan.scenarios.get(self.scenario)
         options = planned.scenario if planned is not None else None
         self.env: Mapping[str, str] = {**run.config.env, **(options.env if options is not None else {})}
         """k6's `__ENV` for this scenario: the run's environment with the scenario's `env` option over it. The

@@ -18,14 +18,12 @@ duration at most 30d, fixload.common.durations); here:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from fixload.common.durations import MAX_DURATION_S
-from fixload.engine.base import with_multiplier
-
-if TYPE_CHECKING:
-    from fixload.profile.plan import Plan
+from fixload.engine.base import ScenarioPlan, with_multiplier
 
 MAX_VUS_PER_PROCESS = 5_000
 MAX_MULTIPLIER = 1000.0
@@ -56,7 +54,17 @@ def multiplier_bound_error(value: float) -> str | None:
     return None
 
 
-def check_plan(plan: Plan, processes: int | None = 1) -> PlanCheck:
+class PlanLike(Protocol):
+    """What the bounds read of a plan: `fixload.profile.plan.Plan` is one (plan imports limits, so limits names
+    only what it reads and imports nothing of plan)."""
+
+    @property
+    def multiplier(self) -> float: ...
+    @property
+    def scenarios(self) -> Mapping[str, ScenarioPlan]: ...
+
+
+def check_plan(plan: PlanLike, processes: int | None = 1) -> PlanCheck:
     """Bounds that need the whole (multiplied) plan: rates per second, VUs, iterations, per-process ceilings.
 
     `processes`: the Locust processes that will share the VUs and the starts (1, or the --workers count);

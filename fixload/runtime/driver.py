@@ -4,7 +4,7 @@
   traffic (`configured`);
 - `test_start` (master/local runner): the registry starts from zero, the fixtures are provisioned when a
   flow the plan runs declares it needs them (`ScenarioUser.needs_fixtures`; `provisioning`; a failure halts every
-  runner, exit 107), then the coordinator starts the clock and hands out shares (`waiting` → `running`);
+  runner, exit 107), then the role starts the clock and hands out shares (`waiting` → `running`);
   `abortOnFail` is watched every 2 s;
 - the end (normal end, abort, Ctrl-C, SIGTERM, setup failure, target down) always goes through Locust's
   own path in the main greenlet: the shape's `tick` returns None (the scenarios are over, or the run is
@@ -25,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import gevent
-from locust.runners import STATE_RUNNING, STATE_SPAWNING, MasterRunner, WorkerRunner
+from locust.runners import STATE_RUNNING, STATE_SPAWNING
 
 from fixload.common.durations import format_duration
 from fixload.common.exitcodes import ExitCode
@@ -46,12 +46,14 @@ from fixload.report.summary import (
     scenario_counts,
     summarize,
 )
-from fixload.runtime import coordinator, options, recorder
+from fixload.report.timeseries import encode as encode_series
+from fixload.runtime import options, recorder
 from fixload.runtime.lifecycle import HaltReason, State
-from fixload.runtime.live import live_for
+from fixload.runtime.live import SAMPLE_INTERVAL
 from fixload.runtime.outcome import exit_code, status_of
-from fixload.runtime.shape import ScenarioShape
-from fixload.runtime.state import Run, run_for
+from fixload.runtime.protocol import FLUSH_TIMEOUT
+from fixload.runtime.shape import ScenarioShape, flow_classes
+from fixload.runtime.state import IDLE_TIMEOUT, Runtime, TestState
 
 logger = logging.getLogger("fixload")
 
@@ -69,15 +71,16 @@ def fail_invalid(environment: Any, message: str) -> None:
     sys.exit(ExitCode.INVALID_CONFIG)
 
 
-def configure(environment: Any, runner: Any = None) -> tuple[str, ...]:
+def configure(runtime: Runtime) -> tuple[str, ...]:
     """Check everything a test needs from the options as they are now (`validate_run`: profile, environment,
     multiplier, bounds, thresholds) and a user class per scenario, and load it into the run; return the
     verdict's warnings. A bad value raises ConfigError (every problem in its message) and leaves the run as
     it was. The command line (at `init`) and the web UI's START both come here: one set of rules."""
-    run = run_for(environment)
+    run = runtime
+    environment = runtime.environment
     parsed = environment.parsed_options
     profile, multiplier = getattr(parsed, "profile", "") or None, getattr(parsed, "multiplier", None)
-    flows = coordinator.flow_classes(environment)  # the scenarios bind to the classes Locust loaded
+    flows = flow_classes(environment)  # the scenarios bind to the classes Locust loaded
     if not _is_profile_run(environment):
         # Plain Locust (`locust -f locustfiles/payments.py -u 5`): no profile shape runs the scenarios, so
         # they bind as `fixload validate` binds them (locustfiles/), plus whatever this command loaded.
@@ -88,28 +91,28 @@ def configure(environment: Any, runner: Any = None) -> tuple[str, ...]:
         multiplier,
         getattr(parsed, "env_file", None) or None,
         simulator=False,  # Locust itself never starts one: the target is the host it was given
-        processes=options.processes(environment, runner),
+        processes=runtime.role.processes(),
         registry=run.registry,
         flows=flows,
     ).raise_for_problems()
     assert verdict.config is not None
     options.setup_timeout(environment, verdict.config.plan.profile.settings.setup_timeout)  # a bad one: 104
     previous = run.config, run.config_key, run.thresholds
-    run.config, run.config_key, run.thresholds = verdict.config, (profile, multiplier), verdict.thresholds
+    run.configure(verdict.config, (profile, multiplier), verdict.thresholds)
     try:
-        if _is_profile_run(environment) and not isinstance(runner, WorkerRunner):
+        if _is_profile_run(environment) and runtime.role.leads:
             environment.shape_class.user_classes(environment, environment.shape_class.plan(environment))
     except ConfigError:
-        run.config, run.config_key, run.thresholds = previous
+        run.configure(*previous)  # the configuration that stood before
         raise
     return verdict.warnings
 
 
-def configure_at_init(environment: Any, runner: Any) -> bool:
+def configure_at_init(runtime: Runtime) -> bool:
     """init: `configure`, or say what is wrong and exit 104 before any traffic (False)."""
-    run = run_for(environment)
+    run, environment = runtime, runtime.environment
     try:
-        warnings = configure(environment, runner)
+        warnings = configure(runtime)
     except ConfigError as exc:
         fail_invalid(environment, str(exc))
         return False
@@ -129,12 +132,12 @@ def _is_profile_run(environment: Any) -> bool:
 # ------------------------------------------------------------------------------------------ the test
 
 
-def on_test_start(environment: Any, **_: Any) -> None:
+def on_test_start(runtime: Runtime) -> None:
+    run, environment = runtime, runtime.environment
     runner = environment.runner
-    run = run_for(environment)
     # A worker joining a running test can get Locust's spawn message while it is still connecting, before
     # `environment.runner` is even set: a runner-less test_start is a worker's too.
-    if runner is None or isinstance(runner, WorkerRunner):
+    if runner is None or not runtime.role.leads:
         if run.lifecycle.state is State.CONFIGURED:
             run.lifecycle.to(State.WAITING)  # users spawned; they wait for this worker's share
         return
@@ -147,30 +150,30 @@ def on_test_start(environment: Any, **_: Any) -> None:
     if run.config is None:
         return
     wanted = (scenario.flow for scenario in run.config.plan.scenarios.values())
-    if needs_fixtures(coordinator.flow_classes(environment), wanted):
+    if needs_fixtures(flow_classes(environment), wanted):
         lifecycle.to(State.PROVISIONING)
         timeout = options.setup_timeout(environment, run.config.plan.profile.settings.setup_timeout)
         try:
             with gevent.Timeout(timeout, SetupTimedOut(timeout)):
                 run.fixtures = provision(run.config, registry=run.registry)  # k6's setup accounting: group ::setup
         except SetupTimedOut as exc:
-            _setup_timed_out(environment, run, exc)
+            _setup_timed_out(runtime, exc)
             return
         except Exception as exc:
-            _setup_failed(environment, run, exc)
+            _setup_failed(runtime, exc)
             return
         if lifecycle.state is not State.PROVISIONING:
             return  # the test was stopped while the fixtures were being resolved
-    coordinator.begin(environment)
-    state = coordinator.state_of(environment)
+    runtime.role.begin()
+    state = runtime.test
     if state is not None:
         for component, function in (("abortOnFail watcher", _abort_watch), ("vus sampler", _vus_sampler)):
-            greenlet = gevent.spawn(function, environment)
+            greenlet = gevent.spawn(function, runtime)
             greenlet.link_exception(lambda dead, what=component: _crashed(run, what, dead.exception))
             state.greenlets.append(greenlet)
         run_time = getattr(environment.parsed_options, "run_time", None)
         if run_time:
-            gevent.spawn_later(run_time, _run_time_reached, environment, state)
+            gevent.spawn_later(run_time, _run_time_reached, runtime, state)
 
 
 class _RunTimeHonoured(logging.Filter):
@@ -193,15 +196,15 @@ class _RunTimeHonoured(logging.Filter):
 logging.getLogger("locust.main").addFilter(_RunTimeHonoured())
 
 
-def _run_time_reached(environment: Any, state: Any) -> None:
+def _run_time_reached(runtime: Runtime, state: TestState) -> None:
     """Locust's -t/--run-time, for a profile run too: the test ends then, as Locust ends any other run.
     The verdict is by thresholds as for a normal end; the summary says `stopped: run-time`."""
-    if coordinator.state_of(environment) is not state or state.finished:
+    if runtime.test is not state or state.finished:
         return  # that test already ended (or another one started from the web UI)
-    run_for(environment).lifecycle.stopped_by = "run-time"
+    runtime.lifecycle.stopped_by = "run-time"
     state.finished = True
     logger.info("fixload: --run-time reached: stopping the test (verdict by thresholds)")
-    gevent.spawn(_quit, environment)  # not from here: ending the test kills the test's own greenlets
+    gevent.spawn(_quit, runtime.environment)  # not from here: ending the test kills the test's own greenlets
 
 
 class _QuietAfterFailedSetup(logging.Filter):
@@ -210,7 +213,7 @@ class _QuietAfterFailedSetup(logging.Filter):
 
     SPAWN_LINES = ("Ramping to", "All users spawned", "Sending spawn jobs")
 
-    def __init__(self, run: Run) -> None:
+    def __init__(self, run: Runtime) -> None:
         super().__init__()
         self.run = run
 
@@ -221,16 +224,16 @@ class _QuietAfterFailedSetup(logging.Filter):
         return not record.getMessage().startswith(self.SPAWN_LINES)
 
 
-def _setup_failed(environment: Any, run: Run, exc: Exception) -> None:
+def _setup_failed(run: Runtime, exc: Exception) -> None:
     """No flow may send anything: halt users here and on every worker (before Locust sends them spawn
     messages: this runs inside test_start), then end the run."""
     detail = redact(str(exc))
     run.lifecycle.setup_failure = exc.as_dict() if hasattr(exc, "as_dict") else {"step": detail}
     run.lifecycle.stop_sending(HaltReason.SETUP_FAILED, detail)
     logger.error("fixload: setup failed: %s", detail)
-    coordinator.halt_workers(environment)
-    if not _is_profile_run(environment):
-        gevent.spawn_later(0, _quit, environment)
+    run.role.halt_workers()
+    if not _is_profile_run(run.environment):
+        gevent.spawn_later(0, _quit, run.environment)
     # a profile run ends at the shape's next tick (run.halted), through Locust's normal path
 
 
@@ -245,15 +248,15 @@ class SetupTimedOut(Exception):
         self.seconds = seconds
 
 
-def _setup_timed_out(environment: Any, run: Run, exc: SetupTimedOut) -> None:
+def _setup_timed_out(run: Runtime, exc: SetupTimedOut) -> None:
     """k6's SetupTimeout: as a failed setup (nothing sent by any flow, summary setup_failed), exit 100."""
     detail = str(exc)
     run.lifecycle.setup_failure = {"step": "setup", "timeout": format_duration(exc.seconds), "error": detail}
     run.lifecycle.stop_sending(HaltReason.SETUP_TIMEOUT, detail)
     logger.error("fixload: %s", detail)
-    coordinator.halt_workers(environment)
-    if not _is_profile_run(environment):
-        gevent.spawn_later(0, _quit, environment)
+    run.role.halt_workers()
+    if not _is_profile_run(run.environment):
+        gevent.spawn_later(0, _quit, run.environment)
 
 
 def _quit(environment: Any) -> None:
@@ -264,21 +267,20 @@ def _quit(environment: Any) -> None:
         runner.stop()
 
 
-def _crashed(run: Run, component: str, exc: BaseException | None) -> None:
+def _crashed(run: Runtime, component: str, exc: BaseException | None) -> None:
     what = redact(f"{component}: {type(exc).__name__}: {exc}")
     logger.error("fixload: engine error in %s; the run is aborted", what)
-    coordinator.record_crash(run, what)
+    run.record_crash(what)
 
 
-def _abort_watch(environment: Any) -> None:
+def _abort_watch(run: Runtime) -> None:
     """k6's abortOnFail: evaluate every few seconds; end the whole run (master and workers) on a failure."""
-    run = run_for(environment)
     thresholds = run.thresholds
     if thresholds is None or not any(t.abort_on_fail for t in thresholds.thresholds):
         return
     while True:
         gevent.sleep(ABORT_CHECK_INTERVAL)
-        elapsed = coordinator.elapsed(environment)
+        elapsed = run.role.elapsed()
         if elapsed <= 0:
             continue
         triggers = abort_triggers(thresholds.evaluate(run.registry, elapsed, final=False), elapsed)
@@ -291,7 +293,7 @@ def _abort_watch(environment: Any) -> None:
             return
 
 
-def _vus_sampler(environment: Any) -> None:
+def _vus_sampler(runtime: Runtime) -> None:
     """k6's `vus` / `vus_max`, set by the runner that knows the totals (master: the workers' summed counts).
 
     `vus`: an arrival-rate scenario's allocated VUs (k6 keeps them active for the whole scenario) plus a VU
@@ -299,16 +301,15 @@ def _vus_sampler(environment: Any) -> None:
     initialises those up front).
     """
     while True:
-        _sample_vus(environment)
+        _sample_vus(runtime)
         gevent.sleep(VUS_SAMPLE_INTERVAL)
 
 
-def _sample_vus(environment: Any) -> None:
-    run = run_for(environment)
-    state = coordinator.state_of(environment)
-    if state is None or not state.started or coordinator.elapsed(environment) <= 0:
+def _sample_vus(run: Runtime) -> None:
+    state = run.test
+    if state is None or not state.started or run.role.elapsed() <= 0:
         return
-    counts = coordinator.counts(environment)
+    counts = run.role.counts()
     vus = vus_max = 0
     for name, scenario in state.plan.scenarios.items():
         c = counts.get(name, {})
@@ -322,34 +323,35 @@ def _sample_vus(environment: Any) -> None:
     run.registry.add("vus_max", float(vus_max))
 
 
-def on_test_stop(environment: Any, **_: Any) -> None:
-    if isinstance(environment.runner, WorkerRunner):
-        coordinator.end(environment)
-        coordinator.reset(environment)
+def on_test_stop(runtime: Runtime) -> None:
+    role = runtime.role
+    if not role.leads:
+        role.end()
+        role.reset()
         return
-    state = coordinator.state_of(environment)
+    state = runtime.test
     # not started counts as early too: a stop (a signal, say) during the setup's fixtures kills test_start
     # before the engine starts
     early = state is not None and not state.finished
-    finalize_apart(environment, early)
-    lifecycle = run_for(environment).lifecycle
+    finalize_apart(runtime, early)
+    lifecycle = runtime.lifecycle
     if lifecycle.state is State.FINALIZING:
         # A finalize in progress (a signal's, waiting for the workers' last reports) still needs this test's
         # state: the last worker quitting meanwhile makes Locust stop the test. Forget it when that is done.
         lifecycle.reset_pending = True
     else:
-        coordinator.reset(environment)
+        role.reset()
 
 
-def on_quitting(environment: Any, **_: Any) -> None:
-    if isinstance(environment.runner, WorkerRunner):
-        coordinator.send_final(environment)
+def on_quitting(runtime: Runtime) -> None:
+    run, environment = runtime, runtime.environment
+    if not run.role.leads:
+        run.role.quitting()
         return
-    run = run_for(environment)
     runner = environment.runner
     running = runner is not None and runner.state in (STATE_RUNNING, STATE_SPAWNING)
     await_finalizer(run)
-    finalize(environment, early=running)
+    finalize(runtime, early=running)
     halt = run.lifecycle.halt
     if halt is not None and halt.reason is HaltReason.INVALID and environment.process_exit_code is None:
         environment.process_exit_code = int(ExitCode.INVALID_CONFIG)
@@ -358,68 +360,65 @@ def on_quitting(environment: Any, **_: Any) -> None:
 # ------------------------------------------------------------------------------------------- the end
 
 
-def _scenario_counts(environment: Any) -> list[ScenarioCounts]:
-    state = coordinator.state_of(environment)
+def _scenario_counts(runtime: Runtime) -> list[ScenarioCounts]:
+    state = runtime.test
     if state is None:
         return []
-    return scenario_counts(state.plan, coordinator.counts(environment), coordinator.elapsed(environment))
+    return scenario_counts(state.plan, runtime.role.counts(), runtime.role.elapsed())
 
 
-def _may_finalize(run: Run) -> bool:
+def _may_finalize(run: Runtime) -> bool:
     """A test of this run started, is configured, and no finalize has begun: there is a summary to write."""
     lifecycle = run.lifecycle
     return not lifecycle.ending and run.config is not None and lifecycle.test_started
 
 
-def finalize(environment: Any, early: bool = False) -> dict[str, Any] | None:
+def finalize(run: Runtime, early: bool = False) -> dict[str, Any] | None:
     """Once per test: stop the engines, collect the workers' last samples, evaluate the thresholds, write
     the summary, print the console summary, set the exit code. `early`: the scenarios had not ended."""
-    run = run_for(environment)
     lifecycle = run.lifecycle
     if not _may_finalize(run):
         return lifecycle.summary
     lifecycle.to(State.FINALIZING)
     try:
-        coordinator.end(environment)
-        coordinator.wait_idle(run)
-        coordinator.flush_workers(environment)
-        summary = _summarize(environment, run, early)
+        run.role.end()
+        run.wait_idle()
+        run.role.flush()
+        summary = _summarize(run, early)
     finally:
         lifecycle.to(State.DONE)
         if lifecycle.reset_pending:
             lifecycle.reset_pending = False
-            coordinator.reset(environment)
+            run.role.reset()
     return summary
 
 
-def finalize_apart(environment: Any, early: bool) -> None:
+def finalize_apart(run: Runtime, early: bool) -> None:
     """`finalize` in a greenlet of its own, joined here. Locust fires test_stop in whichever of its greenlets
     stopped the test, and may kill that greenlet mid-finalize (the shape's greenlet quitting while the last
     worker's `quit` message makes Locust kill every runner greenlet): the summary would never be written and
     the exit code stay 0. Apart, the finalize goes on, and `on_quitting` waits for it (`await_finalizer`)."""
-    run = run_for(environment)
-    worker = gevent.spawn(finalize, environment, early)
+    worker = gevent.spawn(finalize, run, early)
     run.lifecycle.finalizer = worker
     worker.join()
 
 
-FINALIZE_WAIT = coordinator.FLUSH_TIMEOUT + coordinator.IDLE_TIMEOUT + 5.0
+FINALIZE_WAIT = FLUSH_TIMEOUT + IDLE_TIMEOUT + 5.0
 """How long quitting waits for a finalize still under way (it waits for workers and idle VUs, bounded)."""
 
 
-def await_finalizer(run: Run) -> None:
+def await_finalizer(run: Runtime) -> None:
     """quitting: let a finalize still under way (`finalize_apart`) write its summary and set the exit code."""
     worker = run.lifecycle.finalizer
     if worker is not None and not worker.dead:
         worker.join(timeout=FINALIZE_WAIT)
 
 
-def finalize_now(environment: Any) -> None:
+def finalize_now(run: Runtime) -> None:
     """A second signal before the run could end: write the summary of what was counted so far, at once,
     for a caller about to exit. Running iterations are not waited for (they count as interrupted) and the
     workers' last reports are not collected; the summary's reason says so. Nothing if no test started or a
     finalize is already under way (that one's summary stands)."""
-    run = run_for(environment)
     lifecycle = run.lifecycle
     if not _may_finalize(run):
         return
@@ -428,28 +427,28 @@ def finalize_now(environment: Any) -> None:
         f"a second {lifecycle.interrupted_by or 'signal'}: exited at once; iterations still running and the "
         "workers' last reports are not counted"
     )
-    _summarize(environment, run, early=True)
+    _summarize(run, early=True)
     if lifecycle.console:  # headless runs print it at Locust's exit, which an immediate exit never reaches
         print(lifecycle.console, file=sys.stderr, flush=True)
     lifecycle.to(State.DONE)
 
 
-def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
+def _summarize(run: Runtime, early: bool) -> dict[str, Any]:
     assert run.config is not None and run.thresholds is not None and run.lifecycle.started_at is not None
-    state = coordinator.state_of(environment)
+    environment = run.environment
+    state = run.test
     thresholds = run.thresholds
     started_at = run.lifecycle.started_at
     ended_at = datetime.now(UTC)
     elapsed = max((ended_at - started_at).total_seconds(), 0.0)
-    counts = _scenario_counts(environment)
+    counts = _scenario_counts(run)
     for c in counts:
         if c.dropped_worker_lost and state is not None:  # k6's dropped_iterations counts them too, with why
             tags = {"scenario": c.name, **state.plan.scenarios[c.name].scenario.tags, "reason": "worker_lost"}
             run.registry.add("dropped_iterations", float(c.dropped_worker_lost), tags)
     results = thresholds.evaluate(run.registry, elapsed, final=True)
-    status, reason = status_of(environment, run, early, results)
+    status, reason = status_of(run, early, results)
     code = exit_code(status, run)
-    is_master = isinstance(environment.runner, MasterRunner)
     lost = sum(1 for e in state.worker_events if e["event"] == "lost") if state is not None else 0
     if lost and status == Status.PASSED:
         reason = f"{lost} worker(s) lost during the run; their last reports are counted"
@@ -463,12 +462,13 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
         ended_at=ended_at,
         status=status,
         reason=reason,
-        workers=len(state.workers) if (state is not None and is_master) else 0,
+        workers=len(state.workers) if state is not None else 0,  # only a master gives shares to workers
         workers_lost=lost,
         target=mask_url(run.config.target.base_url),
         exit_code=code,
     )
-    block: dict[str, Any] = {"fixtures": dict(run.fixtures), "timeSeries": live_for(environment).series()}
+    series = run.time_series() if run.time_series is not None else encode_series([], SAMPLE_INTERVAL)
+    block: dict[str, Any] = {"fixtures": dict(run.fixtures), "timeSeries": series}
     block["experiment"] = experiment_identity(run.config.plan, info.target, info.workers, _flow_files(environment))
     if stopped:
         block["stopped"] = stopped
@@ -505,14 +505,13 @@ def _flow_files(environment: Any) -> list[str]:
     return sorted(files)
 
 
-def install(environment: Any, runner: Any) -> None:
+def install(run: Runtime) -> None:
     """Hook the lifecycle into this environment's events (called once, at init, by `fixload.plugin`)."""
-    run = run_for(environment)
-    events = environment.events
+    events = run.environment.events
     logging.getLogger("locust.runners").addFilter(_QuietAfterFailedSetup(run))
-    events.test_start.add_listener(on_test_start)
-    events.test_stop.add_listener(on_test_stop)
-    events.quitting.add_listener(on_quitting)
+    events.test_start.add_listener(lambda **_: on_test_start(run))
+    events.test_stop.add_listener(lambda **_: on_test_stop(run))
+    events.quitting.add_listener(lambda **_: on_quitting(run))
 
     def on_quit(exit_code: int, **_: Any) -> None:
         """Locust has printed its tables: end with k6's kind of summary, the part a CI log reader wants."""

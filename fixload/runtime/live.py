@@ -14,7 +14,8 @@ Counts come from the engine (local runner) or the workers' reports (master), whi
 are therefore taken over a trailing window of at least two reports (`RATE_WINDOW_MASTER`) on a master.
 Windowed p95 comes from the same samples the registry gets: the `request` event on a local runner, the
 workers' metric deltas on a master. The object keeps references to the test's engine/state, so the
-numbers survive the coordinator forgetting the test at `test_stop`.
+numbers survive the role forgetting the test at `test_stop`. `install` builds it once, at init, and the
+plugin hands it to the surfaces.
 """
 
 from __future__ import annotations
@@ -23,12 +24,11 @@ from collections import deque
 from typing import Any
 
 import gevent
-from locust.runners import MasterRunner, WorkerRunner
 
 from fixload.metrics.registry import TrendSink
+from fixload.metrics.thresholds import Threshold
 from fixload.report.timeseries import encode as encode_series
-from fixload.runtime import coordinator
-from fixload.runtime.state import run_for
+from fixload.runtime.state import Runtime
 
 SAMPLE_INTERVAL = 2.0
 RATE_WINDOW_LOCAL = 4.0
@@ -40,8 +40,9 @@ P95_INTERVALS = 2
 class Live:
     """The live view of one environment's current (or last) test."""
 
-    def __init__(self, environment: Any) -> None:
-        self.environment = environment
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self.environment = runtime.environment
         self.state: Any = None
         self.engine: Any = None
         self.plan: Any = None
@@ -59,13 +60,13 @@ class Live:
 
     # -- lifecycle
     def begin(self) -> None:
-        state = coordinator.state_of(self.environment)
+        state = self.runtime.test
         if state is None:
             return
         self.kill()
         self.state = state
         self.plan = state.plan
-        self.engine = run_for(self.environment).engine
+        self.engine = self.runtime.engine
         self.running = True
         self.points = []
         self.history.clear()
@@ -85,8 +86,8 @@ class Live:
         self.running = False
         self.kill()
         final["state"] = "stopped"
-        if run_for(self.environment).lifecycle.summary:
-            final["thresholds"] = summary_thresholds(self.environment)
+        if self.runtime.lifecycle.summary:
+            final["thresholds"] = summary_thresholds(self.runtime)
             final["failing"] = sum(1 for t in final["thresholds"] if t["ok"] is False)
         self.last_status = final
 
@@ -147,12 +148,8 @@ class Live:
             return self.engine.counts()
         return {} if self.state is None else self.state.totals()
 
-    @property
-    def is_master(self) -> bool:
-        return isinstance(self.environment.runner, MasterRunner)
-
     def _rate_window(self) -> float:
-        return RATE_WINDOW_MASTER if self.is_master else RATE_WINDOW_LOCAL
+        return RATE_WINDOW_MASTER if self.runtime.role.counts_arrive_in_reports else RATE_WINDOW_LOCAL
 
     # -- sampling
     def sample(self) -> dict[str, Any] | None:
@@ -216,7 +213,7 @@ class Live:
 
     def _failed(self, scenario: str, flow: str | None) -> int:
         """Failed iterations of the scenario so far: the fails of its flow's success rate (cumulative)."""
-        registry = run_for(self.environment).registry
+        registry = self.runtime.registry
         metric = f"{flow or scenario}_success_rate"
         selector = {"scenario": scenario}
         if registry is None or registry.get(metric) is None or not registry.has_samples(metric, selector):
@@ -247,7 +244,7 @@ class Live:
         """The test now: scenarios and thresholds as plain JSON-able data (no secrets: only counts and names)."""
         if not self.running and self.last_status is not None:
             return self.last_status
-        run = run_for(self.environment)
+        run = self.runtime
         plan = self.plan if self.plan is not None else (run.config.plan if run.config is not None else None)
         now = self.elapsed() if self.running else 0.0
         counts = self.counts() if self.running else {}
@@ -281,8 +278,8 @@ class Live:
                         "endSeconds": scenario.end,
                     }
                 )
-        thresholds = live_thresholds(self.environment, now) if self.running else summary_thresholds(self.environment)
-        workers = len(coordinator.active_workers(self.environment.runner)) if self.is_master else 0
+        thresholds = live_thresholds(run, now) if self.running else summary_thresholds(run)
+        workers = len(run.role.workers())
         return {
             "state": "running" if self.running else ("stopped" if run.lifecycle.summary else "ready"),
             "profile": plan.profile.profile if plan is not None else None,
@@ -304,9 +301,8 @@ def _interval_latency(sink: TrendSink | None) -> dict[str, Any]:
     return {"requests": int(sink.count), **{f"q{p}": _round(sink.percentile(p)) for p in (50, 95, 99)}}
 
 
-def live_thresholds(environment: Any, elapsed: float) -> list[dict[str, Any]]:
+def live_thresholds(run: Runtime, elapsed: float) -> list[dict[str, Any]]:
     """Every threshold of the profile with its value so far; `ok` is None while it has no samples."""
-    run = run_for(environment)
     thresholds = run.thresholds
     if thresholds is None:
         return []
@@ -327,7 +323,7 @@ def live_thresholds(environment: Any, elapsed: float) -> list[dict[str, Any]]:
     return out
 
 
-def _value_kind(run: Any, threshold: Any) -> dict[str, Any]:
+def _value_kind(run: Runtime, threshold: Threshold) -> dict[str, Any]:
     """What an observed value is (aggregation, metric type, what it contains), so surfaces can give its unit."""
     metric = run.registry.get(threshold.selector.metric)
     return {
@@ -337,9 +333,8 @@ def _value_kind(run: Any, threshold: Any) -> dict[str, Any]:
     }
 
 
-def summary_thresholds(environment: Any) -> list[dict[str, Any]]:
+def summary_thresholds(run: Runtime) -> list[dict[str, Any]]:
     """The final thresholds from the last summary (or the profile's, pending, before any test)."""
-    run = run_for(environment)
     summary = run.lifecycle.summary
     if summary:
         return [
@@ -381,19 +376,14 @@ def _round(value: float | None, digits: int = 3) -> float | None:
 # ----------------------------------------------------------------------------------------- wiring
 
 
-def live_for(environment: Any) -> Live:
-    surfaces = run_for(environment).surfaces
-    if surfaces.live is None:
-        surfaces.live = Live(environment)
-    return surfaces.live
-
-
-def install(environment: Any, runner: Any) -> None:
-    """Keep the live view of this environment (master/local runner; called at init by `fixload.plugin`)."""
-    if isinstance(runner, WorkerRunner):
-        return
-    live = live_for(environment)
-    events = environment.events
+def install(runtime: Runtime) -> Live:
+    """The live view of this run, kept on the master/local runner (a worker's is never fed); called once at
+    init by `fixload.plugin`, which hands it to the surfaces."""
+    live = Live(runtime)
+    if not runtime.role.leads:
+        return live
+    runtime.time_series = live.series
+    events = runtime.environment.events
 
     def on_test_start(**_: Any) -> None:
         live.begin()
@@ -418,3 +408,4 @@ def install(environment: Any, runner: Any) -> None:
     events.test_stop.add_listener(on_test_stop)
     events.request.add_listener(on_request)
     events.worker_report.add_listener(on_worker_report)
+    return live

@@ -8,10 +8,7 @@ their modules; `fixload.plugin` registers them all, in one place.
 
 from __future__ import annotations
 
-import os
 from typing import Any
-
-from locust.runners import MasterRunner, WorkerRunner
 
 from fixload.common.durations import DurationError, parse_duration
 from fixload.profile.config import ConfigError
@@ -64,16 +61,3 @@ def setup_timeout(environment: Any, profile_value: float) -> float:
     if seconds <= 0:
         raise ConfigError(f"--setup-timeout: expected a positive duration, got {raw!r}")
     return seconds
-
-
-def processes(environment: Any, runner: Any) -> int | None:
-    """How many processes share the load: a worker knows only its own share (None: its master checks)."""
-    options = environment.parsed_options
-    if isinstance(runner, WorkerRunner):
-        return None
-    if isinstance(runner, MasterRunner):
-        forked = getattr(options, "processes", None) or 0
-        if forked < 0:
-            forked = os.cpu_count() or 1
-        return max(1, forked, getattr(options, "expect_workers", 1) or 1)
-    return 1

@@ -9,25 +9,20 @@ unreachable, 1), a threshold crossed (99), else passed (0).
 
 from __future__ import annotations
 
-from typing import Any
-
-from locust.runners import MasterRunner
-
 from fixload.common.exitcodes import ExitCode
 from fixload.metrics.thresholds import ThresholdResult
 from fixload.report.summary import EXIT_CODES, Status
-from fixload.runtime import coordinator
 from fixload.runtime.lifecycle import HaltReason
-from fixload.runtime.state import Run
+from fixload.runtime.state import Runtime
 
 
-def _count(run: Run, metric: str, selector: dict[str, str] | None = None) -> int:
+def _count(run: Runtime, metric: str, selector: dict[str, str] | None = None) -> int:
     if metric not in run.registry or not run.registry.has_samples(metric, selector):
         return 0
     return int(run.registry.aggregate(metric, selector).compute("count") or 0)
 
 
-def status_of(environment: Any, run: Run, early: bool, results: list[ThresholdResult]) -> tuple[Status, str]:
+def status_of(run: Runtime, early: bool, results: list[ThresholdResult]) -> tuple[Status, str]:
     """The status and its reason. `early`: the scenarios had not ended when the test stopped."""
     lifecycle = run.lifecycle
     halt = lifecycle.halt
@@ -44,8 +39,7 @@ def status_of(environment: Any, run: Run, early: bool, results: list[ThresholdRe
     if early:
         if lifecycle.interrupted_by:
             return Status.INTERRUPTED, f"stopped by {lifecycle.interrupted_by} before the scenarios ended"
-        runner = environment.runner
-        if isinstance(runner, MasterRunner) and not coordinator.active_workers(runner):
+        if run.role.every_worker_gone():
             return Status.ERROR, "every worker quit or was lost before the scenarios ended"
         return Status.INTERRUPTED, "stopped before the scenarios ended (stop requested)"
     total = _count(run, "http_reqs")
@@ -65,7 +59,7 @@ def status_of(environment: Any, run: Run, early: bool, results: list[ThresholdRe
     return Status.PASSED, ""
 
 
-def exit_code(status: Status, run: Run | None = None) -> int:
+def exit_code(status: Status, run: Runtime | None = None) -> int:
     """k6's exit code for a status. Where one status has two of k6's codes, the run says which: an engine
     error is `aborted` with k6's GoPanic, 109; a setup timeout is `setup_failed` with k6's SetupTimeout, 100;
     a stop from the web UI (no signal) is `interrupted` with k6's ScriptStoppedFromRESTAPI, 103."""

@@ -13,18 +13,18 @@ from typing import Any
 
 from fixload.flows.transport import TransportFailure
 from fixload.metrics.registry import define_run_metrics
-from fixload.runtime.state import Run
+from fixload.runtime.state import Runtime
 
 REQUEST_METRICS = ("http_reqs", "http_req_duration", "http_req_failed", "data_received", "data_sent")
 
 
-def define_flow_metrics(run: Run, flows: Iterable[str]) -> None:
+def define_flow_metrics(run: Runtime, flows: Iterable[str]) -> None:
     """The custom metrics of the loaded flows (fixload.profile.binding.metric_flows), as the original harness
     declares them, and fixload's own."""
     define_run_metrics(run.registry, flows)
 
 
-def install(environment: Any, run: Run) -> None:
+def install(run: Runtime) -> None:
     """Record this environment's requests into its run's registry (the request event names no environment,
     so the listener is bound to the one it was installed for)."""
     sinks = run.sinks
@@ -57,7 +57,7 @@ def install(environment: Any, run: Run) -> None:
         if size:
             sent.add(float(size))
 
-    environment.events.request.add_listener(on_request)
+    run.environment.events.request.add_listener(on_request)
 
 
 def _tags(name: str, method: str, status: int, extra: tuple[tuple[Any, Any], ...]) -> dict[str, str]:

@@ -5,6 +5,8 @@ Locust allows one shape per run, so a profile's scenarios all run under one comp
 leaves *when* each user iterates to the engine; it ends the run when the engine is done. The standalone
 shapes (`ConstantArrivalRate`, `RampingArrivalRate`, `ConstantVUs`, `RampingVUs`) give any locustfile one
 k6 executor for its own `ScenarioUser` classes (docs/design-notes.md#runtime-shape has an example).
+Here too: which plan the profile options name now (`profile_plan`) and which user class runs each scenario.
+Locust constructs the shape, so it finds the run's runtime with `runtime_of` (its one other caller: users).
 """
 
 from __future__ import annotations
@@ -14,8 +16,76 @@ from typing import Any, ClassVar
 
 from locust import LoadTestShape
 
+from fixload.common.secrets import redact
+from fixload.engine.engine import users_needed
+from fixload.engine.fields import k6_name
+from fixload.flows.user import runtime_of
+from fixload.profile.binding import loaded_flows
+from fixload.profile.config import ConfigError
+from fixload.profile.limits import SPAWN_RATE_PER_PROCESS
 from fixload.profile.plan import Plan, build_plan
 from fixload.profile.schema import Profile
+from fixload.profile.validation import load_run_config
+from fixload.runtime.lifecycle import HaltReason
+from fixload.runtime.state import END_GRACE, Runtime, TestState
+
+logger = logging.getLogger("fixload")
+
+SPAWN_RATE_PER_RUNNER = SPAWN_RATE_PER_PROCESS
+
+
+def runtime_for_shape(environment: Any) -> Runtime:
+    """The runtime `fixload.plugin` attached to the environment this shape runs in (`runtime_of`, typed)."""
+    runtime = runtime_of(environment)
+    if not isinstance(runtime, Runtime):
+        raise TypeError(f"fixload: the environment's runtime is a {type(runtime).__name__}, not fixload's Runtime")
+    return runtime
+
+
+def profile_plan(runtime: Runtime) -> Plan:
+    """The plan for the profile the options name now (the web UI may have changed them since start-up)."""
+    environment = runtime.environment
+    options = environment.parsed_options
+    wanted = (getattr(options, "profile", None), getattr(options, "multiplier", None))
+    if runtime.config is None or runtime.config_key != wanted:
+        config = load_run_config(
+            wanted[0] or None,
+            wanted[1],
+            getattr(options, "env_file", None),
+            processes=max(1, runtime.role.worker_count()),
+            flows=flow_classes(environment),
+        )
+        runtime.configure(config, wanted, runtime.thresholds)
+    assert runtime.config is not None
+    return runtime.config.plan
+
+
+def flow_classes(environment: Any) -> dict[str, type]:
+    """The loaded flow user classes by the scenario they were written for (fixload.profile.binding)."""
+    return loaded_flows(environment.user_classes)
+
+
+def scenario_user_classes(environment: Any, plan: Plan) -> dict[str, type]:
+    """A user class per scenario: the flow's own, or a subclass named after a scenario that reuses a flow."""
+    flows = flow_classes(environment)
+    by_name = {cls.__name__: cls for cls in environment.user_classes}
+    out: dict[str, type] = {}
+    for name, scenario in plan.scenarios.items():
+        base = flows.get(scenario.flow)
+        if base is None:
+            raise ConfigError(
+                f"scenarios.{name}: no user class runs flow {scenario.flow!r}; "
+                "load its locustfile (e.g. locust -f locustfiles/)"
+            )
+        if name == scenario.flow:
+            out[name] = base
+            continue
+        derived = by_name.get(name)
+        if derived is None:
+            derived = type(name, (base,), {"scenario": name, "abstract": False, "_fixload_derived": True})
+            environment.user_classes.append(derived)
+        out[name] = derived
+    return out
 
 
 class ScenarioShape(LoadTestShape):
@@ -32,32 +102,58 @@ class ScenarioShape(LoadTestShape):
         raise NotImplementedError
 
     def tick(self) -> tuple[int, float, list[type]] | None:
-        from fixload.runtime import coordinator
-
+        runtime = runtime_for_shape(self.runner.environment)
         try:
-            return coordinator.tick(self)
+            return self._tick(runtime)
         except Exception as exc:  # a shape that raises would leave Locust's run without an end: abort it
-            from fixload.common.secrets import redact
-            from fixload.runtime.state import run_for
-
             what = redact(f"shape {type(self).__name__}: {type(exc).__name__}: {exc}")
-            logging.getLogger("fixload").error("fixload: engine error in %s; the run is aborted", what)
-            coordinator.record_crash(run_for(self.runner.environment), what)
+            logger.error("fixload: engine error in %s; the run is aborted", what)
+            runtime.record_crash(what)
             return None
+
+    def _tick(self, runtime: Runtime) -> tuple[int, float, list[type]] | None:
+        """Every scenario's users, until the scenarios are over."""
+        environment = runtime.environment
+        state = runtime.test
+        if state is None:
+            runtime.lifecycle.new_test()
+            try:
+                plan = self.plan(environment)
+                classes = self.user_classes(environment, plan)
+            except ConfigError as exc:
+                logger.error("fixload: %s", exc)
+                runtime.lifecycle.stop_sending(HaltReason.INVALID, str(exc))
+                return None
+            runners = max(1, runtime.role.worker_count())
+            users = 0
+            for name, cls in classes.items():
+                cls.fixed_count = users_needed(plan.scenarios[name])
+                users += cls.fixed_count
+            state = TestState(plan, classes, users, spawn_rate=SPAWN_RATE_PER_RUNNER * runners)
+            runtime.test = state
+            return users, state.spawn_rate, list(classes.values())
+        if state.finished or runtime.halted:
+            return None
+        if state.started and self._scenarios_over(runtime, state):
+            state.finished = True
+            return None
+        return state.users, state.spawn_rate, list(state.classes.values())
+
+    @staticmethod
+    def _scenarios_over(runtime: Runtime, state: TestState) -> bool:
+        if state.plan_time() >= state.plan.duration + END_GRACE:
+            return True
+        return runtime.role.scenarios_over(state)
 
 
 class ProfileShape(ScenarioShape):
     """All scenarios of the profile given by `--profile` (or K6_PROFILE_PATH), on one clock."""
 
     def plan(self, environment: Any) -> Plan:
-        from fixload.runtime import coordinator
-
-        return coordinator.profile_plan(environment)
+        return profile_plan(runtime_for_shape(environment))
 
     def user_classes(self, environment: Any, plan: Plan) -> dict[str, type]:
-        from fixload.runtime import coordinator
-
-        return coordinator.scenario_user_classes(environment, plan)
+        return scenario_user_classes(environment, plan)
 
 
 class _SingleScenario(ScenarioShape):
@@ -75,8 +171,6 @@ class _SingleScenario(ScenarioShape):
         return getattr(self.user_class, "scenario", "") or self.user_class.__name__
 
     def plan(self, environment: Any) -> Plan:
-        from fixload.engine.fields import k6_name
-
         options: dict[str, Any] = {"executor": self.executor, "startTime": self.start_time}
         options["gracefulStop"] = self.graceful_stop
         for name in self._options:

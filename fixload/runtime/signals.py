@@ -23,19 +23,19 @@ import greenlet
 
 from fixload.common.children import die_with_parent
 from fixload.common.exitcodes import ExitCode
-from fixload.runtime.state import run_for
+from fixload.runtime.state import Runtime
 
 logger = logging.getLogger("fixload")
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
-def install(environment: Any, summarize_now: Callable[[Any], None]) -> None:
+def install(runtime: Runtime, summarize_now: Callable[[Runtime], None]) -> None:
     """Take SIGINT/SIGTERM over; call from `init` (it fires in the main greenlet, the one to interrupt).
-    `summarize_now(environment)` writes the summary at once, for a second signal's immediate exit."""
+    `summarize_now(runtime)` writes the summary at once, for a second signal's immediate exit."""
     main = greenlet.getcurrent()
     for signum in SIGNALS:
-        gevent.signal_handler(signum, on_signal, environment, main, signum, summarize_now)
+        gevent.signal_handler(signum, on_signal, runtime, main, signum, summarize_now)
 
 
 def end_with_master(environment: Any) -> None:
@@ -53,8 +53,9 @@ class _NotShuttingDown(logging.Filter):
         return not record.getMessage().startswith("Shutting down")
 
 
-def on_signal(environment: Any, main: Any, signum: int, summarize_now: Callable[[Any], None]) -> None:
-    lifecycle = run_for(environment).lifecycle
+def on_signal(runtime: Runtime, main: Any, signum: int, summarize_now: Callable[[Runtime], None]) -> None:
+    environment = runtime.environment
+    lifecycle = runtime.lifecycle
     name = signal.Signals(signum).name
     if lifecycle.ending:
         logger.info("fixload: %s received while the run was already ending; its result stands", name)
@@ -63,7 +64,7 @@ def on_signal(environment: Any, main: Any, signum: int, summarize_now: Callable[
         sys.stderr.write(f"fixload: second signal ({name}): exiting at once with what was counted so far\n")
         sys.stderr.flush()
         try:
-            summarize_now(environment)
+            summarize_now(runtime)
         except Exception:  # the exit must happen whatever the summary does
             logger.exception("fixload: the summary could not be written on the second signal")
         finally:

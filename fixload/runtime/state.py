@@ -1,27 +1,34 @@
-"""The state of one run inside one Locust process, found from the Locust `Environment`.
+"""The run's runtime inside one Locust process, built once at init by `fixload.plugin`, and its role's interface.
 
 Flows, the engine, the protocol and every surface need the same few things (the resolved config, the
-metrics registry, the fixtures, the engine, where the run stands). They hang off the environment in one
-`Run`, typed, rather than in module globals or a dict of string flags, so tests can run several Locust
-environments in one process and every reader sees the same truth.
+metrics registry, the fixtures, the engine, where the run stands). They are one typed `Runtime`, built
+once per Locust environment and handed to whatever the plugin installs; the classes Locust constructs
+with nothing but the environment (users, the shape) find it with `fixload.flows.user.runtime_of`. Each
+field has one owner: the config is written only by `Runtime.configure`, a worker's plan from its master
+goes into `plan_from_master`. The process role (local, master, worker: `Role`, chosen once in
+`fixload.runtime.role.role_for`) holds what differs between runners; nothing else asks which runner it is on.
 """
 
 from __future__ import annotations
 
 import math
-import weakref
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import gevent
 
+from fixload.flows.user import attach
 from fixload.metrics.failures import FailureLog
 from fixload.metrics.registry import Registry, SinkCache
-from fixload.runtime.lifecycle import RunLifecycle
+from fixload.runtime.lifecycle import HaltReason, RunLifecycle, State
 
 if TYPE_CHECKING:
+    from http.server import HTTPServer
+
     from locust.env import Environment
+    from prometheus_client import CollectorRegistry
 
     from fixload.common.clock import PlanClock
     from fixload.engine.base import Share
@@ -29,6 +36,14 @@ if TYPE_CHECKING:
     from fixload.metrics.thresholds import ThresholdSet
     from fixload.profile.config import RunConfig
     from fixload.profile.plan import Plan
+
+IDLE_TIMEOUT = 2.0
+"""How long a runner waits at the end for interrupted iterations to record their samples."""
+END_GRACE = 2.0
+"""Plan seconds past the plan's duration (gracefulStop included) after which the master ends the test even
+if a worker has not said it finished (one lost without a trace, or whose clock is behind: `master`)."""
+WATCH_INTERVAL = 0.2
+"""How often the master's and the guard's watchers look."""
 
 
 @dataclass
@@ -105,25 +120,17 @@ class TestState:
 
 
 @dataclass
-class Surfaces:
-    """What the operator surfaces keep per environment (each writes only its own field)."""
+class Runtime:
+    """One Locust environment's run: built once at init, handed to everything the plugin installs."""
 
-    live: Any = None
-    """The `runtime.live.Live` view (get it with `runtime.live.live_for`; this layer does not know the type)."""
-    prometheus_registry: Any = None
-    prometheus_server: Any = None
-    refused: str = ""
-    """The web UI's last refused START, said in its banner until a test starts."""
-    reported: dict[str, Any] | None = None
-    """The summary the JUnit/HTML reports were last written for (they are written once per summary)."""
-
-
-@dataclass
-class Run:
+    environment: Environment
     config: RunConfig | None = None
+    """What the run does (plan, target, env); written only by `configure`."""
     config_key: tuple[str | None, float | None] | None = None
     """The (profile, multiplier) options `config` was loaded from; the web UI may change them."""
     thresholds: ThresholdSet | None = None
+    plan_from_master: Plan | None = None
+    """Worker: the plan its master sent with `fixload_start` (the plan its users run, over `config`'s)."""
     registry: Registry = field(default_factory=Registry)
     fixtures: dict[str, str] = field(default_factory=dict)
     failures: FailureLog = field(default_factory=FailureLog)
@@ -131,34 +138,176 @@ class Run:
     engine: Engine | None = None
     lifecycle: RunLifecycle = field(default_factory=RunLifecycle)
     test: TestState | None = None
-    """The master's/local runner's view of the running test (kept by `fixload.runtime.coordinator`)."""
-    alive: dict[str, float] = field(default_factory=dict)
-    """Master: when each worker last said it is alive (monotonic seconds)."""
-    flushed: set[str] = field(default_factory=set)
-    """Master: the workers whose final report arrived during this finalize."""
-    closed_running: bool = False
-    """Master: a closed-model test runs, so a joining worker gets the fixtures when it first says alive."""
+    """The master's/local runner's view of the running test (kept by its role and the shape)."""
     iteration_counters: dict[str, Iterator[int]] = field(default_factory=dict)
     """k6's `exec.scenario.iterationInTest` per scenario, counted in this process for this test."""
-    surfaces: Surfaces = field(default_factory=Surfaces)
+    role: Role = field(init=False)
+    """This process's role, chosen once at init (`fixload.runtime.role.role_for`)."""
+    refused: str = ""
+    """The web UI's last refused START, said in its banner until a test starts."""
+    reported: dict[str, Any] | None = None
+    """The summary the JUnit/HTML reports were last written for (they are written once per summary)."""
+    time_series: Callable[[], dict[str, Any]] | None = None
+    """The live view's time series for the summary (`fixload.runtime.live.install` sets it)."""
+    prometheus_registry: CollectorRegistry | None = None
+    prometheus_server: HTTPServer | None = None
     sinks: SinkCache = field(init=False)
     """The registry's sinks by the hot path's own keys (every request and iteration records through it)."""
 
     def __post_init__(self) -> None:
         self.sinks = SinkCache(self.registry)
 
+    @classmethod
+    def standalone(
+        cls, environment: Environment, config: RunConfig | None = None, fixtures: Mapping[str, str] | None = None
+    ) -> Runtime:
+        """A runtime for an environment fixload's plugin does not drive (`fixload check`, tests): configured
+        with `config`, attached so its users find it, no role (its users run as plain Locust users)."""
+        runtime = cls(environment)
+        if config is not None:
+            runtime.configure(config, None, None)
+        runtime.fixtures = dict(fixtures or {})
+        attach(environment, runtime)
+        return runtime
+
+    def configure(
+        self, config: RunConfig | None, key: tuple[str | None, float | None] | None, thresholds: ThresholdSet | None
+    ) -> None:
+        """A new configuration (at init, or the web UI's START with another profile; or the one that stood
+        before, when the new one is refused): the one writer of `config`, its key and the thresholds."""
+        self.config, self.config_key, self.thresholds = config, key, thresholds
+
+    @property
+    def plan(self) -> Plan | None:
+        """The plan this process's users run: its master's on a worker, else the configured one."""
+        if self.plan_from_master is not None:
+            return self.plan_from_master
+        return self.config.plan if self.config is not None else None
+
     @property
     def halted(self) -> bool:
         """No user may send anything more in this test (see `RunLifecycle.halt`)."""
         return self.lifecycle.halted
 
+    @property
+    def runner(self) -> Any:
+        return self.environment.runner
 
-_runs: weakref.WeakKeyDictionary[Environment, Run] = weakref.WeakKeyDictionary()
+    def record_crash(self, what: str) -> None:
+        """The first engine error of the run (the component and its redacted exception) halts it: the shape's
+        next tick ends the test through Locust's own path, and nothing that did not run reports passed."""
+        self.lifecycle.stop_sending(HaltReason.ENGINE_ERROR, what)
+
+    def emitter(self) -> Callable[[str, float, dict[str, str]], None]:
+        """The executors' way to record a sample. Each executor passes its own long-lived tag dicts, so a
+        series is found by (metric, the dict's identity): no tuple of its items and no tags built per sample.
+        The cache lives as long as this Engine's executors (and so their dicts), and is emptied whenever the
+        registry is reset (a worker resets after every report), as `SinkCache` is."""
+        registry = self.registry
+        cache: dict[tuple[str, int], Any] = {}
+        generation = registry.generation
+
+        def emit(name: str, value: float, tags: dict[str, str]) -> None:
+            nonlocal generation
+            if generation != registry.generation:
+                cache.clear()
+                generation = registry.generation
+            key = (name, id(tags))
+            sink = cache.get(key)
+            if sink is None:
+                sink = cache[key] = registry.sink(name, tags)
+            sink.add(value)
+
+        return emit
+
+    def wait_idle(self) -> None:
+        """Let interrupted iterations unwind and record their samples (bounded)."""
+        deadline = time.monotonic() + IDLE_TIMEOUT
+        gevent.sleep(0)
+        while self.engine is not None and self.engine.running() and time.monotonic() < deadline:
+            gevent.sleep(0.02)
 
 
-def run_for(environment: Environment) -> Run:
-    """This environment's run state, created on first use."""
-    run = _runs.get(environment)
-    if run is None:
-        run = _runs[environment] = Run()
-    return run
+class Role:
+    """What differs between a local runner, a master and a worker, behind one small interface. Chosen once
+    at init (`fixload.runtime.role.role_for`); the shared parts are here, the rest in `local`, `master` and
+    `worker` (the master/worker messages live only in those two)."""
+
+    leads: ClassVar[bool] = True
+    """This process decides the test (plans, provisions, summarizes): a master or a local runner."""
+    lead_seconds: ClassVar[float] = 0.0
+    """Time between the decision to start and t0."""
+    counts_arrive_in_reports: ClassVar[bool] = False
+    """The counts come from workers' periodic reports (every 3 s), not from an engine here."""
+
+    def __init__(self, runtime: Runtime, runner: Any) -> None:
+        self.runtime = runtime
+        self.runner = runner
+
+    def install(self) -> None:
+        """Register this role's side of the master/worker protocol (none on a local runner)."""
+
+    def processes(self) -> int | None:
+        """How many processes share the load at validation (a worker knows only its share: None)."""
+        return 1
+
+    def worker_count(self) -> int:
+        """How many processes share the VUs and the spawn rate now (1 unless distributed)."""
+        return 1
+
+    def workers(self) -> list[str]:
+        """The workers Locust counts (none unless a master)."""
+        return []
+
+    def every_worker_gone(self) -> bool:
+        """A master whose workers all quit or were lost (never on other roles)."""
+        return False
+
+    def scenarios_over(self, state: TestState) -> bool:
+        return self.runtime.engine is not None and self.runtime.engine.finished.is_set()
+
+    def begin(self) -> None:
+        """test_start: the common clock, this process's engine or the workers' shares."""
+
+    def halt_workers(self) -> None:
+        """Setup failed: no worker may send anything (only a master has any)."""
+
+    def flush(self) -> None:
+        """At the end: collect every worker's last samples (only a master has any)."""
+
+    def quitting(self) -> None:
+        """The process quits (a worker sends its last samples; the leading roles finalize in the driver)."""
+
+    def counts(self) -> dict[str, dict[str, int]]:
+        """Per-scenario engine counts over every runner (a lost worker keeps its last report)."""
+        runtime = self.runtime
+        if runtime.engine is not None:
+            return runtime.engine.counts()
+        return {} if runtime.test is None else runtime.test.totals()
+
+    def elapsed(self) -> float:
+        state = self.runtime.test
+        if state is None or state.clock is None:
+            return 0.0
+        return max(0.0, state.clock.now())
+
+    def end(self) -> None:
+        """Stop this runner's engine and background work."""
+        runtime = self.runtime
+        if runtime.engine is not None:
+            runtime.engine.stop()
+        state = runtime.test
+        if state is not None:
+            state.finished = True
+            for greenlet in state.greenlets:
+                greenlet.kill(block=False)
+
+    def reset(self) -> None:
+        """Forget the finished test (the web UI may start another)."""
+        runtime = self.runtime
+        runtime.test = None
+        runtime.engine = None
+        lifecycle = runtime.lifecycle
+        if lifecycle.state in (State.WAITING, State.RUNNING):
+            lifecycle.to(State.CONFIGURED)
+        lifecycle.ready.clear()

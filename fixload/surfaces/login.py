@@ -28,10 +28,10 @@ from typing import Any
 
 from flask import Response, redirect, request, session, url_for
 from flask_login import UserMixin, login_user
-from locust.runners import WorkerRunner
 
 from fixload.common.secrets import register_secrets
 from fixload.runtime.driver import fail_invalid
+from fixload.runtime.state import Runtime
 from fixload.surfaces import guard
 
 USERNAME_ENV = "FIXLOAD_WEB_USERNAME"
@@ -108,9 +108,10 @@ def install(web_ui: Any, expected: tuple[str, str]) -> None:
         return redirect(url_for("locust.login"))
 
 
-def install_for(environment: Any, runner: Any, web_ui: Any) -> None:
+def install_for(runtime: Runtime, web_ui: Any) -> None:
     """--web-login on this environment's web UI (called at init by `fixload.plugin`)."""
-    if web_ui is None or isinstance(runner, WorkerRunner) or not web_ui.web_login:
+    environment = runtime.environment
+    if web_ui is None or not runtime.role.leads or not web_ui.web_login:
         return
     expected = credentials()
     if expected is None:

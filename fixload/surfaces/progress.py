@@ -14,10 +14,8 @@ import sys
 from typing import Any
 
 import gevent
-from locust.runners import WorkerRunner
 
-from fixload.runtime.live import live_for
-from fixload.runtime.state import run_for
+from fixload.runtime.live import Live
 
 DEFAULT_INTERVAL = 5.0
 
@@ -95,9 +93,9 @@ def _run_time(environment: Any) -> float | None:
     return float(value) if value else None
 
 
-def _loop(environment: Any, interval: float) -> None:
-    live = live_for(environment)
-    lifecycle = run_for(environment).lifecycle
+def _loop(live: Live, interval: float) -> None:
+    environment = live.environment
+    lifecycle = live.runtime.lifecycle
     while True:
         gevent.sleep(interval)
         if not live.running or lifecycle.ending:  # the run is ending: its summary comes next, not progress
@@ -106,11 +104,12 @@ def _loop(environment: Any, interval: float) -> None:
         print(text, file=sys.stderr, flush=True)
 
 
-def install(environment: Any, runner: Any) -> None:
+def install(live: Live) -> None:
     """Headless master/local runner: a progress line every --progress-interval seconds instead of Locust's
     periodic table (called at init by `fixload.plugin`: Locust reads `only_summary` after init)."""
+    environment = live.environment
     options = environment.parsed_options
-    if options is None or isinstance(runner, WorkerRunner) or not getattr(options, "headless", False):
+    if options is None or not live.runtime.role.leads or not getattr(options, "headless", False):
         return
     if _interval(environment) > 0 and not getattr(options, "print_stats", False):
         options.only_summary = True
@@ -118,6 +117,6 @@ def install(environment: Any, runner: Any) -> None:
     def on_test_start(**_: Any) -> None:
         interval = _interval(environment)
         if interval > 0:
-            live_for(environment).tasks.append(gevent.spawn(_loop, environment, interval))
+            live.tasks.append(gevent.spawn(_loop, live, interval))
 
     environment.events.test_start.add_listener(on_test_start)

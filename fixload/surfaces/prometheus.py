@@ -26,7 +26,6 @@ from urllib.parse import urlsplit, urlunsplit
 
 import gevent
 from gevent.event import Event
-from locust.runners import MasterRunner, WorkerRunner
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, push_to_gateway
 from prometheus_client.core import (
     CollectorRegistry,
@@ -40,10 +39,8 @@ from fixload.common.secrets import redact
 from fixload.flows.fixtures import SETUP_GROUP
 from fixload.metrics.registry import MAPPING, MetricType, Registry, TrendSink, ValueType
 from fixload.metrics.thresholds import parse_expression, parse_selector
-from fixload.runtime import coordinator
-from fixload.runtime.live import live_for, live_thresholds, summary_thresholds
+from fixload.runtime.live import Live, live_thresholds, summary_thresholds
 from fixload.runtime.options import headless
-from fixload.runtime.state import run_for
 
 logger = logging.getLogger("fixload")
 
@@ -167,17 +164,18 @@ def _count(registry: Registry, metric: str, selector: dict[str, str]) -> float:
 class FixloadCollector(Collector):
     """Reads one environment's registry and live view at every scrape."""
 
-    def __init__(self, environment: Any) -> None:
-        self.environment = environment
+    def __init__(self, live: Live) -> None:
+        self.live = live
+        self.runtime = live.runtime
+        self.environment = live.environment
 
     def describe(self) -> list[Any]:
         return []  # no describe-time metrics: collect() reads live state (and registering never scrapes)
 
     def collect(self) -> Iterator[Any]:
-        environment = self.environment
-        run = run_for(environment)
+        run = self.runtime
         registry = run.registry
-        live = live_for(environment)
+        live = self.live
         status = live.status()
         yield self._run_info(status)
         yield from self._requests(registry)
@@ -185,8 +183,7 @@ class FixloadCollector(Collector):
         yield self._flow_durations(registry, status)
         yield from self._checks(registry)
         yield from self._thresholds(registry, live)
-        runner = environment.runner
-        workers = len(coordinator.active_workers(runner)) if isinstance(runner, MasterRunner) else 0
+        workers = len(run.role.workers())
         yield GaugeMetricFamily("fixload_workers", "active Locust workers (0 on a local runner)", value=float(workers))
         yield GaugeMetricFamily("fixload_test_running", "1 while a test runs", value=1.0 if live.running else 0.0)
         yield GaugeMetricFamily(
@@ -199,7 +196,7 @@ class FixloadCollector(Collector):
             "the run's profile, multiplier and target (always 1)",
             labels=("profile", "multiplier", "target"),
         )
-        config = run_for(self.environment).config
+        config = self.runtime.config
         target = config.target.base_url if config is not None else (self.environment.host or "")
         multiplier = status.get("multiplier")
         info.add_metric(
@@ -328,7 +325,7 @@ class FixloadCollector(Collector):
         yield failed
 
     def _thresholds(self, registry: Registry, live: Any) -> Iterator[Any]:
-        environment = self.environment
+        run = self.runtime
         ok = GaugeMetricFamily(
             "fixload_threshold_ok",
             "1 if the threshold passes (or has no samples yet), 0 if it fails",
@@ -348,7 +345,7 @@ class FixloadCollector(Collector):
             )
             for unit, (text, _) in UNITS.items()
         }
-        thresholds = live_thresholds(environment, live.elapsed()) if live.running else summary_thresholds(environment)
+        thresholds = live_thresholds(run, live.elapsed()) if live.running else summary_thresholds(run)
         failing = 0
         for t in thresholds:
             label = [redact(t["metric"]), redact(t["expression"])]
@@ -369,17 +366,17 @@ def _le(bound: float) -> str:
     return repr(float(bound))
 
 
-def registry_for(environment: Any) -> CollectorRegistry:
-    """One prometheus_client registry per environment, holding only fixload's collector."""
-    surfaces = run_for(environment).surfaces
-    if surfaces.prometheus_registry is None:
-        surfaces.prometheus_registry = CollectorRegistry(auto_describe=False)
-        surfaces.prometheus_registry.register(FixloadCollector(environment))
-    return surfaces.prometheus_registry
+def registry_for(live: Live) -> CollectorRegistry:
+    """One prometheus_client registry per run, holding only fixload's collector."""
+    run = live.runtime
+    if run.prometheus_registry is None:
+        run.prometheus_registry = CollectorRegistry(auto_describe=False)
+        run.prometheus_registry.register(FixloadCollector(live))
+    return run.prometheus_registry
 
 
-def exposition(environment: Any) -> bytes:
-    return generate_latest(registry_for(environment))
+def exposition(live: Live) -> bytes:
+    return generate_latest(registry_for(live))
 
 
 def add_arguments(parser: Any) -> None:
@@ -414,9 +411,10 @@ def add_arguments(parser: Any) -> None:
     )
 
 
-def install(environment: Any, runner: Any, web_ui: Any) -> None:
+def install(live: Live, web_ui: Any) -> None:
     """/metrics on the web UI, and on --prometheus-port (master/local runner; called at init by `fixload.plugin`)."""
-    if isinstance(runner, WorkerRunner):
+    run, environment = live.runtime, live.environment
+    if not run.role.leads:
         return
     if web_ui is not None:
         from flask import Response
@@ -424,7 +422,7 @@ def install(environment: Any, runner: Any, web_ui: Any) -> None:
         @web_ui.app.route("/metrics")
         @web_ui.auth_required_if_enabled
         def fixload_metrics() -> Response:
-            return Response(exposition(environment), content_type=CONTENT_TYPE_LATEST)
+            return Response(exposition(live), content_type=CONTENT_TYPE_LATEST)
 
     options = environment.parsed_options
     port = int(getattr(options, "prometheus_port", 0) or 0) if options is not None else 0
@@ -432,8 +430,8 @@ def install(environment: Any, runner: Any, web_ui: Any) -> None:
         from prometheus_client import start_http_server
 
         host = getattr(options, "prometheus_host", "127.0.0.1") or "127.0.0.1"
-        server, _thread = start_http_server(port, addr=host, registry=registry_for(environment))
-        run_for(environment).surfaces.prometheus_server = server
+        server, _thread = start_http_server(port, addr=host, registry=registry_for(live))
+        run.prometheus_server = server
         logger.info("fixload: Prometheus metrics on http://%s:%d/metrics", host, server.server_port)
     quit_once: list[bool] = []
 
@@ -441,7 +439,7 @@ def install(environment: Any, runner: Any, web_ui: Any) -> None:
         # Locust fires `quitting` again when a signal comes during the first (its SIGTERM handler shuts down)
         if not quit_once:
             quit_once.append(True)
-            _on_quitting(environment)
+            _on_quitting(live)
 
     environment.events.quitting.add_listener(on_quitting)
 
@@ -454,10 +452,10 @@ def linger_seconds(options: Any) -> float:
     return DEFAULT_LINGER_S if value is None else max(0.0, float(value))
 
 
-def push(environment: Any, url: str) -> bool:
+def push(live: Live, url: str) -> bool:
     """Push the current values to a Pushgateway at `url` (job `fixload`); a failure is logged, never fatal."""
     try:
-        push_to_gateway(url, job=PUSH_JOB, registry=registry_for(environment), timeout=PUSH_TIMEOUT_S)
+        push_to_gateway(url, job=PUSH_JOB, registry=registry_for(live), timeout=PUSH_TIMEOUT_S)
     except Exception as exc:  # the run's result stands whatever the gateway does
         logger.error("fixload: --prometheus-push %s failed: %s", redact(url), redact(str(exc)))
         return False
@@ -477,19 +475,19 @@ def linger(seconds: float) -> bool:
             watcher.cancel()
 
 
-def _on_quitting(environment: Any) -> None:
-    surfaces = run_for(environment).surfaces
+def _on_quitting(live: Live) -> None:
+    run, environment = live.runtime, live.environment
     options = environment.parsed_options
     url = getattr(options, "prometheus_push", "") if options is not None else ""
     if url:
-        push(environment, url)
+        push(live, url)
     seconds = linger_seconds(options)
-    signalled = bool(run_for(environment).lifecycle.interrupted_by)  # a run stopped by a signal exits promptly
-    if surfaces.prometheus_server is not None and headless(environment) and seconds > 0 and not signalled:
+    signalled = bool(run.lifecycle.interrupted_by)  # a run stopped by a signal exits promptly
+    if run.prometheus_server is not None and headless(environment) and seconds > 0 and not signalled:
         logger.info("fixload: Prometheus metrics stay up %g s for a last scrape (--prometheus-linger)", seconds)
         if linger(seconds):
             logger.info("fixload: signal received: Prometheus metrics down")
-    server, surfaces.prometheus_server = surfaces.prometheus_server, None
+    server, run.prometheus_server = run.prometheus_server, None
     if server is not None:
         server.shutdown()
         server.server_close()

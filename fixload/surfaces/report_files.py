@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from locust.runners import WorkerRunner
 
 from fixload.report.html import html_report, junit_xml, write_atomic
 from fixload.report.summary import dumps
-from fixload.runtime.state import run_for
+from fixload.runtime.state import Runtime
 
 logger = logging.getLogger("fixload")
 
@@ -39,14 +38,13 @@ def add_arguments(parser: Any) -> None:
     )
 
 
-def write_reports(environment: Any) -> list[Path]:
+def write_reports(run: Runtime) -> list[Path]:
     """Write the requested reports for the last finished test, once per summary."""
-    run = run_for(environment)
     summary = run.lifecycle.summary
-    options = environment.parsed_options
-    if not summary or options is None or run.surfaces.reported is summary:
+    options = run.environment.parsed_options
+    if not summary or options is None or run.reported is summary:
         return []
-    run.surfaces.reported = summary
+    run.reported = summary
     junit = getattr(options, "junit", "")
     html_path = getattr(options, "html_report", "")
     if not (junit or html_path):
@@ -65,17 +63,18 @@ def write_reports(environment: Any) -> list[Path]:
     return written
 
 
-def install(environment: Any, runner: Any) -> None:
+def install(run: Runtime) -> None:
     """Write --junit/--html-report when a test ends (master/local runner; called at init by `fixload.plugin`)."""
-    if isinstance(runner, WorkerRunner):
+    if not run.role.leads:
         return
+    environment = run.environment
 
     def on_test_stop(**_: Any) -> None:
-        write_reports(environment)
+        write_reports(run)
 
     def on_quit(**_: Any) -> None:
         # An interrupted run writes its summary at `quitting`, after test_stop may already have passed.
-        write_reports(environment)
+        write_reports(run)
 
     environment.events.test_stop.add_listener(on_test_stop)
     environment.events.quit.add_listener(on_quit)

@@ -60,11 +60,10 @@ from fixload.report.html import CSS as REPORT_CSS
 from fixload.report.html import scenario_charts, summary_scenario_charts
 from fixload.report.timeseries import decode as decode_series
 from fixload.report.timeseries import encode as encode_series
-from fixload.runtime import coordinator
 from fixload.runtime.driver import configure
 from fixload.runtime.lifecycle import State
-from fixload.runtime.live import SAMPLE_INTERVAL, live_for
-from fixload.runtime.state import run_for
+from fixload.runtime.live import SAMPLE_INTERVAL, Live
+from fixload.runtime.state import Runtime
 from fixload.surfaces import guard
 
 logger = logging.getLogger("fixload")
@@ -170,8 +169,8 @@ def threshold_rows(status: dict[str, Any]) -> list[dict[str, Any]]:
     return rows
 
 
-def extended_stats(environment: Any, status: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    status = status if status is not None else live_for(environment).status()
+def extended_stats(live: Live, status: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    status = status if status is not None else live.status()
     return [
         {"key": TAB_SCENARIOS, "data": scenario_rows(status)},
         {"key": TAB_THRESHOLDS, "data": threshold_rows(status)},
@@ -183,10 +182,9 @@ POLLING_STATES = (STATE_RUNNING, STATE_SPAWNING)
 2 s interval only while the state it last read is `spawning` or `running`; NEW shows only on `stopped`)."""
 
 
-def _starting(environment: Any) -> bool:
-    lifecycle = run_for(environment).lifecycle
+def _starting(run: Runtime) -> bool:
     busy = (State.PROVISIONING, State.WAITING, State.RUNNING, State.FINALIZING)
-    return getattr(environment.runner, "shape_greenlet", None) is not None or lifecycle.state in busy
+    return getattr(run.environment.runner, "shape_greenlet", None) is not None or run.lifecycle.state in busy
 
 
 def fresh_stats(web_ui: Any) -> None:
@@ -197,7 +195,7 @@ def fresh_stats(web_ui: Any) -> None:
             view.clear_cache()
 
 
-def page_stats(environment: Any, data: dict[str, Any], status: dict[str, Any]) -> None:
+def page_stats(live: Live, data: dict[str, Any], status: dict[str, Any]) -> None:
     """What Locust's page reads from `/stats/requests`, made true for a fixload run (in place; the runner's own
     state is kept in `locust_state`): a test ending (`cleanup`, `stopping`) is answered as `running` and a test
     starting (`start_shape` sets `ready` until the first spawn) as `spawning`: told either, Locust's page stops
@@ -207,9 +205,9 @@ def page_stats(environment: Any, data: dict[str, Any], status: dict[str, Any]) -
     state = data.setdefault("locust_state", data.get("state"))  # a memoized answer passes here again
     if state in (STATE_CLEANUP, STATE_STOPPING):
         data["state"] = STATE_RUNNING
-    elif state == STATE_INIT and _starting(environment):
+    elif state == STATE_INIT and _starting(live.runtime):
         data["state"] = STATE_SPAWNING  # START's shape has not spawned yet (setup, the start instant)
-    if _profile_run(environment) and "user_count" in data:
+    if _profile_run(live.environment) and "user_count" in data:
         busy = sum(int(s["vusBusy"] or 0) for s in status["scenarios"]) if status["state"] == "running" else 0
         data["locust_user_count"] = data["user_count"]
         data["user_count"] = data["vus_busy"] = busy
@@ -285,16 +283,17 @@ def check_host(host: str | None, target: str, allow_override: bool) -> str:
     )
 
 
-def apply_form(environment: Any, choice: StartForm) -> None:
+def apply_form(runtime: Runtime, choice: StartForm) -> None:
     """Put the form's values into the options, typed, and load them as the command line would
     (`driver.configure`); on a bad value the options are restored and the error raised."""
+    environment = runtime.environment
     options = environment.parsed_options
     before = {name: getattr(options, name, None) for name in FORM_FIELDS}
     before_profile = environment.profile
     options.profile, options.multiplier, options.env_file = choice.profile, choice.multiplier, choice.env_file
     options.summary = choice.summary
     try:
-        configure(environment, environment.runner)
+        configure(runtime)
     except BaseException:
         for name, value in before.items():
             setattr(options, name, value)
@@ -303,9 +302,8 @@ def apply_form(environment: Any, choice: StartForm) -> None:
     environment.profile = choice.profile
 
 
-def _busy(environment: Any) -> bool:
-    runner = environment.runner
-    run = run_for(environment)
+def _busy(run: Runtime) -> bool:
+    runner = run.environment.runner
     return bool(
         runner.state in (STATE_RUNNING, STATE_SPAWNING)
         or getattr(runner, "shape_greenlet", None) is not None
@@ -337,16 +335,16 @@ def form_wording(message: str) -> str:
     return _FLAG.sub(lambda m: FLAG_LABELS[m.group(1)], message)
 
 
-def refuse_start(environment: Any, message: str, banner: bool = True) -> Response:
+def refuse_start(runtime: Runtime, message: str, banner: bool = True) -> Response:
     """A START that cannot run: say why in the form, the Logs tab and (`banner`) the banner; start nothing."""
     message = redact(form_wording(message))
     logger.error("fixload: START refused: %s", message)
     if banner:
-        run_for(environment).surfaces.refused = message
-    return jsonify({"success": False, "message": message, "host": environment.host})
+        runtime.refused = message
+    return jsonify({"success": False, "message": message, "host": runtime.environment.host})
 
 
-def start_form_hook(environment: Any, web_ui: Any, target: str) -> Response | None:
+def start_form_hook(runtime: Runtime, web_ui: Any, target: str) -> Response | None:
     """`before_request` for POST /swarm: check and apply fixload's fields, or answer with the error."""
     if request.method != "POST" or request.path.rstrip("/") != "/swarm":
         return None
@@ -355,11 +353,12 @@ def start_form_hook(environment: Any, web_ui: Any, target: str) -> Response | No
     hidden = guard.hidden_fields(request.form, guard.form_fields(web_ui))
     if hidden:  # command-line-only options: Locust's handler would apply them; never from a request
         message = "; ".join(f"{name}: not a field of the start form, set it on the command line" for name in hidden)
-        return refuse_start(environment, message)
-    if _busy(environment):
+        return refuse_start(runtime, message)
+    if _busy(runtime):
         # the banner keeps showing the run in progress
         message = "a test is running or finishing: press STOP and wait for its verdict first"
-        return refuse_start(environment, message, banner=False)
+        return refuse_start(runtime, message, banner=False)
+    environment = runtime.environment
     options = environment.parsed_options
     try:
         choice = StartForm.parse(request.form, options)
@@ -367,10 +366,10 @@ def start_form_hook(environment: Any, web_ui: Any, target: str) -> Response | No
         if typed and (why := guard.summary_refusal(typed)):
             raise FormError(why)
         host = check_host(choice.host, target, bool(getattr(options, "allow_host_override", False)))
-        apply_form(environment, choice)
+        apply_form(runtime, choice)
     except (FormError, ConfigError) as exc:
-        return refuse_start(environment, str(exc))
-    run_for(environment).surfaces.refused = ""
+        return refuse_start(runtime, str(exc))
+    runtime.refused = ""
     taken = (*FORM_FIELDS, "host", guard.TOKEN_FIELD, *(PROFILE_FIELDS if _profile_run(environment) else ()))
     form = [(k, v) for k, v in request.form.items(multi=True) if k not in taken]
     request.form = ImmutableMultiDict([*form, ("host", host)])
@@ -395,20 +394,20 @@ VERDICTS = {
 }
 
 
-def run_phase(environment: Any) -> dict[str, Any]:
+def run_phase(run: Runtime) -> dict[str, Any]:
     """The run's lifecycle as the banner shows it: ready, refused, provisioning (setup's fixtures), waiting
     (for the common start instant), running, halting (setup failed or abortOnFail: the test is ending),
     finalizing, stopped (with its verdict and exit code).
 
-    The only place the web UI reads the lifecycle (`Run.lifecycle`); the coordinator's test state gives the
-    common start instant `t0`, which the lifecycle's `running` includes (the engine runs, its users wait)."""
-    run = run_for(environment)
+    The only place the web UI reads the lifecycle (`Runtime.lifecycle`); the test state gives the common
+    start instant `t0`, which the lifecycle's `running` includes (the engine runs, its users wait)."""
+    environment = run.environment
     lifecycle = run.lifecycle
-    state = coordinator.state_of(environment)
+    state = run.test
     if lifecycle.state is State.FINALIZING:
         return {"phase": "finalizing"}
-    if run.surfaces.refused:  # the latest START (refused ones are forgotten when a test starts)
-        return {"phase": "refused", "message": run.surfaces.refused}
+    if run.refused:  # the latest START (refused ones are forgotten when a test starts)
+        return {"phase": "refused", "message": run.refused}
     if lifecycle.summary:
         fx = lifecycle.summary["fixload"]
         return {
@@ -434,10 +433,9 @@ def run_phase(environment: Any) -> dict[str, Any]:
     return {"phase": "ready"}
 
 
-def profile_decides(environment: Any) -> dict[str, str] | None:
+def profile_decides(run: Runtime) -> dict[str, str] | None:
     """What the form's users / ramp-up fields say when the profile decides them (None: they are Locust's)."""
-    run = run_for(environment)
-    if run.config is None or not _profile_run(environment):
+    if run.config is None or not _profile_run(run.environment):
         return None
     plan = run.config.plan
     most = sum(scenario.vus[1] for scenario in plan.scenarios.values())
@@ -453,13 +451,13 @@ def _profile_run(environment: Any) -> bool:
     return isinstance(environment.shape_class, ScenarioShape)
 
 
-def panel(environment: Any) -> dict[str, Any]:
+def panel(live: Live) -> dict[str, Any]:
     """The banner and the chart panel's data. The charts are the HTML report's (`render.scenario_charts`),
     from the same time series: once the test has stopped, exactly the report's (from the summary); while it
     runs, from the live samples encoded as the summary will carry them."""
-    live = live_for(environment)
+    run = live.runtime
     status = live.status()
-    summary = run_for(environment).lifecycle.summary
+    summary = run.lifecycle.summary
     if summary:
         drawn = _has_data(decode_series(summary["fixload"].get("timeSeries")))
         charts = summary_scenario_charts(summary) if drawn else ""  # a test that never ran: no empty frames
@@ -472,11 +470,11 @@ def panel(environment: Any) -> dict[str, Any]:
             x_max = max(last, float(status.get("duration") or 0.0), 1.0)
             charts = scenario_charts(scenarios, status["thresholds"], rows, SAMPLE_INTERVAL, x_max)
     return {
-        "run": run_phase(environment),
+        "run": run_phase(run),
         "profile": status["profile"],
         "multiplier": status["multiplier"],
         "failing": status["failing"],
-        "profileDecides": profile_decides(environment),
+        "profileDecides": profile_decides(run),
         "formLabels": FORM_LABELS,
         "charts": charts,
         "css": CHART_CSS,
@@ -526,19 +524,19 @@ def _inject_script(response: Response, token: str) -> Response:
     return response
 
 
-def install(environment: Any, web_ui: Any) -> None:
+def install(live: Live, web_ui: Any) -> None:
     """Add fixload's form checks, banner, charts, tabs, routes and download link to one Locust web UI
     (master or local runner; called at init by `fixload.plugin`)."""
-    live_for(environment)
+    run, environment = live.runtime, live.environment
     token = guard.install(web_ui)  # first: its hook runs before the start form's
 
     def on_test_start(**_: Any) -> None:
-        run_for(environment).surfaces.refused = ""  # a new test: a refused START's message is old news
+        run.refused = ""  # a new test: a refused START's message is old news
         fresh_stats(web_ui)
 
     environment.events.test_start.add_listener(on_test_start)
     environment.events.test_stop.add_listener(lambda **_: fresh_stats(web_ui))
-    target = environment.host or (run_for(environment).config.target.base_url if run_for(environment).config else "")
+    target = environment.host or (run.config.target.base_url if run.config else "")
     web_ui.template_args["extended_tabs"] = [
         {"title": "Scenarios", "key": TAB_SCENARIOS},
         {"title": "Thresholds", "key": TAB_THRESHOLDS},
@@ -554,17 +552,17 @@ def install(environment: Any, web_ui: Any) -> None:
 
     @app.before_request
     def fixload_start_form() -> Response | None:
-        return start_form_hook(environment, web_ui, target)
+        return start_form_hook(run, web_ui, target)
 
     @app.route(STATUS_ROUTE)
     @web_ui.auth_required_if_enabled
     def fixload_status() -> Response:
-        return _json(live_for(environment).status())
+        return _json(live.status())
 
     @app.route(PANEL_ROUTE)
     @web_ui.auth_required_if_enabled
     def fixload_panel() -> Response:
-        return _json(panel(environment))
+        return _json(panel(live))
 
     @app.route(SCRIPT_ROUTE)
     @web_ui.auth_required_if_enabled
@@ -576,7 +574,7 @@ def install(environment: Any, web_ui: Any) -> None:
     @app.route(SUMMARY_ROUTE)
     @web_ui.auth_required_if_enabled
     def fixload_summary() -> Response:
-        summary = run_for(environment).lifecycle.summary
+        summary = run.lifecycle.summary
         if not summary:
             return _json({"error": "no summary yet: it is written when the test stops"}, status=404)
         return _json(summary, download="fixload-summary.json")
@@ -590,8 +588,8 @@ def install(environment: Any, web_ui: Any) -> None:
         if request.path != "/stats/requests" or not response.is_json:
             return response
         data = response.get_json()
-        status = live_for(environment).status()
-        data["extended_stats"] = json.loads(redact(json.dumps(extended_stats(environment, status))))
-        page_stats(environment, data, status)
+        status = live.status()
+        data["extended_stats"] = json.loads(redact(json.dumps(extended_stats(live, status))))
+        page_stats(live, data, status)
         response.set_data(json.dumps(data))
         return response

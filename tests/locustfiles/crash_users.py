@@ -17,7 +17,7 @@ import gevent
 from engine_users import *  # noqa: F403  (the ping users and the profile shape)
 
 from fixload.engine.arrival_rate import ArrivalRateExecutor
-from fixload.runtime import coordinator
+from fixload.runtime.shape import ScenarioShape
 
 CRASH = os.environ.get("FIXLOAD_TEST_CRASH", "")
 
@@ -32,21 +32,21 @@ if CRASH == "executor":
     ArrivalRateExecutor._next = _crashing_next  # type: ignore[method-assign]
 
 if CRASH == "shape":
-    _tick = coordinator.tick
+    _tick = ScenarioShape._tick
 
-    def _crashing_tick(shape):  # type: ignore[no-untyped-def]
-        if coordinator.elapsed(shape.runner.environment) > 1.0:
+    def _crashing_tick(shape, runtime):  # type: ignore[no-untyped-def]
+        if runtime.role.elapsed() > 1.0:
             raise ZeroDivisionError("division by zero")
-        return _tick(shape)
+        return _tick(shape, runtime)
 
-    coordinator.tick = _crashing_tick
+    ScenarioShape._tick = _crashing_tick  # type: ignore[method-assign]
 
 if CRASH == "hang":
-    _tick_then = coordinator.tick
+    _tick_then = ScenarioShape._tick
 
-    def _hanging_tick(shape):  # type: ignore[no-untyped-def]
-        if coordinator.elapsed(shape.runner.environment) > 1.0:
+    def _hanging_tick(shape, runtime):  # type: ignore[no-untyped-def]
+        if runtime.role.elapsed() > 1.0:
             gevent.sleep(3600)
-        return _tick_then(shape)
+        return _tick_then(shape, runtime)
 
-    coordinator.tick = _hanging_tick
+    ScenarioShape._tick = _hanging_tick  # type: ignore[method-assign]

@@ -23,8 +23,8 @@ from locust import FastHttpUser, task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
 from fixload.engine.vu import InterruptIteration
+from fixload.flows.user import ScenarioUser
 from fixload.runtime.shape import ProfileShape
-from fixload.runtime.users import ScenarioUser
 
 ROUTES: dict[str, tuple[str, str]] = {
     "booking_flow": ("GET", "/ping"),

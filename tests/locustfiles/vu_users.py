@@ -16,8 +16,8 @@ from locust import FastHttpUser, task
 
 import fixload.plugin  # noqa: F401  (registers fixload's Locust hooks)
 from fixload.engine.vu import InterruptIteration
+from fixload.flows.user import ScenarioUser
 from fixload.runtime.shape import ProfileShape
-from fixload.runtime.users import ScenarioUser
 
 SLEEP: dict[str, float] = orjson.loads(os.environ.get("FIXLOAD_TEST_SLEEP") or "{}")
 EVENTS = os.environ.get("FIXLOAD_TEST_VU_EVENTS", "")

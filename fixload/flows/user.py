@@ -7,7 +7,8 @@ does, and `on_stop()` once when the VU ends. gracefulStop running out raises `In
 the task (counted as interrupted); Locust stopping the user goes through `User.stop`. Without a fixload
 shape the user is an ordinary closed-model Locust user.
 
-The VU's life step by step: docs/design-notes.md#runtime-users.
+The VU's life step by step: docs/design-notes.md#runtime-users. `runtime_of(environment)` is how the
+classes Locust constructs with nothing but the environment (these users, the shape) find the run's runtime.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ from __future__ import annotations
 import logging
 import random
 import traceback
-from typing import Any, ClassVar, NoReturn
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn, Protocol
 
 from gevent import GreenletExit
 from gevent.event import Event
@@ -23,9 +25,71 @@ from locust import User
 from locust.exception import RescheduleTask, RescheduleTaskImmediately, StopUser
 
 from fixload.engine.vu import VU, InterruptIteration
-from fixload.runtime.state import run_for
+
+if TYPE_CHECKING:
+    from fixload.engine.engine import Engine
+    from fixload.metrics.failures import FailureLog
+    from fixload.metrics.registry import Registry
+    from fixload.profile.config import RunConfig
+    from fixload.profile.plan import Plan
 
 logger = logging.getLogger("fixload")
+
+RUNTIME_ATTRIBUTE = "fixload_runtime"
+"""The Locust `Environment` attribute `fixload.plugin` sets, once, at init (`attach`)."""
+
+
+class Readiness(Protocol):
+    """What a VU reads of the run's lifecycle (`fixload.runtime.lifecycle.RunLifecycle` is one)."""
+
+    ready: Event
+
+    @property
+    def driven(self) -> bool: ...
+
+
+class UserRuntime(Protocol):
+    """What the users read of the run's runtime (`fixload.runtime.state.Runtime` is one). flows sits below
+    runtime, so it names only what it reads."""
+
+    config: RunConfig | None
+    registry: Registry
+    fixtures: dict[str, str]
+    failures: FailureLog
+    iteration_counters: dict[str, Iterator[int]]
+    engine: Engine | None
+
+    @property
+    def lifecycle(self) -> Readiness: ...
+
+    @property
+    def plan(self) -> Plan | None:
+        """The plan this process's users run (a worker's comes from its master)."""
+
+    @property
+    def halted(self) -> bool: ...
+
+
+class NotConfigured(LookupError):
+    """The environment has no fixload runtime: fixload's plugin did not configure it."""
+
+
+def attach(environment: Any, runtime: UserRuntime) -> None:
+    """Give `environment` its runtime: `fixload.plugin` does it once at init (tests building users do too)."""
+    setattr(environment, RUNTIME_ATTRIBUTE, runtime)
+
+
+def runtime_of(environment: Any) -> UserRuntime:
+    """The run's runtime for a class Locust constructs with only the environment (the users here, the shape).
+    Everything else gets the runtime handed to it at init; nothing else calls this. Never creates one: an
+    environment fixload's plugin did not configure raises `NotConfigured`."""
+    runtime = getattr(environment, RUNTIME_ATTRIBUTE, None)
+    if runtime is None:
+        raise NotConfigured(
+            "fixload: no run configuration for this Locust environment; import fixload.plugin in the locustfile "
+            "(it loads the profile at init), or attach a runtime (fixload.flows.user.attach)"
+        )
+    return runtime
 
 
 class ScenarioUser(User):
@@ -50,7 +114,11 @@ class ScenarioUser(User):
 
     # ---------------------------------------------------------------------------------- the VU's life
     def run(self) -> None:
-        run = run_for(self.environment)
+        try:
+            run = runtime_of(self.environment)
+        except NotConfigured:  # the library API without fixload's plugin: an ordinary Locust user
+            super().run()
+            return
         if run.lifecycle.driven:
             # fixload's plugin drives this environment: wait until the runner knows what its users do.
             # An environment the plugin never configured (the library API) is not driven.
