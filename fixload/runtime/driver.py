@@ -322,6 +322,14 @@ def _sample_vus(environment: Any) -> None:
     run.registry.add("vus_max", float(vus_max))
 
 
+def on_test_stopping(environment: Any, **_: Any) -> None:
+    """Locust begins to stop the test (`-t`, STOP, a signal, the shape's end) and will stop the users next:
+    this runner's engine starts nothing more, so what falls due while they stop is neither run nor dropped."""
+    engine = run_for(environment).engine
+    if engine is not None:
+        engine.stop_starting()
+
+
 def on_test_stop(environment: Any, **_: Any) -> None:
     if isinstance(environment.runner, WorkerRunner):
         coordinator.end(environment)
@@ -511,6 +519,7 @@ def install(environment: Any, runner: Any) -> None:
     events = environment.events
     logging.getLogger("locust.runners").addFilter(_QuietAfterFailedSetup(run))
     events.test_start.add_listener(on_test_start)
+    events.test_stopping.add_listener(on_test_stopping)
     events.test_stop.add_listener(on_test_stop)
     events.quitting.add_listener(on_quitting)
 
