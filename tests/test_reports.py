@@ -19,7 +19,8 @@ import pytest
 
 from fixload.cli.main import main
 from fixload.common.secrets import register_secrets
-from fixload.report.html import html_report, junit_xml, line_chart, nice_ticks
+from fixload.report.html import html_report, junit_xml
+from fixload.report.svg import line_chart, nice_ticks
 from fixload.report.timeseries import decode
 from tests.surfacekit import (
     LOCUST,

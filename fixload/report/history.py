@@ -5,7 +5,7 @@ with the runs before it of the same experiment: the last `--window` of them pool
 regression only when it lies beyond the budget *and* beyond the noise of the runs before it. The first run of
 an experiment has no verdict. The output is a table on stdout (per run and scenario: p95, success, achieved
 iterations/s, dropped and the verdict, a regression with its interval) and one self-contained HTML page, drawn
-with the reports' renderer (`fixload.report.html.line_chart`): p95, success, achieved rate and dropped per
+with the reports' renderer (`fixload.report.svg.line_chart`): p95, success, achieved rate and dropped per
 scenario across runs, regressions ringed in red and labelled with their interval, then the same table.
 """
 
@@ -25,8 +25,9 @@ from fixload.common.secrets import redact
 from fixload.report.compare import OVERALL, CompareInputError, Comparison, Row, Side, compare
 from fixload.report.compare_output import interval_text
 from fixload.report.experiment import experiment_differences
-from fixload.report.html import CSS, PALETTE, _short_time, line_chart, write_atomic
+from fixload.report.html import CSS, PALETTE, _short_time, write_atomic
 from fixload.report.runs import load_runs, pooled_base
+from fixload.report.svg import line_chart
 
 WINDOW = 5
 COLUMNS = (("p95", "p95 ms"), ("success", "success"), ("iterations", "iter/s"), ("dropped", "dropped"))

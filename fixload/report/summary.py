@@ -342,6 +342,32 @@ def _insufficient_vus(registry: Registry, counts: ScenarioCounts) -> dict[str, A
     return info
 
 
+def _routes(registry: Registry) -> list[dict[str, Any]]:
+    """Per request route, as Locust's statistics table has it: the `http_req_duration` series grouped by their
+    `name` and `method` tags (setup's too, as in Locust): requests, failed requests (`http_req_failed`) and
+    the p50/p95/p99 duration (ms). Sorted by method and name."""
+    durations: dict[tuple[str, str], TrendSink] = {}
+    failed: dict[tuple[str, str], int] = {}
+    for series in registry.series("http_req_duration"):
+        key = (str(series.tags.get("method", "")), str(series.tags.get("name", "")))
+        durations.setdefault(key, TrendSink()).merge(series.sink)  # type: ignore[arg-type]
+    if registry.get("http_req_failed") is not None:
+        for series in registry.series("http_req_failed"):
+            key = (str(series.tags.get("method", "")), str(series.tags.get("name", "")))
+            failed[key] = failed.get(key, 0) + int(getattr(series.sink, "passes", 0))  # a pass is a failed request
+    return [
+        {
+            "method": method,
+            "name": name,
+            "count": sink.count,
+            "failures": failed.get((method, name), 0),
+            **{f"p({p})": _round(sink.percentile(p), 3) for p in (50, 95, 99)},
+        }
+        for (method, name), sink in sorted(durations.items())
+        if sink.count
+    ]
+
+
 def _threshold_entries(registry: Registry, results: Sequence[ThresholdResult]) -> list[dict[str, Any]]:
     out = []
     for r in results:
@@ -402,6 +428,7 @@ def build_summary(
             "thresholdsFailed": len(failed) if evaluated else None,
             # k6 passes a threshold whose selector matched no series; that pass says nothing, so say which
             "thresholdsWithoutSamples": sorted({r.key for r in results if r.no_samples}),
+            "routes": _routes(registry),
             "scenarios": {
                 c.name: {
                     **_scenario_rollup(registry, thresholds, c),
