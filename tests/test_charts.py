@@ -165,3 +165,46 @@ def test_a_summary_without_the_flow_columns_draws_the_http_p95_alone(field: str)
     html = scenario_charts({"b": {"flow": "booking_flow"}}, THRESHOLDS, {"b": rows}, 2.0, 8.0)
     assert getattr(rows[0], field) is None
     assert "http_req_duration p95" in html and "booking_flow_duration p95" not in html
+
+
+def _summary() -> dict:
+    thresholds = [
+        {"metric": "booking_flow_duration", "expression": "p(95)<1400", "aggregation": "p(95)", "observed": 2053.94,
+         "ok": False, "metricType": "trend", "contains": "time"},
+        {"metric": "booking_flow_success_rate", "expression": "rate>0.98", "aggregation": "rate", "observed": 1.0,
+         "ok": True, "metricType": "rate", "contains": "default"},
+        {"metric": "iterations", "expression": "count>1", "aggregation": "count", "observed": 16.0, "ok": True,
+         "metricType": "counter", "contains": "default"},
+    ]  # fmt: skip
+    booking = {
+        "executor": "ramping-arrival-rate", "flow": "booking_flow", "scheduled": 20, "started": 20, "dropped": 0,
+        "completed": 19, "interrupted": 1, "achievedRate": 5.0, "p95LatencyMs": 430.2, "successRate": 1.0,
+        "errorBudgetConsumed": 0.0,
+        "failures": [{"step": "create booking", "status": 503, "count": 3, "body": '{"message": "unavailable"}'}],
+    }  # fmt: skip
+    routes = [
+        {"method": "POST", "name": "/api/bookings", "count": 40, "failures": 3, "p(50)": 310.5, "p(95)": 440.0,
+         "p(99)": 1450.0},
+    ]  # fmt: skip
+    return {
+        "metrics": {"http_reqs": {"count": 40, "rate": 2.0}, "http_req_duration": {"p(95)": 440.0}},
+        "fixload": {"profile": "p", "status": "thresholds_failed", "exitCode": 99, "durationSeconds": 20.0,
+                    "thresholds": thresholds, "thresholdsFailed": 1, "routes": routes,
+                    "scenarios": {"booking_flow": booking}},
+    }  # fmt: skip
+
+
+def test_the_report_has_routes_failures_and_units_everywhere() -> None:
+    from fixload.report.html import html_report, junit_xml
+
+    text = html_report(_summary())
+    assert "<h2>Requests by route</h2>" in text and "<code>/api/bookings</code>" in text
+    assert '<td class="num">3 (7.50%)</td>' in text and ">310.5ms<" in text and ">1.45s<" in text
+    assert "<h2>Failures</h2>" in text and "create booking" in text and "unavailable" in text
+    assert ">2053.94ms<" in text and ">100.00%<" in text and ">16<" in text  # the console's formatter
+    assert ">430.2ms<" in text and ">5 it/s<" in text and ">0.00%<" in text  # totals: p95, rate, budget
+    totals = text.split("Scenario totals")[1].split("</table>")[0]
+    assert '<td class="num">100.00%</td><td class="num">0.00%</td></tr>' in totals  # success 1, budget 0 before
+    junit = junit_xml(_summary())
+    assert "observed p(95) = 2053.94ms" in junit and "observed rate = 100.00%" in junit
+    assert "observed count = 16" in junit

@@ -30,7 +30,8 @@ from fixload.report.runs import load_runs, pooled_base
 from fixload.report.svg import line_chart
 
 WINDOW = 5
-COLUMNS = (("p95", "p95 ms"), ("success", "success"), ("iterations", "iter/s"), ("dropped", "dropped"))
+HTTP_P95_TITLE = "HTTP p95 (http_req_duration) by scenario across runs (ms)"
+COLUMNS = (("p95", "http p95 ms"), ("success", "success"), ("iterations", "iter/s"), ("dropped", "dropped"))
 
 
 @dataclass
@@ -159,7 +160,7 @@ def history_html(entries: Sequence[Entry]) -> str:
         f'<div class="meta">{len(runs)} runs, {e(_short_time(runs[0].started_at))} → '
         f"{e(_short_time(runs[-1].started_at))}; each judged against up to {WINDOW} runs before it of the same "
         f"experiment · {flagged} regression(s) marked</div>",
-        f'<div class="panel">{_chart(entries, "p95", "p95 latency by scenario across runs (ms)", "ms")}</div>',
+        f'<div class="panel">{_chart(entries, "p95", HTTP_P95_TITLE, "ms")}</div>',
         f'<div class="panel">{_chart(entries, "success", "success rate by scenario across runs (%)", "%", 100.0, True)}'
         "</div>",
         f'<div class="panel">{_chart(entries, "iterations", "achieved iterations/s by scenario across runs", "/s")}'

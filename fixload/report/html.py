@@ -9,9 +9,11 @@ per-scenario time series included (`fixload.report.timeseries`), so the files ar
   more case, `run`, fails when the run itself did not complete (aborted, setup failed, target unreachable,
   interrupted), with the summary's reason.
 - HTML: one self-contained file (inline CSS and SVG, no script, nothing fetched): per scenario scheduled
-  vs achieved iterations/s and dropped iterations over time, p95 latency over time with the scenario's p95
-  threshold, the thresholds table and the scenarios' totals.
-- History (`fixload history DIR`, `fixload report --history DIR`): `fixload.report.history`, drawn with `line_chart`.
+  vs achieved iterations/s and dropped iterations over time, and the latency the thresholds judge (the
+  flow's duration p95 beside the HTTP p95, every threshold on them a labelled line, a failed one flagged);
+  the thresholds table, the scenarios' totals, requests by route and the flows' failures, every number in
+  the console's units (`fixload.report.console`). Charts: `fixload.report.svg`.
+- History (`fixload history DIR`, `fixload report --history DIR`): `fixload.report.history`.
 
 Everything passes through `redact()`.
 """
