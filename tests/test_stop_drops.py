@@ -5,10 +5,15 @@ iteration first, then `test_stop` ends the engine); a slow variant runs `locust 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import gevent
+import orjson
 import pytest
 
 from fixload.engine.base import Share
@@ -16,6 +21,9 @@ from fixload.engine.engine import Engine
 from fixload.profile.plan import build_plan
 from fixload.profile.schema import Profile
 from fixload.report.console import insufficient_vus_warning
+from fixload.simulator.process import SimulatorProcess
+
+REPO = Path(__file__).resolve().parents[1]
 
 STEADY = {"executor": "constant-arrival-rate", "rate": 200, "duration": "10s", "preAllocatedVUs": 40, "maxVUs": 40}
 """200/s with 40 ms iterations: ~8 VUs busy of 40, so a VU is always free while the test runs."""
@@ -84,3 +92,24 @@ def test_a_stop_mid_run_drops_nothing_200_times() -> None:
     for attempt in range(200):
         counts = _stopped_mid_run(stop_at=0.1 + 0.005 * attempt)
         assert counts["dropped"] == 0, (attempt, counts)
+
+
+@pytest.mark.slow  # three real runs of the baseline's five flows, each stopped by -t mid-run (~40 s in all)
+def test_runs_stopped_by_run_time_drop_nothing(tmp_path: Path, simulator: SimulatorProcess) -> None:
+    """The issue's case end to end: `fixload run -t` in the middle of the short baseline (ample VUs). Before
+    the fix, such runs counted iterations dropped (ads 1, chat 2, payments 1 in a 30 s run) with a warning
+    naming maxVUs + 1."""
+    env = {**os.environ, **simulator.env}
+    for attempt, seconds in enumerate(("7s", "9s", "11s")):
+        summary = tmp_path / f"summary-{attempt}.json"
+        command = [sys.executable, "-m", "fixload", "run", "--profile", "profiles/baseline-short.json"]
+        done = subprocess.run(
+            [*command, "-t", seconds, "--summary", str(summary)],
+            cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert "Insufficient VUs" not in done.stderr, done.stderr[-3000:]
+        data = orjson.loads(summary.read_bytes())["fixload"]
+        assert data["stopped"] == "run-time"
+        for name, rollup in data["scenarios"].items():
+            assert rollup["dropped"] == 0, (attempt, name, rollup)
+            assert rollup["started"] > 0, (attempt, name)

@@ -86,6 +86,8 @@ def line_chart(
     height += 16 * (len(rows) - 1)
     plot_w, plot_h = width - left - right, height - top - bottom
     x_max = x_max if x_max > 0 else 1.0
+    if x_axis is None:  # time: the axis ends on a labelled tick, at or after the last point (61.1 s -> 70 s)
+        x_max = nice_ticks(0.0, x_max, 6)[-1]
     series = [{**s, "points": [(x, y) for x, y in s["points"] if x <= x_max + 1e-9]} for s in series]
     data = [y for s in series for _, y in s["points"] if y is not None]
     if bars:
