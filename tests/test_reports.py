@@ -323,7 +323,7 @@ def test_fixload_report_history_orders_runs_by_start_time(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"skipped {runs / 'notes.json'}: " in done.stderr and "history of 4 runs" in done.stdout
     text = out.read_text()
-    order = [m for m in re.findall(r"<td>([^<]*\.json)</td>", text)]
+    order = [m for m in re.findall(r"<td class=\"path\">([^<]*\.json)</td>", text)]
     assert order[:3] == ["c.json", "b.json", "a.json"]  # by startedAt, not by name
     assert order[3] == "nested/k6.json"  # a k6 export is placed by its file's mtime
     assert text.count("<svg") == 4 and "HTTP p95 (http_req_duration) by scenario across runs (ms)" in text
