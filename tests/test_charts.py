@@ -11,7 +11,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from fixload.report.html import judged_lines, scenario_charts
+from fixload.report.html import judged_lines, scenario_charts, settled
 from fixload.report.svg import line_chart, nice_ticks
 from fixload.report.timeseries import Row
 
@@ -208,3 +208,11 @@ def test_the_report_has_routes_failures_and_units_everywhere() -> None:
     junit = junit_xml(_summary())
     assert "observed p(95) = 2053.94ms" in junit and "observed rate = 100.00%" in junit
     assert "observed count = 16" in junit
+
+
+def test_a_short_last_row_keeps_its_rates_and_drops_not_its_latencies() -> None:
+    rows = [*_rows()[:-1], Row(58.18, 5.0, 4.0, 2, 900.0, fp95=300.0, favg=200.0)]  # 0.18 s after the last
+    drawn = settled(rows, 2.0)
+    assert drawn[:-1] == rows[:-1] and drawn[-1].achieved == 4.0 and drawn[-1].dropped == 2
+    assert (drawn[-1].p95, drawn[-1].fp95, drawn[-1].favg) == (None, None, None)
+    assert settled(_rows(), 2.0) == _rows()  # a last row 1.1 s long is half an interval or more: drawn whole

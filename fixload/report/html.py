@@ -20,6 +20,7 @@ Everything passes through `redact()`.
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import itertools
 import math
@@ -195,6 +196,7 @@ def scenario_charts(
     names = sorted(scenarios) or sorted(rows)
     colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
     e = html.escape
+    rows = {name: settled(rs, interval) for name, rs in rows.items()}
 
     def series_of(name: str, field: str) -> list[tuple[float, float | None]]:
         return [(r.t, getattr(r, field)) for r in rows.get(name, [])]
@@ -258,6 +260,18 @@ def scenario_charts(
     return "\n".join(parts)
 
 
+LATENCY_FIELDS = ("p95", "fp95", "favg")
+
+
+def settled(rows: list[Row], interval: float) -> list[Row]:
+    """The rows as drawn: a last row shorter than half an interval (the sample the summary takes at the end)
+    keeps its rates (over their real length) and its drops, but not its latencies, which a fraction of an
+    interval's requests would swing up or down at the very end of every chart."""
+    if len(rows) < 2 or rows[-1].t - rows[-2].t >= interval / 2:
+        return rows
+    return [*rows[:-1], dataclasses.replace(rows[-1], **dict.fromkeys(LATENCY_FIELDS))]
+
+
 def _flag(failed: int) -> str:
     return "" if not failed else ("✗ threshold failed" if failed == 1 else f"✗ {failed} thresholds failed")
 
@@ -294,8 +308,8 @@ def html_report(summary: dict[str, Any]) -> str:
     has_points = any(rows.get(name) for name in names)
     e = html.escape
 
-    def series_of(name: str, field: str) -> list[tuple[float, float | None]]:
-        return [(r.t, getattr(r, field)) for r in rows.get(name, [])]
+    def http_p95(name: str) -> list[tuple[float, float | None]]:
+        return [(r.t, r.p95) for r in settled(rows.get(name, []), interval)]
 
     def dropped_cumulative(name: str) -> list[tuple[float, float | None]]:
         return list(
@@ -356,7 +370,7 @@ def html_report(summary: dict[str, Any]) -> str:
         parts.append(
             line_chart(
                 "HTTP p95 (http_req_duration) by scenario (ms)",
-                [{"label": n, "color": colors[n], "points": series_of(n, "p95")} for n in names],
+                [{"label": n, "color": colors[n], "points": http_p95(n)} for n in names],
                 x_max,
                 "ms",
                 width=570,

@@ -86,8 +86,10 @@ def line_chart(
     height += 16 * (len(rows) - 1)
     plot_w, plot_h = width - left - right, height - top - bottom
     x_max = x_max if x_max > 0 else 1.0
-    if x_axis is None:  # time: the axis ends on a labelled tick, at or after the last point (61.1 s -> 70 s)
-        x_max = nice_ticks(0.0, x_max, 6)[-1]
+    time_ticks: list[float] = []
+    if x_axis is None:  # time: the axis ends on the nearest round tick at or after the end (30.3 s -> 35 s)
+        time_ticks = min((nice_ticks(0.0, x_max, n) for n in range(4, 9)), key=lambda t: (t[-1], len(t)))
+        x_max = time_ticks[-1]
     series = [{**s, "points": [(x, y) for x, y in s["points"] if x <= x_max + 1e-9]} for s in series]
     data = [y for s in series for _, y in s["points"] if y is not None]
     if bars:
@@ -110,7 +112,7 @@ def line_chart(
     y_top = y_ticks[-1] if y_ticks[-1] > y_bottom else y_bottom + 1.0
     if x_axis is None:
         x_title = "time since start"
-        x_ticks = [(t, _time_label(t)) for t in nice_ticks(0.0, x_max, 6) if t <= x_max + 1e-9]
+        x_ticks = [(t, _time_label(t)) for t in time_ticks]
     else:
         x_title, x_ticks = x_axis[0], list(x_axis[1])
 
