@@ -233,15 +233,21 @@ class Live:
         return int(getattr(registry.aggregate(metric, selector), "fails", 0))
 
     def _flow_gained(self, scenario: str, flow: str | None) -> TrendSink:
-        """The scenario's `<flow>_duration` samples the registry gained since the previous sample."""
+        """The scenario's `<flow>_duration` samples the registry gained since the previous sample, series by
+        series (each series' samples are appended in order; a merge of several would interleave them)."""
         registry = run_for(self.environment).registry
-        metric, selector = f"{flow or scenario}_duration", {"scenario": scenario}
-        if registry is None or registry.get(metric) is None or not registry.has_samples(metric, selector):
-            return TrendSink()
-        now = registry.aggregate(metric, selector).snapshot()
-        before = self.flow_seen.get(scenario)
-        self.flow_seen[scenario] = now
-        return _gained(before, now)
+        metric = f"{flow or scenario}_duration"
+        gained = TrendSink()
+        if registry is None or registry.get(metric) is None:
+            return gained
+        for series in registry.series(metric):
+            if series.tags.get("scenario") != scenario or not isinstance(series.sink, TrendSink):
+                continue
+            key = f"{scenario}\0{sorted(series.tags.items())}"
+            now = series.sink.snapshot()
+            gained.merge(_gained(self.flow_seen.get(key), now))
+            self.flow_seen[key] = now
+        return gained
 
     def _flow_duration(self, scenario: str) -> dict[str, float | None]:
         """The flow's duration p95 and average over the last P95_INTERVALS intervals (ms), None without any."""
