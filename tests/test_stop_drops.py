@@ -31,7 +31,7 @@ STEADY = {"executor": "constant-arrival-rate", "rate": 200, "duration": "10s", "
 
 def _stopped_mid_run(stop_at: float, work: float = 0.04, stop_starting: bool = True) -> dict[str, int]:
     profile = Profile.model_validate({"profile": "stop", "scenarios": {"s": {"exec": "booking_flow", **STEADY}}})
-    engine = Engine(build_plan(profile), Share(0, 1, time.time() + 0.02, 0.0), lambda n, v, t: None)
+    engine = Engine(build_plan(profile), Share(0, 1, time.time() + 0.1, 0.0), lambda n, v, t: None)
     stopping = False
     vus: dict[gevent.Greenlet, Any] = {}
 
@@ -43,12 +43,17 @@ def _stopped_mid_run(stop_at: float, work: float = 0.04, stop_starting: bool = T
 
     users = [gevent.spawn(loop) for _ in range(STEADY["maxVUs"])]
     engine.start()
+    joined = time.monotonic() + 5
+    while len(vus) < len(users) and time.monotonic() < joined:  # every VU in its pool before plan time 0
+        gevent.sleep(0.005)
+    assert engine.clock.now() < 0, "the VUs were not ready before the start: raise the share's lead"
     deadline = time.monotonic() + 5
     while engine.clock.now() < stop_at and time.monotonic() < deadline:
         gevent.sleep(0.005)
     assert engine.clock.now() >= stop_at, "the engine never reached the stop"
     # Locust's Runner.stop: test_stopping, then stop_users (idle users killed at once, busy ones finish their
     # iteration: Locust waits for them), then test_stop (the plugin's finalize ends the engine)
+    before_stop = engine.counts()["s"]["dropped"]
     if stop_starting:
         engine.stop_starting()
     stopping = True
@@ -59,13 +64,14 @@ def _stopped_mid_run(stop_at: float, work: float = 0.04, stop_starting: bool = T
     gevent.joinall(users, timeout=5)
     assert all(user.dead for user in users)
     engine.stop()
-    return engine.counts()["s"]
+    return {**engine.counts()["s"], "dropped_before_stop": before_stop}
 
 
 def test_a_stop_mid_run_with_ample_vus_drops_nothing_20_times_in_a_row() -> None:
     for attempt in range(20):
         counts = _stopped_mid_run(stop_at=0.08 + 0.005 * attempt)
         assert counts["started"] > 10, counts  # it did run
+        assert counts["dropped"] == counts["dropped_before_stop"], (attempt, counts)  # the stop dropped nothing
         assert (counts["dropped"], counts["scheduled"]) == (0, counts["started"]), (attempt, counts)
 
 
@@ -73,7 +79,7 @@ def test_without_stop_starting_the_starts_due_while_users_stop_were_dropped() ->
     # the cause, pinned: while Locust waits for busy users to finish their iteration, no VU is left to take
     # what falls due (idle ones were killed, their claims given back), and all of it was counted dropped
     counts = _stopped_mid_run(stop_at=0.08, stop_starting=False)
-    assert counts["dropped"] > 0, counts
+    assert counts["dropped"] > counts["dropped_before_stop"], counts
 
 
 def test_the_warning_names_a_max_vus_that_would_have_helped_or_none() -> None:
@@ -91,7 +97,7 @@ def test_the_warning_names_a_max_vus_that_would_have_helped_or_none() -> None:
 def test_a_stop_mid_run_drops_nothing_200_times() -> None:
     for attempt in range(200):
         counts = _stopped_mid_run(stop_at=0.1 + 0.005 * attempt)
-        assert counts["dropped"] == 0, (attempt, counts)
+        assert counts["dropped"] == counts["dropped_before_stop"] == 0, (attempt, counts)
 
 
 @pytest.mark.slow  # three real runs of the baseline's five flows, each stopped by -t mid-run (~40 s in all)
