@@ -104,9 +104,9 @@ def test_a_p95_regression_exits_99_and_marks_the_row(tmp_path, capsys):
     code, out, _ = run_cli(str(base), str(new), capsys=capsys)
     assert code == 99
     lines = out.splitlines()
-    assert lines[0].startswith("fixload compare: REGRESSION: 2 over budget: overall p95 ms +")  # overall moved too
+    assert lines[0].startswith("fixload compare: REGRESSION: 2 over budget: overall http p95 ms +")  # overall moved too
     marked = [line for line in lines if line.startswith("✗")]
-    assert len(marked) == 2 and all(" p95 ms " in line and "p95 +10% REGRESSION" in line for line in marked)
+    assert len(marked) == 2 and all(" http p95 ms " in line and "p95 +10% REGRESSION" in line for line in marked)
     booking = next(i for i, line in enumerate(lines) if line[2:].startswith("booking_flow "))
     assert lines[booking + 1].startswith("✗ ") and "+50.0%" in lines[booking + 1]
     # p50/avg moved too but have no budget by default: shown, not judged
@@ -115,7 +115,7 @@ def test_a_p95_regression_exits_99_and_marks_the_row(tmp_path, capsys):
     code, out, _ = run_cli(str(base), str(new), "--budget", "p95=+60%", capsys=capsys)
     assert code == 0 and out.startswith("fixload compare: within budget (p95 +60%, success -0.5pp")
     code, out, _ = run_cli(str(base), str(new), "--budget", "p95=+60%,avg=+20ms", capsys=capsys)
-    assert code == 99 and "booking_flow avg ms +" in out.splitlines()[0]
+    assert code == 99 and "booking_flow http avg ms +" in out.splitlines()[0]
 
 
 def test_success_drops_and_new_drops_and_newly_failed_thresholds(tmp_path, capsys):
@@ -314,8 +314,8 @@ def test_markdown_for_a_pull_request_line_by_line(tmp_path, capsys):
     ]
     lines = [line for line in out.splitlines() if not line.startswith("- note: ")]
     assert lines[0] == (
-        f"### ❌ fixload compare: REGRESSION: 2 over budget: overall p95 ms {on95 - o95:+.2f} "
-        f"({(on95 - o95) / o95 * 100:+.1f}%), booking_flow p95 ms {n95 - b95:+.2f} (+50.0%) "
+        f"### ❌ fixload compare: REGRESSION: 2 over budget: overall http p95 ms {on95 - o95:+.2f} "
+        f"({(on95 - o95) / o95 * 100:+.1f}%), booking_flow http p95 ms {n95 - b95:+.2f} (+50.0%) "
         "(budget: p95 +10%, success -0.5pp, dropped +0, thresholds +0)"
     )
     assert lines[1] == ""
@@ -327,11 +327,11 @@ def test_markdown_for_a_pull_request_line_by_line(tmp_path, capsys):
     table = lines[7 : 7 + 27]
     assert all(line.startswith("| ") and line.endswith(" |") and line.count(" | ") == 6 for line in table)
     assert [line.split(" | ")[0] for line in table[::9]] == ["| overall", "| booking_flow", "| payments_flow"]
-    assert table[1] == f"|  | **p95 ms** | **{o95:.2f}** | **{on95:.2f}** | **{on95 - o95:+.2f}** | " + (
+    assert table[1] == f"|  | **http p95 ms** | **{o95:.2f}** | **{on95:.2f}** | **{on95 - o95:+.2f}** | " + (
         f"**{(on95 - o95) / o95 * 100:+.1f}%** | **p95 +10% REGRESSION** |"
     )
     assert table[10] == (
-        f"|  | **p95 ms** | **{b95:.2f}** | **{n95:.2f}** | **{n95 - b95:+.2f}** | **+50.0%** | "
+        f"|  | **http p95 ms** | **{b95:.2f}** | **{n95:.2f}** | **{n95 - b95:+.2f}** | **+50.0%** | "
         "**p95 +10% REGRESSION** |"
     )
     assert table[9 + 4] == "|  | success rate | 100.00% | 100.00% | +0.00pp | +0.0% | success -0.5pp ok |"
@@ -363,7 +363,7 @@ def test_the_fixload_script_itself(tmp_path):
     argv = [sys.executable, "-m", "fixload", "compare", str(base), str(tmp_path / "new.json"), "--format", "markdown"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=60)
     assert done.returncode == 99, done.stderr
-    assert "payments_flow p95 ms +" in done.stdout.splitlines()[0] and "(+100.0%)" in done.stdout.splitlines()[0]
+    assert "payments_flow http p95 ms +" in done.stdout.splitlines()[0] and "(+100.0%)" in done.stdout.splitlines()[0]
 
 
 def test_a_bad_profile_for_the_budget_exits_104_naming_it(tmp_path, capsys):

@@ -50,7 +50,7 @@ def test_a_30_percent_slower_flow_is_a_regression_with_its_interval_and_the_rest
     assert line.strip() == (
         f"booking_flow p95 {p95.change:+.1f} % [{p95.low:+.1f}, {p95.high:+.1f}] — regression (budget +10 %)"
     )
-    assert out.startswith("fixload compare: REGRESSION: ") and f"booking_flow p95 ms {p95.change:+.1f} %" in out
+    assert out.startswith("fixload compare: REGRESSION: ") and f"booking_flow http p95 ms {p95.change:+.1f} %" in out
 
 
 def test_a_3_percent_change_is_within_noise_and_exits_0(tmp_path, capsys):

@@ -19,7 +19,8 @@ import pytest
 
 from fixload.cli.main import main
 from fixload.common.secrets import register_secrets
-from fixload.report.html import html_report, junit_xml, line_chart, nice_ticks
+from fixload.report.html import html_report, junit_xml
+from fixload.report.svg import line_chart, nice_ticks
 from fixload.report.timeseries import decode
 from tests.surfacekit import (
     LOCUST,
@@ -116,9 +117,18 @@ def test_html_report_is_self_contained_with_time_series(reported_run):
     scenarios = summary["fixload"]["scenarios"]
     assert text.count("<svg") == 2 * len(scenarios) + 2
     for name in scenarios:
-        assert f"{name} — iterations/s" in text and f"{name} — p95 latency (ms)" in text
-    assert "scheduled it/s" in text and "achieved it/s" in text and "threshold p(95)&lt;" in text
-    assert text.count("<tr class=") == len(summary["fixload"]["thresholds"])
+        assert f"{name} — iterations/s" in text and f"{name} — latency (ms)" in text
+        flow = scenarios[name].get("flow") or name
+        assert f"{flow}_duration p95" in text  # what the thresholds judge, beside the HTTP p95
+    assert "scheduled it/s" in text and "achieved it/s" in text and "http_req_duration p95" in text
+    assert "booking_flow_duration p(95)&lt;" in text and "http_req_duration{scenario:booking_flow} p(95)&lt;" in text
+    failed_rows = sum(1 for t in summary["fixload"]["thresholds"] if not t["ok"])
+    assert text.count('<tr class="fail"><td>') >= failed_rows  # thresholds table (and failures, failing routes)
+    assert "Requests by route" in text and "<h2>Failures</h2>" in text
+    for route in summary["fixload"]["routes"]:
+        assert f"<code>{route['name']}</code>" in text.replace("&#x27;", "'")
+    observed = re.findall(r'<td class="num">([^<]*)</td><td class="res', text)
+    assert observed and all(re.search(r"(ms|s|%|/s|B)$|^\d+$", v.split(" (")[0]) for v in observed), observed
     assert ">FAIL<" in text and "count&lt;1" in text
     # the time series the plots were drawn from: the summary's, embedded as is
     data = orjson.loads(re.search(r'id="fixload-timeseries">(.*?)</script>', text, re.S).group(1))
@@ -158,7 +168,7 @@ def test_fixload_report_rebuilds_equal_reports_from_the_summary(reported_run, tm
     assert done.returncode == 0, done.stderr
     original, rebuilt = (out / "report.html").read_text(), html_path.read_text()
     # the same tables, the same series, the same charts -- and so the same bytes
-    assert len(_tables(original)) == 2 and _tables(rebuilt) == _tables(original)
+    assert len(_tables(original)) >= 3 and _tables(rebuilt) == _tables(original)
     series = r'id="fixload-timeseries">(.*?)</script>'
     assert re.search(series, rebuilt, re.S).group(1) == re.search(series, original, re.S).group(1)
     assert re.findall(r"<svg.*?</svg>", rebuilt, re.S) == re.findall(r"<svg.*?</svg>", original, re.S)
@@ -204,7 +214,7 @@ def test_html_report_renders_in_chromium(reported_run):
     browser = Browser(require_browser())
     url = (reported_run["out"] / "report.html").as_uri()
     dom = browser.dump_dom(url)
-    assert "Scenario totals" in dom and "<svg" in dom and "booking_flow — p95 latency (ms)" in dom
+    assert "Scenario totals" in dom and "<svg" in dom and "booking_flow — latency (ms)" in dom
     shot = browser.screenshot(url, SCREENSHOTS / "html-report.png", size="1400,2400")
     assert shot.stat().st_size > 50_000
 
@@ -313,10 +323,10 @@ def test_fixload_report_history_orders_runs_by_start_time(tmp_path):
     assert done.returncode == 0, done.stderr
     assert f"skipped {runs / 'notes.json'}: " in done.stderr and "history of 4 runs" in done.stdout
     text = out.read_text()
-    order = [m for m in re.findall(r"<td>([^<]*\.json)</td>", text)]
+    order = [m for m in re.findall(r"<td class=\"path\">([^<]*\.json)</td>", text)]
     assert order[:3] == ["c.json", "b.json", "a.json"]  # by startedAt, not by name
     assert order[3] == "nested/k6.json"  # a k6 export is placed by its file's mtime
-    assert text.count("<svg") == 4 and "p95 latency by scenario across runs (ms)" in text
+    assert text.count("<svg") == 4 and "HTTP p95 (http_req_duration) by scenario across runs (ms)" in text
     assert "success rate by scenario across runs (%)" in text and "12-01 09:00" in text
     assert "achieved iterations/s by scenario across runs" in text and "dropped iterations by scenario" in text
     run_rows = re.findall(r'<tr><td class="num">\d</td>.*?</tr>', text)
@@ -333,7 +343,9 @@ def test_the_summary_carries_per_window_data_and_its_experiment(reported_run):
     """Issue 27: each interval's requests, iterations and latency quantiles, and what defines the experiment."""
     summary = orjson.loads((reported_run["out"] / "summary.json").read_bytes())
     fx = summary["fixload"]
-    assert fx["timeSeries"]["columns"][5:] == ["requests", "started", "completed", "failed", "q50", "q95", "q99"]
+    assert fx["timeSeries"]["columns"][5:] == [
+        *("requests", "started", "completed", "failed", "q50", "q95", "q99", "fp95", "favg")
+    ]
     series = decode(fx["timeSeries"])
     for name, rollup in fx["scenarios"].items():
         rows = series[name]
@@ -342,6 +354,8 @@ def test_the_summary_carries_per_window_data_and_its_experiment(reported_run):
         assert sum(r.failed for r in rows) == (rollup["failedIterations"] or 0)
         with_requests = [r for r in rows if r.requests]
         assert with_requests and all(r.q50 <= r.q95 <= r.q99 for r in with_requests)
+        if rollup["completed"]:  # the flow's duration over the last intervals, as its thresholds judge it
+            assert any(r.fp95 is not None and r.favg is not None and r.favg <= r.fp95 * 1.0001 for r in rows), name
     requests = sum(r.requests for rows in series.values() for r in rows)
     assert 0 < requests <= summary["metrics"]["http_reqs"]["count"]  # setup's requests are in no scenario
     experiment = fx["experiment"]

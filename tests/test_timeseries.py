@@ -36,6 +36,8 @@ def live_points(count: int, seed: int = 7) -> list[dict]:
                 "q50": round(q50, 3),
                 "q95": round(q50 * 2.1, 3),
                 "q99": round(q50 * 2.9, 3),
+                "fp95": round(q50 * 3.5, 3),
+                "favg": round(q50 * 1.8, 3),
                 "vus": 20,
             }
         points.append({"t": round(2.0 * k + rng.uniform(0, 0.004), 3), "scenarios": scenarios})
@@ -48,6 +50,7 @@ def test_round_trip_keeps_what_the_report_draws():
     assert block["intervalSeconds"] == 2.0 and block["columns"] == [
         *("t", "scheduled", "achieved", "dropped", "p95"),
         *("requests", "started", "completed", "failed", "q50", "q95", "q99"),
+        *("fp95", "favg"),
     ]
     rows = decode(block)
     assert sorted(rows) == sorted(SCENARIOS)
@@ -63,6 +66,7 @@ def test_round_trip_keeps_what_the_report_draws():
             assert row.dropped == s["dropped"] - previous  # per interval
             assert row.requests == s["requests"] and row.has_window
             assert (row.q50, row.q95, row.q99) == pytest.approx((s["q50"], s["q95"], s["q99"]), abs=0.0051)
+            assert (row.fp95, row.favg) == pytest.approx((s["fp95"], s["favg"]), abs=0.0051)
             previous = s["dropped"]
         counts = [(r.started, r.completed, r.failed) for r in rows[name]]
         assert counts[0] == (10, 7, 0) and counts[1:] == [(10, 10, int(k % 7 == 0)) for k in range(2, 31)]
@@ -75,7 +79,7 @@ def test_a_six_hour_soak_fits():
     size = len(dumps({"fixload": {"timeSeries": block}}))  # as nested in the summary
     print(f"\n6 h soak, 5 scenarios, {MAX_ROWS} rows each: timeSeries adds {size} bytes ({size / 2**20:.2f} MiB)")
     assert all(len(rows) == MAX_ROWS for rows in block["scenarios"].values())
-    assert 2_000_000 < size < 4_800_000
+    assert 2_000_000 < size < 5_600_000
 
 
 def test_longer_runs_merge_rows_average_rates_sum_drops_keep_the_worst_p95(monkeypatch):
@@ -128,3 +132,22 @@ def test_a_summary_from_before_the_window_columns_still_reads():
     assert not rows[0].has_window and rows[0].requests is None
     with pytest.raises(TimeSeriesError, match="expected a row"):
         decode({**block, "scenarios": {"a": ["2.001,5,4.5,1,12.3,40,5,5,0,1,2,3"]}})  # 12 fields under 5 columns
+
+
+def test_a_summary_from_before_the_flow_columns_still_reads():
+    """The twelve columns before the flow's duration: rows decode with `fp95`/`favg` None (issue 26)."""
+    columns = list(timeseries.LEGACY_COLUMNS + timeseries.WINDOW_COLUMNS)
+    block = {"intervalSeconds": 2, "columns": columns, "scenarios": {"a": ["2.001,5,4.5,1,12.3,40,5,5,0,1,2,3"]}}
+    (row,) = decode(block)["a"]
+    assert row.has_window and row.q99 == 3 and row.fp95 is None and row.favg is None
+    (row,) = decode({"scenarios": {"a": ["2.001,5,4.5,1,12.3,40,5,5,0,1,2,3,900.5,700"]}})["a"]  # no `columns`
+    assert (row.fp95, row.favg) == (900.5, 700.0)
+
+
+def test_merged_rows_keep_the_worst_flow_p95_and_average_the_flow_mean(monkeypatch):
+    monkeypatch.setattr(timeseries, "MAX_ROWS", 10)
+    points = live_points(20)
+    rows = decode(encode(points, 2.0))["booking_flow"]
+    first = [p["scenarios"]["booking_flow"] for p in points[:2]]
+    assert rows[0].fp95 == pytest.approx(max(s["fp95"] for s in first), abs=0.0051)
+    assert rows[0].favg == pytest.approx(sum(s["favg"] for s in first) / 2, abs=0.0051)

@@ -172,7 +172,7 @@ def test_the_shell_steps_run_locally(tmp_path):
     done = run_step("Compare with the previous run", workdir, env)
     assert done.returncode == 0, done.stderr
     lines = summary_md.read_text().splitlines()
-    assert lines[0].startswith("### ✅ fixload compare: ") and "| payments_flow | p50 ms |" in "\n".join(lines)
+    assert lines[0].startswith("### ✅ fixload compare: ") and "| payments_flow | http p50 ms |" in "\n".join(lines)
     assert (reports / "compare.md").read_text().splitlines() == lines
     assert (reports / "history.html").stat().st_size > 1000 and "first run" in (reports / "history.txt").read_text()
 
@@ -186,7 +186,7 @@ def test_the_shell_steps_run_locally(tmp_path):
     assert done.returncode == 99
     text = summary_md.read_text()
     assert text.startswith("### ❌ fixload compare: REGRESSION") and re.search(
-        r"\| \*\*p95 ms\*\* \| .*\+100\.0%", text
+        r"\| \*\*http p95 ms\*\* \| .*\+100\.0%", text
     )
 
     done = run_step("Fail when a threshold failed", workdir, env | {"CODE": code})

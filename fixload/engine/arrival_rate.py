@@ -167,6 +167,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
         self._tiebreak = itertools.count(1)  # orders given-back claims of one due; 0 marks the schedule's own
         self._claims = 0  # claims held by sleeping VUs
         self._poke = Event()  # wakes the allocator early (a claim came back, a reshare, the end)
+        self._stopping = False  # the test is stopping: a claim its VU could not begin is not handed on
         self._loop = get_hub().loop
 
     @property
@@ -279,7 +280,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
         """A VU asleep on a claim was stopped (Locust moved its user away, or the test ends): its start goes
         back unclaimed, so another VU or the allocator takes it and the counts stay exact."""
         claim = vu.claim
-        if claim is not None and not self.done.is_set() and claim[0] < claim[2].until:
+        if claim is not None and not self._stopping and not self.done.is_set() and claim[0] < claim[2].until:
             heapq.heappush(self._returned, (claim[0], next(self._tiebreak), claim[2]))
             self._poke.set()
         self._deallocate(vu)
@@ -293,7 +294,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
                 pool.remove(vu)
         self._deallocate(vu)
         handed = waiting.value if waiting is not None and waiting.ready() else None
-        if isinstance(handed, float) and not self._hand(handed):
+        if isinstance(handed, float) and not self._stopping and not self._hand(handed):
             self.drop(handed)
 
     def leave(self, vu: VU) -> None:
@@ -386,6 +387,13 @@ class ArrivalRateExecutor(ScenarioExecutor):
         self.share = share
         self._sources.append(self._source(share))
         self._reclaim(share.since)
+
+    def stop_starting(self, since: float) -> None:
+        """The test is stopping: nothing from `since` on is started or dropped, and a start a VU had claimed
+        (or been handed) but not begun when Locust stopped that VU is neither: the stop took it, not a lack
+        of VUs. Only a start that fell due before `since` with no VU free is dropped, as during the run."""
+        self._stopping = True
+        self.retire(since)
 
     def retire(self, since: float) -> None:
         source = self._sources[-1]

@@ -377,6 +377,10 @@ class ScenarioExecutor:
         """This runner's VUs are global VUs [offset, offset + count) of `total` (what Locust dispatched)."""
         self.slot = slot
 
+    def stop_starting(self, since: float) -> None:
+        """The test is stopping (Locust stops the users next): start no iteration from plan time `since` on."""
+        self.retire(since)
+
     def retire(self, since: float) -> None:
         """VU executors keep their VUs: which of them run is Locust's user dispatch, not a share."""
 

@@ -125,6 +125,16 @@ class Engine:
             if executor is not None and slot.total > 0:
                 executor.assign(slot)
 
+    def stop_starting(self) -> None:
+        """The test is stopping (Locust's `test_stopping`: `-t`, STOP, a signal): start nothing from now on.
+        Locust then stops the users one by one, which may take a while (a user mid-iteration finishes it);
+        without this, every start falling due meanwhile found no VU and was counted dropped, and a sleeping
+        VU's claim, given back as Locust killed it, was dropped too. Starts due before now stay counted as
+        they were: started, or dropped if no VU was free for them."""
+        since = self.clock.now()
+        for executor in self.executors.values():
+            executor.stop_starting(since)
+
     def retire(self, since: float) -> None:
         """This runner was declared lost: start no arrival-rate iteration from plan time `since` on."""
         for executor in self.executors.values():

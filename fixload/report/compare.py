@@ -119,10 +119,10 @@ class Metric:
 
 
 METRICS: tuple[Metric, ...] = (
-    Metric("p50", "p50 ms", "ms"),
-    Metric("p95", "p95 ms", "ms"),
-    Metric("p99", "p99 ms", "ms"),
-    Metric("avg", "avg ms", "ms"),
+    Metric("p50", "http p50 ms", "ms"),
+    Metric("p95", "http p95 ms", "ms"),
+    Metric("p99", "http p99 ms", "ms"),
+    Metric("avg", "http avg ms", "ms"),
     Metric("success", "success rate", "rate"),
     Metric("failures", "failures", "count"),
     Metric("iterations", "iterations/s", "per_s"),

@@ -20,6 +20,8 @@ def insufficient_vus_warning(name: str, rollup: Mapping[str, Any]) -> str | None
     if not info:
         return None
     need = f"; maxVUs {info['neededMaxVUs']} would have started them" if info.get("neededMaxVUs") else ""
+    if info.get("vusSufficed"):
+        need = f"; more VUs would not have helped ({info['vusSufficed']} cover the peak rate): the runner fell behind"
     return (
         f"WARN Insufficient VUs, reached {info['maxVUs']} active VUs and cannot initialize more"
         f"  scenario={name}: {info['dropped']} iterations dropped{need}"

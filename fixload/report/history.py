@@ -5,7 +5,7 @@ with the runs before it of the same experiment: the last `--window` of them pool
 regression only when it lies beyond the budget *and* beyond the noise of the runs before it. The first run of
 an experiment has no verdict. The output is a table on stdout (per run and scenario: p95, success, achieved
 iterations/s, dropped and the verdict, a regression with its interval) and one self-contained HTML page, drawn
-with the reports' renderer (`fixload.report.html.line_chart`): p95, success, achieved rate and dropped per
+with the reports' renderer (`fixload.report.svg.line_chart`): p95, success, achieved rate and dropped per
 scenario across runs, regressions ringed in red and labelled with their interval, then the same table.
 """
 
@@ -25,11 +25,13 @@ from fixload.common.secrets import redact
 from fixload.report.compare import OVERALL, CompareInputError, Comparison, Row, Side, compare
 from fixload.report.compare_output import interval_text
 from fixload.report.experiment import experiment_differences
-from fixload.report.html import CSS, PALETTE, _short_time, line_chart, write_atomic
+from fixload.report.html import CSS, PALETTE, _short_time, write_atomic
 from fixload.report.runs import load_runs, pooled_base
+from fixload.report.svg import line_chart
 
 WINDOW = 5
-COLUMNS = (("p95", "p95 ms"), ("success", "success"), ("iterations", "iter/s"), ("dropped", "dropped"))
+HTTP_P95_TITLE = "HTTP p95 (http_req_duration) by scenario across runs (ms)"
+COLUMNS = (("p95", "http p95 ms"), ("success", "success"), ("iterations", "iter/s"), ("dropped", "dropped"))
 
 
 @dataclass
@@ -138,7 +140,7 @@ def _chart(entries: Sequence[Entry], key: str, title: str, unit: str, scale: flo
         f"run (# and start time, UTC; {_short_time(runs[0].started_at)[:5]} → {_short_time(runs[-1].started_at)[:5]})",
         ticks,
     )
-    x_max = max(len(runs) - 0.5, 1.0)
+    x_max = max(len(runs) - 1.0, 1.0)  # the axis ends at the last run
     return line_chart(title, series, x_max, unit, width=1120, height=300, x_axis=axis, zoom=zoom, marks=marks)
 
 
@@ -153,21 +155,20 @@ def history_html(entries: Sequence[Entry]) -> str:
         '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width, initial-scale=1">',
         f"<title>fixload history — {len(runs)} runs</title>",
-        f"<style>{CSS}.regression{{color:#dc2626;font-weight:600}}td.num{{white-space:nowrap}}</style></head><body>",
+        f"<style>{CSS}.regression{{color:#dc2626;font-weight:600}}td.num{{white-space:nowrap}}td.path{{word-break:break-all}}.scroll{{overflow-x:auto}}</style></head><body>",
         "<h1>fixload history</h1>",
         f'<div class="meta">{len(runs)} runs, {e(_short_time(runs[0].started_at))} → '
         f"{e(_short_time(runs[-1].started_at))}; each judged against up to {WINDOW} runs before it of the same "
         f"experiment · {flagged} regression(s) marked</div>",
-        f'<div class="panel">{_chart(entries, "p95", "p95 latency by scenario across runs (ms)", "ms")}</div>',
+        f'<div class="panel">{_chart(entries, "p95", HTTP_P95_TITLE, "ms")}</div>',
         f'<div class="panel">{_chart(entries, "success", "success rate by scenario across runs (%)", "%", 100.0, True)}'
         "</div>",
         f'<div class="panel">{_chart(entries, "iterations", "achieved iterations/s by scenario across runs", "/s")}'
         "</div>",
         f'<div class="panel">{_chart(entries, "dropped", "dropped iterations by scenario across runs", "count")}</div>',
         "<h2>Runs</h2>",
-        "<table><tr><th>#</th><th>started</th><th>file</th><th>profile</th><th>status</th><th>scenario</th>"
-        + "".join(f"<th>{e(label)}</th>" for _, label in COLUMNS)
-        + "<th>verdict</th></tr>",
+        '<div class="scroll"><table><tr><th>#</th><th>started</th><th>file</th><th>profile</th><th>status</th>'
+        "<th>scenario</th>" + "".join(f"<th>{e(label)}</th>" for _, label in COLUMNS) + "<th>verdict</th></tr>",
     ]
     for i, entry in enumerate(entries):
         run = entry.run
@@ -180,13 +181,14 @@ def history_html(entries: Sequence[Entry]) -> str:
             verdict = verdict_text(entry, group)
             cls = ' class="regression"' if verdict.startswith("REGRESSION") else ""
             lead = (
-                f'<td class="num">{i + 1}</td><td>{e(str(run.started_at))}</td><td>{e(run.path)}</td>'
+                f'<td class="num">{i + 1}</td><td>{e(_short_time(run.started_at))}</td>'
+                f'<td class="path">{e(run.path)}</td>'
                 f"<td>{e(run.profile or run.format)}</td><td>{e(run.status or '')}</td>"
                 if j == 0
                 else "<td></td>" * 5
             )
             parts.append(f"<tr>{lead}<td>{e(group)}</td>{cells}<td{cls}>{e(verdict)}</td></tr>")
-    parts.append("</table>")
+    parts.append("</table></div>")
     parts.append(
         "<footer>fixload history · p95 of http_req_duration; success rate of each flow; verdicts by fixload compare"
         "</footer>"

@@ -9,19 +9,23 @@ per-scenario time series included (`fixload.report.timeseries`), so the files ar
   more case, `run`, fails when the run itself did not complete (aborted, setup failed, target unreachable,
   interrupted), with the summary's reason.
 - HTML: one self-contained file (inline CSS and SVG, no script, nothing fetched): per scenario scheduled
-  vs achieved iterations/s and dropped iterations over time, p95 latency over time with the scenario's p95
-  threshold, the thresholds table and the scenarios' totals.
-- History (`fixload history DIR`, `fixload report --history DIR`): `fixload.report.history`, drawn with `line_chart`.
+  vs achieved iterations/s and dropped iterations over time, and the latency the thresholds judge (the
+  flow's duration p95 beside the HTTP p95, every threshold on them a labelled line, a failed one flagged);
+  the thresholds table, the scenarios' totals, requests by route and the flows' failures, every number in
+  the console's units (`fixload.report.console`). Charts: `fixload.report.svg`.
+- History (`fixload history DIR`, `fixload report --history DIR`): `fixload.report.history`.
 
 Everything passes through `redact()`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import html
 import itertools
 import math
 import os
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 from pathlib import Path
@@ -31,6 +35,8 @@ import orjson
 
 from fixload.common.files import atomic_write
 from fixload.common.secrets import redact
+from fixload.report.console import format_value, k6_duration
+from fixload.report.svg import line_chart
 from fixload.report.timeseries import Row, decode
 
 PALETTE = ("#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#4b5563")
@@ -92,7 +98,7 @@ def junit_xml(summary: dict[str, Any]) -> str:
     for t in thresholds:
         name = f"{t['metric']}: {t['expression']}"
         case = ET.SubElement(suite, "testcase", classname="fixload.thresholds", name=name, time="0")
-        observed = _fmt(t.get("observed"), 6)
+        observed = _observed(t)
         if not t.get("ok"):
             message = f"{t['metric']} {t['expression']} crossed: observed {t.get('aggregation', '')} = {observed}"
             failure = ET.SubElement(case, "failure", message=message, type="threshold")
@@ -112,187 +118,6 @@ def junit_xml(summary: dict[str, Any]) -> str:
             ET.SubElement(case, "system-out").text = f"observed {t.get('aggregation', '')} = {observed}"
     ET.indent(suites)
     return redact('<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(suites, encoding="unicode") + "\n")
-
-
-# ------------------------------------------------------------------------------------------ SVG
-def nice_ticks(lo: float, hi: float, count: int = 5) -> list[float]:
-    if not math.isfinite(lo) or not math.isfinite(hi):
-        return [0.0, 1.0]
-    if hi <= lo:
-        hi = lo + 1.0
-    raw = (hi - lo) / count
-    magnitude = 10 ** math.floor(math.log10(raw))
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    start = math.floor(lo / step) * step
-    ticks = []
-    value = start
-    while value < hi + step * 0.5:
-        ticks.append(round(value, 10))
-        value += step
-    return ticks
-
-
-def _tick_label(value: float) -> str:
-    if abs(value) >= 1000:
-        return f"{value / 1000:g}k"
-    return f"{value:g}"
-
-
-def _time_label(seconds: float) -> str:
-    seconds = round(seconds)
-    return f"{seconds // 60}:{seconds % 60:02d}" if seconds >= 60 else f"{seconds}s"
-
-
-def line_chart(
-    title: str,
-    series: Sequence[dict[str, Any]],
-    x_max: float,
-    y_unit: str,
-    *,
-    width: int = 560,
-    height: int = 220,
-    hlines: Sequence[tuple[float, str, str]] = (),
-    bars: dict[str, Any] | None = None,
-    x_axis: tuple[str, Sequence[tuple[float, str]]] | None = None,
-    zoom: bool = False,
-    marks: Sequence[tuple[float, float, str]] = (),
-) -> str:
-    """An inline SVG line chart. `series`: {label, color, points [(x, y|None)], dashed}; gaps where y is None.
-    `hlines`: (y, label, color) reference lines (thresholds). `bars`: {label, color, points} drawn as columns.
-    `x_axis`: (title, [(x, label)]) instead of "time since start" in seconds (the history page's runs).
-    `zoom`: the y axis spans the data rather than starting at 0 (success rates near 100 %).
-    `marks`: (x, y, label) points ringed in red and labelled (the history page's regressions)."""
-    left, right, bottom = 52, 12, 40
-    legend = [*series, *([bars] if bars else [])]
-    rows: list[list[tuple[float, dict[str, Any]]]] = [[]]
-    x = float(left)
-    for item in legend:  # legend above the plot, wrapped to the chart's width
-        item_w = 30 + 6.5 * len(item["label"])
-        if rows[-1] and x + item_w > width - right:
-            rows.append([])
-            x = float(left)
-        rows[-1].append((x, item))
-        x += item_w
-    top = 26 + 16 * len(rows)
-    height += 16 * (len(rows) - 1)
-    plot_w, plot_h = width - left - right, height - top - bottom
-    data = [y for s in series for _, y in s["points"] if y is not None]
-    if bars:
-        data += [y for _, y in bars["points"] if y is not None]
-    data_max = max(data) if data else 0.0
-    # A reference line far above the data would flatten it: draw it only when it is within 4x of the data.
-    shown = [h for h in hlines if data_max <= 0 or h[0] <= 4 * data_max]
-    off_scale = [h for h in hlines if h not in shown]
-    y_max = max([data_max, *(h[0] for h in shown)]) if (data or shown) else 1.0
-    y_lo = 0.0
-    if zoom and data:
-        spread = max(y_max - min(data), abs(y_max) * 0.01, 1e-9)
-        y_lo = max(0.0, min(data) - 0.1 * spread)
-    y_ticks = nice_ticks(y_lo, y_max + 0.05 * (y_max - y_lo) if y_max > y_lo else y_lo + 1.0)
-    y_bottom = y_ticks[0] if zoom else 0.0
-    y_top = y_ticks[-1] if y_ticks[-1] > y_bottom else y_bottom + 1.0
-    x_max = x_max if x_max > 0 else 1.0
-    if x_axis is None:
-        x_title = "time since start"
-        x_ticks = [(t, _time_label(t)) for t in nice_ticks(0.0, x_max, 6) if t <= x_max + 1e-9]
-    else:
-        x_title, x_ticks = x_axis[0], list(x_axis[1])
-
-    def sx(x: float) -> float:
-        return left + plot_w * (x / x_max)
-
-    def sy(y: float) -> float:
-        return top + plot_h * (1 - (y - y_bottom) / (y_top - y_bottom))
-
-    out = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" aria-label="{html.escape(title)}">',
-        f'<text x="{left}" y="16" class="title">{html.escape(title)}</text>',
-    ]
-    for t in y_ticks:
-        y = sy(t)
-        out.append(f'<line x1="{left}" x2="{left + plot_w}" y1="{y:.1f}" y2="{y:.1f}" class="grid"/>')
-        out.append(f'<text x="{left - 6}" y="{y + 4:.1f}" class="tick" text-anchor="end">{_tick_label(t)}</text>')
-    for t, tick_label in x_ticks:
-        x = sx(t)
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{top + plot_h}" class="grid"/>')
-        out.append(
-            f'<text x="{x:.1f}" y="{top + plot_h + 16}" class="tick" text-anchor="middle">'
-            f"{html.escape(tick_label)}</text>"
-        )
-    out.append(
-        f'<text x="{left + plot_w / 2:.0f}" y="{height - 6}" class="axis" text-anchor="middle">'
-        f"{html.escape(x_title)}</text>"
-    )
-    out.append(
-        f'<text x="12" y="{top + plot_h / 2:.0f}" class="axis" text-anchor="middle" '
-        f'transform="rotate(-90 12 {top + plot_h / 2:.0f})">{html.escape(y_unit)}</text>'
-    )
-    if bars and bars["points"]:
-        xs = [x for x, _ in bars["points"]]
-        gap = min((b - a for a, b in itertools.pairwise(xs) if b > a), default=2.0)
-        bar_w = max(1.0, plot_w * gap / x_max * 0.7)
-        for x, y in bars["points"]:
-            if y:
-                out.append(
-                    f'<rect x="{sx(x) - bar_w / 2:.1f}" y="{sy(y):.1f}" width="{bar_w:.1f}" '
-                    f'height="{top + plot_h - sy(y):.1f}" fill="{bars["color"]}" opacity="0.55"/>'
-                )
-    for i, (_, label, color) in enumerate(off_scale):
-        out.append(
-            f'<text x="{left + plot_w - 4}" y="{top + 12 + 12 * i}" class="tick" text-anchor="end" '
-            f'fill="{color}">{html.escape(label)} (far above: off scale)</text>'
-        )
-    for y, label, color in shown:
-        out.append(
-            f'<line x1="{left}" x2="{left + plot_w}" y1="{sy(y):.1f}" y2="{sy(y):.1f}" stroke="{color}" '
-            f'stroke-width="1.2" stroke-dasharray="2 3"/>'
-        )
-        out.append(
-            f'<text x="{left + plot_w - 4}" y="{sy(y) - 4:.1f}" class="tick" text-anchor="end" '
-            f'fill="{color}">{html.escape(label)}</text>'
-        )
-    for s in sorted(series, key=lambda item: bool(item.get("dashed"))):  # dashed (scheduled) on top
-        segments: list[list[tuple[float, float]]] = [[]]
-        for x, y in s["points"]:
-            if y is None:
-                if segments[-1]:
-                    segments.append([])
-                continue
-            segments[-1].append((sx(x), sy(y)))
-        dash = ' stroke-dasharray="6 4"' if s.get("dashed") else ""
-        for seg in segments:
-            if len(seg) == 1:
-                (px, py) = seg[0]
-                out.append(f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2" fill="{s["color"]}"/>')
-            elif seg:
-                pts = " ".join(f"{px:.1f},{py:.1f}" for px, py in seg)
-                out.append(
-                    f'<polyline points="{pts}" fill="none" stroke="{s["color"]}" stroke-width="{1.6 if dash else 2}"'
-                    f' stroke-linejoin="round"{dash}/>'
-                )
-    for x, y, label in marks:
-        out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="7" fill="none" stroke="#dc2626" stroke-width="2.5"/>')
-        out.append(
-            f'<text x="{sx(x) - 9:.1f}" y="{sy(y) - 10:.1f}" class="tick mark" text-anchor="end" fill="#dc2626" '
-            f'stroke="#fff" stroke-width="3" paint-order="stroke">'
-            f"{html.escape(label)}</text>"
-        )
-    for row_index, row in enumerate(rows):
-        y = 30 + 16 * row_index
-        for x, item in row:
-            dash = ' stroke-dasharray="6 4"' if item.get("dashed") else ""
-            out.append(
-                f'<line x1="{x:.0f}" x2="{x + 18:.0f}" y1="{y - 4}" y2="{y - 4}" stroke="{item["color"]}" '
-                f'stroke-width="3"{dash}/>'
-            )
-            out.append(f'<text x="{x + 22:.0f}" y="{y}" class="legend">{html.escape(item["label"])}</text>')
-    out.append(
-        f'<rect x="{left}" y="{top}" width="{plot_w}" height="{plot_h}" fill="none" stroke="#9ca3af" '
-        f'stroke-width="0.8"/>'
-    )
-    out.append("</svg>")
-    return "\n".join(out)
 
 
 # ------------------------------------------------------------------------------------------ HTML
@@ -320,19 +145,39 @@ footer{margin:30px 0;color:#9ca3af;font-size:12px}
 """
 
 
-def _scenario_p95_threshold(thresholds: Sequence[dict[str, Any]], scenario: str, flow: str) -> float | None:
-    """The tightest `p(95)<N` on this scenario's request or flow duration, to draw on its latency chart."""
-    bounds = []
+_BOUND = re.compile(r"^(avg|min|max|med|p\((\d+(?:\.\d+)?)\))\s*(<=|<|>=|>|===|==|!=)\s*(-?\d+(?:\.\d+)?)$")
+DURATION_SERIES = {"p95": "p(95)", "fp95": "p(95)", "favg": "avg"}
+
+
+def judged_lines(thresholds: Sequence[dict[str, Any]], scenario: str, flow: str) -> list[dict[str, Any]]:
+    """Every threshold on what a scenario's latency chart draws (its requests' `http_req_duration`, its flow's
+    `<flow>_duration`, unfiltered or filtered to this scenario), with the number it compares to: one line
+    each. `ok` is the threshold's verdict (None: not judged yet, a running test's pending one)."""
+    lines = []
     for t in thresholds:
-        expression = t["expression"].replace(" ", "")
-        if t["metric"] in (f"http_req_duration{{scenario:{scenario}}}", f"{flow}_duration") and expression.startswith(
-            "p(95)<"
-        ):
-            try:
-                bounds.append(float(expression.split("<", 1)[1].lstrip("=")))
-            except ValueError:
-                continue
-    return min(bounds) if bounds else None
+        metric, _, selector = str(t["metric"]).partition("{")
+        tags = dict(p.split(":", 1) for p in selector.rstrip("}").split(",") if ":" in p)
+        if metric not in ("http_req_duration", f"{flow}_duration") or tags.get("scenario", scenario) != scenario:
+            continue
+        if metric == "http_req_duration" and tags.get("scenario") != scenario:
+            continue  # every request of the run, not this scenario's: not what this chart draws
+        if set(tags) - {"scenario"}:
+            continue  # a narrower series (a route, a status) than the chart draws
+        match = _BOUND.match(str(t["expression"]).replace(" ", ""))
+        if match is None:
+            continue
+        ok = t.get("ok")
+        mark = "" if ok is None else (" ✓" if ok else " ✗")
+        lines.append(
+            {
+                "value": float(match.group(4)),
+                "aggregation": match.group(1),
+                "metric": metric,
+                "ok": ok,
+                "label": f"{t['metric']} {t['expression']}{mark}",
+            }
+        )
+    return lines
 
 
 def scenario_charts(
@@ -342,24 +187,34 @@ def scenario_charts(
     interval: float,
     x_max: float,
 ) -> str:
-    """Per scenario: scheduled vs achieved iterations/s with the iterations dropped, and p95 against its
-    threshold. The HTML report and the web UI's chart panel both draw with this, from the same time series
-    (`fixload.report.timeseries` rows); `scenarios`: name -> {executor, flow}; `thresholds`: [{metric, expression}]."""
+    """Per scenario: scheduled vs achieved iterations/s with the iterations dropped (per second of each
+    interval's real length, so a short last interval is not a fall), and the latency the thresholds judge:
+    the flow's duration p95 (and average, when a threshold judges it) beside the HTTP p95, with every
+    threshold on them as a labelled line; a chart with a failed threshold is flagged. The HTML report and
+    the web UI's chart panel both draw with this, from the same time series (`fixload.report.timeseries`
+    rows); `scenarios`: name -> {executor, flow}; `thresholds`: [{metric, expression, ok}]."""
     names = sorted(scenarios) or sorted(rows)
     colors = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(names)}
     e = html.escape
+    rows = {name: settled(rs, interval) for name, rs in rows.items()}
 
     def series_of(name: str, field: str) -> list[tuple[float, float | None]]:
         return [(r.t, getattr(r, field)) for r in rows.get(name, [])]
 
-    def dropped_per_interval(name: str) -> list[tuple[float, float | None]]:
-        return [(r.t, float(r.dropped)) for r in rows.get(name, [])]
+    def dropped_per_second(name: str) -> list[tuple[float, float | None]]:
+        out, previous = [], 0.0
+        for r in rows.get(name, []):
+            length = r.t - previous if r.t > previous else interval
+            out.append((r.t, r.dropped / length))
+            previous = r.t
+        return out
 
     parts: list[str] = []
     parts.append('<div class="grid2">')
     for name in names:
         info = scenarios.get(name, {})
         color = colors[name]
+        flow = str(info.get("flow") or name)
         rate_series = [
             {"label": "achieved it/s", "color": color, "points": series_of(name, "achieved")},
         ]
@@ -373,8 +228,8 @@ def scenario_charts(
                     "dashed": True,
                 },
             )
-        drops = dropped_per_interval(name)
-        drop_bars = {"label": f"dropped / {interval:g} s", "color": "#dc2626", "points": drops}
+        drops = dropped_per_second(name)
+        drop_bars = {"label": "dropped it/s", "color": "#dc2626", "points": drops}
         rate_chart = line_chart(
             f"{name} — iterations/s ({info.get('executor', '')})",
             rate_series,
@@ -382,18 +237,47 @@ def scenario_charts(
             "iterations/s",
             bars=drop_bars if any(y for _, y in drops) else None,
         )
-        bound = _scenario_p95_threshold(thresholds, name, str(info.get("flow") or name))
+        judged = judged_lines(thresholds, name, flow)
+        latency = [{"label": "http_req_duration p95", "color": color, "points": series_of(name, "p95")}]
+        if any(y is not None for _, y in series_of(name, "fp95")):
+            latency.insert(0, {"label": f"{flow}_duration p95", "color": "#111827", "points": series_of(name, "fp95")})
+            if any(j["metric"] == f"{flow}_duration" and j["aggregation"] == "avg" for j in judged):
+                avg = {"label": f"{flow}_duration avg", "color": "#6b7280", "points": series_of(name, "favg")}
+                latency.insert(1, {**avg, "dashed": True})
+        failed = [j for j in judged if j["ok"] is False]
         latency_chart = line_chart(
-            f"{name} — p95 latency (ms)",
-            [{"label": "p95 ms", "color": color, "points": series_of(name, "p95")}],
+            f"{name} — latency (ms)",
+            latency,
             x_max,
             "ms",
-            hlines=[(bound, f"threshold p(95)<{bound:g}", "#dc2626")] if bound is not None else (),
+            hlines=[(j["value"], j["label"], _line_color(j["ok"])) for j in judged],
+            flagged=_flag(len(failed)),
         )
-        parts.append(f'<div class="panel"><h3>{e(name)}</h3>{rate_chart}{latency_chart}</div>')
+        frame = ' style="border-color:#dc2626"' if failed else ""
+        parts.append(f'<div class="panel"{frame}><h3>{e(name)}</h3>{rate_chart}{latency_chart}</div>')
     parts.append("</div>")
 
     return "\n".join(parts)
+
+
+LATENCY_FIELDS = ("p95", "fp95", "favg")
+
+
+def settled(rows: list[Row], interval: float) -> list[Row]:
+    """The rows as drawn: a last row shorter than half an interval (the sample the summary takes at the end)
+    keeps its rates (over their real length) and its drops, but not its latencies, which a fraction of an
+    interval's requests would swing up or down at the very end of every chart."""
+    if len(rows) < 2 or rows[-1].t - rows[-2].t >= interval / 2:
+        return rows
+    return [*rows[:-1], dataclasses.replace(rows[-1], **dict.fromkeys(LATENCY_FIELDS))]
+
+
+def _flag(failed: int) -> str:
+    return "" if not failed else ("✗ threshold failed" if failed == 1 else f"✗ {failed} thresholds failed")
+
+
+def _line_color(ok: bool | None) -> str:
+    return "#6b7280" if ok is None else ("#047857" if ok else "#dc2626")
 
 
 def _series_frame(fx: dict[str, Any]) -> tuple[dict[str, list[Row]], float, float]:
@@ -424,8 +308,8 @@ def html_report(summary: dict[str, Any]) -> str:
     has_points = any(rows.get(name) for name in names)
     e = html.escape
 
-    def series_of(name: str, field: str) -> list[tuple[float, float | None]]:
-        return [(r.t, getattr(r, field)) for r in rows.get(name, [])]
+    def http_p95(name: str) -> list[tuple[float, float | None]]:
+        return [(r.t, r.p95) for r in settled(rows.get(name, []), interval)]
 
     def dropped_cumulative(name: str) -> list[tuple[float, float | None]]:
         return list(
@@ -459,9 +343,9 @@ def html_report(summary: dict[str, Any]) -> str:
     cards = [
         ("duration", f"{float(fx.get('durationSeconds') or 0):.0f} s"),
         ("HTTP requests", _fmt(reqs.get("count"))),
-        ("requests/s", _fmt(reqs.get("rate"), 3)),
+        ("requests/s", f"{_fmt(reqs.get('rate'), 3)}/s"),
         ("HTTP failures", f"{100 * float(failed.get('value') or 0):.2f} %"),
-        ("p95 latency", f"{_fmt(duration.get('p(95)'), 4)} ms"),
+        ("HTTP p95 (http_req_duration)", k6_duration(duration.get("p(95)"))),
         ("dropped iterations", str(dropped_total)),
         (
             "thresholds failed",
@@ -485,8 +369,8 @@ def html_report(summary: dict[str, Any]) -> str:
         parts.append('<div class="grid2"><div class="panel">')
         parts.append(
             line_chart(
-                "p95 latency by scenario (ms)",
-                [{"label": n, "color": colors[n], "points": series_of(n, "p95")} for n in names],
+                "HTTP p95 (http_req_duration) by scenario (ms)",
+                [{"label": n, "color": colors[n], "points": http_p95(n)} for n in names],
                 x_max,
                 "ms",
                 width=570,
@@ -500,6 +384,7 @@ def html_report(summary: dict[str, Any]) -> str:
                 x_max,
                 "iterations",
                 width=570,
+                integer=True,
             )
         )
         parts.append("</div></div>")
@@ -508,7 +393,7 @@ def html_report(summary: dict[str, Any]) -> str:
     parts.append("<table><tr><th>Metric</th><th>Expression</th><th>Observed</th><th>Result</th></tr>")
     for t in fx.get("thresholds", []):
         ok = bool(t.get("ok"))
-        observed = _fmt(t.get("observed"), 6) + (" (no samples)" if t.get("noSamples") else "")
+        observed = _observed(t) + (" (no samples)" if t.get("noSamples") else "")
         parts.append(
             f'<tr class="{"pass" if ok else "fail"}"><td>{e(t["metric"])}</td><td><code>{e(t["expression"])}</code>'
             f'</td><td class="num">{e(observed)}</td>'
@@ -516,26 +401,9 @@ def html_report(summary: dict[str, Any]) -> str:
         )
     parts.append("</table>")
 
-    parts.append("<h2>Scenario totals</h2>")
-    headers = (
-        ("executor", "executor"),
-        ("scheduled", "scheduled"),
-        ("started", "started"),
-        ("dropped", "dropped"),
-        ("completed", "completed"),
-        ("interrupted", "interrupted"),
-        ("achievedRate", "achieved it/s"),
-        ("p95LatencyMs", "p95 ms"),
-        ("successRate", "success rate"),
-        ("errorBudgetConsumed", "error budget used"),
-    )
-    parts.append("<table><tr><th>scenario</th>" + "".join(f"<th>{e(h)}</th>" for _, h in headers) + "</tr>")
-    for name, info in scenarios.items():
-        cells = "".join(
-            f'<td class="{"" if key == "executor" else "num"}">{e(_fmt(info.get(key), 5))}</td>' for key, _ in headers
-        )
-        parts.append(f"<tr><td>{e(name)}</td>{cells}</tr>")
-    parts.append("</table>")
+    parts += _totals_table(scenarios)
+    parts += _routes_table(fx.get("routes"))
+    parts += _failures_section(scenarios)
     series_json = orjson.dumps(fx.get("timeSeries") or {}, option=orjson.OPT_SORT_KEYS).decode().replace("</", "<\\/")
     parts.append(f'<script type="application/json" id="fixload-timeseries">{series_json}</script>')
     parts.append(
@@ -544,6 +412,85 @@ def html_report(summary: dict[str, Any]) -> str:
         "</footer></body></html>"
     )
     return redact("\n".join(parts))
+
+
+def _observed(t: dict[str, Any]) -> str:
+    """A threshold's observed value in the console's units (`fixload.report.console.format_value`)."""
+    return format_value(t.get("observed"), str(t.get("aggregation", "")), t.get("metricType"), t.get("contains"))
+
+
+def _percent(value: Any) -> str:
+    return "—" if value is None else f"{float(value) * 100:.2f}%"
+
+
+def _totals_table(scenarios: dict[str, Any]) -> list[str]:
+    """Each scenario's counts and rates, in the console's units."""
+    e = html.escape
+    columns: tuple[tuple[str, str, Any], ...] = (
+        ("executor", "executor", str),
+        ("scheduled", "scheduled", _fmt),
+        ("started", "started", _fmt),
+        ("dropped", "dropped", _fmt),
+        ("completed", "completed", _fmt),
+        ("interrupted", "interrupted", _fmt),
+        ("achievedRate", "achieved", lambda v: "—" if v is None else f"{v:g} it/s"),
+        ("p95LatencyMs", "http p95", lambda v: "—" if v is None else k6_duration(v)),
+        ("successRate", "success rate", _percent),
+        ("errorBudgetConsumed", "error budget used", _percent),
+    )
+    out = ["<h2>Scenario totals</h2>"]
+    out.append("<table><tr><th>scenario</th>" + "".join(f"<th>{e(h)}</th>" for _, h, _ in columns) + "</tr>")
+    for name, info in scenarios.items():
+        cells = "".join(
+            f'<td class="{"" if key == "executor" else "num"}">{e(show(info.get(key)))}</td>'
+            for key, _, show in columns
+        )
+        out.append(f"<tr><td>{e(name)}</td>{cells}</tr>")
+    out.append("</table>")
+    return out
+
+
+def _routes_table(routes: Any) -> list[str]:
+    """Per request route, as Locust's statistics: requests, failures, p50/p95/p99 (the summary's `routes`)."""
+    e = html.escape
+    out = ["<h2>Requests by route</h2>"]
+    if not routes:
+        return [*out, "<p>No per-route data in this summary (written before fixload recorded it, or no requests).</p>"]
+    out.append(
+        "<table><tr><th>method</th><th>route</th><th>requests</th><th>failures</th>"
+        "<th>p50</th><th>p95</th><th>p99</th></tr>"
+    )
+    for r in routes:
+        count, failures = int(r.get("count") or 0), int(r.get("failures") or 0)
+        share = f" ({failures / count * 100:.2f}%)" if count and failures else ""
+        cls = ' class="fail"' if failures else ""
+        out.append(
+            f"<tr{cls}><td>{e(str(r.get('method', '')))}</td><td><code>{e(str(r.get('name', '')))}</code></td>"
+            f'<td class="num">{count}</td><td class="num">{failures}{e(share)}</td>'
+            + "".join(f'<td class="num">{e(k6_duration(r.get(f"p({p})")))}</td>' for p in (50, 95, 99))
+            + "</tr>"
+        )
+    out.append("</table>")
+    return out
+
+
+def _failures_section(scenarios: dict[str, Any]) -> list[str]:
+    """The flows' distinct failures (`fixload.scenarios.*.failures`): step, status, count and the first body."""
+    e = html.escape
+    rows = [(name, f) for name, info in scenarios.items() for f in info.get("failures") or ()]
+    out = ["<h2>Failures</h2>"]
+    if not rows:
+        return [*out, "<p>No flow failed a step.</p>"]
+    out.append("<table><tr><th>scenario</th><th>step</th><th>status</th><th>count</th><th>first body</th></tr>")
+    for name, f in rows:
+        status = f.get("status")
+        out.append(
+            f'<tr class="fail"><td>{e(name)}</td><td>{e(str(f.get("step", "")))}</td>'
+            f'<td class="num">{e("—" if status is None else str(status))}</td>'
+            f'<td class="num">{e(_fmt(f.get("count")))}</td><td><code>{e(str(f.get("body") or ""))}</code></td></tr>'
+        )
+    out.append("</table>")
+    return out
 
 
 def _short_time(moment: str | None) -> str:

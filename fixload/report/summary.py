@@ -321,17 +321,51 @@ def _scenario_rollup(registry: Registry, thresholds: ThresholdSet, counts: Scena
 
 
 def _insufficient_vus(registry: Registry, counts: ScenarioCounts) -> dict[str, Any] | None:
-    """k6's "Insufficient VUs" for an arrival-rate scenario that dropped iterations: how many, and the maxVUs
-    that would have started them (Little's law: the peak start rate × the p95 iteration duration)."""
+    """k6's "Insufficient VUs" for an arrival-rate scenario that dropped iterations: how many, and a maxVUs
+    that would have started them. Every iteration as long as the longest, at the peak start rate, keeps at
+    most `ceil(rate × longest) + 1` VUs busy, so that many always suffice (the p95 of Little's law does not:
+    it named maxVUs + 1 for drops no VU count explains). When that is no more than maxVUs, the VUs were not
+    short (the runner fell behind its schedule): `neededMaxVUs` is None and `vusSufficed` the bound."""
     dropped = counts.dropped - counts.dropped_worker_lost  # a lost worker's are not a lack of VUs
     if dropped <= 0 or counts.max_vus is None or counts.peak_rate is None:
         return None
-    needed = None
+    bound = None
     by_scenario = {"scenario": counts.name}
     if registry.get("iteration_duration") is not None and registry.has_samples("iteration_duration", by_scenario):
-        p95_ms = registry.aggregate("iteration_duration", by_scenario).percentile(95)
-        needed = max(counts.max_vus + 1, math.ceil(counts.peak_rate * p95_ms / 1000.0))
-    return {"dropped": dropped, "maxVUs": counts.max_vus, "neededMaxVUs": needed}
+        longest_ms = registry.aggregate("iteration_duration", by_scenario).max
+        bound = math.ceil(counts.peak_rate * longest_ms / 1000.0) + 1
+    info: dict[str, Any] = {"dropped": dropped, "maxVUs": counts.max_vus, "neededMaxVUs": None}
+    if bound is not None and bound > counts.max_vus:
+        info["neededMaxVUs"] = bound
+    elif bound is not None:
+        info["vusSufficed"] = bound
+    return info
+
+
+def _routes(registry: Registry) -> list[dict[str, Any]]:
+    """Per request route, as Locust's statistics table has it: the `http_req_duration` series grouped by their
+    `name` and `method` tags (setup's too, as in Locust): requests, failed requests (`http_req_failed`) and
+    the p50/p95/p99 duration (ms). Sorted by method and name."""
+    durations: dict[tuple[str, str], TrendSink] = {}
+    failed: dict[tuple[str, str], int] = {}
+    for series in registry.series("http_req_duration"):
+        key = (str(series.tags.get("method", "")), str(series.tags.get("name", "")))
+        durations.setdefault(key, TrendSink()).merge(series.sink)  # type: ignore[arg-type]
+    if registry.get("http_req_failed") is not None:
+        for series in registry.series("http_req_failed"):
+            key = (str(series.tags.get("method", "")), str(series.tags.get("name", "")))
+            failed[key] = failed.get(key, 0) + int(getattr(series.sink, "passes", 0))  # a pass is a failed request
+    return [
+        {
+            "method": method,
+            "name": name,
+            "count": sink.count,
+            "failures": failed.get((method, name), 0),
+            **{f"p({p})": _round(sink.percentile(p), 3) for p in (50, 95, 99)},
+        }
+        for (method, name), sink in sorted(durations.items())
+        if sink.count
+    ]
 
 
 def _threshold_entries(registry: Registry, results: Sequence[ThresholdResult]) -> list[dict[str, Any]]:
@@ -394,6 +428,7 @@ def build_summary(
             "thresholdsFailed": len(failed) if evaluated else None,
             # k6 passes a threshold whose selector matched no series; that pass says nothing, so say which
             "thresholdsWithoutSamples": sorted({r.key for r in results if r.no_samples}),
+            "routes": _routes(registry),
             "scenarios": {
                 c.name: {
                     **_scenario_rollup(registry, thresholds, c),

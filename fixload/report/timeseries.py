@@ -4,19 +4,22 @@
 sample: what the HTML report draws (scheduled and achieved iterations/s, the iterations dropped during the
 interval, the p95 request latency over the last intervals) and what `fixload compare` judges with
 (`fixload.report.verdict`): the interval's own requests, started and completed iterations, failed iterations
-and its request latency p50/p95/p99 (`q50 q95 q99`, of that interval alone). A row is one short string, not a
-JSON object, because the summary is written indented (one line per JSON value)::
+and its request latency p50/p95/p99 (`q50 q95 q99`, of that interval alone); and what the thresholds judge,
+the flow's own duration (`<flow>_duration` of the scenario's iterations: `fp95` and `favg`, over the same
+last intervals as `p95`). A row is one short string, not a JSON object, because the summary is written
+indented (one line per JSON value)::
 
     "timeSeries": {"intervalSeconds": 2, "columns": ["t", "scheduled", ..., "q99"],
-                   "scenarios": {"booking_flow": ["2.001,5.1,4.5,0,12.31,41,9,9,0,8.2,12.1,15.02", ...]}}
+                   "scenarios": {"booking_flow": ["2.001,5.1,4.5,0,12.31,41,9,9,0,8.2,12.1,15.02,812.5,640.1", ...]}}
 
 `t` is seconds since the start, an empty field is null (no schedule for VU executors, no quantile without
 requests). Size is bounded: a run longer than `MAX_ROWS` intervals (6 hours at 2 s) has consecutive samples
 merged (rates averaged, counts summed, the highest p95 kept, the interval quantiles averaged weighted by
 requests) so no scenario has more than `MAX_ROWS` rows. Measured (tests/test_timeseries.py): a 6-hour soak of
-the baseline's five scenarios adds 3.84 MiB (10,800 rows a scenario, ~74 bytes a row as indented; 2.14 MiB
-before the comparison columns); a longer run no more. Summaries written before the comparison columns (the
-first five only) still read: their new fields are None.
+the baseline's five scenarios adds 4.59 MiB (10,800 rows a scenario, ~89 bytes a row as indented; 3.84 MiB
+before the flow columns, 2.14 MiB before the comparison columns); a longer run no more. Summaries written
+before the comparison columns (the first five only) or the flow columns (the first twelve) still read: their
+new fields are None.
 """
 
 from __future__ import annotations
@@ -28,7 +31,10 @@ from typing import Any
 
 LEGACY_COLUMNS: tuple[str, ...] = ("t", "scheduled", "achieved", "dropped", "p95")
 WINDOW_COLUMNS: tuple[str, ...] = ("requests", "started", "completed", "failed", "q50", "q95", "q99")
-COLUMNS: tuple[str, ...] = LEGACY_COLUMNS + WINDOW_COLUMNS
+FLOW_COLUMNS: tuple[str, ...] = ("fp95", "favg")
+COLUMNS: tuple[str, ...] = LEGACY_COLUMNS + WINDOW_COLUMNS + FLOW_COLUMNS
+SHAPES: tuple[tuple[str, ...], ...] = (COLUMNS, LEGACY_COLUMNS + WINDOW_COLUMNS, LEGACY_COLUMNS)
+"""Every row shape a summary may carry, newest first."""
 MAX_ROWS = 10_800
 """Rows per scenario at most: a 6-hour soak at one row per 2 s."""
 
@@ -55,6 +61,9 @@ class Row:
     """Request latency quantiles (ms) of this interval's requests alone."""
     q95: float | None = None
     q99: float | None = None
+    fp95: float | None = None
+    """The flow's duration (`<flow>_duration`, ms) p95 and average over the last intervals: what thresholds judge."""
+    favg: float | None = None
 
     @property
     def has_window(self) -> bool:
@@ -97,6 +106,7 @@ def _rows(points: Sequence[Mapping[str, Any]], name: str, factor: int) -> list[R
         cumulative = {key: int(last.get(key) or 0) for key in previous}
         delta = {key: max(0, cumulative[key] - previous[key]) for key in previous}
         p95s = [s.get("p95") for _, s in group if s.get("p95") is not None]
+        fp95s = [s.get("fp95") for _, s in group if s.get("fp95") is not None]
         counts = [int(s.get("requests") or 0) for _, s in group]
         windowed = "requests" in last
         rows.append(
@@ -113,6 +123,8 @@ def _rows(points: Sequence[Mapping[str, Any]], name: str, factor: int) -> list[R
                 q50=_weighted([(s.get("q50"), c) for (_, s), c in zip(group, counts, strict=True)]),
                 q95=_weighted([(s.get("q95"), c) for (_, s), c in zip(group, counts, strict=True)]),
                 q99=_weighted([(s.get("q99"), c) for (_, s), c in zip(group, counts, strict=True)]),
+                fp95=max(fp95s) if fp95s else None,
+                favg=_mean([s.get("favg") for _, s in group]),
             )
         )
         previous = cumulative
@@ -126,7 +138,7 @@ def _count(value: int | None) -> str:
 def _line(r: Row) -> str:
     fields = [_number(r.t, 3), _number(r.scheduled, 2), _number(r.achieved, 2), str(r.dropped), _number(r.p95, 2)]
     fields += [_count(r.requests), _count(r.started), _count(r.completed), _count(r.failed)]
-    fields += [_number(r.q50, 2), _number(r.q95, 2), _number(r.q99, 2)]
+    fields += [_number(r.q50, 2), _number(r.q95, 2), _number(r.q99, 2), _number(r.fp95, 2), _number(r.favg, 2)]
     return ",".join(fields)
 
 
@@ -157,9 +169,9 @@ def decode(block: Any) -> dict[str, list[Row]]:
     if not isinstance(block, Mapping):
         raise TimeSeriesError("fixload.timeSeries: expected an object")
     columns = block.get("columns")
-    widths = (len(COLUMNS), len(LEGACY_COLUMNS))  # no `columns`: either shape, row by row
+    widths = tuple(len(shape) for shape in SHAPES)  # no `columns`: any shape, row by row
     if columns is not None:
-        if not isinstance(columns, list) or tuple(columns) not in (COLUMNS, LEGACY_COLUMNS):
+        if not isinstance(columns, list) or tuple(columns) not in SHAPES:
             raise TimeSeriesError(f"fixload.timeSeries.columns: expected {list(COLUMNS)}, got {columns!r}")
         widths = (len(columns),)
     scenarios = block.get("scenarios", {})
@@ -190,6 +202,8 @@ def decode(block: Any) -> dict[str, list[Row]]:
                     q50=values.get("q50"),
                     q95=values.get("q95"),
                     q99=values.get("q99"),
+                    fp95=values.get("fp95"),
+                    favg=values.get("favg"),
                 )
             )
         out[str(name)] = decoded

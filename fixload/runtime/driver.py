@@ -323,6 +323,14 @@ def _sample_vus(run: Runtime) -> None:
     run.registry.add("vus_max", float(vus_max))
 
 
+def on_test_stopping(runtime: Runtime) -> None:
+    """Locust begins to stop the test (`-t`, STOP, a signal, the shape's end) and will stop the users next:
+    this runner's engine starts nothing more, so what falls due while they stop is neither run nor dropped."""
+    engine = runtime.engine
+    if engine is not None:
+        engine.stop_starting()
+
+
 def on_test_stop(runtime: Runtime) -> None:
     role = runtime.role
     if not role.leads:
@@ -510,6 +518,7 @@ def install(run: Runtime) -> None:
     events = run.environment.events
     logging.getLogger("locust.runners").addFilter(_QuietAfterFailedSetup(run))
     events.test_start.add_listener(lambda **_: on_test_start(run))
+    events.test_stopping.add_listener(lambda **_: on_test_stopping(run))
     events.test_stop.add_listener(lambda **_: on_test_stop(run))
     events.quitting.add_listener(lambda **_: on_quitting(run))
 

@@ -8,7 +8,9 @@ read the same `Live` object, kept on the master (or the local runner) only:
   every threshold with its observed value so far (pending while it has no samples);
 - `points`: a sample every `SAMPLE_INTERVAL` seconds of plan time (target vs achieved iterations/s, p95
   latency over the last intervals, dropped iterations) for the HTML report, and for `fixload compare` the
-  interval's own requests and p50/p95/p99, and the started, completed and failed iterations so far.
+  interval's own requests and p50/p95/p99, and the started, completed and failed iterations so far; and the
+  flow's duration p95 and average over the same last intervals (`<flow>_duration`, what thresholds judge),
+  taken from the registry as what it gained since the previous sample (`_gained`).
 
 Counts come from the engine (local runner) or the workers' reports (master), which arrive every 3 s; rates
 are therefore taken over a trailing window of at least two reports (`RATE_WINDOW_MASTER`) on a master.
@@ -51,6 +53,9 @@ class Live:
         self.history: deque[tuple[float, dict[str, dict[str, int]]]] = deque(maxlen=64)
         self.window: dict[str, TrendSink] = {}
         self.windows: deque[dict[str, TrendSink]] = deque(maxlen=P95_INTERVALS)
+        self.flow_seen: dict[str, dict[str, Any]] = {}
+        """Each scenario's `<flow>_duration` as the registry had it at the previous sample (a snapshot)."""
+        self.flow_windows: deque[dict[str, TrendSink]] = deque(maxlen=P95_INTERVALS)
         self.greenlet: gevent.Greenlet | None = None
         self.tasks: list[gevent.Greenlet] = []
         """Other surfaces' per-test greenlets (the progress printer): killed when the test ends."""
@@ -73,6 +78,8 @@ class Live:
         self.history.append((0.0, {}))
         self.window = {}
         self.windows.clear()
+        self.flow_seen = {}
+        self.flow_windows.clear()
         self.last_status = None
         self.final_sampled = False
         self.greenlet = gevent.spawn(self._loop)
@@ -162,6 +169,7 @@ class Live:
         self.windows.append(closed)
         self.window = {}
         point: dict[str, Any] = {"t": round(now, 3), "scenarios": {}}
+        self.flow_windows.append({name: self._flow_gained(name, s.flow) for name, s in self.plan.scenarios.items()})
         for name, scenario in self.plan.scenarios.items():
             c = counts.get(name, {})
             achieved, since = self._achieved(name, now, counts)
@@ -175,6 +183,7 @@ class Live:
                 "failed": self._failed(name, scenario.flow),
                 "vus": int(self._vus(scenario, c, now)[0]),
                 **_interval_latency(closed.get(name)),
+                **self._flow_duration(name),
             }
         self.history.append((now, counts))
         self.points.append(point)
@@ -219,6 +228,34 @@ class Live:
         if registry is None or registry.get(metric) is None or not registry.has_samples(metric, selector):
             return 0
         return int(getattr(registry.aggregate(metric, selector), "fails", 0))
+
+    def _flow_gained(self, scenario: str, flow: str | None) -> TrendSink:
+        """The scenario's `<flow>_duration` samples the registry gained since the previous sample, series by
+        series (each series' samples are appended in order; a merge of several would interleave them)."""
+        registry = self.runtime.registry
+        metric = f"{flow or scenario}_duration"
+        gained = TrendSink()
+        if registry is None or registry.get(metric) is None:
+            return gained
+        for series in registry.series(metric):
+            if series.tags.get("scenario") != scenario or not isinstance(series.sink, TrendSink):
+                continue
+            key = f"{scenario}\0{sorted(series.tags.items())}"
+            now = series.sink.snapshot()
+            gained.merge(_gained(self.flow_seen.get(key), now))
+            self.flow_seen[key] = now
+        return gained
+
+    def _flow_duration(self, scenario: str) -> dict[str, float | None]:
+        """The flow's duration p95 and average over the last P95_INTERVALS intervals (ms), None without any."""
+        merged = TrendSink()
+        for window in self.flow_windows:
+            sink = window.get(scenario)
+            if sink is not None:
+                merged.merge(sink)
+        if merged.is_empty:
+            return {"fp95": None, "favg": None}
+        return {"fp95": _round(merged.percentile(95)), "favg": _round(merged.avg)}
 
     def _window_p95(self, scenario: str) -> float | None:
         merged = TrendSink()
@@ -292,6 +329,45 @@ class Live:
             "thresholds": thresholds,
             "failing": sum(1 for t in thresholds if t["ok"] is False),
         }
+
+
+def _store_counts(data: list[Any]) -> dict[int, int]:
+    return {data[0] + i: c for i, c in enumerate(data[1])} if data else {}
+
+
+def _gained(before: dict[str, Any] | None, now: dict[str, Any]) -> TrendSink:
+    """The samples a trend gained between two of its snapshots (`TrendSink.snapshot`, cumulative): exactly
+    while both keep their samples (appended in order), else the sketch's bins subtracted bin by bin."""
+    sink = TrendSink()
+    seen = int(before["n"]) if before and before.get("n") else 0
+    if int(now.get("n") or 0) < seen:  # the registry was reset in between: all of it is new
+        before, seen = None, 0
+    gained = int(now.get("n") or 0) - seen
+    if gained <= 0:
+        return sink
+    exact_now, exact_before = now.get("exact"), (before or {}).get("exact", [])
+    if exact_now is not None and exact_before is not None:
+        for value in exact_now[seen:]:
+            sink.add(value)
+        return sink
+    stores = {}
+    for side in ("pos", "neg"):
+        counts = _store_counts(now.get(side) or [])
+        for key, c in _store_counts((before or {}).get(side) or []).items():
+            counts[key] = counts.get(key, 0) - c
+        keys = [k for k, c in counts.items() if c > 0]
+        stores[side] = [min(keys), [max(0, counts.get(k, 0)) for k in range(min(keys), max(keys) + 1)]] if keys else []
+    delta = {
+        "n": gained,
+        "sum": float(now["sum"]) - float((before or {}).get("sum") or 0.0),
+        "min": float(now["min"]),  # the window's own extremes are unknown; these bound them (percentile clamps)
+        "max": float(now["max"]),
+        "exact": None,
+        "zero": int(now.get("zero") or 0) - int((before or {}).get("zero") or 0),
+        **stores,
+    }
+    sink.merge_snapshot(delta)
+    return sink
 
 
 def _interval_latency(sink: TrendSink | None) -> dict[str, Any]:

@@ -1,0 +1,48 @@
+"""The live view's flow-duration window (issue 26 point 1): what a trend gained between two snapshots of the
+registry, exactly while the trend keeps its samples and from the sketch's bins after, so the time series'
+`fp95`/`favg` are the last intervals' own, not the run's so far."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from fixload.metrics.registry import EXACT_LIMIT, TrendSink
+from fixload.runtime.live import _gained
+
+
+def _exact_p95(values: list[float]) -> float:
+    sink = TrendSink()
+    for v in values:
+        sink.add(v)
+    return sink.percentile(95)
+
+
+@pytest.mark.parametrize("before_count", [0, 100, EXACT_LIMIT + 400])
+def test_gained_is_the_new_samples_alone(before_count: int) -> None:
+    rng = random.Random(before_count)
+    old = [rng.uniform(10, 50) for _ in range(before_count)]  # fast iterations, then a slowed flow
+    new = [rng.uniform(1500, 2500) for _ in range(300)]
+    cumulative = TrendSink()
+    for v in old:
+        cumulative.add(v)
+    before = cumulative.snapshot() if before_count else None
+    for v in new:
+        cumulative.add(v)
+    window = _gained(before, cumulative.snapshot())
+    assert window.count == len(new)
+    assert window.avg == pytest.approx(sum(new) / len(new), rel=1e-9)
+    assert window.percentile(95) == pytest.approx(_exact_p95(new), rel=0.02)  # the sketch's accuracy at most
+    assert window.percentile(5) >= 1500 * 0.98  # none of the old, fast samples in it
+
+
+def test_nothing_gained_and_a_reset_registry() -> None:
+    sink = TrendSink()
+    for v in (5.0, 6.0, 7.0):
+        sink.add(v)
+    snap = sink.snapshot()
+    assert _gained(snap, snap).is_empty
+    fresh = TrendSink()
+    fresh.add(9.0)
+    assert _gained(snap, fresh.snapshot()).count == 1  # fewer samples than before: a new test, all of it new
