@@ -57,6 +57,38 @@ class Histogram:
         return out
 
 
+class QueueStats:
+    """One capacity rule's queue (fixload.simulator.faults.Capacity): waiting and in service now, the most that
+    ever waited, how many were served, and each request's time in the queue (a Histogram)."""
+
+    __slots__ = ("in_service", "max_queued", "queued", "served", "wait")
+
+    def __init__(self) -> None:
+        self.queued = 0
+        self.in_service = 0
+        self.max_queued = 0
+        self.served = 0
+        self.wait = Histogram()
+
+    def reset(self) -> None:
+        """Counters since now; what is queued or in service stays so."""
+        self.max_queued = self.queued
+        self.served = 0
+        self.wait = Histogram()
+
+    def snapshot(self, capacity: Any) -> dict[str, Any]:
+        return {
+            "concurrency": capacity.concurrency,
+            "serviceMs": round(capacity.service_s * 1000.0, 3),
+            "maxPerSecond": round(capacity.concurrency / capacity.service_s, 3),
+            "inService": self.in_service,
+            "queued": self.queued,
+            "maxQueued": self.max_queued,
+            "served": self.served,
+            "queueMs": self.wait.summary_ms(),
+        }
+
+
 @dataclass(slots=True)
 class RouteStats:
     count: int = 0
