@@ -52,6 +52,9 @@ class CapacityError(Exception):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """`fixload run`'s profile, env, target, locustfiles and worker options, and the search's own."""
     runner.add_arguments(parser, plugin_options=False)
+    for action in parser._actions:  # `fixload run`'s, but the search sets the load and the time: refused if given
+        if action.dest in ("multiplier", "ui", "run_time"):
+            action.help = argparse.SUPPRESS
     group = parser.add_argument_group("capacity search")
     group.add_argument("--start", help="first multiplier (default: the profile's defaultMultiplier, else 1)")
     group.add_argument("--max", default="32", help="highest multiplier tried (default 32)")
@@ -244,6 +247,9 @@ class Search:
             config = load_run_config(
                 self.profile_path, "1", self.args.env_file, process_env=env, locustfile=self.args.locustfiles
             )
+            refused = runner._check_first(self.args, config)  # --check-first: setup + one iteration per flow
+            if refused is not None:
+                return refused
             fixtures = provision(config)
         except ConfigError as exc:
             raise CapacityError(str(exc)) from None
@@ -261,6 +267,8 @@ class Search:
         return self._finish(steps, interrupted=bool(self.relay.received))
 
     def _step(self, multiplier: float, phase: str) -> report.Step | None:
+        if self.relay.received:  # a signal between two steps: start no other
+            return None
         self.count += 1
         index = self.count
         runner._say(f"step {index}: ×{multiplier:g} ({phase}), warm-up {self.warmup:g}s then {self.step_s:g}s")

@@ -182,13 +182,12 @@ def _generator_signs(step: Step, reference_p95_ms: float | None, bounds: Bounds,
         step.generator.append(f"generator: CPU {step.cpu_percent:.0f} % of a core (ceiling {bounds.cpu_percent:g} %)")
         if not step.advice:
             step.advice.append(f"spread the load over more processes ({more}) or another machine")
-    reference = reference_p95_ms if reference_p95_ms is not None else step.http_p95_ms
-    flat = latency_is_flat(step.http_p95_ms, reference, bounds) if reference_p95_ms is not None else False
+    flat = latency_is_flat(step.http_p95_ms, reference_p95_ms, bounds)
     for s in step.scenarios.values():
         if not s.dropped:
             continue
         short = s.insufficient_vus or {}
-        if flat or (reference_p95_ms is None and step.http_p95_ms is not None and _fast(step, s)):
+        if flat or (reference_p95_ms is None and _fast(s)):
             need = short.get("neededMaxVUs")
             most = short.get("maxVUs")
             step.generator.append(
@@ -200,7 +199,7 @@ def _generator_signs(step: Step, reference_p95_ms: float | None, bounds: Bounds,
                 step.advice.append(f"raise {s.name}'s maxVUs in the profile (to about {per_unit} at ×1)")
 
 
-def _fast(step: Step, s: ScenarioStep) -> bool:
+def _fast(s: ScenarioStep) -> bool:
     """Without a lower step to compare with: the scenario's requests were far from slow (p95 under 250 ms)."""
     return s.p95_ms is not None and s.p95_ms < 250.0
 
