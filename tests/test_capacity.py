@@ -126,6 +126,26 @@ def test_a_step_is_sustainable_only_when_thresholds_hold_and_nothing_dropped() -
     assert slow.reasons == ["booking_flow_duration p(95) 1,612 ms, needs p(95)<1400"]
 
 
+def test_latency_still_rising_at_the_windows_end_is_not_sustainable() -> None:
+    """A target a few per cent over its capacity queues slowly: over a short window the thresholds may hold,
+    but p95 climbing to the end says the queue grows without bound."""
+    series = {"columns": ["t", "scheduled", "achieved", "dropped", "p95"], "intervalSeconds": 2}
+    rising = summary()
+    rising["fixload"]["timeSeries"] = {
+        **series,
+        "scenarios": {"booking_flow": ["2,10,10,0,40", "4,10,10,0,90", "6,10,10,0,160", "8,10,10,0,260"]},
+    }
+    step = judge(rising)
+    assert not step.sustainable and step.limited_by == "target"
+    assert step.reasons == ["booking_flow latency still rising as the window ended (p95 40 → 260 ms): queueing"]
+    steady = summary()
+    steady["fixload"]["timeSeries"] = {
+        **series,
+        "scenarios": {"booking_flow": ["2,10,10,0,40", "4,10,10,0,55", "6,10,10,0,48", "8,10,10,0,61"]},
+    }
+    assert judge(steady).sustainable
+
+
 def test_the_generator_is_blamed_for_start_lag_cpu_or_drops_with_flat_latency() -> None:
     lagging = judge(summary(lag=412.0, failed=(SLOW,)))
     assert lagging.limited_by == "generator"
@@ -257,7 +277,7 @@ def run_search(args: list[str], env: dict[str, str], tmp_path: Path, timeout: fl
     return data
 
 
-SEARCH = ["--start", "0.2", "--max", "4", "--warmup", "2s", "--step", "5s", "--precision", "0.1"]
+SEARCH = ["--start", "0.25", "--max", "4", "--warmup", "2s", "--step", "12s", "--precision", "0.1"]
 
 
 def expected_multiplier(block: dict[str, Any]) -> float:

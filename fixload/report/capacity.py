@@ -1,7 +1,8 @@
 """What `fixload capacity` reports: each step judged from its run's summary, the table, the verdict, the JSON and HTML.
 
 A step is sustainable when, over its steady window, every threshold held, each arrival-rate scenario completed
-≥ 99 % of its scheduled iterations, none was dropped and the target answered. A step that is not sustainable
+≥ 99 % of its scheduled iterations, none was dropped, the target answered and no scenario's p95 was still
+climbing at the window's end (a slowly growing queue). A step that is not sustainable
 is laid at the generator's door when the generator shows saturation: iteration start lag p95 over its bound,
 a Locust process at its CPU ceiling, or iterations dropped (VUs exhausted) while the target's latency stayed
 flat; otherwise at the target's. The HTML plots p95 and success rate against offered load per scenario with
@@ -16,9 +17,13 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from fixload.report.html import CSS, PALETTE, _scenario_p95_threshold, line_chart, nice_ticks
+from fixload.report.timeseries import TimeSeriesError, decode
 
 ACHIEVED_SHARE = 0.99
 """A step keeps up when each arrival-rate scenario completed at least this share of its scheduled iterations."""
+RISING_FACTOR, RISING_MS = 2.0, 50.0
+"""A scenario's p95 at the window's end above this factor of (and this many ms over) its p95 in the window's
+first half: the target is queueing, and a longer window would fail its thresholds; not sustainable."""
 
 
 @dataclass(frozen=True)
@@ -152,6 +157,7 @@ def judge(
     if step.status not in ("passed", "thresholds_failed"):
         reasons.append(f"the run ended {step.status or 'without a summary'}: {fx.get('reason') or 'no reason given'}")
     reasons += [failed_threshold(t) for t in fx.get("thresholds", []) if not t.get("ok")]
+    reasons += _rising(fx.get("timeSeries"), seconds)
     for s in step.scenarios.values():
         if s.scheduled and s.completed < ACHIEVED_SHARE * s.scheduled:
             reasons.append(f"{s.name} completed {s.completed:,} of {s.scheduled:,} scheduled iterations")
@@ -160,6 +166,24 @@ def judge(
     step.sustainable = not reasons
     _generator_signs(step, reference_p95_ms, bounds, workers)
     return step
+
+
+def _rising(block: Any, seconds: float) -> list[str]:
+    """Scenarios whose request p95 (the summary's time series, 2 s rows) was still climbing as the window ended."""
+    try:
+        rows = decode(block)
+    except TimeSeriesError:
+        return []
+    out = []
+    for name, series in sorted(rows.items()):
+        inside = [r for r in series if r.t <= seconds + 1.0 and r.p95 is not None]
+        early = sorted(r.p95 for r in inside if r.t <= seconds / 2)
+        if len(inside) < 3 or not early:
+            continue
+        first, last = early[(len(early) - 1) // 2], inside[-1].p95
+        if last > RISING_FACTOR * first and last - first > RISING_MS:
+            out.append(f"{name} latency still rising as the window ended (p95 {first:,.0f} → {last:,.0f} ms): queueing")
+    return out
 
 
 def _round(value: Any, digits: int = 2) -> float | None:
