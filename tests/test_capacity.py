@@ -294,7 +294,9 @@ def test_search_finds_the_simulators_capacity_limited_by_the_target(tmp_path: Pa
     assert block["limitedBy"] == "target", block
     sustainable = block["sustainable"]
     assert 0.8 * MODEL_RPS <= sustainable["requestsPerSecond"] <= 1.05 * MODEL_RPS, sustainable
-    assert 0.8 <= sustainable["multiplier"] / expected_multiplier(block) <= 1.05
+    # predicted from the lowest step's requests per unit of load: analytics_flow is closed-loop (constant-vus),
+    # so near the knee it sends fewer per unit than at ×0.25, and the multiplier may overshoot by that much
+    assert 0.8 <= sustainable["multiplier"] / expected_multiplier(block) <= 1.1
 
 
 @pytest.mark.slow
@@ -302,7 +304,8 @@ def test_two_workers_reach_the_same_verdict_within_the_precision(tmp_path: Path,
     data = run_search([*SEARCH, "--workers", "2"], capacity_env(limited), tmp_path)
     block = data["capacity"]
     assert data["exit"] == 0 and block["limitedBy"] == "target", data["stderr"][-3000:]
-    assert 0.8 <= block["sustainable"]["multiplier"] / expected_multiplier(block) <= 1.05 + 0.1
+    assert 0.8 * MODEL_RPS <= block["sustainable"]["requestsPerSecond"] <= 1.05 * MODEL_RPS, block["sustainable"]
+    assert 0.8 <= block["sustainable"]["multiplier"] / expected_multiplier(block) <= 1.1 + 0.1
 
 
 @pytest.mark.slow
