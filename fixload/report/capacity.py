@@ -22,8 +22,8 @@ from fixload.report.timeseries import TimeSeriesError, decode
 ACHIEVED_SHARE = 0.99
 """A step keeps up when each arrival-rate scenario completed at least this share of its scheduled iterations."""
 RISING_FACTOR, RISING_MS = 2.0, 50.0
-"""A scenario's p95 at the window's end above this factor of (and this many ms over) its p95 in the window's
-first half: the target is queueing, and a longer window would fail its thresholds; not sustainable."""
+"""A scenario's p95 over the window's last third above this factor of (and this many ms over) its p95 in the
+window's first half: the target is queueing, and a longer window would fail its thresholds; not sustainable."""
 
 
 @dataclass(frozen=True)
@@ -178,10 +178,11 @@ def _rising(block: Any, seconds: float) -> list[str]:
     for name, series in sorted(rows.items()):
         inside = [r for r in series if r.t <= seconds + 1.0 and r.p95 is not None]
         early = sorted(r.p95 for r in inside if r.t <= seconds / 2)
-        if len(inside) < 3 or not early:
+        late = [r.p95 for r in inside if r.t > seconds * 2 / 3]
+        if len(inside) < 3 or not early or not late:
             continue
         first, last = early[(len(early) - 1) // 2], inside[-1].p95
-        if last > RISING_FACTOR * first and last - first > RISING_MS:
+        if min(late) > RISING_FACTOR * first and min(late) - first > RISING_MS:  # the whole last third: no blip
             out.append(f"{name} latency still rising as the window ended (p95 {first:,.0f} → {last:,.0f} ms): queueing")
     return out
 
