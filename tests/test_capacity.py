@@ -65,6 +65,28 @@ def test_search_stops_at_max_without_a_failure_and_when_interrupted() -> None:
     assert [s.multiplier for s in search(interrupted_at_third, 1.0, 32.0, 2.0, 0.05)] == [1.0, 2.0]
 
 
+def test_a_step_the_generator_failed_is_run_again_before_it_counts() -> None:
+    """Once saturated at ×2 (a passing load on a shared machine): run again, sustainable, the search goes on.
+    Saturated every time at ×4: the retry fails too, and the verdict is the generator's."""
+    seen: list[tuple[float, str]] = []
+
+    def run(multiplier: float, phase: str) -> report.Step:
+        seen.append((multiplier, phase))
+        blip = multiplier == 2.0 and phase == "grow"
+        step = report.Step(multiplier, phase, 1.0, sustainable=multiplier < 4.0 and not blip)
+        if not step.sustainable:
+            step.generator.append("generator: start lag p95 300 ms > 100")
+        return step
+
+    steps = search(run, start=1.0, most=4.0, growth=2.0, precision=0.05)
+    assert seen[:5] == [(1.0, "grow"), (2.0, "grow"), (2.0, "retry"), (4.0, "grow"), (4.0, "retry")]
+    assert [s.phase for s in steps][:5] == ["grow", "grow", "retry", "grow", "retry"]
+    assert {phase for _, phase in seen[5:]} == {"bisect"}  # then bisection between ×2 and ×4, all sustainable
+    block = outcome_block(steps, 1.0, 4.0, interrupted=False)
+    assert 3.8 <= block["sustainable"]["multiplier"] < 4.0
+    assert block["firstFailing"]["multiplier"] == 4.0 and block["limitedBy"] == "generator"
+
+
 def summary(
     *, p95: float = 20.0, lag: float = 5.0, dropped: int = 0, failed: tuple[dict[str, Any], ...] = ()
 ) -> dict[str, Any]:

@@ -81,18 +81,33 @@ def run(args: argparse.Namespace) -> int:
         relay.restore()
 
 
-def search(run_step: StepRunner, start: float, most: float, growth: float, precision: float) -> list[report.Step]:
+def search(
+    run_step: StepRunner, start: float, most: float, growth: float, precision: float, retries: int = 1
+) -> list[report.Step]:
     """Grow from `start` by `growth` until a step fails or `most`, then bisect to `precision`. Pure: the steps
-    come from `run_step`, which returns None to stop (interrupted)."""
+    come from `run_step`, which returns None to stop (interrupted). A step the generator failed is run again
+    (`retries` times) before it counts: on a shared machine a generator's saturation may pass; a real one
+    fails again. Every step run is kept, in order."""
     steps: list[report.Step] = []
+
+    def attempt(multiplier: float, phase: str) -> report.Step | None:
+        step = run_step(multiplier, phase)
+        for _ in range(retries):
+            if step is None or step.limited_by != "generator":
+                break
+            steps.append(step)
+            step = run_step(multiplier, "retry")
+        if step is not None:
+            steps.append(step)
+        return step
+
     good: float | None = None
     bad: float | None = None
     multiplier = start
     while True:
-        step = run_step(multiplier, "grow")
+        step = attempt(multiplier, "grow")
         if step is None:
             return steps
-        steps.append(step)
         if not step.sustainable:
             bad = multiplier
             break
@@ -102,10 +117,9 @@ def search(run_step: StepRunner, start: float, most: float, growth: float, preci
         multiplier = min(_tidy(multiplier * growth), most)
     while good is not None and (bad - good) / good > precision:
         multiplier = _tidy((good + bad) / 2)
-        step = run_step(multiplier, "bisect")
+        step = attempt(multiplier, "bisect")
         if step is None:
             break
-        steps.append(step)
         if step.sustainable:
             good = multiplier
         else:
