@@ -85,6 +85,12 @@ def test_a_step_the_generator_failed_is_run_again_before_it_counts() -> None:
     block = outcome_block(steps, 1.0, 4.0, interrupted=False)
     assert 3.8 <= block["sustainable"]["multiplier"] < 4.0
     assert block["firstFailing"]["multiplier"] == 4.0 and block["limitedBy"] == "generator"
+    # saturated at ×4 once, then the target's own failure on the retry: the retry is the verdict
+    first, again = report.Step(4.0, "grow", 1.0, False), report.Step(4.0, "retry", 1.0, False)
+    first.generator.append("generator: start lag p95 300 ms > 100")
+    again.reasons.append("booking_flow_duration p(95) 1,612 ms, needs p(95)<1400")
+    block = outcome_block([report.Step(2.0, "grow", 1.0, True), first, again], 2.0, 8.0, interrupted=False)
+    assert block["limitedBy"] == "target" and block["firstFailing"]["reasons"] == again.reasons
 
 
 def summary(
@@ -146,6 +152,9 @@ def test_a_step_is_sustainable_only_when_thresholds_hold_and_nothing_dropped() -
     slow = judge(summary(p95=900.0, failed=(SLOW,)))
     assert not slow.sustainable and slow.limited_by == "target"
     assert slow.reasons == ["booking_flow_duration p(95) 1,612 ms, needs p(95)<1400"]
+    silent = summary()
+    silent["metrics"]["http_reqs"]["count"] = 0
+    assert judge(silent).reasons == ["no request was made in the window"]
 
 
 def test_latency_still_rising_at_the_windows_end_is_not_sustainable() -> None:

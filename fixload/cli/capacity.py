@@ -134,8 +134,9 @@ def _tidy(value: float) -> float:
 
 def outcome_block(steps: list[report.Step], start: float, most: float, interrupted: bool) -> dict[str, Any]:
     """`fixload.capacity`: the highest sustainable step, the lowest failing one and why, and every step."""
-    good = max((s for s in steps if s.sustainable), key=lambda s: s.multiplier, default=None)
-    failing = [s for s in steps if not s.sustainable and (good is None or s.multiplier > good.multiplier)]
+    final = list({s.multiplier: s for s in steps}.values())  # a multiplier run again: its last run counts
+    good = max((s for s in final if s.sustainable), key=lambda s: s.multiplier, default=None)
+    failing = [s for s in final if not s.sustainable and (good is None or s.multiplier > good.multiplier)]
     first = min(failing, key=lambda s: s.multiplier, default=None)
     block: dict[str, Any] = {
         "start": start,

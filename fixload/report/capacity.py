@@ -156,6 +156,8 @@ def judge(
     reasons = step.reasons
     if step.status not in ("passed", "thresholds_failed"):
         reasons.append(f"the run ended {step.status or 'without a summary'}: {fx.get('reason') or 'no reason given'}")
+    if not metrics.get("http_reqs", {}).get("count"):
+        reasons.append("no request was made in the window")
     reasons += [failed_threshold(t) for t in fx.get("thresholds", []) if not t.get("ok")]
     reasons += _rising(fx.get("timeSeries"), seconds)
     for s in step.scenarios.values():
