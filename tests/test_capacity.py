@@ -318,6 +318,7 @@ def expected_multiplier(block: dict[str, Any]) -> float:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a search is 7-9 steps of ~25 s on a loaded 2-core machine
 def test_search_finds_the_simulators_capacity_limited_by_the_target(tmp_path: Path, limited: SimulatorProcess) -> None:
     data = run_search(SEARCH, capacity_env(limited), tmp_path)
     block = data["capacity"]
@@ -331,6 +332,7 @@ def test_search_finds_the_simulators_capacity_limited_by_the_target(tmp_path: Pa
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a search is 7-9 steps of ~25 s on a loaded 2-core machine
 def test_two_workers_reach_the_same_verdict_within_the_precision(tmp_path: Path, limited: SimulatorProcess) -> None:
     data = run_search([*SEARCH, "--workers", "2"], capacity_env(limited), tmp_path)
     block = data["capacity"]
@@ -340,6 +342,7 @@ def test_two_workers_reach_the_same_verdict_within_the_precision(tmp_path: Path,
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a search is 7-9 steps of ~25 s on a loaded 2-core machine
 def test_too_few_vus_is_the_generators_limit_and_says_which(tmp_path: Path, limited: SimulatorProcess) -> None:
     profile = orjson.loads(SHORT.read_bytes())
     profile["scenarios"]["booking_flow"].update(preAllocatedVUs=2, maxVUs=3)
@@ -397,6 +400,7 @@ def test_sigint_before_the_first_step_is_105_with_no_steps(tmp_path: Path, limit
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(900)  # a search is 7-9 steps of ~25 s on a loaded 2-core machine
 def test_sigint_mid_search_is_105_with_the_steps_done_so_far(tmp_path: Path, limited: SimulatorProcess) -> None:
     args = ["--start", "0.1", "--warmup", "0", "--step", "3s"]
     code, data = sigint_after(limited, tmp_path, "step 3:", args)
