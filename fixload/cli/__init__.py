@@ -1,4 +1,5 @@
-"""The `fixload` command: its entry point, the `fixload run` wrapper and `fixload check`.
+"""The `fixload` command: its entry point, the `fixload run` wrapper, `fixload capacity` and
+`fixload check`.
 
 May import: every fixload package.
 """

@@ -1,4 +1,4 @@
-"""`fixload validate`, `run`, `check`, `serve`, `compare`, `history` and `report`: the command line of the harness.
+"""`fixload validate`, `run`, `capacity`, `check`, `serve`, `compare`, `history` and `report`: the command line.
 
 `locust --help` cannot show fixload's options: Locust prints its help before it loads the locustfiles,
 and it is loading them that registers a plugin's options. `fixload run --help` lists every one of them
@@ -139,6 +139,16 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     runner.add_arguments(run_parser, plugin_options=command == "run")
     run_parser.set_defaults(handler=runner.run)
 
+    from fixload.cli import capacity
+
+    capacity_parser = commands.add_parser(
+        "capacity",
+        help="find the highest multiplier at which the profile is sustainable, and whether the target or the "
+        "generator limits it",
+    )
+    capacity.add_arguments(capacity_parser)
+    capacity_parser.set_defaults(handler=capacity.run)
+
     check_parser = commands.add_parser(
         "check", help="run setup, then one iteration of every scenario's flow; print each step; no load"
     )
@@ -181,7 +191,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = argv[0] if argv and not argv[0].startswith("-") else None
     # `fixload run` is the process the user signals: from its first instant a SIGINT/SIGTERM is kept and
     # honoured (fixload.common.children), never the default death with no summary.
-    relay = SignalRelay().install() if command == "run" else None
+    relay = SignalRelay().install() if command in ("run", "capacity") else None
     try:
         args = build_parser(command).parse_args(argv)
         args.signals = relay

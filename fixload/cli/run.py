@@ -217,10 +217,14 @@ def stopped_before_start(outcome: Outcome, relay: children.SignalRelay) -> int:
     return ExitCode.INTERRUPTED
 
 
-def supervise(command: list[str], env: dict[str, str], relay: children.SignalRelay, outcome: Outcome) -> int:
+def supervise(
+    command: list[str], env: dict[str, str], relay: children.SignalRelay, outcome: Outcome, output: Any = None
+) -> int:
     """Run Locust in its own process group, forward every signal to it, remove what is left when it ends,
-    and end with a k6 exit code (and a summary) whatever happened to it."""
-    child = children.start(command, env=env)
+    and end with a k6 exit code (and a summary) whatever happened to it. `output`: a file for Locust's
+    stdout and stderr (`fixload capacity`'s steps), else the wrapper's own."""
+    streams = {"stdout": output, "stderr": output} if output is not None else {}
+    child = children.start(command, env=env, **streams)
     relay.attach(child)
     try:
         code = child.wait()

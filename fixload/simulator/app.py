@@ -111,6 +111,8 @@ class SimulatorApp:
             record.fault = decision.label
             if decision.delay_s > 0:
                 await asyncio.sleep(decision.delay_s)
+            for station in decision.capacity:
+                await station.serve()
             if decision.reset:
                 await _drop_connection(send, reset=True)
                 self.stats.finished(record, 0, time.perf_counter() - started)
@@ -172,9 +174,10 @@ class SimulatorApp:
         query = dict(parse_qsl(query_string.decode("latin-1")))
         key = (method, path.rstrip("/"))
         if key == ("GET", "/__fixload/stats"):
-            return 200, self.stats.snapshot()
+            return 200, {**self.stats.snapshot(), "capacity": self.faults.capacity_stats()}
         if key == ("POST", "/__fixload/stats/reset"):
             self.stats.reset(clear_requests=query.get("requests", "true") != "false")
+            self.faults.reset_capacity_stats()
             return 200, {"reset": True, "since": self.stats.since}
         if key == ("GET", "/__fixload/requests"):
             try:

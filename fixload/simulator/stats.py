@@ -57,6 +57,40 @@ class Histogram:
         return out
 
 
+class QueueStats:
+    """One capacity rule's queue (fixload.simulator.faults.Capacity): the most that ever waited, how many were
+    served, and each request's time in the queue (a Histogram); waiting and in service now come from the rule."""
+
+    __slots__ = ("max_queued", "served", "wait")
+
+    def __init__(self) -> None:
+        self.max_queued = 0
+        self.served = 0
+        self.wait = Histogram()
+
+    def record(self, waited_s: float, queued: int) -> None:
+        self.wait.record(waited_s * 1_000_000.0)
+        self.max_queued = max(self.max_queued, queued)
+
+    def reset(self) -> None:
+        self.max_queued = 0
+        self.served = 0
+        self.wait = Histogram()
+
+    def snapshot(self, capacity: Any) -> dict[str, Any]:
+        queued, in_service = capacity.queue_now()
+        return {
+            "concurrency": capacity.concurrency,
+            "serviceMs": round(capacity.service_s * 1000.0, 3),
+            "maxPerSecond": round(capacity.concurrency / capacity.service_s, 3),
+            "inService": in_service,
+            "queued": queued,
+            "maxQueued": max(self.max_queued, queued),
+            "served": self.served,
+            "queueMs": self.wait.summary_ms(),
+        }
+
+
 @dataclass(slots=True)
 class RouteStats:
     count: int = 0

@@ -1,0 +1,409 @@
+"""`fixload capacity`: the search, how a step is judged (target or generator), its reports and its exit codes.
+
+The default set has the search and the judging on synthetic steps, bad input, one real step and a SIGINT
+before any step; the long drills (a whole search against a capacity-limited simulator, a generator with too
+few VUs, two workers, SIGINT mid-search) are `slow`.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from fixload.cli.capacity import outcome_block, search, steady_profile
+from fixload.profile.schema import load_profile
+from fixload.report import capacity as report
+from fixload.simulator.process import SimulatorProcess
+from tests.support import wait_for
+
+ROOT = Path(__file__).resolve().parents[1]
+SHORT = ROOT / "profiles" / "baseline-short.json"
+CAPACITY_RULE = {"route": "*", "capacity": {"concurrency": 4, "service_ms": 12}}
+MODEL_RPS = 4 / 0.012
+
+
+def fake_step(knee: float, seen: list[tuple[float, str]]) -> Any:
+    def run(multiplier: float, phase: str) -> report.Step:
+        seen.append((multiplier, phase))
+        return report.Step(multiplier=multiplier, phase=phase, seconds=1.0, sustainable=multiplier <= knee)
+
+    return run
+
+
+def test_search_grows_geometrically_then_bisects_to_the_precision() -> None:
+    seen: list[tuple[float, str]] = []
+    steps = search(fake_step(3.3, seen), start=1.0, most=32.0, growth=2.0, precision=0.05)
+    assert seen[:3] == [(1.0, "grow"), (2.0, "grow"), (4.0, "grow")]
+    assert {phase for _, phase in seen[3:]} == {"bisect"}
+    good = max(s.multiplier for s in steps if s.sustainable)
+    bad = min(s.multiplier for s in steps if not s.sustainable)
+    assert good <= 3.3 < bad and (bad - good) / good <= 0.05
+    block = outcome_block(steps, 1.0, 32.0, interrupted=False)
+    assert block["sustainable"]["multiplier"] == good and block["firstFailing"]["multiplier"] == bad
+    assert block["limitedBy"] == "target" and len(block["steps"]) == len(steps)
+
+
+def test_search_stops_at_max_without_a_failure_and_when_interrupted() -> None:
+    steps = search(fake_step(100.0, []), start=1.0, most=5.0, growth=2.0, precision=0.05)
+    assert [s.multiplier for s in steps] == [1.0, 2.0, 4.0, 5.0]
+    block = outcome_block(steps, 1.0, 5.0, interrupted=False)
+    assert block["limitedBy"] is None and block["firstFailing"] is None
+    assert "nothing failed up to --max ×5" in report.verdict_line(block)
+    calls: list[tuple[float, str]] = []
+
+    def interrupted_at_third(multiplier: float, phase: str) -> report.Step | None:
+        calls.append((multiplier, phase))
+        return None if len(calls) == 3 else report.Step(multiplier, phase, 1.0, True)
+
+    assert [s.multiplier for s in search(interrupted_at_third, 1.0, 32.0, 2.0, 0.05)] == [1.0, 2.0]
+
+
+def test_a_step_the_generator_failed_is_run_again_before_it_counts() -> None:
+    """Once saturated at ×2 (a passing load on a shared machine): run again, sustainable, the search goes on.
+    Saturated every time at ×4: the retry fails too, and the verdict is the generator's."""
+    seen: list[tuple[float, str]] = []
+
+    def run(multiplier: float, phase: str) -> report.Step:
+        seen.append((multiplier, phase))
+        blip = multiplier == 2.0 and phase == "grow"
+        step = report.Step(multiplier, phase, 1.0, sustainable=multiplier < 4.0 and not blip)
+        if not step.sustainable:
+            step.generator.append("generator: start lag p95 300 ms > 100")
+        return step
+
+    steps = search(run, start=1.0, most=4.0, growth=2.0, precision=0.05)
+    assert seen[:5] == [(1.0, "grow"), (2.0, "grow"), (2.0, "retry"), (4.0, "grow"), (4.0, "retry")]
+    assert [s.phase for s in steps][:5] == ["grow", "grow", "retry", "grow", "retry"]
+    assert {phase for _, phase in seen[5:]} == {"bisect"}  # then bisection between ×2 and ×4, all sustainable
+    block = outcome_block(steps, 1.0, 4.0, interrupted=False)
+    assert 3.8 <= block["sustainable"]["multiplier"] < 4.0
+    assert block["firstFailing"]["multiplier"] == 4.0 and block["limitedBy"] == "generator"
+    # saturated at ×4 once, then the target's own failure on the retry: the retry is the verdict
+    first, again = report.Step(4.0, "grow", 1.0, False), report.Step(4.0, "retry", 1.0, False)
+    first.generator.append("generator: start lag p95 300 ms > 100")
+    again.reasons.append("booking_flow_duration p(95) 1,612 ms, needs p(95)<1400")
+    block = outcome_block([report.Step(2.0, "grow", 1.0, True), first, again], 2.0, 8.0, interrupted=False)
+    assert block["limitedBy"] == "target" and block["firstFailing"]["reasons"] == again.reasons
+
+
+def summary(
+    *, p95: float = 20.0, lag: float = 5.0, dropped: int = 0, failed: tuple[dict[str, Any], ...] = ()
+) -> dict[str, Any]:
+    scenario = {
+        "executor": "constant-arrival-rate",
+        "scheduled": 100,
+        "completed": 100 - dropped,
+        "dropped": dropped,
+        "durationSeconds": 10,
+        "achievedRate": (100 - dropped) / 10,
+        "p95LatencyMs": p95,
+        "successRate": 1.0,
+        "insufficientVUs": {"dropped": dropped, "maxVUs": 4, "neededMaxVUs": 9} if dropped else None,
+    }
+    return {
+        "metrics": {
+            "http_reqs": {"count": 500},
+            "http_req_duration": {"p(95)": p95},
+            "iteration_start_lag": {"p(95)": lag},
+        },
+        "fixload": {
+            "status": "thresholds_failed" if failed else "passed",
+            "scenarios": {"booking_flow": scenario},
+            "thresholds": [*failed, {"metric": "http_req_failed", "expression": "rate<0.02", "ok": True}],
+        },
+    }
+
+
+SLOW = {
+    "metric": "booking_flow_duration",
+    "aggregation": "p(95)",
+    "expression": "p(95)<1400",
+    "observed": 1612.4,
+    "contains": "time",
+    "metricType": "trend",
+    "ok": False,
+}
+
+
+def judge(data: dict[str, Any], reference: float | None = 20.0, cpu: float | None = 30.0) -> report.Step:
+    return report.judge(
+        data,
+        2.0,
+        "grow",
+        10.0,
+        exit_code=0,
+        cpu_percent=cpu,
+        reference_p95_ms=reference,
+        bounds=report.Bounds(),
+        workers=0,
+    )
+
+
+def test_a_step_is_sustainable_only_when_thresholds_hold_and_nothing_dropped() -> None:
+    ok = judge(summary())
+    assert ok.sustainable and ok.limited_by is None and ok.requests_per_s == 50.0
+    slow = judge(summary(p95=900.0, failed=(SLOW,)))
+    assert not slow.sustainable and slow.limited_by == "target"
+    assert slow.reasons == ["booking_flow_duration p(95) 1,612 ms, needs p(95)<1400"]
+    silent = summary()
+    silent["metrics"]["http_reqs"]["count"] = 0
+    assert judge(silent).reasons == ["no request was made in the window"]
+
+
+def test_latency_still_rising_at_the_windows_end_is_not_sustainable() -> None:
+    """A target a few per cent over its capacity queues slowly: over a short window the thresholds may hold,
+    but p95 climbing to the end says the queue grows without bound."""
+    series = {"columns": ["t", "scheduled", "achieved", "dropped", "p95"], "intervalSeconds": 2}
+    rising = summary()
+    rising["fixload"]["timeSeries"] = {
+        **series,
+        "scenarios": {"booking_flow": ["2,10,10,0,40", "4,10,10,0,90", "6,10,10,0,160", "8,10,10,0,260"]},
+    }
+    step = judge(rising)
+    assert not step.sustainable and step.limited_by == "target"
+    assert step.reasons == ["booking_flow latency still rising as the window ended (p95 40 → 260 ms): queueing"]
+    steady = summary()
+    steady["fixload"]["timeSeries"] = {
+        **series,
+        "scenarios": {"booking_flow": ["2,10,10,0,40", "4,10,10,0,55", "6,10,10,0,48", "8,10,10,0,61"]},
+    }
+    assert judge(steady).sustainable
+
+
+def test_the_generator_is_blamed_for_start_lag_cpu_or_drops_with_flat_latency() -> None:
+    lagging = judge(summary(lag=412.0, failed=(SLOW,)))
+    assert lagging.limited_by == "generator"
+    assert lagging.generator == ["generator: start lag p95 412 ms > 100"] and "--workers 2" in lagging.advice[0]
+    busy = judge(summary(failed=(SLOW,)), cpu=97.0)
+    assert busy.limited_by == "generator" and "CPU 97 %" in busy.generator[0]
+    short = judge(summary(p95=22.0, dropped=30))
+    assert short.limited_by == "generator"
+    assert "insufficient VUs: maxVUs 4" in short.generator[0] and "maxVUs" in short.advice[0]
+    # the same drops with the target's latency grown tenfold: the target is why VUs ran out
+    queued = judge(summary(p95=200.0, dropped=30))
+    assert queued.limited_by == "target" and not queued.generator
+
+
+def test_steady_profile_holds_each_scenario_at_its_peak_times_the_multiplier() -> None:
+    profile = load_profile(SHORT)
+    data = steady_profile(profile, 2.0, 7.0)
+    booking = data["scenarios"]["booking_flow"]
+    assert booking["executor"] == "constant-arrival-rate" and booking["rate"] == 72  # peak 36 × 2
+    assert booking["duration"] == "7s" and booking["maxVUs"] == 120 and booking["preAllocatedVUs"] == 50
+    assert data["scenarios"]["analytics_flow"] == {**data["scenarios"]["analytics_flow"], "vus": 20, "duration": "7s"}
+    only = steady_profile(profile, 2.0, 7.0, only="chat_flow")
+    assert only["scenarios"]["chat_flow"]["rate"] == 56 and only["scenarios"]["booking_flow"]["rate"] == 36
+    assert "defaultMultiplier" not in only["settings"]
+
+
+def test_html_plots_p95_and_success_against_load_with_the_knee_and_thresholds() -> None:
+    steps = search(fake_step(3.3, []), start=1.0, most=32.0, growth=2.0, precision=0.05)
+    for step in steps:
+        step.scenarios["booking_flow"] = report.ScenarioStep(
+            "booking_flow",
+            "constant-arrival-rate",
+            36 * step.multiplier,
+            36 * step.multiplier,
+            40 * step.multiplier,
+            1.0 if step.sustainable else 0.9,
+            100,
+            100,
+            0,
+        )
+    block = outcome_block(steps, 1.0, 32.0, interrupted=False)
+    thresholds = [
+        {"metric": "booking_flow_duration", "expression": "p(95)<1400"},
+        {"metric": "booking_flow_success_rate", "expression": "rate>0.98"},
+    ]
+    page = report.html_report(block, {"profile": "p", "target": "http://127.0.0.1:1", "thresholds": thresholds})
+    assert page.count("<svg") == 2
+    assert f"knee ×{block['sustainable']['multiplier']:g}" in page and "first failing ×" in page
+    assert "booking_flow_duration p(95)&lt;1400" in page and "threshold rate&gt;0.98" in page
+    assert "offered load (× the profile" in page
+
+
+def fixload(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "fixload", "capacity", *args],
+        cwd=ROOT,
+        env=env or dict(os.environ),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--start", "0"], "--start: "),
+        (["--start", "4", "--max", "2"], "--max: expected at least --start (4)"),
+        (["--per-scenario", "nope"], "--per-scenario: 'nope' is not a scenario of the profile"),
+        (["--precision", "2"], "--precision: expected a share in (0, 1)"),
+        (["--step", "0.5s"], "a step and a warm-up last at least 1s"),
+        (["--ui"], "--ui: not an option of `fixload capacity`"),
+        (["--multiplier", "2"], "--multiplier: not an option"),
+    ],
+)
+def test_bad_input_is_104_naming_it_and_sends_nothing(args: list[str], message: str, tmp_path: Path) -> None:
+    result = fixload("--profile", str(SHORT), "--summary", str(tmp_path / "s.json"), *args)
+    assert result.returncode == 104, result.stderr
+    assert message in result.stderr, result.stderr
+    assert not (tmp_path / "s.json").exists()
+
+
+@pytest.fixture()
+def limited(tmp_path: Path) -> Any:
+    with SimulatorProcess(extra_args=["--fault", orjson.dumps(CAPACITY_RULE).decode()]) as sim:
+        yield sim
+
+
+def capacity_env(sim: SimulatorProcess) -> dict[str, str]:
+    return {**os.environ, **sim.env, "PYTHONPATH": str(ROOT)}
+
+
+def test_one_step_against_a_capacity_limited_simulator(tmp_path: Path, limited: SimulatorProcess) -> None:
+    """Fast twin of the search drill: one step at ×0.1, well below the knee; setup ran once, here."""
+    out = tmp_path / "cap.json"
+    result = fixload(
+        "--profile",
+        str(SHORT),
+        "--start",
+        "0.1",
+        "--max",
+        "0.1",
+        "--warmup",
+        "0",
+        "--step",
+        "2s",
+        "--summary",
+        str(out),
+        env=capacity_env(limited),
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    block = orjson.loads(out.read_bytes())["fixload"]["capacity"]
+    assert block["sustainable"]["multiplier"] == 0.1 and len(block["steps"]) == 1
+    assert block["sustainable"]["scenarios"]["booking_flow"]["rate"] == pytest.approx(3.6, rel=0.2)
+    assert "sustainable up to ×0.1" in result.stdout
+    assert limited.stats()["capacity"][0]["served"] > 0
+    # setup once, before the step: the step's own setup found the ids in its environment and sent nothing
+    posts = [r for r in limited.requests() if r["method"] == "POST" and r["route"].endswith(("/zones", "/campaigns"))]
+    assert len(posts) <= 2, posts
+
+
+def run_search(args: list[str], env: dict[str, str], tmp_path: Path, timeout: float = 900) -> dict[str, Any]:
+    out = tmp_path / "cap.json"
+    result = fixload("--profile", str(SHORT), "--summary", str(out), *args, env=env, timeout=timeout)
+    assert out.exists(), result.stderr[-3000:]
+    data = orjson.loads(out.read_bytes())["fixload"]
+    data["exit"], data["stdout"], data["stderr"] = result.returncode, result.stdout, result.stderr
+    return data
+
+
+SEARCH = ["--start", "0.25", "--max", "4", "--warmup", "2s", "--step", "12s", "--precision", "0.1"]
+
+
+def expected_multiplier(block: dict[str, Any]) -> float:
+    """The model's capacity over the requests/s one unit of the profile sends (from the lowest step)."""
+    lowest = min(block["steps"], key=lambda s: s["multiplier"])
+    return MODEL_RPS / (lowest["requestsPerS"] / lowest["multiplier"])
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a search is 7-9 steps of ~25 s on a loaded 2-core machine
+def test_search_finds_the_simulators_capacity_limited_by_the_target(tmp_path: Path, limited: SimulatorProcess) -> None:
+    data = run_search(SEARCH, capacity_env(limited), tmp_path)
+    block = data["capacity"]
+    assert data["exit"] == 0, data["stdout"][-4000:] + data["stderr"][-2000:]
+    assert block["limitedBy"] == "target", data["stdout"][-4000:]
+    sustainable = block["sustainable"]
+    assert 0.8 * MODEL_RPS <= sustainable["requestsPerSecond"] <= 1.05 * MODEL_RPS, sustainable
+    # predicted from the lowest step's requests per unit of load: analytics_flow is closed-loop (constant-vus),
+    # so near the knee it sends fewer per unit than at ×0.25, and the multiplier may overshoot by that much
+    assert 0.8 <= sustainable["multiplier"] / expected_multiplier(block) <= 1.1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a search is 7-9 steps of ~25 s on a loaded 2-core machine
+def test_two_workers_reach_the_same_verdict_within_the_precision(tmp_path: Path, limited: SimulatorProcess) -> None:
+    data = run_search([*SEARCH, "--workers", "2"], capacity_env(limited), tmp_path)
+    block = data["capacity"]
+    assert data["exit"] == 0 and block["limitedBy"] == "target", data["stdout"][-4000:] + data["stderr"][-2000:]
+    assert 0.8 * MODEL_RPS <= block["sustainable"]["requestsPerSecond"] <= 1.05 * MODEL_RPS, block["sustainable"]
+    assert 0.8 <= block["sustainable"]["multiplier"] / expected_multiplier(block) <= 1.1 + 0.1
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a search is 7-9 steps of ~25 s on a loaded 2-core machine
+def test_too_few_vus_is_the_generators_limit_and_says_which(tmp_path: Path, limited: SimulatorProcess) -> None:
+    profile = orjson.loads(SHORT.read_bytes())
+    profile["scenarios"]["booking_flow"].update(preAllocatedVUs=2, maxVUs=3)
+    path = tmp_path / "few-vus.json"
+    path.write_bytes(orjson.dumps(profile))
+    out = tmp_path / "cap.json"
+    result = fixload(
+        "--profile",
+        str(path),
+        "--start",
+        "0.2",
+        "--max",
+        "4",
+        "--warmup",
+        "0",
+        "--step",
+        "4s",
+        "--summary",
+        str(out),
+        env=capacity_env(limited),
+        timeout=600,
+    )
+    block = orjson.loads(out.read_bytes())["fixload"]["capacity"]
+    assert block["limitedBy"] == "generator", result.stdout[-3000:]
+    assert any("booking_flow" in r and "maxVUs" in r for r in block["firstFailing"]["reasons"]), block["firstFailing"]
+    assert "limited by the generator" in result.stdout and "raise booking_flow's maxVUs" in result.stdout
+
+
+def sigint_after(sim: SimulatorProcess, tmp_path: Path, marker: str, args: list[str]) -> tuple[int, dict[str, Any]]:
+    out = tmp_path / "cap.json"
+    log = tmp_path / "out.log"
+    with open(log, "wb") as handle:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "fixload", "capacity", "--profile", str(SHORT), "--summary", str(out), *args],
+            cwd=ROOT,
+            env=capacity_env(sim),
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            wait_for(lambda: marker in log.read_text(), 120, marker)
+            os.killpg(proc.pid, signal.SIGINT)
+            code = proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
+    return code, orjson.loads(out.read_bytes())["fixload"]
+
+
+def test_sigint_before_the_first_step_is_105_with_no_steps(tmp_path: Path, limited: SimulatorProcess) -> None:
+    code, data = sigint_after(limited, tmp_path, "setup once", ["--start", "0.1", "--warmup", "0", "--step", "30s"])
+    assert code == 105 and data["status"] == "interrupted"
+    assert data["capacity"]["interrupted"] is True and data["capacity"]["steps"] == []
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(900)  # a search is 7-9 steps of ~25 s on a loaded 2-core machine
+def test_sigint_mid_search_is_105_with_the_steps_done_so_far(tmp_path: Path, limited: SimulatorProcess) -> None:
+    args = ["--start", "0.1", "--warmup", "0", "--step", "3s"]
+    code, data = sigint_after(limited, tmp_path, "step 3:", args)
+    assert code == 105 and data["status"] == "interrupted"
+    assert [s["multiplier"] for s in data["capacity"]["steps"]] == [0.1, 0.2]
+    assert data["capacity"]["sustainable"]["multiplier"] == 0.2 and data["capacity"]["interrupted"] is True
