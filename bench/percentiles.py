@@ -27,7 +27,8 @@ import msgpack
 from locust.stats import RequestStats, StatsEntry
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
-from fixload.metrics.registry import RELATIVE_ACCURACY, Registry, TrendSink
+from fixload.metrics.registry import Registry
+from fixload.metrics.sinks import RELATIVE_ACCURACY, TrendSink
 
 PERCENTILES = (50.0, 90.0, 95.0, 99.0, 99.9)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import locust  # noqa: F401  Locust patches gevent in first, as in a real run: a test module may import ssl next
 import pytest
 
 from fixload.simulator.process import SimulatorProcess

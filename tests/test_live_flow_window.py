@@ -8,7 +8,7 @@ import random
 
 import pytest
 
-from fixload.metrics.registry import EXACT_LIMIT, TrendSink
+from fixload.metrics.sinks import EXACT_LIMIT, TrendSink
 from fixload.runtime.live import _gained
 
 

@@ -9,9 +9,9 @@ import time
 import msgpack
 import pytest
 
-from fixload.metrics.registry import (
+from fixload.metrics.registry import BUILTIN_METRICS, Registry
+from fixload.metrics.sinks import (
     BIN_LIMIT,
-    BUILTIN_METRICS,
     EXACT_LIMIT,
     PENDING_LIMIT,
     RELATIVE_ACCURACY,
@@ -20,7 +20,6 @@ from fixload.metrics.registry import (
     MetricError,
     MetricType,
     RateSink,
-    Registry,
     TrendSink,
     ValueType,
 )

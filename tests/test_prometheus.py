@@ -19,7 +19,8 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from fixload.metrics.registry import EXACT_LIMIT, Registry, TrendSink
+from fixload.metrics.registry import Registry
+from fixload.metrics.sinks import EXACT_LIMIT, TrendSink
 from fixload.surfaces.prometheus import BUCKETS_SECONDS, bucket_counts, public_target, threshold_unit
 from tests.promkit import dashboard_metrics, missing_from
 from tests.support import free_port, wait_for

@@ -20,7 +20,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from fixload.common.durations import DurationError, duration_bound_error, parse_duration
-from fixload.metrics.registry import AGGREGATIONS, MetricType, Registry, Sink
+from fixload.metrics.registry import Registry
+from fixload.metrics.sinks import AGGREGATIONS, MetricType, Sink
 
 OPERATORS: tuple[str, ...] = ("<=", "<", ">=", ">", "===", "==", "!=")  # k6's scan order: longest first
 AGGREGATION_NAMES: tuple[str, ...] = ("value", "count", "rate", "avg", "min", "med", "max", "p(N)")

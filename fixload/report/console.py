@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from typing import Any, TextIO
 
-from fixload.metrics.registry import MetricType, ValueType
+from fixload.metrics.sinks import MetricType, ValueType
 
 
 def insufficient_vus_warning(name: str, rollup: Mapping[str, Any]) -> str | None:

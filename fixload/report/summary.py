@@ -30,7 +30,8 @@ from fixload import __version__
 from fixload.common.exitcodes import ExitCode
 from fixload.common.files import atomic_write
 from fixload.common.secrets import redact
-from fixload.metrics.registry import CounterSink, GaugeSink, RateSink, Registry, Sink, TrendSink
+from fixload.metrics.registry import Registry
+from fixload.metrics.sinks import CounterSink, GaugeSink, RateSink, Sink, TrendSink
 from fixload.metrics.thresholds import Selector, ThresholdResult, ThresholdSet
 from fixload.report.console import format_console_summary
 

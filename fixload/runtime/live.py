@@ -27,7 +27,7 @@ from typing import Any
 
 import gevent
 
-from fixload.metrics.registry import TrendSink
+from fixload.metrics.sinks import TrendSink
 from fixload.metrics.thresholds import Threshold
 from fixload.report.timeseries import encode as encode_series
 from fixload.runtime.state import Runtime

@@ -37,7 +37,8 @@ from prometheus_client.registry import Collector
 
 from fixload.common.secrets import redact
 from fixload.flows.fixtures import SETUP_GROUP
-from fixload.metrics.registry import MAPPING, MetricType, Registry, TrendSink, ValueType
+from fixload.metrics.registry import Registry
+from fixload.metrics.sinks import MAPPING, MetricType, TrendSink, ValueType
 from fixload.metrics.thresholds import parse_expression, parse_selector
 from fixload.runtime.live import Live, live_thresholds, summary_thresholds
 from fixload.runtime.options import headless
