@@ -18,7 +18,7 @@ from locust import events
 from locust.runners import WorkerRunner
 
 from fixload.common import children
-from fixload.runtime import coordinator, driver, guard, live, options, recorder, signals
+from fixload.runtime import coordinator, driver, guard, live, options, recorder, signals, tracing
 from fixload.runtime.state import run_for
 from fixload.surfaces import login as webauth
 from fixload.surfaces import progress, prometheus, webui
@@ -28,6 +28,7 @@ from fixload.surfaces import report_files as reports
 @events.init_command_line_parser.add_listener
 def add_arguments(parser: Any) -> None:
     options.add_arguments(parser)
+    tracing.add_arguments(parser)
     progress.add_arguments(parser)
     prometheus.add_arguments(parser)
     reports.add_arguments(parser)

@@ -31,6 +31,7 @@ import orjson
 
 from fixload.common.files import atomic_write
 from fixload.common.secrets import redact
+from fixload.report import pointers
 from fixload.report.timeseries import Row, decode
 
 PALETTE = ("#2563eb", "#db2777", "#059669", "#d97706", "#7c3aed", "#0891b2", "#dc2626", "#4b5563")
@@ -536,6 +537,7 @@ def html_report(summary: dict[str, Any]) -> str:
         )
         parts.append(f"<tr><td>{e(name)}</td>{cells}</tr>")
     parts.append("</table>")
+    parts.append(pointers.html_section(summary))
     series_json = orjson.dumps(fx.get("timeSeries") or {}, option=orjson.OPT_SORT_KEYS).decode().replace("</", "<\\/")
     parts.append(f'<script type="application/json" id="fixload-timeseries">{series_json}</script>')
     parts.append(

@@ -46,7 +46,7 @@ from fixload.report.summary import (
     scenario_counts,
     summarize,
 )
-from fixload.runtime import coordinator, options, recorder
+from fixload.runtime import coordinator, options, recorder, tracing
 from fixload.runtime.lifecycle import HaltReason, State
 from fixload.runtime.live import live_for
 from fixload.runtime.outcome import exit_code, status_of
@@ -479,7 +479,9 @@ def _summarize(environment: Any, run: Run, early: bool) -> dict[str, Any]:
     path = options.summary_path(environment) or str(default_summary_path())
     failures = run.failures.by_scenario()
     colour = wants_colour(sys.stderr)
-    ending = summarize(path, run.registry, thresholds, info, counts, results, block, failures, colour)
+    block["tracing"] = tracing.summary_block(environment)
+    slowest = run.failures.slowest()
+    ending = summarize(path, run.registry, thresholds, info, counts, results, block, failures, colour, slowest)
     run.lifecycle.summary = summary = ending.summary
     console = ending.console
     if ending.error is None:
