@@ -21,7 +21,7 @@ from fixload.common import children
 from fixload.runtime import coordinator, driver, guard, live, options, recorder, signals, tracing
 from fixload.runtime.state import run_for
 from fixload.surfaces import login as webauth
-from fixload.surfaces import progress, prometheus, webui
+from fixload.surfaces import progress, prometheus, samples, webui
 from fixload.surfaces import report_files as reports
 
 
@@ -32,6 +32,7 @@ def add_arguments(parser: Any) -> None:
     progress.add_arguments(parser)
     prometheus.add_arguments(parser)
     reports.add_arguments(parser)
+    samples.add_arguments(parser)
     webui.add_arguments(parser)
 
 
@@ -40,6 +41,7 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
     run = run_for(environment)
     if not driver.configure_at_init(environment, runner):
         return
+    samples.install(environment, runner)  # before the recorder: which request its HTTP samples belong to
     recorder.install(environment, run)
     if runner is not None:
         coordinator.install(environment, runner)
@@ -49,6 +51,7 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
     progress.install(environment, runner)
     prometheus.install(environment, runner, web_ui)
     reports.install(environment, runner)
+    samples.install_end(environment)  # after the recorder and the summary: ends a request's samples, the file
     webauth.install_for(environment, runner, web_ui)
     if web_ui is not None and not isinstance(runner, WorkerRunner):
         webui.install(environment, web_ui)

@@ -266,6 +266,9 @@ class FlowUser(ScenarioUser, FastHttpUser):
             self._first_start = started
         with Deadline(timeout or self.request_timeout) as timed_out:
             resp = self.client.request(method, url, name=name, data=body, headers=sent, catch_response=True)
+        sent_response = resp.request_meta.get("response")
+        if sent_response is not None:  # the request event's response: `--samples` reads the ids from it
+            sent_response.fixload_request = (ids.request_id, ids.trace_id, step)
         broken = _broken(resp, timed_out)
         with resp:
             status = 0 if broken is not None else int(resp.status_code or 0)

@@ -502,6 +502,10 @@ class Registry:
         self._series: dict[str, dict[TagKey, Sink]] = {}
         self.generation = 0
         """Bumped by `reset`: a sink obtained from `sink()` belongs to one generation (see `sink`)."""
+        self.tap: Callable[[str, float, Mapping[str, str]], None] | None = None
+        """Called with every sample added in this process (name, value, series tags): `--samples`
+        (fixload.surfaces.samples). None, the default, costs nothing."""
+        self._tapped: dict[tuple[str, TagKey], TappedSink] = {}
         if builtins:
             for metric in BUILTIN_METRICS:
                 self.define(metric.name, metric.type, metric.contains)
@@ -559,7 +563,12 @@ class Registry:
                 if not isinstance(k, str) or not isinstance(v, str):
                     raise MetricError(f"tag {k!r}={v!r} on {name!r}: tag keys and values must be str")
             sink = series[key] = new_sink(self._metrics[name].type)
-        return sink
+        if self.tap is None:
+            return sink
+        tapped = self._tapped.get((name, key))
+        if tapped is None or tapped.sink is not sink:
+            tapped = self._tapped[(name, key)] = TappedSink(sink, name, dict(key), self.tap)
+        return tapped  # type: ignore[return-value]  (a sink as far as its callers can tell)
 
     # -- queries
 
@@ -607,10 +616,18 @@ class Registry:
 
     # -- across processes
 
+    def set_tap(self, tap: Callable[[str, float, Mapping[str, str]], None] | None) -> None:
+        """Hand every later sample to `tap` (None: stop); sinks held by the hot paths are fetched again (their
+        caches go by `generation`), so they feed it too."""
+        self.tap = tap
+        self._tapped.clear()
+        self.generation += 1
+
     def reset(self) -> None:
         """Drop every sample, keep the definitions (a worker does this after sending its delta)."""
         for series in self._series.values():
             series.clear()
+        self._tapped.clear()
         self.generation += 1
 
     def snapshot(self, reset: bool = False) -> dict[str, Any]:
@@ -642,6 +659,22 @@ class Registry:
                 if sink is None:
                     sink = series[key] = new_sink(metric.type)
                 sink.merge_snapshot(item["sink"])
+
+
+class TappedSink:
+    """A sink whose every `add` is also handed to the registry's `tap` (with its metric's name and tags)."""
+
+    __slots__ = ("name", "sink", "tags", "tap")
+
+    def __init__(self, sink: Sink, name: str, tags: Mapping[str, str], tap: Callable[..., None]) -> None:
+        self.sink, self.name, self.tags, self.tap = sink, name, tags, tap
+
+    def add(self, value: float) -> None:
+        self.sink.add(value)
+        self.tap(self.name, float(value), self.tags)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.sink, attr)
 
 
 class SinkCache:
