@@ -21,7 +21,7 @@ from fixload.common import children
 from fixload.runtime import coordinator, driver, guard, live, options, recorder, signals, tracing
 from fixload.runtime.state import run_for
 from fixload.surfaces import login as webauth
-from fixload.surfaces import progress, prometheus, samples, webui
+from fixload.surfaces import otel, progress, prometheus, samples, webui
 from fixload.surfaces import report_files as reports
 
 
@@ -33,6 +33,7 @@ def add_arguments(parser: Any) -> None:
     prometheus.add_arguments(parser)
     reports.add_arguments(parser)
     samples.add_arguments(parser)
+    otel.add_arguments(parser)
     webui.add_arguments(parser)
 
 
@@ -52,6 +53,7 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
     prometheus.install(environment, runner, web_ui)
     reports.install(environment, runner)
     samples.install_end(environment)  # after the recorder and the summary: ends a request's samples, the file
+    otel.install(environment, runner)  # after the summary: the run span's events come from it
     webauth.install_for(environment, runner, web_ui)
     if web_ui is not None and not isinstance(runner, WorkerRunner):
         webui.install(environment, web_ui)

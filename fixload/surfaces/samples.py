@@ -7,7 +7,7 @@ Each metric's first sample is preceded by its declaration, as k6 writes it:
 
 A request's samples (`http_reqs`, `http_req_duration`, ...) carry its series tags plus `step` and
 `request_id`, and its trace id as `data.metadata.trace_id` (where k6's tracing puts it). The registry hands
-every sample to a tap (`Registry.tap`); the request listener installed before the recorder says which
+every sample to a tap (`Registry.add_tap`); the request listener installed before the recorder says which
 request the next HTTP samples belong to. Every process writes its own file (no sample crosses the wire):
 the master or local runner `PATH`, a worker `PATH` with `.worker-<n>` before its extension. A name ending
 in `.gz` is gzip-compressed (level 1). `--samples-limit` bounds the bytes written (uncompressed, default
@@ -187,7 +187,7 @@ def install(environment: Any, runner: Any) -> None:
             logger.error("fixload: --samples %s cannot be written (%s); the run goes on without it", path, exc)
             return
         state["writer"] = writer
-        run.registry.set_tap(writer.sample)
+        run.registry.add_tap(writer.sample)
 
     def on_request(name: str, response: Any = None, **_: Any) -> None:
         writer = state["writer"]
@@ -231,6 +231,6 @@ def _close(environment: Any, state: dict[str, SampleWriter | None]) -> None:
     writer, state["writer"] = state["writer"], None
     if writer is None:
         return
-    run_for(environment).registry.set_tap(None)
+    run_for(environment).registry.remove_tap(writer.sample)
     writer.close()
     logger.info("fixload: %d samples written to %s", writer.samples, writer.path)
