@@ -95,6 +95,8 @@ class SampleWriter:
         """The request the next HTTP samples belong to: (its extra tags, its trace id, its time)."""
         self._second = -1
         self._prefix = ""
+        self._tags: dict[int, tuple[Any, dict[str, str]]] = {}
+        """Each series' tags, redacted once (a series' tag dict lives as long as the series)."""
 
     def now(self) -> str:
         """RFC 3339 UTC with microseconds, as k6 writes `time` (the second's text is cached)."""
@@ -111,6 +113,10 @@ class SampleWriter:
         if name not in self._declared:
             self._declared.add(name)
             self._declare(name)
+        cached = self._tags.get(id(tags))
+        if cached is None or cached[0] is not tags:
+            cached = self._tags[id(tags)] = (tags, {str(k): redact(str(v)) for k, v in tags.items()})
+        tags = cached[1]
         current = self.current if name in _HTTP else None
         data: dict[str, Any]
         if current is not None:
