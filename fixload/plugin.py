@@ -43,6 +43,7 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
     if not driver.configure_at_init(environment, runner):
         return
     samples.install(environment, runner)  # before the recorder: which request its HTTP samples belong to
+    otel.install(environment, runner)  # before the driver: setup's requests are exported too
     recorder.install(environment, run)
     if runner is not None:
         coordinator.install(environment, runner)
@@ -53,7 +54,7 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
     prometheus.install(environment, runner, web_ui)
     reports.install(environment, runner)
     samples.install_end(environment)  # after the recorder and the summary: ends a request's samples, the file
-    otel.install(environment, runner)  # after the summary: the run span's events come from it
+    otel.install_end(environment, runner)  # after the summary: the run span's events come from it
     webauth.install_for(environment, runner, web_ui)
     if web_ui is not None and not isinstance(runner, WorkerRunner):
         webui.install(environment, web_ui)

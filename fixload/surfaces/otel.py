@@ -186,8 +186,10 @@ def _resource(environment: Any, runner: Any) -> dict[str, Any]:
 
 
 def install(environment: Any, runner: Any) -> None:
-    """From the plugin, after the driver (the summary stands when a test stops): export while tests run."""
+    """From the plugin, before the driver (so setup's requests are exported, and the run span covers setup);
+    `install_end`, after it, ends the span when the summary stands."""
     state: dict[str, Exporter | None] = {"exporter": None}
+    environment.fixload_otel = state
 
     def exporter() -> Exporter | None:
         options = environment.parsed_options
@@ -211,8 +213,15 @@ def install(environment: Any, runner: Any) -> None:
         run = run_for(environment)
         run.registry.add_tap(found.sample)
         found.start_run(run.config.plan.profile.profile if run.config is not None else "")
-        failure = run.lifecycle.setup_failure
-        found.event("setup", {"fixload.setup.status": "failed" if failure else "done"})
+
+    environment.events.test_start.add_listener(on_test_start)
+
+
+def install_end(environment: Any, runner: Any) -> None:
+    """After the driver: at the test's end the run span gets its events from the summary, and is exported."""
+    state = getattr(environment, "fixload_otel", None)
+    if state is None:
+        return
 
     def on_test_stop(**_: Any) -> None:
         found = state["exporter"]
@@ -235,7 +244,6 @@ def install(environment: Any, runner: Any) -> None:
             found.end_run(run.lifecycle.summary)
             found.shutdown()
 
-    environment.events.test_start.add_listener(on_test_start)
     environment.events.test_stop.add_listener(on_test_stop)
     environment.events.quitting.add_listener(on_quitting)
 
@@ -245,6 +253,8 @@ def _lifecycle_events(exporter: Exporter, summary: Mapping[str, Any] | None, run
     if not summary:
         return
     block = summary.get("fixload") or {}
+    setup = block.get("setup") or {}
+    exporter.event("setup", {"fixload.setup.status": str(setup.get("status") or "done")})
     started = _parse(block.get("startedAt"))
     planned = run.config.plan.scenarios if run.config is not None else {}
     for name, rollup in sorted((block.get("scenarios") or {}).items()):
