@@ -52,7 +52,7 @@ class Exporter:
     def __init__(self, endpoint: str, resource: Mapping[str, Any], spans: bool) -> None:
         from opentelemetry.exporter.otlp.proto.http.metric_exporter import OTLPMetricExporter
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
-        from opentelemetry.sdk.metrics import MeterProvider
+        from opentelemetry.sdk.metrics import AlwaysOffExemplarFilter, MeterProvider
         from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
@@ -63,7 +63,10 @@ class Exporter:
         interval = None if os.environ.get("OTEL_METRIC_EXPORT_INTERVAL") else EXPORT_INTERVAL_MS
         self.reader = PeriodicExportingMetricReader(metric_exporter, export_interval_millis=interval)
         self.resource = Resource.create(dict(resource))
-        self.meters = MeterProvider(resource=self.resource, metric_readers=[self.reader])
+        # no exemplars: the SDK's reservoir costs more per sample than the rest of the recording (bench/tracing.py)
+        self.meters = MeterProvider(
+            resource=self.resource, metric_readers=[self.reader], exemplar_filter=AlwaysOffExemplarFilter()
+        )
         self.meter = self.meters.get_meter("fixload", __version__)
         self.tracers: Any = None
         if spans:
@@ -78,60 +81,81 @@ class Exporter:
 
     # ------------------------------------------------------------------ metrics
     def _instrument(self, name: str) -> tuple[str, Any]:
+        """A metric's instrument. Counters, rates and gauges are observable: the hot path only adds to this
+        exporter's own totals, read at each export (the SDK's per-measurement cost is ~30 µs, bench/tracing.py);
+        a trend is a histogram, fed sample by sample."""
         found = self._instruments.get(name)
         if found is not None:
             return found
+        from opentelemetry.metrics import Observation
+
         metric = self.registry.get(name) if self.registry is not None else None
         kind = str(metric.type) if metric is not None else "counter"
         contains = str(metric.contains) if metric is not None else "default"
         unit = {"time": "ms", "data": "By"}.get(contains, "1")
         m = self.meter
+        totals: dict[int, list[Any]] = {}
+
+        def observe(index: int) -> Any:
+            return lambda _options: [Observation(t[index], t[0]) for t in list(totals.values())]
+
         if name == "http_req_duration":
             made: Any = m.create_histogram("http.client.request.duration", unit="s", description="HTTP request time")
             kind = "seconds"
         elif kind == "trend":
             made = m.create_histogram(f"k6_{name}", unit=unit)
         elif kind == "gauge":
-            made = m.create_gauge(f"k6_{name}", unit=unit)
+            m.create_observable_gauge(f"k6_{name}", [observe(1)], unit=unit)
+            made = totals
         elif kind == "rate":
-            made = (m.create_counter(f"k6_{name}.occurred"), m.create_counter(f"k6_{name}.total"))
+            m.create_observable_counter(f"k6_{name}.occurred", [observe(1)])
+            m.create_observable_counter(f"k6_{name}.total", [observe(2)])
+            made = totals
         else:
-            made = m.create_counter(f"k6_{name}", unit=unit)
+            m.create_observable_counter(f"k6_{name}", [observe(1)], unit=unit)
+            made = totals
         self._instruments[name] = found = (kind, made)
         return found
 
     def attributes(self, name: str, tags: Mapping[str, str]) -> dict[str, Any]:
-        """A series' attributes, built (and redacted) once per series: its k6 tags, plus the semantic
-        conventions' names for an HTTP request's."""
+        """A series' attributes, built (and redacted) once per series: its k6 tags; for an HTTP request's, the
+        semantic conventions' names instead of k6's (`http.request.method`, `http.response.status_code`,
+        `url.template`, `error.type`) and its scenario."""
         cached = self._attributes.get(id(tags))
         if cached is not None and cached[0] is tags:
             return cached[1]
         out: dict[str, Any] = {str(k): redact(str(v)) for k, v in tags.items()}
         if name.startswith(("http_req", "data_")) and "method" in tags:
-            out["http.request.method"] = out["method"]
-            out["url.template"] = out.get("name", "")
             status = str(tags.get("status", "0"))
+            failed = out.pop("expected_response", "") == "false"
+            out["http.request.method"] = out.pop("method")
+            out["url.template"] = out.pop("name", "")
+            out.pop("status", None)
             if status.isdigit() and int(status):
                 out["http.response.status_code"] = int(status)
-            if out.get("expected_response") == "false":
+            if failed:
                 out["error.type"] = status if status != "0" else "no_response"
         self._attributes[id(tags)] = (tags, out)
         return out
 
     def sample(self, name: str, value: float, tags: Mapping[str, str]) -> None:
-        """The registry's tap: one sample into its instrument."""
-        kind, instrument = self._instrument(name)
-        attributes = self.attributes(name, tags)
+        """The registry's tap: one sample into its histogram, or into this exporter's totals."""
+        kind, instrument = self._instruments.get(name) or self._instrument(name)
         if kind == "seconds":
-            instrument.record(value / 1000.0, attributes)
-        elif kind == "trend" or kind == "gauge":
-            instrument.set(value, attributes) if kind == "gauge" else instrument.record(value, attributes)
-        elif kind == "rate":
-            if value:
-                instrument[0].add(1, attributes)
-            instrument[1].add(1, attributes)
+            instrument.record(value / 1000.0, self.attributes(name, tags))
+        elif kind == "trend":
+            instrument.record(value, self.attributes(name, tags))
         else:
-            instrument.add(value, attributes)
+            total = instrument.get(id(tags))
+            if total is None or total[3] is not tags:
+                total = instrument[id(tags)] = [self.attributes(name, tags), 0.0, 0, tags]
+            if kind == "gauge":
+                total[1] = value
+            elif kind == "rate":
+                total[1] += 1 if value else 0
+                total[2] += 1
+            else:
+                total[1] += value
 
     # ------------------------------------------------------------------ the run's span
     def start_run(self, profile: str) -> None:
