@@ -81,6 +81,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the request log on stderr: every failed request with its X-Request-Id (info, the default); "
         "debug: every request",
     )
+    parser.add_argument("--log-file", metavar="PATH", help="write the request log to PATH (appended) instead of stderr")
     parser.add_argument(
         "--request-id-header",
         default="X-Request-Id",
@@ -166,7 +167,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    _log_to_stderr(str(getattr(args, "log_level", None) or "info"))
+    _request_log(str(getattr(args, "log_level", None) or "info"), getattr(args, "log_file", None))
     try:
         app = build_app(args)
     except FaultError as exc:
@@ -218,12 +219,12 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _log_to_stderr(level: str) -> None:
-    """The request log (`fixload.simulator`) on stderr: `<UTC time> ERROR request failed {json}`."""
+def _request_log(level: str, path: str | None) -> None:
+    """The request log (`fixload.simulator`) on stderr or in `path`: `<time> ERROR request failed {json}`."""
     import logging
 
     logger = logging.getLogger("fixload.simulator")
-    handler = logging.StreamHandler(sys.stderr)
+    handler = logging.FileHandler(path, encoding="utf-8") if path else logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
     logger.handlers[:] = [handler]
     logger.setLevel(level.upper())

@@ -54,7 +54,7 @@ def add_arguments(parser: Any) -> None:
         default="",
         metavar="PATH",
         help="write every metric sample as JSON Lines in k6's --out json shape (gzip when PATH ends in .gz); "
-        "workers write PATH.worker-<n>",
+        "a worker writes its own beside it (samples.worker-1.jsonl.gz)",
     )
     parser.add_argument(
         "--samples-limit",
