@@ -210,3 +210,32 @@ def test_otel_attributes_follow_the_conventions_and_hold_no_secret() -> None:
         assert attributes["team"] == "***"
     finally:
         exporter.meters.shutdown(timeout_millis=100)
+
+
+def test_prometheus_histograms_carry_the_slowest_requests_as_exemplars() -> None:
+    """OpenMetrics (what a Prometheus with exemplar storage asks for): the bucket of a scenario's slowest
+    request names its trace id; Prometheus' plain text format has no exemplars and shows none."""
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.openmetrics.exposition import generate_latest as openmetrics
+
+    from fixload.surfaces.prometheus import FixloadCollector, _exemplars
+
+    registry = Registry()
+    tags = {"scenario": "s", "name": "/api/x", "method": "GET", "status": "200", "expected_response": "true"}
+    for value in (5.0, 12.0, 800.0):
+        registry.add("http_req_duration", value, tags)
+    log = FailureLog()
+    slow = {"requestId": "r-1", "traceId": "a" * 32, "step": "x", "name": "/api/x", "method": "GET", "status": 200}
+    log.observe("s", 800.0, slow)
+
+    class Requests:
+        def collect(self):  # type: ignore[no-untyped-def]
+            yield from FixloadCollector._requests(registry, _exemplars(log.slowest()))
+
+    scrape = CollectorRegistry()
+    scrape.register(Requests())  # type: ignore[arg-type]
+    text = openmetrics(scrape).decode()
+    [line] = [line for line in text.splitlines() if " # {" in line]
+    exemplar = r' 3\.0 # \{request_id="r-1",trace_id="a{32}"\} 0\.8$'
+    assert re.match(r'^fixload_http_req_duration_seconds_bucket\{le="0\.9",.*scenario="s".*\}' + exemplar, line), line
+    assert " # {" not in generate_latest(scrape).decode()

@@ -189,3 +189,38 @@ def test_no_secret_in_ids_samples_otlp_or_the_summary(drill: dict[str, Any]) -> 
         for blob in blobs:
             assert token.encode() not in blob
             assert token.split(".")[-1].encode() not in blob  # a JWT's signature alone
+
+
+def _rate_profile(rate: int, seconds: int) -> dict[str, Any]:
+    scenario = {"executor": "constant-arrival-rate", "rate": rate, "timeUnit": "1s", "duration": f"{seconds}s"}
+    scenario |= {"preAllocatedVUs": 20, "maxVUs": 60}
+    return {
+        "profile": "trace soak",
+        "settings": {"defaultSleepSeconds": 0, "payments": {"sleepSeconds": 0}},
+        "scenarios": {"payments_flow": scenario},
+    }
+
+
+@pytest.mark.slow
+def test_the_samples_of_a_60s_run_hold_exactly_its_requests(tmp_path: Path) -> None:
+    """The issue's own figure: a 60 s run's samples (its fast twin above runs 2 s)."""
+    with SimulatorProcess() as sim:
+        ran = fixload_run(sim, tmp_path, "--samples", str(tmp_path / "s.jsonl.gz"), profile=_rate_profile(20, 60))
+    assert ran["done"].returncode == 0, ran["done"].stderr[-3000:]
+    points = [r for p in tmp_path.glob("s*.jsonl.gz") for r in _samples(p) if r["type"] == "Point"]
+    metrics = ran["summary"]["metrics"]
+    assert Counter(r["metric"] for r in points)["http_reqs"] == metrics["http_reqs"]["count"] > 2000
+    assert sum(r["data"]["value"] for r in points if r["metric"] == "iterations") == metrics["iterations"]["count"]
+
+
+@pytest.mark.slow
+def test_ten_thousand_requests_of_a_run_have_unique_w3c_valid_ids(tmp_path: Path) -> None:
+    """Every request of a >10,000-request run, as the simulator logged it (its fast twin: tests/test_tracing.py)."""
+    with SimulatorProcess(extra_args=["--log-level", "debug"]) as sim:
+        ran = fixload_run(sim, tmp_path, profile=_rate_profile(800, 13))
+        lines = log_lines(sim.log())
+    assert ran["done"].returncode == 0, ran["done"].stderr[-3000:]
+    requests = ran["summary"]["metrics"]["http_reqs"]["count"]
+    assert requests >= 10_000 and len(lines) == requests
+    assert len({line["traceId"] for line in lines}) == len({line["traceparent"] for line in lines}) == requests
+    assert all(parse_traceparent(line["traceparent"]) for line in lines)

@@ -288,7 +288,14 @@ class FlowUser(ScenarioUser, FastHttpUser):
         self._run.failures.observe(
             self.scenario,
             latency_ms,
-            {"requestId": ids.request_id, "traceId": ids.trace_id, "step": step, "name": name, "status": status},
+            {
+                "requestId": ids.request_id,
+                "traceId": ids.trace_id,
+                "step": step,
+                "name": name,
+                "method": method,
+                "status": status,
+            },
         )
         if self.trace is not None:
             self._last_request = (method, name, token_name(self.target, token))
