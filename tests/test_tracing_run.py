@@ -193,7 +193,7 @@ def test_no_secret_in_ids_samples_otlp_or_the_summary(drill: dict[str, Any]) -> 
 
 def _rate_profile(rate: int, seconds: int) -> dict[str, Any]:
     scenario = {"executor": "constant-arrival-rate", "rate": rate, "timeUnit": "1s", "duration": f"{seconds}s"}
-    scenario |= {"preAllocatedVUs": 20, "maxVUs": 60}
+    scenario |= {"preAllocatedVUs": 40, "maxVUs": 150}
     return {
         "profile": "trace soak",
         "settings": {"defaultSleepSeconds": 0, "payments": {"sleepSeconds": 0}},
@@ -209,7 +209,7 @@ def test_the_samples_of_a_60s_run_hold_exactly_its_requests(tmp_path: Path) -> N
     assert ran["done"].returncode == 0, ran["done"].stderr[-3000:]
     points = [r for p in tmp_path.glob("s*.jsonl.gz") for r in _samples(p) if r["type"] == "Point"]
     metrics = ran["summary"]["metrics"]
-    assert Counter(r["metric"] for r in points)["http_reqs"] == metrics["http_reqs"]["count"] > 2000
+    assert Counter(r["metric"] for r in points)["http_reqs"] == metrics["http_reqs"]["count"] > 1000
     assert sum(r["data"]["value"] for r in points if r["metric"] == "iterations") == metrics["iterations"]["count"]
 
 
@@ -217,7 +217,7 @@ def test_the_samples_of_a_60s_run_hold_exactly_its_requests(tmp_path: Path) -> N
 def test_ten_thousand_requests_of_a_run_have_unique_w3c_valid_ids(tmp_path: Path) -> None:
     """Every request of a >10,000-request run, as the simulator logged it (its fast twin: tests/test_tracing.py)."""
     with SimulatorProcess(extra_args=["--log-level", "debug"]) as sim:
-        ran = fixload_run(sim, tmp_path, profile=_rate_profile(800, 13))
+        ran = fixload_run(sim, tmp_path, profile=_rate_profile(600, 25))
         lines = log_lines(sim.log())
     assert ran["done"].returncode == 0, ran["done"].stderr[-3000:]
     requests = ran["summary"]["metrics"]["http_reqs"]["count"]
