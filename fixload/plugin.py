@@ -20,20 +20,23 @@ from locust import events
 
 from fixload.common import children
 from fixload.flows.user import attach
-from fixload.runtime import driver, guard, live, options, recorder, signals
+from fixload.runtime import driver, guard, live, options, recorder, signals, tracing
 from fixload.runtime.role import role_for
 from fixload.runtime.state import Runtime
 from fixload.surfaces import login as webauth
-from fixload.surfaces import progress, prometheus, webui
+from fixload.surfaces import otel, progress, prometheus, samples, webui
 from fixload.surfaces import report_files as reports
 
 
 @events.init_command_line_parser.add_listener
 def add_arguments(parser: Any) -> None:
     options.add_arguments(parser)
+    tracing.add_arguments(parser)
     progress.add_arguments(parser)
     prometheus.add_arguments(parser)
     reports.add_arguments(parser)
+    samples.add_arguments(parser)
+    otel.add_arguments(parser)
     webui.add_arguments(parser)
 
 
@@ -44,6 +47,8 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
     attach(environment, runtime)
     if not driver.configure_at_init(runtime):
         return
+    samples.install(runtime)  # before the recorder: which request its HTTP samples belong to
+    otel.install(runtime)  # before the driver: setup's requests are exported too
     recorder.install(runtime)
     if runner is not None:
         role.install()
@@ -53,6 +58,8 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
     progress.install(view)
     prometheus.install(view, web_ui)
     reports.install(runtime)
+    samples.install_end(runtime)  # after the recorder and the summary: ends a request's samples, the file
+    otel.install_end(runtime)  # after the summary: the run span's events come from it
     webauth.install_for(runtime, web_ui)
     if web_ui is not None and role.leads:
         webui.install(view, web_ui)

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,8 +54,8 @@ def sections(output: str) -> dict[str, list[str]]:
 
 
 def rows(lines: list[str]) -> list[list[str]]:
-    """The table rows (not the header, not the body/hint lines), split on runs of two spaces."""
-    table = [line for line in lines[1:] if not line.startswith(("body:", "hint:", "step ", "✗ "))]
+    """The table rows (not the header, not the body/request/hint lines), split on runs of two spaces."""
+    table = [line for line in lines[1:] if not line.startswith(("body:", "hint:", "request:", "step ", "✗ "))]
     return [[cell.strip() for cell in row.split("  ") if cell.strip()] for row in table]
 
 
@@ -101,6 +102,20 @@ def test_the_products_ads_bug_preset_fails_exactly_the_metric_ingestion(
     assert 'body: {"message":"Internal server error"}' in ads  # the product's own body
     assert f"hint: {NO_CAUSE}" in ads
     assert out.rstrip().endswith("check: 1 of 5 flow(s) failed: ads_flow (Campaign metric ingestion: 500)")
+
+
+def test_check_prints_the_failed_requests_id_and_the_simulator_logged_it(
+    make_simulator: Any, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 29: the failed step names its X-Request-Id and trace id; the simulator's log has that id as an error."""
+    sim = make_simulator(preset="fixnado-d191423")
+    code, out, err = check_in_process(sim, monkeypatch, capsys, BASELINE)
+    assert code == ExitCode.THRESHOLDS_FAILED, out + err
+    [(request_id, trace_id)] = re.findall(
+        r"request: grep the backend's log for X-Request-Id (\S+) \(trace ([0-9a-f]{32})\)", out
+    )
+    [line] = [line for line in sim.log().splitlines() if f'"traceId":"{request_id}"' in line]
+    assert " ERROR request failed " in line and '"status":500' in line and f"-{trace_id}-" in line
 
 
 def check_in_process(

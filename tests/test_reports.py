@@ -168,7 +168,9 @@ def test_fixload_report_rebuilds_equal_reports_from_the_summary(reported_run, tm
     assert done.returncode == 0, done.stderr
     original, rebuilt = (out / "report.html").read_text(), html_path.read_text()
     # the same tables, the same series, the same charts -- and so the same bytes
+    # thresholds, scenario totals, routes, failures, and the requests to look up (the slowest requests' ids)
     assert len(_tables(original)) >= 3 and _tables(rebuilt) == _tables(original)
+    assert "Requests to look up" in original
     series = r'id="fixload-timeseries">(.*?)</script>'
     assert re.search(series, rebuilt, re.S).group(1) == re.search(series, original, re.S).group(1)
     assert re.findall(r"<svg.*?</svg>", rebuilt, re.S) == re.findall(r"<svg.*?</svg>", original, re.S)

@@ -118,8 +118,10 @@ def echo():
 @pytest.mark.slow
 def test_a_target_echoing_every_secret_leaks_none(echo, tmp_path):
     """A real headless Locust run against a loopback server that echoes the headers and the token URL-encoded
-    and base64: nothing it logs or writes (console, summary, HTML, JUnit) holds a secret, and the summary's
-    target has its userinfo masked."""
+    and base64: nothing it logs or writes (console, summary, HTML, JUnit, `--samples`, the OTLP export) holds a
+    secret, and the summary's target has its userinfo masked."""
+    from tests.otlpkit import OtlpReceiver
+
     profile = tmp_path / "p.json"
     profile.write_text(
         json.dumps({"scenarios": {"analytics_flow": {"executor": "constant-vus", "vus": 1, "duration": "1s"}}}),
@@ -131,17 +133,23 @@ def test_a_target_echoing_every_secret_leaks_none(echo, tmp_path):
     env |= {"K6_ZONE_ID": "zone-1", "K6_SERVICE_ID": "service-1", "K6_CAMPAIGN_ID": "campaign-1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     summary, html, junit = tmp_path / "s.json", tmp_path / "r.html", tmp_path / "j.xml"
-    done = subprocess.run(
-        [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles"), "--headless", "--profile", str(profile),
-         "--summary", str(summary), "--html-report", str(html), "--junit", str(junit)],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    samples = tmp_path / "samples.jsonl"
+    with OtlpReceiver() as otlp:
+        done = subprocess.run(
+            [sys.executable, "-m", "locust", "-f", str(ROOT / "locustfiles"), "--headless", "--profile", str(profile),
+             "--summary", str(summary), "--html-report", str(html), "--junit", str(junit), "--samples", str(samples),
+             "--otel-endpoint", otlp.url],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+    exported = b"".join(otlp.raw).decode("utf-8", "replace")
+    assert "http.client.request.duration" in exported
+    assert _leaked(exported) == [] and quote(PASSWORD, safe="") not in exported
     assert done.returncode == 0, done.stderr[-3000:]  # no thresholds: every request failing still passes
     assert "Persona dashboard request" in done.stderr  # the flow logged its failures, with the echoed bodies
     for name, text in (("stdout", done.stdout), ("stderr", done.stderr)):
         assert _leaked(text) == [], name
         assert quote(PASSWORD, safe="") not in text
-    for path in (summary, html, junit):
+    for path in (summary, html, junit, samples):
         text = path.read_text(encoding="utf-8")
         assert _leaked(text) == [], path.name
         assert quote(PASSWORD, safe="") not in text, path.name

@@ -27,6 +27,7 @@ import orjson
 from fixload.common.exitcodes import ExitCode
 from fixload.common.secrets import redact
 from fixload.flows.flow import BODY_LOG_LIMIT, FlowUser, StepResult
+from fixload.flows.tracing import Tracing
 from fixload.profile.binding import import_flows, needs_fixtures
 from fixload.profile.config import ConfigError, RunConfig
 from fixload.profile.environment import EnvError, load_environment
@@ -290,10 +291,20 @@ def print_section(section: FlowCheck, config: RunConfig, out: TextIO) -> None:
         step = section.steps[index - 1] if index else None
         if step is not None and step.answered_badly:
             print(f"      body: {_cut(step.body) or '(empty)'}", file=out)
+            if step.request_id or step.trace_id:
+                print(f"      {_grep_line(step, config)}", file=out)
             for hint in hints(step, config.target.api_prefix):
                 print(f"      hint: {hint}", file=out)
     if section.error:
         print(f"    ✗ {section.error}", file=out)
+
+
+def _grep_line(step: StepResult, config: RunConfig) -> str:
+    """`request: grep the backend's log for X-Request-Id <id> (trace <id>)`: the failed request, as its backend
+    logged it (fixload.flows.tracing)."""
+    header = Tracing.from_env(config.env).header or "X-Request-Id"
+    said = f"grep the backend's log for {header} {step.request_id}" if step.request_id else "no request id sent"
+    return f"request: {said}" + (f" (trace {step.trace_id})" if step.trace_id else "")
 
 
 # ------------------------------------------------------------------------------------- command line

@@ -45,6 +45,10 @@ class StepResult:
     `BODY_TRACE_LIMIT` characters."""
     token: str = ""
     """The variable whose token the request carried (`K6_USER_TOKEN`), or "" for none."""
+    request_id: str = ""
+    """The request's `X-Request-Id` (fixload.flows.tracing), "" when none was sent."""
+    trace_id: str = ""
+    """Its W3C trace id, "" when no trace context was sent."""
 
     @property
     def answered_badly(self) -> bool:

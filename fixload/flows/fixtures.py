@@ -35,6 +35,7 @@ from fixload.flows.conventions import (
     token_name,
     traced_body,
 )
+from fixload.flows.tracing import Ids, Tracing, new_trace_id, stamp
 from fixload.flows.transport import (
     Deadline,
     RedirectRefused,
@@ -75,19 +76,24 @@ class SetupError(Exception):
         self.body = redact(body)
         self.method = method
         self.route = route
+        self.ids: Ids | None = None
+        """The failing request's ids (set by the setup's client)."""
         where = f" ({method} {route})" if method else ""
         super().__init__(log_line("setup", step + where, status, body))
 
     def as_dict(self) -> dict[str, Any]:
         """The failing request, as the summary records it (the body cut as the log line cuts it)."""
         body = " ".join(self.body.split())
-        return {
+        out: dict[str, Any] = {
             "step": self.step,
             "method": self.method,
             "route": self.route,
             "status": self.status,
             "body": body[:BODY_LOG_LIMIT] + ("…" if len(body) > BODY_LOG_LIMIT else ""),
         }
+        if self.ids is not None:
+            out["requestId"], out["traceId"] = self.ids.request_id, self.ids.trace_id
+        return out
 
 
 class SameOriginSession(requests.Session):
@@ -122,6 +128,7 @@ class _Api:
         registry: Registry | None = None,
         trace: list[StepResult] | None = None,
         timeout: float = 60.0,
+        tracing: Tracing | None = None,
     ) -> None:
         self.target = target
         self.campaign_type = campaign_type
@@ -134,6 +141,11 @@ class _Api:
         """(method, route, token variable) of the last request, for a failure found in its answer."""
         self.timeout = timeout
         """Seconds for each whole request (FIXLOAD_HTTP_TIMEOUT)."""
+        self.tracing = tracing or Tracing()
+        self.trace_id = new_trace_id()
+        """Setup is one trace (as k6's `setup()` is one iteration); each request a span of it."""
+        self.ids: Ids | None = None
+        """The last request's ids."""
 
     def call(
         self,
@@ -144,7 +156,10 @@ class _Api:
         json: Any = None,
         params: dict[str, str] | None = None,
     ) -> tuple[int, str]:
-        headers = self.headers if not token else {**self.headers, "Authorization": f"Bearer {token}"}
+        headers = dict(self.headers)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        self.ids = stamp(headers, self.tracing, self.trace_id, "setup", step, None, dict(self.target.headers))
         route = self.target.api_prefix + path
         self.last = (method, route, token_name(self.target, token))
         body = orjson.dumps(json) if json is not None else None
@@ -163,7 +178,9 @@ class _Api:
             shown = timed_out if fired(timed_out) else exc
             error = redact(f"{type(shown).__name__}: {shown}")
             self._account(step, 0, (time.perf_counter() - started) * 1000.0, len(body or b""), 0, error)
-            raise SetupError(step, 0, error, method, route) from None
+            failure = SetupError(step, 0, error, method, route)
+            failure.ids = self.ids
+            raise failure from None
         elapsed_ms = (time.perf_counter() - started) * 1000.0
         self._account(step, response.status_code, elapsed_ms, len(body or b""), len(response.content), response.text)
         return response.status_code, response.text
@@ -187,16 +204,21 @@ class _Api:
                 self.registry.add("checks", 1.0 if good else 0.0, {"check": check, "group": SETUP_GROUP})
         if self.trace is not None:
             shown = "" if good else traced_body(text)
-            row = StepResult(step, method, route, status, elapsed_ms, check, good or not check, shown, token)
+            rid, tid = (self.ids.request_id, self.ids.trace_id) if self.ids is not None else ("", "")
+            row = StepResult(step, method, route, status, elapsed_ms, check, good or not check, shown, token, rid, tid)
             self.trace.append(row)
 
     def fail(self, step: str, status: int | None, text: str) -> SetupError:
         """The error for a failure found in the last request's answer (a trace row of its own, unless the
         request's own check already failed)."""
         method, route, token = self.last
+        rid, tid = (self.ids.request_id, self.ids.trace_id) if self.ids is not None else ("", "")
         if self.trace is not None and not (self.trace and not self.trace[-1].ok):
-            self.trace.append(StepResult(step, method, route, status, None, step, False, traced_body(text), token))
-        return SetupError(step, status, text, method, route)
+            row = StepResult(step, method, route, status, None, step, False, traced_body(text), token, rid, tid)
+            self.trace.append(row)
+        failure = SetupError(step, status, text, method, route)
+        failure.ids = self.ids
+        return failure
 
     def json(self, step: str, status: int, text: str) -> Any:
         try:
@@ -336,5 +358,7 @@ def provision(
     rng = rng or random.Random()
     campaign_type = config.plan.profile.settings.ads.campaign_type
     with SameOriginSession() as session:
-        api = _Api(config.target, strict, session, campaign_type, registry, trace, request_timeout(config.env))
+        timeout = request_timeout(config.env)
+        tracing = Tracing.from_env(config.env)
+        api = _Api(config.target, strict, session, campaign_type, registry, trace, timeout, tracing)
         return {key: ensure(api, rng) for key, ensure in STEPS}

@@ -44,6 +44,7 @@ from fixload.flows.conventions import (  # noqa: F401  (flows and `fixload check
     token_name,
     traced_body,
 )
+from fixload.flows.tracing import Ids, Tracing, new_trace_id, stamp
 from fixload.flows.transport import (
     Deadline,
     RedirectRefused,
@@ -84,12 +85,16 @@ class _SameOriginRequest(FastRequest):
 class StepFailed(Exception):
     """A step of a flow went wrong: ends the iteration, counts as one failure, logs one line."""
 
-    def __init__(self, step: str, status: int | None, body: str = "", traced: bool = False) -> None:
+    def __init__(
+        self, step: str, status: int | None, body: str = "", traced: bool = False, ids: Ids | None = None
+    ) -> None:
         self.step = step
         self.status = status
         self.body = body
         self.traced = traced
         """The failed request is already a row of the trace (a failed check), so the failure adds none."""
+        self.ids = ids
+        """The failed request's ids (default: those of the iteration's last request)."""
         super().__init__(log_line("?", step, status, body))
 
 
@@ -162,6 +167,15 @@ class FlowUser(ScenarioUser, FastHttpUser):
         self.discard_bodies = self.settings.discard_response_bodies
         self.prefix = self.target.api_prefix
         self._headers = {**JSON_HEADERS, **dict(self.target.headers)}
+        self._preset = dict(self.target.headers)
+        """The profile's and FIXLOAD_HEADERS' headers: a request id or trace context among them is kept."""
+        self.tracing = Tracing.from_env(self.env)
+        """The request-id header and trace context every request carries (fixload.flows.tracing)."""
+        self.trace_id = new_trace_id()
+        """The current iteration's W3C trace id (a fresh one per iteration)."""
+        self.last_ids: Ids | None = None
+        """The ids of the iteration's last request (what a failure found in its answer points at)."""
+        self._iteration: int | None = None
         # k6 adds a scenario's `tags` to every sample of it: HTTP (through the request context), checks, the
         # flow's own metrics (here) and the iteration metrics (fixload.engine.base)
         self._tags = {"scenario": self.scenario, **(options.tags if options is not None else {})}
@@ -222,6 +236,7 @@ class FlowUser(ScenarioUser, FastHttpUser):
         check: str | None = None,
         parse: bool = False,
         timeout: float | None = None,
+        headers: Mapping[str, str] | None = None,
         **path: str,
     ) -> Reply:
         """Send `method prefix+template` (placeholders filled from `path`), named by the template.
@@ -232,19 +247,28 @@ class FlowUser(ScenarioUser, FastHttpUser):
         other bodies are not decoded, and not kept when `discardResponseBodies` is set. `timeout` (seconds, k6's
         per-request `timeout`) bounds this request instead of FIXLOAD_HTTP_TIMEOUT. A request that times out, whose
         body is cut or that is redirected to another origin is a failed request with status 0 (fixload.flows.transport).
+        `headers` adds to (or replaces) the run's; an `X-Request-Id`, `traceparent` or `baggage` among them (or
+        the profile's) is sent as given, else fixload adds its own (fixload.flows.tracing).
         """
         name = self.prefix + template
         url = self.prefix + template.format(**{k: quote(str(v), safe="") for k, v in path.items()})
         if query:
             url += "?" + urlencode(query, quote_via=quote)
-        headers = self._headers if not token else {**self._headers, "Authorization": f"Bearer {token}"}
+        preset = {**self._preset, **headers} if headers else self._preset
+        sent = {**self._headers, **headers} if headers else dict(self._headers)
+        if token:
+            sent["Authorization"] = f"Bearer {token}"
+        ids = self.last_ids = stamp(sent, self.tracing, self.trace_id, self.scenario, step, self._iteration, preset)
         body = orjson.dumps(json) if json is not None else None
         expected = (expect,) if isinstance(expect, int) else expect
         started = time.perf_counter()
         if self._first_start is None:
             self._first_start = started
         with Deadline(timeout or self.request_timeout) as timed_out:
-            resp = self.client.request(method, url, name=name, data=body, headers=headers, catch_response=True)
+            resp = self.client.request(method, url, name=name, data=body, headers=sent, catch_response=True)
+        sent_response = resp.request_meta.get("response")
+        if sent_response is not None:  # the request event's response: `--samples` reads the ids from it
+            sent_response.fixload_request = (ids.request_id, ids.trace_id, step)
         broken = _broken(resp, timed_out)
         with resp:
             status = 0 if broken is not None else int(resp.status_code or 0)
@@ -260,6 +284,19 @@ class FlowUser(ScenarioUser, FastHttpUser):
                 wanted = "/".join(map(str, expected)) if expected else "2xx/3xx"
                 resp.failure(f"status {status} (expected {wanted})")
         self._last_end = time.perf_counter()
+        latency_ms = (self._last_end - started) * 1000.0
+        self._run.failures.observe(
+            self.scenario,
+            latency_ms,
+            {
+                "requestId": ids.request_id,
+                "traceId": ids.trace_id,
+                "step": step,
+                "name": name,
+                "method": method,
+                "status": status,
+            },
+        )
         if self.trace is not None:
             self._last_request = (method, name, token_name(self.target, token))
             self.trace.append(
@@ -268,20 +305,22 @@ class FlowUser(ScenarioUser, FastHttpUser):
                     method,
                     name,
                     status,
-                    (self._last_end - started) * 1000.0,
+                    latency_ms,
                     (check or step) if expected else None,
                     good or not expected,
                     "" if good else traced_body(_text(resp, broken)),
                     self._last_request[2],
+                    ids.request_id,
+                    ids.trace_id,
                 )
             )
         if expected:
             self.registry.add("checks", 1.0 if good else 0.0, {**self._tags, "check": check or step})
             if not good:
-                raise StepFailed(f"{step} failed", status, _text(resp, broken), traced=True)
+                raise StepFailed(f"{step} failed", status, _text(resp, broken), traced=True, ids=ids)
         if broken is not None:  # an unchecked step: a failed request; the iteration goes on unless it needs the body
             if parse:
-                raise StepFailed(f"{step} failed", status, _text(resp, broken))
+                raise StepFailed(f"{step} failed", status, _text(resp, broken), ids=ids)
             return Reply(status, "")
         if not parse:
             return Reply(status, "" if self.discard_bodies else _text(resp))
@@ -289,7 +328,7 @@ class FlowUser(ScenarioUser, FastHttpUser):
         try:
             data = orjson.loads(text) if text else None
         except orjson.JSONDecodeError as exc:
-            raise StepFailed(f"{step} — failed to parse JSON response ({exc})", status, text) from None
+            raise StepFailed(f"{step} — failed to parse JSON response ({exc})", status, text, ids=ids) from None
         return Reply(status, text, data)
 
     # ------------------------------------------------------------------ one iteration
@@ -306,17 +345,20 @@ class FlowUser(ScenarioUser, FastHttpUser):
         entered = time.perf_counter()
         self._first_start = self._last_end = None
         self._last_request = ("", "", "")
+        self.trace_id = new_trace_id()
+        self.last_ids = None
+        self._iteration = self.iteration_in_test()
         ok = True
         try:
-            yield self.iteration_in_test()
+            yield self._iteration
         except StepFailed as failure:
             ok = False
-            self._failed(failure.step, failure.status, failure.body)
+            self._failed(failure.step, failure.status, failure.body, failure.ids or self.last_ids)
             if self.trace is not None and not failure.traced:
                 self._trace_failure(failure.step, failure.status, failure.body)
         except Exception as exc:
             ok = False
-            self._failed(f"{type(exc).__name__}: {exc}", None, "")
+            self._failed(f"{type(exc).__name__}: {exc}", None, "", self.last_ids)
             if self.trace is not None:
                 self._trace_failure(f"{type(exc).__name__}: {exc}", None, "")
         first = self._first_start if self._first_start is not None else entered
@@ -329,20 +371,35 @@ class FlowUser(ScenarioUser, FastHttpUser):
         if self.trace is None:
             gevent.sleep(self.settings.sleep_seconds(self.settings_block))
 
-    def _failed(self, step: str, status: int | None, body: str) -> None:
-        """Log the first failure of each (step, status) with its body; count every one for the summary's
-        `failures[]` (thousands of identical lines would bury the one that explains them)."""
-        if self._run.failures.record(self.scenario, step, status, body):
-            logger.error(log_line(self.flow, step, status, body))
+    def _failed(self, step: str, status: int | None, body: str, ids: Ids | None = None) -> None:
+        """Log the first failure of each (step, status) with its body and its request's ids; count every one
+        for the summary's `failures[]`, which keeps the ids of the first and last few (thousands of identical
+        lines would bury the one that explains them)."""
+        kept = {"requestId": ids.request_id, "traceId": ids.trace_id} if ids is not None else None
+        pointer = _pointer(self.tracing, ids)
+        if self._run.failures.record(self.scenario, step, status, body, kept):
+            logger.error(log_line(self.flow, step, status, body) + pointer)
         else:
-            logger.debug(log_line(self.flow, step, status, ""))
+            logger.debug(log_line(self.flow, step, status, "") + pointer)
 
     def _trace_failure(self, step: str, status: int | None, body: str) -> None:
         """A failure the flow found after a request answered (no id, no participant): its own trace row,
         on the route of the request it read."""
         method, route, token = self._last_request
         if self.trace is not None:
-            self.trace.append(StepResult(step, method, route, status, None, step, False, traced_body(body), token))
+            ids = self.last_ids
+            rid, tid = (ids.request_id, ids.trace_id) if ids is not None else ("", "")
+            row = StepResult(step, method, route, status, None, step, False, traced_body(body), token, rid, tid)
+            self.trace.append(row)
+
+
+def _pointer(tracing: Tracing, ids: Ids | None) -> str:
+    """` [X-Request-Id: …, trace …]`: what to grep the backend's log for ("" without ids)."""
+    if ids is None:
+        return ""
+    said = [f"{tracing.header}: {ids.request_id}"] if ids.request_id else []
+    said += [f"trace {ids.trace_id}"] if ids.trace_id else []
+    return f" [{', '.join(said)}]" if said else ""
 
 
 def _broken(resp: Any, timed_out: Exception) -> TransportFailure | None:

@@ -73,6 +73,9 @@ class Series(NamedTuple):
     sink: Sink
 
 
+Tap = Callable[[str, float, Mapping[str, str]], None]
+
+
 class Registry:
     """Every metric of a run, each a set of series keyed by tag set. One per process.
 
@@ -85,6 +88,11 @@ class Registry:
         self._series: dict[str, dict[TagKey, Sink]] = {}
         self.generation = 0
         """Bumped by `reset`: a sink obtained from `sink()` belongs to one generation (see `sink`)."""
+        self.taps: tuple[Tap, ...] = ()
+        """Called with every sample added in this process (name, value, series tags): `--samples`
+        (fixload.surfaces.samples), the OpenTelemetry export (fixload.surfaces.otel). None (the default)
+        costs nothing."""
+        self._tapped: dict[tuple[str, TagKey], TappedSink] = {}
         if builtins:
             for metric in BUILTIN_METRICS:
                 self.define(metric.name, metric.type, metric.contains)
@@ -142,7 +150,12 @@ class Registry:
                 if not isinstance(k, str) or not isinstance(v, str):
                     raise MetricError(f"tag {k!r}={v!r} on {name!r}: tag keys and values must be str")
             sink = series[key] = new_sink(self._metrics[name].type)
-        return sink
+        if not self.taps:
+            return sink
+        tapped = self._tapped.get((name, key))
+        if tapped is None or tapped.sink is not sink:
+            tapped = self._tapped[(name, key)] = TappedSink(sink, name, dict(key), self.taps)
+        return tapped  # type: ignore[return-value]  (a sink as far as its callers can tell)
 
     # -- queries
 
@@ -190,10 +203,23 @@ class Registry:
 
     # -- across processes
 
+    def add_tap(self, tap: Tap) -> None:
+        """Hand every later sample to `tap` too; sinks held by the hot paths are fetched again (their caches
+        go by `generation`), so they feed it."""
+        self.taps = (*self.taps, tap)
+        self._tapped.clear()
+        self.generation += 1
+
+    def remove_tap(self, tap: Tap) -> None:
+        self.taps = tuple(t for t in self.taps if t != tap)
+        self._tapped.clear()
+        self.generation += 1
+
     def reset(self) -> None:
         """Drop every sample, keep the definitions (a worker does this after sending its delta)."""
         for series in self._series.values():
             series.clear()
+        self._tapped.clear()
         self.generation += 1
 
     def snapshot(self, reset: bool = False) -> dict[str, Any]:
@@ -225,6 +251,23 @@ class Registry:
                 if sink is None:
                     sink = series[key] = new_sink(metric.type)
                 sink.merge_snapshot(item["sink"])
+
+
+class TappedSink:
+    """A sink whose every `add` is also handed to the registry's taps (with its metric's name and tags)."""
+
+    __slots__ = ("name", "sink", "tags", "taps")
+
+    def __init__(self, sink: Sink, name: str, tags: Mapping[str, str], taps: tuple[Tap, ...]) -> None:
+        self.sink, self.name, self.tags, self.taps = sink, name, tags, taps
+
+    def add(self, value: float) -> None:
+        self.sink.add(value)
+        for tap in self.taps:
+            tap(self.name, float(value), self.tags)
+
+    def __getattr__(self, attr: str) -> Any:
+        return getattr(self.sink, attr)
 
 
 class SinkCache:

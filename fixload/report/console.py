@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from fixload.metrics.sinks import MetricType, ValueType
+from fixload.report.pointers import console_lines
 
 
 def insufficient_vus_warning(name: str, rollup: Mapping[str, Any]) -> str | None:
@@ -183,6 +184,7 @@ def format_console_summary(summary: Mapping[str, Any], colour: bool = False) -> 
                 f"  interrupted={s['interrupted']}  http p95={p95}  success={success}{budget}"
             )
         lines.append("")
+    lines += console_lines(block)
     warnings = [w for name, s in sorted(scenarios.items()) if (w := insufficient_vus_warning(name, s))]
     if warnings:
         lines += [f"  {w}" for w in warnings] + [""]
@@ -207,4 +209,6 @@ def _setup_lines(block: Mapping[str, Any]) -> list[str]:
     lines = [f"  SETUP FAILED  {failure.get('step')}: {request}status {status if status is not None else 'n/a'}"]
     if failure.get("body"):
         lines.append(f"    body: {failure['body']}")
+    if failure.get("requestId"):
+        lines.append(f"    grep the backend's log for {failure['requestId']} (trace {failure.get('traceId') or 'n/a'})")
     return [*lines, ""]

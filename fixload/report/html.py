@@ -35,6 +35,7 @@ import orjson
 
 from fixload.common.files import atomic_write
 from fixload.common.secrets import redact
+from fixload.report import pointers
 from fixload.report.console import format_value, k6_duration
 from fixload.report.svg import line_chart
 from fixload.report.timeseries import Row, decode
@@ -404,6 +405,7 @@ def html_report(summary: dict[str, Any]) -> str:
     parts += _totals_table(scenarios)
     parts += _routes_table(fx.get("routes"))
     parts += _failures_section(scenarios)
+    parts.append(pointers.html_section(summary))
     series_json = orjson.dumps(fx.get("timeSeries") or {}, option=orjson.OPT_SORT_KEYS).decode().replace("</", "<\\/")
     parts.append(f'<script type="application/json" id="fixload-timeseries">{series_json}</script>')
     parts.append(

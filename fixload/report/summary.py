@@ -388,6 +388,7 @@ def build_summary(
     results: Sequence[ThresholdResult] | None = None,
     extra: Mapping[str, Any] | None = None,
     failures: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
+    slowest: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> dict[str, Any]:
     """The summary of a run as plain data: ``metrics`` + ``root_group`` (k6) and ``fixload``.
 
@@ -395,7 +396,8 @@ def build_summary(
     already computed so the file and the exit code agree. ``extra`` adds keys to the ``fixload`` block
     (e.g. fixtures, worker events) and is redacted like everything else -- add things here rather than
     to the returned dict, which is already redacted. ``failures``: each scenario's distinct failures
-    (``fixload.metrics.failures``), its rollup's ``failures[]``.
+    (``fixload.metrics.failures``), its rollup's ``failures[]``; ``slowest``: its slowest requests' ids,
+    latency and step, its rollup's ``slowest[]`` (docs/tracing.md).
 
     A run whose setup failed ran no scenario: its thresholds are **not evaluated** (k6 evaluates none
     either), so the block says so (``thresholdsEvaluated: false``) rather than "0 of 17 failed".
@@ -434,6 +436,7 @@ def build_summary(
                 c.name: {
                     **_scenario_rollup(registry, thresholds, c),
                     "failures": list((failures or {}).get(c.name, [])),
+                    "slowest": list((slowest or {}).get(c.name, [])),
                 }
                 for c in sorted(scenarios, key=lambda c: c.name)
             },
@@ -544,10 +547,11 @@ def summarize(
     extra: Mapping[str, Any] | None = None,
     failures: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
     colour: bool = False,
+    slowest: Mapping[str, Sequence[Mapping[str, Any]]] | None = None,
 ) -> Ending:
     """The one way a run ends, whoever ends it (Locust's side, the wrapper's fallback): build the summary,
     write it (or say where it went instead) and give the console text that says so."""
-    summary = build_summary(registry, thresholds, run, scenarios, results, extra, failures)
+    summary = build_summary(registry, thresholds, run, scenarios, results, extra, failures, slowest)
     console = format_console_summary(summary, colour)
     try:
         written = write_summary(path, summary)

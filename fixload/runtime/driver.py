@@ -47,7 +47,7 @@ from fixload.report.summary import (
     summarize,
 )
 from fixload.report.timeseries import encode as encode_series
-from fixload.runtime import options, recorder
+from fixload.runtime import options, recorder, tracing
 from fixload.runtime.lifecycle import HaltReason, State
 from fixload.runtime.live import SAMPLE_INTERVAL
 from fixload.runtime.outcome import exit_code, status_of
@@ -487,7 +487,9 @@ def _summarize(run: Runtime, early: bool) -> dict[str, Any]:
     path = options.summary_path(environment) or str(default_summary_path())
     failures = run.failures.by_scenario()
     colour = wants_colour(sys.stderr)
-    ending = summarize(path, run.registry, thresholds, info, counts, results, block, failures, colour)
+    block["tracing"] = tracing.summary_block(run)
+    slowest = run.failures.slowest()
+    ending = summarize(path, run.registry, thresholds, info, counts, results, block, failures, colour, slowest)
     run.lifecycle.summary = summary = ending.summary
     console = ending.console
     if ending.error is None:

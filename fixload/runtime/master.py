@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
-from typing import Any
+from typing import Any, ClassVar
 
 import gevent
 from locust.runners import STATE_MISSING, MasterRunner
@@ -38,6 +38,7 @@ logger = logging.getLogger("fixload")
 
 
 class MasterRole(Role):
+    name: ClassVar[str] = "master"
     lead_seconds = LEAD_SECONDS
     counts_arrive_in_reports = True
     runner: MasterRunner

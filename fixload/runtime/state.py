@@ -151,6 +151,10 @@ class Runtime:
     """The live view's time series for the summary (`fixload.runtime.live.install` sets it)."""
     prometheus_registry: CollectorRegistry | None = None
     prometheus_server: HTTPServer | None = None
+    samples_state: dict[str, Any] = field(default_factory=lambda: {"writer": None})
+    """`--samples`: this test's writer (`fixload.surfaces.samples`), None when off."""
+    otel_state: dict[str, Any] = field(default_factory=lambda: {"exporter": None})
+    """`--otel-endpoint`: the exporter (`fixload.surfaces.otel`), None when off."""
     sinks: SinkCache = field(init=False)
     """The registry's sinks by the hot path's own keys (every request and iteration records through it)."""
 
@@ -233,6 +237,8 @@ class Role:
     at init (`fixload.runtime.role.role_for`); the shared parts are here, the rest in `local`, `master` and
     `worker` (the master/worker messages live only in those two)."""
 
+    name: ClassVar[str] = "local"
+    """`local`, `master` or `worker`: what exports and logs call this process."""
     leads: ClassVar[bool] = True
     """This process decides the test (plans, provisions, summarizes): a master or a local runner."""
     lead_seconds: ClassVar[float] = 0.0

@@ -39,6 +39,7 @@ logger = logging.getLogger("fixload")
 
 
 class WorkerRole(Role):
+    name: ClassVar[str] = "worker"
     leads: ClassVar[bool] = False
     runner: WorkerRunner
 

@@ -5,12 +5,16 @@ check a token, and one `orjson.dumps`, which keeps the ping route far ahead of w
 As the product (FIXNADO-API.md §1): one API prefix (`/api`; anything else is 404 "Route not found"), a
 malformed JSON body is 400 on every route, and only the routes that `authenticate` look at the token.
 Admin routes live under `/__fixload/` and are neither counted in stats nor subject to faults or auth.
+As the product's errorHandler.js logs `traceId: req.headers['x-request-id']` with each error, every request
+the simulator fails (status 400 and up, a reset, a hang) is logged with its request id and `traceparent`
+(logger `fixload.simulator`, one JSON object a line), and every request at debug level.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import socket
 import struct
 import time
@@ -30,6 +34,7 @@ from .store import Store
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 Send = Any
 Receive = Any
+log = logging.getLogger("fixload.simulator")
 
 
 @dataclass(slots=True)
@@ -43,6 +48,8 @@ class Settings:
     seed: int | None = None
     ring_size: int = 20_000
     tokens: dict[str, str] = field(default_factory=dict)
+    request_id_header: str = "x-request-id"
+    """The header whose value the log lines name as `traceId` (the product reads `x-request-id`)."""
 
 
 class SimulatorApp:
@@ -87,6 +94,7 @@ class SimulatorApp:
             return
 
         headers = _headers(scope["headers"])
+        seen = (headers.get(self.settings.request_id_header), headers.get("traceparent"), method, path)
         route, params, template = self.router.match(method, path)
         token = auth.bearer_token(headers.get("authorization"))
         claims = auth.verify(token, self.settings.secret) if token else None
@@ -114,10 +122,12 @@ class SimulatorApp:
             for station in decision.capacity:
                 await station.serve()
             if decision.reset:
+                _log_request(seen, 0, f"connection reset by fault {decision.label}")
                 await _drop_connection(send, reset=True)
                 self.stats.finished(record, 0, time.perf_counter() - started)
                 return
             if decision.hang:
+                _log_request(seen, 0, f"request hung by fault {decision.label}")
                 try:
                     await _until_disconnect(receive)
                 except asyncio.CancelledError:  # the server is stopping: drop the hung connection quietly
@@ -128,7 +138,7 @@ class SimulatorApp:
                     "error": "injected_fault",
                     "message": f"fault injected by rule(s) {decision.rule_ids}",
                 }
-                await self._finish(send, record, decision.status, error, started)
+                await self._finish(send, record, decision.status, error, started, seen)
                 return
 
         try:
@@ -145,7 +155,7 @@ class SimulatorApp:
                 status, payload = route.handler(ctx)
         except ApiError as exc:
             status, payload = exc.status, exc.body()
-        await self._finish(send, record, status, payload, started)
+        await self._finish(send, record, status, payload, started, seen)
 
     def token_for(self, user: dict[str, Any]) -> str:
         """A token as the product's login mints it: HS256 `{sub, type, iat, exp}`, 12 h (config/index.js:61-62)."""
@@ -165,7 +175,12 @@ class SimulatorApp:
         if route.user_types is not None and user["type"] not in route.user_types:
             raise forbidden(user["type"], route.user_types)
 
-    async def _finish(self, send: Send, record: Any, status: int, payload: Any, started: float) -> None:
+    async def _finish(
+        self, send: Send, record: Any, status: int, payload: Any, started: float, seen: tuple[Any, ...] = ()
+    ) -> None:
+        if seen and (status >= 400 or log.isEnabledFor(logging.DEBUG)):
+            message = payload.get("message") or payload.get("error") if isinstance(payload, dict) else None
+            _log_request(seen, status, message if isinstance(message, str) else None)
         await _respond(send, status, payload)
         self.stats.finished(record, status, time.perf_counter() - started)
 
@@ -232,6 +247,19 @@ def _json_body(body: bytes, content_type: str) -> Any:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise ApiError(400, f"{exc.msg} in JSON at position {exc.pos}", field="body") from None
+
+
+def _log_request(seen: tuple[Any, ...], status: int, message: str | None) -> None:
+    """One JSON line per failed request (error for 5xx and no response, warning for 4xx), as the product's
+    errorHandler logs `traceId`; a request that did not fail at debug level. The path goes without its query."""
+    request_id, traceparent, method, path = seen
+    level = logging.ERROR if status >= 500 or status == 0 else logging.WARNING if status >= 400 else logging.DEBUG
+    if not log.isEnabledFor(level):
+        return
+    line = {"traceId": request_id, "traceparent": traceparent, "method": method, "path": path, "status": status}
+    if message:
+        line["message"] = message
+    log.log(level, "%s %s", "request failed" if level > logging.DEBUG else "request", orjson.dumps(line).decode())
 
 
 def _headers(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:

@@ -148,6 +148,12 @@ class SimulatorProcess:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
+    def log(self, limit: int = 16_000_000) -> str:
+        """The simulator's whole stderr so far (its request log: `fixload serve --log-level`), at most `limit` bytes."""
+        if self._stderr is None:
+            return ""
+        return os.pread(self._stderr.fileno(), limit, 0).decode(errors="replace")
+
     def stderr(self) -> str:
         if self._stderr is None:
             return ""

@@ -74,6 +74,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="staging: the drill's per-flow p95 latencies; fixnado-d191423: that backend's campaign-metrics 500s",
     )
     parser.add_argument("--seed", type=int, help="deterministic ids, token secret and fault draws")
+    parser.add_argument(
+        "--log-level",
+        choices=("debug", "info", "warning", "error"),
+        default="info",
+        help="the request log on stderr: every failed request with its X-Request-Id (info, the default); "
+        "debug: every request",
+    )
+    parser.add_argument("--log-file", metavar="PATH", help="write the request log to PATH (appended) instead of stderr")
+    parser.add_argument(
+        "--request-id-header",
+        default="X-Request-Id",
+        metavar="NAME",
+        help="the header the log names as traceId (default X-Request-Id, as the product's errorHandler.js)",
+    )
 
 
 def is_loopback(host: str) -> bool:
@@ -118,6 +132,7 @@ def build_app(args: argparse.Namespace) -> SimulatorApp:
     store = Store(seed=seed)
     prefix = "/" + args.api_prefix.strip("/")
     settings = Settings(auth_mode=args.auth, secret=secret, seed=seed, api_prefix=prefix, agora=not args.without_agora)
+    settings.request_id_header = str(getattr(args, "request_id_header", None) or "X-Request-Id").lower()
     settings.tokens = mint_tokens(store.identity, secret)
     app = SimulatorApp(settings, store)
     for raw in args.fault:
@@ -152,6 +167,7 @@ def run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    _request_log(str(getattr(args, "log_level", None) or "info"), getattr(args, "log_file", None))
     try:
         app = build_app(args)
     except FaultError as exc:
@@ -201,6 +217,18 @@ def run(args: argparse.Namespace) -> int:
         if env_out is not None and args.env_out_until_exit:
             remove_env_out(env_out)
     return 0
+
+
+def _request_log(level: str, path: str | None) -> None:
+    """The request log (`fixload.simulator`) on stderr or in `path`: `<time> ERROR request failed {json}`."""
+    import logging
+
+    logger = logging.getLogger("fixload.simulator")
+    handler = logging.FileHandler(path, encoding="utf-8") if path else logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s"))
+    logger.handlers[:] = [handler]
+    logger.setLevel(level.upper())
+    logger.propagate = False
 
 
 def remove_env_out(path: Path) -> None:

@@ -26,14 +26,16 @@ from urllib.parse import urlsplit, urlunsplit
 
 import gevent
 from gevent.event import Event
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest, push_to_gateway
+from prometheus_client import push_to_gateway
 from prometheus_client.core import (
     CollectorRegistry,
     CounterMetricFamily,
     GaugeMetricFamily,
     HistogramMetricFamily,
 )
+from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
+from prometheus_client.samples import Exemplar
 
 from fixload.common.secrets import redact
 from fixload.flows.fixtures import SETUP_GROUP
@@ -179,7 +181,7 @@ class FixloadCollector(Collector):
         live = self.live
         status = live.status()
         yield self._run_info(status)
-        yield from self._requests(registry)
+        yield from self._requests(registry, _exemplars(run.failures.slowest()))
         yield from self._scenarios(registry, status)
         yield self._flow_durations(registry, status)
         yield from self._checks(registry)
@@ -211,7 +213,7 @@ class FixloadCollector(Collector):
         return info
 
     @staticmethod
-    def _requests(registry: Registry) -> Iterator[Any]:
+    def _requests(registry: Registry, exemplars: dict[tuple[str, ...], list[Exemplar]] | None = None) -> Iterator[Any]:
         duration = HistogramMetricFamily(
             "fixload_http_req_duration_seconds",
             "HTTP request duration (k6 http_req_duration) by scenario, request name, method and status",
@@ -228,8 +230,11 @@ class FixloadCollector(Collector):
                 into.merge(series.sink)  # type: ignore[arg-type]
         for key, sink in sorted(merged.items()):
             cumulative = bucket_counts(sink, bounds_ms)
-            buckets = [(_le(b), float(c)) for b, c in zip(BUCKETS_SECONDS, cumulative, strict=True)]
+            buckets: list[Any] = [(_le(b), float(c)) for b, c in zip(BUCKETS_SECONDS, cumulative, strict=True)]
             buckets.append(("+Inf", float(sink.count)))
+            for exemplar in (exemplars or {}).get(key, ()):  # OpenMetrics: the slowest requests' trace ids
+                index = next((i for i, b in enumerate(BUCKETS_SECONDS) if exemplar.value <= b), len(buckets) - 1)
+                buckets[index] = (*buckets[index][:2], exemplar)
             duration.add_metric(list(key), buckets, sum_value=sink.sum / 1000.0)
         yield duration
 
@@ -363,6 +368,23 @@ class FixloadCollector(Collector):
         yield GaugeMetricFamily("fixload_thresholds_failing", "thresholds failing now", value=float(failing))
 
 
+def _exemplars(slowest: dict[str, list[dict[str, Any]]]) -> dict[tuple[str, ...], list[Exemplar]]:
+    """The scenarios' slowest requests (fixload.metrics.failures) as exemplars of their request series: a
+    trace id (or the request id) and the latency in seconds; a bucket shows one, so the slowest wins."""
+    out: dict[tuple[str, ...], list[Exemplar]] = {}
+    for scenario, requests in slowest.items():
+        for request in reversed(requests):  # slowest last: it wins its bucket
+            ident = {"trace_id": request["traceId"]} if request.get("traceId") else {}
+            if request.get("requestId"):
+                ident["request_id"] = request["requestId"]
+            if not ident:
+                continue
+            tags = {"scenario": scenario, **{k: str(request.get(k, "")) for k in ("name", "method", "status")}}
+            key = tuple(_labels(tags))
+            out.setdefault(key, []).append(Exemplar(ident, float(request.get("latencyMs") or 0.0) / 1000.0))
+    return out
+
+
 def _le(bound: float) -> str:
     return repr(float(bound))
 
@@ -376,8 +398,11 @@ def registry_for(live: Live) -> CollectorRegistry:
     return run.prometheus_registry
 
 
-def exposition(live: Live) -> bytes:
-    return generate_latest(registry_for(live))
+def exposition(live: Live, accept: str = "") -> tuple[bytes, str]:
+    """The scrape's body and content type: OpenMetrics (with exemplars) when `accept` asks for it, else
+    Prometheus' text format, as `prometheus_client`'s own servers negotiate it."""
+    encoder, content_type = choose_encoder(accept)
+    return encoder(registry_for(live)), content_type
 
 
 def add_arguments(parser: Any) -> None:
@@ -423,7 +448,10 @@ def install(live: Live, web_ui: Any) -> None:
         @web_ui.app.route("/metrics")
         @web_ui.auth_required_if_enabled
         def fixload_metrics() -> Response:
-            return Response(exposition(live), content_type=CONTENT_TYPE_LATEST)
+            from flask import request
+
+            body, content_type = exposition(live, request.headers.get("Accept", ""))
+            return Response(body, content_type=content_type)
 
     options = environment.parsed_options
     port = int(getattr(options, "prometheus_port", 0) or 0) if options is not None else 0
