@@ -9,7 +9,8 @@ from typing import Any
 import pytest
 
 from fixload.simulator.process import SimulatorProcess
-from fixload.simulator.store import Limits, Store
+from fixload.simulator.records import Limits
+from fixload.simulator.store import Store
 
 
 def iso(delta_minutes: float = 0) -> str:

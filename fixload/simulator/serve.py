@@ -26,7 +26,8 @@ from fixload.common.files import atomic_write
 from .app import Settings, SimulatorApp
 from .auth import mint
 from .faults import PRESETS, FaultError
-from .store import Identity, Store
+from .records import Identity
+from .store import Store
 
 TOKEN_LIFETIME_S = 7 * 24 * 3600
 
