@@ -1,41 +1,15 @@
 """fixload on Locust's web UI (master or local runner): the start form, the run's banner and charts, two tabs.
 
-Locust's React UI shows extra tabs from three template arguments and one field of its `/stats/requests`
-poll (the mechanism of Locust's `examples/extend_web_ui.py`): `extended_tabs` (title + key),
-`extended_tables` (the columns of each tab), `extended_csv_files` (links on the *Download Data* tab), and
-`extended_stats` (the rows, refreshed with every poll, every 2 s). Nothing of Locust is patched: template
-arguments are set at `init` (Locust's `update_template_args()` keeps keys it does not own), and everything
-else goes through Flask's own hooks on Locust's app:
+Nothing of Locust is patched: template arguments set at `init` add the *Scenarios* and *Thresholds* tabs
+(Locust's `extended_tabs`/`extended_tables`/`extended_stats`, as its `examples/extend_web_ui.py`), and
+Flask's own hooks on Locust's app do the rest: START (`POST /swarm`) is validated first, as the command
+line's `init` is (a bad value is refused, shown and logged; nothing starts), a Host other than the
+configured target is refused, and one script (`/fixload/ui.js`) draws the banner and the chart panel.
+Only the page itself can drive the UI (`fixload.surfaces.guard`, installed first; docs/web-ui-security.md).
+Routes (behind `--web-login` when it is on): `/fixload/status.json`, `/fixload/panel.json`,
+`/fixload/summary.json`, `/fixload/ui.js`; everything served passes through `redact()`.
 
-- **START** (`POST /swarm`) is checked first by a `before_request` hook: blank fields mean "not set" (the
-  environment's / profile's value), the multiplier is parsed from its string, and the profile, environment,
-  multiplier and thresholds go through `driver.configure` (`validation.validate_run`), as the command line's
-  `init` does. A bad
-  value is answered `{"success": false, "message": ...}` (Locust's form shows it next to START), logged (the
-  Logs tab) and shown in the banner; nothing starts. A good one is written to the options typed, and the
-  fields are taken out of the form so Locust's generic handler cannot store them as strings.
-- A **Host** that is not the configured target (the host the process started with: `K6_BASE_URL`, the
-  embedded simulator's, or `-H`) is refused, so the flows' tokens go only there, unless
-  `--allow-host-override`.
-- The page gets one script (`/fixload/ui.js`, injected by an `after_request` hook on `/`) that polls
-  `/fixload/panel.json` and draws the banner (waiting for the common start instant / running / finalizing,
-  then the verdict with its exit code and the summary link, or why START was refused), the chart panel below
-  Locust's tabs (the HTML report's own charts, `render.scenario_charts`, from the same time series), and
-  says on the form that users and ramp-up are set by the profile.
-
-Tabs (shown once a test has started, as Locust shows its own):
-- *Scenarios*: per scenario the executor, target rate now vs achieved (iterations started per second over
-  the last few seconds), VUs busy/allocated/max, scheduled/started/dropped/completed, p95 of the last
-  seconds; the "now" columns are blank once the test has stopped;
-- *Thresholds*: every expression with its observed value so far, with its unit, and pass/fail (pending
-  without samples); after the test, the final evaluation from the summary.
-
-Only the page itself can drive the UI (`fixload.surfaces.guard`, installed first): START applies only the
-fields the form shows and never replaces a file that is not a fixload summary (docs/web-ui-security.md).
-
-Routes (all behind `--web-login` when it is on): `/fixload/status.json` (both tabs' data),
-`/fixload/panel.json` (banner and charts), `/fixload/summary.json` (the summary of the last finished test;
-404 before one exists), `/fixload/ui.js`. Everything served passes through `redact()`.
+Each rule in full: docs/design-notes.md#surfaces-webui.
 """
 
 from __future__ import annotations
