@@ -107,6 +107,7 @@ def _phase(times: list[float], period: float) -> float:
     return statistics.median(at - m * period for m, at in enumerate(sorted(times)))
 
 
+@pytest.mark.slow  # fast twin: the PlanClock unit tests in this module
 def test_skewed_workers_shift_their_own_starts_by_the_skew(simulator: SimulatorProcess, tmp_path: Path) -> None:
     """Workers 0.3 s ahead and 0.3 s behind the master: each worker's starts shift by its skew, and the
     target sees k6's count exactly (started == scheduled, nothing dropped, nothing twice). In the same run,

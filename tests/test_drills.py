@@ -185,6 +185,7 @@ def test_target_refusing_connections_from_the_start(tmp_path: Path) -> None:
     assert_no_tokens(drill, env)
 
 
+@pytest.mark.slow  # fast twin: test_exit_codes.py::test_dead_target_with_fixtures_given_is_target_unreachable
 def test_target_refusing_connections_at_setup(tmp_path: Path) -> None:
     """Nothing listens and the fixtures must be looked up: setup fails on its first call, exit 107 within
     seconds, the reason names the step and the refused connection, and no iteration starts."""
@@ -203,6 +204,7 @@ def test_target_refusing_connections_at_setup(tmp_path: Path) -> None:
     assert_no_tokens(drill, env)
 
 
+@pytest.mark.slow  # fast twin: test_hostile_targets.py (resets mid-body)
 def test_target_dying_mid_run(tmp_path: Path) -> None:
     """The simulator is stopped mid-run: later requests fail (connection refused); the run still ends on
     schedule, the threshold on http_req_failed fails (exit 99) and the reason names the connection failures."""

@@ -60,6 +60,7 @@ def _distributed(simulator: SimulatorProcess, tmp_path: Path, seconds: int) -> N
     assert fx["experiment"]["workers"] == 2
 
 
+@pytest.mark.slow  # fast twin: test_fixtures.py::test_fixtures_are_provisioned_once_with_two_workers
 def test_two_workers_10s(simulator: SimulatorProcess, tmp_path: Path) -> None:
     """Same ±1% and start lag with the schedule split over two workers; server count == started (no twice).
     10 s: the counts are exact at any length; the 60 s run is the slow test below."""
@@ -90,6 +91,7 @@ def fixload_t0(simulator: SimulatorProcess) -> float:
     return arrivals(simulator, "payments_flow")[0]  # payments' iteration 0 starts at plan time 0
 
 
+@pytest.mark.slow  # fast twin: test_no_false_green.py::test_a_paused_master_whose_worker_left_ends_in_error
 def test_killed_worker_share_is_taken_over(simulator: SimulatorProcess, tmp_path: Path) -> None:
     """SIGKILL one of two workers 6 s into a 15 s run: from 5 s after the kill the target sees the full rate."""
     seconds = 15
@@ -140,6 +142,7 @@ def test_killed_worker_share_is_taken_over(simulator: SimulatorProcess, tmp_path
         assert s["droppedReasons"]["worker_lost"] > 0, s
 
 
+@pytest.mark.slow  # fast twin: test_compose.py::test_a_worker_joining_mid_run_gets_fixtures_and_its_share
 def test_a_worker_joining_mid_run_ends_the_run_on_time_with_every_iteration_accounted(
     simulator: SimulatorProcess, tmp_path: Path
 ) -> None:

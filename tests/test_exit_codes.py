@@ -90,6 +90,7 @@ def wait_for_traffic(sim: SimulatorProcess, requests: int, timeout: float = 30.0
 # ------------------------------------------------------------------------------------ 0 and 99 by results
 
 
+@pytest.mark.slow  # fast twin: test_readme.py::test_fixload_run_without_a_target_runs_the_embedded_simulator
 def test_passing_run_exits_0_with_a_k6_readable_summary(tmp_path: Path, make_simulator: Any) -> None:
     sim = make_simulator()
     run = start_locust(tmp_path, PASS, sim.base_url, sim.env)
@@ -180,6 +181,7 @@ def _kind(values: dict[str, Any]) -> str:
     return "gauge"
 
 
+@pytest.mark.slow  # fast twin: test_tracing_run.py (a 500 fault fails the run)
 def test_fault_injected_5xx_fails_the_threshold_and_exits_99(tmp_path: Path, make_simulator: Any) -> None:
     sim = make_simulator(faults=[PURCHASE_503])
     run = start_locust(tmp_path, PASS, sim.base_url, sim.env)

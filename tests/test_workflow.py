@@ -137,6 +137,7 @@ def one_scenario_profile(directory: Path) -> Path:
     return path
 
 
+@pytest.mark.slow  # fast twin: the workflow's structure tests in this module
 def test_the_shell_steps_run_locally(tmp_path):
     """Validate, run (embedded simulator), compare with no previous run, with an equal one, with a faster one."""
     profile = one_scenario_profile(tmp_path)

@@ -204,10 +204,8 @@ def install(run: Runtime) -> None:
             writer.current = ({}, "", when)
             return
         request_id, trace_id, step = found
-        extra = {"step": redact(step)}
-        if request_id:
-            extra["request_id"] = request_id
-        writer.current = (extra, trace_id, when)
+        tags = {"step": redact(step), **({"request_id": request_id} if request_id else {})}
+        writer.current = (tags, trace_id, when)
 
     environment.events.test_start.add_listener(on_test_start)
     environment.events.request.add_listener(on_request)
