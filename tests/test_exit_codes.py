@@ -205,7 +205,11 @@ def test_fault_injected_5xx_fails_the_threshold_and_exits_99(tmp_path: Path, mak
 # --------------------------------------------------------------------------------------------- abortOnFail
 
 
-@pytest.mark.parametrize("workers", [0, 2], ids=["local", "master-2-workers"])
+@pytest.mark.parametrize(
+    "workers",
+    [0, pytest.param(2, marks=pytest.mark.slow)],  # the distributed case is slow; the local one is its fast twin
+    ids=["local", "master-2-workers"],
+)
 def test_abort_on_fail_stops_the_run_early_and_exits_99(tmp_path: Path, make_simulator: Any, workers: int) -> None:
     sim = make_simulator(faults=[PURCHASE_503])
     run = start_locust(tmp_path, ABORT, sim.base_url, sim.env, workers=workers)
