@@ -16,7 +16,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,26 @@ class Process:
                 self.popen.kill()
                 self.popen.wait(timeout=5)
         return self.popen.returncode
+
+
+@contextlib.contextmanager
+def web_ui(simulator: Any, directory: Path, profile: Path) -> Iterator[tuple[str, Process]]:
+    """A `locust` web UI on loopback for `profile` against `simulator`, up and answering: (its base URL, its
+    process), stopped on the way out. The summary and HTML report go to `directory`."""
+    from tests.support import free_port
+
+    port = free_port()
+    argv = [*LOCUST, "-f", "locustfiles/", "--profile", str(profile), "-H", simulator.base_url]
+    argv += ["--web-port", str(port), "--web-host", "127.0.0.1", "--summary", str(directory / "summary.json")]
+    argv += ["--html-report", str(directory / "report.html")]
+    proc = Process(argv, child_env(simulator.env), directory, "locust")
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: http_get(base + "/")[0] == 200 or proc.popen.poll() is not None, 30, "the web UI")
+        assert proc.popen.poll() is None, proc.output()[-3000:]
+        yield base, proc
+    finally:
+        proc.stop()
 
 
 def child_env(extra: Mapping[str, str]) -> dict[str, str]:

@@ -25,7 +25,6 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from tests.support import free_port, wait_for
 from tests.surfacekit import (
-    LOCUST,
     SCREENSHOTS,
     DevToolsPage,
     Process,
@@ -35,6 +34,7 @@ from tests.surfacekit import (
     http_get,
     require_browser,
     scaled_profile,
+    web_ui,
 )
 
 FACTOR = 5.0  # 60 s -> 12 s
@@ -49,15 +49,7 @@ BANNER = "(document.getElementById('fixload-banner') || {}).innerText || ''"
 def ui(simulator, tmp_path_factory):
     directory = tmp_path_factory.mktemp("webui")
     profile = scaled_profile(directory, FACTOR)
-    port = free_port()
-    argv = [*LOCUST, "-f", "locustfiles/", "--profile", str(profile), "-H", simulator.base_url]
-    argv += ["--web-port", str(port), "--web-host", "127.0.0.1", "--summary", str(directory / "summary.json")]
-    argv += ["--html-report", str(directory / "report.html")]
-    proc = Process(argv, child_env(simulator.env), directory, "locust")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: http_get(base + "/")[0] == 200 or proc.popen.poll() is not None, 30, "the web UI")
-        assert proc.popen.poll() is None, proc.output()[-3000:]
+    with web_ui(simulator, directory, profile) as (base, proc):
         yield {
             "base": base,
             "dir": directory,
@@ -67,8 +59,6 @@ def ui(simulator, tmp_path_factory):
             "sim": simulator,
             "seen": [],
         }
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")

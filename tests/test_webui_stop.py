@@ -18,17 +18,14 @@ import time
 
 import pytest
 
-from tests.support import free_port, wait_for
+from tests.support import wait_for
 from tests.surfacekit import (
-    LOCUST,
     SCREENSHOTS,
     DevToolsPage,
-    Process,
-    child_env,
     get_json,
-    http_get,
     require_browser,
     scaled_profile,
+    web_ui,
 )
 
 FACTOR = 12.0  # 60 s -> 5 s
@@ -43,19 +40,8 @@ ALERTS = "[...document.querySelectorAll('.MuiAlert-message')].map(a => a.innerTe
 @pytest.fixture(scope="module")
 def ui(simulator, tmp_path_factory):
     directory = tmp_path_factory.mktemp("webui-stop")
-    profile = scaled_profile(directory, FACTOR)
-    port = free_port()
-    argv = [*LOCUST, "-f", "locustfiles/", "--profile", str(profile), "-H", simulator.base_url]
-    argv += ["--web-port", str(port), "--web-host", "127.0.0.1", "--summary", str(directory / "summary.json")]
-    argv += ["--html-report", str(directory / "report.html")]
-    proc = Process(argv, child_env(simulator.env), directory, "locust")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(lambda: http_get(base + "/")[0] == 200 or proc.popen.poll() is not None, 30, "the web UI")
-        assert proc.popen.poll() is None, proc.output()[-3000:]
+    with web_ui(simulator, directory, scaled_profile(directory, FACTOR)) as (base, proc):
         yield {"base": base, "proc": proc}
-    finally:
-        proc.stop()
 
 
 @pytest.fixture(scope="module")
