@@ -93,7 +93,7 @@ def seeded_summary(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         executor = ScenarioExecutor(plan.scenarios[name], Share(), _recording(run), PlanClock(clock.now))
         executors[name] = (executor, executor.join())
     fire = environment.events.request.fire
-    for i in range(3000):
+    for _ in range(3000):
         name = rng.choice(list(SCENARIOS))
         executor, vu = executors[name]
         due = executor.now()
