@@ -66,7 +66,7 @@ def _plan(rate: int, seconds: float, vus: int) -> Any:
 def claim(n: int) -> float:
     """One claim: the earliest unclaimed start taken from a constant-arrival-rate schedule."""
     plan = _plan(1_000_000, 3600.0, 1)
-    executor = ArrivalRateExecutor(plan.scenarios["ping"], Share(), lambda *_: None, PlanClock(time.monotonic()))
+    executor = ArrivalRateExecutor(plan.scenarios["ping"], Share(), None, PlanClock(time.monotonic()))
 
     def body(count: int) -> None:
         take = executor._next
@@ -131,14 +131,16 @@ def metrics(n: int) -> tuple[float, float]:
     from fixload.metrics.registry import define_run_metrics
 
     define_run_metrics(run.registry, ())
-    emit = run.emitter()
     tags = {"scenario": "ping"}
+    record_lag, record_iteration, record_duration = (
+        run.registry.recorder(name, tags) for name in ("iteration_start_lag", "iterations", "iteration_duration")
+    )
 
     def iteration(count: int) -> None:
         for _ in range(count):
-            emit("iteration_start_lag", 0.5, tags)
-            emit("iterations", 1.0, tags)
-            emit("iteration_duration", 1.0, tags)
+            record_lag(0.5)
+            record_iteration(1.0)
+            record_duration(1.0)
 
     install_recorder(run)
     on_request = env.events.request.listeners[0]
@@ -159,7 +161,7 @@ def engine(rate: int, seconds: float, vus: int) -> dict[str, float]:
     from fixload.metrics.registry import define_run_metrics
 
     define_run_metrics(run.registry, ())
-    eng = Engine(plan, Share(0, 1, time.time() + 0.05, 0.0), run.emitter())
+    eng = Engine(plan, Share(0, 1, time.time() + 0.05, 0.0), run.registry)
 
     def vu_loop() -> None:
         vu = eng.join("ping")

@@ -47,7 +47,7 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
     attach(environment, runtime)
     if not driver.configure_at_init(runtime):
         return
-    samples.install(runtime)  # before the recorder: which request its HTTP samples belong to
+    samples.install(runtime)
     otel.install(runtime)  # before the driver: setup's requests are exported too
     recorder.install(runtime)
     if runner is not None:
@@ -58,7 +58,7 @@ def on_init(environment: Any, runner: Any = None, web_ui: Any = None, **_: Any) 
     progress.install(view)
     prometheus.install(view, web_ui)
     reports.install(runtime)
-    samples.install_end(runtime)  # after the recorder and the summary: ends a request's samples, the file
+    samples.install_end(runtime)  # after the summary: the file closes with the end's samples in it
     otel.install_end(runtime)  # after the summary: the run span's events come from it
     webauth.install_for(runtime, web_ui)
     if web_ui is not None and role.leads:

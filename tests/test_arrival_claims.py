@@ -15,6 +15,7 @@ import pytest
 from fixload.engine.arrival_rate import START_GRID_S, ArrivalRateExecutor
 from fixload.engine.base import Share
 from fixload.engine.engine import Engine
+from fixload.metrics.registry import Registry
 from fixload.profile.plan import build_plan
 from fixload.profile.schema import Profile
 
@@ -22,9 +23,9 @@ from fixload.profile.schema import Profile
 def _engine(scenario: dict[str, Any], share: Share | None = None) -> Engine:
     profile = Profile.model_validate({"profile": "claims", "scenarios": {"s": {"exec": "booking_flow", **scenario}}})
     samples: list[tuple[str, float]] = []
-    engine = Engine(
-        build_plan(profile), share or Share(0, 1, time.time() + 0.05, 0.0), lambda n, v, t: samples.append((n, v))
-    )
+    registry = Registry()
+    registry.add_tap(lambda n, v, t: samples.append((n, v)))  # every sample the executors record
+    engine = Engine(build_plan(profile), share or Share(0, 1, time.time() + 0.05, 0.0), registry)
     engine.samples = samples  # type: ignore[attr-defined]
     return engine
 
@@ -228,3 +229,22 @@ def test_the_heap_is_frozen_while_the_engine_runs_and_unfrozen_after() -> None:
     assert engine.finished.wait(10)
     gevent.killall(users)
     assert gc.get_freeze_count() == 0
+
+
+def test_no_iteration_starts_before_it_is_due_while_iterations_keep_the_loop_busy() -> None:
+    """Iterations that run for milliseconds without yielding leave the gevent loop's cached time behind;
+    a VU's timer counted from it rang early, and starts began up to tens of ms before they were due."""
+    scenario = {"executor": "constant-arrival-rate", "rate": 200, "duration": "1s", "preAllocatedVUs": 20, "maxVUs": 20}
+    engine = _engine(scenario)
+
+    def busy_loop() -> None:
+        vu = engine.join("s")
+        while vu.next_iteration():
+            until = time.perf_counter() + 0.003
+            while time.perf_counter() < until:  # CPU work that never yields: the VU claims its next start
+                pass  # from inside the same turn of the loop, whose cached time is 3 ms old by then
+
+    counts = _run(engine, [gevent.spawn(busy_loop) for _ in range(20)], 10)
+    lags = [v for n, v in engine.samples if n == "iteration_start_lag"]  # type: ignore[attr-defined]
+    assert counts["started"] == len(lags) > 150
+    assert min(lags) >= 0.0, f"{sum(lag < 0 for lag in lags)} starts began early, the earliest by {-min(lags):.2f} ms"

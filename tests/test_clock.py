@@ -65,7 +65,7 @@ def _engine(rate: int, seconds: float, vus: int) -> tuple[Engine, list[float]]:
     )
     run = Runtime(None)  # type: ignore[arg-type]
     define_run_metrics(run.registry, ())
-    engine = Engine(build_plan(profile), Share(0, 1, time.time() + 0.1, 0.0), run.emitter())
+    engine = Engine(build_plan(profile), Share(0, 1, time.time() + 0.1, 0.0), run.registry)
     return engine, []
 
 

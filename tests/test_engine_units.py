@@ -92,7 +92,7 @@ def test_shared_iterations_follow_the_vus_each_runner_got(iterations: int, count
     parts = []
     offset = 0
     for index, count in enumerate(counts):
-        executor = SharedIterationsExecutor(plan, Share(index, len(counts)), lambda *a: None, PlanClock(0.0))
+        executor = SharedIterationsExecutor(plan, Share(index, len(counts)), None, PlanClock(0.0))
         executor.assign(VUSlot(offset, count, sum(counts)))
         offset += count
         parts.append(executor.remaining)

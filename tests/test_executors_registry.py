@@ -85,7 +85,7 @@ def test_a_plan_for_all_six_executors_comes_from_the_registry() -> None:
 
 def test_the_engine_runs_each_scenario_on_its_executors_runtime() -> None:
     plan = build_plan(parse_profile(_profile()))
-    engine = Engine(plan, Share(), lambda *_: None, clock=PlanClock(0.0))
+    engine = Engine(plan, Share(), None, clock=PlanClock(0.0))
     assert {name: type(executor) for name, executor in engine.executors.items()} == {
         kind: RUNTIMES[kind] for kind in K6_EXECUTORS
     }

@@ -13,7 +13,6 @@ from fixload.metrics.registry import BUILTIN_METRICS, Registry
 from fixload.metrics.sinks import (
     BIN_LIMIT,
     EXACT_LIMIT,
-    PENDING_LIMIT,
     RELATIVE_ACCURACY,
     CounterSink,
     GaugeSink,
@@ -157,19 +156,25 @@ def test_trend_handles_zero_and_negative_values_past_the_exact_limit():
     assert (restored.min, restored.max, restored.count) == (sink.min, sink.max, sink.count)
 
 
+BATCH = 256
+"""Samples a test adds between two folds, where it folds by hand (a run folds at every read and sample)."""
+
+
 def test_trend_samples_held_back_from_the_sketch_are_in_every_read():
-    # a sink read while samples are still pending (not a multiple of PENDING_LIMIT): its percentiles, its
-    # snapshot and a merge count every sample, and match a sink whose sketch got each sample at once
+    # a sink read while samples are still buffered: its percentiles, its snapshot and a merge count every
+    # sample, and match a sink whose sketch got each sample at once
     rng = random.Random(11)
-    values = [rng.lognormvariate(3, 1) for _ in range(EXACT_LIMIT * 3 + PENDING_LIMIT // 2 + 7)]
+    values = [rng.lognormvariate(3, 1) for _ in range(EXACT_LIMIT * 3 + BATCH // 2 + 7)]
     sink, reference = TrendSink(), TrendSink()
     for i, v in enumerate(values):
         sink.add(v)
         reference.add(v)
-        reference._flush()
+        reference.fold()
         if i in (EXACT_LIMIT * 2 + 3, len(values) - 1):  # mid-batch reads
             assert sink.percentile(95) == reference.percentile(95)
-            assert sink.snapshot() == reference.snapshot()
+            folded, one_by_one = sink.snapshot(), reference.snapshot()
+            assert folded.pop("sum") == pytest.approx(one_by_one.pop("sum"), rel=1e-12)  # added in another order
+            assert folded == one_by_one
     merged = TrendSink()
     merged.add(1.0)  # pending in the target too
     merged.merge(sink)
@@ -219,19 +224,72 @@ def test_trend_bins_are_those_ddsketch_gives_sample_by_sample():
     from ddsketch.store import CollapsingHighestDenseStore, CollapsingLowestDenseStore
 
     rng = random.Random(23)
-    values = [rng.lognormvariate(1, 2) for _ in range(PENDING_LIMIT * 7 + 5)]
-    values += [0.0, -3.5, -0.25, 1e-12, 1e9] + [rng.uniform(1, 3) for _ in range(PENDING_LIMIT * 2)]
+    values = [rng.lognormvariate(1, 2) for _ in range(BATCH * 7 + 5)]
+    values += [0.0, -3.5, -0.25, 1e-12, 1e9] + [rng.uniform(1, 3) for _ in range(BATCH * 2)]
+    values += [rng.choice((1e-15, 1e12, 3e-6, 42.0)) for _ in range(BATCH * 2)]  # positive, collapsing
     pos, neg = CollapsingLowestDenseStore(BIN_LIMIT), CollapsingHighestDenseStore(BIN_LIMIT)
     reference = BaseDDSketch(LogarithmicMapping(RELATIVE_ACCURACY), pos, neg, 0.0)
     sink = TrendSink()
-    for v in values:
+    for i, v in enumerate(values):
         reference.add(v)
-        sink.add(v)
+        sink.record(v)
+        if i % BATCH == BATCH - 1:
+            sink.fold()  # batches of positive values (keys in C), and one with zero and negative values
+    assert pos.is_collapsed and sink.pos.is_collapsed
     assert sink.pos.bins == pos.bins and sink.pos.min_key == pos.min_key and sink.pos.max_key == pos.max_key
     assert sink.neg.bins == neg.bins and sink.pos.count == pos.count and sink.neg.count == neg.count
     assert sink.sketch.count == reference.count == len(values)
     for q in (0.0, 0.01, 0.25, 0.5, 0.95, 0.999, 1.0):
         assert sink.sketch.get_quantile_value(q) == reference.get_quantile_value(q), q
+
+
+def test_a_batch_s_keys_are_the_mapping_s_own():
+    """`_keys` computes LogarithmicMapping.key in C over a batch: the same key for every value, including
+    values at bin edges, tiny and huge ones."""
+    from fixload.metrics.sinks import MAPPING, _keys
+
+    rng = random.Random(3)
+    values = [rng.lognormvariate(0, 6) for _ in range(20_000)]
+    values += [MAPPING.value(k) for k in range(-2000, 2000, 7)]  # a bin's representative value
+    values += [MAPPING.min_possible * 1.5, 1e-300, 1e300, 1.0, 2.0, 1 + 1e-15]
+    assert list(_keys(values)) == [MAPPING.key(v) for v in values]
+
+
+def test_counter_rate_and_trend_record_through_their_buffer_and_read_folded():
+    counter, rate, trend = CounterSink(), RateSink(), TrendSink()
+    for i in range(10):
+        counter.record(2.0)
+        rate.record(float(i % 3 == 0))
+        trend.record(float(i + 1))
+    assert (counter.count, counter.samples) == (20.0, 10)
+    assert (rate.passes, rate.total, rate.fails) == (4, 10, 6)
+    assert (trend.count, trend.min, trend.max, trend.avg) == (10, 1.0, 10.0, 5.5)
+    rate.record(float("nan"))  # non-zero: a pass, as k6 counts it
+    rate.record(-0.0)  # zero: a fail
+    assert (rate.passes, rate.total) == (5, 12)
+
+
+def test_reset_empties_the_sinks_in_place_so_kept_handles_stay_valid():
+    registry = Registry()
+    record = registry.recorder("http_reqs", {"scenario": "s"})
+    record(1.0)
+    generation = registry.generation
+    snapshot = registry.snapshot(reset=True)
+    assert snapshot["metrics"][[m["name"] for m in snapshot["metrics"]].index("http_reqs")]["series"]
+    assert registry.generation == generation and registry.aggregate("http_reqs").count == 0
+    record(1.0)
+    record(1.0)
+    assert registry.aggregate("http_reqs").count == 2.0
+
+
+def test_a_tap_gets_every_sample_of_a_handle_taken_after_it_came():
+    registry = Registry()
+    seen: list[tuple[str, float]] = []
+    before = registry.generation
+    registry.add_tap(lambda name, value, tags: seen.append((name, value)))
+    assert registry.generation != before  # handles taken before the tap must be taken again
+    registry.recorder("iterations", {"scenario": "s"})(1.0)
+    assert seen == [("iterations", 1.0)] and registry.aggregate("iterations").count == 1.0
 
 
 # -------------------------------------------------------------------------------- series and queries

@@ -31,7 +31,7 @@ STEADY = {"executor": "constant-arrival-rate", "rate": 200, "duration": "10s", "
 
 def _stopped_mid_run(stop_at: float, work: float = 0.04, stop_starting: bool = True) -> dict[str, int]:
     profile = Profile.model_validate({"profile": "stop", "scenarios": {"s": {"exec": "booking_flow", **STEADY}}})
-    engine = Engine(build_plan(profile), Share(0, 1, time.time() + 0.1, 0.0), lambda n, v, t: None)
+    engine = Engine(build_plan(profile), Share(0, 1, time.time() + 0.1, 0.0), None)
     stopping = False
     vus: dict[gevent.Greenlet, Any] = {}
 

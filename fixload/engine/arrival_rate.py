@@ -22,6 +22,7 @@ import time
 from abc import abstractmethod
 from collections import deque
 from collections.abc import Iterator
+from time import monotonic
 from typing import Annotated, Any, ClassVar
 
 import gevent
@@ -31,10 +32,11 @@ from pydantic import Field, model_validator
 
 from fixload.common.clock import PlanClock
 from fixload.common.durations import format_duration
-from fixload.engine.base import Emit, ScenarioConfig, ScenarioExecutor, ScenarioPlan, Share, with_multiplier
+from fixload.engine.base import ScenarioConfig, ScenarioExecutor, ScenarioPlan, Share, with_multiplier
 from fixload.engine.fields import MAX_ITERATIONS, MAX_RATE_PER_SECOND, PositiveDuration, VUCount
 from fixload.engine.schedules import aligned
 from fixload.engine.vu import VU
+from fixload.metrics.registry import Registry
 
 DROP_AFTER_S = 0.001
 """A start that no VU has claimed this long after it fell due, with no VU left to allocate, is dropped. A
@@ -155,8 +157,8 @@ class ArrivalRateExecutor(ScenarioExecutor):
     cell instead of the start itself (`_Source.wake_at`), so one wake-up of the process serves the cell.
     """
 
-    def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit, clock: PlanClock) -> None:
-        super().__init__(plan, share, emit, clock)
+    def __init__(self, plan: ScenarioPlan, share: Share, registry: Registry | None, clock: PlanClock) -> None:
+        super().__init__(plan, share, registry, clock)
         self.parked: deque[VU] = deque()
         """Users beyond the allocated pool: they wait for the allocator to hand them a start."""
         self.waiting: deque[VU] = deque()
@@ -227,10 +229,11 @@ class ArrivalRateExecutor(ScenarioExecutor):
                     return False
                 if handed is _RECLAIM:
                     continue
+                self.counts.scheduled += 1  # a start counts once it is due (`begin` or `drop`)
                 self.begin(vu, handed)
                 return True
             due, _, source = claim
-            now = self.now()
+            now = monotonic() - self._origin
             wake = source.wake_at(due) if due > now else due  # a start already due begins now, grid or not
             delay = wake - now
             if delay > 0:
@@ -258,6 +261,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
                 gevent.sleep(0)
             if due >= source.until:
                 continue  # this share ended before the start was due: the next share has it
+            self.counts.scheduled += 1
             self.begin(vu, due)
             return True
         return False
@@ -400,10 +404,6 @@ class ArrivalRateExecutor(ScenarioExecutor):
         source.until = min(source.until, since)
         self._reclaim(since)
 
-    def begin(self, vu: VU, due: float | None = None) -> None:
-        self.counts.scheduled += 1
-        super().begin(vu, due)
-
     def drop(self, due: float, count: int = 1) -> None:
         self.counts.scheduled += count
         super().drop(due, count)
@@ -492,7 +492,9 @@ def _sleep(vu: VU, delay: float) -> bool:
     timer = hub.loop.timer(delay)
     waiter = Waiter(hub)
     vu._alarm = (timer, waiter)
-    timer.start(waiter.switch, True)
+    # update=True: libev counts a timer from the loop's cached time, which lags behind while callbacks run;
+    # counted from it, the VU woke up to tens of ms before its start was due (a negative start lag)
+    timer.start(waiter.switch, True, update=True)
     try:
         return bool(waiter.get())
     finally:

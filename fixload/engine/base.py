@@ -9,10 +9,10 @@ it runs; fixload.engine.registry lists them by k6 name.
 from __future__ import annotations
 
 import math
-import time
 from abc import abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
+from time import monotonic
 from typing import Any, ClassVar, Self, get_args
 
 import gevent
@@ -23,8 +23,8 @@ from fixload.common.clock import PlanClock
 from fixload.common.durations import format_duration
 from fixload.engine.fields import MAX_ITERATIONS, MAX_VUS, Duration, K6Model, Stage
 from fixload.engine.vu import VU, InterruptIteration
+from fixload.metrics.registry import Registry
 
-Emit = Callable[[str, float, dict[str, str]], None]
 DROPS_RECORD_EVERY = 0.1
 """Plan seconds between two `dropped_iterations` samples of an executor that keeps dropping: the drops of
 that stretch go in as one sample of their number (the counter's sum, and so every threshold, is the same;
@@ -232,19 +232,25 @@ class Counts:
 
 
 class ScenarioExecutor:
-    """Common machinery: VU bookkeeping, iteration metrics, gracefulStop."""
+    """Common machinery: VU bookkeeping, iteration metrics, gracefulStop.
 
-    def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit, clock: PlanClock) -> None:
+    An iteration records k6's `iterations`, `iteration_duration` and fixload's `iteration_start_lag` through
+    handles on its scenario's series (`Registry.recorder`), taken once and again only when the registry's
+    taps change: a sample is then one C call. `registry` None (unit tests, benches): a registry of its own."""
+
+    def __init__(self, plan: ScenarioPlan, share: Share, registry: Registry | None, clock: PlanClock) -> None:
         self.plan = plan
         self.name = plan.name
         self.share = share
-        self.emit = emit
+        self.registry = registry if registry is not None else Registry()
         self.clock = clock
         self._origin = clock.origin
         self.counts = Counts()
         self.vus: list[VU] = []
         self.done = Event()
         self.tags = {"scenario": plan.name, **plan.scenario.tags}
+        self._generation = -1  # the registry generation the handles below belong to (`_take_handles`)
+        self._record_lag = self._record_iteration = self._record_duration = _unset
         self._greenlets: list[gevent.Greenlet] = []
         self._unrecorded_drops = 0
         self._drops_recorded_at = -math.inf
@@ -263,8 +269,9 @@ class ScenarioExecutor:
 
     # clock -----------------------------------------------------------------------------------------------
     def now(self) -> float:
-        """Plan time in seconds (0 = the moment all scenarios' clocks start), on this process's monotonic clock."""
-        return time.monotonic() - self._origin
+        """Plan time in seconds (0 = the moment all scenarios' clocks start), on this process's monotonic clock
+        (the per-iteration paths compute it inline, as `monotonic() - self._origin`)."""
+        return monotonic() - self._origin
 
     def sleep_until(self, plan_time: float) -> None:
         """Sleep until `plan_time` (the VU executors' scenario end)."""
@@ -278,27 +285,43 @@ class ScenarioExecutor:
         self.vus.append(vu)
         return vu
 
+    # metrics ---------------------------------------------------------------------------------------------
+    def _take_handles(self) -> None:
+        """The handles on this scenario's iteration series, for the registry's generation now."""
+        registry = self.registry
+        generation = registry.generation
+        self._record_lag = registry.recorder("iteration_start_lag", self.tags)
+        self._record_iteration = registry.recorder("iterations", self.tags)
+        self._record_duration = registry.recorder("iteration_duration", self.tags)
+        self._generation = generation
+
     def begin(self, vu: VU, due: float | None = None) -> None:
-        now = self.now()
+        """`vu` starts an iteration now; `due`: when the schedule had it (its start lag is recorded)."""
+        now = monotonic() - self._origin
         vu.busy_since = now
-        self.counts.started += 1
-        self.counts.active += 1
+        counts = self.counts
+        counts.started += 1
+        counts.active += 1
         if due is not None:
-            lag = now - due
-            self.emit("iteration_start_lag", lag * 1000.0, self.tags)
+            if self._generation != self.registry.generation:
+                self._take_handles()
+            self._record_lag((now - due) * 1000.0)
 
     def iteration_finished(self, vu: VU, interrupted: bool) -> None:
         started = vu.busy_since
         vu.busy_since = None
         vu.iterations += 1
-        self.counts.active -= 1
+        counts = self.counts
+        counts.active -= 1
         if interrupted:
-            self.counts.interrupted += 1
+            counts.interrupted += 1
             return
-        self.counts.completed += 1
-        self.emit("iterations", 1.0, self.tags)
+        counts.completed += 1
+        if self._generation != self.registry.generation:
+            self._take_handles()
+        self._record_iteration(1.0)
         if started is not None:
-            self.emit("iteration_duration", (self.now() - started) * 1000.0, self.tags)
+            self._record_duration((monotonic() - self._origin - started) * 1000.0)
 
     def leave(self, vu: VU) -> None:
         """`vu`'s user has ended (`VU.leave`); VU executors keep its place (their VUs are numbered)."""
@@ -347,7 +370,7 @@ class ScenarioExecutor:
 
     def record_drops(self) -> None:
         if self._unrecorded_drops:
-            self.emit("dropped_iterations", float(self._unrecorded_drops), self.tags)
+            self.registry.add("dropped_iterations", float(self._unrecorded_drops), self.tags)
             self._unrecorded_drops = 0
 
     def release_all(self) -> None:
@@ -386,3 +409,8 @@ class ScenarioExecutor:
 
     def target_rate(self) -> float | None:
         return None
+
+
+def _unset(value: float) -> None:
+    """An iteration handle before `_take_handles` (never called: `begin` takes them first)."""
+    raise AssertionError("an iteration handle used before `_take_handles`")

@@ -16,9 +16,10 @@ from gevent.event import Event
 
 from fixload.common.clock import PlanClock
 from fixload.common.secrets import redact
-from fixload.engine.base import Emit, ScenarioExecutor, ScenarioPlan, Share, VUSlot
+from fixload.engine.base import ScenarioExecutor, ScenarioPlan, Share, VUSlot
 from fixload.engine.registry import RUNTIMES
 from fixload.engine.vu import VU
+from fixload.metrics.registry import Registry
 
 logger = logging.getLogger("fixload")
 
@@ -45,7 +46,7 @@ class Engine:
         self,
         plan: Scenarios,
         share: Share,
-        emit: Emit,
+        registry: Registry | None,
         on_crash: Callable[[str], None] | None = None,
         clock: PlanClock | None = None,
     ) -> None:
@@ -55,7 +56,7 @@ class Engine:
         self.share = share
         self.clock = clock if clock is not None else PlanClock.from_wall(share.t0)
         self.executors: dict[str, ScenarioExecutor] = {
-            name: RUNTIMES[s.executor](s, share, emit, self.clock) for name, s in plan.scenarios.items()
+            name: RUNTIMES[s.executor](s, share, registry, self.clock) for name, s in plan.scenarios.items()
         }
         self.finished = Event()
         self.crash: str | None = None

@@ -16,10 +16,11 @@ import gevent
 from pydantic import Field, model_validator
 
 from fixload.common.clock import PlanClock
-from fixload.engine.base import Emit, ScenarioConfig, ScenarioPlan, Share, VUSlot
+from fixload.engine.base import ScenarioConfig, ScenarioPlan, Share, VUSlot
 from fixload.engine.fields import IterationCount, LongDuration, VUCount
 from fixload.engine.vu import VU
 from fixload.engine.vu_based import VUExecutor
+from fixload.metrics.registry import Registry
 
 
 class SharedIterations(ScenarioConfig):
@@ -49,8 +50,8 @@ class SharedIterations(ScenarioConfig):
 
 
 class SharedIterationsExecutor(VUExecutor):
-    def __init__(self, plan: ScenarioPlan, share: Share, emit: Emit, clock: PlanClock) -> None:
-        super().__init__(plan, share, emit, clock)
+    def __init__(self, plan: ScenarioPlan, share: Share, registry: Registry | None, clock: PlanClock) -> None:
+        super().__init__(plan, share, registry, clock)
         scenario: SharedIterations = plan.scenario
         self.remaining = share.split(scenario.iterations)
         self._taken = 0

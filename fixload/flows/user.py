@@ -153,6 +153,11 @@ class ScenarioUser(User):
         self._idle_until_stopped()
 
     def _start(self) -> None:
+        try:
+            self._check_tasks()
+        except TypeError as exc:  # the class cannot run an iteration: this VU stops, the error said once
+            self._user_error(exc)
+            raise StopUser() from exc
         self._started = True
         try:
             self.on_start()
@@ -163,7 +168,8 @@ class ScenarioUser(User):
             raise StopUser() from exc
 
     def _iterate(self) -> None:
-        task = self._next_task()
+        tasks = self.tasks
+        task = tasks[0] if len(tasks) == 1 else random.choice(tasks)  # weighted: Locust repeats a task by weight
         self._in_iteration = True
         try:
             task(self)
@@ -186,16 +192,16 @@ class ScenarioUser(User):
         except Exception as exc:
             logger.error("Uncaught exception in on_stop: %s\n%s", exc, traceback.format_exc())
 
-    def _next_task(self) -> Any:
-        """One task as Locust's default task set picks it: weighted (Locust repeats a task by its weight)."""
+    def _check_tasks(self) -> None:
+        """Each iteration runs one task, picked as Locust's default task set picks it (weighted): so every task
+        must be a function, and there must be one. Checked once, when the VU starts."""
         if not self.tasks:
             raise TypeError(f"{type(self).__name__} has no tasks: a ScenarioUser needs one @task (its iteration)")
-        task = random.choice(self.tasks)
-        if isinstance(task, type):
-            raise TypeError(
-                f"{type(self).__name__}: a TaskSet ({task.__name__}) cannot be one iteration; write a @task method"
-            )
-        return task
+        for task in self.tasks:
+            if isinstance(task, type):
+                raise TypeError(
+                    f"{type(self).__name__}: a TaskSet ({task.__name__}) cannot be one iteration; write a @task method"
+                )
 
     def _user_error(self, exc: Exception) -> None:
         """Locust's handling of an exception out of a task: the `user_error` event, logged, the user goes on

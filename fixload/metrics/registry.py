@@ -41,7 +41,7 @@ BUILTIN_METRICS: tuple[Metric, ...] = (
     Metric("data_sent", MetricType.COUNTER, ValueType.DATA),
 )
 FIXLOAD_METRICS: tuple[Metric, ...] = (Metric("iteration_start_lag", MetricType.TREND, ValueType.TIME),)
-"""fixload's own metrics, defined on every run beside k6's."""
+"""fixload's own metrics, defined in every registry beside k6's (the executors record them)."""
 
 
 def flow_metrics(flow: str) -> tuple[Metric, ...]:
@@ -56,7 +56,7 @@ def flow_metrics(flow: str) -> tuple[Metric, ...]:
 def define_run_metrics(registry: Registry, flows: Iterable[str]) -> Registry:
     """Every metric a run of these flows defines: what thresholds are checked against (k6: `no metric name
     "X" found`) before any traffic, by every entry point alike."""
-    for metric in (*FIXLOAD_METRICS, *(m for flow in flows for m in flow_metrics(flow))):
+    for metric in (m for flow in flows for m in flow_metrics(flow)):
         registry.define(metric.name, metric.type, metric.contains)
     return registry
 
@@ -79,22 +79,23 @@ Tap = Callable[[str, float, Mapping[str, str]], None]
 class Registry:
     """Every metric of a run, each a set of series keyed by tag set. One per process.
 
-    ``add`` is the hot path (every HTTP sample lands here): one dict lookup for the metric, one for the
-    series, then the sink's own add.
+    ``add`` finds the series (a dict lookup for the metric, a frozenset of the tags for the series) then
+    records; the hot paths instead keep a handle per series (``recorder``) and call it.
     """
 
     def __init__(self, builtins: bool = True) -> None:
         self._metrics: dict[str, Metric] = {}
         self._series: dict[str, dict[TagKey, Sink]] = {}
         self.generation = 0
-        """Bumped by `reset`: a sink obtained from `sink()` belongs to one generation (see `sink`)."""
+        """Bumped when a tap is added or removed: a handle from `recorder` (or a sink from `sink`) belongs to
+        one generation; the hot paths compare it before each use and ask again when it moved."""
         self.taps: tuple[Tap, ...] = ()
         """Called with every sample added in this process (name, value, series tags): `--samples`
         (fixload.surfaces.samples), the OpenTelemetry export (fixload.surfaces.otel). None (the default)
         costs nothing."""
         self._tapped: dict[tuple[str, TagKey], TappedSink] = {}
         if builtins:
-            for metric in BUILTIN_METRICS:
+            for metric in (*BUILTIN_METRICS, *FIXLOAD_METRICS):
                 self.define(metric.name, metric.type, metric.contains)
 
     # -- definitions
@@ -136,9 +137,9 @@ class Registry:
         self.sink(name, tags).add(value)
 
     def sink(self, name: str, tags: Mapping[str, str] | None = None) -> Sink:
-        """The series sink `add(name, ..., tags)` would feed, created if need be, for callers on the hot path
-        that record the same series again and again: they keep it and call its own `add`. It stays valid
-        until `reset()` bumps `generation`; then ask again."""
+        """The series sink `add(name, ..., tags)` would feed, created if need be. A sink lives as long as the
+        registry (`reset` empties it in place); what it feeds changes when a tap is added or removed, which
+        bumps `generation`: a caller keeping it asks again then."""
         try:
             series = self._series[name]
         except KeyError:
@@ -156,6 +157,19 @@ class Registry:
         if tapped is None or tapped.sink is not sink:
             tapped = self._tapped[(name, key)] = TappedSink(sink, name, dict(key), self.taps)
         return tapped  # type: ignore[return-value]  (a sink as far as its callers can tell)
+
+    def recorder(self, name: str, tags: Mapping[str, str] | None = None) -> Callable[[float], None]:
+        """The hot path's handle on one series: a function that records one sample. Without taps it is the
+        sink's `record` (its buffer's `append`: a C call, no Python frame); with taps, an `add` that hands
+        each sample on too. Valid until `generation` changes (a tap added or removed)."""
+        return self.sink(name, tags).record
+
+    def fold(self) -> None:
+        """Fold every sink's buffered samples in (fixload.metrics.sinks): the live view does it as it samples,
+        so no buffer holds more than a few seconds of samples; every read folds the sink it reads anyway."""
+        for series in self._series.values():
+            for sink in series.values():
+                sink.fold()
 
     # -- queries
 
@@ -216,11 +230,11 @@ class Registry:
         self.generation += 1
 
     def reset(self) -> None:
-        """Drop every sample, keep the definitions (a worker does this after sending its delta)."""
+        """Drop every sample, keep the definitions and the series (a worker does this after sending its delta).
+        Each sink is emptied in place, so the handles the hot paths keep (`recorder`) stay valid."""
         for series in self._series.values():
-            series.clear()
-        self._tapped.clear()
-        self.generation += 1
+            for sink in series.values():
+                sink.clear()
 
     def snapshot(self, reset: bool = False) -> dict[str, Any]:
         """Every definition and series as plain msgpack-able data; with reset=True, a delta since the last."""
@@ -266,39 +280,12 @@ class TappedSink:
         for tap in self.taps:
             tap(self.name, float(value), self.tags)
 
+    @property
+    def record(self) -> Callable[[float], None]:
+        return self.add
+
     def __getattr__(self, attr: str) -> Any:
         return getattr(self.sink, attr)
-
-
-class SinkCache:
-    """The hot path's shortcut to a registry: the sinks of a few metrics for one tag set, found by the
-    caller's own cheap key (a tuple it already has) instead of a frozenset of tags per sample. Emptied when
-    the registry is reset (a worker resets after every report), so a sink is never fed after it was sent."""
-
-    __slots__ = ("_generation", "_sinks", "registry")
-
-    def __init__(self, registry: Registry) -> None:
-        self.registry = registry
-        self._generation = registry.generation
-        self._sinks: dict[Any, tuple[Sink, ...]] = {}
-
-    def find(self, key: Any) -> tuple[Sink, ...] | None:
-        """The sinks cached under `key`, or None (then `get` them): lets the hot path skip building `tags`."""
-        if self._generation != self.registry.generation:
-            self._sinks.clear()
-            self._generation = self.registry.generation
-        return self._sinks.get(key)
-
-    def get(self, key: Any, names: tuple[str, ...], tags: Callable[[], Mapping[str, str]]) -> tuple[Sink, ...]:
-        """The sinks of `names` for the tags `tags()` builds (called only on a miss)."""
-        if self._generation != self.registry.generation:
-            self._sinks.clear()
-            self._generation = self.registry.generation
-        sinks = self._sinks.get(key)
-        if sinks is None:
-            built = tags()
-            sinks = self._sinks[key] = tuple(self.registry.sink(name, built) for name in names)
-        return sinks
 
 
 def suggest(name: str, candidates: Iterable[str]) -> str | None:

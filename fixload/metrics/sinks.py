@@ -4,6 +4,12 @@ A sink keeps one series' values: exact counts, sums, min and max; a Trend's perc
 ``EXACT_LIMIT`` samples, then from a DDSketch at ``RELATIVE_ACCURACY`` with k6's interpolation between
 ranks (design notes and measured costs: docs/design-notes.md#metrics-registry). ``snapshot()`` and
 ``merge()`` give the plain data a worker sends its master.
+
+Recording is the hot path (eight samples per request-sized iteration), so a Counter, Rate or Trend sample is
+one C call: ``sink.record`` is the ``append`` of the sink's buffer (a float array), which the hot paths keep
+as their handle. Everything that reads a sink folds its buffer first (``fold``: ``len``, ``sum``, ``min``,
+``max`` and the sketch's keys over the whole batch, in C), and the registry folds every sink on each snapshot
+and whenever the live view samples (fixload.runtime.live), so a buffer holds a few seconds of samples.
 """
 
 from __future__ import annotations
@@ -12,8 +18,10 @@ import math
 import time
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
+from itertools import repeat
+from operator import mul
 from typing import Any
 
 from ddsketch.ddsketch import BaseDDSketch
@@ -22,8 +30,6 @@ from ddsketch.store import CollapsingHighestDenseStore, CollapsingLowestDenseSto
 
 RELATIVE_ACCURACY = 0.0025
 BIN_LIMIT = 4096
-PENDING_LIMIT = 256
-"""Trend samples held back from the sketch until this many (`TrendSink._flush`)."""
 EXACT_LIMIT = 512
 SNAPSHOT_FORMAT = "fixload.metrics/1"
 
@@ -56,23 +62,62 @@ class MetricError(ValueError):
     """A metric used wrongly: undefined, redefined with another type, or a malformed snapshot."""
 
 
-class CounterSink:
+class _Buffered:
+    """A sink whose samples are appended to a buffer (``record``, a C call) and folded in when it is read."""
+
+    __slots__ = ("_buffer", "record")
+
+    def __init__(self) -> None:
+        self._buffer: array[float] = array("d")
+        self.record: Callable[[float], None] = self._buffer.append
+        """The hot path's handle: records one sample (`add` without a Python frame). Valid for the sink's life."""
+
+    def add(self, value: float) -> None:
+        self._buffer.append(value)
+
+    def fold(self) -> None:
+        """Fold the buffered samples into the sink's values (every reader calls it first)."""
+        buffer = self._buffer
+        if buffer:
+            self._fold(buffer)
+            del buffer[:]
+
+    def _fold(self, values: array[float]) -> None:
+        raise NotImplementedError
+
+
+class CounterSink(_Buffered):
     """k6 Counter: the sum of the added values (``count``) and that sum per second (``rate``)."""
 
-    __slots__ = ("samples", "value")
+    __slots__ = ("_samples", "_value")
     type = MetricType.COUNTER
 
     def __init__(self) -> None:
-        self.value = 0.0
-        self.samples = 0
+        super().__init__()
+        self._value = 0.0
+        self._samples = 0
 
-    def add(self, value: float) -> None:
-        self.value += value
-        self.samples += 1
+    def _fold(self, values: array[float]) -> None:
+        self._value += sum(values)
+        self._samples += len(values)
+
+    def clear(self) -> None:
+        del self._buffer[:]
+        self._value, self._samples = 0.0, 0
+
+    @property
+    def value(self) -> float:
+        self.fold()
+        return self._value
+
+    @property
+    def samples(self) -> int:
+        self.fold()
+        return self._samples
 
     @property
     def is_empty(self) -> bool:
-        return self.samples == 0
+        return not self._buffer and self._samples == 0
 
     @property
     def count(self) -> float:
@@ -89,15 +134,17 @@ class CounterSink:
         raise MetricError(f"counter has no {aggregation!r} aggregation")
 
     def merge(self, other: CounterSink) -> None:
-        self.value += other.value
-        self.samples += other.samples
+        self.fold()
+        self._value += other.value
+        self._samples += other.samples
 
     def snapshot(self) -> dict[str, Any]:
-        return {"v": self.value, "n": self.samples}
+        return {"v": self.value, "n": self._samples}
 
     def merge_snapshot(self, data: Mapping[str, Any]) -> None:
-        self.value += float(data["v"])
-        self.samples += int(data["n"])
+        self.fold()
+        self._value += float(data["v"])
+        self._samples += int(data["n"])
 
 
 class GaugeSink:
@@ -116,6 +163,17 @@ class GaugeSink:
         self.max = -math.inf
         self.samples = 0
         self.last_time = 0.0
+
+    @property
+    def record(self) -> Callable[[float], None]:
+        """As the other sinks' handle; a gauge keeps its sample's time, so it records through `add`."""
+        return self.add
+
+    def fold(self) -> None:
+        """Nothing is buffered: a gauge's samples are rare (the VU counts)."""
+
+    def clear(self) -> None:
+        self.__init__()  # type: ignore[misc]
 
     def add(self, value: float) -> None:
         self.value = value
@@ -157,50 +215,69 @@ class GaugeSink:
             self._merge(float(data["v"]), float(data["min"]), float(data["max"]), int(data["n"]), float(data["t"]))
 
 
-class RateSink:
+class RateSink(_Buffered):
     """k6 Rate: the share of added values that are non-zero (``rate`` = passes / total)."""
 
-    __slots__ = ("passes", "total")
+    __slots__ = ("_passes", "_total")
     type = MetricType.RATE
 
     def __init__(self) -> None:
-        self.passes = 0
-        self.total = 0
+        super().__init__()
+        self._passes = 0
+        self._total = 0
 
-    def add(self, value: float | bool) -> None:
-        if value:
-            self.passes += 1
-        self.total += 1
+    def _fold(self, values: array[float]) -> None:
+        n = len(values)
+        self._passes += n - values.count(0.0)  # k6: a sample passes when it is non-zero
+        self._total += n
+
+    def clear(self) -> None:
+        del self._buffer[:]
+        self._passes, self._total = 0, 0
+
+    @property
+    def passes(self) -> int:
+        self.fold()
+        return self._passes
+
+    @property
+    def total(self) -> int:
+        self.fold()
+        return self._total
 
     @property
     def is_empty(self) -> bool:
-        return self.total == 0
+        return not self._buffer and self._total == 0
 
     @property
     def fails(self) -> int:
-        return self.total - self.passes
+        return self.total - self._passes
 
     @property
     def rate(self) -> float:
         """passes / total, 0.0 with no samples (what k6 shows; thresholds treat empty separately)."""
-        return self.passes / self.total if self.total else 0.0
+        total = self.total
+        return self._passes / total if total else 0.0
 
     def compute(self, aggregation: str, elapsed_s: float = 0.0) -> float | None:
         if aggregation == "rate":
             # k6 leaves `rate` undefined on an empty Rate (no division by zero, grafana/k6#2520).
-            return self.passes / self.total if self.total else None
+            total = self.total
+            return self._passes / total if total else None
         raise MetricError(f"rate has no {aggregation!r} aggregation")
 
     def merge(self, other: RateSink) -> None:
-        self.passes += other.passes
-        self.total += other.total
+        self.fold()
+        self._passes += other.passes
+        self._total += other.total
 
     def snapshot(self) -> dict[str, Any]:
-        return {"p": self.passes, "n": self.total}
+        return {"p": self.passes, "n": self._total}
 
     def merge_snapshot(self, data: Mapping[str, Any]) -> None:
-        self.passes += int(data["p"])
-        self.total += int(data["n"])
+        self.fold()
+        self._passes += int(data["p"])
+        self._total += int(data["n"])
 
 
 MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
@@ -243,93 +320,145 @@ def _interpolated(sorted_values: Any, q: float) -> float:
     return a + (sorted_values[hi] - a) * (i - lo)
 
 
-class TrendSink:
+_LOG2_MULTIPLIER: float = MAPPING._multiplier
+_KEY_OFFSET: float = MAPPING._offset
+
+
+def _keys(values: Iterable[float]) -> Iterable[int]:
+    """`MAPPING.key` of each (positive) value, computed as it does (ceil(log2(v) * multiplier) + offset), with
+    the iteration in C: no Python frame per sample (tests/test_sinks.py checks it against `MAPPING.key`)."""
+    keys = map(math.ceil, map(mul, map(math.log, values, repeat(2.0)), repeat(_LOG2_MULTIPLIER)))
+    return keys if _KEY_OFFSET == 0 else (int(k + _KEY_OFFSET) for k in keys)
+
+
+def _add_counts(store: Any, counts: Counter[int], total: int) -> None:
+    """`store.add(key, count)` for every key of `counts` (`total` samples in all), with two `add` calls: the
+    highest and the lowest key extend the store's range (collapsing its lowest bins as `add` would), then every
+    count goes into its bin directly. A dense store's bin for `key` is `key - offset`, or 0 below a collapsed
+    store's `min_key` (ddsketch.store.CollapsingLowestDenseStore._get_index); tests/test_metrics.py checks the
+    bins against ddsketch's own sample-by-sample `add`."""
+    store.add(max(counts), 0.0)
+    store.add(min(counts), 0.0)
+    bins, offset, lowest = store.bins, store.offset, store.min_key
+    for key, c in counts.items():
+        bins[key - offset if key >= lowest else 0] += c
+    store.count += total
+
+
+class TrendSink(_Buffered):
     """k6 Trend: exact count/sum/min/max/avg, exact percentiles up to EXACT_LIMIT samples, then DDSketch.
 
-    Samples reach the sketch's stores in batches of PENDING_LIMIT (`_flush`), and before anything reads
-    them (`sketch`, `pos`, `neg` flush first). A batch is counted per bin (`collections.Counter` over the
-    mapping's keys) and each bin it touches gets one weighted `Store.add`, instead of a `DDSketch.add`
-    per sample: five Python calls fewer per sample, and a sample added in the middle of an iteration no
-    longer runs the sketch's code cold (~10 µs on the bench's generator against ~1 µs in a batch; py-spy at
-    2,000 iterations/s, bench/HISTORY.md). The bins end up the same, value for value.
+    Samples wait in the buffer (`record`) until something reads the sink; `fold` then takes the batch's
+    count, sum, min and max with C builtins, keeps the first EXACT_LIMIT samples exactly, and counts the batch
+    per sketch bin (`collections.Counter` over `_keys`) and adds each bin's count to it (`_add_counts`).
+    The bins end up the same, value for value, as one `DDSketch.add` per sample.
 
     The sink keeps the stores and the zero count itself; `sketch` is a read-only view built on them
     (`BaseDDSketch` derives its count from the stores), which percentiles and Prometheus read."""
 
-    __slots__ = ("_neg", "_pending", "_pos", "_zero", "count", "exact", "max", "min", "sum")
+    __slots__ = ("_count", "_exact", "_max", "_min", "_neg", "_pos", "_sum", "_zero")
     type = MetricType.TREND
 
     def __init__(self) -> None:
-        self.count = 0
-        self.sum = 0.0
-        self.min = math.inf
-        self.max = -math.inf
+        super().__init__()
+        self._count = 0
+        self._sum = 0.0
+        self._min = math.inf
+        self._max = -math.inf
         self._pos = CollapsingLowestDenseStore(BIN_LIMIT)
         self._neg = CollapsingHighestDenseStore(BIN_LIMIT)
         self._zero = 0.0
-        self._pending: array[float] = array("d")
-        self.exact: array[float] | None = array("d")
+        self._exact: array[float] | None = array("d")
 
-    def _flush(self) -> None:
-        pending = self._pending
-        if not pending:
+    def clear(self) -> None:
+        buffer, record = self._buffer, self.record
+        self.__init__()  # type: ignore[misc]
+        self._buffer, self.record = buffer, record  # the handles given out stay valid
+        del buffer[:]
+
+    def _fold(self, values: array[float]) -> None:
+        n = len(values)
+        low, high = min(values), max(values)
+        self._count += n
+        self._sum += sum(values)
+        if low < self._min:
+            self._min = low
+        if high > self._max:
+            self._max = high
+        exact = self._exact
+        if exact is not None:
+            if len(exact) + n <= EXACT_LIMIT:
+                exact.extend(values)
+            else:
+                self._exact = None
+        smallest = MAPPING.min_possible
+        if low > smallest:  # the usual batch: every sample positive (a duration, a size)
+            _add_counts(self._pos, Counter(_keys(values)), n)
             return
-        key, smallest = MAPPING.key, MAPPING.min_possible
-        if min(pending) > smallest:  # the usual batch: every sample positive (a duration, a size)
-            add = self._pos.add
-            for bin_key, n in Counter([key(value) for value in pending]).items():
-                add(bin_key, float(n))
-        else:
-            for value in pending:
-                if value > smallest:
-                    self._pos.add(key(value))
-                elif value < -smallest:
-                    self._neg.add(key(-value))
-                else:
-                    self._zero += 1.0
-        del pending[:]
+        key = MAPPING.key
+        for value in values:
+            if value > smallest:
+                self._pos.add(key(value))
+            elif value < -smallest:
+                self._neg.add(key(-value))
+            else:
+                self._zero += 1.0
+
+    @property
+    def count(self) -> int:
+        self.fold()
+        return self._count
+
+    @property
+    def sum(self) -> float:
+        self.fold()
+        return self._sum
+
+    @property
+    def min(self) -> float:
+        self.fold()
+        return self._min
+
+    @property
+    def max(self) -> float:
+        self.fold()
+        return self._max
+
+    @property
+    def exact(self) -> array[float] | None:
+        """Every sample, while there are at most EXACT_LIMIT of them; then None (the sketch has them)."""
+        self.fold()
+        return self._exact
 
     @property
     def sketch(self) -> BaseDDSketch:
         """A view of the samples as a DDSketch, to read (a merge into it would not reach this sink)."""
-        self._flush()
+        self.fold()
         return BaseDDSketch(MAPPING, self._pos, self._neg, self._zero)
 
     @property
     def pos(self) -> Any:
-        self._flush()
+        self.fold()
         return self._pos
 
     @property
     def neg(self) -> Any:
-        self._flush()
+        self.fold()
         return self._neg
 
-    def add(self, value: float) -> None:
-        pending = self._pending
-        pending.append(value)
-        if len(pending) >= PENDING_LIMIT:
-            self._flush()
-        self.count += 1
-        self.sum += value
-        if value < self.min:
-            self.min = value
-        if value > self.max:
-            self.max = value
-        exact = self.exact
-        if exact is not None:
-            if len(exact) < EXACT_LIMIT:
-                exact.append(value)
-            else:
-                self.exact = None
+    @property
+    def zero(self) -> float:
+        self.fold()
+        return self._zero
 
     @property
     def is_empty(self) -> bool:
-        return self.count == 0
+        return not self._buffer and self._count == 0
 
     @property
     def avg(self) -> float:
-        return self.sum / self.count if self.count else 0.0
+        count = self.count
+        return self._sum / count if count else 0.0
 
     @property
     def med(self) -> float:
@@ -337,19 +466,20 @@ class TrendSink:
 
     def percentile(self, p: float) -> float:
         """The p-th percentile (0..100), k6's definition; 0.0 with no samples, as k6."""
-        if self.count == 0:
+        count = self.count
+        if count == 0:
             return 0.0
         q = min(max(p / 100.0, 0.0), 1.0)
-        if self.exact is not None:
-            return _interpolated(sorted(self.exact), q)
-        rank = q * (self.count - 1)
+        if self._exact is not None:
+            return _interpolated(sorted(self._exact), q)
+        rank = q * (count - 1)
         lo = math.floor(rank)
         sketch = self.sketch
         v_lo = _sketch_at_rank(sketch, lo)
         if lo != rank:
             v_hi = _sketch_at_rank(sketch, lo + 1)
             v_lo = v_lo + (v_hi - v_lo) * (rank - lo)
-        return min(max(v_lo, self.min), self.max)
+        return min(max(v_lo, self._min), self._max)
 
     def compute(self, aggregation: str, elapsed_s: float = 0.0) -> float | None:
         if aggregation == "avg":
@@ -365,54 +495,54 @@ class TrendSink:
         raise MetricError(f"trend has no {aggregation!r} aggregation")
 
     def _merge_exact(self, other_exact: Iterable[float] | None, other_count: int) -> None:
-        if self.exact is not None and other_exact is not None and self.count + other_count <= EXACT_LIMIT:
-            self.exact.extend(other_exact)
+        if self._exact is not None and other_exact is not None and self._count + other_count <= EXACT_LIMIT:
+            self._exact.extend(other_exact)
         else:
-            self.exact = None
+            self._exact = None
 
     def merge(self, other: TrendSink) -> None:
         if other.count == 0:
             return
+        self.fold()
         self._merge_exact(other.exact, other.count)
-        self._flush()
         self._pos.merge(other.pos)
         self._neg.merge(other.neg)
-        self._zero += other._zero
-        self.count += other.count
-        self.sum += other.sum
-        self.min = min(self.min, other.min)
-        self.max = max(self.max, other.max)
+        self._zero += other.zero
+        self._count += other.count
+        self._sum += other.sum
+        self._min = min(self._min, other.min)
+        self._max = max(self._max, other.max)
 
     def snapshot(self) -> dict[str, Any]:
         if self.count == 0:
             return {"n": 0}
         return {
-            "n": self.count,
-            "sum": self.sum,
-            "min": self.min,
-            "max": self.max,
-            "exact": list(self.exact) if self.exact is not None else None,
+            "n": self._count,
+            "sum": self._sum,
+            "min": self._min,
+            "max": self._max,
+            "exact": list(self._exact) if self._exact is not None else None,
             "zero": int(self._zero),
-            "pos": _store_snapshot(self.pos),
-            "neg": _store_snapshot(self.neg),
+            "pos": _store_snapshot(self._pos),
+            "neg": _store_snapshot(self._neg),
         }
 
     def merge_snapshot(self, data: Mapping[str, Any]) -> None:
         n = int(data["n"])
         if n == 0:
             return
+        self.fold()
         self._merge_exact(data.get("exact"), n)
         pos, neg = CollapsingLowestDenseStore(BIN_LIMIT), CollapsingHighestDenseStore(BIN_LIMIT)
         _store_merge(pos, data["pos"])
         _store_merge(neg, data["neg"])
-        self._flush()
         self._pos.merge(pos)
         self._neg.merge(neg)
         self._zero += float(data["zero"])
-        self.count += n
-        self.sum += float(data["sum"])
-        self.min = min(self.min, float(data["min"]))
-        self.max = max(self.max, float(data["max"]))
+        self._count += n
+        self._sum += float(data["sum"])
+        self._min = min(self._min, float(data["min"]))
+        self._max = max(self._max, float(data["max"]))
 
 
 Sink = CounterSink | GaugeSink | RateSink | TrendSink

@@ -14,8 +14,9 @@ read the same `Live` object, kept on the master (or the local runner) only:
 
 Counts come from the engine (local runner) or the workers' reports (master), which arrive every 3 s; rates
 are therefore taken over a trailing window of at least two reports (`RATE_WINDOW_MASTER`) on a master.
-Windowed p95 comes from the same samples the registry gets: the `request` event on a local runner, the
-workers' metric deltas on a master. The object keeps references to the test's engine/state, so the
+Windowed p95 is what the registry gained between two samples (`_gained`): it keeps no copy of its own,
+so recording a request costs nothing here, and the numbers are the registry's, on a local runner as on a
+master (which merges the workers' deltas). The object keeps references to the test's engine/state, so the
 numbers survive the role forgetting the test at `test_stop`. `install` builds it once, at init, and the
 plugin hands it to the surfaces.
 """
@@ -51,11 +52,12 @@ class Live:
         self.running = False
         self.points: list[dict[str, Any]] = []
         self.history: deque[tuple[float, dict[str, dict[str, int]]]] = deque(maxlen=64)
-        self.window: dict[str, TrendSink] = {}
+        self.seen: dict[str, dict[str, Any]] = {}
+        """Each series the windows are taken from, as the registry had it at the previous sample (a snapshot)."""
         self.windows: deque[dict[str, TrendSink]] = deque(maxlen=P95_INTERVALS)
-        self.flow_seen: dict[str, dict[str, Any]] = {}
-        """Each scenario's `<flow>_duration` as the registry had it at the previous sample (a snapshot)."""
+        """Per scenario, the `http_req_duration` samples of each of the last intervals."""
         self.flow_windows: deque[dict[str, TrendSink]] = deque(maxlen=P95_INTERVALS)
+        """Per scenario, the `<flow>_duration` samples of each of the last intervals (what thresholds judge)."""
         self.greenlet: gevent.Greenlet | None = None
         self.tasks: list[gevent.Greenlet] = []
         """Other surfaces' per-test greenlets (the progress printer): killed when the test ends."""
@@ -76,9 +78,8 @@ class Live:
         self.points = []
         self.history.clear()
         self.history.append((0.0, {}))
-        self.window = {}
+        self.seen = {}
         self.windows.clear()
-        self.flow_seen = {}
         self.flow_windows.clear()
         self.last_status = None
         self.final_sampled = False
@@ -125,25 +126,6 @@ class Live:
         return encode_series(self.points, SAMPLE_INTERVAL)
 
     # -- inputs
-    def add_latency(self, scenario: str, value_ms: float) -> None:
-        sink = self.window.get(scenario)
-        if sink is None:
-            sink = self.window[scenario] = TrendSink()
-        sink.add(value_ms)
-
-    def add_worker_delta(self, snapshot: dict[str, Any]) -> None:
-        for entry in snapshot.get("metrics", ()):
-            if entry.get("name") != "http_req_duration":
-                continue
-            for item in entry.get("series", ()):
-                scenario = item.get("tags", {}).get("scenario")
-                if not scenario:
-                    continue
-                sink = self.window.get(scenario)
-                if sink is None:
-                    sink = self.window[scenario] = TrendSink()
-                sink.merge_snapshot(item["sink"])
-
     # -- clock and counts
     def elapsed(self) -> float:
         if self.state is None or self.state.clock is None:
@@ -165,11 +147,14 @@ class Live:
             return None
         now = self.elapsed()
         counts = self.counts()
-        closed = self.window
+        self.runtime.registry.fold()  # no sample waits in a sink's buffer longer than an interval
+        scenarios = self.plan.scenarios
+        closed = {name: self._gained("http_req_duration", name) for name in scenarios}
         self.windows.append(closed)
-        self.window = {}
+        self.flow_windows.append(
+            {name: self._gained(f"{s.flow or name}_duration", name) for name, s in scenarios.items()}
+        )
         point: dict[str, Any] = {"t": round(now, 3), "scenarios": {}}
-        self.flow_windows.append({name: self._flow_gained(name, s.flow) for name, s in self.plan.scenarios.items()})
         for name, scenario in self.plan.scenarios.items():
             c = counts.get(name, {})
             achieved, since = self._achieved(name, now, counts)
@@ -229,21 +214,21 @@ class Live:
             return 0
         return int(getattr(registry.aggregate(metric, selector), "fails", 0))
 
-    def _flow_gained(self, scenario: str, flow: str | None) -> TrendSink:
-        """The scenario's `<flow>_duration` samples the registry gained since the previous sample, series by
-        series (each series' samples are appended in order; a merge of several would interleave them)."""
+    def _gained(self, metric: str, scenario: str) -> TrendSink:
+        """The scenario's `metric` samples the registry gained since the previous sample, series by series
+        (each series' samples are appended in order; a merge of several would interleave them). The live
+        view keeps no copy of its own: the recorder and the workers' deltas feed the registry alone."""
         registry = self.runtime.registry
-        metric = f"{flow or scenario}_duration"
         gained = TrendSink()
         if registry is None or registry.get(metric) is None:
             return gained
         for series in registry.series(metric):
             if series.tags.get("scenario") != scenario or not isinstance(series.sink, TrendSink):
                 continue
-            key = f"{scenario}\0{sorted(series.tags.items())}"
+            key = f"{metric}\0{sorted(series.tags.items())}"
             now = series.sink.snapshot()
-            gained.merge(_gained(self.flow_seen.get(key), now))
-            self.flow_seen[key] = now
+            gained.merge(_gained(self.seen.get(key), now))
+            self.seen[key] = now
         return gained
 
     def _flow_duration(self, scenario: str) -> dict[str, float | None]:
@@ -467,21 +452,6 @@ def install(runtime: Runtime) -> Live:
     def on_test_stop(**_: Any) -> None:
         live.end()
 
-    def on_request(response_time: float, context: dict[str, Any] | None = None, **_: Any) -> None:
-        if not live.running or not context:
-            return
-        scenario = context.get("scenario")
-        if scenario:
-            live.add_latency(str(scenario), float(response_time or 0.0))
-
-    def on_worker_report(client_id: str, data: dict[str, Any], **_: Any) -> None:
-        payload = data.get("fixload")
-        if not live.running or not payload:
-            return
-        live.add_worker_delta(payload.get("metrics") or {})
-
     events.test_start.add_listener(on_test_start)
     events.test_stop.add_listener(on_test_stop)
-    events.request.add_listener(on_request)
-    events.worker_report.add_listener(on_worker_report)
     return live

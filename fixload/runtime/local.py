@@ -29,6 +29,6 @@ class LocalRole(Role):
         state.clock, state.t0 = PlanClock.starting_in(self.lead_seconds + state.users / state.spawn_rate)
         state.started = True
         share = Share(0, 1, state.t0, 0.0)
-        runtime.engine = Engine(state.plan, share, runtime.emitter(), runtime.record_crash, clock=state.clock)
+        runtime.engine = Engine(state.plan, share, runtime.registry, runtime.record_crash, clock=state.clock)
         runtime.engine.start()
         runtime.lifecycle.to(State.RUNNING)

@@ -2,13 +2,13 @@
 
 Every request becomes `http_reqs`, `http_req_duration`, `http_req_failed`, `data_received` and
 `data_sent` samples, tagged with the request's template name, method, status, `expected_response` and
-the user's context (the scenario). This is the hot path: the five sinks of a series are cached by the
-event's own values (`Run.sinks`), so a request costs one dict lookup, not a tag set.
+the user's context (the scenario). This is the hot path: the five series' handles (`Registry.recorder`)
+are kept by the event's own values, so a request costs one dict lookup and five C calls, not a tag set.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from fixload.flows.transport import TransportFailure
@@ -27,7 +27,9 @@ def define_flow_metrics(run: Runtime, flows: Iterable[str]) -> None:
 def install(run: Runtime) -> None:
     """Record this environment's requests into its run's registry (the request event names no environment,
     so the listener is bound to the one it was installed for)."""
-    sinks = run.sinks
+    registry = run.registry
+    handles: dict[tuple[Any, ...], tuple[Callable[[float], None], ...]] = {}
+    generation = registry.generation
 
     def on_request(
         request_type: str,
@@ -39,25 +41,45 @@ def install(run: Runtime) -> None:
         exception: BaseException | None = None,
         **_: Any,
     ) -> None:
-        status = int(getattr(response, "status_code", 0) or 0) if response is not None else 0
+        nonlocal generation
+        if response is None:
+            status, sent = 0, 0
+        else:
+            status = int(getattr(response, "status_code", 0) or 0)
+            head = getattr(response, "_sent_request", None)  # what geventhttpclient wrote: k6's data_sent
+            body = getattr(getattr(response, "request", None), "payload", None)
+            sent = len(head) if head.__class__ in _SIZED else 0
+            if body.__class__ is str:
+                sent += len(body.encode())
+            elif body.__class__ in _SIZED:
+                sent += len(body)
         if exception is not None and isinstance(exception, TransportFailure):
             status = 0  # timed out, body cut, redirect refused: no complete response, k6's status 0
-        extra = tuple(context.items()) if context else ()
-        key = (name, request_type, status, extra)
-        found = sinks.find(key)
+        key = (name, request_type, status, tuple(context.items()) if context else ())
+        if generation != registry.generation:  # a tap came or went: the handles change
+            handles.clear()
+            generation = registry.generation
+        found = handles.get(key)
         if found is None:
-            found = sinks.get(key, REQUEST_METRICS, lambda: _tags(name, request_type, status, extra))
-        reqs, duration, failed, received, sent = found
-        reqs.add(1.0)
-        duration.add(float(response_time or 0.0))
-        failed.add(0.0 if 200 <= status < 400 else 1.0)
+            tags = _tags(*key)
+            found = handles[key] = tuple(registry.recorder(metric, tags) for metric in REQUEST_METRICS)
+        reqs, duration, failed, received, data_sent = found
+        if registry.taps:  # `--samples` or OpenTelemetry listen: they read which request these samples are
+            run.recording = response
+        reqs(1.0)
+        duration(float(response_time or 0.0))
+        failed(0.0 if 200 <= status < 400 else 1.0)
         if response_length:
-            received.add(float(response_length))
-        size = bytes_sent(response)
-        if size:
-            sent.add(float(size))
+            received(float(response_length))
+        if sent:
+            data_sent(float(sent))
+        run.recording = None
 
     run.environment.events.request.add_listener(on_request)
+
+
+_SIZED = frozenset({bytes, bytearray, str})
+"""The request head and body types whose size counts (anything else, unknown: 0)."""
 
 
 def _tags(name: str, method: str, status: int, extra: tuple[tuple[Any, Any], ...]) -> dict[str, str]:
@@ -65,15 +87,3 @@ def _tags(name: str, method: str, status: int, extra: tuple[tuple[Any, Any], ...
     out = {"name": name, "method": method, "status": str(status), "expected_response": str(200 <= status < 400).lower()}
     out.update((str(k), str(v)) for k, v in extra if v is not None)
     return out
-
-
-def bytes_sent(response: Any) -> int:
-    """k6's data_sent, approximately: the request head geventhttpclient wrote plus the body (0 if unknown)."""
-    head = getattr(response, "_sent_request", None)
-    body = getattr(getattr(response, "request", None), "payload", None)
-    size = len(head) if isinstance(head, str | bytes) else 0
-    if isinstance(body, bytes | bytearray):
-        size += len(body)
-    elif isinstance(body, str):
-        size += len(body.encode())
-    return size

@@ -21,7 +21,7 @@ import gevent
 
 from fixload.flows.user import attach
 from fixload.metrics.failures import FailureLog
-from fixload.metrics.registry import Registry, SinkCache
+from fixload.metrics.registry import Registry
 from fixload.runtime.lifecycle import HaltReason, RunLifecycle, State
 
 if TYPE_CHECKING:
@@ -155,11 +155,9 @@ class Runtime:
     """`--samples`: this test's writer (`fixload.surfaces.samples`), None when off."""
     otel_state: dict[str, Any] = field(default_factory=lambda: {"exporter": None})
     """`--otel-endpoint`: the exporter (`fixload.surfaces.otel`), None when off."""
-    sinks: SinkCache = field(init=False)
-    """The registry's sinks by the hot path's own keys (every request and iteration records through it)."""
-
-    def __post_init__(self) -> None:
-        self.sinks = SinkCache(self.registry)
+    recording: Any = None
+    """The response whose HTTP samples the recorder is recording right now, set only while the registry has
+    taps (`--samples` reads the request's ids from it; fixload.runtime.recorder)."""
 
     @classmethod
     def standalone(
@@ -201,28 +199,6 @@ class Runtime:
         """The first engine error of the run (the component and its redacted exception) halts it: the shape's
         next tick ends the test through Locust's own path, and nothing that did not run reports passed."""
         self.lifecycle.stop_sending(HaltReason.ENGINE_ERROR, what)
-
-    def emitter(self) -> Callable[[str, float, dict[str, str]], None]:
-        """The executors' way to record a sample. Each executor passes its own long-lived tag dicts, so a
-        series is found by (metric, the dict's identity): no tuple of its items and no tags built per sample.
-        The cache lives as long as this Engine's executors (and so their dicts), and is emptied whenever the
-        registry is reset (a worker resets after every report), as `SinkCache` is."""
-        registry = self.registry
-        cache: dict[tuple[str, int], Any] = {}
-        generation = registry.generation
-
-        def emit(name: str, value: float, tags: dict[str, str]) -> None:
-            nonlocal generation
-            if generation != registry.generation:
-                cache.clear()
-                generation = registry.generation
-            key = (name, id(tags))
-            sink = cache.get(key)
-            if sink is None:
-                sink = cache[key] = registry.sink(name, tags)
-            sink.add(value)
-
-        return emit
 
     def wait_idle(self) -> None:
         """Let interrupted iterations unwind and record their samples (bounded)."""

@@ -85,7 +85,7 @@ class WorkerRole(Role):
         runtime.lifecycle.new_test()
         runtime.iteration_counters.clear()
         runtime.failures.clear()  # a new test logs its own first failures (the last test's went with its final)
-        runtime.engine = Engine(plan, share, runtime.emitter(), runtime.record_crash)
+        runtime.engine = Engine(plan, share, runtime.registry, runtime.record_crash)
         runtime.engine.start()
         runtime.lifecycle.ensure(State.RUNNING)
 

@@ -7,8 +7,8 @@ Each metric's first sample is preceded by its declaration, as k6 writes it:
 
 A request's samples (`http_reqs`, `http_req_duration`, ...) carry its series tags plus `step` and
 `request_id`, and its trace id as `data.metadata.trace_id` (where k6's tracing puts it). The registry hands
-every sample to a tap (`Registry.add_tap`); the request listener installed before the recorder says which
-request the next HTTP samples belong to. Every process writes its own file (no sample crosses the wire):
+every sample to a tap (`Registry.add_tap`); while taps listen, the recorder says which request the HTTP
+samples it records belong to (`Runtime.recording`). Every process writes its own file (no sample crosses the wire):
 the master or local runner `PATH`, a worker `PATH` with `.worker-<n>` before its extension. A name ending
 in `.gz` is gzip-compressed (level 1). `--samples-limit` bounds the bytes written (uncompressed, default
 1 GB); past it one warning says so and no further sample is written (docs/tracing.md).
@@ -20,6 +20,7 @@ import gzip
 import logging
 import re
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
@@ -75,8 +76,10 @@ def worker_path(path: str, index: str) -> Path:
 class SampleWriter:
     """One process's samples file: buffered, bounded, k6's record shape."""
 
-    def __init__(self, path: Path, limit: int, registry: Any) -> None:
+    def __init__(self, path: Path, limit: int, registry: Any, recording: Callable[[], Any] = lambda: None) -> None:
         self.path = path
+        self.recording = recording
+        """The response whose HTTP samples are being recorded now (the recorder says: `Runtime.recording`)."""
         self.limit = limit
         self.registry = registry
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -90,8 +93,8 @@ class SampleWriter:
         self.samples = 0
         self.full = False
         self._declared: set[str] = set()
-        self.current: tuple[dict[str, str], str, str] | None = None
-        """The request the next HTTP samples belong to: (its extra tags, its trace id, its time)."""
+        self._current: tuple[Any, dict[str, str], str, str] = (None, {}, "", "")
+        """The request the last HTTP samples belonged to: (its response, its extra tags, trace id, time)."""
         self._second = -1
         self._prefix = ""
         self._tags: dict[int, tuple[Any, dict[str, str]]] = {}
@@ -116,7 +119,7 @@ class SampleWriter:
         if cached is None or cached[0] is not tags:
             cached = self._tags[id(tags)] = (tags, {str(k): redact(str(v)) for k, v in tags.items()})
         tags = cached[1]
-        current = self.current if name in _HTTP else None
+        current = self.current() if name in _HTTP else None
         data: dict[str, Any]
         if current is not None:
             extra, trace_id, when = current
@@ -127,6 +130,22 @@ class SampleWriter:
             data = {"time": self.now(), "value": value, "tags": tags}
         self._write(orjson.dumps({"metric": name, "type": "Point", "data": data}) + b"\n")
         self.samples += 1
+
+    def current(self) -> tuple[dict[str, str], str, str] | None:
+        """The request being recorded: its extra tags (`step`, `request_id`), trace id and time, worked out
+        once for its five samples; None outside a request."""
+        response = self.recording()
+        if response is None:
+            return None
+        if self._current[0] is not response:
+            found = getattr(response, "fixload_request", None)
+            if found is None:
+                self._current = (response, {}, "", self.now())
+            else:
+                request_id, trace_id, step = found
+                tags = {"step": redact(step), **({"request_id": request_id} if request_id else {})}
+                self._current = (response, tags, trace_id, self.now())
+        return self._current[1:]
 
     def _declare(self, name: str) -> None:
         metric = self.registry.get(name)
@@ -172,10 +191,10 @@ def _requested(runtime: Runtime) -> tuple[str, int]:
 
 
 def install(run: Runtime) -> None:
-    """Before the recorder (fixload.plugin): open the file at each test's start and mark each request's
-    samples with its ids. `install_end` (after the recorder and the driver) ends them."""
+    """Open the file at each test's start: a tap on the registry (the recorder then says which request its
+    HTTP samples belong to, `Runtime.recording`). `install_end` closes it."""
     environment = run.environment
-    state = run.samples_state = {"writer": None}  # read by install_end
+    state = run.samples_state = {"writer": None}
 
     def on_test_start(**_: Any) -> None:
         _close(run, state)
@@ -187,43 +206,24 @@ def install(run: Runtime) -> None:
             runner = environment.runner
             target = worker_path(path, str(getattr(runner, "worker_index", "") or runner.client_id))
         try:
-            writer = SampleWriter(target, limit, run.registry)
+            writer = SampleWriter(target, limit, run.registry, lambda: run.recording)
         except OSError as exc:
             logger.error("fixload: --samples %s cannot be written (%s); the run goes on without it", path, exc)
             return
         state["writer"] = writer
         run.registry.add_tap(writer.sample)
 
-    def on_request(name: str, response: Any = None, **_: Any) -> None:
-        writer = state["writer"]
-        if writer is None:
-            return
-        found = getattr(response, "fixload_request", None) if response is not None else None
-        when = writer.now()
-        if found is None:
-            writer.current = ({}, "", when)
-            return
-        request_id, trace_id, step = found
-        tags = {"step": redact(step), **({"request_id": request_id} if request_id else {})}
-        writer.current = (tags, trace_id, when)
-
     environment.events.test_start.add_listener(on_test_start)
-    environment.events.request.add_listener(on_request)
 
 
 def install_end(run: Runtime) -> None:
-    """After the recorder: a request's samples end with it; after the driver's summary: the file is closed."""
+    """After the driver's summary (fixload.plugin): the file is closed when the test stops or Locust quits,
+    with the samples the end of the test recorded in it."""
     environment, state = run.environment, run.samples_state
-
-    def after_request(**_: Any) -> None:
-        writer = state["writer"]
-        if writer is not None:
-            writer.current = None
 
     def on_stop(**_: Any) -> None:
         _close(run, state)
 
-    environment.events.request.add_listener(after_request)
     environment.events.test_stop.add_listener(on_stop)
     environment.events.quitting.add_listener(on_stop)
 
