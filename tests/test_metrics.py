@@ -225,7 +225,7 @@ def test_trend_bins_are_those_ddsketch_gives_sample_by_sample():
 
     rng = random.Random(23)
     values = [rng.lognormvariate(1, 2) for _ in range(BATCH * 7 + 5)]
-    values += [0.0, -3.5, -0.25, 1e-12, 1e9] + [rng.uniform(1, 3) for _ in range(BATCH * 2)]
+    values += [0.0, -3.5, -0.25, 1e-12, 1e9, -1e-15, -1e12] + [rng.uniform(1, 3) for _ in range(BATCH * 2)]
     values += [rng.choice((1e-15, 1e12, 3e-6, 42.0)) for _ in range(BATCH * 2)]  # positive, collapsing
     pos, neg = CollapsingLowestDenseStore(BIN_LIMIT), CollapsingHighestDenseStore(BIN_LIMIT)
     reference = BaseDDSketch(LogarithmicMapping(RELATIVE_ACCURACY), pos, neg, 0.0)
@@ -241,6 +241,13 @@ def test_trend_bins_are_those_ddsketch_gives_sample_by_sample():
     assert sink.sketch.count == reference.count == len(values)
     for q in (0.0, 0.01, 0.25, 0.5, 0.95, 0.999, 1.0):
         assert sink.sketch.get_quantile_value(q) == reference.get_quantile_value(q), q
+    # a master merging the worker's snapshot gets the same bins, both stores collapsed
+    assert neg.is_collapsed
+    restored = TrendSink()
+    restored.merge_snapshot(roundtrip(sink.snapshot()))
+    assert restored.snapshot() == sink.snapshot()
+    for q in (0.0, 0.01, 0.5, 0.999, 1.0):
+        assert restored.sketch.get_quantile_value(q) == reference.get_quantile_value(q), q
 
 
 def test_a_batch_s_keys_are_the_mapping_s_own():

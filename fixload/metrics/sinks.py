@@ -302,13 +302,13 @@ def _store_snapshot(store: Any) -> list[Any]:
 
 
 def _store_merge(store: Any, data: list[Any]) -> None:
+    """Add a `_store_snapshot` to `store`."""
     if not data:
         return
     first, counts = data
-    add = store.add
-    for i, c in enumerate(counts):
-        if c:
-            add(first + i, float(c))
+    found = {first + i: float(c) for i, c in enumerate(counts) if c}
+    if found:
+        _add_counts(store, found, sum(found.values()))
 
 
 def _interpolated(sorted_values: Any, q: float) -> float:
@@ -331,17 +331,23 @@ def _keys(values: Iterable[float]) -> Iterable[int]:
     return keys if _KEY_OFFSET == 0 else (int(k + _KEY_OFFSET) for k in keys)
 
 
-def _add_counts(store: Any, counts: Counter[int], total: int) -> None:
+def _add_counts(store: Any, counts: Mapping[int, float], total: float) -> None:
     """`store.add(key, count)` for every key of `counts` (`total` samples in all), with two `add` calls: the
-    highest and the lowest key extend the store's range (collapsing its lowest bins as `add` would), then every
-    count goes into its bin directly. A dense store's bin for `key` is `key - offset`, or 0 below a collapsed
-    store's `min_key` (ddsketch.store.CollapsingLowestDenseStore._get_index); tests/test_metrics.py checks the
-    bins against ddsketch's own sample-by-sample `add`."""
-    store.add(max(counts), 0.0)
+    lowest and the highest key extend the store's range (collapsing its lowest, or highest, bins as `add`
+    would), then every count goes into its bin directly: `key - offset`, or the edge bin for a key beyond a
+    collapsed store's range (ddsketch.store's `_get_index`). tests/test_metrics.py checks the bins against
+    ddsketch's own sample-by-sample `add`."""
     store.add(min(counts), 0.0)
-    bins, offset, lowest = store.bins, store.offset, store.min_key
-    for key, c in counts.items():
-        bins[key - offset if key >= lowest else 0] += c
+    store.add(max(counts), 0.0)
+    bins, offset = store.bins, store.offset
+    if isinstance(store, CollapsingHighestDenseStore):
+        highest, top = store.max_key, len(bins) - 1
+        for key, c in counts.items():
+            bins[key - offset if key <= highest else top] += c
+    else:
+        lowest = store.min_key
+        for key, c in counts.items():
+            bins[key - offset if key >= lowest else 0] += c
     store.count += total
 
 
