@@ -2,7 +2,7 @@
 and the functions are ranked by own time (the share of samples in which each is the innermost frame).
 
 The generator is pinned to one core and the embedded simulator to the other, as in bench/calls.py; py-spy
-samples `--seconds` s of a steady stretch (after `--after` s) at 250 Hz, idle frames left out, so the shares
+samples `--seconds` s of a steady stretch (after `--after` s) at 500 Hz, idle frames left out, so the shares
 are of the time the generator was busy. Needs py-spy (`pip install py-spy`; it reads the process's memory, so root or
 ptrace permission).
 
@@ -75,7 +75,7 @@ def profile(loop: str, rate: int, users: int, after: float, seconds: float) -> t
             time.sleep(after)
             out = tmp / "raw.txt"
             subprocess.run(
-                ["py-spy", "record", "--pid", str(proc.pid), "--duration", str(int(seconds)), "--rate", "250",
+                ["py-spy", "record", "--pid", str(proc.pid), "--duration", str(int(seconds)), "--rate", "500",
                  "--format", "raw", "--nonblocking", "-o", str(out)],
                 check=True, capture_output=True, timeout=seconds + 60,
             )  # fmt: skip
