@@ -57,7 +57,7 @@ def engine_profile(
                 "exec": "booking_flow",
                 "rate": rate,
                 "timeUnit": "1s",
-                "duration": f"{seconds}s",
+                "duration": f"{seconds:g}s",
                 "preAllocatedVUs": max_vus,
                 "maxVUs": max_vus,
                 "gracefulStop": graceful_stop,

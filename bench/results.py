@@ -215,7 +215,7 @@ def sizing_markdown(path: Path, command: str) -> list[str]:
         "| load | highest sustained | arrivals/s | iterations/s | requests/s | lag p95 ms | first failing, why |",
         "|---|---:|---:|---:|---:|---:|---|",
     ]
-    for key, name, unit in (("ping", "GET /ping", "/s"), ("flows", "five flows, baseline mix", "× baseline")):
+    for key, name, unit in (("ping", "GET /ping", "it/s"), ("flows", "five flows, baseline mix", "× baseline")):
         if key not in r:
             continue
         s, best = r[key], r[key]["highest_figures"] or {}
