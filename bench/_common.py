@@ -251,7 +251,9 @@ def measure(
 def steady_window(summary: Mapping[str, Any], since: float, until: float) -> dict[str, dict[str, float]]:
     """Per scenario, what a run's summary says of its steady window (the time series' 2-s intervals inside
     [since, until] s of plan time; the start, where every VU opens its connection, and the stop are outside):
-    `scheduled` and `dropped` iterations, `started`, `completed`, `requests`, and the window's `seconds`."""
+    `scheduled` iterations (an arrival-rate scenario's started + dropped in those intervals: the series'
+    `scheduled` column is a rate smoothed over several intervals, wrong at a window's edges; 0 for VU
+    scenarios), `dropped`, `started`, `completed`, `requests`, and the window's `seconds`."""
     from fixload.report.timeseries import decode
 
     block = summary.get("fixload", {}).get("timeSeries")
@@ -261,7 +263,7 @@ def steady_window(summary: Mapping[str, Any], since: float, until: float) -> dic
         steady = [r for r in rows if r.t - step >= since - 1e-6 and r.t <= until + 0.05]
         out[name] = {
             "seconds": len(steady) * step,
-            "scheduled": sum((r.scheduled or 0.0) * step for r in steady),
+            "scheduled": float(sum((r.started or 0) + r.dropped for r in steady if r.scheduled is not None)),
             "dropped": float(sum(r.dropped for r in steady)),
             "started": float(sum(r.started or 0 for r in steady)),
             "completed": float(sum(r.completed or 0 for r in steady)),

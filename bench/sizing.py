@@ -48,6 +48,7 @@ from _common import (
 )
 
 from fixload.cli.capacity import outcome_block, search, steady_profile
+from fixload.common.exitcodes import ExitCode
 from fixload.report import capacity as report
 from fixload.simulator.process import SimulatorProcess
 
@@ -56,6 +57,7 @@ MAX_LAG_P95_MS = 5.0
 PING_VUS = 200
 STEADY_LAG = "iteration_start_lag{phase:steady}"
 WARMUP_PREFIX = "warmup_"
+INVALID_CONFIG = int(ExitCode.INVALID_CONFIG)
 BASELINE = REPO / "profiles" / "baseline.json"
 Measure = Callable[[float], dict[str, Any]]
 """One step at a rate or multiplier: its figures (`dropped_pct`, `lag_p95_ms`, `iterations_per_s`, ...)."""
@@ -125,7 +127,7 @@ def warmed(profile: dict[str, Any], warmup: float) -> dict[str, Any]:
     scenarios: dict[str, Any] = {}
     for name, s in profile["scenarios"].items():
         if warmup:
-            scenarios[f"{WARMUP_PREFIX}{name}"] = {**s, "exec": s.get("exec", name), "duration": f"{warmup:g}s"}
+            scenarios[f"{WARMUP_PREFIX}{name}"] = {**s, "exec": s.get("exec") or name, "duration": f"{warmup:g}s"}
         scenarios[name] = {**s, "startTime": f"{warmup:g}s", "tags": {**s.get("tags", {}), "phase": "steady"}}
     return {**profile, "scenarios": scenarios, "thresholds": {STEADY_LAG: ["p(95)<1000000000"]}}
 
@@ -170,6 +172,8 @@ class Steps:
         code, _ = run(
             cmd, env=self.env, cpu=GENERATOR_CPU, timeout=self.warmup + self.window + 120, log=path.with_suffix(".log")
         )
+        if code == INVALID_CONFIG:  # the bench's own profile is wrong: no step means anything
+            raise RuntimeError(f"the step's profile was refused (exit {code}); see {path.with_suffix('.log')}")
         return {**_window(summary, self.warmup, self.window), "exit_code": code}
 
     def ping(self, rate: float) -> dict[str, Any]:

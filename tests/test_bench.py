@@ -26,8 +26,10 @@ import results  # noqa: E402
 import sizing  # noqa: E402
 
 
-def _row(t: float, scheduled: float, dropped: int, started: int, completed: int, requests: int) -> str:
-    values = {"t": t, "scheduled": scheduled, "achieved": completed / 2, "dropped": dropped, "p95": 1.5}
+def _row(t: float, scheduled: float | None, dropped: int, started: int, completed: int, requests: int) -> str:
+    """A time-series row; `scheduled` is the series' smoothed rate column (None: a VU scenario)."""
+    values = {"t": t, "scheduled": "" if scheduled is None else scheduled, "achieved": completed / 2}
+    values |= {"dropped": dropped, "p95": 1.5}
     values |= {"requests": requests, "started": started, "completed": completed, "failed": 0}
     return ",".join(str(values.get(c, "")) for c in COLUMNS)
 
@@ -90,17 +92,21 @@ def test_cost_report_and_results_section_show_every_round_and_bar(tmp_path: Path
 
 # ------------------------------------------------------------------------------ the steady window
 def test_steady_window_counts_only_the_intervals_inside_it() -> None:
-    rows = [_row(t, 100.0, d, 200, 200, 200) for t, d in ((2.0, 50), (4.0, 1), (6.0, 2), (8.0, 0), (10.0, 90))]
-    window = _common.steady_window(_summary({"ping": rows, "vus": [_row(4.0, 0, 0, 5, 5, 10)]}), 2.0, 8.0)
+    # the series' `scheduled` column (50/s here) is smoothed: the window counts started + dropped instead
+    cells = ((2.0, 50, 150), (4.0, 1, 199), (6.0, 2, 198), (8.0, 0, 200), (10.0, 90, 110))
+    rows = [_row(t, 50.0, dropped, started, 200, 200) for t, dropped, started in cells]
+    window = _common.steady_window(_summary({"ping": rows, "vus": [_row(4.0, None, 0, 5, 5, 10)]}), 2.0, 8.0)
     # the rows ending at 4, 6 and 8 s lie in [2, 8]; the start (to 2 s) and the stop (to 10 s) do not
     assert window["ping"] == {
         "seconds": 6.0,
         "scheduled": 600.0,
         "dropped": 3.0,
-        "started": 600.0,
+        "started": 597.0,
         "completed": 600.0,
         "requests": 600.0,
     }
+    vus = {"seconds": 2.0, "scheduled": 0.0, "dropped": 0.0, "started": 5.0, "completed": 5.0, "requests": 10.0}
+    assert window["vus"] == vus  # a VU scenario schedules nothing
     assert _common.dropped_pct(window) == pytest.approx(0.5)
     assert math.isnan(_common.dropped_pct({}))
 
