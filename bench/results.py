@@ -212,8 +212,9 @@ def sizing_markdown(path: Path, command: str) -> list[str]:
         f"and `iteration_start_lag` p95 at most {r['max_lag_p95_ms']:g} ms; grow ×{r['growth']:g} then bisect to "
         f"{r['precision']:.0%} ({r['seconds']} s in all).",
         "",
-        "| load | highest sustained | arrivals/s | iterations/s | requests/s | lag p95 ms | first failing, why |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| load | highest sustained | arrivals/s | iterations/s | requests/s | lag p95 ms | generator core "
+        "| first failing, why |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]
     for key, name, unit in (("ping", "GET /ping", "it/s"), ("flows", "five flows, baseline mix", "× baseline")):
         if key not in r:
@@ -223,7 +224,8 @@ def sizing_markdown(path: Path, command: str) -> list[str]:
         highest = f"{s['highest']:g} {unit}" if s["highest"] is not None else "none"
         lines.append(
             f"| {name} | {highest} | {best.get('scheduled_per_s', '')} | {best.get('iterations_per_s', '')} | "
-            f"{best.get('requests_per_s', '')} | {best.get('lag_p95_ms', '')} | {failing} |"
+            f"{best.get('requests_per_s', '')} | {best.get('lag_p95_ms', '')} | {best.get('generator_cpu', '')} | "
+            f"{failing} |"
         )
     if "table" in r:
         lines += [

@@ -22,6 +22,7 @@ window's, from the time series). The docs table (docs/sizing.md) and MEASURED_ST
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import sys
@@ -33,6 +34,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import psutil
 from _common import (
     GENERATOR_CPU,
     REPO,
@@ -41,10 +43,11 @@ from _common import (
     dropped_pct,
     engine_profile,
     finish,
+    generator_process,
     locust_command,
     read_json,
-    run,
     steady_window,
+    total_count,
 )
 
 from fixload.cli.capacity import outcome_block, search, steady_profile
@@ -95,7 +98,8 @@ def find_highest(
         print(
             f"  {phase:6} {value:>9g}: dropped {got.get('dropped_pct', float('nan')):.2f} %, lag p95 "
             f"{got.get('lag_p95_ms') or float('nan'):.2f} ms, {got.get('iterations_per_s', 0):.1f} it/s, "
-            f"{got.get('requests_per_s', 0):.1f} req/s ({time.monotonic() - started:.0f} s) "
+            f"{got.get('requests_per_s', 0):.1f} req/s, generator {got.get('generator_cpu')} core "
+            f"({time.monotonic() - started:.0f} s) "
             + ("sustained" if not reasons else "NOT sustained: " + "; ".join(reasons)),
             flush=True,
         )
@@ -169,12 +173,28 @@ class Steps:
         path, summary = self.tmp / f"step{self.count}.json", self.tmp / f"step{self.count}-summary.json"
         path.write_text(json.dumps(profile))
         cmd = locust_command(locustfile, self.sim.base_url, "--profile", str(path), "--summary", str(summary))
-        code, _ = run(
-            cmd, env=self.env, cpu=GENERATOR_CPU, timeout=self.warmup + self.window + 120, log=path.with_suffix(".log")
-        )
+        code, cpu = self._supervise(cmd, path.with_suffix(".log"))
         if code == INVALID_CONFIG:  # the bench's own profile is wrong: no step means anything
             raise RuntimeError(f"the step's profile was refused (exit {code}); see {path.with_suffix('.log')}")
-        return {**_window(summary, self.warmup, self.window), "exit_code": code}
+        return {**_window(summary, self.warmup, self.window), "exit_code": code, "generator_cpu": cpu}
+
+    def _supervise(self, cmd: list[str], log: Path) -> tuple[int, float | None]:
+        """Run one step to its end; its exit code and the share of its core it used over about the steady
+        window (from the first request the simulator counted, setup's included, + warm-up)."""
+        self.sim.reset_stats()
+        cpu = None
+        with generator_process(cmd, self.env, log, GENERATOR_CPU) as proc:
+            deadline = time.monotonic() + 60
+            while total_count(self.sim.stats()) == 0 and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.1)
+            time.sleep(self.warmup)
+            with contextlib.suppress(psutil.Error):
+                generator = psutil.Process(proc.pid)
+                c1, t1 = sum(generator.cpu_times()[:2]), time.monotonic()
+                time.sleep(self.window)
+                cpu = round((sum(generator.cpu_times()[:2]) - c1) / (time.monotonic() - t1), 2)
+            proc.wait(self.window + 120)
+        return proc.returncode, cpu
 
     def ping(self, rate: float) -> dict[str, Any]:
         profile = engine_profile(int(rate), self.window, PING_VUS, graceful_stop="1s", name="ping")
@@ -219,10 +239,10 @@ def bench(
         steps = Steps(sim, warmup, window, tmp)
         if only in (None, "ping"):
             print("(a) GET /ping, constant-arrival-rate, rate in iterations/s", flush=True)
-            result["ping"] = find_highest(steps.ping, 800, 20000, growth, precision, retries)
+            result["ping"] = find_highest(steps.ping, 400, 20000, growth, precision, retries)
         if only in (None, "flows"):
             print("(b) the five flows at baseline.json's mix, multiplier of its peak rates", flush=True)
-            result["flows"] = find_highest(steps.flows, 0.5, 64, growth, precision, retries)
+            result["flows"] = find_highest(steps.flows, 0.25, 64, growth, precision, retries)
             result["flows"]["peak_rates_x1"] = baseline_peak()
     result["seconds"] = round(time.monotonic() - started)
     if result.get("flows", {}).get("highest"):
@@ -256,7 +276,8 @@ def report_text(r: dict[str, Any]) -> str:
         lines.append(
             f"  {name}: highest sustained {s['highest']:g} {unit}: {best['scheduled_per_s']} arrivals/s scheduled, "
             f"{best['iterations_per_s']} iterations/s, {best['requests_per_s']} requests/s, dropped "
-            f"{best['dropped_pct']:.2f} %, lag p95 {best['lag_p95_ms']} ms{fail}"
+            f"{best['dropped_pct']:.2f} %, lag p95 {best['lag_p95_ms']} ms, generator {best.get('generator_cpu')} core"
+            f"{fail}"
         )
     if "table" in r:
         lines.append(

@@ -169,13 +169,14 @@ def test_workers_table_rounds_up() -> None:
 def test_results_markdown_holds_cost_and_sizing(tmp_path: Path) -> None:
     (tmp_path / "cost.json").write_bytes(orjson.dumps(_cost_result([1.0], [0.0], [0.0], 1.0)))
     best = {"scheduled_per_s": 90.0, "iterations_per_s": 100.0, "requests_per_s": 400.0, "lag_p95_ms": 2.0}
+    best["generator_cpu"] = 0.93
     sized = {"highest": 2.5, "highest_figures": best, "first_failing": 2.75, "first_failing_reasons": ["lag"]}
     ping = {**sized, "highest": 2000, "first_failing": 2200}
     data = {"max_dropped_pct": 1, "window_s": 8, "warmup_s": 4, "max_lag_p95_ms": 5, "growth": 2, "precision": 0.1}
     data |= {"seconds": 200, "ping": ping, "flows": sized, "table": [[1, 1], [5, 2]]}
     (tmp_path / "sizing.json").write_bytes(orjson.dumps(data))
     text = results.results_markdown(tmp_path, {"cost": "python bench/cost.py", "sizing": "python bench/sizing.py"})
-    assert "| five flows, baseline mix | 2.5 × baseline | 90.0 | 100.0 | 400.0 | 2.0 | 2.75: lag |" in text
+    assert "| five flows, baseline mix | 2.5 × baseline | 90.0 | 100.0 | 400.0 | 2.0 | 0.93 | 2.75: lag |" in text
     assert "| GET /ping | 2000 it/s |" in text and "×1: 1, ×5: 2" in text
     assert "## Throughput: requests/s to GET /ping from one generator core\n\n_not run_" in text
 
