@@ -26,7 +26,8 @@ GENERATOR_CPU = 0
 SIMULATOR_CPU = 1
 
 
-# The bare loop (a) of bench/throughput.py, and Locust's own paced loop when FIXLOAD_BENCH_PACE is set.
+# The bare loop (a) of bench/throughput.py, and Locust's own paced loop (bench/cost.py, bench/calls.py) when
+# FIXLOAD_BENCH_PACE is set.
 BARE_LOCUSTFILE = textwrap.dedent(
     """
     import os
