@@ -98,13 +98,14 @@ def find_highest(
         print(
             f"  {phase:6} {value:>9g}: dropped {got.get('dropped_pct', float('nan')):.2f} %, lag p95 "
             f"{got.get('lag_p95_ms') or float('nan'):.2f} ms, {got.get('iterations_per_s', 0):.1f} it/s, "
-            f"{got.get('requests_per_s', 0):.1f} req/s, generator {got.get('generator_cpu')} core "
+            f"{got.get('requests_per_s', 0):.1f} req/s, generator {got.get('generator_cpu')} core, simulator "
+            f"{got.get('simulator_cpu')} core "
             f"({time.monotonic() - started:.0f} s) "
             + ("sustained" if not reasons else "NOT sustained: " + "; ".join(reasons)),
             flush=True,
         )
-        # every failure here is the generator's (the target has its own core and far more headroom), so
-        # `retries` re-runs a failing step as `fixload capacity` does, for a shared machine's passing burst
+        # a failure is laid at the generator (the simulator has a core of its own; each step says how busy it
+        # was), so `retries` re-runs a failing step as `fixload capacity` does, for a machine's passing burst
         return report.Step(
             multiplier=value, phase=phase, seconds=0.0, sustainable=not reasons, generator=reasons, reasons=reasons
         )
@@ -132,7 +133,7 @@ def warmed(profile: dict[str, Any], warmup: float) -> dict[str, Any]:
     for name, s in profile["scenarios"].items():
         if warmup:
             scenarios[f"{WARMUP_PREFIX}{name}"] = {**s, "exec": s.get("exec") or name, "duration": f"{warmup:g}s"}
-        scenarios[name] = {**s, "startTime": f"{warmup:g}s", "tags": {**s.get("tags", {}), "phase": "steady"}}
+        scenarios[name] = {**s, "startTime": f"{warmup:g}s", "tags": {**(s.get("tags") or {}), "phase": "steady"}}
     return {**profile, "scenarios": scenarios, "thresholds": {STEADY_LAG: ["p(95)<1000000000"]}}
 
 
@@ -176,25 +177,30 @@ class Steps:
         code, cpu = self._supervise(cmd, path.with_suffix(".log"))
         if code == INVALID_CONFIG:  # the bench's own profile is wrong: no step means anything
             raise RuntimeError(f"the step's profile was refused (exit {code}); see {path.with_suffix('.log')}")
-        return {**_window(summary, self.warmup, self.window), "exit_code": code, "generator_cpu": cpu}
+        return {**_window(summary, self.warmup, self.window), "exit_code": code, **cpu}
 
-    def _supervise(self, cmd: list[str], log: Path) -> tuple[int, float | None]:
-        """Run one step to its end; its exit code and the share of its core it used over about the steady
-        window (from the first request the simulator counted, setup's included, + warm-up)."""
+    def _supervise(self, cmd: list[str], log: Path) -> tuple[int, dict[str, float | None]]:
+        """Run one step to its end; its exit code and the cores' worth of CPU the generator and the simulator
+        used over about the steady window (from the first request the simulator counted, setup's included,
+        + warm-up)."""
         self.sim.reset_stats()
-        cpu = None
+        cpu: dict[str, float | None] = {}
         with generator_process(cmd, self.env, log, GENERATOR_CPU) as proc:
             deadline = time.monotonic() + 60
             while total_count(self.sim.stats()) == 0 and proc.poll() is None and time.monotonic() < deadline:
                 time.sleep(0.1)
             time.sleep(self.warmup)
             with contextlib.suppress(psutil.Error):
-                generator = psutil.Process(proc.pid)
-                c1, t1 = sum(generator.cpu_times()[:2]), time.monotonic()
+                generator, simulator = psutil.Process(proc.pid), psutil.Process(self.sim.pid)
+                c1, s1, t1 = sum(generator.cpu_times()[:2]), sum(simulator.cpu_times()[:2]), time.monotonic()
                 time.sleep(self.window)
-                cpu = round((sum(generator.cpu_times()[:2]) - c1) / (time.monotonic() - t1), 2)
+                seconds = time.monotonic() - t1
+                cpu = {
+                    "generator_cpu": round((sum(generator.cpu_times()[:2]) - c1) / seconds, 2),
+                    "simulator_cpu": round((sum(simulator.cpu_times()[:2]) - s1) / seconds, 2),
+                }
             proc.wait(self.window + 120)
-        return proc.returncode, cpu
+        return proc.returncode, cpu or {"generator_cpu": None, "simulator_cpu": None}
 
     def ping(self, rate: float) -> dict[str, Any]:
         profile = engine_profile(int(rate), self.window, PING_VUS, graceful_stop="1s", name="ping")
@@ -276,7 +282,8 @@ def report_text(r: dict[str, Any]) -> str:
         lines.append(
             f"  {name}: highest sustained {s['highest']:g} {unit}: {best['scheduled_per_s']} arrivals/s scheduled, "
             f"{best['iterations_per_s']} iterations/s, {best['requests_per_s']} requests/s, dropped "
-            f"{best['dropped_pct']:.2f} %, lag p95 {best['lag_p95_ms']} ms, generator {best.get('generator_cpu')} core"
+            f"{best['dropped_pct']:.2f} %, lag p95 {best['lag_p95_ms']} ms, generator {best.get('generator_cpu')} core,"
+            f" simulator {best.get('simulator_cpu')} core"
             f"{fail}"
         )
     if "table" in r:

@@ -188,6 +188,7 @@ def test_one_real_sizing_step_reads_its_summary(tmp_path: Path) -> None:
     assert got["exit_code"] == 0, (tmp_path / "step1.log").read_text()[-2000:]
     assert got["window_s"] == 2.0 and got["lag_p95_ms"] is not None
     assert 150 <= got["requests_per_s"] <= 250 and got["dropped_pct"] <= 1.0
+    assert 0 < got["generator_cpu"] < 1.5 and 0 < got["simulator_cpu"] < 1.5  # each pinned to a core
 
 
 @pytest.mark.slow
