@@ -10,8 +10,9 @@ the median of the rounds:
     `constant_throughput`), each round's ratio and their median. Bar: <= 1.05.
 (c) Python calls per request, engine over paced (bench/calls.py's bench, imported): a count the machine does
     not move, so one round. Bar: <= 1.03.
-(s) the engine's dropped share of its scheduled iterations over the steady window (its summary's time series),
-    against (p) the paced loop's miss, (scheduled - served) / scheduled, in the same rounds at the same rate.
+(s) the engine's dropped share of its scheduled iterations in the 2-s intervals of its summary's time series
+    that lie inside the steady window (6 s of the default 3-11 s), against (p) the paced loop's miss,
+    (scheduled - served) / scheduled over the window, in the same rounds at the same rate.
     Bar: s <= p + 0.5 percentage points.
 Saturated b/a, for information only (this machine moves saturated rates by a third between rounds): the
 engine asked `--saturated-rate`/s against the bare Locust loop (no wait), both per round.

@@ -296,8 +296,8 @@ def report_text(r: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--only", choices=("ping", "flows"), help="one of the two searches")
-    parser.add_argument("--warmup", type=float, default=4)
-    parser.add_argument("--window", type=float, default=8, help="steady window per step, s (2-s intervals)")
+    parser.add_argument("--warmup", type=float, default=4, help="s before the steady window (a multiple of 2)")
+    parser.add_argument("--window", type=float, default=8, help="steady window per step, s (a multiple of 2)")
     parser.add_argument("--precision", type=float, default=0.1, help="bisect until within this share")
     parser.add_argument("--growth", type=float, default=2.0)
     parser.add_argument("--retries", type=int, default=0, help="re-runs of a failing step before it counts")
@@ -305,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.window < 2 or args.warmup < 0 or not 0 < args.precision < 1 or args.growth <= 1:
         parser.error("--window at least 2, --warmup at least 0, --precision in (0, 1), --growth above 1")
+    if args.window % 2 or args.warmup % 2:  # the summary's time series has a row per 2 s of plan time
+        parser.error("--window and --warmup: whole multiples of 2 s (the time series' interval)")
     result = bench(args.only, args.warmup, args.window, args.precision, args.growth, args.retries)
     return finish(result, report_text, args.json)
 

@@ -162,6 +162,12 @@ def test_find_highest_grows_then_bisects_on_a_fake_measure() -> None:
     assert nothing["highest"] is None and nothing["first_failing"] == 800
 
 
+def test_sizing_refuses_windows_off_the_time_series_grid(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        sizing.main(["--warmup", "3"])
+    assert refused.value.code == 2 and "whole multiples of 2 s" in capsys.readouterr().err
+
+
 def test_workers_table_rounds_up() -> None:
     assert [sizing.workers_needed(m, 2.5) for m in (1, 2.5, 3, 10)] == [1, 1, 2, 4]
 
@@ -201,5 +207,5 @@ def test_cost_bench_tiny(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_sizing_bench_tiny() -> None:
-    r = sizing.bench("ping", warmup=1.0, window=2.0, precision=0.5, growth=4.0, retries=0)
+    r = sizing.bench("ping", warmup=2.0, window=2.0, precision=0.5, growth=4.0, retries=0)
     assert r["ping"]["highest"] is not None and r["ping"]["highest_figures"]["requests_per_s"] > 500
