@@ -1,17 +1,17 @@
 """Python function calls per request: fixload's arrival-rate engine against Locust's own paced loop.
 
-A count of calls does not move with the machine: on the shared 2-core VM where bench/throughput.py's
+A count of calls does not move with the machine: on the shared 2-core VM where bench/cost.py's
 CPU-per-request figures drift by 10-40 % between rounds, this is the engine's own cost, repeatable to a
 call. Both generators send GET /ping to the embedded simulator at the same fixed rate, far below capacity
 (profiling slows a process several times over):
 
-- the engine: `bench/ping_users.py`, constant-arrival-rate at `--rate`/s, 200 VUs (as throughput's (s));
-- Locust's paced loop: the bare loop of bench/throughput.py, `--users` users, `constant_throughput`.
+- the engine: `bench/ping_users.py`, constant-arrival-rate at `--rate`/s, 200 VUs (as bench/cost.py's);
+- Locust's paced loop: the bare loop of bench/_common.py, `--users` users, `constant_throughput`.
 
 `bench/call_counter.py` counts every Python call (and every C function called from Python) over a window
 of each run and the requests sent in it. Prints calls per request for each, their ratio, the calls per
 request by package, and the functions that make the difference. A call is not a fixed number of µs, so
-this ranks where the engine's time goes and shows whether a change removed work; throughput.py's (f) is
+this ranks where the engine's time goes and shows whether a change removed work; bench/cost.py's (f) is
 the µs figure.
 
     python bench/calls.py [--rate 400] [--users 50] [--rounds 2] [--json out.json]

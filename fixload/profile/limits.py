@@ -32,10 +32,14 @@ MAX_SETTING_MINUTES = 525_600.0
 SPAWN_RATE_PER_PROCESS = 100.0
 """Users Locust starts per second per process (Locust warns above 100 per worker): 5000 VUs take 50 s."""
 SPAWN_WARNING_S = 10.0
-MEASURED_STARTS_PER_PROCESS = 3_000.0
-"""Iterations/s one fixload process started on this project's bench (bench/HISTORY.md, throughput (b), one
-request per iteration): 2,810-3,292 req/s, median 2,907, over the five runs of issue 15's third and fourth
-passes. A faster core does more; the warning is advice, not a bound."""
+MEASURED_STARTS_PER_PROCESS = 120.0
+"""Iterations/s one fixload process starts of the five flows at baseline.json's mix with at most 1 % dropped
+and iteration_start_lag p95 at most 5 ms: `python bench/sizing.py` on 2026-12-07 (this project's 2-core
+shared VM, generator and simulator pinned to a core each), the best of three runs (x0.81, x1.375, x0.69:
+other processes on the generator's core only take time away), x1.375 of baseline's peak rates = 123.8
+arrivals/s (147.5 iterations/s with analytics_flow's VUs, 636 requests/s), rounded down; docs/sizing.md.
+A one-request flow does more (GET /ping: 1,000/s in that run), a faster core more again: the warning is
+advice, not a bound."""
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,7 @@ def check_plan(plan: PlanLike, processes: int | None = 1) -> PlanCheck:
         needed = math.ceil(peak / MEASURED_STARTS_PER_PROCESS)
         warnings.append(
             f"peak start rate {peak:.6g} iterations/s over all scenarios is above the {capacity:g}/s measured for"
-            f" {max(1, processes)} process(es) (bench/HISTORY.md): expect dropped iterations; run with"
+            f" {max(1, processes)} process(es) (docs/sizing.md): expect late or dropped iterations; run with"
             f" --workers {needed} (or more)"
         )
     return PlanCheck(tuple(errors), tuple(warnings))

@@ -1,0 +1,254 @@
+"""What the open model costs on top of Locust's own paced loop, judged in one run on this machine (issue 30).
+
+Both generators send GET /ping to the embedded simulator (generator pinned to CPU 0, simulator to CPU 1),
+counted at the server, in `--rounds` interleaved rounds (engine, paced, engine, paced, ...); each figure is
+the median of the rounds:
+
+(f) CPU per request at `--rate`/s, a rate both sustain: the generator's utime+stime over the steady window
+    (`--window` s after `--warmup` s) / the requests the server counted in it; the engine's
+    (constant-arrival-rate, 200 VUs) over Locust's paced loop's (`--users` FastHttpUsers,
+    `constant_throughput`), each round's ratio and their median. Bar: <= 1.05.
+(c) Python calls per request, engine over paced (bench/calls.py's bench, imported): a count the machine does
+    not move, so one round. Bar: <= 1.03.
+(s) the engine's dropped share of its scheduled iterations in the 2-s intervals of its summary's time series
+    that lie inside the steady window (6 s of the default 3-11 s), against (p) the paced loop's miss,
+    (scheduled - served) / scheduled over the window, in the same rounds at the same rate.
+    Bar: s <= p + 0.5 percentage points.
+Saturated b/a, for information only (this machine moves saturated rates by a third between rounds): the
+engine asked `--saturated-rate`/s against the bare Locust loop (no wait), both per round.
+
+    python bench/cost.py [--rounds 5] [--rate 1200] [--window 8] [--no-saturated] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import calls
+from _common import (
+    BARE_LOCUSTFILE,
+    GENERATOR_CPU,
+    REPO,
+    SIMULATOR_CPU,
+    child_env,
+    dropped_pct,
+    engine_profile,
+    finish,
+    locust_command,
+    measure,
+    read_json,
+    steady_window,
+)
+
+from fixload.simulator.process import SimulatorProcess
+
+F_BAR, C_BAR, S_BAR_PP = 1.05, 1.03, 0.5
+ENGINE_VUS = 200
+
+
+def missed_pct(rate: float, seconds: float, served: int) -> float:
+    """The paced loop's miss over a window, in %: (scheduled - served) / scheduled, scheduled = rate x seconds
+    (negative when it served a little more than asked in the window)."""
+    scheduled = rate * seconds
+    return round(100.0 * (scheduled - served) / scheduled, 3) if scheduled else float("nan")
+
+
+def round_ratios(engine: Sequence[float], paced: Sequence[float]) -> list[float]:
+    """Each round's engine/paced ratio (rounds in order; a round with nothing for paced gives NaN)."""
+    return [round(e / p, 3) if p else float("nan") for e, p in zip(engine, paced, strict=True)]
+
+
+def median(values: Sequence[float]) -> float:
+    return round(statistics.median(values), 3)
+
+
+def at_most(value: float | None, bar: float) -> bool | None:
+    """value <= bar; None when not measured; False when the figure is NaN (a run that measured nothing)."""
+    if value is None:
+        return None
+    return not math.isnan(value) and not math.isnan(bar) and value <= bar
+
+
+def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
+    """The figures against their bars: figure, what, value, bar in words, met (None: not judged)."""
+    s_bar = r["p"]["median"] + S_BAR_PP
+    out = [
+        _verdict(
+            "f", "CPU per request engine/paced", r["f"]["median"], f"<= {F_BAR}", at_most(r["f"]["median"], F_BAR)
+        ),
+        _verdict(
+            "c", "calls per request engine/paced", r["c"]["ratio"], f"<= {C_BAR}", at_most(r["c"]["ratio"], C_BAR)
+        ),
+        _verdict(
+            "s",
+            "engine dropped % vs (p) paced missed %",
+            r["s"]["median"],
+            f"<= p + {S_BAR_PP} pp = {s_bar:.3f}",
+            at_most(r["s"]["median"], s_bar),
+        ),
+    ]
+    if "saturated" in r:
+        out.append(
+            _verdict("b/a", "saturated engine/bare loop req/s", r["saturated"]["median"], "information only", None)
+        )
+    return out
+
+
+def _verdict(figure: str, what: str, value: float | None, bar: str, met: bool | None) -> dict[str, Any]:
+    return {"figure": figure, "what": what, "value": value, "bar": bar, "met": met}
+
+
+def bench(
+    rate: int,
+    rounds: int,
+    warmup: float,
+    window: float,
+    users: int,
+    saturated_rate: int | None,
+    calls_rate: int | None,
+) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="fixload-cost-"))
+    bare = tmp / "bare.py"
+    bare.write_text(BARE_LOCUSTFILE)
+    seconds = int(warmup + window + 15)  # the runs are stopped (SIGTERM) once the window is counted
+    result: dict[str, Any] = {
+        "rate": rate,
+        "users": users,
+        "vus": ENGINE_VUS,
+        "rounds": rounds,
+        "warmup_s": warmup,
+        "window_s": window,
+        "tmp": str(tmp),
+    }
+    runs: dict[str, list[dict[str, Any]]] = {"engine": [], "paced": [], "bare": [], "saturated": []}
+    with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
+        env = child_env(sim.env)
+        env.pop("FIXLOAD_BENCH_PACE", None)
+        bare_cmd = locust_command(bare, sim.base_url, "-u", str(users), "-r", str(users), "--run-time", f"{seconds}s")
+
+        def engine_at(at: int, name: str) -> dict[str, Any]:
+            profile, summary = tmp / f"{name}-profile.json", tmp / f"{name}-summary.json"
+            profile.write_text(json.dumps(engine_profile(at, seconds, ENGINE_VUS)))
+            cmd = locust_command(REPO / "bench" / "ping_users.py", sim.base_url, "--profile", str(profile))
+            run = measure(
+                sim, [*cmd, "--summary", str(summary)], env, GENERATOR_CPU, warmup, window, tmp / f"{name}.log"
+            )
+            steady = steady_window(read_json(summary), warmup, warmup + window) if summary.exists() else {}
+            return {**run, "rate": at, "dropped_pct": round(dropped_pct(steady), 3) if steady else float("nan")}
+
+        for i in range(rounds):
+            runs["engine"].append(engine_at(rate, f"engine{i}"))
+            paced_env = {**env, "FIXLOAD_BENCH_PACE": repr(rate / users)}
+            paced = measure(sim, bare_cmd, paced_env, GENERATOR_CPU, warmup, window, tmp / f"paced{i}.log")
+            runs["paced"].append({**paced, "missed_pct": missed_pct(rate, paced["seconds"], paced["requests"])})
+            if saturated_rate:
+                runs["bare"].append(measure(sim, bare_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"bare{i}.log"))
+                runs["saturated"].append(engine_at(saturated_rate, f"saturated{i}"))
+    engine_us = [v["generator_us_per_request"] for v in runs["engine"]]
+    paced_us = [v["generator_us_per_request"] for v in runs["paced"]]
+    f_ratios = round_ratios(engine_us, paced_us)
+    result["f"] = {"engine_us": engine_us, "paced_us": paced_us, "ratios": f_ratios, "median": median(f_ratios)}
+    result["s"] = {"dropped_pct": [v["dropped_pct"] for v in runs["engine"]]}
+    result["s"]["median"] = median(result["s"]["dropped_pct"])
+    result["p"] = {"missed_pct": [v["missed_pct"] for v in runs["paced"]]}
+    result["p"]["median"] = median(result["p"]["missed_pct"])
+    result["served_rps"] = {k: [v["rps"] for v in runs[k]] for k in ("engine", "paced")}
+    result["stolen_pct"] = {k: [round(100 * v["generator_core_stolen"], 1) for v in runs[k]] for k in runs if runs[k]}
+    result["simulator_cpu"] = {k: [v["simulator_cpu"] for v in runs[k]] for k in runs if runs[k]}
+    if saturated_rate:
+        a, b = [v["rps"] for v in runs["bare"]], [v["rps"] for v in runs["saturated"]]
+        ratios = round_ratios(b, a)
+        result["saturated"] = {
+            "rate": saturated_rate,
+            "a_rps": a,
+            "b_rps": b,
+            "ratios": ratios,
+            "median": median(ratios),
+        }
+    if calls_rate:
+        c = result["calls"] = calls.bench(calls_rate, users, rounds=1)  # all of it: RESULTS.md's calls section
+        result["c"] = {
+            "rate": calls_rate,
+            "rounds": 1,
+            "engine": c["engine"]["calls_per_request"],
+            "paced": c["paced"]["calls_per_request"],
+            "ratio": c["engine_over_paced"],
+            "engine_extra": c["engine_extra"][:10],
+        }
+    else:
+        result["c"] = {"rate": None, "rounds": 0, "engine": None, "paced": None, "ratio": None, "engine_extra": []}
+    result["verdicts"] = verdicts(result)
+    return result
+
+
+def _met(v: dict[str, Any]) -> str:
+    if v["met"] is None:
+        return "information only" if v["figure"] == "b/a" else "not measured"
+    return "met" if v["met"] else "NOT met"
+
+
+def report(r: dict[str, Any]) -> str:
+    f, s, p, c = r["f"], r["s"], r["p"], r["c"]
+    lines = [
+        f"GET /ping, generator on CPU {GENERATOR_CPU}, simulator on CPU {SIMULATOR_CPU}, counted at the server over "
+        f"{r['window_s']:g} s after {r['warmup_s']:g} s; {r['rounds']} interleaved rounds, medians",
+        f"  (f) CPU per request at {r['rate']}/s: engine ({r['vus']} VUs) {f['engine_us']} µs, paced loop "
+        f"({r['users']} users) {f['paced_us']} µs",
+        f"      engine/paced per round {f['ratios']}: median {f['median']}",
+        f"  (c) calls per request at {c['rate']}/s ({c['rounds']} round: a count, repeatable to ~0.2 calls): engine "
+        f"{c['engine']}, paced {c['paced']}: engine/paced {c['ratio']}",
+        f"  (s) engine dropped % at {r['rate']}/s per round {s['dropped_pct']}: median {s['median']}",
+        f"  (p) paced loop missed % at {r['rate']}/s per round {p['missed_pct']}: median {p['median']}",
+        f"      served req/s: engine {r['served_rps']['engine']}, paced {r['served_rps']['paced']}",
+    ]
+    if "saturated" in r:
+        sat = r["saturated"]
+        lines.append(
+            f"  saturated, information only: engine asked {sat['rate']}/s {sat['b_rps']} req/s, bare loop "
+            f"{sat['a_rps']} req/s: b/a per round {sat['ratios']}, median {sat['median']}"
+        )
+    lines.append(f"  generator core stolen by the hypervisor, % per round: {r['stolen_pct']}")
+    lines.append("verdict:")
+    lines += [f"  ({v['figure']}) {v['what']}: {v['value']}  bar {v['bar']}: {_met(v)}" for v in r["verdicts"]]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (default 5); medians reported")
+    parser.add_argument("--rate", type=int, default=1200, help="requests/s asked of both for (f), (s), (p)")
+    parser.add_argument("--warmup", type=float, default=3)
+    parser.add_argument("--window", type=float, default=8)
+    parser.add_argument("--users", type=int, default=50, help="users of Locust's paced and bare loops")
+    parser.add_argument("--saturated-rate", type=int, default=20000, help="the engine's ask for saturated b/a")
+    parser.add_argument("--no-saturated", action="store_true", help="skip saturated b/a")
+    parser.add_argument("--calls-rate", type=int, default=400, help="requests/s of bench/calls.py's run for (c)")
+    parser.add_argument("--no-calls", action="store_true", help="skip (c)")
+    parser.add_argument("--json", help="write the result here")
+    args = parser.parse_args(argv)
+    if args.rounds < 1 or args.rate < 1 or args.window < 1 or args.warmup < 0:
+        parser.error("--rounds, --rate and --window must be at least 1, --warmup at least 0")
+    result = bench(
+        args.rate,
+        args.rounds,
+        args.warmup,
+        args.window,
+        args.users,
+        None if args.no_saturated else args.saturated_rate,
+        None if args.no_calls else args.calls_rate,
+    )
+    return finish(result, report, args.json)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

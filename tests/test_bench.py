@@ -1,0 +1,211 @@
+"""The benches that judge the engine (bench/cost.py) and size a run (bench/sizing.py), and the RESULTS.md writer.
+
+The default set runs their pieces: the ratio, median and bar logic, the steady window read from a summary's time
+series, the rate search on a fake measure, the reports and RESULTS.md from synthetic results, and one real
+sizing step (a Locust process for ~2 s). The whole benches, tiny (one round, short windows), are `slow`.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from fixload.report.timeseries import COLUMNS
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+import _common  # noqa: E402
+import cost  # noqa: E402
+import results  # noqa: E402
+import sizing  # noqa: E402
+
+
+def _row(t: float, scheduled: float | None, dropped: int, started: int, completed: int, requests: int) -> str:
+    """A time-series row; `scheduled` is the series' smoothed rate column (None: a VU scenario)."""
+    values = {"t": t, "scheduled": "" if scheduled is None else scheduled, "achieved": completed / 2}
+    values |= {"dropped": dropped, "p95": 1.5}
+    values |= {"requests": requests, "started": started, "completed": completed, "failed": 0}
+    return ",".join(str(values.get(c, "")) for c in COLUMNS)
+
+
+def _summary(rows: dict[str, list[str]], lag_p95: float | None = 1.2) -> dict[str, Any]:
+    metrics = {sizing.STEADY_LAG: {"p(95)": lag_p95}, "iteration_start_lag": {"p(95)": 99.0}} if lag_p95 else {}
+    series = {"intervalSeconds": 2, "columns": list(COLUMNS), "scenarios": rows}
+    return {"metrics": metrics, "fixload": {"timeSeries": series}}
+
+
+# ------------------------------------------------------------------------------ bench/cost.py's figures
+def test_ratios_median_and_the_bars() -> None:
+    assert cost.round_ratios([400.0, 330.0, 360.0], [300.0, 330.0, 0.0])[:2] == [1.333, 1.0]
+    assert math.isnan(cost.round_ratios([1.0], [0.0])[0])
+    assert cost.median([1.2, 1.0, 1.1, 5.0, 0.9]) == 1.1
+    assert cost.missed_pct(1200, 8.0, 9504) == 1.0 and cost.missed_pct(1000, 2.0, 2010) == -0.5
+    assert cost.at_most(1.05, 1.05) is True and cost.at_most(1.051, 1.05) is False
+    assert cost.at_most(float("nan"), 1.05) is False and cost.at_most(None, 1.03) is None
+
+
+def _cost_result(f: list[float], dropped: list[float], missed: list[float], calls: float | None) -> dict[str, Any]:
+    r: dict[str, Any] = {"rate": 1200, "users": 50, "vus": 200, "rounds": len(f), "warmup_s": 3, "window_s": 8}
+    r["f"] = {"engine_us": [f_ * 300 for f_ in f], "paced_us": [300.0] * len(f), "ratios": f, "median": cost.median(f)}
+    r["s"] = {"dropped_pct": dropped, "median": cost.median(dropped)}
+    r["p"] = {"missed_pct": missed, "median": cost.median(missed)}
+    r["c"] = {"rate": 400, "rounds": 1, "engine": calls and calls * 440, "paced": 440.0, "ratio": calls}
+    r["saturated"] = {"rate": 20000, "a_rps": [3000.0], "b_rps": [2400.0], "ratios": [0.8], "median": 0.8}
+    r["served_rps"] = {"engine": [1200.0] * len(f), "paced": [1190.0] * len(f)}
+    r["stolen_pct"] = {"engine": [0.0] * len(f)}
+    r["verdicts"] = cost.verdicts(r)
+    return r
+
+
+def test_verdicts_judge_each_figure_against_its_bar() -> None:
+    good = {
+        v["figure"]: v["met"]
+        for v in _cost_result([1.0, 1.04, 1.2], [0.0, 0.4, 0.0], [0.0, 0.1, 0.0], 1.02)["verdicts"]
+    }
+    assert good == {"f": True, "c": True, "s": True, "b/a": None}
+    bad = {
+        v["figure"]: v["met"]
+        for v in _cost_result([1.06, 1.1, 1.0], [0.7, 0.7, 0.0], [0.1, 0.0, 0.0], 1.04)["verdicts"]
+    }
+    assert bad == {"f": False, "c": False, "s": False, "b/a": None}
+    unmeasured = _cost_result([1.0], [float("nan")], [0.0], None)["verdicts"]
+    assert {v["figure"]: v["met"] for v in unmeasured} == {"f": True, "c": None, "s": False, "b/a": None}
+
+
+def test_cost_report_and_results_section_show_every_round_and_bar(tmp_path: Path) -> None:
+    r = _cost_result([1.0, 1.1, 1.2], [0.0, 0.0, 0.6], [0.2, 0.0, 0.0], 1.1)
+    text = cost.report(r)
+    assert "[1.0, 1.1, 1.2]: median 1.1" in text and "bar <= 1.05: NOT met" in text
+    assert "(c) calls per request engine/paced: 1.1  bar <= 1.03: NOT met" in text and "information only" in text
+    (tmp_path / "cost.json").write_bytes(orjson.dumps(r))
+    section = "\n".join(results.cost_markdown(tmp_path / "cost.json", "python bench/cost.py --rounds 3"))
+    assert "`python bench/cost.py --rounds 3`" in section and "| [1.0, 1.1, 1.2] | 1.1 | ≤ 1.05 | **no** |" in section
+    assert "saturated b/a, information only" in section
+    assert results.cost_markdown(tmp_path / "missing.json", "x")[-1] == "_not run_"
+
+
+# ------------------------------------------------------------------------------ the steady window
+def test_steady_window_counts_only_the_intervals_inside_it() -> None:
+    # the series' `scheduled` column (50/s here) is smoothed: the window counts started + dropped instead
+    cells = ((2.0, 50, 150), (4.0, 1, 199), (6.0, 2, 198), (8.0, 0, 200), (10.0, 90, 110))
+    rows = [_row(t, 50.0, dropped, started, 200, 200) for t, dropped, started in cells]
+    window = _common.steady_window(_summary({"ping": rows, "vus": [_row(4.0, None, 0, 5, 5, 10)]}), 2.0, 8.0)
+    # the rows ending at 4, 6 and 8 s lie in [2, 8]; the start (to 2 s) and the stop (to 10 s) do not
+    assert window["ping"] == {
+        "seconds": 6.0,
+        "scheduled": 600.0,
+        "dropped": 3.0,
+        "started": 597.0,
+        "completed": 600.0,
+        "requests": 600.0,
+    }
+    vus = {"seconds": 2.0, "scheduled": 0.0, "dropped": 0.0, "started": 5.0, "completed": 5.0, "requests": 10.0}
+    assert window["vus"] == vus  # a VU scenario schedules nothing
+    assert _common.dropped_pct(window) == pytest.approx(0.5)
+    assert math.isnan(_common.dropped_pct({}))
+
+
+def test_sizing_step_figures_from_a_summary(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    rows = [_row(t, 1000.0, 0, 2000, 2000, 2000) for t in (2.0, 4.0, 6.0, 8.0)]
+    warm = [_row(t, 1000.0 if t <= 2 else 0, 90, 1910, 1910, 1910) for t in (2.0, 4.0, 6.0, 8.0)]
+    path.write_bytes(orjson.dumps(_summary({"ping": rows, "warmup_ping": warm}, lag_p95=3.25)))
+    got = sizing._window(path, 2.0, 4.0)  # 4 s after 2 s of warm-up
+    assert got == {
+        "dropped_pct": 0.0,
+        "lag_p95_ms": 3.25,
+        "scheduled_per_s": 1000.0,
+        "iterations_per_s": 1000.0,
+        "requests_per_s": 1000.0,
+        "window_s": 4.0,
+    }
+    assert sizing.judge({**got, "exit_code": 0}) == []
+    reasons = sizing.judge({**got, "dropped_pct": 1.5, "lag_p95_ms": 5.01, "exit_code": 1})
+    assert reasons == ["dropped 1.50 % > 1 %", "iteration_start_lag p95 5.01 ms > 5 ms", "the run exited 1"]
+    assert sizing.judge(sizing._window(tmp_path / "none.json", 2.0, 4.0))[0].startswith("no steady window")
+
+
+def test_warmed_runs_each_scenario_first_as_a_warm_up_twin() -> None:
+    profile = {"profile": "p", "scenarios": {"a": {"executor": "constant-vus", "vus": 2, "duration": "8s"}}}
+    got = sizing.warmed(profile, 4.0)
+    assert got["scenarios"] == {
+        "warmup_a": {"executor": "constant-vus", "vus": 2, "duration": "4s", "exec": "a"},
+        "a": {"executor": "constant-vus", "vus": 2, "duration": "8s", "startTime": "4s", "tags": {"phase": "steady"}},
+    }
+    assert got["thresholds"] == {"iteration_start_lag{phase:steady}": ["p(95)<1000000000"]}
+    assert list(sizing.warmed(profile, 0)["scenarios"]) == ["a"]
+
+
+# ------------------------------------------------------------------------------ the rate search
+def test_find_highest_grows_then_bisects_on_a_fake_measure() -> None:
+    seen: list[float] = []
+
+    def fake(rate: float) -> dict[str, Any]:
+        seen.append(rate)
+        lag = 1.0 if rate <= 3300 else 9.0
+        return {"dropped_pct": 0.0, "lag_p95_ms": lag, "iterations_per_s": rate, "requests_per_s": rate}
+
+    found = sizing.find_highest(fake, 800, 20000, 2.0, 0.1)
+    assert seen[:4] == [800, 1600, 3200, 6400]
+    assert found["highest"] <= 3300 < found["first_failing"]
+    assert (found["first_failing"] - found["highest"]) / found["highest"] <= 0.1
+    assert found["highest_figures"]["iterations_per_s"] == found["highest"]
+    assert found["first_failing_reasons"] == ["iteration_start_lag p95 9.00 ms > 5 ms"]
+    assert [s["value"] for s in found["steps"]] == seen
+    nothing = sizing.find_highest(lambda r: {"dropped_pct": 50.0, "lag_p95_ms": 1.0}, 800, 20000, 2.0, 0.1)
+    assert nothing["highest"] is None and nothing["first_failing"] == 800
+
+
+def test_sizing_refuses_windows_off_the_time_series_grid(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as refused:
+        sizing.main(["--warmup", "3"])
+    assert refused.value.code == 2 and "whole multiples of 2 s" in capsys.readouterr().err
+
+
+def test_workers_table_rounds_up() -> None:
+    assert [sizing.workers_needed(m, 2.5) for m in (1, 2.5, 3, 10)] == [1, 1, 2, 4]
+
+
+def test_results_markdown_holds_cost_and_sizing(tmp_path: Path) -> None:
+    (tmp_path / "cost.json").write_bytes(orjson.dumps(_cost_result([1.0], [0.0], [0.0], 1.0)))
+    best = {"scheduled_per_s": 90.0, "iterations_per_s": 100.0, "requests_per_s": 400.0, "lag_p95_ms": 2.0}
+    best["generator_cpu"] = 0.93
+    sized = {"highest": 2.5, "highest_figures": best, "first_failing": 2.75, "first_failing_reasons": ["lag"]}
+    ping = {**sized, "highest": 2000, "first_failing": 2200}
+    data = {"max_dropped_pct": 1, "window_s": 8, "warmup_s": 4, "max_lag_p95_ms": 5, "growth": 2, "precision": 0.1}
+    data |= {"seconds": 200, "ping": ping, "flows": sized, "table": [[1, 1], [5, 2]]}
+    (tmp_path / "sizing.json").write_bytes(orjson.dumps(data))
+    text = results.results_markdown(tmp_path, {"cost": "python bench/cost.py", "sizing": "python bench/sizing.py"})
+    assert "| five flows, baseline mix | 2.5 × baseline | 90.0 | 100.0 | 400.0 | 2.0 | 0.93 | 2.75: lag |" in text
+    assert "| GET /ping | 2000 it/s |" in text and "×1: 1, ×5: 2" in text
+    assert "## Throughput: requests/s to GET /ping from one generator core\n\n_not run_" in text
+
+
+# ------------------------------------------------------------------------------ real processes
+def test_one_real_sizing_step_reads_its_summary(tmp_path: Path) -> None:
+    with sizing.SimulatorProcess() as sim:
+        got = sizing.Steps(sim, warmup=0.0, window=2.0, tmp=tmp_path).ping(200)
+    assert got["exit_code"] == 0, (tmp_path / "step1.log").read_text()[-2000:]
+    assert got["window_s"] == 2.0 and got["lag_p95_ms"] is not None
+    assert 150 <= got["requests_per_s"] <= 250 and got["dropped_pct"] <= 1.0
+    assert 0 < got["generator_cpu"] < 1.5 and 0 < got["simulator_cpu"] < 1.5  # each pinned to a core
+
+
+@pytest.mark.slow
+def test_cost_bench_tiny(tmp_path: Path) -> None:
+    r = cost.bench(rate=300, rounds=1, warmup=1.0, window=4.0, users=10, saturated_rate=2000, calls_rate=None)
+    assert len(r["f"]["ratios"]) == 1 and r["f"]["median"] > 0
+    assert r["s"]["median"] <= 1.0 and abs(r["p"]["median"]) <= 10.0
+    assert r["saturated"]["b_rps"][0] > 0 and {v["figure"] for v in r["verdicts"]} == {"f", "c", "s", "b/a"}
+
+
+@pytest.mark.slow
+def test_sizing_bench_tiny() -> None:
+    r = sizing.bench("ping", warmup=2.0, window=2.0, precision=0.5, growth=4.0, retries=0)
+    assert r["ping"]["highest"] is not None and r["ping"]["highest_figures"]["requests_per_s"] > 500
