@@ -8,9 +8,11 @@ few VUs, two workers, SIGINT mid-search) are `slow`.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -203,30 +205,124 @@ def test_steady_profile_holds_each_scenario_at_its_peak_times_the_multiplier() -
     assert "defaultMultiplier" not in only["settings"]
 
 
-def test_html_plots_p95_and_success_against_load_with_the_knee_and_thresholds() -> None:
+JUDGED = (  # (metric, expression, aggregation, observed at ×m, contains, type): a step's summary judges these
+    ("booking_flow_duration", "p(95)<1400", "p(95)", lambda m: 310.0 * m * m, "time", "trend"),
+    ("booking_flow_duration", "avg<700", "avg", lambda m: 120.0 * m * m, "time", "trend"),
+    ("http_req_duration{scenario:booking_flow}", "p(95)<1200", "p(95)", lambda m: 90.0 * m * m, "time", "trend"),
+    ("booking_flow_success_rate", "rate>0.98", "rate", lambda m: 1.0 if m <= 3.3 else 0.96, "default", "rate"),
+    ("http_req_failed", "rate<0.02", "rate", lambda m: 0.001 * m, "default", "rate"),
+)
+
+
+def holds(expression: str, value: float) -> bool:
+    operator, bound = report.bound_of(expression) or ("", 0.0)
+    return value < bound if operator == "<" else value > bound
+
+
+def judged_steps() -> list[report.Step]:
     steps = search(fake_step(3.3, []), start=1.0, most=32.0, growth=2.0, precision=0.05)
     for step in steps:
+        m = step.multiplier
+        # the request p95 the old chart drew: another number than any threshold judges
         step.scenarios["booking_flow"] = report.ScenarioStep(
-            "booking_flow",
-            "constant-arrival-rate",
-            36 * step.multiplier,
-            36 * step.multiplier,
-            40 * step.multiplier,
-            1.0 if step.sustainable else 0.9,
-            100,
-            100,
-            0,
+            "booking_flow", "constant-arrival-rate", 36 * m, 36 * m, 40.0 * m, 1.0, 100, 100, 0, flow="booking_flow"
         )
-    block = outcome_block(steps, 1.0, 32.0, interrupted=False)
-    thresholds = [
-        {"metric": "booking_flow_duration", "expression": "p(95)<1400"},
-        {"metric": "booking_flow_success_rate", "expression": "rate>0.98"},
+        step.thresholds = [
+            {
+                "metric": metric,
+                "expression": expression,
+                "aggregation": aggregation,
+                "observed": value(m),
+                "ok": holds(expression, value(m)),
+                "metricType": kind,
+                "contains": contains,
+            }
+            for metric, expression, aggregation, value, contains, kind in JUDGED
+        ]
+    return steps
+
+
+def charts(page: str) -> dict[str, ET.Element]:
+    """Each chart of the page by its title."""
+    found = {}
+    for svg in re.findall(r"<svg .*?</svg>", page, re.S):
+        root = ET.fromstring(svg)
+        found[root.get("aria-label")] = root
+    return found
+
+
+def scale(chart: ET.Element) -> tuple[Any, Any, tuple[float, float, float, float]]:
+    """The chart's own axes, read from its tick labels: pixel -> value for x (×M) and y, and its plot box."""
+    tag = "{http://www.w3.org/2000/svg}"
+    plot = next(r for r in chart.iter(f"{tag}rect") if r.get("class") == "plot")
+    box = (float(plot.get("x")), float(plot.get("y")))
+    box = (*box, box[0] + float(plot.get("width")), box[1] + float(plot.get("height")))
+    ticks = [t for t in chart.iter(f"{tag}text") if t.get("class") == "tick"]
+    ys = [(float(t.get("y")) - 4, float(t.text.replace("k", "e3"))) for t in ticks if float(t.get("x")) < box[0]]
+    xs = [(float(t.get("x")), float(t.text[1:])) for t in ticks if (t.text or "").startswith("×")]
+    (py0, v0), (py1, v1) = ys[0], ys[-1]
+    (px0, m0), (px1, m1) = xs[0], xs[-1]
+    return (
+        lambda px: m0 + (px - px0) * (m1 - m0) / (px1 - px0),
+        lambda py: v0 + (py - py0) * (v1 - v0) / (py1 - py0),
+        box,
+    )
+
+
+def drawn(chart: ET.Element, label: str) -> tuple[list[tuple[float, float]], list[float]]:
+    """The points (pixels) of the series labelled `label` in the legend, and the threshold lines of its colour."""
+    tag = "{http://www.w3.org/2000/svg}"
+    items = list(chart)
+    color = next(
+        items[i - 1].get("stroke") for i, el in enumerate(items) if el.get("class") == "legend" and el.text == label
+    )
+    line = next(p for p in chart.iter(f"{tag}polyline") if p.get("stroke") == color and not p.get("stroke-dasharray"))
+    points = [tuple(map(float, xy.split(","))) for xy in line.get("points").split()]
+    lines = [
+        float(el.get("y1"))
+        for el in chart.iter(f"{tag}line")
+        if el.get("stroke") == color and el.get("stroke-dasharray") == "2 3"
     ]
-    page = report.html_report(block, {"profile": "p", "target": "http://127.0.0.1:1", "thresholds": thresholds})
-    assert page.count("<svg") == 2
-    assert f"knee ×{block['sustainable']['multiplier']:g}" in page and "first failing ×" in page
-    assert "booking_flow_duration p(95)&lt;1400" in page and "threshold rate&gt;0.98" in page
-    assert "offered load (× the profile" in page
+    return points, lines
+
+
+def test_the_html_plots_the_number_each_threshold_judges_on_the_thresholds_own_axis() -> None:
+    """Each point is the value the step's summary judged (booking_flow_duration p(95), not the request p95),
+    at the step's multiplier, and the threshold's line sits at its bound on the same y axis, inside the plot."""
+    steps = judged_steps()
+    block = outcome_block(steps, 1.0, 32.0, interrupted=False)
+    meta = {"profile": "p", "target": "http://127.0.0.1:1", "thresholds": []}
+    page = report.html_report(block, meta)
+    found = charts(page)
+    assert set(found) == {
+        "booking_flow — judged latency (ms) vs load",
+        "booking_flow — judged rates (%) vs load",
+        "the whole run — judged rates (%) vs load",
+    }
+    knee, failing = block["sustainable"]["multiplier"], block["firstFailing"]["multiplier"]
+    assert f"knee ×{knee:g}" in page and f"first failing ×{failing:g}" in page
+    cases = [
+        ("booking_flow — judged latency (ms) vs load", "booking_flow_duration p(95)", 0, 1400.0, 1.0),
+        ("booking_flow — judged latency (ms) vs load", "booking_flow_duration avg", 1, 700.0, 1.0),
+        ("booking_flow — judged latency (ms) vs load", "http_req_duration{scenario:booking_flow} p(95)", 2, 1200, 1.0),
+        ("booking_flow — judged rates (%) vs load", "booking_flow_success_rate rate", 3, 98.0, 100.0),
+        ("the whole run — judged rates (%) vs load", "http_req_failed rate", 4, 2.0, 100.0),
+    ]
+    ordered = sorted(steps, key=lambda s: s.multiplier)
+    for title, label, index, bound, unit in cases:
+        to_x, to_y, (_, top, _, bottom) = scale(found[title])
+        points, lines = drawn(found[title], label)
+        span = abs(to_y(top) - to_y(bottom))
+        assert len(points) == len(ordered), (label, points)
+        for (px, py), step in zip(points, ordered, strict=True):
+            judged = step.thresholds[index]["observed"] * unit
+            assert to_x(px) == pytest.approx(step.multiplier, abs=0.01), (label, step.multiplier)
+            assert to_y(py) == pytest.approx(judged, abs=span / 300), (label, step.multiplier, judged)
+            assert top - 0.05 <= py <= bottom + 0.05
+        threshold = [y for y in lines if to_y(y) == pytest.approx(bound, abs=span / 300)]
+        assert threshold and all(top - 0.05 <= y <= bottom + 0.05 for y in threshold), (label, bound)
+    # the failing threshold is ringed at the first failing step; the request p95 (40 ms × m) is drawn nowhere
+    assert "✗</text>" in page and "request p95" not in page
 
 
 def fixload(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess[str]:
@@ -291,8 +387,15 @@ def test_one_step_against_a_capacity_limited_simulator(tmp_path: Path, limited: 
     assert result.returncode == 0, result.stderr[-3000:]
     block = orjson.loads(out.read_bytes())["fixload"]["capacity"]
     assert block["sustainable"]["multiplier"] == 0.1 and len(block["steps"]) == 1
-    assert block["sustainable"]["scenarios"]["booking_flow"]["rate"] == pytest.approx(3.6, rel=0.2)
-    assert "sustainable up to ×0.1" in result.stdout
+    booking = block["sustainable"]["scenarios"]["booking_flow"]
+    assert booking["rate"] == pytest.approx(3.6, rel=0.2)
+    # requests/s per scenario: each scenario's own requests; together every request of the window (setup sent none)
+    step = block["steps"][0]
+    assert booking["requestRate"] > 2 * booking["rate"]  # a booking iteration makes several requests
+    assert sum(s["requests"] for s in step["scenarios"].values()) == round(step["requestsPerS"] * 2)
+    assert booking["requestRate"] == step["scenarios"]["booking_flow"]["requestRate"]
+    assert f"booking_flow {booking['rate']:,.1f} it/s {booking['requestRate']:,.0f} req/s" in result.stdout
+    assert "req/s" in result.stdout.splitlines()[1] and "sustainable up to ×0.1" in result.stdout
     assert limited.stats()["capacity"][0]["served"] > 0
     # setup once, before the step: the step's own setup found the ids in its environment and sent nothing
     posts = [r for r in limited.requests() if r["method"] == "POST" and r["route"].endswith(("/zones", "/campaigns"))]
