@@ -63,10 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--warmup", default="10s", help="warm-up run before each step's steady window (0 = none)")
     group.add_argument("--step", default="30s", help="each step's steady window (default 30s)")
     group.add_argument("--per-scenario", metavar="NAME", help="vary this scenario's rate only; the others stay at ×1")
-    group.add_argument("--html-report", help="an HTML page: p95 and success rate against offered load per scenario")
     group.add_argument(
-        "--keep-steps", metavar="DIR", help="keep each step's profile, summary and Locust output in DIR (kept after)"
+        "--html-report", help="an HTML page: per scenario, what its thresholds judge against offered load"
     )
+    group.add_argument("--keep-steps", metavar="DIR", help="keep each step's profile, summary and Locust output in DIR")
     group.add_argument("--max-start-lag", default="100ms", help="start lag p95 above this: the generator is saturated")
     group.add_argument(
         "--cpu-ceiling", type=float, default=90.0, help="a Locust process at this %% of a core is saturated"

@@ -5,8 +5,8 @@ A step is sustainable when, over its steady window, every threshold held, each a
 climbing at the window's end (a slowly growing queue). A step that is not sustainable
 is laid at the generator's door when the generator shows saturation: iteration start lag p95 over its bound,
 a Locust process at its CPU ceiling, or iterations dropped (VUs exhausted) while the target's latency stayed
-flat; otherwise at the target's. The HTML plots p95 and success rate against offered load per scenario with
-fixload.report.html's chart helper, the knee marked and the thresholds drawn.
+flat; otherwise at the target's. The HTML plots, per scenario, the number each threshold judged in each step
+against offered load, the threshold on the same axis, the knee and the first failing step marked.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ RISING_FACTOR, RISING_MS = 1.5, 30.0
 third above every one in its first third, and their medians this factor and this many ms apart. A target over its
 capacity by a few per cent queues a few ms more every second, steadily; a steady load's p95 wanders up and down.
 The target is queueing, and a longer window would fail its thresholds: not sustainable."""
+REPORT_LAG_S = 3.0
+"""A master hears each worker's samples every 3 s (Locust's WORKER_REPORT_INTERVAL): its time series' rows carry
+the window's last seconds up to that much after the window's end."""
 
 
 @dataclass(frozen=True)
@@ -178,7 +181,7 @@ def judge(
     if not metrics.get("http_reqs", {}).get("count"):
         reasons.append("no request was made in the window")
     reasons += [failed_threshold(t) for t in fx.get("thresholds", []) if not t.get("ok")]
-    reasons += _rising(fx.get("timeSeries"), seconds)
+    reasons += _rising(fx.get("timeSeries"), seconds, REPORT_LAG_S if workers else 1.0)
     for s in step.scenarios.values():
         if s.scheduled and s.completed < ACHIEVED_SHARE * s.scheduled:
             reasons.append(f"{s.name} completed {s.completed:,} of {s.scheduled:,} scheduled iterations")
@@ -189,9 +192,10 @@ def judge(
     return step
 
 
-def _rising(block: Any, seconds: float) -> list[str]:
+def _rising(block: Any, seconds: float, lag: float = 1.0) -> list[str]:
     """Scenarios whose request latency (the summary's time series: each 2-s interval's own p95, or the rolling p95
-    of a summary without it) climbed steadily through the window (RISING_FACTOR)."""
+    of a summary without it) climbed steadily through the window (RISING_FACTOR); rows up to `lag` seconds after
+    the window's end are its own (a master's are late), later ones are the gracefulStop's drain."""
     try:
         rows = decode(block)
     except TimeSeriesError:
@@ -199,7 +203,7 @@ def _rising(block: Any, seconds: float) -> list[str]:
     out = []
     for name, series in sorted(rows.items()):
         own = any(r.q95 is not None for r in series)
-        inside = [(r.t, v) for r in series if r.t <= seconds + 1.0 and (v := r.q95 if own else r.p95) is not None]
+        inside = [(r.t, v) for r in series if r.t <= seconds + lag and (v := r.q95 if own else r.p95) is not None]
         first = sorted(v for t, v in inside if t <= seconds / 3)
         last = sorted(v for t, v in inside if t > seconds * 2 / 3)
         if not first or not last:
@@ -475,7 +479,7 @@ def _p95_chart(
 def _marks(knee: float | None, failing: float | None, top: float, bottom: float = 0.0) -> list[dict[str, Any]]:
     """The knee (last sustainable) and the first failing multiplier as vertical dashed lines."""
     marks = []
-    for x, label, color in ((knee, "knee", "#059669"), (failing, "first failing", "#dc2626")):
+    for x, label, color in ((knee, "knee", "#111827"), (failing, "first failing", "#dc2626")):
         if x is not None:
             marks.append(
                 {"label": f"{label} ×{x:g}", "color": color, "points": [(x, bottom), (x, top)], "dashed": True}
