@@ -281,6 +281,10 @@ def test_scenario_rollup_in_the_team_report_shape():
         registry.add("booking_flow_success_rate", i % 250 != 0, {"scenario": "booking_flow"})  # 0.996
         registry.add("http_req_failed", i % 100 == 0, {"scenario": "chat_flow"})  # 0.99 success
         registry.add("http_req_duration", 100.0, {"scenario": "chat_flow"})
+        registry.add("http_reqs", 1.0, {"scenario": "booking_flow", "name": "a" if i % 3 else "b"})
+        if i % 4 == 0:
+            registry.add("http_reqs", 1.0, {"scenario": "chat_flow"})
+    registry.add("http_reqs", 1.0, {})  # setup's request: no scenario's
     thresholds = ThresholdSet.parse(
         {"booking_flow_success_rate": ["rate>0.98"], "http_req_failed": ["rate<0.02"]}, registry
     )
@@ -299,6 +303,9 @@ def test_scenario_rollup_in_the_team_report_shape():
     assert chat["errorBudgetConsumed"] == pytest.approx(0.5)
     assert analytics["p95LatencyMs"] is None and analytics["successRate"] is None
     assert analytics["achievedRate"] is None and analytics["errorBudgetConsumed"] is None
+    # each scenario's own requests (every series tagged with it), and per second of its duration
+    assert (booking["requests"], chat["requests"], analytics["requests"]) == (1000, 250, 0)
+    assert booking["requestRate"] == pytest.approx(1000 / 360.0, abs=1e-4) and analytics["requestRate"] is None
 
 
 @pytest.mark.parametrize(("status", "code"), [(s, int(EXIT_CODES[s])) for s in Status])

@@ -63,7 +63,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--warmup", default="10s", help="warm-up run before each step's steady window (0 = none)")
     group.add_argument("--step", default="30s", help="each step's steady window (default 30s)")
     group.add_argument("--per-scenario", metavar="NAME", help="vary this scenario's rate only; the others stay at ×1")
-    group.add_argument("--html-report", help="an HTML page: p95 and success rate against offered load per scenario")
+    group.add_argument(
+        "--html-report", help="an HTML page: per scenario, what its thresholds judge against offered load"
+    )
+    group.add_argument("--keep-steps", metavar="DIR", help="keep each step's profile, summary and Locust output in DIR")
     group.add_argument("--max-start-lag", default="100ms", help="start lag p95 above this: the generator is saturated")
     group.add_argument(
         "--cpu-ceiling", type=float, default=90.0, help="a Locust process at this %% of a core is saturated"
@@ -152,7 +155,9 @@ def outcome_block(steps: list[report.Step], start: float, most: float, interrupt
         block["sustainable"] = {
             "multiplier": good.multiplier,
             "requestsPerSecond": good.requests_per_s,
-            "scenarios": {name: {"rate": s.achieved} for name, s in good.scenarios.items()},
+            "scenarios": {
+                name: {"rate": s.achieved, "requestRate": s.request_rate} for name, s in good.scenarios.items()
+            },
         }
     if first is not None:
         block["firstFailing"] = {
@@ -169,7 +174,10 @@ class Search:
         self.args = args
         self.relay = relay
         self.started = datetime.now(UTC)
-        self.workdir = Path(tempfile.mkdtemp(prefix="fixload-capacity-"))
+        self.keep = getattr(args, "keep_steps", None)
+        if self.keep:
+            Path(self.keep).mkdir(parents=True, exist_ok=True)
+        self.workdir = Path(self.keep) if self.keep else Path(tempfile.mkdtemp(prefix="fixload-capacity-"))
         self.reference_p95: float | None = None
         self.count = 0
 
@@ -249,7 +257,8 @@ class Search:
                 self.base_url = simulator.base_url
                 return self._search({**os.environ, **simulator.env})
         finally:
-            shutil.rmtree(self.workdir, ignore_errors=True)
+            if not self.keep:
+                shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _search(self, env: dict[str, str]) -> int:
         from fixload.flows.fixtures import SetupError, provision

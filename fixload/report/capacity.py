@@ -5,26 +5,33 @@ A step is sustainable when, over its steady window, every threshold held, each a
 climbing at the window's end (a slowly growing queue). A step that is not sustainable
 is laid at the generator's door when the generator shows saturation: iteration start lag p95 over its bound,
 a Locust process at its CPU ceiling, or iterations dropped (VUs exhausted) while the target's latency stayed
-flat; otherwise at the target's. The HTML plots p95 and success rate against offered load per scenario with
-fixload.report.html's chart helper, the knee marked and the thresholds drawn.
+flat; otherwise at the target's. The HTML plots, per scenario, the number each threshold judged in each step
+against offered load, the threshold on the same axis, the knee and the first failing step marked.
 """
 
 from __future__ import annotations
 
 import html
+import re
+import statistics
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from fixload.report.html import CSS, PALETTE, judged_lines
+from fixload.report.html import CSS, PALETTE
 from fixload.report.svg import line_chart, nice_ticks
 from fixload.report.timeseries import TimeSeriesError, decode
 
 ACHIEVED_SHARE = 0.99
 """A step keeps up when each arrival-rate scenario completed at least this share of its scheduled iterations."""
-RISING_FACTOR, RISING_MS = 2.0, 50.0
-"""A scenario's p95 over the window's last third above this factor of (and this many ms over) its p95 in the
-window's first half: the target is queueing, and a longer window would fail its thresholds; not sustainable."""
+RISING_FACTOR, RISING_MS = 1.5, 30.0
+"""A scenario's latency still climbing as the window ends: each 2-s interval's own request p95 in the window's last
+third above every one in its first third, and their medians this factor and this many ms apart. A target over its
+capacity by a few per cent queues a few ms more every second, steadily; a steady load's p95 wanders up and down.
+The target is queueing, and a longer window would fail its thresholds: not sustainable."""
+REPORT_LAG_S = 3.0
+"""A master hears each worker's samples every 3 s (Locust's WORKER_REPORT_INTERVAL): its time series' rows carry
+the window's last seconds up to that much after the window's end."""
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,10 @@ class ScenarioStep:
     completed: int
     dropped: int
     insufficient_vus: dict[str, Any] | None = None
+    flow: str = ""
+    requests: int | None = None
+    """The scenario's requests (its `http_reqs`) in the window, and per second of it."""
+    request_rate: float | None = None
 
 
 @dataclass
@@ -70,6 +81,9 @@ class Step:
     generator: list[str] = field(default_factory=list)
     """Signs of a saturated generator, each in words; decisive only for a step that is not sustainable."""
     advice: list[str] = field(default_factory=list)
+    thresholds: list[dict[str, Any]] = field(default_factory=list)
+    """Every threshold as the step's summary judged it: metric, expression, aggregation, observed, ok (the plot's
+    numbers: the value judged, not a neighbour of it)."""
 
     @property
     def limited_by(self) -> str | None:
@@ -153,14 +167,21 @@ def judge(
             completed=int(s.get("completed") or 0),
             dropped=int(s.get("dropped") or 0),
             insufficient_vus=s.get("insufficientVUs"),
+            flow=str(s.get("flow") or name),
+            requests=s.get("requests"),
+            request_rate=s.get("requestRate"),
         )
+    step.thresholds = [
+        {k: t.get(k) for k in ("metric", "expression", "aggregation", "observed", "ok", "metricType", "contains")}
+        for t in fx.get("thresholds", [])
+    ]
     reasons = step.reasons
     if step.status not in ("passed", "thresholds_failed"):
         reasons.append(f"the run ended {step.status or 'without a summary'}: {fx.get('reason') or 'no reason given'}")
     if not metrics.get("http_reqs", {}).get("count"):
         reasons.append("no request was made in the window")
     reasons += [failed_threshold(t) for t in fx.get("thresholds", []) if not t.get("ok")]
-    reasons += _rising(fx.get("timeSeries"), seconds)
+    reasons += _rising(fx.get("timeSeries"), seconds, REPORT_LAG_S if workers else 1.0)
     for s in step.scenarios.values():
         if s.scheduled and s.completed < ACHIEVED_SHARE * s.scheduled:
             reasons.append(f"{s.name} completed {s.completed:,} of {s.scheduled:,} scheduled iterations")
@@ -171,22 +192,28 @@ def judge(
     return step
 
 
-def _rising(block: Any, seconds: float) -> list[str]:
-    """Scenarios whose request p95 (the summary's time series, 2 s rows) was still climbing as the window ended."""
+def _rising(block: Any, seconds: float, lag: float = 1.0) -> list[str]:
+    """Scenarios whose request latency (the summary's time series: each 2-s interval's own p95, or the rolling p95
+    of a summary without it) climbed steadily through the window (RISING_FACTOR); rows up to `lag` seconds after
+    the window's end are its own (a master's are late), later ones are the gracefulStop's drain."""
     try:
         rows = decode(block)
     except TimeSeriesError:
         return []
     out = []
     for name, series in sorted(rows.items()):
-        inside = [r for r in series if r.t <= seconds + 1.0 and r.p95 is not None]
-        early = sorted(r.p95 for r in inside if r.t <= seconds / 2)
-        late = [r.p95 for r in inside if r.t > seconds * 2 / 3]
-        if len(inside) < 3 or not early or not late:
+        own = any(r.q95 is not None for r in series)
+        inside = [(r.t, v) for r in series if r.t <= seconds + lag and (v := r.q95 if own else r.p95) is not None]
+        first = sorted(v for t, v in inside if t <= seconds / 3)
+        last = sorted(v for t, v in inside if t > seconds * 2 / 3)
+        if not first or not last:
             continue
-        first, last = early[(len(early) - 1) // 2], inside[-1].p95
-        if min(late) > RISING_FACTOR * first and min(late) - first > RISING_MS:  # the whole last third: no blip
-            out.append(f"{name} latency still rising as the window ended (p95 {first:,.0f} → {last:,.0f} ms): queueing")
+        early, late = statistics.median(first), statistics.median(last)
+        if last[0] > first[-1] and late >= RISING_FACTOR * early and late - early >= RISING_MS:
+            out.append(
+                f"{name} latency still rising as the window ended (p95 {early:,.0f} ms in its first third, "
+                f"{late:,.0f} ms in its last): queueing"
+            )
     return out
 
 
@@ -239,7 +266,8 @@ def step_table(steps: Sequence[Step]) -> str:
     """One block per step: a header line (multiplier, req/s, verdict and reasons), then a row per scenario."""
     lines: list[str] = []
     header = (
-        f"  {'scenario':<16} {'offered it/s':>12} {'achieved it/s':>13} {'p95 ms':>9} {'success':>8} {'dropped':>8}"
+        f"  {'scenario':<16} {'offered it/s':>12} {'achieved it/s':>13} {'req/s':>8} {'p95 ms':>9} {'success':>8}"
+        f" {'dropped':>8}"
     )
     for i, step in enumerate(steps, 1):
         verdict = "sustainable" if step.sustainable else f"NOT sustainable (limited by the {step.limited_by})"
@@ -252,7 +280,8 @@ def step_table(steps: Sequence[Step]) -> str:
         for s in step.scenarios.values():
             success = "-" if s.success is None else f"{s.success * 100:.2f}%"
             lines.append(
-                f"  {s.name:<16} {_num(s.offered, 2):>12} {_num(s.achieved, 2):>13} {_num(s.p95_ms):>9} "
+                f"  {s.name:<16} {_num(s.offered, 2):>12} {_num(s.achieved, 2):>13} {_num(s.request_rate, 1):>8} "
+                f"{_num(s.p95_ms):>9} "
                 f"{success:>8} {s.dropped:>8}"
             )
         for reason in [*step.reasons, *(step.generator if not step.sustainable else [])]:
@@ -267,7 +296,7 @@ def verdict_line(block: dict[str, Any]) -> str:
     failing = block.get("firstFailing")
     if sustainable:
         rates = ", ".join(
-            f"{name} {s['rate']:,.1f} it/s" for name, s in sustainable["scenarios"].items() if s["rate"] is not None
+            " ".join([name, *_rates(s)]) for name, s in sustainable["scenarios"].items() if any(_rates(s))
         )
         total = f"{sustainable['requestsPerSecond']:,.0f} req/s in all"
         text = f"sustainable up to ×{sustainable['multiplier']:g} ({rates}; {total})"
@@ -286,53 +315,47 @@ def verdict_line(block: dict[str, Any]) -> str:
     return text
 
 
+def _rates(scenario: dict[str, Any]) -> list[str]:
+    """ "27.1 it/s", "140 req/s": a sustainable scenario's achieved iterations and requests per second."""
+    out = []
+    if scenario.get("rate") is not None:
+        out.append(f"{scenario['rate']:,.1f} it/s")
+    if scenario.get("requestRate") is not None:
+        out.append(f"{scenario['requestRate']:,.0f} req/s")
+    return out
+
+
 # ---------------------------------------------------------------------------------------- HTML
 
 
 def html_report(block: dict[str, Any], meta: dict[str, Any]) -> str:
-    """p95 and success rate against offered load (× the profile) per scenario, the knee marked, thresholds drawn."""
+    """Per scenario, each number its thresholds judge (the threshold's own metric and aggregation, as each step's
+    summary judged it) against offered load (× the profile), the threshold on the same axis, the knee and the
+    first failing multiplier marked; thresholds on no one scenario in a panel of their own; then the steps."""
     e = html.escape
-    steps = sorted(block["steps"], key=lambda s: s["multiplier"])
-    thresholds = meta.get("thresholds", [])
+    steps = sorted({s["multiplier"]: s for s in block["steps"]}.values(), key=lambda s: s["multiplier"])
     knee = (block.get("sustainable") or {}).get("multiplier")
     failing = (block.get("firstFailing") or {}).get("multiplier")
     x_max = max([s["multiplier"] for s in steps] + [1e-9]) * 1.05
-    ticks = [(t, f"×{t:g}") for t in nice_ticks(0.0, x_max, 6) if t <= x_max]
-    names = sorted({n for s in steps for n in s["scenarios"]})
+    axis = ("offered load (× the profile's peak rates)", [(t, f"×{t:g}") for t in nice_ticks(0.0, x_max, 6)])
+    flows = {name: str(sc.get("flow") or name) for s in steps for name, sc in s["scenarios"].items()}
+    judged: dict[str, dict[tuple[str, str], list[dict[str, Any]]]] = {}
+    for t in [t for s in steps for t in s.get("thresholds", [])] or meta.get("thresholds", []):
+        owner = threshold_owner(str(t["metric"]), flows)
+        rows = judged.setdefault(owner, {}).setdefault(_key(t), [])
+        if all(r["expression"] != t["expression"] for r in rows):
+            rows.append(t)
     panels = []
-    for i, name in enumerate(names):
-        color = PALETTE[i % len(PALETTE)]
-        p95 = [(s["multiplier"], s["scenarios"][name]["p95Ms"]) for s in steps if name in s["scenarios"]]
-        success = [
-            (s["multiplier"], None if (v := s["scenarios"][name]["success"]) is None else v * 100)
-            for s in steps
-            if name in s["scenarios"]
+    for name in [*sorted(flows), *sorted(set(judged) - set(flows))]:
+        charts = [
+            judged_chart(f"{name} — {title}", kind, series, steps, x_max, axis, knee, failing)
+            for kind, title in KINDS.items()
+            if (series := {key: rows for key, rows in judged.get(name, {}).items() if _kind(rows[0]) == kind})
         ]
-        # the p95 thresholds on what this chart draws: the scenario's requests (and its flow's duration)
-        bounds = [line for line in judged_lines(thresholds, name, name) if line["aggregation"] == "p(95)"]
-        top = max([y for _, y in p95 if y is not None] + [b["value"] for b in bounds] + [1.0])
-        marks = _marks(knee, failing, top)
-        axis = ("offered load (× the profile's peak rates)", ticks)
-        p95_chart = line_chart(
-            f"{name} — p95 latency (ms) vs load",
-            [{"label": "p95 ms", "color": color, "points": p95}, *marks],
-            x_max,
-            "ms",
-            hlines=[(b["value"], b["label"], "#dc2626") for b in bounds],
-            x_axis=axis,
-        )
-        rate_bound = _success_threshold(thresholds, name)
-        low = min([y for _, y in success if y is not None] + [rate_bound * 100 if rate_bound else 100.0])
-        success_chart = line_chart(
-            f"{name} — success rate (%) vs load",
-            [{"label": "success %", "color": color, "points": success}, *_marks(knee, failing, 100.0, low)],
-            x_max,
-            "%",
-            hlines=[(rate_bound * 100, f"threshold rate>{rate_bound:g}", "#dc2626")] if rate_bound else (),
-            x_axis=axis,
-            zoom=True,
-        )
-        panels.append(f'<div class="panel"><h3>{e(name)}</h3>{p95_chart}{success_chart}</div>')
+        if not charts and name in flows:
+            charts.append(f"<p class=meta>no threshold judges {e(name)}: its request p95 (ms)</p>")
+            charts.append(_p95_chart(name, steps, x_max, axis, knee, failing))
+        panels.append(f'<div class="panel"><h3>{e(name)}</h3>{"".join(charts)}</div>')
     rows = "".join(
         f'<tr class="{"" if s["sustainable"] else "fail"}"><td class=num>×{s["multiplier"]:g}</td>'
         f"<td>{e(s['phase'])}</td>"
@@ -350,7 +373,10 @@ def html_report(block: dict[str, Any], meta: dict[str, Any]) -> str:
         f"<style>{CSS}</style></head><body><h1>Capacity search — {e(meta.get('profile', ''))}</h1>"
         f"<p class=meta>target {e(meta.get('target', ''))} · {len(block['steps'])} steps · "
         f'{block.get("searchSeconds", 0):.0f} s</p><p><span class="badge {kind}">{e(verdict)}</span></p>'
-        f'<h2>p95 and success rate against offered load</h2><div class="grid2">{"".join(panels)}</div>'
+        "<h2>What the thresholds judge, against offered load</h2>"
+        "<p class=meta>each point is a step's steady window as its summary judged it; a dotted line of the same "
+        "colour is the threshold on that number; ○ a threshold that failed at the first failing step</p>"
+        f'<div class="grid2">{"".join(panels)}</div>'
         "<h2>Steps (in the order run)</h2><table><tr><th>multiplier</th><th>phase</th><th>req/s</th>"
         "<th>http p95 ms</th>"
         "<th>start lag p95 ms</th><th>generator CPU %</th><th>verdict</th><th>reasons</th></tr>"
@@ -358,23 +384,104 @@ def html_report(block: dict[str, Any], meta: dict[str, Any]) -> str:
     )
 
 
+KINDS = {"time": "judged latency (ms) vs load", "rate": "judged rates (%) vs load", "value": "judged values vs load"}
+_EXPRESSION = re.compile(r"^([a-z]+(?:\(\d+(?:\.\d+)?\))?)(<=|<|>=|>|===|==|!=)(-?\d+(?:\.\d+)?(?:e-?\d+)?)$")
+
+
+def threshold_owner(metric: str, flows: dict[str, str]) -> str:
+    """The scenario a threshold's metric belongs to: its `{scenario:…}` selector, else the flow whose metric it
+    is (`booking_flow_duration`); "the whole run" for the rest (`http_req_failed`)."""
+    base, _, selector = metric.partition("{")
+    tags = dict(p.split(":", 1) for p in selector.rstrip("}").split(",") if ":" in p)
+    if tags.get("scenario") in flows:
+        return tags["scenario"]
+    owners = [name for name, flow in flows.items() if base.startswith(f"{flow}_")]
+    return max(owners, key=lambda name: len(flows[name]), default="the whole run")
+
+
+def _kind(t: dict[str, Any]) -> str:
+    if t.get("contains") == "time":
+        return "time"
+    return "rate" if t.get("metricType") == "rate" else "value"
+
+
+def bound_of(expression: str) -> tuple[str, float] | None:
+    """ "p(95)<1400" -> ("<", 1400.0): the operator and the number a threshold compares with."""
+    match = _EXPRESSION.match(expression.replace(" ", ""))
+    return None if match is None else (match.group(2), float(match.group(3)))
+
+
+def judged_chart(
+    title: str,
+    kind: str,
+    series: dict[tuple[str, str], list[dict[str, Any]]],
+    steps: Sequence[dict[str, Any]],
+    x_max: float,
+    axis: tuple[str, Sequence[tuple[float, str]]],
+    knee: float | None,
+    failing: float | None,
+) -> str:
+    """One chart: each (metric, aggregation) judged, the step's observed value at its multiplier, and each of its
+    thresholds as a line of the same colour at its bound, on one y axis that holds them all (`fit_lines`)."""
+    scale = 100.0 if kind == "rate" else 1.0
+    drawn, lines, rings = [], [], []
+    for i, ((metric, aggregation), entries) in enumerate(series.items()):
+        color = PALETTE[i % len(PALETTE)]
+        points = []
+        for s in steps:
+            seen = next((t for t in s.get("thresholds", []) if _key(t) == (metric, aggregation)), None)
+            value = None if seen is None or seen.get("observed") is None else float(seen["observed"]) * scale
+            points.append((s["multiplier"], value))
+            if s["multiplier"] == failing and seen is not None and seen.get("ok") is False and value is not None:
+                rings.append((s["multiplier"], value, "✗"))
+        drawn.append({"label": f"{metric} {aggregation}".strip(), "color": color, "points": points})
+        for t in entries:
+            bound = bound_of(str(t["expression"]))
+            if bound is not None:
+                lines.append((bound[1] * scale, f"{metric} {t['expression']}", color))
+    values = [y for d in drawn for _, y in d["points"] if y is not None] + [y for y, _, _ in lines]
+    low, top = min(values, default=0.0), max([*values, 1.0])
+    zoom = kind == "rate" and all(
+        (bound_of(str(t["expression"])) or (">",))[0].startswith(">") for e in series.values() for t in e
+    )
+    return line_chart(
+        title,
+        [*drawn, *_marks(knee, failing, top, low if zoom else 0.0)],
+        x_max,
+        {"time": "ms", "rate": "%", "value": ""}[kind],
+        hlines=lines,
+        x_axis=(axis[0], list(axis[1])),
+        zoom=zoom,
+        marks=rings,
+        fit_lines=True,
+        dots=True,
+    )
+
+
+def _key(t: dict[str, Any]) -> tuple[str, str]:
+    return str(t["metric"]), str(t.get("aggregation") or "")
+
+
+def _p95_chart(
+    name: str,
+    steps: Sequence[dict[str, Any]],
+    x_max: float,
+    axis: tuple[str, Sequence[tuple[float, str]]],
+    knee: float | None,
+    failing: float | None,
+) -> str:
+    points = [(s["multiplier"], s["scenarios"][name]["p95Ms"]) for s in steps if name in s["scenarios"]]
+    top = max([y for _, y in points if y is not None] + [1.0])
+    series = [{"label": "request p95 ms", "color": PALETTE[0], "points": points}, *_marks(knee, failing, top)]
+    return line_chart(f"{name} — request p95 (ms) vs load", series, x_max, "ms", x_axis=(axis[0], list(axis[1])))
+
+
 def _marks(knee: float | None, failing: float | None, top: float, bottom: float = 0.0) -> list[dict[str, Any]]:
     """The knee (last sustainable) and the first failing multiplier as vertical dashed lines."""
     marks = []
-    for x, label, color in ((knee, "knee", "#059669"), (failing, "first failing", "#dc2626")):
+    for x, label, color in ((knee, "knee", "#111827"), (failing, "first failing", "#dc2626")):
         if x is not None:
             marks.append(
                 {"label": f"{label} ×{x:g}", "color": color, "points": [(x, bottom), (x, top)], "dashed": True}
             )
     return marks
-
-
-def _success_threshold(thresholds: Sequence[dict[str, Any]], flow: str) -> float | None:
-    for t in thresholds:
-        expression = str(t.get("expression", "")).replace(" ", "")
-        if t.get("metric") == f"{flow}_success_rate" and expression.startswith("rate>"):
-            try:
-                return float(expression.split(">", 1)[1].lstrip("="))
-            except ValueError:
-                return None
-    return None

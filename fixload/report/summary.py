@@ -290,6 +290,10 @@ def _scenario_rollup(registry: Registry, thresholds: ThresholdSet, counts: Scena
         if found:
             allowed_failure = found[1]
 
+    requests = 0
+    if registry.get("http_reqs") is not None and registry.has_samples("http_reqs", by_scenario):
+        requests = int(registry.aggregate("http_reqs", by_scenario).compute("count") or 0)
+
     budget: float | None = None
     if success is not None and allowed_failure is not None:
         failure = max(0.0, 1.0 - success)
@@ -310,6 +314,8 @@ def _scenario_rollup(registry: Registry, thresholds: ThresholdSet, counts: Scena
         "interrupted": counts.interrupted,
         "durationSeconds": _round(counts.duration_s, 3),
         "achievedRate": _round(counts.completed / counts.duration_s, 4) if counts.duration_s > 0 else None,
+        "requests": requests,
+        "requestRate": _round(requests / counts.duration_s, 4) if counts.duration_s > 0 else None,
         "p95LatencyMs": _round(latency["p95"], 3),
         "p50LatencyMs": _round(latency["p50"], 3),
         "p99LatencyMs": _round(latency["p99"], 3),

@@ -63,6 +63,8 @@ def line_chart(
     marks: Sequence[tuple[float, float, str]] = (),
     integer: bool = False,
     flagged: str = "",
+    fit_lines: bool = False,
+    dots: bool = False,
 ) -> str:
     """An inline SVG line chart. `series`: {label, color, points [(x, y|None)], dashed}; gaps where y is None.
     `hlines`: (y, label, color) reference lines (thresholds). `bars`: {label, color, points} drawn as columns.
@@ -70,7 +72,10 @@ def line_chart(
     `zoom`: the y axis spans the data rather than starting at 0 (success rates near 100 %).
     `marks`: (x, y, label) points ringed in red and labelled (the history page's regressions).
     `integer`: the y axis counts (whole-number ticks). `flagged`: a red note after the title (a failed
-    threshold on this chart) and a red frame. Points past `x_max` are left out; bars are clipped to the plot."""
+    threshold on this chart) and a red frame. `fit_lines`: every reference line on the axis however far from the
+    data (zoomed too), never "off scale" (the capacity plot: the number judged and its bound on one scale).
+    `dots`: every point of a solid series also a dot (each is a measurement: a capacity step).
+    Points past `x_max` are left out; bars are clipped to the plot."""
     left, right, bottom = 52, 12, 40
     legend = [*series, *([bars] if bars else [])]
     rows: list[list[tuple[float, dict[str, Any]]]] = [[]]
@@ -97,13 +102,14 @@ def line_chart(
         data += [y for _, y in bars["points"] if y is not None]
     data_max = max(data) if data else 0.0
     # A reference line far above the data would flatten it: draw it only when it is within 4x of the data.
-    shown = [h for h in hlines if data_max <= 0 or h[0] <= 4 * data_max]
+    shown = [h for h in hlines if fit_lines or data_max <= 0 or h[0] <= 4 * data_max]
     off_scale = [h for h in hlines if h not in shown]
     y_max = max([data_max, *(h[0] for h in shown)]) if (data or shown) else 0.0
     y_lo = 0.0
     if zoom and data:
-        spread = max(y_max - min(data), abs(y_max) * 0.01, 1e-9)
-        y_lo = max(0.0, min(data) - 0.1 * spread)
+        low = min([*data, *(h[0] for h in shown)] if fit_lines else data)
+        spread = max(y_max - low, abs(y_max) * 0.01, 1e-9)
+        y_lo = max(0.0, low - 0.1 * spread)
     if y_max <= y_lo:  # nothing but zeros (or no data): a plain axis, 0 and 1 for a count
         y_ticks = [y_lo, y_lo + 1.0] if integer else nice_ticks(y_lo, y_lo + 1.0)
     else:
@@ -197,6 +203,8 @@ def line_chart(
                     f'<polyline points="{pts}" fill="none" stroke="{s["color"]}" stroke-width="{1.6 if dash else 2}"'
                     f' stroke-linejoin="round"{dash}/>'
                 )
+                if dots and not dash:
+                    out += [f'<circle cx="{px:.1f}" cy="{py:.1f}" r="2.6" fill="{s["color"]}"/>' for px, py in seg]
     for x, y, label in marks:
         out.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="7" fill="none" stroke="#dc2626" stroke-width="2.5"/>')
         out.append(
