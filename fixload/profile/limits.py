@@ -32,14 +32,13 @@ MAX_SETTING_MINUTES = 525_600.0
 SPAWN_RATE_PER_PROCESS = 100.0
 """Users Locust starts per second per process (Locust warns above 100 per worker): 5000 VUs take 50 s."""
 SPAWN_WARNING_S = 10.0
-MEASURED_STARTS_PER_PROCESS = 120.0
+MEASURED_STARTS_PER_PROCESS = 210.0
 """Iterations/s one fixload process starts of the five flows at baseline.json's mix with at most 1 % dropped
-and iteration_start_lag p95 at most 5 ms: `python bench/sizing.py` on 2026-12-07 (this project's 2-core
-shared VM, generator and simulator pinned to a core each), the best of three runs (x0.81, x1.375, x0.69:
-other processes on the generator's core only take time away), x1.375 of baseline's peak rates = 123.8
-arrivals/s (147.5 iterations/s with analytics_flow's VUs, 636 requests/s), rounded down; docs/sizing.md.
-A one-request flow does more (GET /ping: 1,000/s in that run), a faster core more again: the warning is
-advice, not a bound."""
+and iteration_start_lag p95 at most 5 ms: `python bench/sizing.py` on 2026-12-07 (this project's 2-core VM,
+quiet, generator and simulator pinned to a core each): x2.375 of baseline's peak rates = 213.8 arrivals/s
+(254.1 iterations/s with analytics_flow's VUs, 1,097 requests/s), rounded down; docs/sizing.md. A
+one-request flow does more (GET /ping: 1,000/s in that run), a faster core more again: the warning is advice,
+not a bound."""
 
 
 @dataclass(frozen=True)
