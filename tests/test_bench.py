@@ -188,7 +188,7 @@ def test_results_markdown_holds_cost_and_sizing(tmp_path: Path) -> None:
 
 
 # ------------------------------------------------------------------------------ real processes
-@pytest.mark.slow  # fast twin: test_sizing_step_figures_from_a_summary (the same reading, from a written summary) (the default suite's 10-minute budget)
+@pytest.mark.slow  # fast twin: test_sizing_step_figures_from_a_summary
 def test_one_real_sizing_step_reads_its_summary(tmp_path: Path) -> None:
     with sizing.SimulatorProcess() as sim:
         got = sizing.Steps(sim, warmup=0.0, window=2.0, tmp=tmp_path).ping(200)

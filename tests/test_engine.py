@@ -84,7 +84,7 @@ def test_open_model_60s(simulator: SimulatorProcess, tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------- overload
-@pytest.mark.slow  # fast twin: tests/test_arrival_claims.py::test_far_behind_the_allocator_drops_in_bulk_and_the_counts_stay_exact (the default suite's 10-minute budget)
+@pytest.mark.slow  # fast twin: test_arrival_claims.py::test_far_behind_the_allocator_drops_in_bulk_...
 def test_overload_drops_what_no_vu_can_start(make_simulator, tmp_path: Path) -> None:
     """Target answers in 1 s, maxVUs too small: every scheduled iteration is either started or dropped."""
     sim = make_simulator(

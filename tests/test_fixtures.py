@@ -272,7 +272,7 @@ def assert_setup_once_and_purchases_ok(sim: SimulatorProcess, summary: dict[str,
     assert summary["metrics"]["payments_flow_success_rate"]["value"] == 1.0
 
 
-@pytest.mark.slow  # fast twin: test_fixtures_reach_workers_in_a_closed_model_run (setup once, two workers) (the default suite's 10-minute budget)
+@pytest.mark.slow  # fast twin: test_fixtures_reach_workers_in_a_closed_model_run
 def test_fixtures_are_provisioned_once_with_two_workers(make_simulator: Any, tmp_path: Path) -> None:
     sim = make_simulator()
     profile = tmp_path / "payments.json"
