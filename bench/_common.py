@@ -196,6 +196,29 @@ def locust_command(locustfile: str | Path, host: str, *extra: str) -> list[str]:
     return [sys.executable, "-m", "locust", "-f", str(locustfile), "--headless", "--only-summary", "-H", host, *extra]
 
 
+def engine_command(
+    tmp: Path, host: str, rate: int, seconds: float, vus: int, name: str = "engine", plugins: str = ""
+) -> list[str]:
+    """fixload's arrival-rate engine on GET /ping (`bench/ping_users.py`) at `rate`/s with `vus` VUs, its profile
+    written to `tmp/<name>-profile.json`; `plugins`: more locustfiles loaded beside it (",a.py,b.py")."""
+    profile = tmp / f"{name}-profile.json"
+    profile.write_text(json.dumps(engine_profile(rate, seconds, vus)))
+    return locust_command(f"{REPO / 'bench' / 'ping_users.py'}{plugins}", host, "--profile", str(profile))
+
+
+def paced_command(tmp: Path, host: str, users: int, seconds: float, plugins: str = "") -> list[str]:
+    """Locust's own loop (BARE_LOCUSTFILE, written to `tmp/bare.py`) with `users` users for `seconds` s: no wait,
+    or paced by `paced_env`."""
+    bare = tmp / "bare.py"
+    bare.write_text(BARE_LOCUSTFILE)
+    return locust_command(f"{bare}{plugins}", host, "-u", str(users), "-r", str(users), "--run-time", f"{seconds:g}s")
+
+
+def paced_env(env: Mapping[str, str], rate: float, users: int) -> dict[str, str]:
+    """`env` with Locust's paced loop asked `rate`/s in all over `users` users (`constant_throughput`)."""
+    return {**env, "FIXLOAD_BENCH_PACE": repr(rate / users)}
+
+
 def route_count(stats: Mapping[str, Any], route: str = "GET /ping") -> int:
     return int(stats.get("routes", {}).get(route, {}).get("count", 0))
 

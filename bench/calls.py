@@ -32,15 +32,15 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    BARE_LOCUSTFILE,
     GENERATOR_CPU,
     REPO,
     SIMULATOR_CPU,
     child_env,
-    engine_profile,
+    engine_command,
     finish,
     generator_process,
-    locust_command,
+    paced_command,
+    paced_env,
 )
 
 from fixload.simulator.process import SimulatorProcess
@@ -83,22 +83,16 @@ def per_request(data: dict[str, Any]) -> tuple[float, dict[str, float], Counter[
 
 def bench(rate: int, users: int, rounds: int) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="fixload-calls-"))
-    bare = tmp / "paced.py"
-    bare.write_text(BARE_LOCUSTFILE)
     seconds = int(AFTER_S + WINDOW_S + 6)
-    profile = tmp / "profile.json"
-    profile.write_text(json.dumps(engine_profile(rate, seconds, max(users, 200))))
     runs: dict[str, list[dict[str, Any]]] = {"engine": [], "paced": []}
     with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
         env = child_env(sim.env)
-        ping_users = REPO / "bench" / "ping_users.py"
-        engine_cmd = locust_command(f"{ping_users},{COUNTER}", sim.base_url, "--profile", str(profile))
-        paced_args = ["-u", str(users), "-r", str(users), "--run-time", f"{seconds}s"]
-        paced_cmd = locust_command(f"{bare},{COUNTER}", sim.base_url, *paced_args)
-        paced_env = {**env, "FIXLOAD_BENCH_PACE": repr(rate / users)}
+        engine_cmd = engine_command(tmp, sim.base_url, rate, seconds, max(users, 200), plugins=f",{COUNTER}")
+        paced_cmd = paced_command(tmp, sim.base_url, users, seconds, plugins=f",{COUNTER}")
+        pace_env = paced_env(env, rate, users)
         for i in range(rounds):
             runs["engine"].append(count_calls(engine_cmd, env, tmp / f"engine{i}.json", tmp / f"engine{i}.log"))
-            runs["paced"].append(count_calls(paced_cmd, paced_env, tmp / f"paced{i}.json", tmp / f"paced{i}.log"))
+            runs["paced"].append(count_calls(paced_cmd, pace_env, tmp / f"paced{i}.json", tmp / f"paced{i}.log"))
     result: dict[str, Any] = {"rate": rate, "users": users, "rounds": rounds, "tmp": str(tmp)}
     functions: dict[str, Counter[str]] = {}
     for key, values in runs.items():

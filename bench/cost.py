@@ -23,7 +23,6 @@ engine asked `--saturated-rate`/s against the bare Locust loop (no wait), both p
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
@@ -36,16 +35,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import calls
 from _common import (
-    BARE_LOCUSTFILE,
     GENERATOR_CPU,
-    REPO,
     SIMULATOR_CPU,
     child_env,
     dropped_pct,
-    engine_profile,
+    engine_command,
     finish,
-    locust_command,
     measure,
+    paced_command,
+    paced_env,
     read_json,
     steady_window,
 )
@@ -118,8 +116,6 @@ def bench(
     calls_rate: int | None,
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="fixload-cost-"))
-    bare = tmp / "bare.py"
-    bare.write_text(BARE_LOCUSTFILE)
     seconds = int(warmup + window + 15)  # the runs are stopped (SIGTERM) once the window is counted
     result: dict[str, Any] = {
         "rate": rate,
@@ -134,12 +130,11 @@ def bench(
     with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
         env = child_env(sim.env)
         env.pop("FIXLOAD_BENCH_PACE", None)
-        bare_cmd = locust_command(bare, sim.base_url, "-u", str(users), "-r", str(users), "--run-time", f"{seconds}s")
+        bare_cmd = paced_command(tmp, sim.base_url, users, seconds)
 
         def engine_at(at: int, name: str) -> dict[str, Any]:
-            profile, summary = tmp / f"{name}-profile.json", tmp / f"{name}-summary.json"
-            profile.write_text(json.dumps(engine_profile(at, seconds, ENGINE_VUS)))
-            cmd = locust_command(REPO / "bench" / "ping_users.py", sim.base_url, "--profile", str(profile))
+            summary = tmp / f"{name}-summary.json"
+            cmd = engine_command(tmp, sim.base_url, at, seconds, ENGINE_VUS, name)
             run = measure(
                 sim, [*cmd, "--summary", str(summary)], env, GENERATOR_CPU, warmup, window, tmp / f"{name}.log"
             )
@@ -148,8 +143,9 @@ def bench(
 
         for i in range(rounds):
             runs["engine"].append(engine_at(rate, f"engine{i}"))
-            paced_env = {**env, "FIXLOAD_BENCH_PACE": repr(rate / users)}
-            paced = measure(sim, bare_cmd, paced_env, GENERATOR_CPU, warmup, window, tmp / f"paced{i}.log")
+            paced = measure(
+                sim, bare_cmd, paced_env(env, rate, users), GENERATOR_CPU, warmup, window, tmp / f"paced{i}.log"
+            )
             runs["paced"].append({**paced, "missed_pct": missed_pct(rate, paced["seconds"], paced["requests"])})
             if saturated_rate:
                 runs["bare"].append(measure(sim, bare_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"bare{i}.log"))

@@ -12,7 +12,6 @@ ptrace permission).
 from __future__ import annotations
 
 import argparse
-import json
 import subprocess
 import sys
 import tempfile
@@ -23,14 +22,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    BARE_LOCUSTFILE,
     GENERATOR_CPU,
-    REPO,
     SIMULATOR_CPU,
     child_env,
-    engine_profile,
+    engine_command,
     generator_process,
-    locust_command,
+    paced_command,
+    paced_env,
 )
 
 from fixload.simulator.process import SimulatorProcess
@@ -63,14 +61,9 @@ def profile(loop: str, rate: int, users: int, after: float, seconds: float) -> t
     with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
         env = child_env(sim.env)
         if loop == "engine":
-            prof = tmp / "profile.json"
-            prof.write_text(json.dumps(engine_profile(rate, run_s, 200)))
-            command = locust_command(REPO / "bench" / "ping_users.py", sim.base_url, "--profile", str(prof))
+            command = engine_command(tmp, sim.base_url, rate, run_s, 200)
         else:
-            bare = tmp / "paced.py"
-            bare.write_text(BARE_LOCUSTFILE)
-            command = locust_command(bare, sim.base_url, "-u", str(users), "-r", str(users), "--run-time", f"{run_s}s")
-            env = {**env, "FIXLOAD_BENCH_PACE": repr(rate / users)}
+            command, env = paced_command(tmp, sim.base_url, users, run_s), paced_env(env, rate, users)
         with generator_process(command, env, tmp / "generator.log", GENERATOR_CPU) as proc:
             time.sleep(after)
             out = tmp / "raw.txt"

@@ -22,7 +22,6 @@ ratio is what this machine allows, not what 2 dedicated generator cores would gi
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import tempfile
@@ -33,16 +32,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import (
-    BARE_LOCUSTFILE,
     GENERATOR_CPU,
-    REPO,
     SIMULATOR_CPU,
     child_env,
-    engine_profile,
+    engine_command,
     finish,
     k6_binary,
-    locust_command,
     measure,
+    paced_command,
     processes_args,
 )
 
@@ -62,16 +59,11 @@ K6_SCRIPT = textwrap.dedent(
 
 def bench(users: int, rate: int, warmup: float, window: float, workers: bool, rounds: int = 3) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="fixload-throughput-"))
-    bare = tmp / "bare.py"
-    bare.write_text(BARE_LOCUSTFILE)
     script = tmp / "k6.js"
     script.write_text(K6_SCRIPT)
     seconds = int(warmup + window + 15)
-    profile = tmp / "profile.json"
-    profile.write_text(json.dumps(engine_profile(rate, seconds, max(users, 200))))
+    vus = max(users, 200)
     result: dict[str, Any] = {"users": users, "rate": rate, "window_s": window, "rounds": rounds, "tmp": str(tmp)}
-    run_time = ["--run-time", f"{seconds}s"]
-    engine_cmd = locust_command(REPO / "bench" / "ping_users.py", "HOST", "--profile", str(profile))
     runs: dict[str, list[dict[str, Any]]] = {
         "a_bare_locust": [],
         "b_fixload_engine": [],
@@ -81,17 +73,18 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool, ro
     with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
         env = child_env(sim.env)
         env.pop("FIXLOAD_BENCH_PACE", None)  # (a) is the unpaced loop (bench/cost.py paces it)
-        engine_cmd[engine_cmd.index("HOST")] = sim.base_url
+        engine_cmd = engine_command(tmp, sim.base_url, rate, seconds, vus)
         k6_env = child_env({"BASE_URL": sim.base_url, "VUS": str(users), "DURATION": f"{seconds}s"})
-        bare_cmd = locust_command(bare, sim.base_url, "-u", str(users), "-r", str(users), *run_time)
+        bare_cmd = paced_command(tmp, sim.base_url, users, seconds)
         k6_cmd = [k6_binary(), "run", "--quiet", "--no-usage-report", str(script)]
 
         def engine_at(rate: int, name: str) -> dict[str, Any]:
             """The engine asked `rate`/s (profile and summary under `name` in tmp): the measure, its rate."""
-            at = tmp / f"{name}.json"
-            at.write_text(json.dumps(engine_profile(rate, seconds, max(users, 200))))
-            cmd = [*engine_cmd, "--summary", str(tmp / f"{name}-summary.json")]
-            cmd[cmd.index(str(profile))] = str(at)
+            cmd = [
+                *engine_command(tmp, sim.base_url, rate, seconds, vus, name),
+                "--summary",
+                str(tmp / f"{name}-summary.json"),
+            ]
             return {**measure(sim, cmd, env, GENERATOR_CPU, warmup, window, tmp / f"{name}.log"), "rate": rate}
 
         # interleaved rounds: the machine is shared, so each generator sees the same spread of neighbours
@@ -122,8 +115,8 @@ def bench(users: int, rate: int, warmup: float, window: float, workers: bool, ro
             per_n: dict[int, list[dict[str, Any]]] = {1: [], 2: []}
             for i in range(max(1, rounds - 1)):
                 for n in (1, 2):
-                    cmd = [*engine_cmd, "--summary", str(tmp / f"w{n}-{i}.json"), *processes_args(n)]
-                    cmd[cmd.index("-H") + 1] = sim.base_url
+                    cmd = [*engine_command(tmp, sim.base_url, rate, seconds, vus, f"w{n}-{i}"), *processes_args(n)]
+                    cmd += ["--summary", str(tmp / f"w{n}-{i}.json")]
                     per_n[n].append(measure(sim, cmd, env, None, warmup + 2, window, tmp / f"w{n}-{i}.log"))
         for n, values in per_n.items():
             best = sorted(values, key=lambda v: v["rps"])[len(values) // 2]
