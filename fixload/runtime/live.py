@@ -149,10 +149,10 @@ class Live:
         counts = self.counts()
         self.runtime.registry.fold()  # no sample waits in a sink's buffer longer than an interval
         scenarios = self.plan.scenarios
-        closed = {name: self._gained("http_req_duration", name) for name in scenarios}
+        closed = {name: self._window_of("http_req_duration", name) for name in scenarios}
         self.windows.append(closed)
         self.flow_windows.append(
-            {name: self._gained(f"{s.flow or name}_duration", name) for name, s in scenarios.items()}
+            {name: self._window_of(f"{s.flow or name}_duration", name) for name, s in scenarios.items()}
         )
         point: dict[str, Any] = {"t": round(now, 3), "scenarios": {}}
         for name, scenario in self.plan.scenarios.items():
@@ -214,7 +214,7 @@ class Live:
             return 0
         return int(getattr(registry.aggregate(metric, selector), "fails", 0))
 
-    def _gained(self, metric: str, scenario: str) -> TrendSink:
+    def _window_of(self, metric: str, scenario: str) -> TrendSink:
         """The scenario's `metric` samples the registry gained since the previous sample, series by series
         (each series' samples are appended in order; a merge of several would interleave them). The live
         view keeps no copy of its own: the recorder and the workers' deltas feed the registry alone."""
