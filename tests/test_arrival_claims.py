@@ -12,16 +12,19 @@ from typing import Any
 import gevent
 import pytest
 
-from fixload.engine.arrival_rate import START_GRID_S, ArrivalRateExecutor
+from fixload.engine.arrival_rate import ArrivalRateExecutor
 from fixload.engine.base import Share
 from fixload.engine.engine import Engine
+from fixload.engine.fields import START_GRID_S
 from fixload.metrics.registry import Registry
 from fixload.profile.plan import build_plan
 from fixload.profile.schema import Profile
 
 
-def _engine(scenario: dict[str, Any], share: Share | None = None) -> Engine:
-    profile = Profile.model_validate({"profile": "claims", "scenarios": {"s": {"exec": "booking_flow", **scenario}}})
+def _engine(scenario: dict[str, Any], share: Share | None = None, settings: dict[str, Any] | None = None) -> Engine:
+    profile = Profile.model_validate(
+        {"profile": "claims", "settings": settings or {}, "scenarios": {"s": {"exec": "booking_flow", **scenario}}}
+    )
     samples: list[tuple[str, float]] = []
     registry = Registry()
     registry.add_tap(lambda n, v, t: samples.append((n, v)))  # every sample the executors record
@@ -71,15 +74,24 @@ def _starts(engine: Engine) -> list[tuple[float, float]]:
     return starts
 
 
-def test_dense_starts_wake_together_on_the_grid_sparse_ones_on_their_own_due() -> None:
-    # 2000/s on one runner: starts 0.5 ms apart, so each VU wakes at the end of its START_GRID_S cell,
-    # with the other starts of that cell; 100/s: starts 10 ms apart wake at their own due. 200 VUs hold
-    # ~100 ms of claims, so a stall of the machine itself (40 VUs, ~15 ms past the grid's wait, dropped 8 at
-    # the start of a CI run) never leaves a due start with no VU: the drops asserted below are the grid's
+@pytest.mark.parametrize(
+    ("start_grid", "grid_s"), [(None, START_GRID_S), ("20ms", 0.02), ("0s", 0.0)], ids=["default", "20ms", "none"]
+)
+def test_dense_starts_wake_together_on_the_grid_sparse_ones_on_their_own_due(
+    start_grid: str | None, grid_s: float
+) -> None:
+    # 2000/s on one runner: starts 0.5 ms apart, so each VU wakes at the end of its cell of the start grid
+    # (`settings.startGrid`), with the other starts of that cell; 100/s: starts 10 ms apart, too few to a
+    # 5-ms cell, wake at their own due; `startGrid: 0` has no grid. 200 VUs hold ~100 ms of claims, so a stall
+    # of the machine itself (40 VUs, ~15 ms past the grid's wait, dropped 8 at the start of a CI run) never
+    # leaves a due start with no VU: the drops asserted below are the grid's
     dense = {"executor": "constant-arrival-rate", "rate": 2000, "duration": "1s", "preAllocatedVUs": 200, "maxVUs": 200}
     sparse = {**dense, "rate": 100, "duration": "1s", "preAllocatedVUs": 4, "maxVUs": 4}
-    for scenario, on_grid in ((dense, True), (sparse, False)):
-        engine = _engine(scenario)
+    settings = {} if start_grid is None else {"startGrid": start_grid}
+    cases = ((dense, grid_s > 0), (sparse, False)) if start_grid is None else ((dense, grid_s > 0),)
+    for scenario, on_grid in cases:
+        engine = _engine(scenario, settings=settings)
+        assert engine.plan.scenarios["s"].start_grid == grid_s  # type: ignore[attr-defined]
         starts = _starts(engine)
         counts = _run(engine, _vus(engine, scenario["maxVUs"]), 10)
         expected = engine.plan.scenarios["s"].scenario.expected_iterations()
@@ -87,14 +99,14 @@ def test_dense_starts_wake_together_on_the_grid_sparse_ones_on_their_own_due() -
         assert all(actual >= due for due, actual in starts)  # nor starts anything early
         late = sorted(actual - due for due, actual in starts[2:])  # the first two precede any gap
         if on_grid:
-            cell_end = [math.ceil(due / START_GRID_S) * START_GRID_S for due, _ in starts]
+            cell_end = [math.ceil(due / grid_s) * grid_s for due, _ in starts]
             on_time = sum(actual >= end - 1e-9 for (_, actual), end in zip(starts, cell_end, strict=True))
             assert on_time >= 0.95 * len(starts)  # each woke with its cell, at the cell's end, not before
             # woken at their cell's end: a start early in its cell waits most of the cell; past the cell's end
             # only the machine's own scheduling delay (its median; one stall of the host delays a whole cell,
             # so no extreme of it is asserted here: that no wake is set past its cell is checked exactly in
             # test_each_runner_wakes_on_its_own_phase_of_the_grid)
-            assert late[len(late) // 2] >= START_GRID_S / 4
+            assert late[len(late) // 2] >= grid_s / 4
             past_cell = sorted(actual - end for (_, actual), end in zip(starts, cell_end, strict=True))
             assert past_cell[len(past_cell) // 2] < 0.002, past_cell[len(past_cell) // 2]
         else:
@@ -108,7 +120,7 @@ def test_each_runner_wakes_on_its_own_phase_of_the_grid() -> None:
     profile = {"executor": "constant-arrival-rate", "rate": 8000, "duration": "1s", "preAllocatedVUs": 1, "maxVUs": 1}
     scenario = _engine(profile).plan.scenarios["s"].scenario
     for index in range(4):
-        source, wakes = _Source(scenario, 0.0, index, 4, 0.0), []
+        source, wakes = _Source(scenario, 0.0, index, 4, 0.0, START_GRID_S), []
         for _ in range(200):
             due = source.head()
             assert due is not None
@@ -248,3 +260,26 @@ def test_no_iteration_starts_before_it_is_due_while_iterations_keep_the_loop_bus
     lags = [v for n, v in engine.samples if n == "iteration_start_lag"]  # type: ignore[attr-defined]
     assert counts["started"] == len(lags) > 150
     assert min(lags) >= 0.0, f"{sum(lag < 0 for lag in lags)} starts began early, the earliest by {-min(lags):.2f} ms"
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("200ms", "settings.startGrid: must be at most 100ms"),
+        ("-5ms", "settings.startGrid"),
+        ("soon", "settings.startGrid"),
+        (True, "settings.startGrid"),
+    ],
+)
+def test_a_start_grid_out_of_bounds_is_named_with_what_was_expected(value: object, expected: str) -> None:
+    from fixload.profile.schema import ProfileError, parse_profile
+
+    scenario = {"executor": "constant-arrival-rate", "exec": "booking_flow", "rate": 10, "duration": "1s"}
+    data = {"settings": {"startGrid": value}, "scenarios": {"s": {**scenario, "preAllocatedVUs": 1}}}
+    with pytest.raises(ProfileError) as caught:
+        parse_profile(data)
+    assert len(caught.value.problems) == 1, caught.value.problems
+    assert caught.value.problems[0].startswith(expected), caught.value.problems
+    ok = parse_profile({**data, "settings": {"startGrid": "20ms"}})
+    assert ok.settings.start_grid == 0.02
+    assert ok.model_dump(by_alias=True, mode="json")["settings"]["startGrid"] == "0.02s"  # loads back the same

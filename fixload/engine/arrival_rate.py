@@ -45,15 +45,14 @@ free VU then starts at once instead of waiting for the next start to fall due.""
 TIMER_RESOLUTION_S = 0.001
 """A VU whose claimed start is due sooner than this yields to the hub until it is due rather than sleep on a
 timer: an idle libev loop waits at least a millisecond for one (epoll's timeout is in whole ms)."""
-START_GRID_S = 0.005
-"""Where a runner's starts come at most START_GRID_GAP_S apart, a VU wakes for its claimed start at the end
-of its START_GRID_S cell of plan time, with every other VU whose start falls in that cell: one wake-up of
-the process serves them all (bench/HISTORY.md, third pass: at 2,000 starts/s on one core, CPU per request
-fell ~11 % against waking for each start on its own, in 6 interleaved runs; spread-out work gets little
-batching per wake-up, and an idle wait on the bench's VM is costly). A start already due begins at once.
-The count per second is exact; a start is up to START_GRID_S late, and `iteration_start_lag` says so."""
-START_GRID_GAP_S = 0.001
-"""The widest gap between two starts of a runner's share at which starts wake on the grid (>= 5 per cell)."""
+START_GRID_MIN_STARTS = 5
+"""Where a runner's starts come at least this many to a cell of the run's start grid (`settings.startGrid`,
+default fixload.engine.fields.START_GRID_S, 5 ms), a VU wakes for its claimed start at the end of the start's
+cell of plan time, with every other VU whose start falls in that cell: one wake-up of the process serves them
+all. On a VM whose idle core loses its caches a wake-up costs 40-140 µs of the next work
+(bench/wakeups.py), so starts spread evenly cost more CPU per request than the same starts in bursts
+(docs/sizing.md). A start already due begins at once. The count per second is exact; a start is up to one
+cell late, and `iteration_start_lag` says so; `startGrid: 0` wakes each VU at its own start."""
 YIELD_EVERY_S = 0.002
 """The most time a scheduler runs without yielding to the gevent hub, however far behind it is."""
 
@@ -153,8 +152,8 @@ class ArrivalRateExecutor(ScenarioExecutor):
     maxVUs) or is dropped. A VU's states and their transitions: the table of fixload.engine.vu.
 
     `counts.scheduled` is `started + dropped`: a start counts once it is due, never when it is claimed.
-    Where this runner's starts are dense, a claiming VU sleeps until the end of its start's START_GRID_S
-    cell instead of the start itself (`_Source.wake_at`), so one wake-up of the process serves the cell.
+    Where this runner's starts are dense, a claiming VU sleeps until the end of its start's cell of the start
+    grid instead of the start itself (`_Source.wake_at`), so one wake-up of the process serves the cell.
     """
 
     def __init__(self, plan: ScenarioPlan, share: Share, registry: Registry | None, clock: PlanClock) -> None:
@@ -187,7 +186,8 @@ class ArrivalRateExecutor(ScenarioExecutor):
 
     # the schedule ------------------------------------------------------------------------------------------
     def _source(self, share: Share) -> _Source:
-        return _Source(self.plan.scenario, self.plan.start, share.index, share.count, share.since)
+        plan = self.plan
+        return _Source(plan.scenario, plan.start, share.index, share.count, share.since, plan.start_grid)
 
     def _next(self, take: bool) -> tuple[float, int, _Source] | None:
         """The earliest unclaimed start (due, tiebreak, source), removed from the schedule if `take`."""
@@ -424,7 +424,7 @@ class _Source:
     until `until` (which moves when the share ends). Offsets are kept as fixload.engine.schedules yields them, so
     counting a stretch of them (`drop_until`) uses the schedule's own arithmetic."""
 
-    def __init__(self, scenario: Any, start: float, index: int, count: int, since: float) -> None:
+    def __init__(self, scenario: Any, start: float, index: int, count: int, since: float, grid: float) -> None:
         self.scenario = scenario
         self.start = start  # the scenario's start in plan time (its startTime)
         self.index = index
@@ -437,7 +437,9 @@ class _Source:
         self._next: float | None = None
         self._spent = False
         self._taken = -math.inf  # the offset of the last start taken
-        self._phase = START_GRID_S * index / count  # runner k of n: its grid is shifted by k/n of a cell
+        self.grid = grid  # the start grid's cell (s); 0: no grid
+        self._dense = grid / START_GRID_MIN_STARTS  # the widest gap between starts at which they wake on the grid
+        self._phase = grid * index / count  # runner k of n: its grid is shifted by k/n of a cell
         self.gap = math.inf
         """The gap between the last two starts taken (s): how dense this share's schedule is now."""
 
@@ -459,13 +461,13 @@ class _Source:
         self._next = None
 
     def wake_at(self, due: float) -> float:
-        """When a VU that claimed the start due at `due` wakes for it: on the START_GRID_S grid of plan time
-        while this share's starts are dense (at most START_GRID_GAP_S apart), else at `due` itself. Runner
+        """When a VU that claimed the start due at `due` wakes for it: at the end of its cell of the start grid
+        while this share's starts are dense (START_GRID_MIN_STARTS to a cell), else at `due` itself. Runner
         k of n has its grid shifted by k/n of a cell, so n workers do not send their cells at one instant."""
-        if self.gap > START_GRID_GAP_S:
+        if not self.grid or self.gap > self._dense:
             return due
-        phase = self._phase
-        return max(due, math.ceil((due - phase) / START_GRID_S) * START_GRID_S + phase)
+        grid, phase = self.grid, self._phase
+        return max(due, math.ceil((due - phase) / grid) * grid + phase)
 
     def drop_until(self, plan_time: float) -> int:
         """Take every start due before `plan_time` (and before `until`) at once; how many there were."""

@@ -21,7 +21,7 @@ from pydantic import Field
 
 from fixload.common.clock import PlanClock
 from fixload.common.durations import format_duration
-from fixload.engine.fields import MAX_ITERATIONS, MAX_VUS, Duration, K6Model, Stage
+from fixload.engine.fields import MAX_ITERATIONS, MAX_VUS, START_GRID_S, Duration, K6Model, Stage
 from fixload.engine.vu import VU, InterruptIteration
 from fixload.metrics.registry import Registry
 
@@ -142,6 +142,8 @@ class ScenarioPlan:
     scenario: Any  # the executor's ScenarioConfig (typed Any: each runtime reads its own executor's fields)
     start: float
     duration: float
+    start_grid: float = START_GRID_S
+    """The profile's `settings.startGrid` (s): an arrival-rate start may begin this late to share a wake-up."""
 
     @property
     def end(self) -> float:

@@ -78,6 +78,7 @@ class Plan:
             "multiplierSource": self.multiplier_source,
             "nominalDuration": format_duration(self.nominal_duration),
             "maxDuration": format_duration(self.duration),
+            "startGrid": format_duration(self.profile.settings.start_grid),
             "scenarios": {name: s.as_dict() for name, s in self.scenarios.items()},
             "thresholds": self.profile.model_dump(by_alias=True, mode="json")["thresholds"],
         }
@@ -94,6 +95,7 @@ def build_plan(profile: Profile, multiplier: float = 1.0, multiplier_source: str
             scenario=scaled,
             start=scenario.start_time,
             duration=scaled.nominal_duration(),
+            start_grid=profile.settings.start_grid,
         )
     return Plan(profile, source, multiplier, multiplier_source, scenarios)
 

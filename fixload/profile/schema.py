@@ -25,7 +25,7 @@ from pydantic.alias_generators import to_camel
 
 from fixload.common.contract import DEFAULT_CAMPAIGN_TYPE, CampaignType
 from fixload.common.files import MAX_PROFILE_BYTES, InputFileError, read_input
-from fixload.engine.fields import K6Model, Number, PositiveDuration, Stage
+from fixload.engine.fields import START_GRID_S, K6Model, Number, PositiveDuration, Stage, StartGrid
 from fixload.engine.registry import CONFIGS, NAMES, ScenarioOptions
 from fixload.profile.limits import MAX_MULTIPLIER, MAX_SETTING_MINUTES, MAX_SETTING_SECONDS
 
@@ -106,6 +106,9 @@ class Settings(K6Model):
     """k6's `setupTimeout`: how long setup (resolving the fixtures) may take before the run ends (exit 100)."""
     base_url: str | None = None
     discard_response_bodies: bool = False
+    start_grid: StartGrid = START_GRID_S
+    """How late (at most) an arrival-rate start begins so that it shares a wake-up of the generator with the
+    starts due in the same cell of plan time: wider saves CPU per request, costs start lag (docs/sizing.md)."""
     analytics_persona: str | None = None
     # Additions of ours, so the same flows drive both API generations (/api and today's /api/v1).
     api_prefix: str = "/api"
