@@ -47,11 +47,18 @@ BARE_LOCUSTFILE = textwrap.dedent(
 
 
 def engine_profile(
-    rate: int, seconds: float, max_vus: int, graceful_stop: str = "2s", name: str = "ping_flat_out"
+    rate: int,
+    seconds: float,
+    max_vus: int,
+    graceful_stop: str = "2s",
+    name: str = "ping_flat_out",
+    start_grid: str | None = None,
 ) -> dict[str, Any]:
-    """One constant-arrival-rate scenario of `bench/ping_users.py` (GET /ping): the engine the benches drive."""
+    """One constant-arrival-rate scenario of `bench/ping_users.py` (GET /ping): the engine the benches drive;
+    `start_grid`: its `settings.startGrid` (None: the default)."""
     return {
         "profile": "bench: the arrival-rate engine on GET /ping",
+        "settings": {} if start_grid is None else {"startGrid": start_grid},
         "scenarios": {
             name: {
                 "executor": "constant-arrival-rate",
@@ -197,12 +204,20 @@ def locust_command(locustfile: str | Path, host: str, *extra: str) -> list[str]:
 
 
 def engine_command(
-    tmp: Path, host: str, rate: int, seconds: float, vus: int, name: str = "engine", plugins: str = ""
+    tmp: Path,
+    host: str,
+    rate: int,
+    seconds: float,
+    vus: int,
+    name: str = "engine",
+    plugins: str = "",
+    start_grid: str | None = None,
 ) -> list[str]:
     """fixload's arrival-rate engine on GET /ping (`bench/ping_users.py`) at `rate`/s with `vus` VUs, its profile
-    written to `tmp/<name>-profile.json`; `plugins`: more locustfiles loaded beside it (",a.py,b.py")."""
+    written to `tmp/<name>-profile.json`; `plugins`: more locustfiles loaded beside it (",a.py,b.py");
+    `start_grid`: the profile's `settings.startGrid` (None: the default)."""
     profile = tmp / f"{name}-profile.json"
-    profile.write_text(json.dumps(engine_profile(rate, seconds, vus)))
+    profile.write_text(json.dumps(engine_profile(rate, seconds, vus, start_grid=start_grid)))
     return locust_command(f"{REPO / 'bench' / 'ping_users.py'}{plugins}", host, "--profile", str(profile))
 
 
@@ -256,9 +271,11 @@ def measure(
         server, generator = psutil.Process(sim.pid), psutil.Process(proc.pid)
         c1, t1, cpu1 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])
         gen1, steal1 = sum(generator.cpu_times()[:2]), steal_seconds(GENERATOR_CPU)
+        waits1 = generator.num_ctx_switches().voluntary
         time.sleep(window)
         c2, t2, cpu2 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])
         gen2, steal2 = sum(generator.cpu_times()[:2]), steal_seconds(GENERATOR_CPU)
+        waits2 = generator.num_ctx_switches().voluntary
     return {
         "rps": round((c2 - c1) / (t2 - t1), 1),
         "requests": c2 - c1,
@@ -266,6 +283,9 @@ def measure(
         "simulator_cpu": round((cpu2 - cpu1) / (t2 - t1), 2),  # cores' worth of CPU the simulator used
         "generator_cpu": round((gen2 - gen1) / (t2 - t1), 2),
         "generator_us_per_request": round(1e6 * (gen2 - gen1) / max(1, c2 - c1), 1),
+        # the times the generator went idle and woke again (its voluntary context switches), per request: on a
+        # VM whose idle core loses its caches each costs tens of µs of the work after it (bench/wakeups.py)
+        "generator_wakeups_per_request": round((waits2 - waits1) / max(1, c2 - c1), 3),
         # the share of the generator's core the hypervisor took during the window: a round with much of it
         # measured the host's neighbours, whichever generator ran
         "generator_core_stolen": round((steal2 - steal1) / (t2 - t1), 3),

@@ -7,7 +7,10 @@ the median of the rounds:
 (f) CPU per request at `--rate`/s, a rate both sustain: the generator's utime+stime over the steady window
     (`--window` s after `--warmup` s) / the requests the server counted in it; the engine's
     (constant-arrival-rate, 200 VUs) over Locust's paced loop's (`--users` FastHttpUsers,
-    `constant_throughput`), each round's ratio and their median. Bar: <= 1.05.
+    `constant_throughput`), each round's ratio and their median. Bar: <= 1.05. The engine runs at its
+    default start grid (`settings.startGrid`, 5 ms) and at each `--grid` (default 20ms), in the same rounds;
+    each run also counts its wake-ups per request (the generator's voluntary context switches), which is
+    where the difference goes on this machine (bench/wakeups.py prices one).
 (c) Python calls per request, engine over paced (bench/calls.py's bench, imported): a count the machine does
     not move, so one round. Bar: <= 1.03.
 (s) the engine's dropped share of its scheduled iterations in the 2-s intervals of its summary's time series
@@ -17,7 +20,7 @@ the median of the rounds:
 Saturated b/a, for information only (this machine moves saturated rates by a third between rounds): the
 engine asked `--saturated-rate`/s against the bare Locust loop (no wait), both per round.
 
-    python bench/cost.py [--rounds 5] [--rate 1200] [--window 8] [--no-saturated] [--json out.json]
+    python bench/cost.py [--rounds 5] [--rate 1200] [--window 8] [--grid 20ms] [--no-saturated] [--json out.json]
 """
 
 from __future__ import annotations
@@ -82,7 +85,21 @@ def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
     s_bar = r["p"]["median"] + S_BAR_PP
     out = [
         _verdict(
-            "f", "CPU per request engine/paced", r["f"]["median"], f"<= {F_BAR}", at_most(r["f"]["median"], F_BAR)
+            "f",
+            "CPU per request engine/paced, default start grid",
+            r["f"]["median"],
+            f"<= {F_BAR}",
+            at_most(r["f"]["median"], F_BAR),
+        ),
+        *(
+            _verdict(
+                f"f@{grid}",
+                f"CPU per request engine/paced, startGrid {grid}",
+                g["median"],
+                f"<= {F_BAR}",
+                at_most(g["median"], F_BAR),
+            )
+            for grid, g in r.get("f_grids", {}).items()
         ),
         _verdict(
             "c", "calls per request engine/paced", r["c"]["ratio"], f"<= {C_BAR}", at_most(r["c"]["ratio"], C_BAR)
@@ -114,6 +131,7 @@ def bench(
     users: int,
     saturated_rate: int | None,
     calls_rate: int | None,
+    grids: Sequence[str] = (),
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="fixload-cost-"))
     seconds = int(warmup + window + 15)  # the runs are stopped (SIGTERM) once the window is counted
@@ -124,25 +142,36 @@ def bench(
         "rounds": rounds,
         "warmup_s": warmup,
         "window_s": window,
+        "grids": list(grids),
         "tmp": str(tmp),
     }
     runs: dict[str, list[dict[str, Any]]] = {"engine": [], "paced": [], "bare": [], "saturated": []}
+    runs |= {f"engine@{grid}": [] for grid in grids}
     with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
         env = child_env(sim.env)
         env.pop("FIXLOAD_BENCH_PACE", None)
         bare_cmd = paced_command(tmp, sim.base_url, users, seconds)
 
-        def engine_at(at: int, name: str) -> dict[str, Any]:
+        def engine_at(at: int, name: str, grid: str | None = None) -> dict[str, Any]:
             summary = tmp / f"{name}-summary.json"
-            cmd = engine_command(tmp, sim.base_url, at, seconds, ENGINE_VUS, name)
+            cmd = engine_command(tmp, sim.base_url, at, seconds, ENGINE_VUS, name, start_grid=grid)
             run = measure(
                 sim, [*cmd, "--summary", str(summary)], env, GENERATOR_CPU, warmup, window, tmp / f"{name}.log"
             )
-            steady = steady_window(read_json(summary), warmup, warmup + window) if summary.exists() else {}
-            return {**run, "rate": at, "dropped_pct": round(dropped_pct(steady), 3) if steady else float("nan")}
+            done = read_json(summary) if summary.exists() else {}
+            steady = steady_window(done, warmup, warmup + window) if done else {}
+            lag = done.get("metrics", {}).get("iteration_start_lag", {}).get("p(95)", float("nan"))
+            return {
+                **run,
+                "rate": at,
+                "dropped_pct": round(dropped_pct(steady), 3) if steady else float("nan"),
+                "lag_p95_ms": round(lag, 2),
+            }
 
         for i in range(rounds):
             runs["engine"].append(engine_at(rate, f"engine{i}"))
+            for grid in grids:
+                runs[f"engine@{grid}"].append(engine_at(rate, f"engine{i}-{grid}", grid))
             paced = measure(
                 sim, bare_cmd, paced_env(env, rate, users), GENERATOR_CPU, warmup, window, tmp / f"paced{i}.log"
             )
@@ -154,7 +183,20 @@ def bench(
     paced_us = [v["generator_us_per_request"] for v in runs["paced"]]
     f_ratios = round_ratios(engine_us, paced_us)
     result["f"] = {"engine_us": engine_us, "paced_us": paced_us, "ratios": f_ratios, "median": median(f_ratios)}
+    result["f_grids"] = {}
+    for grid in grids:
+        us = [v["generator_us_per_request"] for v in runs[f"engine@{grid}"]]
+        ratios = round_ratios(us, paced_us)
+        result["f_grids"][grid] = {"engine_us": us, "ratios": ratios, "median": median(ratios)}
+    result["wakeups_per_request"] = {
+        k: median([v["generator_wakeups_per_request"] for v in runs[k]])
+        for k in runs
+        if k.startswith(("engine", "paced")) and runs[k]
+    }
     result["s"] = {"dropped_pct": [v["dropped_pct"] for v in runs["engine"]]}
+    result["lag_p95_ms"] = {
+        k: median([v["lag_p95_ms"] for v in runs[k]]) for k in runs if k.startswith("engine") and runs[k]
+    }
     result["s"]["median"] = median(result["s"]["dropped_pct"])
     result["p"] = {"missed_pct": [v["missed_pct"] for v in runs["paced"]]}
     result["p"]["median"] = median(result["p"]["missed_pct"])
@@ -201,6 +243,13 @@ def report(r: dict[str, Any]) -> str:
         f"  (f) CPU per request at {r['rate']}/s: engine ({r['vus']} VUs) {f['engine_us']} µs, paced loop "
         f"({r['users']} users) {f['paced_us']} µs",
         f"      engine/paced per round {f['ratios']}: median {f['median']}",
+        *(
+            f"      startGrid {grid}: engine µs {g['engine_us']}, engine/paced per round {g['ratios']}: median "
+            f"{g['median']}"
+            for grid, g in r.get("f_grids", {}).items()
+        ),
+        f"      wake-ups per request (medians): {r.get('wakeups_per_request', {})}; start lag p95 ms (whole run, "
+        f"medians): {r.get('lag_p95_ms', {})}",
         f"  (c) calls per request at {c['rate']}/s ({c['rounds']} round: a count, repeatable to ~0.2 calls): engine "
         f"{c['engine']}, paced {c['paced']}: engine/paced {c['ratio']}",
         f"  (s) engine dropped % at {r['rate']}/s per round {s['dropped_pct']}: median {s['median']}",
@@ -230,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-saturated", action="store_true", help="skip saturated b/a")
     parser.add_argument("--calls-rate", type=int, default=400, help="requests/s of bench/calls.py's run for (c)")
     parser.add_argument("--no-calls", action="store_true", help="skip (c)")
+    parser.add_argument(
+        "--grid",
+        action="append",
+        default=None,
+        help="also run the engine with this settings.startGrid (repeatable; default 20ms; 'none' for none)",
+    )
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.rate < 1 or args.window < 1 or args.warmup < 0:
@@ -242,6 +297,7 @@ def main(argv: list[str] | None = None) -> int:
         args.users,
         None if args.no_saturated else args.saturated_rate,
         None if args.no_calls else args.calls_rate,
+        [g for g in (args.grid or ["20ms"]) if g != "none"],
     )
     return finish(result, report, args.json)
 

@@ -2,12 +2,14 @@
 
     python bench/results.py <results dir> <RESULTS.md> name=command ...
 
-Each section says the command, the machine's pinning and the rounds; a bench that did not run is said
-not to have run.
+Each section says the command, the machine's pinning and the rounds. A section whose bench did not run this
+time (`scripts/bench --only ...`) keeps what RESULTS.md had, marked with the date it was measured; a bench
+that never ran is said not to have run. bench/cost.py's section also lists every run of it, oldest first.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -111,6 +113,7 @@ def results_markdown(out: Path, commands: Mapping[str, str]) -> str:
     else:
         lines.append("_not run_")
     lines += cost_markdown(out / "cost.json", commands.get("cost", "python bench/cost.py"))
+    lines += wakeups_markdown(out / "wakeups.json", commands.get("wakeups", "python bench/wakeups.py"))
     lines += sizing_markdown(out / "sizing.json", commands.get("sizing", "python bench/sizing.py"))
     calls, cost = out / "calls.json", out / "cost.json"
     lines += ["", "## Python calls per request: the engine against Locust's paced loop", ""]
@@ -183,6 +186,11 @@ def cost_markdown(path: Path, command: str) -> list[str]:
         f"| (f) CPU per request at {r['rate']}/s, engine ({r['vus']} VUs) / paced loop ({r['users']} users); "
         f"engine µs {f['engine_us']}, paced µs {f['paced_us']} | {f['ratios']} | {f['median']} | ≤ 1.05 "
         f"| {_ok(bool(met['f']))} |",
+        *(
+            f"| (f) at `settings.startGrid` {grid}, engine µs {g['engine_us']} | {g['ratios']} | {g['median']} "
+            f"| ≤ 1.05 | {_ok(bool(met.get(f'f@{grid}')))} |"
+            for grid, g in r.get("f_grids", {}).items()
+        ),
         f"| (c) Python calls per request at {c['rate']}/s, engine {c['engine']} / paced {c['paced']} | | "
         f"{c['ratio']} | ≤ 1.03 | {'not run' if met['c'] is None else _ok(met['c'])} |",
         f"| (s) engine dropped % at {r['rate']}/s | {s['dropped_pct']} | {s['median']} | ≤ (p) + 0.5 pp "
@@ -196,7 +204,95 @@ def cost_markdown(path: Path, command: str) -> list[str]:
             f"| saturated b/a, information only: engine asked {sat['rate']}/s {sat['b_rps']} req/s, bare loop "
             f"{sat['a_rps']} req/s | {sat['ratios']} | {sat['median']} | none (the machine moves it) | |"
         )
+    if "wakeups_per_request" in r:
+        lines += [
+            "",
+            "Wake-ups per request (the generator's voluntary context switches; medians): "
+            + ", ".join(f"{k} {v}" for k, v in r["wakeups_per_request"].items())
+            + ". `iteration_start_lag` p95 in ms (whole run; medians): "
+            + ", ".join(f"{k} {v}" for k, v in r.get("lag_p95_ms", {}).items())
+            + ".",
+        ]
     lines += ["", f"Generator core stolen by the hypervisor, % per round: {r['stolen_pct']}."]
+    lines += ["", COST_RUNS, "", cost_run_line(r)]
+    return lines
+
+
+COST_RUNS = "Runs of `bench/cost.py` on this machine, oldest first (each `scripts/bench` adds its own):"
+
+
+def cost_run_line(r: Mapping[str, Any]) -> str:
+    """One line per run of bench/cost.py: its date, its rounds and its figures' medians."""
+    grids = "".join(
+        f", (f) at startGrid {grid} {g['median']} {g['ratios']}" for grid, g in r.get("f_grids", {}).items()
+    )
+    return (
+        f"- {machine()['date']}, {r['rounds']} rounds at {r['rate']}/s: (f) {r['f']['median']} {r['f']['ratios']}"
+        f"{grids}; (c) {r['c']['ratio']}; (s) {r['s']['median']} against (p) {r['p']['median']}"
+    )
+
+
+def _sections(text: str) -> tuple[str, dict[str, list[str]]]:
+    """A RESULTS.md as (its header, {"## heading": the section's lines after the heading})."""
+    head, sections, current = [], {}, None
+    for line in text.splitlines():
+        if line.startswith("## "):
+            current = sections[line] = []
+        elif current is None:
+            head.append(line)
+        else:
+            current.append(line)
+    return "\n".join(head), sections
+
+
+NOT_RUN = ("_not run_", "_no results_")
+
+
+def keep_earlier(new: str, old: str) -> str:
+    """`new` with each section its benches did not run this time taken from `old` (marked with the date it
+    was measured), and bench/cost.py's list of runs carried over."""
+    if not old.strip():
+        return new
+    old_head, old_sections = _sections(old)
+    when = re.search(r"on (\d{4}-\d\d-\d\d[^.]*?)\. Machine", old_head)
+    measured = when.group(1) if when else "an earlier run"
+    head, sections = _sections(new)
+    out = [head]
+    for heading, body in sections.items():
+        earlier = old_sections.get(heading)
+        if [b for b in body if b.strip()] in ([n] for n in NOT_RUN) and earlier is not None:
+            kept = [b for b in earlier if b.strip()]
+            if kept and kept not in ([n] for n in NOT_RUN):
+                if not kept[0].startswith("_Kept from "):
+                    earlier = ["", f"_Kept from the run of {measured}: this run did not include it._", *earlier]
+                body = earlier
+        elif COST_RUNS in body and earlier is not None and COST_RUNS in earlier:
+            runs = [b for b in earlier[earlier.index(COST_RUNS) + 1 :] if b.startswith("- ")]
+            at = body.index(COST_RUNS) + 2
+            body = [*body[:at], *runs[-9:], *body[at:]]
+        out += [heading, *body]
+    return "\n".join(out).rstrip("\n") + "\n"
+
+
+def wakeups_markdown(path: Path, command: str) -> list[str]:
+    """bench/wakeups.py's price of a wake-up on this machine (`wakeups.json`)."""
+    lines = ["", "## What a wake-up costs on this machine", ""]
+    if not path.exists():
+        return [*lines, "_not run_"]
+    r = read_json(path)
+    lines += [
+        f"`{command}` — the same Python work in bursts, one burst per gevent sleep, one process pinned to CPU "
+        f"{r['cpu']}; {r['rounds']} interleaved rounds of {r['seconds']:g} s, medians. Where an idle core loses its "
+        "caches, work spread over more wake-ups costs more: why the engine's start grid batches its starts.",
+        "",
+        "| burst | every | CPU µs per unit | against the largest bursts | each wake-up added | wake-ups/s |",
+        "|---:|---:|---:|---:|---:|---:|",
+        *(
+            f"| {w['burst']} | {w['period_ms']:g} ms | {w['us_per_unit']} | {w['over_largest']}x | "
+            f"{w['us_per_wakeup']:g} µs | {w['wakeups_per_s']} |"
+            for w in r["rows"]
+        ),
+    ]
     return lines
 
 
@@ -344,5 +440,5 @@ if __name__ == "__main__":
     # python bench/results.py <results dir> <RESULTS.md> name=command ...
     directory, target = Path(sys.argv[1]), Path(sys.argv[2])
     cmds = dict(arg.split("=", 1) for arg in sys.argv[3:])
-    target.write_text(results_markdown(directory, cmds))
+    target.write_text(keep_earlier(results_markdown(directory, cmds), target.read_text() if target.exists() else ""))
     print(f"wrote {target}")

@@ -24,6 +24,7 @@ import _common  # noqa: E402
 import cost  # noqa: E402
 import results  # noqa: E402
 import sizing  # noqa: E402
+import wakeups  # noqa: E402
 
 
 def _row(t: float, scheduled: float | None, dropped: int, started: int, completed: int, requests: int) -> str:
@@ -88,6 +89,60 @@ def test_cost_report_and_results_section_show_every_round_and_bar(tmp_path: Path
     assert "`python bench/cost.py --rounds 3`" in section and "| [1.0, 1.1, 1.2] | 1.1 | ≤ 1.05 | **no** |" in section
     assert "saturated b/a, information only" in section
     assert results.cost_markdown(tmp_path / "missing.json", "x")[-1] == "_not run_"
+
+
+def test_the_engine_at_another_start_grid_is_judged_beside_the_default(tmp_path: Path) -> None:
+    r = _cost_result([1.15, 1.12, 1.2], [0.0, 0.0, 0.0], [0.0, 0.0, 0.0], 1.01)
+    r["f_grids"] = {"20ms": {"engine_us": [303.0, 306.0, 309.0], "ratios": [1.01, 1.02, 1.03], "median": 1.02}}
+    r["wakeups_per_request"] = {"engine": 0.25, "paced": 0.06, "engine@20ms": 0.055}
+    r["lag_p95_ms"] = {"engine": 5.5, "engine@20ms": 21.2}
+    r["verdicts"] = cost.verdicts(r)
+    assert {v["figure"]: v["met"] for v in r["verdicts"]} == {
+        "f": False,
+        "f@20ms": True,
+        "c": True,
+        "s": True,
+        "b/a": None,
+    }
+    text = cost.report(r)
+    assert (
+        "startGrid 20ms: engine µs [303.0, 306.0, 309.0], engine/paced per round [1.01, 1.02, 1.03]: median 1.02"
+        in text
+    )
+    assert "(f@20ms) CPU per request engine/paced, startGrid 20ms: 1.02  bar <= 1.05: met" in text
+    (tmp_path / "cost.json").write_bytes(orjson.dumps(r))
+    section = "\n".join(results.cost_markdown(tmp_path / "cost.json", "python bench/cost.py"))
+    row = "| (f) at `settings.startGrid` 20ms, engine µs [303.0, 306.0, 309.0] | [1.01, 1.02, 1.03] | 1.02 | ≤ 1.05 |"
+    assert f"{row} yes |" in section
+    assert (
+        "Wake-ups per request (the generator's voluntary context switches; medians): engine 0.25, paced 0.06" in section
+    )
+    assert section.splitlines()[-1].endswith(
+        "(f) 1.15 [1.15, 1.12, 1.2], (f) at startGrid 20ms 1.02 [1.01, 1.02, 1.03]; (c) 1.01; (s) 0.0 against (p) 0.0"
+    )
+
+
+def test_results_keep_what_did_not_run_this_time_and_every_cost_run(tmp_path: Path) -> None:
+    # an earlier RESULTS.md with a throughput section and a cost run; this run measured cost only
+    (tmp_path / "cost.json").write_bytes(orjson.dumps(_cost_result([1.2], [0.0], [0.0], 1.0)))
+    earlier = results.results_markdown(tmp_path, {"cost": "python bench/cost.py"})
+    earlier = earlier.replace(" on 20", " on 1999-01-02 03:04 UTC. Machine: x; was 20", 1)
+    earlier = earlier.replace(
+        "## Throughput: requests/s to GET /ping from one generator core\n\n_not run_",
+        "## Throughput: requests/s to GET /ping from one generator core\n\n| (a) bare | 3000 |",
+    )
+    (tmp_path / "cost.json").write_bytes(orjson.dumps(_cost_result([1.01], [0.0], [0.0], 1.0)))
+    now = results.keep_earlier(results.results_markdown(tmp_path, {"cost": "python bench/cost.py"}), earlier)
+    throughput = now.split("## Throughput: requests/s to GET /ping from one generator core\n")[1].split("\n## ")[0]
+    assert "_Kept from the run of 1999-01-02 03:04 UTC: this run did not include it._" in throughput
+    assert "| (a) bare | 3000 |" in throughput
+    assert "## fixload vs k6: the same arrival-rate profile, the same simulator\n\n_not run_" in now  # never ran
+    runs = [line for line in now.split(results.COST_RUNS)[1].splitlines() if line.startswith("- ")]
+    assert [r.split(": (f) ")[1].split(" ")[0] for r in runs] == ["1.2", "1.01"]  # oldest first, both kept
+    # a third run: a section kept twice keeps the date it was measured, and the runs grow by one
+    again = results.keep_earlier(results.results_markdown(tmp_path, {"cost": "python bench/cost.py"}), now)
+    assert again.count("_Kept from the run of 1999-01-02 03:04 UTC") == 1
+    assert len([line for line in again.split(results.COST_RUNS)[1].splitlines() if line.startswith("- ")]) == 3
 
 
 # ------------------------------------------------------------------------------ the steady window
@@ -168,6 +223,15 @@ def test_sizing_refuses_windows_off_the_time_series_grid(capsys: pytest.CaptureF
     assert refused.value.code == 2 and "whole multiples of 2 s" in capsys.readouterr().err
 
 
+def test_a_wake_up_is_priced_against_the_largest_bursts_of_the_same_run() -> None:
+    r = wakeups.bench(rounds=1, seconds=0.3)
+    rows = r["rows"]
+    assert [row["burst"] for row in rows] == [1, 6, 24, 48] and rows[-1]["over_largest"] == 1.0
+    assert rows[0]["wakeups_per_s"] > 5 * rows[-1]["wakeups_per_s"]  # one burst per wake-up: smaller, more often
+    assert all(row["us_per_unit"] > 0 for row in rows)
+    assert "each wake-up added" in wakeups.report(r)
+
+
 def test_workers_table_rounds_up() -> None:
     assert [sizing.workers_needed(m, 2.5) for m in (1, 2.5, 3, 10)] == [1, 1, 2, 4]
 
@@ -200,10 +264,12 @@ def test_one_real_sizing_step_reads_its_summary(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_cost_bench_tiny(tmp_path: Path) -> None:
-    r = cost.bench(rate=300, rounds=1, warmup=1.0, window=4.0, users=10, saturated_rate=2000, calls_rate=None)
-    assert len(r["f"]["ratios"]) == 1 and r["f"]["median"] > 0
+    r = cost.bench(
+        rate=300, rounds=1, warmup=1.0, window=4.0, users=10, saturated_rate=2000, calls_rate=None, grids=["20ms"]
+    )
+    assert len(r["f"]["ratios"]) == 1 and r["f"]["median"] > 0 and r["f_grids"]["20ms"]["median"] > 0
     assert r["s"]["median"] <= 1.0 and abs(r["p"]["median"]) <= 10.0
-    assert r["saturated"]["b_rps"][0] > 0 and {v["figure"] for v in r["verdicts"]} == {"f", "c", "s", "b/a"}
+    assert r["saturated"]["b_rps"][0] > 0 and {v["figure"] for v in r["verdicts"]} == {"f", "f@20ms", "c", "s", "b/a"}
 
 
 @pytest.mark.slow
