@@ -6,7 +6,7 @@ samples `--seconds` s of a steady stretch (after `--after` s) at 500 Hz, idle fr
 are of the time the generator was busy. Needs py-spy (`pip install py-spy`; it reads the process's memory, so root or
 ptrace permission).
 
-    python bench/hotspots.py [--loop engine|paced] [--rate 1200] [--top 15]
+    python bench/hotspots.py [--loop engine|paced] [--rate 1200] [--grid 20ms] [--top 15]
 """
 
 from __future__ import annotations
@@ -55,13 +55,16 @@ def own_time(raw: str) -> tuple[Counter[str], int]:
     return own, total
 
 
-def profile(loop: str, rate: int, users: int, after: float, seconds: float) -> tuple[Counter[str], int]:
+def profile(
+    loop: str, rate: int, users: int, after: float, seconds: float, grid: str | None = None
+) -> tuple[Counter[str], int]:
+    """py-spy's own time of the engine (at `settings.startGrid` `grid`; None: the default) or the paced loop."""
     tmp = Path(tempfile.mkdtemp(prefix="fixload-hotspots-"))
     run_s = int(after + seconds + 6)
     with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
         env = child_env(sim.env)
         if loop == "engine":
-            command = engine_command(tmp, sim.base_url, rate, run_s, 200)
+            command = engine_command(tmp, sim.base_url, rate, run_s, 200, start_grid=grid)
         else:
             command, env = paced_command(tmp, sim.base_url, users, run_s), paced_env(env, rate, users)
         with generator_process(command, env, tmp / "generator.log", GENERATOR_CPU) as proc:
@@ -83,9 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--after", type=float, default=4.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--grid", help="the engine's settings.startGrid (default: the profile's default)")
     args = parser.parse_args(argv)
-    own, total = profile(args.loop, args.rate, args.users, args.after, args.seconds)
-    print(f"{args.loop} at {args.rate}/s: {total} samples over {args.seconds:g} s; own time, top {args.top}")
+    own, total = profile(args.loop, args.rate, args.users, args.after, args.seconds, args.grid)
+    grid = f", startGrid {args.grid}" if args.grid and args.loop == "engine" else ""
+    print(f"{args.loop}{grid} at {args.rate}/s: {total} samples over {args.seconds:g} s; own time, top {args.top}")
     for name, n in own.most_common(args.top):
         print(f"  {100 * n / total:5.1f} %  {name}")
     return 0
