@@ -210,10 +210,35 @@ def _rising(block: Any, seconds: float, lag: float = 1.0) -> list[str]:
             continue
         early, late = statistics.median(first), statistics.median(last)
         if last[0] > first[-1] and late >= RISING_FACTOR * early and late - early >= RISING_MS:
-            out.append(
-                f"{name} latency still rising as the window ended (p95 {early:,.0f} ms in its first third, "
-                f"{late:,.0f} ms in its last): queueing"
-            )
+            out.append(RISING.format(name=name, early=early, late=late))
+    return out
+
+
+RISING = (
+    "{name} latency still rising as the window ended (p95 {early:,.0f} ms in its first third, {late:,.0f} ms in its "
+    "last): queueing"
+)
+"""A scenario's reason from `_rising`; `grouped` reads it back (`_RISING`) to say the rule once for several."""
+_RISING = re.compile(
+    r"^(?P<name>\S+) latency still rising as the window ended \(p95 (?P<early>[\d,]+) ms in its first third, "
+    r"(?P<late>[\d,]+) ms in its last\): queueing$"
+)
+
+
+def grouped(reasons: Sequence[str]) -> list[str]:
+    """The reasons with every scenario's "latency still rising" (one rule, several scenarios) said once, where the
+    first was: "latency still rising as the window ended (p95, first third → last): ads_flow 48 → 99 ms, …"."""
+    rising = [m for r in reasons if (m := _RISING.match(r))]
+    if len(rising) < 2:
+        return list(reasons)
+    figures = ", ".join(f"{m['name']} {m['early']} → {m['late']} ms" for m in rising)
+    said = f"latency still rising as the window ended (p95, first third → last third): {figures}: queueing"
+    out: list[str] = []
+    for reason in reasons:
+        if not _RISING.match(reason):
+            out.append(reason)
+        elif said not in out:
+            out.append(said)
     return out
 
 
@@ -303,7 +328,9 @@ def verdict_line(block: dict[str, Any]) -> str:
     else:
         text = "no sustainable step"
     if failing:
-        text += f"; first failing ×{failing['multiplier']:g} by {'; '.join(failing['reasons'][:3])}"
+        reasons = grouped(failing["reasons"])
+        more = f"; and {len(reasons) - 3} more (in the step table)" if len(reasons) > 3 else ""
+        text += f"; first failing ×{failing['multiplier']:g} by {'; '.join(reasons[:3])}{more}"
     elif sustainable:
         text += f"; nothing failed up to --max ×{block['max']:g}"
     limited = block.get("limitedBy")

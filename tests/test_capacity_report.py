@@ -1,0 +1,122 @@
+"""What a capacity search tells its user, from a real search's kept step summaries (tests/data): the console's
+final line, the summary's keys and the HTML plot.
+
+tests/data/capacity-search-local.json is a local search against `fixload serve` capped at 333 requests/s
+(`--start 0.25 --max 4 --warmup 2s --step 12s`), each step's `--keep-steps` summary trimmed to what a step is
+judged on; the steps are judged again here by today's rules (fixload.report.capacity.judge), as the search did.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from fixload.cli.capacity import Search, outcome_block
+from fixload.common import children
+from fixload.profile.schema import load_profile
+from fixload.report import capacity as report
+
+ROOT = Path(__file__).resolve().parents[1]
+KEPT = ROOT / "tests" / "data" / "capacity-search-local.json"
+
+
+def kept_steps() -> list[report.Step]:
+    """The kept search's steps in the order run, each judged from its summary as the search judges it."""
+    data = orjson.loads(KEPT.read_bytes())
+    steps: list[report.Step] = []
+    reference: float | None = None
+    for kept in data["steps"]:
+        step = report.judge(
+            kept["summary"],
+            kept["multiplier"],
+            kept["phase"],
+            data["stepSeconds"],
+            exit_code=kept["exitCode"],
+            cpu_percent=kept["cpuPercent"],
+            reference_p95_ms=reference,
+            bounds=report.Bounds(),
+            workers=0,
+        )
+        if step.sustainable and step.http_p95_ms is not None:
+            reference = min(step.http_p95_ms, reference or float("inf"))
+        steps.append(step)
+    return steps
+
+
+def finish(steps: list[report.Step], tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> tuple[str, dict[str, Any]]:
+    """What `fixload capacity` prints at the end of a search of these steps (its stdout), and its summary."""
+    args = argparse.Namespace(
+        keep_steps=str(tmp_path / "steps"),
+        per_scenario=None,
+        precision=0.05,
+        growth=2.0,
+        workers=0,
+        summary=str(tmp_path / "cap.json"),
+        html_report=str(tmp_path / "cap.html"),
+    )
+    search = Search(args, children.SignalRelay())
+    search.start, search.most, search.warmup, search.step_s = 0.25, 4.0, 2.0, 12.0
+    search.profile = load_profile(ROOT / "profiles" / "baseline-short.json")
+    capsys.readouterr()
+    assert search._finish(steps, interrupted=False) == 0
+    return capsys.readouterr().out, orjson.loads((tmp_path / "cap.json").read_bytes())["fixload"]
+
+
+def test_the_final_line_says_latency_still_rising_once_with_each_scenarios_figures(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """At ×0.75 (1–3 % over the target's capacity) all five scenarios' p95 climbed through the window: the step's
+    reasons keep a line each, the final line says the rule once and lists the five with their figures."""
+    steps = kept_steps()
+    failing = next(s for s in steps if s.multiplier == 0.75)
+    assert not failing.sustainable and len(failing.reasons) == 5
+    table = report.step_table([failing])
+    assert table.count("latency still rising as the window ended") == 5  # per step: one line per scenario
+    out, data = finish(steps, tmp_path, capsys)
+    final = out.strip().splitlines()[-1]
+    assert final == (
+        "sustainable up to ×0.7188 (ads_flow 14.4 it/s 54 req/s, analytics_flow 16.5 it/s 33 req/s, booking_flow "
+        "25.9 it/s 140 req/s, chat_flow 20.2 it/s 101 req/s, payments_flow 4.3 it/s 4 req/s; 332 req/s in all); "
+        "first failing ×0.75 by latency still rising as the window ended (p95, first third → last third): "
+        "ads_flow 48 → 99 ms, analytics_flow 55 → 100 ms, booking_flow 48 → 100 ms, chat_flow 47 → 98 ms, "
+        "payments_flow 55 → 96 ms: queueing; limited by the target"
+    ), final
+    # the summary keeps one reason per scenario (a script reads each); the HTML's verdict is the console's line
+    assert data["capacity"]["firstFailing"]["reasons"] == failing.reasons
+    assert f'<span class="badge ok">{html.escape(final)}</span>' in (tmp_path / "cap.html").read_text()
+
+
+def test_the_final_line_counts_the_reasons_it_leaves_to_the_step_table() -> None:
+    """Three reasons at most in the final line, the rising rule counting as one; the rest are counted, not lost."""
+    rising = [report.RISING.format(name=n, early=40.0, late=90.0) for n in ("ads_flow", "chat_flow")]
+    reasons = ["a_flow_duration p(95) 1,500 ms, needs p(95)<1400", *rising, "b_flow dropped 3 iterations"]
+    reasons += ["c_flow dropped 5 iterations", "d_flow dropped 1 iterations"]
+    block = {"sustainable": None, "firstFailing": {"multiplier": 2.0, "reasons": reasons}, "limitedBy": "target"}
+    assert report.verdict_line(block) == (
+        "no sustainable step; first failing ×2 by a_flow_duration p(95) 1,500 ms, needs p(95)<1400; latency still "
+        "rising as the window ended (p95, first third → last third): ads_flow 40 → 90 ms, chat_flow 40 → 90 ms: "
+        "queueing; b_flow dropped 3 iterations; and 2 more (in the step table); limited by the target"
+    )
+    one = {**block, "firstFailing": {"multiplier": 2.0, "reasons": rising[:1]}}
+    assert report.verdict_line(one) == f"no sustainable step; first failing ×2 by {rising[0]}; limited by the target"
+
+
+def test_the_kept_search_is_judged_as_it_was_run() -> None:
+    """Today's rules on the kept summaries give the search's own verdicts (the data is what the tests say)."""
+    steps = kept_steps()
+    assert [(s.multiplier, s.sustainable) for s in steps] == [
+        (0.25, True),
+        (0.5, True),
+        (1.0, False),
+        (0.75, False),
+        (0.625, True),
+        (0.6875, True),
+        (0.7188, True),
+    ]
+    block = outcome_block(steps, 0.25, 4.0, interrupted=False)
+    assert block["limitedBy"] == "target" and block["sustainable"]["multiplier"] == 0.7188
