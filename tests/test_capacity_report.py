@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import html
+import re
 from pathlib import Path
 from typing import Any
 
@@ -120,3 +121,36 @@ def test_the_kept_search_is_judged_as_it_was_run() -> None:
     ]
     block = outcome_block(steps, 0.25, 4.0, interrupted=False)
     assert block["limitedBy"] == "target" and block["sustainable"]["multiplier"] == 0.7188
+
+
+def documented_keys() -> set[str]:
+    """Every key named in backquotes (`steps[]`, `scenarios.<name>.rate`: each part) in the rows of
+    docs/capacity.md's tables of the summary's keys."""
+    text = (ROOT / "docs" / "capacity.md").read_text()
+    section = text[text.index("holds `fixload.capacity`:") : text.index("`--html-report` draws")]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    quoted = [
+        part.removesuffix("[]") for row in rows for name in re.findall(r"`([^`]+)`", row) for part in name.split(".")
+    ]
+    return {part for part in quoted if re.fullmatch(r"[A-Za-z][A-Za-z0-9]*", part)}
+
+
+def test_a_request_rate_has_one_key_everywhere_and_every_key_is_documented(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A script reads `requestsPerSecond` for a step's requests/s in `steps[]` and in `sustainable` alike (a step
+    said `requestsPerS`), `insufficientVUs` as the run summary spells it; docs/capacity.md names every key."""
+    _, data = finish(kept_steps(), tmp_path, capsys)
+    block = data["capacity"]
+    by_multiplier = {s["multiplier"]: s for s in block["steps"]}
+    best = block["sustainable"]
+    assert best["requestsPerSecond"] == by_multiplier[best["multiplier"]]["requestsPerSecond"] == 331.83
+    assert all(isinstance(s["requestsPerSecond"], float) for s in block["steps"])
+    dropped = by_multiplier[1.0]["scenarios"]["booking_flow"]
+    assert dropped["insufficientVUs"] == {"dropped": 92, "maxVUs": 60, "neededMaxVUs": 92}
+    text = orjson.dumps(data).decode()
+    assert 'requestsPerS"' not in text and "insufficientVus" not in text
+    step, scenario = block["steps"][0], block["steps"][0]["scenarios"]["booking_flow"]
+    keys = {*block, *best, *step, *scenario, *step["thresholds"][0], *dropped["insufficientVUs"]}
+    keys |= set(best["scenarios"]["booking_flow"]) | set(block["firstFailing"])
+    assert keys - documented_keys() == set(), "keys of fixload.capacity the docs do not name"

@@ -70,7 +70,8 @@ class Step:
     """"grow" or "bisect"."""
     seconds: float
     sustainable: bool
-    requests_per_s: float = 0.0
+    requests_per_second: float = 0.0
+    """Every request of the window (`http_reqs`) over its length: `requestsPerSecond`, as `sustainable` says it."""
     http_p95_ms: float | None = None
     start_lag_p95_ms: float | None = None
     cpu_percent: float | None = None
@@ -98,10 +99,14 @@ class Step:
         return _camel(out)
 
 
+_KEYS = {"insufficient_vus": "insufficientVUs"}
+"""Keys spelled as the run summary spells them (`insufficientVUs`, with `maxVUs` inside), not as camel case would."""
+
+
 def _camel(d: dict[str, Any]) -> dict[str, Any]:
     def key(k: str) -> str:
         head, *rest = k.split("_")
-        return head + "".join(p.capitalize() for p in rest)
+        return _KEYS.get(k) or head + "".join(p.capitalize() for p in rest)
 
     return {key(k): v for k, v in d.items()}
 
@@ -146,7 +151,7 @@ def judge(
         phase=phase,
         seconds=seconds,
         sustainable=False,
-        requests_per_s=round(float(metrics.get("http_reqs", {}).get("count", 0)) / seconds, 2) if seconds else 0.0,
+        requests_per_second=round(float(metrics.get("http_reqs", {}).get("count", 0)) / seconds, 2) if seconds else 0.0,
         http_p95_ms=_round(http.get("p(95)")),
         start_lag_p95_ms=_round(lag.get("p(95)")),
         cpu_percent=_round(cpu_percent, 1),
@@ -297,7 +302,7 @@ def step_table(steps: Sequence[Step]) -> str:
     for i, step in enumerate(steps, 1):
         verdict = "sustainable" if step.sustainable else f"NOT sustainable (limited by the {step.limited_by})"
         lines.append(
-            f"step {i} ({step.phase}) ×{step.multiplier:g}: {step.requests_per_s:,.1f} req/s, "
+            f"step {i} ({step.phase}) ×{step.multiplier:g}: {step.requests_per_second:,.1f} req/s, "
             f"http p95 {_num(step.http_p95_ms)} ms, start lag p95 {_num(step.start_lag_p95_ms)} ms, "
             f"generator CPU {_num(step.cpu_percent)} % — {verdict}"
         )
@@ -386,7 +391,7 @@ def html_report(block: dict[str, Any], meta: dict[str, Any]) -> str:
     rows = "".join(
         f'<tr class="{"" if s["sustainable"] else "fail"}"><td class=num>×{s["multiplier"]:g}</td>'
         f"<td>{e(s['phase'])}</td>"
-        f"<td class=num>{s['requestsPerS']:,.1f}</td><td class=num>{_num(s['httpP95Ms'])}</td>"
+        f"<td class=num>{s['requestsPerSecond']:,.1f}</td><td class=num>{_num(s['httpP95Ms'])}</td>"
         f"<td class=num>{_num(s['startLagP95Ms'])}</td><td class=num>{_num(s['cpuPercent'])}</td>"
         f'<td class="res {"pass" if s["sustainable"] else ""}">'
         f"{'sustainable' if s['sustainable'] else e(str(s['limitedBy']))}</td>"
