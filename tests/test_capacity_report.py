@@ -21,14 +21,17 @@ from fixload.cli.capacity import Search, outcome_block
 from fixload.common import children
 from fixload.profile.schema import load_profile
 from fixload.report import capacity as report
+from tests.surfacekit import SCREENSHOTS, DevToolsPage, require_browser
+from tests.test_capacity import charts, drawn, scale
 
 ROOT = Path(__file__).resolve().parents[1]
 KEPT = ROOT / "tests" / "data" / "capacity-search-local.json"
 
 
-def kept_steps() -> list[report.Step]:
-    """The kept search's steps in the order run, each judged from its summary as the search judges it."""
-    data = orjson.loads(KEPT.read_bytes())
+def kept_steps(data: dict[str, Any] | None = None) -> list[report.Step]:
+    """The kept search's steps in the order run (or `data`, changed), each judged from its summary as the search
+    judges it."""
+    data = data or orjson.loads(KEPT.read_bytes())
     steps: list[report.Step] = []
     reference: float | None = None
     for kept in data["steps"]:
@@ -154,3 +157,81 @@ def test_a_request_rate_has_one_key_everywhere_and_every_key_is_documented(
     keys = {*block, *best, *step, *scenario, *step["thresholds"][0], *dropped["insufficientVUs"]}
     keys |= set(best["scenarios"]["booking_flow"]) | set(block["firstFailing"])
     assert keys - documented_keys() == set(), "keys of fixload.capacity the docs do not name"
+
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def rings(chart: Any) -> list[tuple[float, float, str]]:
+    """The red rings of a chart (pixels) with the label drawn beside each."""
+    circles = [c for c in chart.iter(f"{SVG}circle") if c.get("r") == "7" and c.get("stroke") == "#dc2626"]
+    labels = [t.text or "" for t in chart.iter(f"{SVG}text") if "mark" in (t.get("class") or "")]
+    return [(float(c.get("cx")), float(c.get("cy")), label) for c, label in zip(circles, labels, strict=True)]
+
+
+def assert_drops_are_shown(steps: list[report.Step]) -> list[str]:
+    """Each scenario that dropped iterations at a step: its rates chart draws the step's completed share of its
+    scheduled iterations where the step is, ringed, labelled with the count and share dropped; the labels."""
+    block = outcome_block(steps, 0.25, 4.0, interrupted=False)
+    found = charts(report.html_report(block, {"profile": "p", "target": "http://127.0.0.1:1", "thresholds": []}))
+    seen = []
+    for step in {s.multiplier: s for s in steps}.values():
+        for name, sc in step.scenarios.items():
+            if not sc.dropped:
+                continue
+            assert not step.sustainable and f"{name} dropped {sc.dropped:,} iterations" in step.reasons
+            chart = found[f"{name} — judged rates (%) vs load"]
+            to_x, to_y, (_, top, _, bottom) = scale(chart)
+            span = abs(to_y(top) - to_y(bottom))
+            points, lines = drawn(chart, f"{name} completed % of scheduled")
+            share = 100.0 * sc.completed / (sc.scheduled or 1)
+            at = [(px, py) for px, py in points if to_x(px) == pytest.approx(step.multiplier, abs=0.01)]
+            assert len(at) == 1 and to_y(at[0][1]) == pytest.approx(share, abs=span / 300), (name, step.multiplier)
+            assert [to_y(y) for y in lines] == [pytest.approx(99.0, abs=span / 300)]  # the search's rule, drawn
+            ringed = [label for x, y, label in rings(chart) if (x, y) == pytest.approx(at[0], abs=0.2)]
+            assert len(ringed) == 1 and ringed[0].startswith(f"✗ {sc.dropped:,} dropped ("), rings(chart)
+            seen.append(f"{name} ×{step.multiplier:g} {ringed[0]}")  # the share: the callers' literal texts
+    return seen
+
+
+def test_the_html_never_shows_a_step_that_dropped_iterations_as_a_clean_100_percent() -> None:
+    """At ×1 the kept search dropped 31 ads, 92 booking and 68 chat iterations while every completed one
+    succeeded: each success rate is 100 %. The rates chart draws the share completed beside it, ringed and
+    labelled with the drops, on the axis of the search's own rule (completed ≥ 99 %, none dropped)."""
+    assert assert_drops_are_shown(kept_steps()) == [
+        "ads_flow ×1 ✗ 31 dropped (13 %)",
+        "booking_flow ×1 ✗ 92 dropped (21 %)",
+        "chat_flow ×1 ✗ 68 dropped (20 %)",
+    ]
+
+
+def test_one_dropped_iteration_fails_the_step_and_is_ringed_though_99_percent_completed() -> None:
+    """One booking iteration dropped at ×0.7188 (a share the 99 % line passes, a failure all the same: nothing
+    may be dropped): the point is above the line and ringed with what failed."""
+    data = orjson.loads(KEPT.read_bytes())
+    kept = data["steps"][-1]["summary"]["fixload"]["scenarios"]["booking_flow"]
+    kept.update(dropped=1, completed=kept["scheduled"] - 1)
+    steps = kept_steps(data)
+    assert not steps[-1].sustainable and steps[-1].reasons == ["booking_flow dropped 1 iterations"]
+    assert assert_drops_are_shown(steps) == [
+        "ads_flow ×1 ✗ 31 dropped (13 %)",
+        "booking_flow ×1 ✗ 92 dropped (21 %)",
+        "chat_flow ×1 ✗ 68 dropped (20 %)",
+        "booking_flow ×0.7188 ✗ 1 dropped (0.32 %)",
+    ]
+
+
+def test_chromium_draws_the_drops_label_in_red(tmp_path: Path) -> None:
+    """The page as a user sees it: the label beside each ring is red (the chart's tick style made it grey), and
+    the screenshot is kept (reports/screenshots/capacity-drops.png) to look at."""
+    block = outcome_block(kept_steps(), 0.25, 4.0, interrupted=False)
+    path = tmp_path / "capacity.html"
+    path.write_text(report.html_report(block, {"profile": "p", "target": "http://127.0.0.1:1", "thresholds": []}))
+    with DevToolsPage(require_browser(), 1400, 2700) as page:
+        page.goto(path.as_uri(), "document.querySelectorAll('svg text.mark').length > 0")
+        marks = page.evaluate(
+            "[...document.querySelectorAll('svg text.mark')].map(t => [t.textContent, getComputedStyle(t).fill])"
+        )
+        page.screenshot(SCREENSHOTS / "capacity-drops.png")
+    assert sorted(text for text, _ in marks) == ["✗ 31 dropped (13 %)", "✗ 68 dropped (20 %)", "✗ 92 dropped (21 %)"]
+    assert {fill for _, fill in marks} == {"rgb(220, 38, 38)"}, marks

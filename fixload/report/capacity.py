@@ -379,10 +379,23 @@ def html_report(block: dict[str, Any], meta: dict[str, Any]) -> str:
             rows.append(t)
     panels = []
     for name in [*sorted(flows), *sorted(set(judged) - set(flows))]:
+        shares = completion_of(name, steps) if name in flows else None
+        completion = (name, shares) if shares else None
         charts = [
-            judged_chart(f"{name} — {title}", kind, series, steps, x_max, axis, knee, failing)
+            judged_chart(
+                f"{name} — {title}",
+                kind,
+                series,
+                steps,
+                x_max,
+                axis,
+                knee,
+                failing,
+                completion if kind == "rate" else None,
+            )
             for kind, title in KINDS.items()
             if (series := {key: rows for key, rows in judged.get(name, {}).items() if _kind(rows[0]) == kind})
+            or (kind == "rate" and completion)
         ]
         if not charts and name in flows:
             charts.append(f"<p class=meta>no threshold judges {e(name)}: its request p95 (ms)</p>")
@@ -407,7 +420,8 @@ def html_report(block: dict[str, Any], meta: dict[str, Any]) -> str:
         f'{block.get("searchSeconds", 0):.0f} s</p><p><span class="badge {kind}">{e(verdict)}</span></p>'
         "<h2>What the thresholds judge, against offered load</h2>"
         "<p class=meta>each point is a step's steady window as its summary judged it; a dotted line of the same "
-        "colour is the threshold on that number; ○ a threshold that failed at the first failing step</p>"
+        "colour is the threshold on that number; ○ a threshold that failed at the first failing step, or a step "
+        "that dropped iterations (the rates chart's completed % of scheduled: the search's own rule)</p>"
         f'<div class="grid2">{"".join(panels)}</div>'
         "<h2>Steps (in the order run)</h2><table><tr><th>multiplier</th><th>phase</th><th>req/s</th>"
         "<th>http p95 ms</th>"
@@ -452,11 +466,16 @@ def judged_chart(
     axis: tuple[str, Sequence[tuple[float, str]]],
     knee: float | None,
     failing: float | None,
+    completion: tuple[str, list[tuple[float, float | None, str | None]]] | None = None,
 ) -> str:
     """One chart: each (metric, aggregation) judged, the step's observed value at its multiplier, and each of its
-    thresholds as a line of the same colour at its bound, on one y axis that holds them all (`fit_lines`)."""
+    thresholds as a line of the same colour at its bound, on one y axis that holds them all (`fit_lines`); on a
+    rates chart, the scenario's completed share of its scheduled iterations too (`completion_of`), the search's
+    own rule: ringed and labelled where the step dropped iterations, a failure its success rate does not show."""
     scale = 100.0 if kind == "rate" else 1.0
-    drawn, lines, rings = [], [], []
+    drawn: list[dict[str, Any]] = []
+    lines: list[tuple[float, str, str]] = []
+    rings: list[tuple[float, float, str]] = []
     for i, ((metric, aggregation), entries) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
         points = []
@@ -471,6 +490,12 @@ def judged_chart(
             bound = bound_of(str(t["expression"]))
             if bound is not None:
                 lines.append((bound[1] * scale, f"{metric} {t['expression']}", color))
+    if completion:
+        color, (name, shares) = PALETTE[len(drawn) % len(PALETTE)], completion
+        completed = {"label": f"{name} completed % of scheduled", "color": color, "points": [p[:2] for p in shares]}
+        drawn.insert(0, completed)  # drawn first: the success rate, the threshold's number, on top where they meet
+        lines.append((ACHIEVED_SHARE * 100, f"search: completed ≥{ACHIEVED_SHARE * 100:g} %, none dropped", color))
+        rings += [(x, y, label) for x, y, label in shares if label and y is not None]
     values = [y for d in drawn for _, y in d["points"] if y is not None] + [y for y, _, _ in lines]
     low, top = min(values, default=0.0), max([*values, 1.0])
     zoom = kind == "rate" and all(
@@ -488,6 +513,28 @@ def judged_chart(
         fit_lines=True,
         dots=True,
     )
+
+
+def completion_of(name: str, steps: Sequence[dict[str, Any]]) -> list[tuple[float, float | None, str | None]] | None:
+    """Per step, the scenario's completed iterations as a % of its scheduled ones, and a label where it dropped
+    any or fell short of the search's rule ("✗ 92 dropped (21 %)"); None for a scenario that schedules none
+    (a VU scenario): its success rate is then all there is."""
+    out: list[tuple[float, float | None, str | None]] = []
+    for s in steps:
+        sc = s["scenarios"].get(name) or {}
+        scheduled, completed, dropped = sc.get("scheduled"), int(sc.get("completed") or 0), int(sc.get("dropped") or 0)
+        if not scheduled:
+            out.append((s["multiplier"], None, None))
+            continue
+        share = 100.0 * completed / scheduled
+        label = None
+        if dropped:
+            part = 100.0 * dropped / scheduled
+            label = f"✗ {dropped:,} dropped ({part:.0f} %)" if part >= 10 else f"✗ {dropped:,} dropped ({part:.2g} %)"
+        elif completed < ACHIEVED_SHARE * scheduled:
+            label = f"✗ {completed:,} of {scheduled:,} completed"
+        out.append((s["multiplier"], share, label))
+    return out if any(y is not None for _, y, _ in out) else None
 
 
 def _key(t: dict[str, Any]) -> tuple[str, str]:
