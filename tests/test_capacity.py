@@ -150,7 +150,7 @@ def judge(data: dict[str, Any], reference: float | None = 20.0, cpu: float | Non
 
 def test_a_step_is_sustainable_only_when_thresholds_hold_and_nothing_dropped() -> None:
     ok = judge(summary())
-    assert ok.sustainable and ok.limited_by is None and ok.requests_per_s == 50.0
+    assert ok.sustainable and ok.limited_by is None and ok.requests_per_second == 50.0
     slow = judge(summary(p95=900.0, failed=(SLOW,)))
     assert not slow.sustainable and slow.limited_by == "target"
     assert slow.reasons == ["booking_flow_duration p(95) 1,612 ms, needs p(95)<1400"]
@@ -446,7 +446,7 @@ def test_one_step_against_a_capacity_limited_simulator(tmp_path: Path, limited: 
     # requests/s per scenario: each scenario's own requests; together every request of the window (setup sent none)
     step = block["steps"][0]
     assert booking["requestRate"] > 2 * booking["rate"]  # a booking iteration makes several requests
-    assert sum(s["requests"] for s in step["scenarios"].values()) == round(step["requestsPerS"] * 2)
+    assert sum(s["requests"] for s in step["scenarios"].values()) == round(step["requestsPerSecond"] * 2)
     assert booking["requestRate"] == step["scenarios"]["booking_flow"]["requestRate"]
     assert f"booking_flow {booking['rate']:,.1f} it/s {booking['requestRate']:,.0f} req/s" in result.stdout
     assert "req/s" in result.stdout.splitlines()[1] and "sustainable up to ×0.1" in result.stdout
@@ -472,7 +472,7 @@ PRECISION = 0.05
 def expected_multiplier(block: dict[str, Any]) -> float:
     """The model's capacity over the requests/s one unit of the profile sends (from the lowest step)."""
     lowest = min(block["steps"], key=lambda s: s["multiplier"])
-    return MODEL_RPS / (lowest["requestsPerS"] / lowest["multiplier"])
+    return MODEL_RPS / (lowest["requestsPerSecond"] / lowest["multiplier"])
 
 
 @pytest.fixture(scope="module")

@@ -154,7 +154,7 @@ def outcome_block(steps: list[report.Step], start: float, most: float, interrupt
     if good is not None:
         block["sustainable"] = {
             "multiplier": good.multiplier,
-            "requestsPerSecond": good.requests_per_s,
+            "requestsPerSecond": good.requests_per_second,
             "scenarios": {
                 name: {"rate": s.achieved, "requestRate": s.request_rate} for name, s in good.scenarios.items()
             },

@@ -70,7 +70,8 @@ class Step:
     """"grow" or "bisect"."""
     seconds: float
     sustainable: bool
-    requests_per_s: float = 0.0
+    requests_per_second: float = 0.0
+    """Every request of the window (`http_reqs`) over its length: `requestsPerSecond`, as `sustainable` says it."""
     http_p95_ms: float | None = None
     start_lag_p95_ms: float | None = None
     cpu_percent: float | None = None
@@ -98,10 +99,14 @@ class Step:
         return _camel(out)
 
 
+_KEYS = {"insufficient_vus": "insufficientVUs"}
+"""Keys spelled as the run summary spells them (`insufficientVUs`, with `maxVUs` inside), not as camel case would."""
+
+
 def _camel(d: dict[str, Any]) -> dict[str, Any]:
     def key(k: str) -> str:
         head, *rest = k.split("_")
-        return head + "".join(p.capitalize() for p in rest)
+        return _KEYS.get(k) or head + "".join(p.capitalize() for p in rest)
 
     return {key(k): v for k, v in d.items()}
 
@@ -146,7 +151,7 @@ def judge(
         phase=phase,
         seconds=seconds,
         sustainable=False,
-        requests_per_s=round(float(metrics.get("http_reqs", {}).get("count", 0)) / seconds, 2) if seconds else 0.0,
+        requests_per_second=round(float(metrics.get("http_reqs", {}).get("count", 0)) / seconds, 2) if seconds else 0.0,
         http_p95_ms=_round(http.get("p(95)")),
         start_lag_p95_ms=_round(lag.get("p(95)")),
         cpu_percent=_round(cpu_percent, 1),
@@ -210,10 +215,35 @@ def _rising(block: Any, seconds: float, lag: float = 1.0) -> list[str]:
             continue
         early, late = statistics.median(first), statistics.median(last)
         if last[0] > first[-1] and late >= RISING_FACTOR * early and late - early >= RISING_MS:
-            out.append(
-                f"{name} latency still rising as the window ended (p95 {early:,.0f} ms in its first third, "
-                f"{late:,.0f} ms in its last): queueing"
-            )
+            out.append(RISING.format(name=name, early=early, late=late))
+    return out
+
+
+RISING = (
+    "{name} latency still rising as the window ended (p95 {early:,.0f} ms in its first third, {late:,.0f} ms in its "
+    "last): queueing"
+)
+"""A scenario's reason from `_rising`; `grouped` reads it back (`_RISING`) to say the rule once for several."""
+_RISING = re.compile(
+    r"^(?P<name>\S+) latency still rising as the window ended \(p95 (?P<early>[\d,]+) ms in its first third, "
+    r"(?P<late>[\d,]+) ms in its last\): queueing$"
+)
+
+
+def grouped(reasons: Sequence[str]) -> list[str]:
+    """The reasons with every scenario's "latency still rising" (one rule, several scenarios) said once, where the
+    first was: "latency still rising as the window ended (p95, first third → last): ads_flow 48 → 99 ms, …"."""
+    rising = [m for r in reasons if (m := _RISING.match(r))]
+    if len(rising) < 2:
+        return list(reasons)
+    figures = ", ".join(f"{m['name']} {m['early']} → {m['late']} ms" for m in rising)
+    said = f"latency still rising as the window ended (p95, first third → last third): {figures}: queueing"
+    out: list[str] = []
+    for reason in reasons:
+        if not _RISING.match(reason):
+            out.append(reason)
+        elif said not in out:
+            out.append(said)
     return out
 
 
@@ -272,7 +302,7 @@ def step_table(steps: Sequence[Step]) -> str:
     for i, step in enumerate(steps, 1):
         verdict = "sustainable" if step.sustainable else f"NOT sustainable (limited by the {step.limited_by})"
         lines.append(
-            f"step {i} ({step.phase}) ×{step.multiplier:g}: {step.requests_per_s:,.1f} req/s, "
+            f"step {i} ({step.phase}) ×{step.multiplier:g}: {step.requests_per_second:,.1f} req/s, "
             f"http p95 {_num(step.http_p95_ms)} ms, start lag p95 {_num(step.start_lag_p95_ms)} ms, "
             f"generator CPU {_num(step.cpu_percent)} % — {verdict}"
         )
@@ -303,7 +333,9 @@ def verdict_line(block: dict[str, Any]) -> str:
     else:
         text = "no sustainable step"
     if failing:
-        text += f"; first failing ×{failing['multiplier']:g} by {'; '.join(failing['reasons'][:3])}"
+        reasons = grouped(failing["reasons"])
+        more = f"; and {len(reasons) - 3} more (in the step table)" if len(reasons) > 3 else ""
+        text += f"; first failing ×{failing['multiplier']:g} by {'; '.join(reasons[:3])}{more}"
     elif sustainable:
         text += f"; nothing failed up to --max ×{block['max']:g}"
     limited = block.get("limitedBy")
@@ -347,10 +379,23 @@ def html_report(block: dict[str, Any], meta: dict[str, Any]) -> str:
             rows.append(t)
     panels = []
     for name in [*sorted(flows), *sorted(set(judged) - set(flows))]:
+        shares = completion_of(name, steps) if name in flows else None
+        completion = (name, shares) if shares else None
         charts = [
-            judged_chart(f"{name} — {title}", kind, series, steps, x_max, axis, knee, failing)
+            judged_chart(
+                f"{name} — {title}",
+                kind,
+                series,
+                steps,
+                x_max,
+                axis,
+                knee,
+                failing,
+                completion if kind == "rate" else None,
+            )
             for kind, title in KINDS.items()
             if (series := {key: rows for key, rows in judged.get(name, {}).items() if _kind(rows[0]) == kind})
+            or (kind == "rate" and completion)
         ]
         if not charts and name in flows:
             charts.append(f"<p class=meta>no threshold judges {e(name)}: its request p95 (ms)</p>")
@@ -359,7 +404,7 @@ def html_report(block: dict[str, Any], meta: dict[str, Any]) -> str:
     rows = "".join(
         f'<tr class="{"" if s["sustainable"] else "fail"}"><td class=num>×{s["multiplier"]:g}</td>'
         f"<td>{e(s['phase'])}</td>"
-        f"<td class=num>{s['requestsPerS']:,.1f}</td><td class=num>{_num(s['httpP95Ms'])}</td>"
+        f"<td class=num>{s['requestsPerSecond']:,.1f}</td><td class=num>{_num(s['httpP95Ms'])}</td>"
         f"<td class=num>{_num(s['startLagP95Ms'])}</td><td class=num>{_num(s['cpuPercent'])}</td>"
         f'<td class="res {"pass" if s["sustainable"] else ""}">'
         f"{'sustainable' if s['sustainable'] else e(str(s['limitedBy']))}</td>"
@@ -375,7 +420,8 @@ def html_report(block: dict[str, Any], meta: dict[str, Any]) -> str:
         f'{block.get("searchSeconds", 0):.0f} s</p><p><span class="badge {kind}">{e(verdict)}</span></p>'
         "<h2>What the thresholds judge, against offered load</h2>"
         "<p class=meta>each point is a step's steady window as its summary judged it; a dotted line of the same "
-        "colour is the threshold on that number; ○ a threshold that failed at the first failing step</p>"
+        "colour is the threshold on that number; ○ a threshold that failed at the first failing step, or a step "
+        "that dropped iterations (the rates chart's completed % of scheduled: the search's own rule)</p>"
         f'<div class="grid2">{"".join(panels)}</div>'
         "<h2>Steps (in the order run)</h2><table><tr><th>multiplier</th><th>phase</th><th>req/s</th>"
         "<th>http p95 ms</th>"
@@ -420,11 +466,16 @@ def judged_chart(
     axis: tuple[str, Sequence[tuple[float, str]]],
     knee: float | None,
     failing: float | None,
+    completion: tuple[str, list[tuple[float, float | None, str | None]]] | None = None,
 ) -> str:
     """One chart: each (metric, aggregation) judged, the step's observed value at its multiplier, and each of its
-    thresholds as a line of the same colour at its bound, on one y axis that holds them all (`fit_lines`)."""
+    thresholds as a line of the same colour at its bound, on one y axis that holds them all (`fit_lines`); on a
+    rates chart, the scenario's completed share of its scheduled iterations too (`completion_of`), the search's
+    own rule: ringed and labelled where the step dropped iterations, a failure its success rate does not show."""
     scale = 100.0 if kind == "rate" else 1.0
-    drawn, lines, rings = [], [], []
+    drawn: list[dict[str, Any]] = []
+    lines: list[tuple[float, str, str]] = []
+    rings: list[tuple[float, float, str]] = []
     for i, ((metric, aggregation), entries) in enumerate(series.items()):
         color = PALETTE[i % len(PALETTE)]
         points = []
@@ -439,6 +490,12 @@ def judged_chart(
             bound = bound_of(str(t["expression"]))
             if bound is not None:
                 lines.append((bound[1] * scale, f"{metric} {t['expression']}", color))
+    if completion:
+        color, (name, shares) = PALETTE[len(drawn) % len(PALETTE)], completion
+        completed = {"label": f"{name} completed % of scheduled", "color": color, "points": [p[:2] for p in shares]}
+        drawn.insert(0, completed)  # drawn first: the success rate, the threshold's number, on top where they meet
+        lines.append((ACHIEVED_SHARE * 100, f"search: completed ≥{ACHIEVED_SHARE * 100:g} %, none dropped", color))
+        rings += [(x, y, label) for x, y, label in shares if label and y is not None]
     values = [y for d in drawn for _, y in d["points"] if y is not None] + [y for y, _, _ in lines]
     low, top = min(values, default=0.0), max([*values, 1.0])
     zoom = kind == "rate" and all(
@@ -456,6 +513,28 @@ def judged_chart(
         fit_lines=True,
         dots=True,
     )
+
+
+def completion_of(name: str, steps: Sequence[dict[str, Any]]) -> list[tuple[float, float | None, str | None]] | None:
+    """Per step, the scenario's completed iterations as a % of its scheduled ones, and a label where it dropped
+    any or fell short of the search's rule ("✗ 92 dropped (21 %)"); None for a scenario that schedules none
+    (a VU scenario): its success rate is then all there is."""
+    out: list[tuple[float, float | None, str | None]] = []
+    for s in steps:
+        sc = s["scenarios"].get(name) or {}
+        scheduled, completed, dropped = sc.get("scheduled"), int(sc.get("completed") or 0), int(sc.get("dropped") or 0)
+        if not scheduled:
+            out.append((s["multiplier"], None, None))
+            continue
+        share = 100.0 * completed / scheduled
+        label = None
+        if dropped:
+            part = 100.0 * dropped / scheduled
+            label = f"✗ {dropped:,} dropped ({part:.0f} %)" if part >= 10 else f"✗ {dropped:,} dropped ({part:.2g} %)"
+        elif completed < ACHIEVED_SHARE * scheduled:
+            label = f"✗ {completed:,} of {scheduled:,} completed"
+        out.append((s["multiplier"], share, label))
+    return out if any(y is not None for _, y, _ in out) else None
 
 
 def _key(t: dict[str, Any]) -> tuple[str, str]:

@@ -141,6 +141,7 @@ td.num{text-align:right;font-variant-numeric:tabular-nums}tr.fail td{background:
 font-weight:600}td.res.pass{color:#047857;font-weight:600}
 svg.chart{max-width:100%;height:auto;font-family:inherit}svg .title{font-size:13px;font-weight:600;fill:#111827}
 svg .tick{font-size:10px;fill:#4b5563}svg .axis{font-size:10px;fill:#6b7280}svg .legend{font-size:11px;fill:#374151}
+svg .tick.mark{fill:#dc2626}
 svg .grid{stroke:#e5e7eb;stroke-width:1}
 footer{margin:30px 0;color:#9ca3af;font-size:12px}
 """
