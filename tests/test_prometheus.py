@@ -74,7 +74,7 @@ def scraped(simulator, tmp_path_factory):
     """Scrape a live run twice (once it has samples, then once it is past its middle), let it finish, scrape
     the lingering port once the summary is written, then SIGTERM the process during its linger."""
     directory = tmp_path_factory.mktemp("prometheus")
-    profile = scaled_profile(directory, 5.0)
+    profile = scaled_profile(directory, 10.0)  # 6 s
     port = free_port()
     gateway = ThreadingHTTPServer(("127.0.0.1", 0), Pushgateway)
     Pushgateway.pushes = []
@@ -102,7 +102,7 @@ def scraped(simulator, tmp_path_factory):
     start = wait_for(scrape_when(lambda f: True), 30, "the first scrape")
     first = wait_for(scrape_when(has_requests), 30, "a scrape with requests")
     later = wait_for(
-        scrape_when(lambda f: _value(f, "fixload_test_elapsed_seconds") > 7), 30, "a scrape past the middle"
+        scrape_when(lambda f: _value(f, "fixload_test_elapsed_seconds") > 3.5), 30, "a scrape past the middle"
     )
     wait_for(lambda: "metrics stay up" in proc.output() or proc.popen.poll() is not None, 60, "the linger")
     after = wait_for(scrape_when(lambda f: _value(f, "fixload_test_running") == 0), 5, "a scrape after the end")
@@ -256,7 +256,7 @@ def test_run_info(scraped):
     (sample,) = families["fixload_run_info"].samples
     assert sample.value == 1.0
     assert sample.labels == {
-        "profile": "Baseline Performance Envelope v1 (short) / 5",
+        "profile": "Baseline Performance Envelope v1 (short) / 10",
         "multiplier": "1",
         "target": scraped["target"],
     }
