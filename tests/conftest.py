@@ -10,6 +10,8 @@ import pytest
 
 from fixload.simulator.process import SimulatorProcess
 
+pytest_plugins = ["tests.shard"]  # --shard K/N, --store-file-durations (scripts/test runs two shards)
+
 
 # ---------------------------------------------------------------------- the embedded Fixnado (issue 4)
 @pytest.fixture(scope="session")

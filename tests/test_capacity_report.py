@@ -228,7 +228,8 @@ def test_chromium_draws_the_drops_label_in_red(tmp_path: Path) -> None:
     path = tmp_path / "capacity.html"
     path.write_text(report.html_report(block, {"profile": "p", "target": "http://127.0.0.1:1", "thresholds": []}))
     with DevToolsPage(require_browser(), 1400, 2700) as page:
-        page.goto(path.as_uri(), "document.querySelectorAll('svg text.mark').length > 0")
+        # the whole page parsed (a wait for the first mark alone read a page still being parsed: two of three)
+        page.goto(path.as_uri(), "document.readyState === 'complete'")
         marks = page.evaluate(
             "[...document.querySelectorAll('svg text.mark')].map(t => [t.textContent, getComputedStyle(t).fill])"
         )
