@@ -4,13 +4,16 @@ in the same one, and the shards' loads stay balanced by the stored durations."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.shard import DURATIONS, assign, parse_shard
+from tests.support import wait_for
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -55,3 +58,65 @@ def test_two_shards_run_every_test_once_with_each_file_whole(tmp_path: Path) -> 
     assert len(everything) == 15 and sorted(one + two) == sorted(everything) and not set(one) & set(two)
     files_one, files_two = {t.split("::")[0] for t in one}, {t.split("::")[0] for t in two}
     assert files_one and files_two and not files_one & files_two
+
+
+@pytest.mark.parametrize("failing", [None, "test_a.py", "test_d.py"])
+def test_scripts_test_exits_with_the_worst_shard_and_prints_both(tmp_path: Path, failing: str | None) -> None:
+    """scripts/test as CI runs it (no arguments) on a copy holding four small test files: both shards' results
+    are printed, and a failure in either shard (the live one or the logged one) fails the whole."""
+    tests = _copy(tmp_path)
+    for name in "abcd":
+        body = "assert False" if failing == f"test_{name}.py" else "pass"
+        (tests / f"test_{name}.py").write_text(f"def test_{name}():\n    {body}\n")
+    out = subprocess.run(["scripts/test"], cwd=tmp_path, env=_env(), capture_output=True, text=True, timeout=120)
+    assert out.stdout.count(" passed") == 2 and "shard 2 of 2" in out.stdout, out.stdout + out.stderr
+    assert (out.returncode != 0) == (failing is not None), out.stdout + out.stderr
+    assert out.stdout.rstrip().endswith(f"scripts/test: 2 shards, exit {out.returncode}")
+
+
+@pytest.mark.parametrize("signal_", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_scripts_test_ends_every_shard_at_once(tmp_path: Path, signal_: signal.Signals) -> None:
+    """A signal to the PID CI has (its timeout, a person's kill) ends both shards' pytest now, not when the
+    running test returns; nothing is left behind."""
+    tests = _copy(tmp_path)
+    for name in "abcd":
+        (tests / f"test_{name}.py").write_text(
+            f"import os, pathlib, time\n\ndef test_{name}():\n"
+            f"    pathlib.Path({str(tmp_path)!r}, f'{name}.{{os.getpid()}}').touch()\n    time.sleep(60)\n"
+        )
+    script = subprocess.Popen(
+        ["scripts/test"], cwd=tmp_path, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        wait_for(lambda: len(list(tmp_path.glob("*.[0-9]*"))) == 2, 30, "both shards in their first test")
+        pids = [int(p.name.split(".")[1]) for p in tmp_path.glob("*.[0-9]*")]
+        script.send_signal(signal_)
+        assert script.wait(timeout=10) != 0
+        wait_for(
+            lambda: not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie" for pid in pids),
+            10,
+            "the shards to end",
+        )
+    finally:
+        if script.poll() is None:
+            script.kill()
+
+
+def _copy(root: Path) -> Path:
+    """scripts/test and tests/shard.py under `root`, with an empty tests package for the caller's files."""
+    (root / "scripts").mkdir()
+    (root / "scripts" / "test").write_bytes((REPO / "scripts" / "test").read_bytes())
+    (root / "scripts" / "test").chmod(0o755)
+    tests = root / "tests"
+    tests.mkdir()
+    (tests / "__init__.py").write_text("")
+    (tests / "shard.py").write_bytes((REPO / "tests" / "shard.py").read_bytes())
+    (tests / "conftest.py").write_text('pytest_plugins = ["tests.shard"]\n')
+    return tests
+
+
+def _env() -> dict[str, str]:
+    return {
+        "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PYTEST_ADDOPTS": "-p no:locust -p no:cacheprovider",
+    }
