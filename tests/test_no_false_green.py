@@ -40,9 +40,10 @@ from tests.test_wrapper_signals import Wrapper, _alive
 pytestmark = pytest.mark.timeout(120)
 
 CRASH_USERS = REPO / "tests" / "locustfiles" / "crash_users.py"
-GRACE = 8.0
+GRACE = 10.0
 """Seconds allowed past plan end + gracefulStop: the master's END_GRACE (2 s), the guard's slack (3 s), and
-3 s for the final flush and Locust's own shutdown on a loaded CI machine (0.4 s on an idle one)."""
+5 s for the final flush and Locust's own shutdown on a loaded CI machine (0.4 s on an idle one; 3.1 s once
+with the suite's two shards side by side). Without the guard the run never ends."""
 
 
 def _payments(seconds: int, rate: int = 5, graceful: str = "1s") -> dict:
