@@ -578,3 +578,28 @@ def test_sigint_mid_search_is_105_with_the_steps_done_so_far(tmp_path: Path, lim
     assert code == 105 and data["status"] == "interrupted"
     assert [s["multiplier"] for s in data["capacity"]["steps"]] == [0.1, 0.2]
     assert data["capacity"]["sustainable"]["multiplier"] == 0.2 and data["capacity"]["interrupted"] is True
+
+
+@pytest.mark.parametrize(
+    ("short", "line", "advice"),
+    [
+        ({"maxVUs": 4, "neededMaxVUs": 9}, "(insufficient VUs: maxVUs 4 at ×2)", "(to about 4 at ×1)"),
+        ({"maxVUs": 3, "neededMaxVUs": None}, "(insufficient VUs: maxVUs 3 at ×2)", "(it had 3 at ×2)"),
+        (
+            {"maxVUs": 3, "neededMaxVUs": None, "vusSufficed": 2},
+            "(not for want of VUs: maxVUs 3, 2 suffice; the runner fell behind)",
+            "spread the load over more processes (--workers 2)",
+        ),
+    ],
+)
+def test_drops_with_flat_latency_are_advised_by_what_the_summary_knows_of_the_vus(
+    short: dict[str, Any], line: str, advice: str
+) -> None:
+    """A sized maxVUs where the summary has one; the VUs the scenario had where it has none (was: "to about
+    more at ×1"); and, where the summary's bound says the VUs sufficed, not a call for VUs but for processes."""
+    data = summary(p95=22.0, dropped=30)
+    data["fixload"]["scenarios"]["booking_flow"]["insufficientVUs"] = {"dropped": 30, **short}
+    step = judge(data)
+    assert step.limited_by == "generator"
+    assert step.generator == [f"generator: booking_flow dropped 30 iterations with the target's latency flat {line}"]
+    assert len(step.advice) == 1 and advice in step.advice[0], step.advice

@@ -273,15 +273,25 @@ def _generator_signs(step: Step, reference_p95_ms: float | None, bounds: Bounds,
             continue
         short = s.insufficient_vus or {}
         if flat or (reference_p95_ms is None and _fast(s)):
-            need = short.get("neededMaxVUs")
-            most = short.get("maxVUs")
+            need, most, sufficed = short.get("neededMaxVUs"), short.get("maxVUs"), short.get("vusSufficed")
+            if sufficed is not None:  # the summary's bound: that many VUs always suffice, and maxVUs had them
+                why = f" (not for want of VUs: maxVUs {most}, {sufficed} suffice; the runner fell behind)"
+            elif most is not None:
+                why = f" (insufficient VUs: maxVUs {most} at ×{step.multiplier:g})"
+            else:
+                why = ""
             step.generator.append(
-                f"generator: {s.name} dropped {s.dropped:,} iterations with the target's latency flat"
-                + (f" (insufficient VUs: maxVUs {most} at ×{step.multiplier:g})" if most is not None else "")
+                f"generator: {s.name} dropped {s.dropped:,} iterations with the target's latency flat{why}"
             )
-            if most is not None:
-                per_unit = f"{need / step.multiplier:.0f}" if need else "more"
+            spread = f"spread the load over more processes ({more}) or another machine"
+            if sufficed is not None:
+                if spread not in step.advice:
+                    step.advice.append(spread)
+            elif need:
+                per_unit = f"{need / step.multiplier:.0f}"
                 step.advice.append(f"raise {s.name}'s maxVUs in the profile (to about {per_unit} at ×1)")
+            elif most is not None:  # no iteration finished to size it by
+                step.advice.append(f"raise {s.name}'s maxVUs in the profile (it had {most} at ×{step.multiplier:g})")
 
 
 def _fast(s: ScenarioStep) -> bool:
