@@ -53,6 +53,11 @@ def assign(files: list[str], weights: dict[str, float], n: int) -> list[list[str
     return shards
 
 
+def _file(nodeid: str) -> str:
+    """The test file a node id names (`tests/test_x.py::test_y[a]` → `tests/test_x.py`): the shards' unit."""
+    return nodeid.split("::")[0]
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     value = config.getoption("--shard")
@@ -60,10 +65,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         return
     k, n = parse_shard(value)
     weights = json.loads(DURATIONS.read_text()) if DURATIONS.exists() else {}
-    files = sorted({item.nodeid.split("::")[0] for item in items})
-    mine = set(assign(files, weights, n)[k - 1])
-    kept = [item for item in items if item.nodeid.split("::")[0] in mine]
-    config.hook.pytest_deselected(items=[item for item in items if item.nodeid.split("::")[0] not in mine])
+    mine = set(assign(sorted({_file(item.nodeid) for item in items}), weights, n)[k - 1])
+    kept: list[pytest.Item] = []
+    others: list[pytest.Item] = []
+    for item in items:
+        (kept if _file(item.nodeid) in mine else others).append(item)
+    config.hook.pytest_deselected(items=others)
     items[:] = kept
 
 
@@ -73,7 +80,7 @@ class _FileDurations:
         self.seconds: dict[str, float] = defaultdict(float)
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
-        self.seconds[report.nodeid.split("::")[0]] += report.duration
+        self.seconds[_file(report.nodeid)] += report.duration
 
     def pytest_sessionfinish(self) -> None:
         rounded = {file: round(s, 1) for file, s in sorted(self.seconds.items())}

@@ -14,8 +14,7 @@ import pytest
 
 from tests.shard import DURATIONS, assign, parse_shard
 from tests.support import wait_for
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.surfacekit import REPO
 
 
 def test_heaviest_first_each_to_the_least_loaded_shard() -> None:

@@ -260,13 +260,14 @@ def latency_is_flat(p95_ms: float | None, reference_ms: float | None, bounds: Bo
 
 def _generator_signs(step: Step, reference_p95_ms: float | None, bounds: Bounds, workers: int) -> None:
     more = f"--workers {max(2, workers * 2)}" if workers else "--workers 2"
+    spread = f"spread the load over more processes ({more}) or another machine"
     if step.start_lag_p95_ms is not None and step.start_lag_p95_ms > bounds.start_lag_ms:
         step.generator.append(f"generator: start lag p95 {step.start_lag_p95_ms:,.0f} ms > {bounds.start_lag_ms:g}")
-        step.advice.append(f"spread the load over more processes ({more}) or another machine")
+        step.advice.append(spread)
     if step.cpu_percent is not None and step.cpu_percent >= bounds.cpu_percent:
         step.generator.append(f"generator: CPU {step.cpu_percent:.0f} % of a core (ceiling {bounds.cpu_percent:g} %)")
         if not step.advice:
-            step.advice.append(f"spread the load over more processes ({more}) or another machine")
+            step.advice.append(spread)
     flat = latency_is_flat(step.http_p95_ms, reference_p95_ms, bounds)
     for s in step.scenarios.values():
         if not s.dropped:
@@ -283,7 +284,6 @@ def _generator_signs(step: Step, reference_p95_ms: float | None, bounds: Bounds,
             step.generator.append(
                 f"generator: {s.name} dropped {s.dropped:,} iterations with the target's latency flat{why}"
             )
-            spread = f"spread the load over more processes ({more}) or another machine"
             if sufficed is not None:
                 if spread not in step.advice:
                     step.advice.append(spread)
