@@ -39,8 +39,16 @@ def test_the_readme_run_passes_against_the_embedded_simulator(tmp_path: Path) ->
 
 
 def test_fixload_run_without_a_target_runs_the_embedded_simulator(tmp_path: Path) -> None:
-    """`fixload run` with no K6_* environment at all, on the short baseline scaled to 12 s."""
-    check_fixload_run(scaled_profile(tmp_path, 5.0), tmp_path)
+    """`fixload run` with no K6_* environment at all, on the short baseline scaled to 12 s at half its rates.
+
+    The path is the README command's; its full rates are the slow test's above. Half the load keeps this
+    twin's generator clear of a machine whose other core runs the other test shard's browsers: one CI run at
+    full rate ended `thresholds_failed`, every flow's p95 at 1.2-1.8 s (15-22 ms alone)."""
+    profile = scaled_profile(tmp_path, 5.0)
+    data = orjson.loads(profile.read_bytes())
+    data["settings"]["defaultMultiplier"] = 0.5
+    profile.write_bytes(orjson.dumps(data))
+    check_fixload_run(profile, tmp_path)
 
 
 def check_fixload_run(profile: Path, tmp_path: Path) -> None:
@@ -71,3 +79,4 @@ def check_fixload_run(profile: Path, tmp_path: Path) -> None:
         else:
             assert rollup["started"] > 0
     assert b"eyJ" not in summary.read_bytes()
+    assert block["generator"]["fellBehind"] is False, block["generator"]

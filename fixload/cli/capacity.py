@@ -36,6 +36,7 @@ from fixload.common.exitcodes import ExitCode
 from fixload.common.files import atomic_write
 from fixload.common.secrets import mask_url
 from fixload.report import capacity as report
+from fixload.report.generator import CPU_BOUND_PERCENT, START_LAG_BOUND_MS
 
 StepRunner = Callable[[float, str], "report.Step | None"]
 """Runs one step at a multiplier ("grow" or "bisect"); None when the search was interrupted."""
@@ -67,9 +68,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--html-report", help="an HTML page: per scenario, what its thresholds judge against offered load"
     )
     group.add_argument("--keep-steps", metavar="DIR", help="keep each step's profile, summary and Locust output in DIR")
-    group.add_argument("--max-start-lag", default="100ms", help="start lag p95 above this: the generator is saturated")
     group.add_argument(
-        "--cpu-ceiling", type=float, default=90.0, help="a Locust process at this %% of a core is saturated"
+        "--max-start-lag",
+        default=f"{START_LAG_BOUND_MS:g}ms",
+        help="start lag p95 above this: the generator is saturated",
+    )
+    group.add_argument(
+        "--cpu-ceiling",
+        type=float,
+        default=CPU_BOUND_PERCENT,
+        help="a Locust process at this %% of a core is saturated",
     )
 
 

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from fixload.report.generator import CPU_BOUND_PERCENT, START_LAG_BOUND_MS
 from fixload.report.html import CSS, PALETTE
 from fixload.report.svg import line_chart, nice_ticks
 from fixload.report.timeseries import TimeSeriesError, decode
@@ -38,8 +39,8 @@ the window's last seconds up to that much after the window's end."""
 class Bounds:
     """When the generator counts as saturated."""
 
-    start_lag_ms: float = 100.0
-    cpu_percent: float = 90.0
+    start_lag_ms: float = START_LAG_BOUND_MS
+    cpu_percent: float = CPU_BOUND_PERCENT
     flat_factor: float = 1.5
     """The target's latency is flat while its p95 stays within this factor (or 25 ms) of the lowest step's."""
 

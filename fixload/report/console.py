@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any, TextIO
 
 from fixload.metrics.sinks import MetricType, ValueType
+from fixload.report.generator import generator_warning
 from fixload.report.pointers import console_lines
 
 
@@ -186,6 +187,7 @@ def format_console_summary(summary: Mapping[str, Any], colour: bool = False) -> 
         lines.append("")
     lines += console_lines(block)
     warnings = [w for name, s in sorted(scenarios.items()) if (w := insufficient_vus_warning(name, s))]
+    warnings += filter(None, [generator_warning(block.get("generator"))])
     if warnings:
         lines += [f"  {w}" for w in warnings] + [""]
     failed = block.get("thresholdsFailed", 0)

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import gevent
+from locust.env import Environment
 from locust.runners import STATE_RUNNING, STATE_SPAWNING
 
 from fixload.common.durations import format_duration
@@ -38,6 +39,7 @@ from fixload.profile.config import ConfigError
 from fixload.profile.validation import validate_run
 from fixload.report.console import wants_colour
 from fixload.report.experiment import experiment_identity
+from fixload.report.generator import generator_block
 from fixload.report.summary import (
     RunInfo,
     ScenarioCounts,
@@ -441,6 +443,14 @@ def finalize_now(run: Runtime) -> None:
     lifecycle.to(State.DONE)
 
 
+def _cpu_warning(environment: Environment) -> bool:
+    """Whether Locust saw this process, or a worker, above its CPU ceiling during the run."""
+    runner = environment.runner
+    if runner is None:
+        return False
+    return bool(runner.cpu_warning_emitted or getattr(runner, "worker_cpu_warning_emitted", False))
+
+
 def _summarize(run: Runtime, early: bool) -> dict[str, Any]:
     assert run.config is not None and run.thresholds is not None and run.lifecycle.started_at is not None
     environment = run.environment
@@ -488,6 +498,9 @@ def _summarize(run: Runtime, early: bool) -> dict[str, Any]:
     failures = run.failures.by_scenario()
     colour = wants_colour(sys.stderr)
     block["tracing"] = tracing.summary_block(run)
+    block["generator"] = generator_block(
+        run.registry, _cpu_warning(environment), run.config.plan.profile.settings.start_grid * 1000.0
+    )
     slowest = run.failures.slowest()
     ending = summarize(path, run.registry, thresholds, info, counts, results, block, failures, colour, slowest)
     run.lifecycle.summary = summary = ending.summary

@@ -1,0 +1,111 @@
+"""Whether the limit was the generator: a run whose generator fell behind says so beside its verdict.
+
+A CI run of the README's fast twin once ended `thresholds_failed` with every flow's p95 at 1.2-1.8 s (15-22 ms
+on a quiet machine): the machine had stalled the generator and its simulator, and nothing said so. Now the
+summary's `generator` block holds iteration start lag p95/max against its bound and Locust's CPU warning, and
+the console warns when either shows the generator did not keep up. The verdict stays k6's.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import orjson
+from enginekit import LOCUST, LOCUSTFILE, REPO, locust_env, server_counts, write_profile
+
+from fixload.metrics.registry import Registry
+from fixload.report.console import format_console_summary
+from fixload.report.generator import START_LAG_BOUND_MS, generator_block, generator_warning
+from fixload.simulator.process import SimulatorProcess
+from tests.support import wait_for
+
+
+def _lags(*values: float) -> Registry:
+    registry = Registry()
+    for value in values:
+        registry.add("iteration_start_lag", value, {"scenario": "payments_flow"})
+    return registry
+
+
+def test_a_generator_that_kept_its_schedule_has_not_fallen_behind() -> None:
+    block = generator_block(_lags(*[2.0] * 95, *[40.0] * 5), cpu_warning=False)
+    assert block["fellBehind"] is False
+    assert block["startLagP95Ms"] < START_LAG_BOUND_MS and block["startLagMaxMs"] == 40.0
+    assert generator_warning(block) is None
+
+
+def test_late_starts_past_the_bound_say_the_generator_fell_behind() -> None:
+    block = generator_block(_lags(*[2.0] * 90, *[600.0] * 10), cpu_warning=False)
+    assert block["fellBehind"] is True and block["startLagP95Ms"] > START_LAG_BOUND_MS
+    warning = generator_warning(block)
+    assert warning is not None
+    assert "iteration start lag p95 600ms (bound 100ms)" in warning
+    assert "may be the generator's, not the target's" in warning
+
+
+def test_the_bound_allows_for_the_start_grid_that_delays_starts_on_purpose() -> None:
+    registry = _lags(*[120.0] * 100)
+    assert generator_block(registry, cpu_warning=False)["fellBehind"] is True
+    wide = generator_block(registry, cpu_warning=False, start_grid_ms=40.0)
+    assert wide["startLagBoundMs"] == 140.0 and wide["fellBehind"] is False
+
+
+def test_locusts_cpu_warning_alone_says_it() -> None:
+    block = generator_block(_lags(1.0), cpu_warning=True)
+    assert block["fellBehind"] is True
+    warning = generator_warning(block)
+    assert warning is not None and "a Locust process above 90 % CPU" in warning and "start lag" not in warning
+
+
+def test_a_run_without_start_lag_samples_has_no_lag_to_judge() -> None:
+    block = generator_block(Registry(), cpu_warning=False)
+    assert block["startLagP95Ms"] is None and block["fellBehind"] is False
+
+
+def test_the_console_warns_above_the_status_line() -> None:
+    block = generator_block(_lags(*[900.0] * 100), cpu_warning=False)
+    text = format_console_summary({"fixload": {"status": "thresholds_failed", "generator": block}})
+    lines = text.splitlines()
+    warn = next(i for i, line in enumerate(lines) if "WARN the generator fell behind" in line)
+    assert warn < next(i for i, line in enumerate(lines) if line.startswith("  STATUS"))
+    quiet = format_console_summary({"fixload": {"status": "passed", "generator": generator_block(_lags(1.0), False)}})
+    assert "fell behind" not in quiet
+
+
+def test_a_generator_paused_mid_run_says_so_in_its_summary_and_console(
+    simulator: SimulatorProcess, tmp_path: Path
+) -> None:
+    """`locust --headless`, SIGSTOPped for 1.5 s of an 6-s run at 20 starts/s (what a starved container or a
+    stalled VM does to it), then SIGCONTinued: its late starts put start lag p95 past the bound, and both the
+    summary and the console say the generator fell behind."""
+    simulator.reset_stats()
+    scenario = {
+        "executor": "constant-arrival-rate", "rate": 20, "timeUnit": "1s", "duration": "6s",
+        "preAllocatedVUs": 4, "maxVUs": 60, "gracefulStop": "2s",
+    }  # fmt: skip
+    profile = write_profile(tmp_path / "stall.json", {"payments_flow": scenario})
+    summary = tmp_path / "summary.json"
+    cmd = [*LOCUST, "-f", str(LOCUSTFILE), "--headless", "-H", simulator.base_url, "--profile", str(profile)]
+    proc = subprocess.Popen(
+        [*cmd, "--summary", str(summary), "--only-summary"],
+        cwd=REPO,
+        env=locust_env(simulator),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        wait_for(lambda: server_counts(simulator)["payments_flow"] >= 10, 60, "the run's first requests")
+        proc.send_signal(signal.SIGSTOP)
+        time.sleep(1.5)  # the fault itself: how long the generator is stopped
+        proc.send_signal(signal.SIGCONT)
+        _, stderr = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+    block = orjson.loads(summary.read_bytes())["fixload"]["generator"]
+    assert block["fellBehind"] is True, block
+    assert block["startLagP95Ms"] > START_LAG_BOUND_MS and block["startLagMaxMs"] >= 1000, block
+    assert "WARN the generator fell behind its schedule: iteration start lag p95" in stderr
