@@ -13,6 +13,7 @@ from locust.runners import STATE_MISSING, MasterRunner
 
 from fixload.common.clock import PlanClock
 from fixload.engine.base import Share, VUSlot
+from fixload.runtime.dispatch import ScenarioDispatcher
 from fixload.runtime.lifecycle import State
 from fixload.runtime.protocol import (
     FLUSH_TIMEOUT,
@@ -53,6 +54,7 @@ class MasterRole(Role):
         """A closed-model test runs, so a joining worker gets the fixtures when it first says alive."""
 
     def install(self) -> None:
+        self.runtime.environment.dispatcher_class = ScenarioDispatcher  # each scenario's VUs even over workers
         self.runner.register_message(MSG_ALIVE, self.on_alive)
         self.runner.register_message(MSG_FINAL, self.on_final)
         self.runtime.environment.events.worker_report.add_listener(self.on_worker_report)
