@@ -21,6 +21,9 @@ from fixload.report.console import format_console_summary
 from fixload.report.generator import START_LAG_BOUND_MS, generator_block, generator_warning
 from fixload.simulator.process import SimulatorProcess
 from tests.support import wait_for
+from tests.surfacekit import SCREENSHOTS, DevToolsPage, require_browser, web_ui
+from tests.surfacekit import SHORT_PROFILE as SHORT
+from tests.test_webui import BANNER, FORM_OPEN
 
 
 def _lags(*values: float) -> Registry:
@@ -109,3 +112,32 @@ def test_a_generator_paused_mid_run_says_so_in_its_summary_and_console(
     assert block["fellBehind"] is True, block
     assert block["startLagP95Ms"] > START_LAG_BOUND_MS and block["startLagMaxMs"] >= 1000, block
     assert "WARN the generator fell behind its schedule: iteration start lag p95" in stderr
+
+
+def test_the_web_ui_verdict_banner_says_the_generator_fell_behind(simulator: SimulatorProcess, tmp_path: Path) -> None:
+    """The engineer at the web UI reads it where the verdict is: START with the form as it is, the `locust`
+    process SIGSTOPped for 1.5 s once load arrives, then the banner's verdict carries the warning. Screenshot:
+    docs/screenshots/webui-generator-warning.png."""
+    browser = require_browser()
+    data = orjson.loads(SHORT.read_bytes())
+    payments = data["scenarios"]["payments_flow"]
+    data["scenarios"] = {"payments_flow": {**payments, "startTime": "0s", "duration": "6s", "rate": 20}}
+    others = ("ads_flow", "analytics_flow", "booking_flow", "chat_flow")
+    data["thresholds"] = {k: v for k, v in data["thresholds"].items() if not any(o in k for o in others)}
+    profile = tmp_path / "stall.json"
+    profile.write_bytes(orjson.dumps(data))
+    simulator.reset_stats()
+    with web_ui(simulator, tmp_path, profile) as (base, proc), DevToolsPage(browser, height=900) as page:
+        page.goto(base + "/", FORM_OPEN)
+        page.wait("document.querySelector('input[name=userCount]').value.startsWith('set by the profile')", 10)
+        page.click("button[type=submit]")
+        wait_for(lambda: simulator.stats()["total"]["count"] >= 30, 30, "the run's first requests")
+        proc.popen.send_signal(signal.SIGSTOP)
+        time.sleep(1.5)  # the fault itself: how long the generator is stopped
+        proc.popen.send_signal(signal.SIGCONT)
+        page.wait(f"(() => {{ const t = {BANNER}; return /PASSED|THRESHOLDS FAILED/.test(t) && t; }})()", 60)
+        warning = page.evaluate("(document.querySelector('.fixload-generator-warning') || {}).innerText || ''")
+        page.screenshot(SCREENSHOTS / "webui-generator-warning.png")
+    assert warning.startswith("WARN the generator fell behind its schedule: iteration start lag p95"), warning
+    summary = orjson.loads((tmp_path / "summary.json").read_bytes())["fixload"]
+    assert summary["generator"]["fellBehind"] is True

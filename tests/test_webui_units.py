@@ -169,6 +169,7 @@ def test_the_banner_follows_the_lifecycle():
         "verdict": "setup failed",
         "exitCode": 107,
         "reason": "setup failed: ...",
+        "warning": "",
         "summary": "/fixload/summary.json",
     }
 

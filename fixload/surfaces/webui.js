@@ -100,6 +100,13 @@
       link.textContent = "summary JSON";
       link.style.cssText = `margin-left:12px;color:${fg}`;
       node.append(" · ", link);
+      if (run.warning) {  // the generator fell behind: its timings may be its own, not the target's
+        const warning = document.createElement("div");
+        warning.className = "fixload-generator-warning";
+        warning.textContent = run.warning;
+        warning.style.cssText = "margin-top:4px;font-weight:500;color:#92400e";
+        node.append(warning);
+      }
     }
   }
 

@@ -30,6 +30,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 from fixload.common.secrets import redact
 from fixload.profile.config import ConfigError
 from fixload.report.console import format_value
+from fixload.report.generator import generator_warning
 from fixload.report.html import CSS as REPORT_CSS
 from fixload.report.html import scenario_charts, summary_scenario_charts
 from fixload.report.timeseries import decode as decode_series
@@ -390,6 +391,7 @@ def run_phase(run: Runtime) -> dict[str, Any]:
             "verdict": VERDICTS.get(str(fx.get("status")), str(fx.get("status"))),
             "exitCode": fx.get("exitCode"),
             "reason": fx.get("reason") or "",
+            "warning": generator_warning(fx.get("generator")) or "",
             "summary": SUMMARY_ROUTE,
         }
     if lifecycle.halted and lifecycle.test_started:
