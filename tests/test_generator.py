@@ -11,6 +11,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import orjson
@@ -19,6 +20,7 @@ from enginekit import LOCUST, LOCUSTFILE, REPO, locust_env, server_counts, write
 from fixload.metrics.registry import Registry
 from fixload.report.console import format_console_summary
 from fixload.report.generator import START_LAG_BOUND_MS, generator_block, generator_warning
+from fixload.report.html import html_report, junit_xml
 from fixload.simulator.process import SimulatorProcess
 from tests.support import wait_for
 from tests.surfacekit import SCREENSHOTS, DevToolsPage, require_browser, web_ui
@@ -141,3 +143,15 @@ def test_the_web_ui_verdict_banner_says_the_generator_fell_behind(simulator: Sim
     assert warning.startswith("WARN the generator fell behind its schedule: iteration start lag p95"), warning
     summary = orjson.loads((tmp_path / "summary.json").read_bytes())["fixload"]
     assert summary["generator"]["fellBehind"] is True
+
+
+def test_the_html_report_and_the_junit_case_carry_the_warning() -> None:
+    """The reports a CI job keeps say what the console said; a generator that kept up adds nothing."""
+    behind = {"fixload": {"status": "thresholds_failed", "generator": generator_block(_lags(*[900.0] * 100), False)}}
+    kept = {"fixload": {"status": "passed", "generator": generator_block(_lags(1.0), False)}}
+    page = html_report(behind)
+    assert 'class="meta generator-warning"' in page and "iteration start lag p95 900ms (bound 100ms)" in page
+    case = ET.fromstring(junit_xml(behind)).find("testsuite/testcase")
+    assert case is not None and "the generator fell behind" in (case.findtext("system-out") or "")
+    assert "generator-warning" not in html_report(kept)
+    assert ET.fromstring(junit_xml(kept)).find("testsuite/testcase/system-out") is None

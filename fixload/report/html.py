@@ -37,6 +37,7 @@ from fixload.common.files import atomic_write
 from fixload.common.secrets import redact
 from fixload.report import pointers
 from fixload.report.console import format_value, k6_duration
+from fixload.report.generator import generator_warning
 from fixload.report.svg import line_chart
 from fixload.report.timeseries import Row, decode
 
@@ -95,6 +96,8 @@ def junit_xml(summary: dict[str, Any]) -> str:
     if run_failed:
         failure = ET.SubElement(case, "failure", message=f"{status}: {fx.get('reason', '')}", type=status)
         failure.text = f"status {status} (exit code {fx.get('exitCode')}): {fx.get('reason', '')}"
+    if warning := generator_warning(fx.get("generator")):
+        ET.SubElement(case, "system-out").text = warning  # CI shows it beside the run's case
 
     for t in thresholds:
         name = f"{t['metric']}: {t['expression']}"
@@ -336,6 +339,9 @@ def html_report(summary: dict[str, Any]) -> str:
         f" · multiplier {e(_fmt(fx.get('multiplier')))} · target {e(str(fx.get('target', '')))}"
         f" · workers {e(_fmt((fx.get('workers') or {}).get('count')))}</div>",
     ]
+    if warning := generator_warning(fx.get("generator")):
+        tag = '<span class="badge warn">generator</span>'
+        parts.append(f'<div class="meta generator-warning">{tag} {e(warning)}</div>')
 
     metrics = summary.get("metrics", {})
     reqs = metrics.get("http_reqs", {})
