@@ -13,6 +13,7 @@ import subprocess
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
+from typing import Any
 
 import orjson
 from enginekit import LOCUST, LOCUSTFILE, REPO, locust_env, server_counts, write_profile
@@ -155,3 +156,19 @@ def test_the_html_report_and_the_junit_case_carry_the_warning() -> None:
     assert case is not None and "the generator fell behind" in (case.findtext("system-out") or "")
     assert "generator-warning" not in html_report(kept)
     assert ET.fromstring(junit_xml(kept)).find("testsuite/testcase/system-out") is None
+
+
+def test_the_cpu_warning_is_locusts_own_on_this_process_or_a_worker() -> None:
+    """`runner.cpu_warning_emitted` (this process above 90 %), `worker_cpu_warning_emitted` (a master heard it
+    from a worker's heartbeat): either is the summary's `cpuWarning`."""
+    from types import SimpleNamespace
+
+    from fixload.runtime.driver import _cpu_warning
+
+    def env(**flags: bool) -> Any:
+        return SimpleNamespace(runner=SimpleNamespace(**{"cpu_warning_emitted": False, **flags}))
+
+    assert _cpu_warning(env()) is False
+    assert _cpu_warning(env(cpu_warning_emitted=True)) is True
+    assert _cpu_warning(env(worker_cpu_warning_emitted=True)) is True
+    assert _cpu_warning(SimpleNamespace(runner=None)) is False
