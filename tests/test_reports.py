@@ -388,6 +388,8 @@ def test_fixload_history_over_ten_runs_marks_the_regression(tmp_path, capsys):
     run8 = lines[1 + 7 * 3 : 1 + 8 * 3]  # three lines a run: booking_flow, payments_flow, overall
     assert run8[0].split()[0] == "8" and "REGRESSION" in run8[0]
     assert lines[1].endswith("first run")
+    # its cells are `fixload compare`'s: success a percentage as compare writes it, dropped a count
+    assert re.search(r"\s100\.00%\s", lines[1]) and lines[1].split()[-3] == "0", lines[1]
     text = (tmp_path / "h.html").read_text()
     assert text.count("<svg") == 4 and text.count('stroke="#dc2626" stroke-width="2.5"') >= 1
     assert 'class="regression">REGRESSION p95 +' in text and "run-2.json" in text

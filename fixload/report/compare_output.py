@@ -21,7 +21,8 @@ from fixload.report import verdict as stats
 from fixload.report.compare import K6_MACHINE_READABLE, Comparison, Row, Side
 
 
-def _value(kind: str, value: float | None) -> str:
+def cell_value(kind: str, value: float | None) -> str:
+    """A value as `compare`'s table and the history page show it: ms, rate (%), per_s or a count."""
     if value is None:
         return "—"
     if kind == "ms":
@@ -52,7 +53,7 @@ def _cells(row: Row, statistical: bool = False) -> list[str]:
     budget = f"{row.rule} {verdict}".strip() if row.rule else ""
 
     def shown(value: float | None, total: int | None) -> str:
-        return _value(row.kind, value) + (f"/{total}" if total is not None and value is not None else "")
+        return cell_value(row.kind, value) + (f"/{total}" if total is not None and value is not None else "")
 
     return [
         row.label,

@@ -23,7 +23,7 @@ from fixload.common import budget as budgets
 from fixload.common.exitcodes import ExitCode
 from fixload.common.secrets import redact
 from fixload.report.compare import OVERALL, CompareInputError, Comparison, Row, Side, compare
-from fixload.report.compare_output import interval_text
+from fixload.report.compare_output import cell_value, interval_text
 from fixload.report.experiment import experiment_differences
 from fixload.report.html import CSS, PALETTE, _short_time, write_atomic
 from fixload.report.runs import load_runs, pooled_base
@@ -31,7 +31,13 @@ from fixload.report.svg import line_chart
 
 WINDOW = 5
 HTTP_P95_TITLE = "HTTP p95 (http_req_duration) by scenario across runs (ms)"
-COLUMNS = (("p95", "http p95 ms"), ("success", "success"), ("iterations", "iter/s"), ("dropped", "dropped"))
+COLUMNS = (
+    ("p95", "http p95 ms", "ms"),
+    ("success", "success", "rate"),
+    ("iterations", "iter/s", "per_s"),
+    ("dropped", "dropped", "count"),
+)
+"""Each scenario's columns: the `Side` attribute, its heading, and its kind as `compare` formats it."""
 
 
 @dataclass
@@ -64,16 +70,6 @@ def _stats(run: Side, group: str) -> object | None:
     return run.overall if group == OVERALL else run.scenarios.get(group)
 
 
-def _cell(key: str, value: float | None) -> str:
-    if value is None:
-        return "—"
-    if key == "success":
-        return f"{value * 100:.2f} %"
-    if key == "dropped":
-        return f"{value:.0f}"
-    return f"{value:.2f}"
-
-
 def _regressions(entry: Entry, group: str) -> list[Row]:
     if entry.result is None:
         return []
@@ -103,11 +99,11 @@ def groups_of(runs: Sequence[Side]) -> list[str]:
 
 def format_table(entries: Sequence[Entry]) -> str:
     runs = [e.run for e in entries]
-    table = [["#", "started", "scenario", *(label for _, label in COLUMNS), "verdict"]]
+    table = [["#", "started", "scenario", *(label for _, label, _ in COLUMNS), "verdict"]]
     for i, entry in enumerate(entries):
         for j, group in enumerate(groups_of(runs)):
             s = _stats(entry.run, group)
-            values = [_cell(key, getattr(s, key, None) if s is not None else None) for key, _ in COLUMNS]
+            values = [cell_value(kind, getattr(s, key, None) if s is not None else None) for key, _, kind in COLUMNS]
             lead = [str(i + 1), _short_time(entry.run.started_at)] if j == 0 else ["", ""]
             table.append([*lead, group, *values, verdict_text(entry, group)])
     widths = [max(len(r[c]) for r in table) for c in range(len(table[0]))]
@@ -168,15 +164,15 @@ def history_html(entries: Sequence[Entry]) -> str:
         f'<div class="panel">{_chart(entries, "dropped", "dropped iterations by scenario across runs", "count")}</div>',
         "<h2>Runs</h2>",
         '<div class="scroll"><table><tr><th>#</th><th>started</th><th>file</th><th>profile</th><th>status</th>'
-        "<th>scenario</th>" + "".join(f"<th>{e(label)}</th>" for _, label in COLUMNS) + "<th>verdict</th></tr>",
+        "<th>scenario</th>" + "".join(f"<th>{e(label)}</th>" for _, label, _ in COLUMNS) + "<th>verdict</th></tr>",
     ]
     for i, entry in enumerate(entries):
         run = entry.run
         for j, group in enumerate(groups):
             s = _stats(run, group)
             cells = "".join(
-                f'<td class="num">{e(_cell(key, getattr(s, key, None) if s is not None else None))}</td>'
-                for key, _ in COLUMNS
+                f'<td class="num">{e(cell_value(kind, getattr(s, key, None) if s is not None else None))}</td>'
+                for key, _, kind in COLUMNS
             )
             verdict = verdict_text(entry, group)
             cls = ' class="regression"' if verdict.startswith("REGRESSION") else ""
