@@ -19,8 +19,8 @@ COPY pyproject.toml ./
 # The dependencies in a layer of their own, rebuilt only when pyproject.toml changes: a stub of the package
 # pulls them in; the real code then installs on top, without its dependencies.
 RUN python3 -m venv /opt/venv \
-    && mkdir -p fixload/simulator locustfiles \
-    && touch README.md fixload/__init__.py fixload/simulator/__init__.py locustfiles/__init__.py \
+    && mkdir -p fixload locustfiles \
+    && touch README.md fixload/__init__.py locustfiles/__init__.py \
     && pip install . \
     && rm -rf README.md fixload locustfiles build fixload.egg-info
 COPY README.md ./

@@ -132,6 +132,28 @@ def test_env_example_has_no_secrets():
     assert all(example[name] == "" for name in required), example
 
 
+def test_the_dockerfiles_dependency_stub_builds(tmp_path: Path) -> None:
+    """The image installs the dependencies from a stub of the package, in a layer of their own. After the
+    package moves the stub lacked packages pyproject.toml listed by hand, and the image did not build
+    ("package directory 'fixload/cli' does not exist"). The stub step, run here as written, must give
+    setuptools a package it can build (egg_info, what pip's build asks first), with both roots in it."""
+    dockerfile = (REPO / "Dockerfile").read_text()
+    step = re.search(r"^RUN python3 -m venv /opt/venv \\\n(.*?)^(?!\s)", dockerfile, re.M | re.S)
+    assert step, "the dependency layer's RUN step"
+    commands = [c.strip().rstrip("\\").strip() for c in step.group(1).split("&&")]
+    stub = [c for c in commands if c.split()[:1] in (["mkdir"], ["touch"])]
+    assert stub and "pip install ." in commands, commands
+    (tmp_path / "pyproject.toml").write_bytes((REPO / "pyproject.toml").read_bytes())
+    subprocess.run(["bash", "-c", " && ".join(stub)], cwd=tmp_path, check=True)
+    done = subprocess.run(
+        [sys.executable, "-c", "from setuptools import setup; setup()", "-q", "egg_info"],
+        cwd=tmp_path, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    top = (tmp_path / "fixload.egg-info" / "top_level.txt").read_text().split()
+    assert sorted(top) == ["fixload", "locustfiles"]
+
+
 def test_dockerfile_and_dockerignore():
     dockerfile = (REPO / "Dockerfile").read_text()
     assert re.search(r"^ARG BASE_IMAGE=python:3\.11-slim$", dockerfile, re.M)
