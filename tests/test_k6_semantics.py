@@ -121,6 +121,12 @@ def test_dropped_iterations_get_k6s_insufficient_vus_warning_once(tagged_run):
     lines = [line for line in done.stderr.splitlines() if "Insufficient VUs" in line]
     assert len(lines) == 1 and "scenario=payments_flow" in lines[0], lines
     assert f"{payments['dropped']} iterations dropped" in lines[0]
+    # the HTML report a CI job keeps says it too, in the same words
+    from html import unescape
+
+    from fixload.report.html import html_report
+
+    assert lines[0].split("] ")[-1].strip() in unescape(html_report(summary))
     assert summary["fixload"]["scenarios"]["analytics_flow"].get("insufficientVUs") is None
 
 

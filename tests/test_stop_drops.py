@@ -119,3 +119,15 @@ def test_runs_stopped_by_run_time_drop_nothing(tmp_path: Path, simulator: Simula
         for name, rollup in data["scenarios"].items():
             assert rollup["dropped"] == 0, (attempt, name, rollup)
             assert rollup["started"] > 0, (attempt, name)
+
+
+def test_the_html_report_gives_the_warning_the_console_gives() -> None:
+    from html import unescape
+
+    from fixload.report.html import html_report
+
+    info = {"dropped": 3, "maxVUs": 45, "neededMaxVUs": 60}
+    summary = {"fixload": {"status": "passed", "scenarios": {"booking_flow": {"insufficientVUs": info}}}}
+    warning = insufficient_vus_warning("booking_flow", summary["fixload"]["scenarios"]["booking_flow"])
+    assert warning is not None and warning in unescape(html_report(summary))
+    assert 'class="meta vus-warning"' not in html_report({"fixload": {"status": "passed", "scenarios": {}}})
