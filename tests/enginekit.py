@@ -139,6 +139,12 @@ def _read_summary(path: Path, stderr: str) -> dict[str, Any]:
     return orjson.loads(path.read_bytes())
 
 
+def headless_argv(sim: SimulatorProcess, profile: Path, summary: Path, locustfile: Path = LOCUSTFILE) -> list[str]:
+    """`locust -f <locustfile> --headless --profile <profile>` against `sim`, its summary to `summary`."""
+    argv = [*LOCUST, "-f", str(locustfile), "--headless", "-H", sim.base_url, "--profile", str(profile)]
+    return [*argv, "--summary", str(summary), "--loglevel", "INFO", "--only-summary"]
+
+
 def run_local(
     sim: SimulatorProcess,
     profile: Path,
@@ -150,11 +156,9 @@ def run_local(
 ) -> Result:
     """`locust -f engine_users.py --headless --profile <profile>` to the end; its summary and exit code."""
     summary = tmp_path / f"summary-{profile.stem}.json"
-    cmd = [*LOCUST, "-f", str(locustfile), "--headless", "-H", sim.base_url, "--profile", str(profile)]
-    cmd += ["--summary", str(summary), "--loglevel", "INFO", "--only-summary"]
     started = time.monotonic()
     proc = subprocess.run(
-        cmd,
+        headless_argv(sim, profile, summary, locustfile),
         cwd=REPO,
         env=locust_env(sim, sleep, **dict(extra_env or {})),
         capture_output=True,

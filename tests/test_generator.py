@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from enginekit import LOCUST, LOCUSTFILE, REPO, locust_env, server_counts, write_profile
+from enginekit import REPO, headless_argv, locust_env, server_counts, write_profile
 
 from fixload.metrics.registry import Registry
 from fixload.report.console import format_console_summary
@@ -94,9 +94,8 @@ def test_a_generator_paused_mid_run_says_so_in_its_summary_and_console(
     }  # fmt: skip
     profile = write_profile(tmp_path / "stall.json", {"payments_flow": scenario})
     summary = tmp_path / "summary.json"
-    cmd = [*LOCUST, "-f", str(LOCUSTFILE), "--headless", "-H", simulator.base_url, "--profile", str(profile)]
     proc = subprocess.Popen(
-        [*cmd, "--summary", str(summary), "--only-summary"],
+        headless_argv(simulator, profile, summary),
         cwd=REPO,
         env=locust_env(simulator),
         stdout=subprocess.DEVNULL,
@@ -120,7 +119,7 @@ def test_a_generator_paused_mid_run_says_so_in_its_summary_and_console(
 def test_the_web_ui_verdict_banner_says_the_generator_fell_behind(simulator: SimulatorProcess, tmp_path: Path) -> None:
     """The engineer at the web UI reads it where the verdict is: START with the form as it is, the `locust`
     process SIGSTOPped for 1.5 s once load arrives, then the banner's verdict carries the warning. Screenshot:
-    docs/screenshots/webui-generator-warning.png."""
+    reports/screenshots/webui-generator-warning.png."""
     browser = require_browser()
     data = orjson.loads(SHORT.read_bytes())
     payments = data["scenarios"]["payments_flow"]

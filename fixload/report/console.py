@@ -187,7 +187,8 @@ def format_console_summary(summary: Mapping[str, Any], colour: bool = False) -> 
         lines.append("")
     lines += console_lines(block)
     warnings = [w for name, s in sorted(scenarios.items()) if (w := insufficient_vus_warning(name, s))]
-    warnings += filter(None, [generator_warning(block.get("generator"))])
+    if generator := generator_warning(block.get("generator")):
+        warnings.append(generator)
     if warnings:
         lines += [f"  {w}" for w in warnings] + [""]
     failed = block.get("thresholdsFailed", 0)

@@ -4,7 +4,7 @@ A threshold on durations judges what the generator measured. A generator that fe
 started late, or Locust saw one of its processes at the CPU ceiling) measured its own delay as well as the
 target's: on a busy machine a red run may be the generator's, not the target's. k6 says nothing of it;
 fixload says it beside the verdict, which stays k6's, so nobody lays it at the target's door unread.
-`fixload capacity` judges its steps by the same bounds.
+`fixload capacity` takes its default bounds (`--max-start-lag`, `--cpu-ceiling`) from these constants.
 """
 
 from __future__ import annotations

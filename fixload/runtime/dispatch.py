@@ -30,16 +30,22 @@ class ScenarioDispatcher(UsersDispatcher):
             key=lambda node: (users_on_workers[node.id].get(user, 0), sum(users_on_workers[node.id].values())),
         )
 
+    def _deal(
+        self, user: str, users_on_workers: dict[str, dict[str, int]], active_users: list[tuple[WorkerNode, str]]
+    ) -> None:
+        """Give one user of `user`'s class to the worker `_pick` chooses, in the placement being built."""
+        node = self._pick(user, users_on_workers)
+        users_on_workers[node.id][user] += 1
+        active_users.append((node, user))
+
     def _add_users_on_workers(self) -> dict[str, dict[str, int]]:
         target = min(self._current_user_count + self._user_count_per_dispatch_iteration, self._target_user_count)
         for user in self._user_generator:
             if not user:
                 self._no_user_to_spawn = True
                 break
-            node = self._pick(user, self._users_on_workers)
-            self._users_on_workers[node.id][user] += 1
+            self._deal(user, self._users_on_workers, self._active_users)
             self._current_user_count += 1
-            self._active_users.append((node, user))
             if self._current_user_count >= target:
                 break
         return self._users_on_workers
@@ -58,9 +64,7 @@ class ScenarioDispatcher(UsersDispatcher):
             user = next(user_gen)
             if not user:
                 break
-            node = self._pick(user, users_on_workers)
-            users_on_workers[node.id][user] += 1
-            active_users.append((node, user))
+            self._deal(user, users_on_workers, active_users)
         return users_on_workers, user_gen, itertools.cycle(self._worker_nodes), active_users
 
 
