@@ -17,10 +17,14 @@ the median of the rounds:
     that lie inside the steady window (6 s of the default 3-11 s), against (p) the paced loop's miss,
     (scheduled - served) / scheduled over the window, in the same rounds at the same rate.
     Bar: s <= p + 0.5 percentage points.
+Evenness, after the rounds (bench/evenness.py, one observation each, root only): how evenly each arm's
+requests arrive at the server: the band around an even schedule holding 98 % of them, and the gap p99. It
+says which start grid keeps the schedule Locust's paced loop keeps, so (f) can be read at equal evenness.
 Saturated b/a, for information only (this machine moves saturated rates by a third between rounds): the
 engine asked `--saturated-rate`/s against the bare Locust loop (no wait), both per round.
 
-    python bench/cost.py [--rounds 5] [--rate 1200] [--window 8] [--grid 20ms] [--no-saturated] [--json out.json]
+    python bench/cost.py [--rounds 5] [--rate 1200] [--window 8] [--grid 20ms] [--no-saturated] [--no-evenness]
+                         [--json out.json]
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import calls
+import evenness
 from _common import (
     GENERATOR_CPU,
     SIMULATOR_CPU,
@@ -132,6 +137,7 @@ def bench(
     saturated_rate: int | None,
     calls_rate: int | None,
     grids: Sequence[str] = (),
+    even: bool = True,
 ) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="fixload-cost-"))
     seconds = int(warmup + window + 15)  # the runs are stopped (SIGTERM) once the window is counted
@@ -225,6 +231,8 @@ def bench(
         }
     else:
         result["c"] = {"rate": None, "rounds": 0, "engine": None, "paced": None, "ratio": None, "engine_extra": []}
+    if even:  # after the rounds: its reader adds its own work to the machine, so no round measures beside it
+        result["evenness"] = evenness.bench(rate, users, warmup, 4, grids)
     result["verdicts"] = verdicts(result)
     return result
 
@@ -256,6 +264,13 @@ def report(r: dict[str, Any]) -> str:
         f"  (p) paced loop missed % at {r['rate']}/s per round {p['missed_pct']}: median {p['median']}",
         f"      served req/s: engine {r['served_rps']['engine']}, paced {r['served_rps']['paced']}",
     ]
+    if "evenness" in r:
+        lines += [
+            f"  evenness, one observation each: {name} 98 % within {e['band_ms']} ms of an even schedule, gap p99 "
+            f"{e['gap_p99_ms']} ms"
+            for name, e in r["evenness"].items()
+            if isinstance(e, dict)
+        ]
     if "saturated" in r:
         sat = r["saturated"]
         lines.append(
@@ -285,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="also run the engine with this settings.startGrid (repeatable; default 20ms; 'none' for none)",
     )
+    parser.add_argument("--no-evenness", action="store_true", help="skip evenness (it reads packets: root only)")
     parser.add_argument("--json", help="write the result here")
     args = parser.parse_args(argv)
     if args.rounds < 1 or args.rate < 1 or args.window < 1 or args.warmup < 0:
@@ -298,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         None if args.no_saturated else args.saturated_rate,
         None if args.no_calls else args.calls_rate,
         [g for g in (args.grid or ["20ms"]) if g != "none"],
+        not args.no_evenness,
     )
     return finish(result, report, args.json)
 

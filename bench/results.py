@@ -213,6 +213,18 @@ def cost_markdown(path: Path, command: str) -> list[str]:
             + ", ".join(f"{k} {v}" for k, v in r.get("lag_p95_ms", {}).items())
             + ".",
         ]
+    if "evenness" in r:
+        lines += [
+            "",
+            "Evenness (`bench/evenness.py`, one observation of each after the rounds, arrivals read on the wire): "
+            "the band around an even schedule holding 98 % of the requests, and the gap p99: "
+            + ", ".join(
+                f"{name} {e['band_ms']} ms / {e['gap_p99_ms']} ms"
+                for name, e in r["evenness"].items()
+                if isinstance(e, dict)
+            )
+            + ".",
+        ]
     lines += ["", f"Generator core stolen by the hypervisor, % per round: {r['stolen_pct']}."]
     lines += ["", COST_RUNS, "", cost_run_line(r)]
     return lines
@@ -228,8 +240,14 @@ def cost_run_line(r: Mapping[str, Any]) -> str:
     )
     return (
         f"- {machine()['date']}, {r['rounds']} rounds at {r['rate']}/s: (f) {r['f']['median']} {r['f']['ratios']}"
-        f"{grids}; (c) {r['c']['ratio']}; (s) {r['s']['median']} against (p) {r['p']['median']}"
+        f"{grids}; (c) {r['c']['ratio']}; (s) {r['s']['median']} against (p) {r['p']['median']}{_bands(r)}"
     )
+
+
+def _bands(r: Mapping[str, Any]) -> str:
+    """The run's evenness bands (98 % of requests within ... ms of an even schedule), when it measured them."""
+    even = {k: e["band_ms"] for k, e in r.get("evenness", {}).items() if isinstance(e, dict)}
+    return f"; bands ms {even}" if even else ""
 
 
 def _sections(text: str) -> tuple[str, dict[str, list[str]]]:

@@ -7,8 +7,14 @@ sizing step (a Locust process for ~2 s). The whole benches, tiny (one round, sho
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import http.server
 import math
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import _common  # noqa: E402
 import cost  # noqa: E402
+import evenness  # noqa: E402
 import results  # noqa: E402
 import sizing  # noqa: E402
 import wakeups  # noqa: E402
@@ -120,6 +127,13 @@ def test_the_engine_at_another_start_grid_is_judged_beside_the_default(tmp_path:
     assert section.splitlines()[-1].endswith(
         "(f) 1.15 [1.15, 1.12, 1.2], (f) at startGrid 20ms 1.02 [1.01, 1.02, 1.03]; (c) 1.01; (s) 0.0 against (p) 0.0"
     )
+    band = {"requests": 4800, "rate": 1200.0, "gap_p99_ms": 5.5, "capture_drops": 0}
+    r["evenness"] = {"rate": 1200, "engine": {**band, "band_ms": 6.9}, "paced": {**band, "band_ms": 27.5}}
+    assert "evenness, one observation each: paced 98 % within 27.5 ms of an even schedule" in cost.report(r)
+    (tmp_path / "cost.json").write_bytes(orjson.dumps(r))
+    section = "\n".join(results.cost_markdown(tmp_path / "cost.json", "python bench/cost.py"))
+    assert "the gap p99: engine 6.9 ms / 5.5 ms, paced 27.5 ms / 5.5 ms." in section
+    assert section.splitlines()[-1].endswith("; bands ms {'engine': 6.9, 'paced': 27.5}")
 
 
 def test_results_keep_what_did_not_run_this_time_and_every_cost_run(tmp_path: Path) -> None:
@@ -146,6 +160,56 @@ def test_results_keep_what_did_not_run_this_time_and_every_cost_run(tmp_path: Pa
 
 
 # ------------------------------------------------------------------------------ the steady window
+def test_evenness_tells_an_even_schedule_from_clusters() -> None:
+    # 1,200/s for 4 s, each start at the end of its 5-ms cell, a cell's six 0.1 ms apart: the engine's default grid
+    even = evenness.evenness([math.ceil(i / 1200 / 0.005) * 0.005 + (i % 6) * 1e-4 for i in range(4800)])
+    assert 3.0 <= even["band_ms"] <= 5.0 and 4.0 <= even["gap_p99_ms"] <= 5.0 and abs(even["rate"] - 1200) < 1
+    # the same rate as 24 clusters a second of 50 requests 0.1 ms apart: a paced loop's users in step
+    clusters = evenness.evenness([c / 24 + k * 1e-4 for c in range(96) for k in range(50)])
+    assert 30.0 <= clusters["band_ms"] <= 42.0 and clusters["gap_p99_ms"] > 30.0
+    assert math.isnan(evenness.evenness([1.0, 1.0])["band_ms"])
+
+
+def test_the_reader_sees_each_request_to_its_port_once_on_the_wire() -> None:
+    """The packet reader bench/cost.py's evenness uses (root: AF_PACKET), against real sockets on loopback: the
+    requests to its port, each once (a frame is seen leaving and arriving), and nothing else."""
+    with _http_server() as port, _http_server() as other, evenness.open_reader(port) as sock:
+        before = time.time()
+        for target, path, n in ((port, "/ping", 20), (port, "/elsewhere", 5), (other, "/ping", 5)):
+            conn = http.client.HTTPConnection("127.0.0.1", target, timeout=5)
+            for _ in range(n):
+                conn.request("GET", path)
+                conn.getresponse().read()
+            conn.close()
+        arrivals, drops = evenness.read_window(sock, port, 0.3)
+    assert len(arrivals) == 20 and drops == 0
+    assert all(before - 1 < t < time.time() + 1 for t in arrivals) and arrivals == sorted(arrivals)
+
+
+@contextlib.contextmanager
+def _http_server() -> Iterator[int]:
+    class Ok(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "2")
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Ok)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_steady_window_counts_only_the_intervals_inside_it() -> None:
     # the series' `scheduled` column (50/s here) is smoothed: the window counts started + dropped instead
     cells = ((2.0, 50, 150), (4.0, 1, 199), (6.0, 2, 198), (8.0, 0, 200), (10.0, 90, 110))
@@ -270,6 +334,9 @@ def test_cost_bench_tiny(tmp_path: Path) -> None:
     assert len(r["f"]["ratios"]) == 1 and r["f"]["median"] > 0 and r["f_grids"]["20ms"]["median"] > 0
     assert r["s"]["median"] <= 1.0 and abs(r["p"]["median"]) <= 10.0
     assert r["saturated"]["b_rps"][0] > 0 and {v["figure"] for v in r["verdicts"]} == {"f", "f@20ms", "c", "s", "b/a"}
+    seen = r["evenness"]
+    assert {"engine", "engine@20ms", "paced"} <= set(seen) and seen["paced"]["capture_drops"] == 0
+    assert seen["engine"]["band_ms"] < seen["engine@20ms"]["band_ms"] and seen["paced"]["requests"] > 900
 
 
 @pytest.mark.slow
