@@ -139,8 +139,11 @@ def _read_summary(path: Path, stderr: str) -> dict[str, Any]:
     return orjson.loads(path.read_bytes())
 
 
-def headless_argv(sim: SimulatorProcess, profile: Path, summary: Path, locustfile: Path = LOCUSTFILE) -> list[str]:
-    """`locust -f <locustfile> --headless --profile <profile>` against `sim`, its summary to `summary`."""
+def headless_argv(
+    sim: SimulatorProcess, profile: Path, summary: Path, locustfile: Path | str = LOCUSTFILE
+) -> list[str]:
+    """`locust -f <locustfile> --headless --profile <profile>` against `sim`, its summary to `summary`
+    (`locustfile`: one path, or Locust's comma-separated list)."""
     argv = [*LOCUST, "-f", str(locustfile), "--headless", "-H", sim.base_url, "--profile", str(profile)]
     return [*argv, "--summary", str(summary), "--loglevel", "INFO", "--only-summary"]
 

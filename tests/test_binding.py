@@ -18,6 +18,7 @@ from collections import Counter
 from pathlib import Path
 
 import orjson
+from enginekit import headless_argv
 
 from fixload.cli import main as cli
 from fixload.profile.binding import binding_problems, import_flows, loaded_flows, needs_fixtures
@@ -48,8 +49,7 @@ def test_a_sixth_flow_runs_under_locust_from_its_locustfile(simulator, tmp_path)
     simulator.reset_stats()
     before = {r["seq"] for r in simulator.requests()}
     summary = tmp_path / "summary.json"
-    command = [sys.executable, "-m", "locust", "-f", WITH_SIXTH, "--headless", "--profile", str(SIXTH_PROFILE)]
-    command += ["-H", simulator.base_url, "--summary", str(summary), "--only-summary"]
+    command = headless_argv(simulator, SIXTH_PROFILE, summary, WITH_SIXTH)
     proc = subprocess.run(
         command, cwd=REPO, env={**_env(), **simulator.env}, capture_output=True, text=True, timeout=90
     )

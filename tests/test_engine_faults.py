@@ -10,7 +10,7 @@ from pathlib import Path
 
 import orjson
 import pytest
-from enginekit import LOCUST, REPO, locust_env, server_counts, write_profile
+from enginekit import REPO, headless_argv, locust_env, server_counts, write_profile
 
 from fixload.simulator.process import SimulatorProcess
 from tests.support import wait_for
@@ -22,8 +22,7 @@ ENGINE_USERS = REPO / "tests" / "locustfiles" / "engine_users.py"
 def _start(sim: SimulatorProcess, tmp_path: Path, scenarios: dict, locustfile: Path, **env: str):
     profile = write_profile(tmp_path / "p.json", scenarios, {"http_req_failed": ["rate<0.5"]})
     summary = tmp_path / "summary.json"
-    cmd = [*LOCUST, "-f", str(locustfile), "--headless", "-H", sim.base_url, "--profile", str(profile)]
-    cmd += ["--summary", str(summary), "--only-summary"]
+    cmd = headless_argv(sim, profile, summary, locustfile)
     err = (tmp_path / "stderr.txt").open("w")
     proc = subprocess.Popen(cmd, cwd=REPO, env=locust_env(sim, **env), stdout=subprocess.DEVNULL, stderr=err)
     return proc, summary, tmp_path / "stderr.txt"

@@ -21,7 +21,7 @@ from pathlib import Path
 import gevent
 import orjson
 import pytest
-from enginekit import LOCUST, REPO, Cluster, locust_env, server_counts, write_profile
+from enginekit import REPO, Cluster, headless_argv, locust_env, server_counts, write_profile
 from gevent.event import Event
 
 from fixload.cli.run import EXPECT_WORKERS_MAX_WAIT, Outcome, locust_command, supervise
@@ -212,8 +212,7 @@ def test_a_plan_that_cannot_complete_is_ended_by_the_guard(simulator: SimulatorP
     guard halts the test at plan end + gracefulStop + END_GRACE + its slack and ends it. Was: no end."""
     profile = write_profile(tmp_path / "stuck.json", _payments(3))
     summary = tmp_path / "summary.json"
-    cmd = [*LOCUST, "-f", str(CRASH_USERS), "--headless", "-H", simulator.base_url, "--profile", str(profile)]
-    cmd += ["--summary", str(summary), "--only-summary"]
+    cmd = headless_argv(simulator, profile, summary, CRASH_USERS)
     err = tmp_path / "stderr.txt"
     with err.open("w") as out:
         proc = subprocess.Popen(

@@ -14,7 +14,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import orjson
-from enginekit import LOCUST, REPO, locust_env, run_local, write_profile
+from enginekit import REPO, headless_argv, locust_env, run_local, write_profile
 
 from fixload.simulator.process import SimulatorProcess
 from tests.support import wait_for
@@ -98,8 +98,7 @@ def test_stop_timeout_ends_waiting_vus_at_once_and_lets_running_iterations_finis
     profile = write_profile(tmp_path / "stop-timeout.json", scenarios)
     log = tmp_path / "vu-events.log"
     summary = tmp_path / "summary.json"
-    cmd = [*LOCUST, "-f", str(LOCUSTFILE), "--headless", "-H", simulator.base_url, "--profile", str(profile)]
-    cmd += ["--summary", str(summary), "--only-summary", "--stop-timeout", "20"]
+    cmd = [*headless_argv(simulator, profile, summary, LOCUSTFILE), "--stop-timeout", "20"]
     env = locust_env(simulator, {"booking_flow": 1.0, "analytics_flow": 5.0}, FIXLOAD_TEST_VU_EVENTS=str(log))
     proc = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
