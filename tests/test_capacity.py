@@ -247,6 +247,17 @@ def test_the_generator_is_blamed_for_start_lag_cpu_or_drops_with_flat_latency() 
     assert queued.limited_by == "target" and not queued.generator
 
 
+def test_a_steps_start_grid_is_allowed_on_top_of_the_lag_bound() -> None:
+    """A profile with `settings.startGrid` 40ms delays its starts by up to 40 ms on purpose; its run's own
+    generator block allows for it, and so does capacity (it blamed the generator at 130 ms before)."""
+    gridded = summary(lag=130.0, failed=(SLOW,))
+    gridded["fixload"]["generator"] = {"startLagBoundMs": 140.0, "startGridMs": 40.0}
+    step = judge(gridded)
+    assert step.limited_by == "target" and not step.generator and step.start_grid_ms == 40.0
+    gridded["fixload"]["generator"]["startGridMs"] = 20.0
+    assert judge(gridded).generator == ["generator: start lag p95 130 ms > 120"]
+
+
 def test_steady_profile_holds_each_scenario_at_its_peak_times_the_multiplier() -> None:
     profile = load_profile(SHORT)
     data = steady_profile(profile, 2.0, 7.0)

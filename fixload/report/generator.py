@@ -4,7 +4,8 @@ A threshold on durations judges what the generator measured. A generator that fe
 started late, or Locust saw one of its processes at the CPU ceiling) measured its own delay as well as the
 target's: on a busy machine a red run may be the generator's, not the target's. k6 says nothing of it;
 fixload says it beside the verdict, which stays k6's, so nobody lays it at the target's door unread.
-`fixload capacity` takes its default bounds (`--max-start-lag`, `--cpu-ceiling`) from these constants.
+`fixload capacity` takes its default bounds (`--max-start-lag`, `--cpu-ceiling`) from these constants, and
+allows each step's start grid on top of its lag bound as the run does.
 """
 
 from __future__ import annotations
@@ -22,8 +23,8 @@ CPU_BOUND_PERCENT = 90.0
 
 
 def generator_block(registry: Registry, cpu_warning: bool, start_grid_ms: float = 0.0) -> dict[str, Any]:
-    """The summary's `generator`: start lag p95 and max, the bound they were judged by, Locust's CPU warning,
-    and `fellBehind` when either says the generator did not keep up."""
+    """The summary's `generator`: start lag p95 and max, the bound they were judged by (with the start grid it
+    allows for), Locust's CPU warning, and `fellBehind` when either says the generator did not keep up."""
     bound = START_LAG_BOUND_MS + start_grid_ms
     p95 = peak = None
     if registry.has_samples("iteration_start_lag"):
@@ -34,6 +35,7 @@ def generator_block(registry: Registry, cpu_warning: bool, start_grid_ms: float 
         "startLagP95Ms": p95,
         "startLagMaxMs": peak,
         "startLagBoundMs": bound,
+        "startGridMs": start_grid_ms,
         "cpuWarning": cpu_warning,
         "fellBehind": late or cpu_warning,
     }
