@@ -145,6 +145,32 @@ def test_the_web_ui_verdict_banner_says_the_generator_fell_behind(simulator: Sim
     assert summary["generator"]["fellBehind"] is True
 
 
+def test_the_web_ui_verdict_banner_says_k6s_insufficient_vus(simulator: SimulatorProcess, tmp_path: Path) -> None:
+    """A scenario asked 200 starts/s with one VU drops most of them: the banner's verdict says so in k6's words,
+    as the console does (it was console and report only). Screenshot: reports/screenshots/webui-vus-warning.png."""
+    browser = require_browser()
+    data = orjson.loads(SHORT.read_bytes())
+    payments = data["scenarios"]["payments_flow"]
+    one_vu = {"startTime": "0s", "duration": "3s", "rate": 200, "preAllocatedVUs": 1, "maxVUs": 1}
+    data["scenarios"] = {"payments_flow": {**payments, **one_vu}}
+    others = ("ads_flow", "analytics_flow", "booking_flow", "chat_flow")
+    data["thresholds"] = {k: v for k, v in data["thresholds"].items() if not any(o in k for o in others)}
+    profile = tmp_path / "one-vu.json"
+    profile.write_bytes(orjson.dumps(data))
+    with web_ui(simulator, tmp_path, profile) as (base, _proc), DevToolsPage(browser, height=900) as page:
+        page.goto(base + "/", FORM_OPEN)
+        page.wait("document.querySelector('input[name=userCount]').value.startsWith('set by the profile')", 10)
+        page.click("button[type=submit]")
+        page.wait(f"(() => {{ const t = {BANNER}; return /PASSED|THRESHOLDS FAILED/.test(t) && t; }})()", 60)
+        shown = page.evaluate("[...document.querySelectorAll('.fixload-vus-warning')].map(n => n.innerText)")
+        page.screenshot(SCREENSHOTS / "webui-vus-warning.png")
+    dropped = orjson.loads((tmp_path / "summary.json").read_bytes())["fixload"]["scenarios"]["payments_flow"]["dropped"]
+    assert dropped > 100
+    assert len(shown) == 1, shown
+    assert shown[0].startswith("WARN Insufficient VUs, reached 1 active VUs and cannot initialize more"), shown
+    assert f"scenario=payments_flow: {dropped} iterations dropped" in shown[0], shown
+
+
 def test_the_html_report_and_the_junit_case_carry_the_warning() -> None:
     """The reports a CI job keeps say what the console said; a generator that kept up adds nothing."""
     behind = {"fixload": {"status": "thresholds_failed", "generator": generator_block(_lags(*[900.0] * 100), False)}}

@@ -170,8 +170,15 @@ def test_the_banner_follows_the_lifecycle():
         "exitCode": 107,
         "reason": "setup failed: ...",
         "warning": "",
+        "vusWarnings": [],
         "summary": "/fixload/summary.json",
     }
+    short = {"insufficientVUs": {"maxVUs": 2, "dropped": 17, "neededMaxVUs": 5}}
+    lifecycle.summary["fixload"]["scenarios"] = {"ads_flow": {}, "booking_flow": short}
+    assert run_phase(run)["vusWarnings"] == [
+        "WARN Insufficient VUs, reached 2 active VUs and cannot initialize more  scenario=booking_flow: 17 "
+        "iterations dropped; maxVUs 5 would have started them"
+    ]
 
 
 def test_refusals_name_the_form_field_not_the_flag():

@@ -30,6 +30,16 @@ def insufficient_vus_warning(name: str, rollup: Mapping[str, Any]) -> str | None
     )
 
 
+def run_warnings(block: Mapping[str, Any]) -> list[str]:
+    """What the console warns of above the STATUS line, from a summary's `fixload` block: each scenario's
+    Insufficient VUs, then a generator that fell behind. The JUnit case's `system-out` says the same."""
+    scenarios = block.get("scenarios") or {}
+    warnings = [w for name, s in sorted(scenarios.items()) if (w := insufficient_vus_warning(name, s))]
+    if generator := generator_warning(block.get("generator")):
+        warnings.append(generator)
+    return warnings
+
+
 def format_value(value: float | None, aggregation: str, metric_type: str | None, contains: str | None) -> str:
     if value is None:
         return "n/a (no samples)"
@@ -186,10 +196,7 @@ def format_console_summary(summary: Mapping[str, Any], colour: bool = False) -> 
             )
         lines.append("")
     lines += console_lines(block)
-    warnings = [w for name, s in sorted(scenarios.items()) if (w := insufficient_vus_warning(name, s))]
-    if generator := generator_warning(block.get("generator")):
-        warnings.append(generator)
-    if warnings:
+    if warnings := run_warnings(block):
         lines += [f"  {w}" for w in warnings] + [""]
     failed = block.get("thresholdsFailed", 0)
     status = block.get("status", "?")

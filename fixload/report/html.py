@@ -36,7 +36,7 @@ import orjson
 from fixload.common.files import atomic_write
 from fixload.common.secrets import redact
 from fixload.report import pointers
-from fixload.report.console import format_value, insufficient_vus_warning, k6_duration
+from fixload.report.console import format_value, insufficient_vus_warning, k6_duration, run_warnings
 from fixload.report.generator import generator_warning
 from fixload.report.svg import line_chart
 from fixload.report.timeseries import Row, decode
@@ -96,8 +96,8 @@ def junit_xml(summary: dict[str, Any]) -> str:
     if run_failed:
         failure = ET.SubElement(case, "failure", message=f"{status}: {fx.get('reason', '')}", type=status)
         failure.text = f"status {status} (exit code {fx.get('exitCode')}): {fx.get('reason', '')}"
-    if warning := generator_warning(fx.get("generator")):
-        ET.SubElement(case, "system-out").text = warning  # CI shows it beside the run's case
+    if warnings := run_warnings(fx):
+        ET.SubElement(case, "system-out").text = "\n".join(warnings)  # CI shows them beside the run's case
 
     for t in thresholds:
         name = f"{t['metric']}: {t['expression']}"

@@ -107,6 +107,13 @@
         warning.style.cssText = "margin-top:4px;font-weight:500;color:#92400e";
         node.append(warning);
       }
+      for (const line of run.vusWarnings || []) {  // k6's Insufficient VUs: iterations dropped, per scenario
+        const warning = document.createElement("div");
+        warning.className = "fixload-vus-warning";
+        warning.textContent = line;
+        warning.style.cssText = "margin-top:4px;font-weight:500;color:#92400e";
+        node.append(warning);
+      }
     }
   }
 
