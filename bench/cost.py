@@ -17,9 +17,11 @@ the median of the rounds:
     that lie inside the steady window (6 s of the default 3-11 s), against (p) the paced loop's miss,
     (scheduled - served) / scheduled over the window, in the same rounds at the same rate.
     Bar: s <= p + 0.5 percentage points.
-Evenness, after the rounds (bench/evenness.py, one observation each, root only): how evenly each arm's
-requests arrive at the server: the band around an even schedule holding 98 % of them, and the gap p99. It
-says which start grid keeps the schedule Locust's paced loop keeps, so (f) can be read at equal evenness.
+(f=) the same at equal evenness: Locust's paced loop sends in clusters, the engine on an even schedule,
+    and each cluster is one wake-up (bench/wakeups.py). Before the rounds one observation of the paced loop
+    (bench/evenness.py, root only) gives the band around an even schedule that holds 98 % of its requests;
+    the engine runs, in the same rounds, at the start grid of that width (its band is about its grid), so
+    both keep the same schedule. After the rounds every arm's evenness is observed once more, for the record.
 Saturated b/a, for information only (this machine moves saturated rates by a third between rounds): the
 engine asked `--saturated-rate`/s against the bare Locust loop (no wait), both per round.
 
@@ -69,6 +71,12 @@ def missed_pct(rate: float, seconds: float, served: int) -> float:
     return round(100.0 * (scheduled - served) / scheduled, 3) if scheduled else float("nan")
 
 
+def equal_grid(band_ms: float) -> str:
+    """The start grid whose schedule is as even as a band of `band_ms` (an engine's band is about its grid;
+    bench/evenness.py), within `settings.startGrid`'s 1-100 ms."""
+    return f"{min(100, max(1, round(band_ms)))}ms" if not math.isnan(band_ms) else "20ms"
+
+
 def round_ratios(engine: Sequence[float], paced: Sequence[float]) -> list[float]:
     """Each round's engine/paced ratio (rounds in order; a round with nothing for paced gives NaN)."""
     return [round(e / p, 3) if p else float("nan") for e, p in zip(engine, paced, strict=True)]
@@ -97,6 +105,20 @@ def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
             at_most(r["f"]["median"], F_BAR),
         ),
         *(
+            [
+                _verdict(
+                    "f=",
+                    f"CPU per request engine/paced at equal evenness (startGrid {r['f_even']['grid']}, the paced "
+                    f"loop's band {r['f_even']['paced_band_ms']} ms)",
+                    r["f_even"]["median"],
+                    f"<= {F_BAR}",
+                    at_most(r["f_even"]["median"], F_BAR),
+                )
+            ]
+            if "median" in r.get("f_even", {})
+            else []
+        ),
+        *(
             _verdict(
                 f"f@{grid}",
                 f"CPU per request engine/paced, startGrid {grid}",
@@ -105,6 +127,7 @@ def verdicts(r: dict[str, Any]) -> list[dict[str, Any]]:
                 at_most(g["median"], F_BAR),
             )
             for grid, g in r.get("f_grids", {}).items()
+            if grid in r.get("grids", [grid])  # the grids asked for; the equal-evenness arm is (f=)
         ),
         _verdict(
             "c", "calls per request engine/paced", r["c"]["ratio"], f"<= {C_BAR}", at_most(r["c"]["ratio"], C_BAR)
@@ -152,11 +175,17 @@ def bench(
         "tmp": str(tmp),
     }
     runs: dict[str, list[dict[str, Any]]] = {"engine": [], "paced": [], "bare": [], "saturated": []}
-    runs |= {f"engine@{grid}": [] for grid in grids}
     with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
         env = child_env(sim.env)
         env.pop("FIXLOAD_BENCH_PACE", None)
         bare_cmd = paced_command(tmp, sim.base_url, users, seconds)
+        paced_env_ = paced_env(env, rate, users)
+        if even:  # the grid whose schedule is as even as the paced loop's, run as one more arm
+            seen = evenness.observe(sim, bare_cmd, paced_env_, GENERATOR_CPU, warmup, 4, tmp / "paced-even.log")
+            grid = equal_grid(seen["band_ms"])
+            result["f_even"] = {"grid": grid, "paced_band_ms": seen["band_ms"]}
+            grids = [*grids, grid] if grid not in grids else list(grids)
+        runs |= {f"engine@{grid}": [] for grid in grids}
 
         def engine_at(at: int, name: str, grid: str | None = None) -> dict[str, Any]:
             summary = tmp / f"{name}-summary.json"
@@ -178,9 +207,7 @@ def bench(
             runs["engine"].append(engine_at(rate, f"engine{i}"))
             for grid in grids:
                 runs[f"engine@{grid}"].append(engine_at(rate, f"engine{i}-{grid}", grid))
-            paced = measure(
-                sim, bare_cmd, paced_env(env, rate, users), GENERATOR_CPU, warmup, window, tmp / f"paced{i}.log"
-            )
+            paced = measure(sim, bare_cmd, paced_env_, GENERATOR_CPU, warmup, window, tmp / f"paced{i}.log")
             runs["paced"].append({**paced, "missed_pct": missed_pct(rate, paced["seconds"], paced["requests"])})
             if saturated_rate:
                 runs["bare"].append(measure(sim, bare_cmd, env, GENERATOR_CPU, warmup, window, tmp / f"bare{i}.log"))
@@ -233,6 +260,7 @@ def bench(
         result["c"] = {"rate": None, "rounds": 0, "engine": None, "paced": None, "ratio": None, "engine_extra": []}
     if even:  # after the rounds: its reader adds its own work to the machine, so no round measures beside it
         result["evenness"] = evenness.bench(rate, users, warmup, 4, grids)
+        result["f_even"] |= result["f_grids"][result["f_even"]["grid"]]
     result["verdicts"] = verdicts(result)
     return result
 
@@ -255,6 +283,14 @@ def report(r: dict[str, Any]) -> str:
             f"      startGrid {grid}: engine µs {g['engine_us']}, engine/paced per round {g['ratios']}: median "
             f"{g['median']}"
             for grid, g in r.get("f_grids", {}).items()
+        ),
+        *(
+            [
+                f"      at equal evenness: the paced loop's band {e['paced_band_ms']} ms, the engine at startGrid "
+                f"{e['grid']}: engine/paced per round {e['ratios']}: median {e['median']}"
+            ]
+            if "median" in (e := r.get("f_even", {}))
+            else []
         ),
         f"      wake-ups per request (medians): {r.get('wakeups_per_request', {})}; start lag p95 ms (whole run, "
         f"medians): {r.get('lag_p95_ms', {})}",

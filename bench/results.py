@@ -191,6 +191,15 @@ def cost_markdown(path: Path, command: str) -> list[str]:
             f"| ≤ 1.05 | {_ok(bool(met.get(f'f@{grid}')))} |"
             for grid, g in r.get("f_grids", {}).items()
         ),
+        *(
+            [
+                f"| (f=) at equal evenness: the engine at `startGrid` {e['grid']}, as even as the paced loop "
+                f"(its band {e['paced_band_ms']} ms, bench/evenness.py) | {e['ratios']} | {e['median']} | ≤ 1.05 "
+                f"| {_ok(bool(met.get('f=')))} |"
+            ]
+            if "median" in (e := r.get("f_even", {}))
+            else []
+        ),
         f"| (c) Python calls per request at {c['rate']}/s, engine {c['engine']} / paced {c['paced']} | | "
         f"{c['ratio']} | ≤ 1.03 | {'not run' if met['c'] is None else _ok(met['c'])} |",
         f"| (s) engine dropped % at {r['rate']}/s | {s['dropped_pct']} | {s['median']} | ≤ (p) + 0.5 pp "
@@ -238,6 +247,8 @@ def cost_run_line(r: Mapping[str, Any]) -> str:
     grids = "".join(
         f", (f) at startGrid {grid} {g['median']} {g['ratios']}" for grid, g in r.get("f_grids", {}).items()
     )
+    if "median" in (e := r.get("f_even", {})):
+        grids += f", (f=) at equal evenness ({e['grid']}) {e['median']}"
     return (
         f"- {machine()['date']}, {r['rounds']} rounds at {r['rate']}/s: (f) {r['f']['median']} {r['f']['ratios']}"
         f"{grids}; (c) {r['c']['ratio']}; (s) {r['s']['median']} against (p) {r['p']['median']}{_bands(r)}"

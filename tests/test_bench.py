@@ -127,13 +127,23 @@ def test_the_engine_at_another_start_grid_is_judged_beside_the_default(tmp_path:
     assert section.splitlines()[-1].endswith(
         "(f) 1.15 [1.15, 1.12, 1.2], (f) at startGrid 20ms 1.02 [1.01, 1.02, 1.03]; (c) 1.01; (s) 0.0 against (p) 0.0"
     )
+    # (f=): the engine at the grid as even as the paced loop, judged by the same bar
+    r["f_even"] = {"grid": "26ms", "paced_band_ms": 26.07, **r["f_grids"]["20ms"], "ratios": [1.0, 1.04, 1.1]}
+    r["f_even"]["median"] = 1.04
+    r["verdicts"] = cost.verdicts(r)
+    assert {v["figure"]: v["met"] for v in r["verdicts"]}["f="] is True
+    assert "at equal evenness: the paced loop's band 26.07 ms, the engine at startGrid 26ms" in cost.report(r)
     band = {"requests": 4800, "rate": 1200.0, "gap_p99_ms": 5.5, "capture_drops": 0}
     r["evenness"] = {"rate": 1200, "engine": {**band, "band_ms": 6.9}, "paced": {**band, "band_ms": 27.5}}
     assert "evenness, one observation each: paced 98 % within 27.5 ms of an even schedule" in cost.report(r)
     (tmp_path / "cost.json").write_bytes(orjson.dumps(r))
     section = "\n".join(results.cost_markdown(tmp_path / "cost.json", "python bench/cost.py"))
     assert "the gap p99: engine 6.9 ms / 5.5 ms, paced 27.5 ms / 5.5 ms." in section
-    assert section.splitlines()[-1].endswith("; bands ms {'engine': 6.9, 'paced': 27.5}")
+    assert "| (f=) at equal evenness: the engine at `startGrid` 26ms, as even as the paced loop" in section
+    assert section.splitlines()[-1].endswith(
+        ", (f=) at equal evenness (26ms) 1.04; (c) 1.01; (s) 0.0 against (p) 0.0; "
+        "bands ms {'engine': 6.9, 'paced': 27.5}"
+    )
 
 
 def test_results_keep_what_did_not_run_this_time_and_every_cost_run(tmp_path: Path) -> None:
@@ -168,6 +178,10 @@ def test_evenness_tells_an_even_schedule_from_clusters() -> None:
     clusters = evenness.evenness([c / 24 + k * 1e-4 for c in range(96) for k in range(50)])
     assert 30.0 <= clusters["band_ms"] <= 42.0 and clusters["gap_p99_ms"] > 30.0
     assert math.isnan(evenness.evenness([1.0, 1.0])["band_ms"])
+
+
+def test_the_grid_as_even_as_a_band() -> None:
+    assert [cost.equal_grid(b) for b in (26.07, 0.2, 250.0, float("nan"))] == ["26ms", "1ms", "100ms", "20ms"]
 
 
 def test_the_reader_sees_each_request_to_its_port_once_on_the_wire() -> None:
@@ -333,10 +347,14 @@ def test_cost_bench_tiny(tmp_path: Path) -> None:
     )
     assert len(r["f"]["ratios"]) == 1 and r["f"]["median"] > 0 and r["f_grids"]["20ms"]["median"] > 0
     assert r["s"]["median"] <= 1.0 and abs(r["p"]["median"]) <= 10.0
-    assert r["saturated"]["b_rps"][0] > 0 and {v["figure"] for v in r["verdicts"]} == {"f", "f@20ms", "c", "s", "b/a"}
+    assert r["saturated"]["b_rps"][0] > 0
+    assert {v["figure"] for v in r["verdicts"]} == {"f", "f@20ms", "f=", "c", "s", "b/a"}
     seen = r["evenness"]
     assert {"engine", "engine@20ms", "paced"} <= set(seen) and seen["paced"]["capture_drops"] == 0
     assert seen["engine"]["band_ms"] < seen["engine@20ms"]["band_ms"] and seen["paced"]["requests"] > 900
+    even = r["f_even"]  # the arm as even as the paced loop ran in the rounds, and its evenness was observed
+    assert even["grid"] == cost.equal_grid(even["paced_band_ms"]) and even["median"] > 0
+    assert f"engine@{even['grid']}" in seen
 
 
 @pytest.mark.slow
