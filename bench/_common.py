@@ -253,6 +253,16 @@ def processes_args(n: int) -> list[str]:
     return ["--processes", str(n), "--master-bind-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port]
 
 
+def await_traffic(sim: Any, proc: subprocess.Popen[bytes], log: Path) -> None:
+    """Return once the simulator has counted GET /ping since its last reset; raise if the generator ends or
+    sends nothing for 60 s."""
+    deadline = time.monotonic() + 60
+    while route_count(sim.stats()) == 0:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"generator produced no traffic (exit {proc.poll()}); see {log}")
+        time.sleep(0.2)
+
+
 def measure(
     sim: Any, command: list[str], env: dict[str, str], cpu: int | None, warmup: float, window: float, log: Path
 ) -> dict[str, Any]:
@@ -262,11 +272,7 @@ def measure(
 
     sim.reset_stats()
     with generator_process(command, env, log, cpu) as proc:
-        deadline = time.monotonic() + 60
-        while route_count(sim.stats()) == 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"generator produced no traffic (exit {proc.poll()}); see {log}")
-            time.sleep(0.2)
+        await_traffic(sim, proc, log)
         time.sleep(warmup)
         server, generator = psutil.Process(sim.pid), psutil.Process(proc.pid)
         c1, t1, cpu1 = route_count(sim.stats()), time.monotonic(), sum(server.cpu_times()[:2])

@@ -41,6 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import (
     GENERATOR_CPU,
     SIMULATOR_CPU,
+    await_traffic,
     child_env,
     engine_command,
     finish,
@@ -48,7 +49,6 @@ from _common import (
     paced_command,
     paced_env,
     pin,
-    route_count,
 )
 
 from fixload.simulator.process import SimulatorProcess
@@ -180,11 +180,7 @@ def observe(sim: Any, command: list[str], env: dict[str, str], cpu: int, warmup:
             raise RuntimeError("the arrival reader did not start (AF_PACKET needs root)")
         sim.reset_stats()  # the traffic to wait for is this generator's
         with generator_process(command, env, log, cpu) as proc:
-            deadline = time.monotonic() + 60
-            while route_count(sim.stats()) == 0:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"generator produced no traffic (exit {proc.poll()}); see {log}")
-                time.sleep(0.2)
+            await_traffic(sim, proc, log)
             time.sleep(warmup)
             reader.stdin.write("go\n")
             reader.stdin.flush()
