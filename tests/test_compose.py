@@ -338,7 +338,9 @@ def test_distributed_run_completes_with_every_worker(distributed):
     assert summary["workers"]["count"] == 3 and summary["workers"]["lost"] == 0
     events = summary.get("workerEvents", [])
     assert [e["event"] for e in events] == ["joined"], events
-    assert 3.0 <= events[0]["at"] <= 12.0
+    # mid-run: started once plan time passed 3 s, joined before the test ended (a worker's start, imports
+    # and all, took 9.8 s on a loaded CI shard: the old bound of 12 s failed a run whose worker did join)
+    assert 3.0 <= events[0]["at"] < float(summary["durationSeconds"]), (events, summary["durationSeconds"])
     assert set(summary["scenarios"]) == SCENARIOS
     assert distributed["exits"] == {"worker-early": 0, "worker-2": 0, "worker-late": 0}
 
