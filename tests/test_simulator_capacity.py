@@ -107,7 +107,9 @@ def test_queue_is_first_come_first_served(sim: SimulatorProcess) -> None:
     answered = sorted(records, key=lambda r: r["at"] + r["durationMs"] / 1000.0)
     assert [r["query"] for r in answered] == [f"i={i}" for i in range(8)]  # answered in that order
     ends = [r["at"] + r["durationMs"] / 1000.0 for r in answered]
-    assert all(b - a >= 0.055 for a, b in itertools.pairwise(ends)), ends  # one at a time, 60 ms each
+    # one at a time, 60 ms each (two at a time would end pairs ~0 ms apart); an end is stamped when the server's
+    # thread wakes, up to a few ms late on a loaded machine (54.8 ms between two ends in a CI shard)
+    assert all(b - a >= 0.045 for a, b in itertools.pairwise(ends)), ends
 
 
 def test_stats_show_the_queue_and_time_in_it(sim: SimulatorProcess) -> None:

@@ -15,6 +15,9 @@ import pytest
 from fixload.simulator.faults import FLOW_REQUESTS, STAGING_P95_MS, FaultError, parse_rule, preset
 from fixload.simulator.process import SimulatorProcess
 
+WAKE_SLACK_MS = 10.0
+"""How late a loaded machine wakes the simulator's sleeping request (an injected latency ends no earlier)."""
+
 
 @pytest.fixture(scope="module")
 def sim() -> Any:
@@ -71,8 +74,11 @@ def test_latency_p95_within_ten_percent(sim: SimulatorProcess, latency: dict[str
     sim.add_fault({"route": "/api/zones", "method": "GET", "latency": latency})
     burst(sim, "/api/zones", 1500, workers=50)
     p95 = sim.stats()["routes"]["GET /api/zones"]["latencyMs"]["p95"]
-    # injected latency adds to the server's own time (well under a millisecond unless the machine is saturated)
-    assert abs(p95 - expected_p95_ms) <= 0.1 * expected_p95_ms + own_p95, (p95, own_p95)
+    # injected latency adds to the server's own time (well under a millisecond unless the machine is saturated);
+    # above it, the server's sleep may also wake late on a machine shared by two CI shards (68.1 ms for a fixed
+    # 60 in one): never early, so the lower side stays exact
+    assert p95 >= 0.9 * expected_p95_ms, (p95, own_p95)
+    assert p95 <= 1.1 * expected_p95_ms + own_p95 + WAKE_SLACK_MS, (p95, own_p95)
 
 
 def test_hang_does_not_block_other_routes(sim: SimulatorProcess) -> None:
