@@ -116,18 +116,23 @@ def test_a_generator_paused_mid_run_says_so_in_its_summary_and_console(
     assert "WARN the generator fell behind its schedule: iteration start lag p95" in stderr
 
 
+def _payments_only(path: Path, **changes: Any) -> Path:
+    """The short baseline with payments_flow alone (its fields changed by `changes`) and its thresholds, at
+    `path`: the web UI drills' profile."""
+    data = orjson.loads(SHORT.read_bytes())
+    data["scenarios"] = {"payments_flow": {**data["scenarios"]["payments_flow"], **changes}}
+    others = ("ads_flow", "analytics_flow", "booking_flow", "chat_flow")
+    data["thresholds"] = {k: v for k, v in data["thresholds"].items() if not any(o in k for o in others)}
+    path.write_bytes(orjson.dumps(data))
+    return path
+
+
 def test_the_web_ui_verdict_banner_says_the_generator_fell_behind(simulator: SimulatorProcess, tmp_path: Path) -> None:
     """The engineer at the web UI reads it where the verdict is: START with the form as it is, the `locust`
     process SIGSTOPped for 1.5 s once load arrives, then the banner's verdict carries the warning. Screenshot:
     reports/screenshots/webui-generator-warning.png."""
     browser = require_browser()
-    data = orjson.loads(SHORT.read_bytes())
-    payments = data["scenarios"]["payments_flow"]
-    data["scenarios"] = {"payments_flow": {**payments, "startTime": "0s", "duration": "6s", "rate": 20}}
-    others = ("ads_flow", "analytics_flow", "booking_flow", "chat_flow")
-    data["thresholds"] = {k: v for k, v in data["thresholds"].items() if not any(o in k for o in others)}
-    profile = tmp_path / "stall.json"
-    profile.write_bytes(orjson.dumps(data))
+    profile = _payments_only(tmp_path / "stall.json", startTime="0s", duration="6s", rate=20)
     simulator.reset_stats()
     with web_ui(simulator, tmp_path, profile) as (base, proc), DevToolsPage(browser, height=900) as page:
         page.goto(base + "/", FORM_OPEN)
@@ -149,14 +154,8 @@ def test_the_web_ui_verdict_banner_says_k6s_insufficient_vus(simulator: Simulato
     """A scenario asked 200 starts/s with one VU drops most of them: the banner's verdict says so in k6's words,
     as the console does (it was console and report only). Screenshot: reports/screenshots/webui-vus-warning.png."""
     browser = require_browser()
-    data = orjson.loads(SHORT.read_bytes())
-    payments = data["scenarios"]["payments_flow"]
     one_vu = {"startTime": "0s", "duration": "3s", "rate": 200, "preAllocatedVUs": 1, "maxVUs": 1}
-    data["scenarios"] = {"payments_flow": {**payments, **one_vu}}
-    others = ("ads_flow", "analytics_flow", "booking_flow", "chat_flow")
-    data["thresholds"] = {k: v for k, v in data["thresholds"].items() if not any(o in k for o in others)}
-    profile = tmp_path / "one-vu.json"
-    profile.write_bytes(orjson.dumps(data))
+    profile = _payments_only(tmp_path / "one-vu.json", **one_vu)
     with web_ui(simulator, tmp_path, profile) as (base, _proc), DevToolsPage(browser, height=900) as page:
         page.goto(base + "/", FORM_OPEN)
         page.wait("document.querySelector('input[name=userCount]').value.startsWith('set by the profile')", 10)

@@ -30,11 +30,17 @@ def insufficient_vus_warning(name: str, rollup: Mapping[str, Any]) -> str | None
     )
 
 
+def insufficient_vus_warnings(block: Mapping[str, Any]) -> dict[str, str]:
+    """Each scenario's Insufficient VUs warning, by scenario name in order, from a summary's `fixload` block:
+    what the console, the HTML report, the JUnit case and the web UI's banner say."""
+    scenarios = block.get("scenarios") or {}
+    return {name: w for name, s in sorted(scenarios.items()) if (w := insufficient_vus_warning(name, s))}
+
+
 def run_warnings(block: Mapping[str, Any]) -> list[str]:
     """What the console warns of above the STATUS line, from a summary's `fixload` block: each scenario's
     Insufficient VUs, then a generator that fell behind. The JUnit case's `system-out` says the same."""
-    scenarios = block.get("scenarios") or {}
-    warnings = [w for name, s in sorted(scenarios.items()) if (w := insufficient_vus_warning(name, s))]
+    warnings = list(insufficient_vus_warnings(block).values())
     if generator := generator_warning(block.get("generator")):
         warnings.append(generator)
     return warnings

@@ -36,7 +36,7 @@ import orjson
 from fixload.common.files import atomic_write
 from fixload.common.secrets import redact
 from fixload.report import pointers
-from fixload.report.console import format_value, insufficient_vus_warning, k6_duration, run_warnings
+from fixload.report.console import format_value, insufficient_vus_warnings, k6_duration, run_warnings
 from fixload.report.generator import generator_warning
 from fixload.report.svg import line_chart
 from fixload.report.timeseries import Row, decode
@@ -342,9 +342,8 @@ def html_report(summary: dict[str, Any]) -> str:
     if warning := generator_warning(fx.get("generator")):
         tag = '<span class="badge warn">generator</span>'
         parts.append(f'<div class="meta generator-warning">{tag} {e(warning)}</div>')
-    for name in sorted(scenarios):  # k6's Insufficient VUs, as the console prints it
-        if warning := insufficient_vus_warning(name, scenarios[name]):
-            parts.append(f'<div class="meta vus-warning"><span class="badge warn">{e(name)}</span> {e(warning)}</div>')
+    for name, warning in insufficient_vus_warnings(fx).items():  # k6's Insufficient VUs, as the console prints it
+        parts.append(f'<div class="meta vus-warning"><span class="badge warn">{e(name)}</span> {e(warning)}</div>')
 
     metrics = summary.get("metrics", {})
     reqs = metrics.get("http_reqs", {})

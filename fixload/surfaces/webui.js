@@ -100,20 +100,17 @@
       link.textContent = "summary JSON";
       link.style.cssText = `margin-left:12px;color:${fg}`;
       node.append(" · ", link);
-      if (run.warning) {  // the generator fell behind: its timings may be its own, not the target's
-        const warning = document.createElement("div");
-        warning.className = "fixload-generator-warning";
-        warning.textContent = run.warning;
-        warning.style.cssText = "margin-top:4px;font-weight:500;color:#92400e";
-        node.append(warning);
-      }
-      for (const line of run.vusWarnings || []) {  // k6's Insufficient VUs: iterations dropped, per scenario
-        const warning = document.createElement("div");
-        warning.className = "fixload-vus-warning";
-        warning.textContent = line;
-        warning.style.cssText = "margin-top:4px;font-weight:500;color:#92400e";
-        node.append(warning);
-      }
+      const warn = (className, text) => {
+        const line = document.createElement("div");
+        line.className = className;
+        line.textContent = text;
+        line.style.cssText = "margin-top:4px;font-weight:500;color:#92400e";
+        node.append(line);
+      };
+      // the generator fell behind: its timings may be its own, not the target's
+      if (run.warning) warn("fixload-generator-warning", run.warning);
+      // k6's Insufficient VUs: iterations dropped, per scenario
+      for (const line of run.vusWarnings || []) warn("fixload-vus-warning", line);
     }
   }
 

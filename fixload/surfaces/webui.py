@@ -29,7 +29,7 @@ from werkzeug.datastructures import ImmutableMultiDict
 
 from fixload.common.secrets import redact
 from fixload.profile.config import ConfigError
-from fixload.report.console import format_value, insufficient_vus_warning
+from fixload.report.console import format_value, insufficient_vus_warnings
 from fixload.report.generator import generator_warning
 from fixload.report.html import CSS as REPORT_CSS
 from fixload.report.html import scenario_charts, summary_scenario_charts
@@ -393,9 +393,7 @@ def run_phase(run: Runtime) -> dict[str, Any]:
             "reason": fx.get("reason") or "",
             "warning": generator_warning(fx.get("generator")) or "",
             # k6's Insufficient VUs per scenario, as the console, the HTML report and the JUnit case say it
-            "vusWarnings": [
-                w for name, s in sorted((fx.get("scenarios") or {}).items()) if (w := insufficient_vus_warning(name, s))
-            ],
+            "vusWarnings": list(insufficient_vus_warnings(fx).values()),
             "summary": SUMMARY_ROUTE,
         }
     if lifecycle.halted and lifecycle.test_started:
