@@ -304,8 +304,7 @@ def report(r: dict[str, Any]) -> str:
         lines += [
             f"  evenness, one observation each: {name} 98 % within {e['band_ms']} ms of an even schedule, gap p99 "
             f"{e['gap_p99_ms']} ms"
-            for name, e in r["evenness"].items()
-            if isinstance(e, dict)
+            for name, e in r["evenness"]["arms"].items()
         ]
     if "saturated" in r:
         sat = r["saturated"]

@@ -192,30 +192,31 @@ def observe(sim: Any, command: list[str], env: dict[str, str], cpu: int, warmup:
 
 
 def bench(rate: int, users: int, warmup: float, window: float, grids: Sequence[str]) -> dict[str, Any]:
-    """One observation each of the engine at its default grid and at each of `grids`, and of the paced loop."""
+    """One observation each of the engine at its default grid and at each of `grids`, and of the paced loop:
+    the run's settings and, under `arms`, each one's figures by name ("engine", "engine@20ms", "paced")."""
     tmp = Path(tempfile.mkdtemp(prefix="fixload-evenness-"))
     seconds = int(warmup + window + 15)
-    out: dict[str, Any] = {"rate": rate, "users": users, "warmup_s": warmup, "window_s": window}
+    arms: dict[str, dict[str, Any]] = {}
+    out: dict[str, Any] = {"rate": rate, "users": users, "warmup_s": warmup, "window_s": window, "arms": arms}
     with SimulatorProcess(cpu=SIMULATOR_CPU) as sim:
         env = child_env(sim.env)
         env.pop("FIXLOAD_BENCH_PACE", None)
         for grid in [None, *grids]:
             name = "engine" if grid is None else f"engine@{grid}"
             cmd = engine_command(tmp, sim.base_url, rate, seconds, ENGINE_VUS, name.replace("@", "-"), start_grid=grid)
-            out[name] = observe(sim, cmd, env, GENERATOR_CPU, warmup, window, tmp / f"{name}.log")
+            arms[name] = observe(sim, cmd, env, GENERATOR_CPU, warmup, window, tmp / f"{name}.log")
         paced = paced_command(tmp, sim.base_url, users, seconds)
-        out["paced"] = observe(sim, paced, paced_env(env, rate, users), GENERATOR_CPU, warmup, window, tmp / "p.log")
+        arms["paced"] = observe(sim, paced, paced_env(env, rate, users), GENERATOR_CPU, warmup, window, tmp / "p.log")
     return out
 
 
 def report(r: dict[str, Any]) -> str:
     lines = [f"GET /ping at {r['rate']}/s, arrivals on the wire over {r['window_s']:g} s after {r['warmup_s']:g} s:"]
-    for name, e in r.items():
-        if isinstance(e, dict):
-            lines.append(
-                f"  {name}: {e['requests']} requests at {e['rate']}/s, 98 % within a {e['band_ms']} ms band of an "
-                f"even schedule, gap p99 {e['gap_p99_ms']} ms (frames the capture dropped: {e['capture_drops']})"
-            )
+    for name, e in r["arms"].items():
+        lines.append(
+            f"  {name}: {e['requests']} requests at {e['rate']}/s, 98 % within a {e['band_ms']} ms band of an "
+            f"even schedule, gap p99 {e['gap_p99_ms']} ms (frames the capture dropped: {e['capture_drops']})"
+        )
     return "\n".join(lines)
 
 

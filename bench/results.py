@@ -227,11 +227,7 @@ def cost_markdown(path: Path, command: str) -> list[str]:
             "",
             "Evenness (`bench/evenness.py`, one observation of each after the rounds, arrivals read on the wire): "
             "the band around an even schedule holding 98 % of the requests, and the gap p99: "
-            + ", ".join(
-                f"{name} {e['band_ms']} ms / {e['gap_p99_ms']} ms"
-                for name, e in r["evenness"].items()
-                if isinstance(e, dict)
-            )
+            + ", ".join(f"{name} {e['band_ms']} ms / {e['gap_p99_ms']} ms" for name, e in r["evenness"]["arms"].items())
             + ".",
         ]
     lines += ["", f"Generator core stolen by the hypervisor, % per round: {r['stolen_pct']}."]
@@ -257,7 +253,7 @@ def cost_run_line(r: Mapping[str, Any]) -> str:
 
 def _bands(r: Mapping[str, Any]) -> str:
     """The run's evenness bands (98 % of requests within ... ms of an even schedule), when it measured them."""
-    even = {k: e["band_ms"] for k, e in r.get("evenness", {}).items() if isinstance(e, dict)}
+    even = {k: e["band_ms"] for k, e in r.get("evenness", {}).get("arms", {}).items()}
     return f"; bands ms {even}" if even else ""
 
 

@@ -134,7 +134,7 @@ def test_the_engine_at_another_start_grid_is_judged_beside_the_default(tmp_path:
     assert {v["figure"]: v["met"] for v in r["verdicts"]}["f="] is True
     assert "at equal evenness: the paced loop's band 26.07 ms, the engine at startGrid 26ms" in cost.report(r)
     band = {"requests": 4800, "rate": 1200.0, "gap_p99_ms": 5.5, "capture_drops": 0}
-    r["evenness"] = {"rate": 1200, "engine": {**band, "band_ms": 6.9}, "paced": {**band, "band_ms": 27.5}}
+    r["evenness"] = {"rate": 1200, "arms": {"engine": {**band, "band_ms": 6.9}, "paced": {**band, "band_ms": 27.5}}}
     assert "evenness, one observation each: paced 98 % within 27.5 ms of an even schedule" in cost.report(r)
     (tmp_path / "cost.json").write_bytes(orjson.dumps(r))
     section = "\n".join(results.cost_markdown(tmp_path / "cost.json", "python bench/cost.py"))
@@ -349,7 +349,7 @@ def test_cost_bench_tiny(tmp_path: Path) -> None:
     assert r["s"]["median"] <= 1.0 and abs(r["p"]["median"]) <= 10.0
     assert r["saturated"]["b_rps"][0] > 0
     assert {v["figure"] for v in r["verdicts"]} == {"f", "f@20ms", "f=", "c", "s", "b/a"}
-    seen = r["evenness"]
+    seen = r["evenness"]["arms"]
     assert {"engine", "engine@20ms", "paced"} <= set(seen) and seen["paced"]["capture_drops"] == 0
     assert seen["engine"]["band_ms"] < seen["engine@20ms"]["band_ms"] and seen["paced"]["requests"] > 900
     even = r["f_even"]  # the arm as even as the paced loop ran in the rounds, and its evenness was observed
