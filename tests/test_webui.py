@@ -365,6 +365,8 @@ def test_start_again_after_a_test_then_stop(ui, page):
     page.goto(ui["base"] + "/", "/STATUS\\s*STOPPED/i.test(document.querySelector('header').innerText)")
     page.wait(f"{BANNER}.includes('INTERRUPTED')")
     page.screenshot(SCREENSHOTS / "webui-stopped-banner.png")
+    logs = _logs(ui)  # who ended the test, and when: in the log
+    assert re.search(r"fixload: STOP from the web UI \(127\.0\.0\.1\) at \d+\.\d s of the plan", logs), logs[-2000:]
 
 
 @pytest.mark.slow

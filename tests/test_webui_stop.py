@@ -80,13 +80,22 @@ def _start(page: DevToolsPage, ui) -> dict:
         assert _press(page, "NEW")
     page.wait("!!document.querySelector('button[type=submit]')", 10)
     page.click("button[type=submit]")
+    clicked, seen = time.monotonic(), []  # (seconds after the click, state) at each change the polls saw
+
+    def running() -> dict | bool:
+        status = _status(ui)
+        if not seen or seen[-1][1] != status["state"]:
+            seen.append((round(time.monotonic() - clicked, 2), status["state"]))
+        return status["state"] == "running" and status
+
     try:
-        return wait_for(lambda: (s := _status(ui))["state"] == "running" and s, 30, "the test running")
+        return wait_for(running, 30, "the test running")
     except TimeoutError as exc:
-        logs = "\n".join((get_json(ui["base"] + "/logs") or {}).get("master", [])[-8:])
+        logs = "\n".join((get_json(ui["base"] + "/logs") or {}).get("master", [])[-30:])
         raise AssertionError(
-            f"START did not start: banner {page.evaluate(BANNER)!r}, alerts {page.evaluate(ALERTS)!r}, "
-            f"buttons {page.evaluate(BUTTONS)}, header {page.evaluate(HEADER)!r}\nlogs:\n{logs}"
+            f"START did not start: status.json states {seen}, banner {page.evaluate(BANNER)!r}, "
+            f"alerts {page.evaluate(ALERTS)!r}, buttons {page.evaluate(BUTTONS)}, "
+            f"header {page.evaluate(HEADER)!r}\nlogs:\n{logs}"
         ) from exc
 
 

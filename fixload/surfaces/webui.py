@@ -351,6 +351,16 @@ def start_form_hook(runtime: Runtime, web_ui: Any, target: str) -> Response | No
     return None
 
 
+def stop_hook(runtime: Runtime) -> None:
+    """`before_request` for POST /stop (past the guard: the page's own STOP, or a script's with the token): say
+    in the log who ended the test and when, so the log of a test that ended early names what ended it."""
+    if request.method != "POST" or request.path.rstrip("/") != "/stop":
+        return
+    state = runtime.test
+    at = f" at {state.plan_time():.1f} s of the plan" if state is not None and state.clock is not None else ""
+    logger.info("fixload: STOP from the web UI (%s)%s", request.remote_addr, at)
+
+
 def _logged_in() -> bool:
     from flask_login import current_user
 
@@ -530,6 +540,7 @@ def install(live: Live, web_ui: Any) -> None:
 
     @app.before_request
     def fixload_start_form() -> Response | None:
+        stop_hook(run)
         return start_form_hook(run, web_ui, target)
 
     @app.route(STATUS_ROUTE)
