@@ -103,12 +103,13 @@ def test_dense_starts_wake_together_on_the_grid_sparse_ones_on_their_own_due(
             on_time = sum(actual >= end - 1e-9 for (_, actual), end in zip(starts, cell_end, strict=True))
             assert on_time >= 0.95 * len(starts)  # each woke with its cell, at the cell's end, not before
             # woken at their cell's end: a start early in its cell waits most of the cell; past the cell's end
-            # only the machine's own scheduling delay (its median; one stall of the host delays a whole cell,
-            # so no extreme of it is asserted here: that no wake is set past its cell is checked exactly in
-            # test_each_runner_wakes_on_its_own_phase_of_the_grid)
+            # only the machine's own scheduling delay and the cell's own starts begun one after another (its
+            # median: under half a cell, so not woken a cell late; it was 2.2 ms in one loaded CI shard, for a
+            # 5-ms cell; one stall of the host delays a whole cell, so no extreme of it is asserted here: that
+            # no wake is set past its cell is checked exactly in test_each_runner_wakes_on_its_own_phase_of_the_grid)
             assert late[len(late) // 2] >= grid_s / 4
             past_cell = sorted(actual - end for (_, actual), end in zip(starts, cell_end, strict=True))
-            assert past_cell[len(past_cell) // 2] < 0.002, past_cell[len(past_cell) // 2]
+            assert past_cell[len(past_cell) // 2] < grid_s / 2, past_cell[len(past_cell) // 2]
         else:
             assert late[len(late) // 2] < 0.002  # on their own due, within the hub's timer resolution
 
