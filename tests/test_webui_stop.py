@@ -34,6 +34,9 @@ BACK_TO_NEW = 6.0
 BUTTONS = "[...document.querySelectorAll('button')].map(b => b.innerText.trim().toUpperCase())"
 HEADER = "document.querySelector('header').innerText"
 BANNER = "(document.getElementById('fixload-banner') || {}).innerText || ''"
+REQUESTS = """performance.getEntriesByType('resource').map(e =>
+    `${e.name.replace(location.origin, '')} ${Math.round(e.startTime)}-${Math.round(e.responseEnd)}`).join(', ')"""
+"""The page's requests that completed (a request still pending is not listed: START's /swarm, say)."""
 ALERTS = "[...document.querySelectorAll('.MuiAlert-message')].map(a => a.innerText).join(' | ')"
 
 
@@ -79,6 +82,7 @@ def _start(page: DevToolsPage, ui) -> dict:
     if page.evaluate(f"{BUTTONS}.includes('NEW')"):
         assert _press(page, "NEW")
     page.wait("!!document.querySelector('button[type=submit]')", 10)
+    page.evaluate("performance.clearResourceTimings()")  # a failure lists the page's requests since the click
     page.click("button[type=submit]")
     clicked, seen = time.monotonic(), []  # (seconds after the click, state) at each change the polls saw
 
@@ -95,7 +99,8 @@ def _start(page: DevToolsPage, ui) -> dict:
         raise AssertionError(
             f"START did not start: status.json states {seen}, banner {page.evaluate(BANNER)!r}, "
             f"alerts {page.evaluate(ALERTS)!r}, buttons {page.evaluate(BUTTONS)}, "
-            f"header {page.evaluate(HEADER)!r}\nlogs:\n{logs}"
+            f"header {page.evaluate(HEADER)!r}\npage's requests since the click (ms: start, end): "
+            f"{page.evaluate(REQUESTS)}\nlogs:\n{logs}"
         ) from exc
 
 
