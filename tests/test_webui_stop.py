@@ -23,6 +23,7 @@ from tests.surfacekit import (
     SCREENSHOTS,
     DevToolsPage,
     get_json,
+    http_post_form,
     require_browser,
     scaled_profile,
     web_ui,
@@ -141,6 +142,23 @@ def _drill(page: DevToolsPage, ui, times: int) -> dict[str, list[float]]:
     for moment, backs in seen.items():
         print(f"STOP {moment}: NEW after {', '.join(f'{b:.2f}' for b in backs)} s (max {max(backs):.2f})")
     return seen
+
+
+def test_the_first_stats_after_start_are_not_the_last_tests_end(ui):
+    """Locust memoizes `/stats/requests` (2 s, doubled for good after a slow answer): a `stopped` read just before
+    START used to be the answer just after it too, until the setup's fixtures were done, and Locust's page, told
+    `stopped`, goes back to NEW while the test runs. A script's START and STOP, as the page's, with the token."""
+    base = ui["base"]
+    token = {"fixload_token": get_json(base + "/fixload/token.json")["token"]}  # a script's START needs the token
+    for _ in range(2):  # the first START may follow no test (`ready`); the second follows one just stopped
+        wait_for(lambda: get_json(base + "/stats/requests")["state"] in ("ready", "stopped"), 30, "no test running")
+        before = get_json(base + "/stats/requests")["state"]  # what Locust now keeps for 2 s or more
+        assert http_post_form(base + "/swarm", token)[0] == 200
+        after = get_json(base + "/stats/requests")
+        assert after["state"] in ("spawning", "running"), (before, after["state"], after.get("locust_state"))
+        wait_for(lambda: _status(ui)["state"] == "running", 30, "the test running")
+        assert http_post_form(base + "/stop", token)[0] == 200
+    assert before == "stopped"
 
 
 @pytest.mark.slow  # failed once in a clean-clone CI run (the page stayed on READY after START), passed in 5

@@ -164,7 +164,9 @@ def _starting(run: Runtime) -> bool:
 
 def fresh_stats(web_ui: Any) -> None:
     """Forget Locust's memoized `/stats/requests` answer (kept 2 s, doubled for good when one took longer), so the
-    page's first poll after START or the end reads the runner as it is, not as it was before."""
+    page's first poll after START or the end reads the runner as it is, not as it was before. Done when START is
+    answered, at test_start (the setup's fixtures may take longer than the memo) and at test_stop: a `stopped`
+    read before START and served after it sends Locust's page back to NEW while the test runs."""
     for endpoint, view in web_ui.app.view_functions.items():
         if endpoint.rsplit(".", 1)[-1] == "request_stats" and hasattr(view, "clear_cache"):
             view.clear_cache()
@@ -571,6 +573,9 @@ def install(live: Live, web_ui: Any) -> None:
     @app.after_request
     def fixload_page(response: Response) -> Response:
         if response.status_code != 200:
+            return response
+        if request.method == "POST" and request.path.rstrip("/") == "/swarm":
+            fresh_stats(web_ui)  # START: the last test's memoized "stopped" must not be the next answer
             return response
         if request.path == "/" and response.mimetype == "text/html":
             return _inject_script(response, token)
