@@ -542,8 +542,11 @@ def install(live: Live, web_ui: Any) -> None:
 
     @app.before_request
     def fixload_start_form() -> Response | None:
-        stop_hook(run)
         return start_form_hook(run, web_ui, target)
+
+    @app.before_request
+    def fixload_stop() -> None:
+        stop_hook(run)
 
     @app.route(STATUS_ROUTE)
     @web_ui.auth_required_if_enabled
