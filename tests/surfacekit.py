@@ -230,6 +230,9 @@ class DevToolsPage:
         )
         self.ws = Client.connect(targets[0]["webSocketDebuggerUrl"])
         self._id = 0
+        self.events: list[dict[str, Any]] = []
+        """The protocol's events received so far (a domain enabled with `call`), oldest first, until `event`
+        takes them."""
         self.call("Emulation.setDeviceMetricsOverride", width=width, height=height, deviceScaleFactor=1, mobile=False)
 
     def call(self, method: str, **params: Any) -> dict[str, Any]:
@@ -238,15 +241,35 @@ class DevToolsPage:
         self.ws.send(orjson.dumps({"id": wanted, "method": method, "params": params}).decode())
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            message = self.ws.receive(timeout=max(0.1, deadline - time.monotonic()))
-            if message is None:
-                continue
-            data = orjson.loads(message)
-            if data.get("id") == wanted:
+            data = self._receive(deadline)
+            if data is not None and data.get("id") == wanted:
                 if "error" in data:
                     raise RuntimeError(f"{method}: {data['error']}")
                 return data.get("result", {})
         raise TimeoutError(f"no answer to {method}")
+
+    def _receive(self, deadline: float) -> dict[str, Any] | None:
+        """The next message from the page (an event is kept in `events`), or None at `deadline`."""
+        message = self.ws.receive(timeout=max(0.05, deadline - time.monotonic()))
+        if message is None:
+            return None
+        data = orjson.loads(message)
+        if "method" in data and "id" not in data:
+            self.events.append(data)
+        return data
+
+    def event(self, method: str, match: str = "", timeout: float = 20.0) -> dict[str, Any]:
+        """The oldest event named `method` not taken yet whose params mention `match` (its `params`), waiting for
+        it up to `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            for kept in self.events:
+                if kept["method"] == method and match in orjson.dumps(kept.get("params", {})).decode():
+                    self.events.remove(kept)
+                    return kept["params"]
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"no {method} event matching {match!r} in {timeout} s")
+            self._receive(deadline)
 
     def evaluate(self, expression: str) -> Any:
         result = self.call("Runtime.evaluate", expression=expression, returnByValue=True, awaitPromise=True)

@@ -14,8 +14,10 @@ moment 10 times (30 STOPs); the fast twin once each.
 
 from __future__ import annotations
 
+import base64
 import time
 
+import orjson
 import pytest
 
 from tests.support import wait_for
@@ -193,3 +195,63 @@ def test_the_page_reads_vus_busy_and_keeps_polling(ui, page):
     assert _press(page, "STOP")
     wait_for(lambda: page.evaluate(f"{BUTTONS}.includes('NEW')"), BACK_TO_NEW, "NEW after STOP")
     assert get_json(ui["base"] + "/stats/requests")["state"] == "stopped"
+
+
+def _stats_state(page: DevToolsPage, paused: dict) -> str:
+    """The swarm state in a `/stats/requests` answer held by the page's Fetch domain."""
+    body = page.call("Fetch.getResponseBody", requestId=paused["requestId"])
+    text = base64.b64decode(body["body"]) if body.get("base64Encoded") else body["body"]
+    return str(orjson.loads(text)["state"])
+
+
+@pytest.mark.parametrize("late", ["after START's answer", "just before START's answer"])
+def test_a_stats_read_from_before_start_does_not_undo_it(ui, late):
+    """Locust's page sets its state from every `/stats/requests` answer, and polls only while that state is
+    `spawning` or `running`: a read sent before START (`ready` or `stopped`) whose answer reaches the page after
+    START's success sent the page back to the form, or to NEW, for good, while the test ran (the slow drill's
+    "START did not start", twice in full slow runs). Chromium's Fetch domain holds the page's first read and
+    START's answer and lets them go in the bad order; the page must stay on the test and keep polling."""
+    base = ui["base"]
+    wait_for(lambda: _status(ui)["state"] not in ("waiting", "running", "finalizing"), 60, "no test running")
+    with DevToolsPage(require_browser(), height=1100) as page:
+        page.call("Network.enable")
+        page.call(
+            "Fetch.enable",
+            patterns=[
+                {"urlPattern": f"{base}/{path}", "requestStage": "Response"} for path in ("stats/requests", "swarm")
+            ],
+        )
+        page.call("Page.navigate", url=base + "/")
+        first = page.event("Fetch.requestPaused", "/stats/requests")
+        before = _stats_state(page, first)
+        assert before in ("ready", "stopped")
+        wait_for(
+            lambda: page.evaluate(f"{BUTTONS}.includes('NEW') || !!document.querySelector('button[type=submit]')"), 20
+        )
+        if page.evaluate(f"{BUTTONS}.includes('NEW')"):
+            assert _press(page, "NEW")
+        page.click("button[type=submit]")
+        start = page.event("Fetch.requestPaused", "/swarm")
+        if late == "after START's answer":
+            page.call("Fetch.continueRequest", requestId=start["requestId"])
+            page.wait(f"{BUTTONS}.includes('STOP')", 10)  # the page took START's success
+            page.call("Fetch.continueRequest", requestId=first["requestId"])
+        else:
+            page.call("Fetch.continueRequest", requestId=first["requestId"])
+            page.event("Network.loadingFinished", first["networkId"], 10)
+            page.call("Fetch.continueRequest", requestId=start["requestId"])
+        try:
+            again = page.event("Fetch.requestPaused", "/stats/requests", 6)
+        except TimeoutError:
+            raise AssertionError(
+                f"the page read no stats within 6 s after a {before!r} read answered {late}: buttons "
+                f"{page.evaluate(BUTTONS)}, header {page.evaluate(HEADER)!r}, server {_status(ui)['state']!r}"
+            ) from None
+        assert _stats_state(page, again) in ("spawning", "running")
+        page.call("Fetch.continueRequest", requestId=again["requestId"])
+        page.wait(f"{BUTTONS}.includes('STOP') && /RUNNING|SPAWNING/i.test({HEADER})", 5)
+        poll = page.event("Fetch.requestPaused", "/stats/requests", 6)  # and Locust's own 2 s poll goes on
+        page.call("Fetch.continueRequest", requestId=poll["requestId"])
+        page.call("Fetch.disable")
+        assert _press(page, "STOP")
+        wait_for(lambda: page.evaluate(f"{BUTTONS}.includes('NEW')"), BACK_TO_NEW, "NEW after STOP")

@@ -25,15 +25,40 @@
   // `fetch` at call time. So wrapping window.fetch adds the token to every same-origin request that changes
   // state. If Locust changes that, its START stops working with "refused: no X-Fixload-Token" and
   // tests/test_webui_security.py (test_locust_posts_through_the_global_fetch and the browser START) fails.
+  //
+  // It also keeps START from being undone. Locust's page sets its state from every /stats/requests answer
+  // and polls only while that state is spawning or running: a read sent before START (answered "ready" or
+  // "stopped") that reaches the page after START's success sends it back to the form, or to NEW, for good
+  // while the test runs. So a stats read that a START overtook (sent after it, or still in flight when its
+  // answer came) is asked again once that START is answered, and only that answer reaches Locust's page
+  // (tests/test_webui_stop.py test_a_stats_read_from_before_start_does_not_undo_it).
   const ownFetch = window.fetch.bind(window);
+  const STATS = new URL(base + "stats/requests").pathname;
+  const START = new URL(base + "swarm").pathname;
+  let starts = 0; // STARTs sent by this page
+  let inFlight = 0; // of which not answered yet
+  let started = Promise.resolve(); // the last START answered (or failed)
   window.fetch = (input, init = {}) => {
     const isRequest = input instanceof Request;
     const method = String(init.method || (isRequest ? input.method : "GET")).toUpperCase();
     const url = new URL(isRequest ? input.url : String(input), location.href);
-    if (SAFE.has(method) || url.origin !== location.origin) return ownFetch(input, init);
+    if (url.origin !== location.origin) return ownFetch(input, init);
+    if (method === "GET" && url.pathname === STATS) {
+      const before = starts + inFlight;
+      return ownFetch(isRequest ? input.clone() : input, init).then((response) => {
+        if (starts + inFlight === before && inFlight === 0) return response;
+        return started.then(() => window.fetch(input, init)); // a START overtook it: ask again
+      });
+    }
+    if (SAFE.has(method)) return ownFetch(input, init);
     const headers = new Headers(init.headers || (isRequest ? input.headers : undefined));
     headers.set("X-Fixload-Token", tag.dataset.token);
     const sent = isRequest ? ownFetch(new Request(input, { ...init, headers })) : ownFetch(input, { ...init, headers });
+    if (method === "POST" && url.pathname === START) {
+      starts += 1;
+      inFlight += 1;
+      started = sent.then(() => {}, () => {}).finally(() => { inFlight -= 1; });
+    }
     return sent.then((response) => {
       if (response.status === 403 && response.headers.get("X-Fixload-Refused")) {
         response.clone().json().then((r) => { stale = r.message; poll(); }, () => {});
