@@ -194,3 +194,14 @@ def test_validate_shows_the_base_url_with_its_query_token_masked(tmp_path: Path)
     assert done.returncode == 0, done.stderr
     assert "http://127.0.0.1:9/api?access_token=***&sig=***" in done.stdout
     assert "qs-tok-8675309" not in done.stdout + done.stderr and "=abc" not in done.stdout + done.stderr
+
+
+def test_prepared_patterns_are_not_compiled_again_by_an_escaped_text() -> None:
+    """A text with an escape (the web UI's JSON, a URL-encoded failure) runs every secret's pattern: the web UI
+    compiles them before it serves (`prepare`), so its first answers do not stall the event loop doing it."""
+    secrets.register_secrets([SLASHY, "an0ther-s3cret-value"])
+    secrets.prepare()
+    compiled = secrets._secret_pattern.cache_info().misses
+    text = f'{{"echo": "{_json_slash(SLASHY)}", "url": "{quote("an0ther-s3cret-value", safe="")}%20"}}'
+    assert SLASHY not in (masked := secrets.redact(text)) and "an0ther" not in masked
+    assert secrets._secret_pattern.cache_info().misses == compiled

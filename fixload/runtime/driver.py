@@ -30,7 +30,7 @@ from locust.runners import STATE_RUNNING, STATE_SPAWNING
 
 from fixload.common.durations import format_duration
 from fixload.common.exitcodes import ExitCode
-from fixload.common.secrets import mask_url, redact
+from fixload.common.secrets import mask_url, prepare, redact
 from fixload.engine.engine import users_needed
 from fixload.flows.fixtures import provision
 from fixload.metrics.thresholds import abort_triggers
@@ -151,6 +151,7 @@ def on_test_start(runtime: Runtime) -> None:
     lifecycle.started_at = datetime.now(UTC)
     if run.config is None:
         return
+    prepare()  # before t0 is set: the first escaped text (a failure's JSON body) would compile them mid-run
     wanted = (scenario.flow for scenario in run.config.plan.scenarios.values())
     if needs_fixtures(flow_classes(environment), wanted):
         lifecycle.to(State.PROVISIONING)

@@ -261,9 +261,10 @@
       poll().finally(() => { due = false; });
     }
   }, 200);
-  // START / STOP / NEW: show their effect without waiting for the next poll
+  // START / STOP / NEW: show their effect without waiting for the next poll (a person's clicks only: this
+  // script's own opening of the accordions is not one)
   document.addEventListener("click", (event) => {
-    if (event.target.closest && event.target.closest("button")) [300, 1000].forEach((ms) => setTimeout(poll, ms));
+    if (event.isTrusted && event.target.closest && event.target.closest("button")) [300, 1000].forEach((ms) => setTimeout(poll, ms));
   }, true);
   // the form is re-mounted when a test stops: fill its profile fields as soon as it appears
   new MutationObserver(() => {

@@ -27,7 +27,7 @@ from flask import Response, jsonify, request
 from locust.runners import STATE_CLEANUP, STATE_INIT, STATE_RUNNING, STATE_SPAWNING, STATE_STOPPING
 from werkzeug.datastructures import ImmutableMultiDict
 
-from fixload.common.secrets import redact
+from fixload.common.secrets import prepare, redact
 from fixload.profile.config import ConfigError
 from fixload.report.console import format_value, insufficient_vus_warnings
 from fixload.report.generator import generator_warning
@@ -347,6 +347,7 @@ def start_form_hook(runtime: Runtime, web_ui: Any, target: str) -> Response | No
     except (FormError, ConfigError) as exc:
         return refuse_start(runtime, str(exc))
     runtime.refused = ""
+    prepare()  # the env file's secrets: compiled now, not in the page's next reads (the event loop stalls)
     taken = (*FORM_FIELDS, "host", guard.TOKEN_FIELD, *(PROFILE_FIELDS if _profile_run(environment) else ()))
     form = [(k, v) for k, v in request.form.items(multi=True) if k not in taken]
     request.form = ImmutableMultiDict([*form, ("host", host)])
@@ -519,6 +520,7 @@ def install(live: Live, web_ui: Any) -> None:
     (master or local runner; called at init by `fixload.plugin`)."""
     run, environment = live.runtime, live.environment
     token = guard.install(web_ui)  # first: its hook runs before the start form's
+    prepare()  # before it serves: a new page's first answers waited 0.2-1 s for the secrets' patterns
 
     def on_test_start(**_: Any) -> None:
         run.refused = ""  # a new test: a refused START's message is old news
