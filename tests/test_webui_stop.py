@@ -210,7 +210,9 @@ def test_a_stats_read_from_before_start_does_not_undo_it(ui, late):
     `spawning` or `running`: a read sent before START (`ready` or `stopped`) whose answer reaches the page after
     START's success sent the page back to the form, or to NEW, for good, while the test ran (the slow drill's
     "START did not start", twice in full slow runs). Chromium's Fetch domain holds the page's first read and
-    START's answer and lets them go in the bad order; the page must stay on the test and keep polling."""
+    START's answer and lets them go in the bad order; the page must stay on the test and keep polling. Without
+    fixload's re-read (webui.js) the first case fails every time, the second (React applies the stale read after
+    START's success) about half the time."""
     base = ui["base"]
     wait_for(lambda: _status(ui)["state"] not in ("waiting", "running", "finalizing"), 60, "no test running")
     with DevToolsPage(require_browser(), height=1100) as page:
