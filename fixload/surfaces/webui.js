@@ -44,9 +44,9 @@
     const url = new URL(isRequest ? input.url : String(input), location.href);
     if (url.origin !== location.origin) return ownFetch(input, init);
     if (method === "GET" && url.pathname === STATS) {
-      const before = starts + inFlight;
+      const sentAfter = starts, alone = inFlight === 0;
       return ownFetch(isRequest ? input.clone() : input, init).then((response) => {
-        if (starts + inFlight === before && inFlight === 0) return response;
+        if (alone && starts === sentAfter) return response; // no START on its way while it was
         return started.then(() => window.fetch(input, init)); // a START overtook it: ask again
       });
     }
