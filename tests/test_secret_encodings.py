@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import html
+import itertools
 import json
 import logging
 import os
@@ -205,3 +206,17 @@ def test_prepared_patterns_are_not_compiled_again_by_an_escaped_text() -> None:
     text = f'{{"echo": "{_json_slash(SLASHY)}", "url": "{quote("an0ther-s3cret-value", safe="")}%20"}}'
     assert SLASHY not in (masked := secrets.redact(text)) and "an0ther" not in masked
     assert secrets._secret_pattern.cache_info().misses == compiled
+
+
+def test_a_worker_prepares_one_pattern_per_pause() -> None:
+    """A worker compiles the patterns between hub turns (`prepare(pause)`): every one compiled, one at a time."""
+    secrets.register_secrets([SLASHY, "an0ther-s3cret-value", "a-third-s3cret-value"])
+    forms = {form for _, form, _ in secrets._patterns}
+    compiled: list[int] = []
+    secrets.prepare(lambda: compiled.append(secrets._secret_pattern.cache_info().currsize))
+    assert len(compiled) == len(secrets._patterns) >= 3
+    assert all(0 <= b - a <= 1 for a, b in itertools.pairwise(compiled))  # one per pause at most
+    misses = secrets._secret_pattern.cache_info().misses
+    for form in forms:
+        secrets._secret_pattern(form)
+    assert secrets._secret_pattern.cache_info().misses == misses

@@ -11,6 +11,7 @@ import gevent
 from locust.runners import WorkerRunner
 
 from fixload.common.exitcodes import ExitCode
+from fixload.common.secrets import prepare
 from fixload.engine.base import Share, VUSlot
 from fixload.engine.engine import Engine
 from fixload.profile.config import ConfigError
@@ -54,6 +55,7 @@ class WorkerRole(Role):
         runner.register_message(MSG_REFUSE, self.on_refused)
         gevent.spawn(self.link)
         gevent.spawn(self.watch_master)
+        gevent.spawn(prepare, lambda: gevent.sleep(0.01))  # the secrets' patterns, one per hub turn
         self.runtime.environment.events.report_to_master.add_listener(self.on_report_to_master)
 
     def processes(self) -> int | None:
