@@ -172,26 +172,31 @@ def register_secrets_from_env(env: Mapping[str, str] | None = None) -> None:
     register_secrets(value for name, value in source.items() if is_secret_name(name))
 
 
+def _current() -> list[tuple[str, str, bool]]:
+    """`_patterns`, rebuilt first if `_known` changed since."""
+    if _built_for != (id(_known), len(_known)):
+        _rebuild()
+    return _patterns
+
+
 def prepare(pause: Callable[[], object] | None = None) -> None:
     """Compile every registered form's pattern now, not in the first text that needs them all (one with an
     escape, such as the web UI's JSON): 19 patterns for the simulator's tokens take 0.1 s idle and 0.2-0.5 s on
-    a loaded machine, a stall of the whole event loop. The web UI calls it before it serves and after START, the
-    leading process at test start before t0 is set; a worker, which has no idle moment before its t0, with a
-    `pause` (a short sleep) after each pattern, so its test is never stalled for more than one (~6 ms)."""
-    if _built_for != (id(_known), len(_known)):
-        _rebuild()
-    for _, form, _ in list(_patterns):
+    a loaded machine, a stall of the whole event loop. The web UI calls it before it serves, the leading process
+    at test start before t0 is set (an env file given with START included); a worker, which has no idle moment
+    before its t0, with a `pause` (a short sleep) after each pattern, so its test is never stalled for more
+    than one (~6 ms)."""
+    for _, form, _ in list(_current()):
         _secret_pattern(form)
         if pause is not None:
             pause()
 
 
 def redact(text: str) -> str:
-    if _built_for != (id(_known), len(_known)):
-        _rebuild()
-    if _patterns:
+    patterns = _current()
+    if patterns:
         escaped = any(marker in text for marker in _ESCAPES)
-        for hint, form, short in _patterns:
+        for hint, form, short in patterns:
             if escaped or hint in text:
                 text = _secret_pattern(form).sub(_alone if short else MASK, text)
     text = _BEARER.sub(lambda m: m.group(1) + MASK, text)

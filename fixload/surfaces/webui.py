@@ -347,7 +347,6 @@ def start_form_hook(runtime: Runtime, web_ui: Any, target: str) -> Response | No
     except (FormError, ConfigError) as exc:
         return refuse_start(runtime, str(exc))
     runtime.refused = ""
-    prepare()  # the env file's secrets: compiled now, not in the page's next reads (the event loop stalls)
     taken = (*FORM_FIELDS, "host", guard.TOKEN_FIELD, *(PROFILE_FIELDS if _profile_run(environment) else ()))
     form = [(k, v) for k, v in request.form.items(multi=True) if k not in taken]
     request.form = ImmutableMultiDict([*form, ("host", host)])
