@@ -46,3 +46,24 @@ def test_nothing_gained_and_a_reset_registry() -> None:
     fresh = TrendSink()
     fresh.add(9.0)
     assert _gained(snap, fresh.snapshot()).count == 1  # fewer samples than before: a new test, all of it new
+
+
+@pytest.mark.parametrize("seed", [4, 5])
+def test_gained_bins_are_exactly_those_of_the_new_samples(seed: int) -> None:
+    """Past the exact samples the window is the sketch's bins subtracted (in C passes): bin for bin the
+    sketch of the new samples alone, over old and new ranges that overlap, with negative values too."""
+    rng = random.Random(seed)
+    old = [rng.lognormvariate(2, 1) for _ in range(3000)] + [-rng.uniform(1, 9) for _ in range(50)]
+    new = [rng.lognormvariate(3, 1.5) for _ in range(2000)] + [-rng.uniform(5, 20) for _ in range(30)]
+    cumulative, alone = TrendSink(), TrendSink()
+    for v in old:
+        cumulative.add(v)
+    before = cumulative.snapshot()
+    for v in new:
+        cumulative.add(v)
+        alone.add(v)
+    window = _gained(before, cumulative.snapshot())
+    for side in ("pos", "neg"):
+        assert window.snapshot()[side] == alone.snapshot()[side], side
+    assert window.count == alone.count
+    assert [window.percentile(p) for p in (1, 50, 99)] == pytest.approx([alone.percentile(p) for p in (1, 50, 99)])

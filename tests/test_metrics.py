@@ -428,3 +428,33 @@ def test_million_heavy_tailed_samples_across_four_workers_within_half_a_percent(
         f"merged series snapshot {series_bytes} B"
     )
     assert series_bytes < 16_000
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_sketch_percentiles_are_ddsketch_s_own_ranks_found_in_c(seed):
+    """A trend past its exact samples reads its percentiles by bisecting the stores' running counts (C), not
+    ddsketch's loop over every bin: the same value at every rank as `get_quantile_value`, with negative, zero
+    and positive samples, and on a store collapsed by BIN_LIMIT."""
+    from fixload.metrics.sinks import _sketch_values
+
+    rng = random.Random(seed)
+    values = [rng.lognormvariate(1, 3) for _ in range(3000)]
+    values += [-rng.lognormvariate(0, 2) for _ in range(seed * 300)] + [0.0] * (seed * 50)
+    sink = TrendSink()
+    for v in values:
+        sink.record(v)
+    sketch = sink.sketch
+    n = sketch.count
+    assert sink.exact is None and sink.neg.count and sink.zero
+    ranks = list(range(int(n)))
+    mine = _sketch_values(sink.pos, sink.neg, sink.zero, ranks)
+    for rank, value in zip(ranks, mine, strict=True):
+        assert value == float(sketch.get_quantile_value(min((rank + 0.5) / (n - 1), 1.0))), rank
+    huge = TrendSink()  # keys past BIN_LIMIT bins: the lowest collapse into the first bin
+    for v in [1e-9 * 1.3**i for i in range(2000)]:
+        huge.record(v)
+    assert huge.pos.is_collapsed
+    n = huge.sketch.count
+    for rank in range(0, int(n), 7):
+        (value,) = _sketch_values(huge.pos, huge.neg, huge.zero, (rank,))
+        assert value == float(huge.sketch.get_quantile_value(min((rank + 0.5) / (n - 1), 1.0))), rank

@@ -17,11 +17,12 @@ from __future__ import annotations
 import math
 import time
 from array import array
+from bisect import bisect_left, bisect_right
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from enum import StrEnum
-from itertools import repeat
-from operator import mul
+from itertools import accumulate, repeat
+from operator import add, mul, sub
 from typing import Any
 
 from ddsketch.ddsketch import BaseDDSketch
@@ -284,12 +285,36 @@ MAPPING = LogarithmicMapping(RELATIVE_ACCURACY)
 """The key mapping of every trend's sketch (stateless, so one serves all; they merge because it is the same)."""
 
 
-def _sketch_at_rank(sketch: BaseDDSketch, rank: int) -> float:
-    # BaseDDSketch.get_quantile_value(q) looks up rank q*(n-1); aiming half a rank past the wanted one
-    # keeps float rounding (948.9999 for 949) from landing on the neighbouring sample.
-    n = sketch.count
-    value = sketch.get_quantile_value(min((rank + 0.5) / (n - 1), 1.0) if n > 1 else 0.0)
-    return float(value) if value is not None else 0.0
+def _key_at_rank(store: Any, cumulative: list[float], rank: float, lower: bool = True) -> int:
+    """`store.key_at_rank(rank, lower)` from the store's running counts (`cumulative`, accumulated bins):
+    the first bin whose running count passes `rank` (lower) or reaches `rank + 1`, found by bisection in C
+    instead of ddsketch's Python loop over every bin (thousands at RELATIVE_ACCURACY). The same key: the
+    running sums are the same additions in the same order."""
+    i = bisect_right(cumulative, rank) if lower else bisect_left(cumulative, rank + 1)
+    return i + store.offset if i < len(cumulative) else store.max_key
+
+
+def _sketch_values(pos: Any, neg: Any, zero: float, ranks: Iterable[int]) -> list[float]:
+    """The sketch's value at each 0-based rank: `BaseDDSketch.get_quantile_value` of a quantile aimed half a
+    rank past it (so float rounding, 948.9999 for 949, does not land on the neighbouring sample), with its
+    arithmetic; the stores' running counts are taken once for all ranks."""
+    n = neg.count + zero + pos.count  # as BaseDDSketch counts itself
+    cumulative: dict[int, list[float]] = {}
+    out = []
+    for rank in ranks:
+        q = min((rank + 0.5) / (n - 1), 1.0) if n > 1 else 0.0
+        at = q * (n - 1)
+        if at < neg.count:
+            if 1 not in cumulative:
+                cumulative[1] = list(accumulate(neg.bins))
+            out.append(-MAPPING.value(_key_at_rank(neg, cumulative[1], neg.count - at - 1, lower=False)))
+        elif at < zero + neg.count:
+            out.append(0.0)
+        else:
+            if 0 not in cumulative:
+                cumulative[0] = list(accumulate(pos.bins))
+            out.append(MAPPING.value(_key_at_rank(pos, cumulative[0], at - zero - neg.count)))
+    return [float(v) for v in out]
 
 
 def _store_snapshot(store: Any) -> list[Any]:
@@ -298,17 +323,57 @@ def _store_snapshot(store: Any) -> list[Any]:
         return []
     lo = store.min_key - store.offset
     hi = store.max_key - store.offset
-    return [store.min_key, [int(c) for c in store.bins[lo : hi + 1]]]
+    return [store.min_key, list(map(int, store.bins[lo : hi + 1]))]
 
 
 def _store_merge(store: Any, data: list[Any]) -> None:
-    """Add a `_store_snapshot` to `store`."""
+    """Add a `_store_snapshot` (or any [first key, counts] run) to `store`, as one `add` per key would."""
     if not data:
         return
     first, counts = data
-    found = {first + i: float(c) for i, c in enumerate(counts) if c}
-    if found:
+    start, end = 0, len(counts)
+    while start < end and not counts[start]:  # the run's own ends hold counts, as a store's range does
+        start += 1
+    while end > start and not counts[end - 1]:
+        end -= 1
+    if start < end:
+        _add_run(store, first + start, counts[start:end])
+
+
+def _add_run(store: Any, first: int, counts: list[Any]) -> None:
+    """`store.add(first + i, counts[i])` for every i (the run's first and last counts non-zero): the two edge
+    keys extend the store's range (collapsing as `add` would), then the run is added to its slice of bins in
+    one C pass; where the store collapsed part of the run into its edge bin, key by key (`_add_counts`)."""
+    last = first + len(counts) - 1
+    store.add(first, 0.0)
+    store.add(last, 0.0)
+    inside = last <= store.max_key if isinstance(store, CollapsingHighestDenseStore) else first >= store.min_key
+    if not inside:
+        found = {first + i: float(c) for i, c in enumerate(counts) if c}
         _add_counts(store, found, sum(found.values()))
+        return
+    bins, a = store.bins, first - store.offset
+    bins[a : a + len(counts)] = map(add, bins[a : a + len(counts)], counts)
+    store.count += float(sum(counts))
+
+
+def store_delta(now: list[Any], before: list[Any]) -> list[Any]:
+    """What a store gained between two of its `_store_snapshot`s: [first key, counts] over the keys whose
+    count grew (a bin that shrank, where the store collapsed in between, counts 0), in C passes."""
+    if not now:
+        return []
+    (n_first, n_counts), (b_first, b_counts) = now, before or (now[0], [])
+    lo = min(n_first, b_first)
+    hi = max(n_first + len(n_counts), b_first + len(b_counts))
+    grown = [0] * (n_first - lo) + n_counts + [0] * (hi - n_first - len(n_counts))
+    had = [0] * (b_first - lo) + b_counts + [0] * (hi - b_first - len(b_counts))
+    delta = list(map(max, map(sub, grown, had), repeat(0)))
+    start, end = 0, len(delta)
+    while start < end and not delta[start]:
+        start += 1
+    while end > start and not delta[end - 1]:
+        end -= 1
+    return [lo + start, delta[start:end]] if start < end else []
 
 
 def _interpolated(sorted_values: Any, q: float) -> float:
@@ -480,10 +545,10 @@ class TrendSink(_Buffered):
             return _interpolated(sorted(self._exact), q)
         rank = q * (count - 1)
         lo = math.floor(rank)
-        sketch = self.sketch
-        v_lo = _sketch_at_rank(sketch, lo)
-        if lo != rank:
-            v_hi = _sketch_at_rank(sketch, lo + 1)
+        if lo == rank:
+            (v_lo,) = _sketch_values(self._pos, self._neg, self._zero, (lo,))
+        else:
+            v_lo, v_hi = _sketch_values(self._pos, self._neg, self._zero, (lo, lo + 1))
             v_lo = v_lo + (v_hi - v_lo) * (rank - lo)
         return min(max(v_lo, self._min), self._max)
 

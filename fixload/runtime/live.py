@@ -28,7 +28,7 @@ from typing import Any
 
 import gevent
 
-from fixload.metrics.sinks import TrendSink
+from fixload.metrics.sinks import TrendSink, store_delta
 from fixload.metrics.thresholds import Threshold
 from fixload.report.timeseries import encode as encode_series
 from fixload.runtime.state import Runtime
@@ -316,10 +316,6 @@ class Live:
         }
 
 
-def _store_counts(data: list[Any]) -> dict[int, int]:
-    return {data[0] + i: c for i, c in enumerate(data[1])} if data else {}
-
-
 def _gained(before: dict[str, Any] | None, now: dict[str, Any]) -> TrendSink:
     """The samples a trend gained between two of its snapshots (`TrendSink.snapshot`, cumulative): exactly
     while both keep their samples (appended in order), else the sketch's bins subtracted bin by bin."""
@@ -335,13 +331,7 @@ def _gained(before: dict[str, Any] | None, now: dict[str, Any]) -> TrendSink:
         for value in exact_now[seen:]:
             sink.add(value)
         return sink
-    stores = {}
-    for side in ("pos", "neg"):
-        counts = _store_counts(now.get(side) or [])
-        for key, c in _store_counts((before or {}).get(side) or []).items():
-            counts[key] = counts.get(key, 0) - c
-        keys = [k for k, c in counts.items() if c > 0]
-        stores[side] = [min(keys), [max(0, counts.get(k, 0)) for k in range(min(keys), max(keys) + 1)]] if keys else []
+    stores = {side: store_delta(now.get(side) or [], (before or {}).get(side) or []) for side in ("pos", "neg")}
     delta = {
         "n": gained,
         "sum": float(now["sum"]) - float((before or {}).get("sum") or 0.0),
