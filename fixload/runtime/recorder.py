@@ -8,7 +8,7 @@ are kept by the event's own values, so a request costs one dict lookup and five 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from typing import Any
 
 from fixload.flows.transport import TransportFailure
@@ -28,7 +28,8 @@ def install(run: Runtime) -> None:
     """Record this environment's requests into its run's registry (the request event names no environment,
     so the listener is bound to the one it was installed for)."""
     registry = run.registry
-    handles: dict[tuple[Any, ...], tuple[Callable[[float], None], ...]] = {}
+    handles: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    """Per (name, method, status, context): the five series' handles and the request's `http_req_failed` value."""
     generation = registry.generation
 
     def on_request(
@@ -47,12 +48,13 @@ def install(run: Runtime) -> None:
         else:
             status = int(getattr(response, "status_code", 0) or 0)
             head = getattr(response, "_sent_request", None)  # what geventhttpclient wrote: k6's data_sent
-            body = getattr(getattr(response, "request", None), "payload", None)
             sent = len(head) if head.__class__ in _SIZED else 0
-            if body.__class__ is str:
-                sent += len(body.encode())
-            elif body.__class__ in _SIZED:
-                sent += len(body)
+            body = getattr(getattr(response, "request", None), "payload", None)
+            if body is not None:
+                if body.__class__ is str:
+                    sent += len(body.encode())
+                elif body.__class__ in _SIZED:
+                    sent += len(body)
         if exception is not None and isinstance(exception, TransportFailure):
             status = 0  # timed out, body cut, redirect refused: no complete response, k6's status 0
         key = (name, request_type, status, tuple(context.items()) if context else ())
@@ -62,18 +64,23 @@ def install(run: Runtime) -> None:
         found = handles.get(key)
         if found is None:
             tags = _tags(*key)
-            found = handles[key] = tuple(registry.recorder(metric, tags) for metric in REQUEST_METRICS)
-        reqs, duration, failed, received, data_sent = found
-        if registry.taps:  # `--samples` or OpenTelemetry listen: they read which request these samples are
+            found = handles[key] = (
+                *(registry.recorder(metric, tags) for metric in REQUEST_METRICS),
+                0.0 if 200 <= status < 400 else 1.0,  # http_req_failed's sample: the status is in the key
+            )
+        reqs, duration, failed, received, data_sent, failure = found
+        tapped = registry.taps  # `--samples` or OpenTelemetry listen: they read which request these samples are
+        if tapped:
             run.recording = response
         reqs(1.0)
-        duration(float(response_time or 0.0))
-        failed(0.0 if 200 <= status < 400 else 1.0)
+        duration(response_time or 0.0)  # a float array's append takes Locust's int or float as it is
+        failed(failure)
         if response_length:
-            received(float(response_length))
+            received(response_length)
         if sent:
-            data_sent(float(sent))
-        run.recording = None
+            data_sent(sent)
+        if tapped:
+            run.recording = None
 
     run.environment.events.request.add_listener(on_request)
 
