@@ -213,11 +213,18 @@ class ArrivalRateExecutor(ScenarioExecutor):
         if not vu.allocated and self.counts.allocated < self.pre_allocated:
             vu.allocated = True
             self.counts.allocated += 1
-        while not self.done.is_set():
+        done = self.done
+        while not done.is_set():
             claim = None
             if vu.allocated:
                 try:
-                    claim = self._next(take=True)
+                    if self._returned or len(self._sources) != 1:
+                        claim = self._next(take=True)
+                    else:  # the usual case, once per iteration: one share, no start given back
+                        source = self._sources[0]
+                        due = source.take()
+                        if due is not None:
+                            claim = (due, 0, source)
                 except Exception as exc:  # the schedule itself failed: an engine error, not the flow's
                     if self.on_crash is not None:
                         self.on_crash(f"executor {self.name}", exc)
@@ -229,19 +236,17 @@ class ArrivalRateExecutor(ScenarioExecutor):
                     return False
                 if handed is _RECLAIM:
                     continue
-                self.counts.scheduled += 1  # a start counts once it is due (`begin` or `drop`)
-                self.begin(vu, handed)
+                self.begin(vu, handed)  # a start counts (scheduled) once it is due: `begin` or `drop`
                 return True
             due, _, source = claim
             now = monotonic() - self._origin
-            wake = source.wake_at(due) if due > now else due  # a start already due begins now, grid or not
-            delay = wake - now
-            if delay > 0:
+            if due > now:  # a start already due begins now, grid or not
+                wake = source.wake_at(due)
                 vu.claim = claim
                 self._claims += 1
                 try:
-                    if delay > TIMER_RESOLUTION_S:
-                        _sleep(vu, delay)
+                    if wake - now > TIMER_RESOLUTION_S:
+                        _sleep(vu, wake - now)
                     else:
                         # due sooner than the hub's timers resolve (an idle libev loop rounds a wait up
                         # to 1 ms): yield to the hub until it is due instead of waiting a whole tick
@@ -253,7 +258,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
                 finally:
                     self._claims -= 1
                     vu.claim = None
-                if self.done.is_set():
+                if done.is_set():
                     return False
             elif time.time() - self._loop.now() >= YIELD_EVERY_S:
                 # behind schedule and the hub has not run for a while (an iteration that never blocks):
@@ -261,7 +266,6 @@ class ArrivalRateExecutor(ScenarioExecutor):
                 gevent.sleep(0)
             if due >= source.until:
                 continue  # this share ended before the start was due: the next share has it
-            self.counts.scheduled += 1
             self.begin(vu, due)
             return True
         return False
@@ -404,10 +408,6 @@ class ArrivalRateExecutor(ScenarioExecutor):
         source.until = min(source.until, since)
         self._reclaim(since)
 
-    def drop(self, due: float, count: int = 1) -> None:
-        self.counts.scheduled += count
-        super().drop(due, count)
-
     def pending(self) -> int:
         return self._claims
 
@@ -432,10 +432,13 @@ class _Source:
         self.since = since
         self.until = math.inf
         # found directly (fixload.engine.schedules bisects the schedule): a reshare late in a long run costs
-        # O(log n); a little early, so the exact plan-time test in `head` decides the boundary
+        # O(log n); a little early, so the exact plan-time test below decides the boundary
         self._offsets = scenario.starts(index, count, max(0.0, since - start - 1e-3))
         self._next: float | None = None
-        self._spent = False
+        for offset in self._offsets:  # the first start at or after `since`
+            if start + offset >= since:
+                self._next = offset
+                break
         self._taken = -math.inf  # the offset of the last start taken
         self.grid = grid  # the start grid's cell (s); 0: no grid
         self._dense = grid / START_GRID_MIN_STARTS  # the widest gap between starts at which they wake on the grid
@@ -445,15 +448,30 @@ class _Source:
 
     def head(self) -> float | None:
         """The next start not yet taken (plan time), or None when this share has no more."""
-        while self._next is None and not self._spent:
+        offset = self._next
+        if offset is None:
+            offset = self._next = next(self._offsets, None)
+            if offset is None:
+                return None
+        due = self.start + offset
+        return None if due >= self.until else due
+
+    def take(self) -> float | None:
+        """`head()` taken off the schedule: the VUs' path, one call per claim."""
+        offset = self._next
+        if offset is None:
             offset = next(self._offsets, None)
             if offset is None:
-                self._spent = True
-            elif self.start + offset >= self.since:
-                self._next = offset
-        if self._next is None or self.start + self._next >= self.until:
+                return None
+        else:
+            self._next = None
+        due = self.start + offset
+        if due >= self.until:
+            self._next = offset
             return None
-        return self.start + self._next
+        self.gap = offset - self._taken
+        self._taken = offset
+        return due
 
     def advance(self) -> None:
         if self._next is not None:

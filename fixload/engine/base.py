@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from abc import abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from time import monotonic
 from typing import Any, ClassVar, Self, get_args
 
@@ -219,18 +219,36 @@ class VUSlot:
 
 @dataclass
 class Counts:
-    """What one runner's executor did; the master sums these over runners."""
+    """What one runner's executor did; the master sums these over runners.
 
-    scheduled: int = 0
+    `scheduled` (the open model's starts that fell due: started + dropped; 0 for VU executors) and `active`
+    (started and not yet ended) follow from the others, so an iteration costs the hot path two counts."""
+
     started: int = 0
     dropped: int = 0
     completed: int = 0
     interrupted: int = 0
-    active: int = 0
     allocated: int = 0
+    open_model: bool = field(default=False, repr=False)
+
+    @property
+    def scheduled(self) -> int:
+        return self.started + self.dropped if self.open_model else 0
+
+    @property
+    def active(self) -> int:
+        return self.started - self.completed - self.interrupted
 
     def as_dict(self) -> dict[str, int]:
-        return dict(self.__dict__)
+        return {
+            "scheduled": self.scheduled,
+            "started": self.started,
+            "dropped": self.dropped,
+            "completed": self.completed,
+            "interrupted": self.interrupted,
+            "active": self.active,
+            "allocated": self.allocated,
+        }
 
 
 class ScenarioExecutor:
@@ -247,7 +265,7 @@ class ScenarioExecutor:
         self.registry = registry if registry is not None else Registry()
         self.clock = clock
         self._origin = clock.origin
-        self.counts = Counts()
+        self.counts = Counts(open_model=plan.scenario.is_open_model)
         self.vus: list[VU] = []
         self.done = Event()
         self.tags = {"scenario": plan.name, **plan.scenario.tags}
@@ -283,7 +301,8 @@ class ScenarioExecutor:
 
     # VUs -------------------------------------------------------------------------------------------------
     def join(self) -> VU:
-        vu = VU(self, len(self.vus))
+        """A new VU of this scenario, run by the calling greenlet (its Locust user's)."""
+        vu = VU(self, len(self.vus), greenlet=gevent.getcurrent())
         self.vus.append(vu)
         return vu
 
@@ -301,9 +320,7 @@ class ScenarioExecutor:
         """`vu` starts an iteration now; `due`: when the schedule had it (its start lag is recorded)."""
         now = monotonic() - self._origin
         vu.busy_since = now
-        counts = self.counts
-        counts.started += 1
-        counts.active += 1
+        self.counts.started += 1
         if due is not None:
             if self._generation != self.registry.generation:
                 self._take_handles()
@@ -312,13 +329,10 @@ class ScenarioExecutor:
     def iteration_finished(self, vu: VU, interrupted: bool) -> None:
         started = vu.busy_since
         vu.busy_since = None
-        vu.iterations += 1
-        counts = self.counts
-        counts.active -= 1
         if interrupted:
-            counts.interrupted += 1
+            self.counts.interrupted += 1
             return
-        counts.completed += 1
+        self.counts.completed += 1
         if self._generation != self.registry.generation:
             self._take_handles()
         self._record_iteration(1.0)

@@ -40,6 +40,10 @@ class PerVUIterations(ScenarioConfig):
 
 
 class PerVUIterationsExecutor(VUExecutor):
+    def iteration_finished(self, vu: VU, interrupted: bool) -> None:
+        vu.iterations += 1  # each VU runs its own count (the other executors do not count per VU)
+        super().iteration_finished(vu, interrupted)
+
     def may_start(self, vu: VU) -> bool | None:
         scenario: PerVUIterations = self.plan.scenario
         now = self.now()

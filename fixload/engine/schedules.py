@@ -19,6 +19,8 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Iterator, Sequence
+from itertools import repeat
+from operator import truediv
 from typing import Protocol
 
 _NS = 1_000_000_000
@@ -59,11 +61,9 @@ def constant_arrival_starts(
     """Start offsets (s, from the scenario's start) of this runner's share of a constant-arrival-rate, from
     the first start at or after `since` (found directly, not by walking the earlier ones)."""
     period = constant_period_ns(scenario)
-    duration = _ns(scenario.duration)
     index = aligned(constant_first_index(scenario, since), offset, stride)
-    while period * index < duration:
-        yield period * index / _NS
-        index += stride
+    # period * i / 1e9 for i = index, index + stride, ... while period * i < duration: iterated in C
+    return map(truediv, range(period * index, _ns(scenario.duration), period * stride), repeat(_NS))
 
 
 def _ramping_stages(scenario: RampingSchedule) -> list[tuple[float, float, float, float, int]]:

@@ -19,7 +19,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-import gevent
 from gevent.event import AsyncResult
 from gevent.hub import Waiter
 
@@ -47,6 +46,7 @@ class VU:
     greenlet: Any = None
     busy_since: float | None = None
     iterations: int = 0
+    """Iterations this VU ended (per-vu-iterations counts them; no other executor needs to)."""
     allocated: bool = False
     left: bool = False
     """Its Locust user has ended (`leave`): it runs nothing more, and nothing waits for it."""
@@ -58,13 +58,12 @@ class VU:
     def next_iteration(self) -> bool:
         """Finish the previous iteration (if any) and block until the next may start; False means stop."""
         if self.busy_since is not None:
-            self.executor.iteration_finished(self, interrupted=False)
-        self.greenlet = gevent.getcurrent()
+            self.executor.iteration_finished(self, False)
         return self.executor.acquire(self)
 
     def interrupted(self) -> None:
         if self.busy_since is not None:
-            self.executor.iteration_finished(self, interrupted=True)
+            self.executor.iteration_finished(self, True)
 
     def leave(self, finished: bool) -> None:
         """This VU's Locust user ends (Locust stopped it: its test ended, or it rebalanced users onto a worker

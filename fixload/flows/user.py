@@ -111,6 +111,7 @@ class ScenarioUser(User):
         self._stop_requested = False
         self._started = False
         self._stopped = False
+        self._only_task: Any = None
 
     # ---------------------------------------------------------------------------------- the VU's life
     def run(self) -> None:
@@ -159,6 +160,7 @@ class ScenarioUser(User):
             self._user_error(exc)
             raise StopUser() from exc
         self._started = True
+        self._only_task = self.tasks[0] if len(self.tasks) == 1 else None
         try:
             self.on_start()
         except (StopUser, GreenletExit, InterruptIteration):
@@ -168,8 +170,8 @@ class ScenarioUser(User):
             raise StopUser() from exc
 
     def _iterate(self) -> None:
-        tasks = self.tasks
-        task = tasks[0] if len(tasks) == 1 else random.choice(tasks)  # weighted: Locust repeats a task by weight
+        # weighted: Locust repeats a task by weight; the usual flow has one (`_only_task`, set at `_start`)
+        task = self._only_task or random.choice(self.tasks)
         self._in_iteration = True
         try:
             task(self)
