@@ -134,6 +134,23 @@ def results_markdown(out: Path, commands: Mapping[str, str]) -> str:
             + ", ".join(f"`{name}` {calls:+.1f}" for name, calls in r["engine_extra"][:10])
             + ".",
         ]
+        o = r.get("ops")
+        if o:
+            lines += [
+                "",
+                f"Bytecodes per request, in the same runs' kind at {o['rate']} requests/s (every bytecode each Python "
+                "function executed, traced: the interpreter's work, which a call count weighs equally whether a call "
+                "runs three instructions or three hundred):",
+                "",
+                "| generator | bytecodes per request | runs |",
+                "|---|---:|---|",
+                f"| fixload engine, 200 VUs | {o['engine']['ops_per_request']} | {o['engine']['runs']} |",
+                f"| Locust's paced loop, {r['users']} users | {o['paced']['ops_per_request']} | {o['paced']['runs']} |",
+                "",
+                f"engine/paced = {o['engine_over_paced']}. Where the engine runs more, per request: "
+                + ", ".join(f"`{name}` {n:+.1f}" for name, n in o["engine_extra"][:10])
+                + ".",
+            ]
     else:
         lines.append("_not run_")
     soak = out / "soak.json"
