@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "bench"))
 
 import _common  # noqa: E402
+import calls  # noqa: E402
 import cost  # noqa: E402
 import evenness  # noqa: E402
 import results  # noqa: E402
@@ -327,6 +328,30 @@ def test_results_markdown_holds_cost_and_sizing(tmp_path: Path) -> None:
     assert "| five flows, baseline mix | 2.5 × baseline | 90.0 | 100.0 | 400.0 | 2.0 | 0.93 | 2.75: lag |" in text
     assert "| GET /ping | 2000 it/s |" in text and "×1: 1, ×5: 2" in text
     assert "## Throughput: requests/s to GET /ping from one generator core\n\n_not run_" in text
+
+
+def test_bytecodes_per_request_are_tallied_and_shown_beside_the_calls(tmp_path: Path) -> None:
+    """bench/calls.py's second count: per arm the bytecodes per request (median of the rounds, by package),
+    engine over paced, the functions the engine runs more; RESULTS.md's calls section shows its table."""
+
+    def run(fixload_ops: int, locust_ops: int, requests: int) -> dict[str, Any]:
+        rows = [["fixload/engine/arrival_rate.py", "acquire", fixload_ops * requests]] if fixload_ops else []
+        return {"requests": requests, "calls": [*rows, ["locust/user/task.py", "wait", locust_ops * requests]]}
+
+    ops = calls._tally(
+        {"engine": [run(300, 700, 800), run(320, 700, 400)], "paced": [run(0, 900, 800)]}, "ops_per_request"
+    )
+    assert ops["engine"]["ops_per_request"] == 1010.0 and ops["paced"]["ops_per_request"] == 900.0
+    assert ops["engine"]["by_package"]["fixload"] == 310.0 and ops["engine_over_paced"] == round(1010 / 900, 3)
+    assert ops["engine_extra"][0] == ["fixload/engine/arrival_rate.py:acquire", 310.0]
+    counted = calls._tally({"engine": [run(1, 440, 10)], "paced": [run(0, 440, 10)]}, "calls_per_request")
+    result = {"rate": 400, "users": 50, "rounds": 1, **counted, "ops": {"rate": 200, **ops}}
+    (tmp_path / "calls.json").write_bytes(orjson.dumps(result))
+    text = results.results_markdown(tmp_path, {"calls": "python bench/calls.py"})
+    assert "| fixload engine, 200 VUs | 1010.0 | [1000.0, 1020.0] |" in text
+    assert "| Locust's paced loop, 50 users | 900.0 | [900.0] |" in text and "engine/paced = 1.122" in text
+    assert "engine/paced = 1.002" in text  # the calls' own table stays, above it
+    assert "bytecodes per request" in calls.report(result)
 
 
 # ------------------------------------------------------------------------------ real processes
