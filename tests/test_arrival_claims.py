@@ -123,9 +123,8 @@ def test_each_runner_wakes_on_its_own_phase_of_the_grid() -> None:
     for index in range(4):
         source, wakes = _Source(scenario, 0.0, index, 4, 0.0, START_GRID_S), []
         for _ in range(200):
-            due = source.head()
+            due = source.take()
             assert due is not None
-            source.advance()
             wakes.append(source.wake_at(due))
             assert due <= wakes[-1] <= due + START_GRID_S  # never early, never more than one cell late
         phases = {round((wake % START_GRID_S) / START_GRID_S, 6) % 1.0 for wake in wakes[2:]}

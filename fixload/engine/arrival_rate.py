@@ -202,7 +202,7 @@ class ArrivalRateExecutor(ScenarioExecutor):
             if self._returned and self._returned[0][0] <= due:
                 break
             if take:
-                source.advance()
+                source.take()  # `due`, the head just read
             return due, 0, source
         if self._returned:
             return heapq.heappop(self._returned) if take else self._returned[0]
@@ -429,7 +429,6 @@ class _Source:
         self.start = start  # the scenario's start in plan time (its startTime)
         self.index = index
         self.count = count
-        self.since = since
         self.until = math.inf
         # found directly (fixload.engine.schedules bisects the schedule): a reshare late in a long run costs
         # O(log n); a little early, so the exact plan-time test below decides the boundary
@@ -472,11 +471,6 @@ class _Source:
         self.gap = offset - self._taken
         self._taken = offset
         return due
-
-    def advance(self) -> None:
-        if self._next is not None:
-            self.gap, self._taken = self._next - self._taken, self._next
-        self._next = None
 
     def wake_at(self, due: float) -> float:
         """When a VU that claimed the start due at `due` wakes for it: at the end of its cell of the start grid

@@ -299,21 +299,20 @@ def _sketch_values(pos: Any, neg: Any, zero: float, ranks: Iterable[int]) -> lis
     rank past it (so float rounding, 948.9999 for 949, does not land on the neighbouring sample), with its
     arithmetic; the stores' running counts are taken once for all ranks."""
     n = neg.count + zero + pos.count  # as BaseDDSketch counts itself
-    cumulative: dict[int, list[float]] = {}
+    pos_running: list[float] | None = None
+    neg_running: list[float] | None = None
     out = []
     for rank in ranks:
         q = min((rank + 0.5) / (n - 1), 1.0) if n > 1 else 0.0
         at = q * (n - 1)
         if at < neg.count:
-            if 1 not in cumulative:
-                cumulative[1] = list(accumulate(neg.bins))
-            out.append(-MAPPING.value(_key_at_rank(neg, cumulative[1], neg.count - at - 1, lower=False)))
+            neg_running = neg_running or list(accumulate(neg.bins))
+            out.append(-MAPPING.value(_key_at_rank(neg, neg_running, neg.count - at - 1, lower=False)))
         elif at < zero + neg.count:
             out.append(0.0)
         else:
-            if 0 not in cumulative:
-                cumulative[0] = list(accumulate(pos.bins))
-            out.append(MAPPING.value(_key_at_rank(pos, cumulative[0], at - zero - neg.count)))
+            pos_running = pos_running or list(accumulate(pos.bins))
+            out.append(MAPPING.value(_key_at_rank(pos, pos_running, at - zero - neg.count)))
     return [float(v) for v in out]
 
 
@@ -330,14 +329,19 @@ def _store_merge(store: Any, data: list[Any]) -> None:
     """Add a `_store_snapshot` (or any [first key, counts] run) to `store`, as one `add` per key would."""
     if not data:
         return
-    first, counts = data
+    run = _trimmed(*data)  # the run's own ends hold counts, as a store's range does
+    if run:
+        _add_run(store, *run)
+
+
+def _trimmed(first: int, counts: list[Any]) -> list[Any]:
+    """[first key, counts] without the zero counts at either end ([] when nothing is left)."""
     start, end = 0, len(counts)
-    while start < end and not counts[start]:  # the run's own ends hold counts, as a store's range does
+    while start < end and not counts[start]:
         start += 1
     while end > start and not counts[end - 1]:
         end -= 1
-    if start < end:
-        _add_run(store, first + start, counts[start:end])
+    return [first + start, counts[start:end]] if start < end else []
 
 
 def _add_run(store: Any, first: int, counts: list[Any]) -> None:
@@ -367,13 +371,7 @@ def store_delta(now: list[Any], before: list[Any]) -> list[Any]:
     hi = max(n_first + len(n_counts), b_first + len(b_counts))
     grown = [0] * (n_first - lo) + n_counts + [0] * (hi - n_first - len(n_counts))
     had = [0] * (b_first - lo) + b_counts + [0] * (hi - b_first - len(b_counts))
-    delta = list(map(max, map(sub, grown, had), repeat(0)))
-    start, end = 0, len(delta)
-    while start < end and not delta[start]:
-        start += 1
-    while end > start and not delta[end - 1]:
-        end -= 1
-    return [lo + start, delta[start:end]] if start < end else []
+    return _trimmed(lo, list(map(max, map(sub, grown, had), repeat(0))))
 
 
 def _interpolated(sorted_values: Any, q: float) -> float:
